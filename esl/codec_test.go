@@ -1,0 +1,179 @@
+package esl
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// Ensure the reader takes FreeSWITCH's frames as they come: LF or CR LF line
+// ends, blank lines between frames, odd header names, bodies.
+func TestReader_ReadFrame(t *testing.T) {
+	in := "\n\nContent-Type: auth/request\n\n" +
+		"Content-Type: command/reply\r\nReply-Text: +OK accepted\r\n\r\n" +
+		"Content-Type: api/response\nContent-Length: 4\n\n+OK\n" +
+		"variable_fish,(sticks)~_1: x\nContent-Type: command/reply\nReply-Text: %2BOK%0A\n\n"
+	r := NewReader(strings.NewReader(in))
+	want := []struct{ ct, body, reply string }{
+		{ct: TypeAuthRequest},
+		{ct: TypeReply, reply: "+OK accepted"},
+		{ct: TypeAPIResponse, body: "+OK\n"},
+		{ct: TypeReply, reply: "%2BOK%0A"},
+	}
+	for i, w := range want {
+		f, err := r.ReadFrame()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if got := f.ContentType(); got != w.ct {
+			t.Errorf("frame %d: Content-Type=%q, want %q", i, got, w.ct)
+		}
+		if got := string(f.Body); got != w.body {
+			t.Errorf("frame %d: body=%q, want %q", i, got, w.body)
+		}
+		if got := f.Headers.Get("reply-text"); got != w.reply {
+			t.Errorf("frame %d: Reply-Text=%q, want %q", i, got, w.reply)
+		}
+	}
+	if _, err := r.ReadFrame(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after last frame: err=%v, want EOF", err)
+	}
+}
+
+// Ensure hostile frames give an error and never a panic or a huge allocation.
+func TestReader_Hostile(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     error
+	}{
+		{"NegativeLength", "Content-Length: -5\n\n", ErrMalformedFrame},
+		{"HugeLength", "Content-Length: 99999999999\n\n", ErrFrameTooLarge},
+		{"NotANumber", "Content-Length: 12a\n\n", ErrMalformedFrame},
+		{"NoColon", "garbage line\n\n", ErrMalformedFrame},
+		{"ShortBody", "Content-Length: 10\n\nabc", io.ErrUnexpectedEOF},
+		{"TruncatedHeaders", "Content-Type: command/reply\nReply", io.ErrUnexpectedEOF},
+		{"HeaderFlood", strings.Repeat("A: b\n", 9000) + "\n", ErrFrameTooLarge},
+		{"LongLine", "A: " + strings.Repeat("x", 2<<20) + "\n\n", ErrFrameTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewReader(strings.NewReader(tc.in)).ReadFrame()
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err=%v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// Ensure URL coding matches switch_url_encode: the transcript's values
+// round-trip, existing escapes are kept, '+' survives decoding.
+func TestURLCode(t *testing.T) {
+	for _, tc := range []struct{ plain, enc string }{
+		{"sofia/internal/patient@127.0.0.1:5071", "sofia/internal/patient%40127.0.0.1%3A5071"},
+		{"+OK\n", "%2BOK%0A"},
+		{"<sip:1000@127.0.0.1>", "%3Csip%3A1000%40127.0.0.1%3E"},
+		{"INVITE, ACK", "INVITE,%20ACK"},
+		{"{a='x'}user/1000 &park()", "%7Ba%3D'x'%7Duser/1000%20%26park()"},
+	} {
+		if got := URLEncode(tc.plain); got != tc.enc {
+			t.Errorf("URLEncode(%q)=%q, want %q", tc.plain, got, tc.enc)
+		}
+		if got := URLDecode(tc.enc); got != tc.plain {
+			t.Errorf("URLDecode(%q)=%q, want %q", tc.enc, got, tc.plain)
+		}
+	}
+	if got, want := URLEncode("50%2B"), "50%2B"; got != want {
+		t.Errorf("existing escape: got %q, want %q", got, want)
+	}
+	if got, want := URLDecode("100% a+b %zz"), "100% a+b %zz"; got != want {
+		t.Errorf("bad escapes: got %q, want %q", got, want)
+	}
+}
+
+// Ensure an event serialized like FreeSWITCH parses back to the same headers and body.
+func TestEvent_RoundTrip(t *testing.T) {
+	ev := Event{Headers: Headers{
+		{"Event-Name", "BACKGROUND_JOB"},
+		{"Job-UUID", "5e7c0a00-0000-4000-8000-0000000000a2"},
+		{"Job-Command-Arg", "{origination_caller_id_name='Parked 202: Patient'}user/1000 &park()"},
+		{"Job-Owner-UUID", ""},
+	}, Body: []byte("-ERR NO_ANSWER\n")}
+	f := EventFrame(ev)
+	wire := AppendFrame(nil, f)
+	got, err := NewReader(bytes.NewReader(wire)).ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseEvent(got.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Name() != "BACKGROUND_JOB" || back.Get("Job-Command-Arg") != ev.Headers[2].Value {
+		t.Fatalf("headers did not round-trip: %+v", back.Headers)
+	}
+	if got, want := back.Get("Job-Owner-UUID"), "_undef_"; got != want {
+		t.Errorf("empty value=%q, want %q", got, want)
+	}
+	if got, want := string(back.Body), "-ERR NO_ANSWER\n"; got != want {
+		t.Errorf("body=%q, want %q", got, want)
+	}
+	if back.Headers.Get("Content-Length") != "" {
+		t.Errorf("inner Content-Length leaked into the event headers")
+	}
+}
+
+// FuzzReadFrame: no input makes the reader panic, loop, or accept a negative length.
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte("Content-Type: api/response\nContent-Length: 4\n\n+OK\n"))
+	f.Add([]byte("Content-Length: -1\n\n"))
+	f.Add([]byte("Event-Name: X\nContent-Length: 3\n\nabc"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewReaderLimits(bytes.NewReader(data), Limits{MaxHeaderBytes: 4096, MaxHeaders: 64, MaxBody: 4096})
+		for i := 0; i < 100; i++ {
+			fr, err := r.ReadFrame()
+			if err != nil {
+				return
+			}
+			if len(fr.Body) > 4096 {
+				t.Fatalf("body of %d bytes over the limit", len(fr.Body))
+			}
+			_, _ = ParseEvent(fr.Body)
+		}
+	})
+}
+
+// FuzzURLCode: decoding what was encoded gives the input back.
+func FuzzURLCode(f *testing.F) {
+	f.Add("sofia/internal/patient@127.0.0.1:5071")
+	f.Add("%41%")
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.Contains(s, "%") {
+			return // existing escapes are deliberately kept, so no round trip
+		}
+		if got := URLDecode(URLEncode(s)); got != s {
+			t.Fatalf("round trip of %q gave %q", s, got)
+		}
+	})
+}
+
+// Ensure commands are read as FreeSWITCH's listener reads them: the first
+// line is the command, the rest are headers, a body follows Content-Length.
+func TestReader_ReadCommand(t *testing.T) {
+	in := "api uuid_bridge a b\r\n\r\n" +
+		"sendmsg u\ncall-command: execute\nexecute-app-name: answer\nevent-lock: true\n\n" +
+		"sendmsg u\nContent-Type: text/plain\nContent-Length: 5\n\nhello"
+	r := NewReader(strings.NewReader(in))
+	c, err := r.ReadCommand()
+	if err != nil || c.Line != "api uuid_bridge a b" || len(c.Headers) != 0 {
+		t.Fatalf("first: %+v, %v", c, err)
+	}
+	c, err = r.ReadCommand()
+	if err != nil || c.Line != "sendmsg u" || c.Headers.Get("Execute-App-Name") != "answer" {
+		t.Fatalf("second: %+v, %v", c, err)
+	}
+	c, err = r.ReadCommand()
+	if err != nil || string(c.Body) != "hello" {
+		t.Fatalf("third: %+v, %v", c, err)
+	}
+}

@@ -1,0 +1,85 @@
+package esl
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+)
+
+// Event is a FreeSWITCH event as it arrives in a text/event-plain frame, with
+// its header values URL-decoded.
+type Event struct {
+	Headers Headers
+	Body    []byte
+}
+
+// Name returns the Event-Name header, e.g. CHANNEL_HANGUP_COMPLETE.
+func (e Event) Name() string { return e.Headers.Get("Event-Name") }
+
+// Get returns the decoded value of header name, or "".
+func (e Event) Get(name string) string { return e.Headers.Get(name) }
+
+// UniqueID returns the channel UUID the event is about.
+func (e Event) UniqueID() string { return e.Headers.Get("Unique-ID") }
+
+// Sequence returns Event-Sequence, or 0 when it is missing or not a number.
+func (e Event) Sequence() uint64 {
+	n, _ := strconv.ParseUint(e.Headers.Get("Event-Sequence"), 10, 64)
+	return n
+}
+
+// ParseEvent decodes the body of a text/event-plain frame: a URL-encoded
+// header block, optionally followed by its own Content-Length and body.
+func ParseEvent(body []byte) (Event, error) {
+	f, err := NewReaderLimits(bytes.NewReader(body), Limits{
+		MaxHeaderBytes: len(body) + 1, MaxHeaders: DefaultLimits.MaxHeaders, MaxBody: len(body),
+	}).ReadFrame()
+	if err != nil {
+		return Event{}, fmt.Errorf("parse event: %w", err)
+	}
+	ev := Event{Headers: make(Headers, 0, len(f.Headers)), Body: f.Body}
+	for _, h := range f.Headers {
+		if h.Name == "Content-Length" && f.Body != nil {
+			continue // the inner body's length, not an event header
+		}
+		ev.Headers = append(ev.Headers, Header{Name: h.Name, Value: URLDecode(h.Value)})
+	}
+	return ev, nil
+}
+
+// AppendPlain appends the event serialized as FreeSWITCH's
+// switch_event_serialize does: each header URL-encoded on its own line, an
+// empty value written as _undef_, then a blank line, or the body's
+// Content-Length, a blank line and the raw body.
+func (e Event) AppendPlain(b []byte) []byte {
+	for _, h := range e.Headers {
+		v := h.Value
+		if v == "" {
+			v = "_undef_"
+		}
+		b = append(b, h.Name...)
+		b = append(b, ": "...)
+		b = append(b, URLEncode(v)...)
+		b = append(b, '\n')
+	}
+	if len(e.Body) > 0 {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(e.Body)), 10)
+		b = append(b, "\n\n"...)
+		return append(b, e.Body...)
+	}
+	return append(b, '\n')
+}
+
+// EventFrame wraps an event in the text/event-plain frame FreeSWITCH sends
+// to subscribers.
+func EventFrame(e Event) Frame {
+	body := e.AppendPlain(nil)
+	return Frame{
+		Headers: Headers{
+			{Name: "Content-Length", Value: strconv.Itoa(len(body))},
+			{Name: "Content-Type", Value: TypeEventPlain},
+		},
+		Body: body,
+	}
+}

@@ -1,0 +1,251 @@
+package esl
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Errors of the wire codec. A connection that produced one is unusable:
+// framing is lost, so the caller drops it.
+var (
+	// ErrMalformedFrame: a header line, Content-Length or body that does not
+	// follow the event-socket framing.
+	ErrMalformedFrame = errors.New("malformed ESL frame")
+	// ErrFrameTooLarge: a frame over the reader's limits.
+	ErrFrameTooLarge = errors.New("ESL frame too large")
+)
+
+// Header is one "Name: value" line of a frame.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Headers is a frame's header block in wire order. FreeSWITCH compares header
+// names without regard to case, and so does Get.
+type Headers []Header
+
+// Get returns the value of the first header called name, or "".
+func (h Headers) Get(name string) string {
+	v, _ := h.Lookup(name)
+	return v
+}
+
+// Lookup returns the value of the first header called name and whether it was present.
+func (h Headers) Lookup(name string) (string, bool) {
+	for _, f := range h {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	for _, f := range h {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value, true
+		}
+	}
+	return "", false
+}
+
+// Add appends a header.
+func (h *Headers) Add(name, value string) {
+	*h = append(*h, Header{Name: name, Value: value})
+}
+
+// Set replaces the first header called name, or appends it.
+func (h *Headers) Set(name, value string) {
+	for i, f := range *h {
+		if strings.EqualFold(f.Name, name) {
+			(*h)[i].Value = value
+			return
+		}
+	}
+	h.Add(name, value)
+}
+
+// Frame is one message on the event socket: a header block and an optional
+// body whose length the Content-Length header gives.
+type Frame struct {
+	Headers Headers
+	Body    []byte
+}
+
+// ContentType returns the frame's Content-Type header.
+func (f Frame) ContentType() string { return f.Headers.Get("Content-Type") }
+
+// Content types FreeSWITCH sends.
+const (
+	TypeAuthRequest = "auth/request"
+	TypeReply       = "command/reply"
+	TypeAPIResponse = "api/response"
+	TypeEventPlain  = "text/event-plain"
+	TypeDisconnect  = "text/disconnect-notice"
+	TypeRejection   = "text/rude-rejection"
+)
+
+// Limits bound what a Reader accepts, so a hostile or broken peer cannot make
+// parkd allocate without bound.
+type Limits struct {
+	MaxHeaderBytes int // bytes in one header block
+	MaxHeaders     int // header lines in one block
+	MaxBody        int // Content-Length
+}
+
+// DefaultLimits fit FreeSWITCH's largest frames (a connect reply is ~10 KB,
+// an event with every channel variable a few tens of KB) with room to spare;
+// MaxBody is FreeSWITCH's own limit (16 MiB).
+var DefaultLimits = Limits{MaxHeaderBytes: 1 << 20, MaxHeaders: 8192, MaxBody: 16 << 20}
+
+// Reader reads frames from an event-socket byte stream.
+type Reader struct {
+	br     *bufio.Reader
+	limits Limits
+}
+
+// NewReader returns a Reader over r with DefaultLimits.
+func NewReader(r io.Reader) *Reader {
+	return NewReaderLimits(r, DefaultLimits)
+}
+
+// NewReaderLimits returns a Reader over r with the given limits.
+func NewReaderLimits(r io.Reader, l Limits) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, 64<<10), limits: l}
+}
+
+// ReadFrame reads the next frame. Leading blank lines are skipped, as
+// FreeSWITCH does. Lines may end in LF or CR LF. Header names are taken as
+// they come (FreeSWITCH sends names such as "variable_fish,(sticks)~_1" that
+// are not MIME tokens); only a line without a colon is malformed.
+func (r *Reader) ReadFrame() (Frame, error) {
+	_, f, err := r.read(false)
+	return f, err
+}
+
+// Command is what a client sends on the event socket: a command line such as
+// "api uuid_bridge A B", the header lines after it, and an optional body.
+type Command struct {
+	Line    string
+	Headers Headers
+	Body    []byte
+}
+
+// ReadCommand reads the next client command, as FreeSWITCH's listener does:
+// the first non-blank line is the command, the lines after it are headers.
+func (r *Reader) ReadCommand() (Command, error) {
+	line, f, err := r.read(true)
+	return Command{Line: line, Headers: f.Headers, Body: f.Body}, err
+}
+
+// read reads one header block and its body; with command set, the block's
+// first line is returned apart instead of being parsed as a header.
+func (r *Reader) read(command bool) (string, Frame, error) {
+	var (
+		f     Frame
+		first string
+		total int
+		begun bool
+	)
+	for {
+		line, err := r.readLine(&total)
+		if err != nil {
+			if begun && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return "", Frame{}, err
+		}
+		if line == "" {
+			if !begun {
+				continue // blank lines between frames
+			}
+			break
+		}
+		if command && !begun {
+			first, begun = line, true
+			continue
+		}
+		begun = true
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || name == "" {
+			return "", Frame{}, fmt.Errorf("%w: header line %q", ErrMalformedFrame, clip(line))
+		}
+		if len(f.Headers) >= r.limits.MaxHeaders {
+			return "", Frame{}, fmt.Errorf("%w: more than %d headers", ErrFrameTooLarge, r.limits.MaxHeaders)
+		}
+		f.Headers = append(f.Headers, Header{Name: name, Value: strings.TrimLeft(value, " ")})
+	}
+	cl, ok := f.Headers.Lookup("Content-Length")
+	if !ok {
+		return first, f, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(cl))
+	if err != nil || n < 0 {
+		return "", Frame{}, fmt.Errorf("%w: Content-Length %q", ErrMalformedFrame, clip(cl))
+	}
+	if n > r.limits.MaxBody {
+		return "", Frame{}, fmt.Errorf("%w: Content-Length %d over %d", ErrFrameTooLarge, n, r.limits.MaxBody)
+	}
+	if n == 0 {
+		return first, f, nil
+	}
+	f.Body = make([]byte, n)
+	if _, err := io.ReadFull(r.br, f.Body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return "", Frame{}, fmt.Errorf("read body: %w", err)
+	}
+	return first, f, nil
+}
+
+// readLine returns one line without its LF or CR LF, counting its bytes
+// against the header limit.
+func (r *Reader) readLine(total *int) (string, error) {
+	var buf []byte
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		*total += len(chunk)
+		if *total > r.limits.MaxHeaderBytes {
+			return "", fmt.Errorf("%w: header block over %d bytes", ErrFrameTooLarge, r.limits.MaxHeaderBytes)
+		}
+		buf = append(buf, chunk...)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if len(buf) > 0 && errors.Is(err, io.EOF) {
+			return "", io.ErrUnexpectedEOF
+		}
+		return "", err
+	}
+	buf = bytes.TrimSuffix(buf, []byte("\n"))
+	buf = bytes.TrimSuffix(buf, []byte("\r"))
+	return string(buf), nil
+}
+
+// AppendFrame appends f's wire form to b: the headers in order, a blank
+// line, then the body. The caller sets Content-Length when there is a body.
+func AppendFrame(b []byte, f Frame) []byte {
+	for _, h := range f.Headers {
+		b = append(b, h.Name...)
+		b = append(b, ": "...)
+		b = append(b, h.Value...)
+		b = append(b, '\n')
+	}
+	b = append(b, '\n')
+	return append(b, f.Body...)
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	const max = 80
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}

@@ -1,0 +1,106 @@
+package parking
+
+import (
+	"fmt"
+	"time"
+)
+
+// LotConfig describes one parking lot: a named range of slots and how parks
+// into it behave.
+type LotConfig struct {
+	Name        string
+	First, Last int           // the slot range, inclusive
+	Music       string        // what parked callers hear, e.g. local_stream://moh
+	Timeout     time.Duration // how long a call waits before it is recalled
+	Announce    bool          // speak the slot to the parked channel
+	OverflowTo  string        // lot to try when this one is full; "" rejects
+	NextIfTaken bool          // a directed park into a taken slot takes the next free one instead of failing
+}
+
+// Contains reports whether slot is in the lot's range.
+func (c LotConfig) Contains(slot int) bool { return slot >= c.First && slot <= c.Last }
+
+// lot is a LotConfig with its slots. Guarded by Service.mu.
+type lot struct {
+	cfg   LotConfig
+	slots []*entry // index slot-First; nil = free
+}
+
+func newLot(cfg LotConfig) *lot {
+	return &lot{cfg: cfg, slots: make([]*entry, cfg.Last-cfg.First+1)}
+}
+
+func (l *lot) at(slot int) *entry { return l.slots[slot-l.cfg.First] }
+
+func (l *lot) set(slot int, e *entry) { l.slots[slot-l.cfg.First] = e }
+
+// free returns the lowest free slot at or after from, wrapping around to the
+// start of the lot, and false when the lot is full.
+func (l *lot) free(from int) (int, bool) {
+	n := len(l.slots)
+	start := from - l.cfg.First
+	for i := 0; i < n; i++ {
+		j := (start + i) % n
+		if l.slots[j] == nil {
+			return l.cfg.First + j, true
+		}
+	}
+	return 0, false
+}
+
+// choice is where a park request lands.
+type choice struct {
+	lot   *lot
+	slot  int
+	moved bool // not the slot that was asked for: announce it
+}
+
+// choose picks the slot for a park request of want (0 = any) into l,
+// following the lots' on-occupied and on-full policies. lots resolves
+// overflow names. It changes nothing.
+func choose(l *lot, want int, lots map[string]*lot) (choice, error) {
+	if want != 0 {
+		if !l.cfg.Contains(want) {
+			return choice{}, fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, want, l.cfg.Name, l.cfg.First, l.cfg.Last)
+		}
+		if l.at(want) == nil {
+			return choice{lot: l, slot: want}, nil
+		}
+		if !l.cfg.NextIfTaken {
+			return choice{}, fmt.Errorf("%w: %s/%d", ErrSlotTaken, l.cfg.Name, want)
+		}
+		if slot, ok := l.free(want); ok {
+			return choice{lot: l, slot: slot, moved: true}, nil
+		}
+	} else if slot, ok := l.free(l.cfg.First); ok {
+		return choice{lot: l, slot: slot}, nil
+	}
+	// l is full: follow the overflow chain, never visiting a lot twice.
+	seen := map[string]bool{l.cfg.Name: true}
+	for next := l.cfg.OverflowTo; next != ""; {
+		o, ok := lots[next]
+		if !ok || seen[next] {
+			break
+		}
+		seen[next] = true
+		if slot, ok := o.free(o.cfg.First); ok {
+			return choice{lot: o, slot: slot, moved: true}, nil
+		}
+		next = o.cfg.OverflowTo
+	}
+	return choice{}, fmt.Errorf("%w: %s", ErrLotFull, l.cfg.Name)
+}
+
+// longest returns the lot's parked call that has waited longest, or nil.
+func (l *lot) longest() *entry {
+	var best *entry
+	for _, e := range l.slots {
+		if e == nil || e.state != stateParked {
+			continue
+		}
+		if best == nil || e.occ.ParkedAt.Before(best.occ.ParkedAt) {
+			best = e
+		}
+	}
+	return best
+}

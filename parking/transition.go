@@ -1,0 +1,92 @@
+package parking
+
+import "time"
+
+// CallID identifies a call: the FreeSWITCH channel UUID of the parked caller.
+type CallID string
+
+// Event names one kind of transition in a parked call's life. The values are
+// stored verbatim in the history table and are part of its stable schema.
+type Event string
+
+// The events a parked call's history is made of.
+const (
+	// EventParked: the call took a slot and hears music.
+	EventParked Event = "parked"
+	// EventRetrieved: someone dialled the retrieve code and was bridged to the call.
+	EventRetrieved Event = "retrieved"
+	// EventAbandoned: the parked caller hung up.
+	EventAbandoned Event = "abandoned"
+	// EventRejected: a park request was refused (lot full, slot occupied, bad input).
+	EventRejected Event = "rejected"
+	// EventRecall: a recall leg started ringing the parker.
+	EventRecall Event = "recall"
+	// EventRecalled: the parker answered a recall and was bridged to the call.
+	EventRecalled Event = "recalled"
+	// EventRecallFailed: a recall leg ended without an answer (busy, no answer, ...).
+	EventRecallFailed Event = "recall_failed"
+	// EventFallback: the call was sent to its lot's fallback destination.
+	EventFallback Event = "fallback"
+	// EventLost: the call vanished while parkd was not watching (restart, switch restart).
+	EventLost Event = "lost"
+)
+
+// Events lists every event, in the order of a call's life.
+var Events = []Event{
+	EventParked, EventRetrieved, EventAbandoned, EventRejected, EventRecall,
+	EventRecalled, EventRecallFailed, EventFallback, EventLost,
+}
+
+// Valid reports whether e is one of the known events.
+func (e Event) Valid() bool {
+	for _, known := range Events {
+		if e == known {
+			return true
+		}
+	}
+	return false
+}
+
+// Caller is the party that was parked, as its caller ID presented it.
+type Caller struct {
+	Name   string
+	Number string
+}
+
+// Occupant is a call that holds a slot: one row of the occupancy table.
+type Occupant struct {
+	Lot      string
+	Slot     int
+	Call     CallID
+	Caller   Caller
+	Parker   string    // who parked it; "" when unknown
+	ParkedAt time.Time // when it took the slot
+	Deadline time.Time // when its timeout recall is due
+}
+
+// Waited is how long the occupant has been parked at t.
+func (o Occupant) Waited(t time.Time) time.Duration {
+	if t.Before(o.ParkedAt) {
+		return 0
+	}
+	return t.Sub(o.ParkedAt)
+}
+
+// Transition is one change in a call's park life. A store applies it as one
+// transaction: the history row and the occupancy change never diverge.
+type Transition struct {
+	At        time.Time
+	Event     Event
+	Lot       string
+	Slot      int // 0 when the call never held a slot (e.g. a rejected park)
+	Call      CallID
+	Caller    Caller
+	Parker    string
+	Retriever string        // who picked the call up (retrieved, recalled)
+	Reason    string        // why, in words or as a FreeSWITCH cause
+	Wait      time.Duration // how long the call had been parked at At
+
+	// Occupancy is the slot's row after the transition. Nil means the call
+	// holds no slot afterwards: the store deletes any row it had.
+	Occupancy *Occupant
+}
