@@ -1,0 +1,157 @@
+package esl
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/parkd/parkd/parking"
+)
+
+// ErrBadRequest: the channel data does not make a park or retrieve request
+// parkd can act on (missing or malformed park_action, park_lot, park_slot).
+var ErrBadRequest = errors.New("bad park request")
+
+// Actions the dialplan can ask for in park_action.
+const (
+	ActionPark     = "park"
+	ActionRetrieve = "retrieve"
+)
+
+// Request is what the dialplan asked parkd to do with a channel, read from
+// the socket's connect reply.
+type Request struct {
+	Action   string // ActionPark or ActionRetrieve
+	Call     string // the channel's UUID
+	Lot      string // "" for the default lot
+	Slot     int    // 0 for "any" (park: lowest free; retrieve: longest waiting)
+	Caller   parking.Caller
+	Parker   string // who transferred the call here; "" if unknown
+	Answered bool
+	Context  string // the channel's dialplan context, for transfers back
+}
+
+// ParseRequest reads a park or retrieve request from the decoded headers of
+// a connect reply. When the request is unusable it returns ErrBadRequest;
+// Call and Parker are still filled in when they could be read, so the
+// channel can be refused politely.
+func ParseRequest(h Headers) (Request, error) {
+	r := Request{
+		Call:     h.Get("Unique-ID"),
+		Answered: h.Get("Answer-State") == "answered",
+		Context:  h.Get("Caller-Context"),
+		Caller: parking.Caller{
+			Name:   cleanText(h.Get("Caller-Caller-ID-Name")),
+			Number: cleanText(h.Get("Caller-Caller-ID-Number")),
+		},
+	}
+	if !tokenRE.MatchString(r.Context) {
+		r.Context = "default"
+	}
+	if !ValidUUID(r.Call) {
+		return Request{}, fmt.Errorf("%w: Unique-ID %q is not a channel UUID", ErrBadRequest, clip(r.Call))
+	}
+	r.Parker = parker(h)
+
+	switch action := h.Get("variable_park_action"); action {
+	case ActionPark, ActionRetrieve:
+		r.Action = action
+	case "":
+		return r, fmt.Errorf("%w: park_action is not set", ErrBadRequest)
+	default:
+		return r, fmt.Errorf("%w: park_action %q is neither park nor retrieve", ErrBadRequest, clip(action))
+	}
+	if lot := h.Get("variable_park_lot"); lot != "" {
+		if !lotRE.MatchString(lot) {
+			return r, fmt.Errorf("%w: park_lot %q is not a lot name", ErrBadRequest, clip(lot))
+		}
+		r.Lot = lot
+	}
+	if s := h.Get("variable_park_slot"); s != "" {
+		n, err := parseSlot(s)
+		if err != nil {
+			return r, err
+		}
+		r.Slot = n
+	}
+	return r, nil
+}
+
+// parseSlot accepts 1 to 9 ASCII digits naming a slot other than 0.
+func parseSlot(s string) (int, error) {
+	if len(s) > 9 {
+		return 0, fmt.Errorf("%w: park_slot %q is too long", ErrBadRequest, clip(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("%w: park_slot %q is not a number", ErrBadRequest, clip(s))
+		}
+	}
+	n, _ := strconv.Atoi(s)
+	if n == 0 {
+		return 0, fmt.Errorf("%w: park_slot %q: there is no slot 0", ErrBadRequest, s)
+	}
+	return n, nil
+}
+
+// parker finds who parked the call (FACTS.md E4): the user of the blind
+// transfer's Referred-By, else the party the caller was last bridged to.
+func parker(h Headers) string {
+	if u := sipUser(h.Get("variable_sip_h_Referred-By")); u != "" {
+		return u
+	}
+	dest := h.Get("Caller-Destination-Number")
+	for _, name := range []string{"Caller-Callee-ID-Number", "variable_last_sent_callee_id_number", "variable_callee_id_number"} {
+		if v := h.Get(name); tokenRE.MatchString(v) && v != dest {
+			return v
+		}
+	}
+	return ""
+}
+
+// sipUser returns the user part of the SIP URI in a header such as
+// `"Reception" <sip:1000@10.0.0.1;transport=udp>`, or "" if there is none
+// or it is not a plain token.
+func sipUser(v string) string {
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		v = v[i+1:]
+		if j := strings.IndexByte(v, '>'); j >= 0 {
+			v = v[:j]
+		}
+	}
+	v = strings.TrimSpace(v)
+	switch {
+	case strings.HasPrefix(v, "sip:"):
+		v = v[len("sip:"):]
+	case strings.HasPrefix(v, "sips:"):
+		v = v[len("sips:"):]
+	default:
+		return ""
+	}
+	user, _, ok := strings.Cut(v, "@")
+	if !ok {
+		return ""
+	}
+	user = URLDecode(user)
+	if !tokenRE.MatchString(user) {
+		return ""
+	}
+	return user
+}
+
+// cleanText keeps caller-ID text fit for logs and the history: no control
+// characters, at most 128 runes.
+func cleanText(s string) string {
+	out := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return -1
+		}
+		return r
+	}, s)
+	if r := []rune(out); len(r) > 128 {
+		out = string(r[:128])
+	}
+	return strings.TrimSpace(out)
+}

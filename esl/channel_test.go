@@ -1,0 +1,141 @@
+package esl
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// readConnect loads a connect reply captured from a real FreeSWITCH and
+// decodes it as the server does.
+func readConnect(t testing.TB, name string, extra ...Header) Headers {
+	t.Helper()
+	data, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewReader(strings.NewReader(string(data))).ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := make(Headers, 0, len(f.Headers)+len(extra))
+	for _, x := range f.Headers {
+		h = append(h, Header{Name: x.Name, Value: URLDecode(x.Value)})
+	}
+	return append(extra, h...)
+}
+
+// Ensure the connect replies FreeSWITCH really sends parse into requests:
+// the parker comes from Referred-By, else from the party the caller was
+// bridged to, else is unknown (FACTS.md E4).
+func TestParseRequest_Transcripts(t *testing.T) {
+	park := Header{Name: "variable_park_action", Value: "park"}
+	for _, tc := range []struct {
+		file       string
+		wantParker string
+		answered   bool
+		slot       int
+		caller     string
+	}{
+		{file: "connect-refer.txt", wantParker: "1000", answered: true, slot: 202, caller: "Patient"},
+		{file: "connect-refer-no-referred-by.txt", wantParker: "1000", answered: true, slot: 202, caller: "Patient"},
+		{file: "connect-direct.txt", wantParker: "", answered: false, caller: "Patient"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			req, err := ParseRequest(readConnect(t, tc.file, park))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Action != ActionPark || req.Parker != tc.wantParker || req.Answered != tc.answered ||
+				req.Slot != tc.slot || req.Caller.Name != tc.caller || req.Context != "default" || !ValidUUID(req.Call) {
+				t.Fatalf("request=%+v", req)
+			}
+		})
+	}
+}
+
+// Ensure the Referred-By user wins over the callee when they differ.
+func TestParseRequest_ReferredByFirst(t *testing.T) {
+	h := readConnect(t, "connect-refer.txt",
+		Header{Name: "variable_park_action", Value: "park"},
+		Header{Name: "variable_sip_h_Referred-By", Value: `"Reception" <sip:reception-1@pbx.example;transport=udp>`})
+	req, err := ParseRequest(h)
+	if err != nil || req.Parker != "reception-1" {
+		t.Fatalf("parker=%q err=%v, want reception-1", req.Parker, err)
+	}
+}
+
+// Ensure bad requests are refused with ErrBadRequest, keeping what is needed
+// to refuse the channel politely.
+func TestParseRequest_Bad(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra []Header
+	}{
+		{"NoAction", nil},
+		{"UnknownAction", []Header{{"variable_park_action", "steal"}}},
+		{"SlotNotDigits", []Header{{"variable_park_action", "park"}, {"variable_park_slot", "20a"}}},
+		{"SlotInjection", []Header{{"variable_park_action", "park"}, {"variable_park_slot", "202\n\napi uuid_kill x"}}},
+		{"SlotZero", []Header{{"variable_park_action", "park"}, {"variable_park_slot", "000"}}},
+		{"SlotHuge", []Header{{"variable_park_action", "park"}, {"variable_park_slot", "12345678901"}}},
+		{"LotWithSpace", []Header{{"variable_park_action", "park"}, {"variable_park_lot", "main lot"}}},
+		{"LotUpperCase", []Header{{"variable_park_action", "retrieve"}, {"variable_park_lot", "MAIN"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Extra headers come first, so they win over the transcript's.
+			req, err := ParseRequest(readConnect(t, "connect-refer.txt", tc.extra...))
+			if !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("err=%v, want ErrBadRequest", err)
+			}
+			if !ValidUUID(req.Call) || req.Parker != "1000" {
+				t.Fatalf("request=%+v: call and parker must survive for the refusal", req)
+			}
+		})
+	}
+	if _, err := ParseRequest(Headers{{"Unique-ID", "not-a-uuid"}}); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("bad Unique-ID: err=%v", err)
+	}
+}
+
+// Ensure SIP user extraction only returns plain tokens.
+func TestSipUser(t *testing.T) {
+	for in, want := range map[string]string{
+		"<sip:1000@127.0.0.1>":                  "1000",
+		"sip:alice@example.com":                 "alice",
+		`"Bob" <sips:bob.smith@example.com;x=y>`: "bob.smith",
+		"<sip:evil'user@x>":                     "",
+		"<sip:a%0Ab@x>":                         "",
+		"<tel:+15551234>":                       "",
+		"<sip:nohost>":                          "",
+		"":                                      "",
+	} {
+		if got := sipUser(in); got != want {
+			t.Errorf("sipUser(%q)=%q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzParseRequest: any channel data parses without panic, and whatever is
+// accepted is safe to splice into a command.
+func FuzzParseRequest(f *testing.F) {
+	f.Add("park", "main", "202", "<sip:1000@h>", "Jane")
+	f.Add("retrieve", "", "", "", "x\ny")
+	f.Fuzz(func(t *testing.T, action, lot, slot, referredBy, name string) {
+		h := Headers{
+			{"Unique-ID", "0c9f5a1e-8a7b-4c1d-9e2f-3a4b5c6d7e8f"},
+			{"variable_park_action", action}, {"variable_park_lot", lot}, {"variable_park_slot", slot},
+			{"variable_sip_h_Referred-By", referredBy}, {"Caller-Caller-ID-Name", name},
+		}
+		req, err := ParseRequest(h)
+		if req.Parker != "" && !tokenRE.MatchString(req.Parker) {
+			t.Fatalf("unsafe parker %q", req.Parker)
+		}
+		if strings.ContainsAny(req.Caller.Name, "\r\n\x00") {
+			t.Fatalf("control characters kept in %q", req.Caller.Name)
+		}
+		if err == nil && req.Lot != "" && !lotRE.MatchString(req.Lot) {
+			t.Fatalf("unsafe lot %q", req.Lot)
+		}
+	})
+}

@@ -1,0 +1,225 @@
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/percipia/eslgo/command"
+	"github.com/rs/zerolog"
+
+	"github.com/parkd/parkd/parking"
+)
+
+// ErrNotConnected: the inbound connection to FreeSWITCH is down right now.
+var ErrNotConnected = errors.New("not connected to FreeSWITCH")
+
+// Calls is what the inbound client reports to. parking.Service implements it.
+type Calls interface {
+	// Hangup is told of every channel that hung up.
+	Hangup(ctx context.Context, call parking.CallID, cause string)
+	// Reconcile is run after each (re)connection, to catch what happened
+	// while parkd was not listening.
+	Reconcile(ctx context.Context) error
+}
+
+// Client is parkd's supervised inbound connection to FreeSWITCH's event
+// socket: it dials and authenticates, subscribes to the events parkd needs,
+// probes the connection so a dead or half-open one is noticed within
+// ProbeEvery+Timeout, and reconnects with exponential backoff and jitter.
+// It implements parking.Switch.
+type Client struct {
+	Addr     string
+	Password string
+	// Logger: connection state at info/warn, traffic at debug. Default Nop.
+	Logger zerolog.Logger
+	// Timeout bounds dialing, authentication and every command. Default 5s.
+	Timeout time.Duration
+	// ProbeEvery is the liveness probe interval. Default 10s.
+	ProbeEvery time.Duration
+	// MinBackoff and MaxBackoff bound the wait between reconnection
+	// attempts. Defaults 500ms and 30s.
+	MinBackoff, MaxBackoff time.Duration
+
+	calls Calls
+
+	mu        sync.Mutex
+	conn      *Conn
+	connected chan struct{} // closed while connected; replaced on disconnect
+}
+
+// Events the inbound connection subscribes to.
+var subscribed = []string{"CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB", "SHUTDOWN"}
+
+var _ parking.Switch = (*Client)(nil)
+
+// NewClient returns a Client for FreeSWITCH at addr that reports to calls.
+func NewClient(addr, password string, calls Calls) *Client {
+	return &Client{
+		Addr: addr, Password: password, calls: calls, Logger: zerolog.Nop(),
+		Timeout: 5 * time.Second, ProbeEvery: 10 * time.Second,
+		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second,
+		connected: make(chan struct{}),
+	}
+}
+
+// Run keeps the connection up until ctx ends.
+func (c *Client) Run(ctx context.Context) error {
+	backoff := c.MinBackoff
+	for ctx.Err() == nil {
+		conn, err := c.dial(ctx)
+		if err != nil {
+			wait := backoff/2 + rand.N(backoff/2+1) // jitter: [b/2, b]
+			c.Logger.Warn().Err(err).Str("freeswitch", c.Addr).Dur("retry_in", wait).Msg("cannot connect to FreeSWITCH")
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+			backoff = min(2*backoff, c.MaxBackoff)
+			continue
+		}
+		backoff = c.MinBackoff
+		c.Logger.Info().Str("freeswitch", c.Addr).Msg("connected to FreeSWITCH")
+		c.setConn(conn)
+		if err := c.calls.Reconcile(ctx); err != nil {
+			c.Logger.Warn().Err(err).Msg("reconcile after connecting")
+		}
+		c.supervise(ctx, conn)
+		c.setConn(nil)
+		_ = conn.Close()
+		if ctx.Err() == nil {
+			c.Logger.Warn().Err(conn.Err()).Str("freeswitch", c.Addr).Msg("lost the connection to FreeSWITCH; reconnecting")
+		}
+	}
+	return ctx.Err()
+}
+
+// supervise probes conn until it breaks or ctx ends.
+func (c *Client) supervise(ctx context.Context, conn *Conn) {
+	t := time.NewTicker(c.ProbeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-conn.Done():
+			return
+		case <-t.C:
+			if _, err := conn.API(ctx, "status", ""); err != nil {
+				var apiErr *APIError
+				if !errors.As(err, &apiErr) {
+					c.Logger.Warn().Err(err).Msg("FreeSWITCH did not answer the liveness probe")
+					return
+				}
+			}
+		}
+	}
+}
+
+// dial connects, authenticates and subscribes.
+func (c *Client) dial(ctx context.Context) (*Conn, error) {
+	d := net.Dialer{Timeout: c.Timeout}
+	nc, err := d.DialContext(ctx, "tcp", c.Addr)
+	if err != nil {
+		return nil, err
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(c.Timeout))
+	r := NewReader(nc)
+	greet, err := r.ReadFrame()
+	if err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("read greeting: %w", err)
+	}
+	if ct := greet.ContentType(); ct != TypeAuthRequest {
+		_ = nc.Close()
+		return nil, fmt.Errorf("unexpected greeting %q", clip(ct))
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	conn := NewConn(nc, r, ConnOptions{Logger: c.Logger, Timeout: c.Timeout, OnEvent: c.onEvent})
+	reply, err := conn.Send(ctx, command.Auth{Password: c.Password})
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	if text := reply.Headers.Get("Reply-Text"); !strings.HasPrefix(text, "+OK") {
+		_ = conn.Close()
+		return nil, errors.New("authenticate: FreeSWITCH refused the password (esl.password)")
+	}
+	reply, err = conn.Send(ctx, command.Event{Format: "plain", Listen: subscribed})
+	if err != nil || !strings.HasPrefix(reply.Headers.Get("Reply-Text"), "+OK") {
+		_ = conn.Close()
+		return nil, fmt.Errorf("subscribe: %v %s", err, reply.Headers.Get("Reply-Text"))
+	}
+	return conn, nil
+}
+
+func (c *Client) onEvent(ev Event) {
+	switch ev.Name() {
+	case "CHANNEL_HANGUP_COMPLETE":
+		if id := ev.UniqueID(); ValidUUID(id) {
+			c.calls.Hangup(context.Background(), parking.CallID(id), ev.Get("Hangup-Cause"))
+		}
+	case "SHUTDOWN":
+		c.Logger.Warn().Msg("FreeSWITCH is shutting down")
+	}
+}
+
+func (c *Client) setConn(conn *Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = conn
+	if conn != nil {
+		close(c.connected)
+	} else {
+		c.connected = make(chan struct{})
+	}
+}
+
+// Connected returns a channel that is closed while the connection is up.
+func (c *Client) Connected() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connected
+}
+
+func (c *Client) current() (*Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return nil, ErrNotConnected
+	}
+	return c.conn, nil
+}
+
+// API runs an api command on the inbound connection.
+func (c *Client) API(ctx context.Context, cmd command.API) (string, error) {
+	conn, err := c.current()
+	if err != nil {
+		return "", err
+	}
+	return conn.API(ctx, cmd.Command, cmd.Arguments)
+}
+
+// Exists implements parking.Switch with uuid_exists.
+func (c *Client) Exists(ctx context.Context, call parking.CallID) (bool, error) {
+	cmd, err := uuidOnly("uuid_exists", string(call))
+	if err != nil {
+		return false, err
+	}
+	reply, err := c.API(ctx, cmd)
+	if err != nil {
+		return false, err
+	}
+	switch strings.TrimSpace(reply) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("uuid_exists: unexpected reply %q", clip(reply))
+}

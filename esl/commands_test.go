@@ -1,0 +1,107 @@
+package esl
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/percipia/eslgo/command"
+)
+
+const (
+	uuidA = "0c9f5a1e-8a7b-4c1d-9e2f-3a4b5c6d7e8f"
+	uuidB = "ac7d6a85-64db-4fa8-82fa-c3d8e935bb8d"
+)
+
+// Ensure the builders produce the exact commands of FACTS.md.
+func TestBuilders(t *testing.T) {
+	must := func(c command.API, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.BuildMessage()
+	}
+	for _, tc := range []struct{ got, want string }{
+		{must(transferInline(uuidA, "local_stream://moh")), "api uuid_transfer " + uuidA + " endless_playback:local_stream://moh inline"},
+		{must(bridge(uuidA, uuidB)), "api uuid_bridge " + uuidA + " " + uuidB},
+		{must(setVar(uuidA, "park_parked_at", "2026-11-22T03:16:00.000Z")), "api uuid_setvar " + uuidA + " park_parked_at 2026-11-22T03:16:00.000Z"},
+		{must(transferTo(uuidA, "1000", "default")), "api uuid_transfer " + uuidA + " 1000 XML default"},
+		{must(uuidOnly("uuid_exists", uuidA)), "api uuid_exists " + uuidA},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got  %q\nwant %q", tc.got, tc.want)
+		}
+	}
+	ex, err := execute(uuidA, "answer", "", uuidB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := ex.BuildMessage()
+	for _, want := range []string{"sendmsg " + uuidA + "\r\n", "Call-Command: execute", "Execute-App-Name: answer", "Event-Uuid: " + uuidB, "event-lock: true"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("sendmsg %q lacks %q", msg, want)
+		}
+	}
+}
+
+// Ensure every builder refuses the E9 injection payloads and other unsafe values.
+func TestBuilders_RefuseUnsafe(t *testing.T) {
+	bad := []string{
+		"hello\n\napi uuid_kill " + uuidA, "hello\r\n\r\napi uuid_kill x", "hello\nX-Extra: 1",
+		"X',park_timeout=1,ignore='", "a b", "{x}", "a,b", "", strings.Repeat("9", 300),
+	}
+	for _, v := range bad {
+		for name, err := range map[string]error{
+			"transferInline uuid":  second(transferInline(v, "local_stream://moh")),
+			"transferInline music": second(transferInline(uuidA, v)),
+			"transferTo ext":       second(transferTo(uuidA, v, "default")),
+			"transferTo context":   second(transferTo(uuidA, "1000", v)),
+			"bridge a":             second(bridge(v, uuidB)),
+			"setVar value":         second(setVar(uuidA, "park_parker", v)),
+			"setVar name":          second(setVar(uuidA, v, "x")),
+			"uuidOnly":             second(uuidOnly("uuid_exists", v)),
+		} {
+			if name == "setVar value" && v == "a b" {
+				continue // a variable's value may hold spaces: uuid_setvar takes the rest of the line
+			}
+			if !errors.Is(err, ErrUnsafeValue) {
+				t.Errorf("%s accepted %q", name, v)
+			}
+		}
+	}
+	if _, err := bridge(uuidA, uuidA); err == nil {
+		t.Error("bridging a call to itself accepted")
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+// FuzzBuilders: whatever a builder accepts is one line with no quote or
+// brace, so it can only ever be the one command it was meant to be.
+func FuzzBuilders(f *testing.F) {
+	f.Add(uuidA, "local_stream://moh", "1000")
+	f.Add("x\n\napi", "a,b", "{}")
+	f.Fuzz(func(t *testing.T, uuid, media, value string) {
+		check := func(c command.API, err error) {
+			if err != nil {
+				return
+			}
+			msg := c.BuildMessage()
+			if strings.ContainsAny(msg, "\r\n'\"{}\x00") {
+				t.Fatalf("unsafe command built: %q", msg)
+			}
+		}
+		check(transferInline(uuid, media))
+		check(transferTo(uuid, value, media))
+		check(bridge(uuid, uuidB))
+		check(setVar(uuid, "park_parker", value))
+		check(setVar(uuidA, value, media))
+		check(uuidOnly("uuid_kill", uuid))
+		if ex, err := execute(uuid, value, media, uuidB); err == nil {
+			if strings.Count(ex.BuildMessage(), "\r\n\r\n") > 0 {
+				t.Fatalf("sendmsg with a blank line: %q", ex.BuildMessage())
+			}
+		}
+	})
+}

@@ -1,0 +1,333 @@
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/percipia/eslgo/command"
+	"github.com/rs/zerolog"
+)
+
+// Errors of a connection.
+var (
+	// ErrConnClosed: the connection is closed or broke; commands fail fast.
+	ErrConnClosed = errors.New("ESL connection closed")
+	// ErrUnsolicitedReply: a reply arrived that no command was waiting for;
+	// the stream can no longer be trusted, so the connection is dropped.
+	ErrUnsolicitedReply = errors.New("ESL reply nobody asked for")
+	// ErrEventFlood: the peer sent events faster than they could be handled.
+	ErrEventFlood = errors.New("ESL event queue overflow")
+)
+
+// endOfCommand ends every command, as eslgo's own transport does.
+const endOfCommand = "\r\n\r\n"
+
+// ConnOptions configure a Conn.
+type ConnOptions struct {
+	Logger zerolog.Logger
+	// Timeout bounds every command whose context has no earlier deadline.
+	Timeout time.Duration
+	// OnEvent receives events, one at a time, in wire order, on a goroutine
+	// of the Conn's own: it may send commands on the same Conn.
+	OnEvent func(Event)
+	// OnNotice receives text/disconnect-notice frames (e.g. the linger
+	// notice of a channel that hung up), in order with the events.
+	OnNotice func(Frame)
+	// MaxQueued is how many events may wait for OnEvent before the peer is
+	// considered hostile and dropped.
+	MaxQueued int
+	Limits    Limits
+}
+
+// Conn is a client's side of one event-socket connection: parkd's inbound
+// connection to FreeSWITCH, or one call's outbound socket. parkd owns this
+// transport instead of using eslgo's Conn, whose defects cannot be defended
+// from outside (research/eslgo.md): one reader goroutine parses frames with
+// limits (a negative or huge Content-Length is an error, not a panic);
+// replies are matched to commands strictly first-in first-out, so a command
+// that timed out cannot hand its late reply to the next one; events reach
+// OnEvent in wire order from a single goroutine; any read error closes the
+// connection and Done reports it. Commands are eslgo's command.Command
+// values, which build the messages.
+type Conn struct {
+	nc   net.Conn
+	opts ConnOptions
+	log  zerolog.Logger
+
+	wmu     sync.Mutex // write and enqueue the waiter as one step
+	qmu     sync.Mutex
+	waiters []chan Frame
+
+	emu    sync.Mutex
+	equeue []any // Event or Frame (notice)
+	ewake  chan struct{}
+
+	done     chan struct{}
+	doneOnce sync.Once
+	err      error // why it closed; set before done is closed
+	wg       sync.WaitGroup
+}
+
+// NewConn starts serving nc. The caller must already have read any greeting
+// (auth/request) it expects.
+func NewConn(nc net.Conn, r *Reader, opts ConnOptions) *Conn {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.MaxQueued <= 0 {
+		opts.MaxQueued = 100000
+	}
+	if r == nil {
+		r = NewReaderLimits(nc, limitsOr(opts.Limits))
+	}
+	c := &Conn{nc: nc, opts: opts, log: opts.Logger, ewake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.wg.Add(2)
+	go c.readLoop(r)
+	go c.eventLoop()
+	return c
+}
+
+func limitsOr(l Limits) Limits {
+	if l == (Limits{}) {
+		return DefaultLimits
+	}
+	return l
+}
+
+// Done is closed when the connection has closed, for whatever reason.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection closed, once Done is closed.
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Close closes the connection and waits for its goroutines.
+func (c *Conn) Close() error {
+	c.fail(ErrConnClosed)
+	c.wg.Wait()
+	return nil
+}
+
+// fail closes the connection once, recording why.
+func (c *Conn) fail(err error) {
+	c.doneOnce.Do(func() {
+		c.err = err
+		close(c.done)
+		_ = c.nc.Close()
+	})
+}
+
+// Send writes cmd and waits for its reply (command/reply or api/response).
+// Every command has a deadline: ctx's, or the Conn's Timeout.
+func (c *Conn) Send(ctx context.Context, cmd command.Command) (Frame, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	msg := cmd.BuildMessage()
+	ch := make(chan Frame, 1)
+
+	c.wmu.Lock()
+	select {
+	case <-c.done:
+		c.wmu.Unlock()
+		return Frame{}, fmt.Errorf("%s: %w", commandName(msg), c.err)
+	default:
+	}
+	dl, _ := ctx.Deadline()
+	_ = c.nc.SetWriteDeadline(dl)
+	c.qmu.Lock()
+	c.waiters = append(c.waiters, ch)
+	c.qmu.Unlock()
+	_, err := c.nc.Write([]byte(msg + endOfCommand))
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(fmt.Errorf("write: %w", err))
+		return Frame{}, fmt.Errorf("%s: %w", commandName(msg), err)
+	}
+	c.log.Debug().Str("cmd", redact(msg)).Msg("esl >>")
+
+	select {
+	case f := <-ch:
+		return f, nil
+	case <-c.done:
+		return Frame{}, fmt.Errorf("%s: %w", commandName(msg), c.err)
+	case <-ctx.Done():
+		// The waiter stays queued: its late reply is consumed by it, so
+		// the next command still gets its own reply.
+		return Frame{}, fmt.Errorf("%s: %w", commandName(msg), ctx.Err())
+	}
+}
+
+// API runs "api cmd args" and returns the response body. A body starting
+// with -ERR is returned as an *APIError.
+func (c *Conn) API(ctx context.Context, cmd, args string) (string, error) {
+	f, err := c.Send(ctx, command.API{Command: cmd, Arguments: args})
+	if err != nil {
+		return "", err
+	}
+	body := string(f.Body)
+	if f.ContentType() != TypeAPIResponse {
+		body = f.Headers.Get("Reply-Text")
+	}
+	if strings.HasPrefix(body, "-ERR") {
+		return body, &APIError{Command: cmd, Reply: strings.TrimSpace(body)}
+	}
+	return body, nil
+}
+
+// APIError is a -ERR answer from FreeSWITCH.
+type APIError struct {
+	Command string
+	Reply   string // e.g. "-ERR No such channel!"
+}
+
+func (e *APIError) Error() string { return e.Command + ": " + e.Reply }
+
+// readLoop reads frames until the connection breaks.
+func (c *Conn) readLoop(r *Reader) {
+	defer c.wg.Done()
+	for {
+		f, err := r.ReadFrame()
+		if err != nil {
+			c.fail(fmt.Errorf("read: %w", err))
+			return
+		}
+		switch ct := f.ContentType(); ct {
+		case TypeReply, TypeAPIResponse:
+			c.qmu.Lock()
+			if len(c.waiters) == 0 {
+				c.qmu.Unlock()
+				c.log.Warn().Str("content_type", ct).Msg("esl: reply nobody asked for; dropping the connection")
+				c.fail(ErrUnsolicitedReply)
+				return
+			}
+			ch := c.waiters[0]
+			c.waiters = c.waiters[1:]
+			c.qmu.Unlock()
+			ch <- f // buffered: never blocks
+		case TypeEventPlain:
+			ev, err := ParseEvent(f.Body)
+			if err != nil {
+				c.log.Warn().Err(err).Msg("esl: unreadable event skipped")
+				continue
+			}
+			if !c.queue(ev) {
+				return
+			}
+		case TypeDisconnect:
+			if !c.queue(f) {
+				return
+			}
+		case TypeRejection:
+			c.fail(fmt.Errorf("rejected by FreeSWITCH: %s", strings.TrimSpace(string(f.Body))))
+			return
+		default:
+			c.log.Debug().Str("content_type", ct).Msg("esl: frame of unknown type ignored")
+		}
+	}
+}
+
+// queue hands an event or notice to the event goroutine.
+func (c *Conn) queue(item any) bool {
+	c.emu.Lock()
+	if len(c.equeue) >= c.opts.MaxQueued {
+		c.emu.Unlock()
+		c.log.Error().Int("queued", c.opts.MaxQueued).Msg("esl: event flood; dropping the connection")
+		c.fail(ErrEventFlood)
+		return false
+	}
+	c.equeue = append(c.equeue, item)
+	c.emu.Unlock()
+	select {
+	case c.ewake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// eventLoop delivers queued events in order.
+func (c *Conn) eventLoop() {
+	defer c.wg.Done()
+	for {
+		c.emu.Lock()
+		items := c.equeue
+		c.equeue = nil
+		c.emu.Unlock()
+		for _, it := range items {
+			c.deliver(it)
+		}
+		if len(items) > 0 {
+			continue
+		}
+		select {
+		case <-c.ewake:
+		case <-c.done:
+			// Deliver what arrived before the close (a hangup's events
+			// often come just before FreeSWITCH closes the socket).
+			c.emu.Lock()
+			items := c.equeue
+			c.equeue = nil
+			c.emu.Unlock()
+			for _, it := range items {
+				c.deliver(it)
+			}
+			return
+		}
+	}
+}
+
+func (c *Conn) deliver(it any) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error().Interface("panic", p).Msg("esl: event handler panicked")
+		}
+	}()
+	switch v := it.(type) {
+	case Event:
+		c.log.Debug().Str("event", v.Name()).Str("uuid", v.UniqueID()).Msg("esl <<")
+		if c.opts.OnEvent != nil {
+			c.opts.OnEvent(v)
+		}
+	case Frame:
+		if c.opts.OnNotice != nil {
+			c.opts.OnNotice(v)
+		}
+	}
+}
+
+// commandName is the first word of a command, for error messages.
+func commandName(msg string) string {
+	line, _, _ := strings.Cut(msg, "\n")
+	line = strings.TrimSpace(line)
+	if strings.HasPrefix(line, "auth ") || strings.HasPrefix(line, "userauth ") {
+		return "auth"
+	}
+	if i := strings.IndexByte(line, ' '); i >= 0 {
+		if w := strings.Fields(line); len(w) >= 2 && (w[0] == "api" || w[0] == "bgapi") {
+			return w[0] + " " + w[1]
+		}
+		return line[:i]
+	}
+	return line
+}
+
+// redact hides secrets in a command for the debug log.
+func redact(msg string) string {
+	if name := commandName(msg); name == "auth" {
+		return "auth ***"
+	}
+	return strings.ReplaceAll(strings.TrimSpace(msg), "\r\n", " | ")
+}

@@ -1,0 +1,285 @@
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+)
+
+// ErrorTone is what a refused channel hears: a fast busy (reorder) tone for
+// two seconds. fsconf's dialplan plays the same tone when parkd is down.
+const ErrorTone = "tone_stream://%(250,250,480,620);loops=4"
+
+// callLeg is one channel handed to parkd by the dialplan's socket
+// application, controlled through that socket. It implements parking.Leg.
+type callLeg struct {
+	conn    *Conn
+	uuid    string
+	context string
+
+	mu       sync.Mutex
+	answered bool
+	gone     bool
+	goneCh   chan struct{}
+	waiting  map[string]chan string // Application-UUID -> Application-Response
+}
+
+var _ parking.Leg = (*callLeg)(nil)
+
+func newCallLeg() *callLeg {
+	return &callLeg{goneCh: make(chan struct{}), waiting: make(map[string]chan string)}
+}
+
+// bind sets the channel the leg controls, once the connect reply is read.
+func (l *callLeg) bind(conn *Conn, req Request) {
+	l.mu.Lock()
+	l.conn, l.uuid, l.context, l.answered = conn, req.Call, req.Context, req.Answered
+	l.mu.Unlock()
+}
+
+// onEvent follows the channel's own events (myevents).
+func (l *callLeg) onEvent(ev Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ev.UniqueID() != l.uuid || l.uuid == "" {
+		return
+	}
+	switch ev.Name() {
+	case "CHANNEL_EXECUTE_COMPLETE":
+		if ch, ok := l.waiting[ev.Get("Application-UUID")]; ok {
+			ch <- ev.Get("Application-Response")
+			delete(l.waiting, ev.Get("Application-UUID"))
+		}
+	case "CHANNEL_ANSWER":
+		l.answered = true
+	case "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE":
+		l.markGoneLocked()
+	}
+}
+
+// onNotice treats a linger or disconnect notice as the channel's end.
+func (l *callLeg) onNotice(Frame) {
+	l.mu.Lock()
+	l.markGoneLocked()
+	l.mu.Unlock()
+}
+
+func (l *callLeg) markGoneLocked() {
+	if !l.gone {
+		l.gone = true
+		close(l.goneCh)
+	}
+}
+
+// Call implements parking.Leg.
+func (l *callLeg) Call() parking.CallID { return parking.CallID(l.uuid) }
+
+// Answer implements parking.Leg.
+func (l *callLeg) Answer(ctx context.Context) error {
+	l.mu.Lock()
+	answered := l.answered
+	l.mu.Unlock()
+	if answered {
+		return l.alive()
+	}
+	if _, err := l.run(ctx, "answer", ""); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	l.mu.Lock()
+	l.answered = true
+	l.mu.Unlock()
+	return nil
+}
+
+// Announce implements parking.Leg: the slot is said digit by digit.
+func (l *callLeg) Announce(ctx context.Context, slot int) error {
+	if _, err := l.run(ctx, "say", sayDigits(slot)); err != nil {
+		return fmt.Errorf("announce: %w", err)
+	}
+	return nil
+}
+
+// Hold implements parking.Leg. The park facts are written on the channel,
+// then the channel is moved to an inline dialplan that plays the music
+// forever: unlike uuid_park, which leaves a socket-delivered channel silent
+// and dormant once the socket closes (FACTS.md E1), the inline
+// endless_playback survives parkd closing the socket or exiting (E2), and
+// ends the call when a bridge to it ends (E3 r14/r15: no orphans).
+func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
+	vars := [][2]string{
+		{"park_lot", h.Lot},
+		{"park_slot", strconv.Itoa(h.Slot)},
+		{"park_parked_at", h.ParkedAt.UTC().Format("2006-01-02T15:04:05.000Z")},
+		{"hangup_after_bridge", "true"},
+	}
+	if h.Parker != "" {
+		vars = append(vars, [2]string{"park_parker", h.Parker})
+	}
+	for _, v := range vars {
+		cmd, err := setVar(l.uuid, v[0], v[1])
+		if err != nil {
+			return fmt.Errorf("hold: %w", err)
+		}
+		if _, err := l.api(ctx, cmd.Command, cmd.Arguments); err != nil {
+			return fmt.Errorf("hold: set %s: %w", v[0], err)
+		}
+	}
+	cmd, err := transferInline(l.uuid, h.Music)
+	if err != nil {
+		return fmt.Errorf("hold: %w", err)
+	}
+	if _, err := l.api(ctx, cmd.Command, cmd.Arguments); err != nil {
+		return fmt.Errorf("hold: start music: %w", err)
+	}
+	return nil
+}
+
+// Bridge implements parking.Leg: `uuid_bridge <parked> <this>`, with the
+// parked call first so that it ends when this leg hangs up (E3 r14).
+func (l *callLeg) Bridge(ctx context.Context, parked parking.CallID) error {
+	cmd, err := bridge(string(parked), l.uuid)
+	if err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	reply, err := l.api(ctx, cmd.Command, cmd.Arguments)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", parked, err)
+	}
+	if !strings.HasPrefix(reply, "+OK") {
+		return fmt.Errorf("bridge %s: unexpected reply %q", parked, clip(reply))
+	}
+	return nil
+}
+
+// Refuse implements parking.Leg: answer (so the tone is heard), the error
+// tone, then a transfer back to returnTo or a hangup.
+func (l *callLeg) Refuse(ctx context.Context, returnTo string) error {
+	if err := l.Answer(ctx); err != nil {
+		return fmt.Errorf("refuse: %w", err)
+	}
+	if _, err := l.run(ctx, "playback", ErrorTone); err != nil {
+		return fmt.Errorf("refuse: tone: %w", err)
+	}
+	if returnTo != "" {
+		cmd, err := transferTo(l.uuid, returnTo, l.context)
+		if err == nil {
+			if _, err = l.api(ctx, cmd.Command, cmd.Arguments); err == nil {
+				return nil
+			}
+		}
+		// Could not send it back: hanging up after the tone is the
+		// lesser evil than leaving it to an unknown dialplan.
+		_ = err
+	}
+	cmd, err := hangup(l.uuid, "NORMAL_CLEARING")
+	if err != nil {
+		return fmt.Errorf("refuse: %w", err)
+	}
+	if _, err := l.conn.Send(ctx, cmd); err != nil {
+		return fmt.Errorf("refuse: hangup: %w", err)
+	}
+	return nil
+}
+
+// run executes app on the channel and waits for it to complete.
+func (l *callLeg) run(ctx context.Context, app, arg string) (string, error) {
+	appUUID := NewUUID()
+	cmd, err := execute(l.uuid, app, arg, appUUID)
+	if err != nil {
+		return "", err
+	}
+	done := make(chan string, 1)
+	l.mu.Lock()
+	if l.gone {
+		l.mu.Unlock()
+		return "", parking.ErrCallGone
+	}
+	l.waiting[appUUID] = done
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.waiting, appUUID)
+		l.mu.Unlock()
+	}()
+
+	f, err := l.conn.Send(ctx, cmd)
+	if err != nil {
+		return "", l.goneOr(err)
+	}
+	if reply := f.Headers.Get("Reply-Text"); !strings.HasPrefix(reply, "+OK") {
+		return "", l.goneOr(fmt.Errorf("%s: %s", app, reply))
+	}
+	select {
+	case resp := <-done:
+		return resp, nil
+	case <-l.goneCh:
+		return "", parking.ErrCallGone
+	case <-ctx.Done():
+		return "", fmt.Errorf("%s: %w", app, ctx.Err())
+	}
+}
+
+// api runs an api command on the channel's socket.
+func (l *callLeg) api(ctx context.Context, cmd, args string) (string, error) {
+	reply, err := l.conn.API(ctx, cmd, args)
+	if err != nil {
+		return "", l.goneOr(err)
+	}
+	return reply, nil
+}
+
+// goneOr maps an error to ErrCallGone when the channel has hung up or
+// FreeSWITCH says it does not exist.
+func (l *callLeg) goneOr(err error) error {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && isNoSuchChannel(apiErr.Reply) {
+		return fmt.Errorf("%w: %s", parking.ErrCallGone, apiErr.Reply)
+	}
+	if strings.Contains(err.Error(), "invalid session id") {
+		return fmt.Errorf("%w: %v", parking.ErrCallGone, err)
+	}
+	if l.alive() != nil {
+		return fmt.Errorf("%w: %v", parking.ErrCallGone, err)
+	}
+	return err
+}
+
+// isNoSuchChannel recognises FreeSWITCH's replies for a channel that is gone.
+func isNoSuchChannel(reply string) bool {
+	return strings.Contains(reply, "No such channel") || strings.Contains(reply, "Invalid uuid") ||
+		strings.Contains(reply, "invalid uuid")
+}
+
+// alive returns ErrCallGone once the channel hung up or its socket closed.
+func (l *callLeg) alive() error {
+	l.mu.Lock()
+	gone := l.gone
+	l.mu.Unlock()
+	if gone {
+		return parking.ErrCallGone
+	}
+	select {
+	case <-l.conn.Done():
+		return parking.ErrCallGone
+	default:
+		return nil
+	}
+}
+
+// waitGone blocks until the channel hangs up, its socket closes, or ctx ends.
+func (l *callLeg) waitGone(ctx context.Context) {
+	select {
+	case <-l.goneCh:
+	case <-l.conn.Done():
+	case <-ctx.Done():
+	}
+}
+
+// exitTimeout bounds the polite goodbye on a call's socket.
+const exitTimeout = 2 * time.Second

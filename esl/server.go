@@ -1,0 +1,258 @@
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/percipia/eslgo/command"
+	"github.com/rs/zerolog"
+
+	"github.com/parkd/parkd/parking"
+)
+
+// Parking is what the outbound server hands requests to. parking.Service
+// implements it.
+type Parking interface {
+	Park(ctx context.Context, req parking.ParkRequest) (parking.Occupant, error)
+	Retrieve(ctx context.Context, req parking.RetrieveRequest) (parking.Occupant, error)
+}
+
+// Server accepts the connections FreeSWITCH's socket application makes for
+// each call the dialplan sends to parkd, reads the request from the
+// channel data, and drives the call through Parking.
+type Server struct {
+	// Logger gets a line per refused connection or request. Default: Nop.
+	Logger zerolog.Logger
+	// Allow lists who may connect. Empty means loopback only.
+	Allow []netip.Prefix
+	// Timeout bounds every command on a call's socket. Default 5s.
+	Timeout time.Duration
+	// CallTimeout bounds a whole park or retrieve, announcement and error
+	// tone included. Default 30s.
+	CallTimeout time.Duration
+	// LingerSeconds is how long FreeSWITCH keeps a hung-up call's socket
+	// open for parkd to read its last events. Default 30.
+	LingerSeconds int
+
+	parking Parking
+
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[*Conn]struct{}
+	closing  bool
+	handlers sync.WaitGroup
+	stop     chan struct{} // closed by Shutdown: bridged retrievers let go
+}
+
+// NewServer returns a Server that hands requests to p.
+func NewServer(p Parking) *Server {
+	return &Server{
+		Logger: zerolog.Nop(), Timeout: 5 * time.Second, CallTimeout: 30 * time.Second, LingerSeconds: 30,
+		parking: p, conns: make(map[*Conn]struct{}), stop: make(chan struct{}),
+	}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("esl: server closed")
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		delay = 0
+		if !s.allowed(nc.RemoteAddr()) {
+			s.Logger.Warn().Str("remote", nc.RemoteAddr().String()).Msg("outbound connection refused: address not in esl.allow")
+			_ = nc.Close()
+			continue
+		}
+		s.handlers.Add(1)
+		go func() {
+			defer s.handlers.Done()
+			s.handle(nc)
+		}()
+	}
+}
+
+// Shutdown stops accepting calls (the dialplan's fallback takes them),
+// waits for the parks and retrieves under way, then lets go of the sockets
+// of bridged retrievers; their calls go on in FreeSWITCH.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.stop)
+		if s.ln != nil {
+			_ = s.ln.Close()
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			_ = c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return fmt.Errorf("esl: shutdown: %w", ctx.Err())
+	}
+}
+
+func (s *Server) allowed(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	if len(s.Allow) == 0 {
+		return ip.IsLoopback()
+	}
+	for _, p := range s.Allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// handle runs one call's socket from connect to exit.
+func (s *Server) handle(nc net.Conn) {
+	log := s.Logger.With().Str("remote", nc.RemoteAddr().String()).Logger()
+	leg := newCallLeg()
+	conn := NewConn(nc, nil, ConnOptions{
+		Logger: log, Timeout: s.Timeout, OnEvent: leg.onEvent, OnNotice: leg.onNotice, MaxQueued: 10000,
+	})
+	s.track(conn, true)
+	defer func() {
+		s.track(conn, false)
+		_ = conn.Close()
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.CallTimeout)
+	defer cancel()
+	f, err := conn.Send(ctx, command.Connect{})
+	if err != nil {
+		log.Warn().Err(err).Msg("outbound connection: no channel data")
+		return
+	}
+	data := make(Headers, len(f.Headers))
+	for i, h := range f.Headers {
+		data[i] = Header{Name: h.Name, Value: URLDecode(h.Value)}
+	}
+	req, perr := ParseRequest(data)
+	if req.Call == "" {
+		log.Warn().Err(perr).Msg("outbound connection: not a channel; closing")
+		return
+	}
+	leg.bind(conn, req)
+	log = log.With().Str("call", req.Call).Str("action", req.Action).Str("lot", req.Lot).Int("slot", req.Slot).Logger()
+	defer s.exit(conn, log)
+
+	// eslgo's Linger.Seconds is a count sent as is ("linger 30"), not a
+	// time.Duration of 30s, which would go out as "linger 30000000000".
+	linger := command.Linger{Enabled: true, Seconds: time.Duration(s.LingerSeconds)}
+	for _, cmd := range []command.Command{command.MyEvents{Format: "plain"}, linger} {
+		if _, err := conn.Send(ctx, cmd); err != nil {
+			log.Warn().Err(err).Msg("outbound connection: setup failed")
+			return
+		}
+	}
+	if perr != nil {
+		log.Warn().Err(perr).Str("parker", req.Parker).Msg("request refused")
+		returnTo := ""
+		if req.Action != ActionRetrieve {
+			returnTo = req.Parker
+		}
+		if err := leg.Refuse(ctx, returnTo); err != nil && !errors.Is(err, parking.ErrCallGone) {
+			log.Warn().Err(err).Msg("could not refuse the call")
+		}
+		return
+	}
+
+	switch req.Action {
+	case ActionPark:
+		_, err := s.parking.Park(ctx, parking.ParkRequest{
+			Leg: leg, Caller: req.Caller, Parker: req.Parker, Lot: req.Lot, Slot: req.Slot,
+		})
+		if err != nil {
+			log.Info().Err(err).Msg("park failed")
+		}
+	case ActionRetrieve:
+		_, err := s.parking.Retrieve(ctx, parking.RetrieveRequest{
+			Leg: leg, Retriever: req.Caller.Number, Lot: req.Lot, Slot: req.Slot,
+		})
+		if err != nil {
+			log.Info().Err(err).Msg("retrieve failed")
+			return
+		}
+		// Keep the retriever's socket until its call ends: the bridge is
+		// FreeSWITCH's from here on.
+		waitCtx, cancelWait := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-s.stop:
+			case <-waitCtx.Done():
+			}
+			cancelWait()
+		}()
+		leg.waitGone(waitCtx)
+		cancelWait()
+	}
+}
+
+// exit says goodbye on a call's socket and waits briefly for FreeSWITCH to
+// close it.
+func (s *Server) exit(conn *Conn, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
+	defer cancel()
+	if _, err := conn.Send(ctx, command.Exit{}); err != nil {
+		log.Debug().Err(err).Msg("exit")
+		return
+	}
+	select {
+	case <-conn.Done():
+	case <-ctx.Done():
+	}
+}
+
+func (s *Server) track(c *Conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}
