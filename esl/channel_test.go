@@ -101,14 +101,14 @@ func TestParseRequest_Bad(t *testing.T) {
 // Ensure SIP user extraction only returns plain tokens.
 func TestSipUser(t *testing.T) {
 	for in, want := range map[string]string{
-		"<sip:1000@127.0.0.1>":                  "1000",
-		"sip:alice@example.com":                 "alice",
+		"<sip:1000@127.0.0.1>":                   "1000",
+		"sip:alice@example.com":                  "alice",
 		`"Bob" <sips:bob.smith@example.com;x=y>`: "bob.smith",
-		"<sip:evil'user@x>":                     "",
-		"<sip:a%0Ab@x>":                         "",
-		"<tel:+15551234>":                       "",
-		"<sip:nohost>":                          "",
-		"":                                      "",
+		"<sip:evil'user@x>":                      "",
+		"<sip:a%0Ab@x>":                          "",
+		"<tel:+15551234>":                        "",
+		"<sip:nohost>":                           "",
+		"":                                       "",
 	} {
 		if got := sipUser(in); got != want {
 			t.Errorf("sipUser(%q)=%q, want %q", in, got, want)

@@ -16,12 +16,12 @@ import (
 // breaks out of an originate variable). Builders refuse what fails them.
 var (
 	uuidRE  = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	tokenRE = regexp.MustCompile(`^[A-Za-z0-9_.+*#-]{1,64}$`)      // extensions, users, contexts
+	tokenRE = regexp.MustCompile(`^[A-Za-z0-9_.+*#-]{1,64}$`)       // extensions, users, contexts
 	lotRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)      // lot names, as conf allows them
 	mediaRE = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=~-]{1,256}$`)  // music and tone paths
 	varRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)   // channel variable names
 	textRE  = regexp.MustCompile(`^[^\x00-\x1f\x7f'"{}\[\]\\,^]*$`) // free text as a variable value
-	causeRE = regexp.MustCompile(`^[A-Z_]{1,40}$`)                    // hangup causes
+	causeRE = regexp.MustCompile(`^[A-Z_]{1,40}$`)                  // hangup causes
 )
 
 // ErrUnsafeValue: a value that may not be placed in a FreeSWITCH command.

@@ -63,7 +63,9 @@ func (p *peer) send(raw string) {
 	p.w.Flush()
 }
 
-func (p *peer) reply(text string) { p.send("Content-Type: command/reply\nReply-Text: " + text + "\n\n") }
+func (p *peer) reply(text string) {
+	p.send("Content-Type: command/reply\nReply-Text: " + text + "\n\n")
+}
 
 func (p *peer) event(name string, seq int) {
 	p.send(string(AppendFrame(nil, EventFrame(Event{Headers: Headers{
