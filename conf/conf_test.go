@@ -1,0 +1,617 @@
+package conf_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parkd/parkd/conf"
+)
+
+// Ensure an empty file yields every default and a single default lot.
+func TestParse_Defaults(t *testing.T) {
+	got, err := conf.Parse(nil, "parkd.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if want := conf.Default(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Parse(empty)=%#v\nwant %#v", got, want)
+	}
+	if got, want := len(got.Lots), 1; got != want {
+		t.Fatalf("len(Lots)=%d, want %d", got, want)
+	}
+	l := got.Lots[0]
+	for _, tt := range []struct {
+		name      string
+		got, want any
+	}{
+		{"Listen", got.ESL.Listen, "127.0.0.1:8084"},
+		{"FreeSWITCH", got.ESL.FreeSWITCH, "127.0.0.1:8021"},
+		{"Password", got.ESL.Password, "ClueCon"},
+		{"Allow", got.ESL.Allow, []string{"127.0.0.1/32", "::1/128"}},
+		{"CommandTimeout", got.ESL.CommandTimeout, 5 * time.Second},
+		{"Store.Path", got.Store.Path, "parkd.db"},
+		{"Log.Level", got.Log.Level, "info"},
+		{"Log.Format", got.Log.Format, "json"},
+		{"Name", l.Name, "default"},
+		{"Slots", l.Slots, "701-720"},
+		{"First", l.First, 701},
+		{"Last", l.Last, 720},
+		{"Size", l.Size(), 20},
+		{"Music", l.Music, "local_stream://moh"},
+		{"Timeout", l.Timeout, 120 * time.Second},
+		{"Announce", l.Announce, false},
+		{"OnFull", l.OnFull, "reject"},
+		{"OverflowLot", l.OverflowLot(), ""},
+		{"OnOccupied", l.OnOccupied, "reject"},
+		{"ParkCode", l.ParkCode, "*70"},
+		{"RetrieveCode", l.RetrieveCode, "*71"},
+	} {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s=%#v, want %#v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+// Ensure Default returns a configuration that validates and does not share
+// its slices between calls.
+func TestDefault(t *testing.T) {
+	c := conf.Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	c.ESL.Allow[0] = "10.0.0.0/8"
+	c.Lots[0].Name = "changed"
+	d := conf.Default()
+	if got, want := d.ESL.Allow[0], "127.0.0.1/32"; got != want {
+		t.Fatalf("Allow[0]=%q, want %q", got, want)
+	}
+	if got, want := d.Lots[0].Name, "default"; got != want {
+		t.Fatalf("Lots[0].Name=%q, want %q", got, want)
+	}
+}
+
+const fullFile = `
+[esl]
+listen = "0.0.0.0:9000"
+freeswitch = "10.0.0.5:8021"
+password = "s3cret-Pa55"
+allow = ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8"]
+command_timeout = "2500ms"
+
+[store]
+path = "/var/lib/parkd/parkd.db"
+
+[log]
+level = "debug"
+format = "console"
+
+[[lot]]
+name = "main"
+slots = "701-799"
+music = "$${hold_music}"
+timeout = "90s"
+on_full = "overflow:reception"
+park_code = "*70"
+retrieve_code = "*71"
+
+[[lot]]
+name = "reception"
+slots = "201"
+music = "/usr/share/freeswitch/sounds/music/8000/ponce-preludio-in-e-major.wav"
+timeout = "3m"
+announce = true
+on_occupied = "next"
+park_code = "#80"
+retrieve_code = "#81"
+`
+
+// Ensure a file that sets every key is decoded as written, with per-lot
+// defaults for keys a lot leaves out.
+func TestParse_Full(t *testing.T) {
+	// music with ${...} is invalid; use a valid one for the full file.
+	data := strings.Replace(fullFile, `"$${hold_music}"`, `"local_stream://default"`, 1)
+	got, err := conf.Parse([]byte(data), "parkd.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := conf.Config{
+		ESL: conf.ESL{
+			Listen:         "0.0.0.0:9000",
+			FreeSWITCH:     "10.0.0.5:8021",
+			Password:       "s3cret-Pa55",
+			Allow:          []string{"10.0.0.0/8", "192.168.1.7/32", "fd00::/8"},
+			CommandTimeout: 2500 * time.Millisecond,
+		},
+		Store: conf.Store{Path: "/var/lib/parkd/parkd.db"},
+		Log:   conf.Log{Level: "debug", Format: "console"},
+		Lots: []conf.Lot{
+			{
+				Name: "main", Slots: "701-799", Music: "local_stream://default",
+				Timeout: 90 * time.Second, OnFull: "overflow:reception", OnOccupied: "reject",
+				ParkCode: "*70", RetrieveCode: "*71", First: 701, Last: 799,
+			},
+			{
+				Name: "reception", Slots: "201",
+				Music:   "/usr/share/freeswitch/sounds/music/8000/ponce-preludio-in-e-major.wav",
+				Timeout: 3 * time.Minute, Announce: true, OnFull: "reject", OnOccupied: "next",
+				ParkCode: "#80", RetrieveCode: "#81", First: 201, Last: 201,
+			},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Parse=%#v\nwant %#v", got, want)
+	}
+	if got, want := got.Lots[0].OverflowLot(), "reception"; got != want {
+		t.Fatalf("OverflowLot=%q, want %q", got, want)
+	}
+	if got, want := got.Lots[1].Size(), 1; got != want {
+		t.Fatalf("Size=%d, want %d", got, want)
+	}
+}
+
+// Ensure a lot that sets only some keys takes the package defaults for the
+// rest, never the values of an earlier lot.
+func TestParse_LotDefaultsNotInherited(t *testing.T) {
+	data := `
+[[lot]]
+name = "a"
+slots = "1-10"
+music = "local_stream://a"
+timeout = "5m"
+announce = true
+on_occupied = "next"
+on_full = "overflow:b"
+park_code = "*80"
+retrieve_code = "*81"
+
+[[lot]]
+name = "b"
+slots = "11-20"
+`
+	c, err := conf.Parse([]byte(data), "parkd.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	b := c.Lots[1]
+	want := conf.DefaultLot()
+	want.Name, want.Slots, want.First, want.Last = "b", "11-20", 11, 20
+	if !reflect.DeepEqual(b, want) {
+		t.Fatalf("lot b=%#v\nwant %#v", b, want)
+	}
+}
+
+// Ensure every invalid value is reported as one line naming the file, the key
+// and the problem.
+func TestParse_Invalid(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		data string
+		want string // the whole message of the first problem
+	}{
+		// [esl]
+		{"ListenEmpty", `esl.listen = ""`, `parkd.toml: esl.listen: must not be empty (want host:port)`},
+		{"ListenNoPort", `esl.listen = "127.0.0.1"`, `parkd.toml: esl.listen: "127.0.0.1": not host:port`},
+		{"ListenNoHost", `esl.listen = ":8084"`, `parkd.toml: esl.listen: ":8084": missing host`},
+		{"ListenBadPort", `esl.listen = "127.0.0.1:http"`, `parkd.toml: esl.listen: "127.0.0.1:http": port must be a number from 1 to 65535`},
+		{"ListenPortZero", `esl.listen = "127.0.0.1:0"`, `parkd.toml: esl.listen: "127.0.0.1:0": port must be`},
+		{"ListenPortRange", `esl.listen = "127.0.0.1:70000"`, `parkd.toml: esl.listen: "127.0.0.1:70000": port must be`},
+		{"ListenSpace", `esl.listen = "127.0.0.1 :8084"`, `parkd.toml: esl.listen: "127.0.0.1 :8084": must not contain spaces`},
+		{"ListenType", `esl.listen = 8084`, `parkd.toml: esl.listen: must be a quoted string, not an integer`},
+		{"FreeSWITCHBad", `esl.freeswitch = "fs.example.com"`, `parkd.toml: esl.freeswitch: "fs.example.com": not host:port`},
+		{"PasswordEmpty", `esl.password = ""`, `parkd.toml: esl.password: must not be empty`},
+		{"PasswordNewline", `esl.password = "a\nb"`, `parkd.toml: esl.password: must not contain control characters`},
+		{"PasswordType", `esl.password = 1234`, `parkd.toml: esl.password: must be a quoted string, not an integer`},
+		{"AllowEmpty", `esl.allow = []`, `parkd.toml: esl.allow: must list at least one CIDR prefix`},
+		{"AllowBadPrefix", `esl.allow = ["10.0.0.1/99"]`, `parkd.toml: esl.allow[0]: "10.0.0.1/99": not a CIDR prefix`},
+		{"AllowBareAddress", `esl.allow = ["127.0.0.1/32", "10.0.0.1"]`, `parkd.toml: esl.allow[1]: "10.0.0.1": not a CIDR prefix`},
+		{"AllowType", `esl.allow = "10.0.0.0/8"`, `parkd.toml: esl.allow: must be an array of quoted strings, not a string`},
+		{"AllowElemType", `esl.allow = [10]`, `parkd.toml: esl.allow[0]: must be a quoted string, not an integer`},
+		{"CommandTimeoutZero", `esl.command_timeout = "0s"`, `parkd.toml: esl.command_timeout: "0s": must be greater than 0`},
+		{"CommandTimeoutNegative", `esl.command_timeout = "-1s"`, `parkd.toml: esl.command_timeout: "-1s": must be greater than 0`},
+		{"CommandTimeoutTooLong", `esl.command_timeout = "61s"`, `parkd.toml: esl.command_timeout: "1m1s": must be at most 1m0s`},
+		{"CommandTimeoutInteger", `esl.command_timeout = 5`, `parkd.toml: esl.command_timeout: must be a quoted duration such as "45s" or "2m", not an integer`},
+		{"CommandTimeoutSyntax", `esl.command_timeout = "5 seconds"`, `parkd.toml: esl.command_timeout: "5 seconds": not a duration`},
+		{"ESLNotTable", `esl = "x"`, `parkd.toml: esl: must be a table written [esl], not a string`},
+
+		// [store]
+		{"StorePathEmpty", `store.path = ""`, `parkd.toml: store.path: must not be empty`},
+		{"StorePathType", `store.path = true`, `parkd.toml: store.path: must be a quoted string, not a boolean`},
+
+		// [log]
+		{"LogLevel", `log.level = "verbose"`, `parkd.toml: log.level: "verbose": must be one of debug, info, warn, error`},
+		{"LogLevelCase", `log.level = "INFO"`, `parkd.toml: log.level: "INFO": must be one of`},
+		{"LogFormat", `log.format = "text"`, `parkd.toml: log.format: "text": must be json or console`},
+
+		// [[lot]]
+		{"LotNotArray", "[lot]\nname = \"a\"", `parkd.toml: lot: must be an array of tables written [[lot]], not a table`},
+		{"NameEmpty", lot(`name = ""`), `parkd.toml: lot[0].name: "": must be 1 to 32 characters`},
+		{"NameUpper", lot(`name = "Main"`), `parkd.toml: lot[0].name: "Main": must be 1 to 32 characters`},
+		{"NameLeadingDash", lot(`name = "-a"`), `parkd.toml: lot[0].name: "-a": must be`},
+		{"NameQuote", lot(`name = "a\"b"`), `parkd.toml: lot[0].name: "a\"b": must be`},
+		{"NameTooLong", lot(`name = "` + strings.Repeat("a", 33) + `"`), `parkd.toml: lot[0].name: "` + strings.Repeat("a", 33) + `": must be`},
+		{"SlotsReversed", lot(`slots = "720-701"`), `parkd.toml: lot[0].slots: "720-701": first slot is greater than last slot`},
+		{"SlotsEmpty", lot(`slots = ""`), `parkd.toml: lot[0].slots: "": must be "first-last" or a single slot`},
+		{"SlotsSign", lot(`slots = "+1-5"`), `parkd.toml: lot[0].slots: "+1-5": must be "first-last"`},
+		{"SlotsNegative", lot(`slots = "-5"`), `parkd.toml: lot[0].slots: "-5": must be "first-last"`},
+		{"SlotsSpaces", lot(`slots = "701 - 720"`), `parkd.toml: lot[0].slots: "701 - 720": must be "first-last"`},
+		{"SlotsZero", lot(`slots = "0-10"`), `parkd.toml: lot[0].slots: "0-10": slot numbers start at 1`},
+		{"SlotsLeadingZero", lot(`slots = "01-10"`), `parkd.toml: lot[0].slots: "01-10": slot numbers must not have leading zeros`},
+		{"SlotsTooManyDigits", lot(`slots = "1-1000000000"`), `parkd.toml: lot[0].slots: "1-1000000000": slot numbers have at most 9 digits`},
+		{"SlotsTooMany", lot(`slots = "1-100001"`), `parkd.toml: lot[0].slots: "1-100001": 100001 slots is more than the limit of 100000`},
+		{"SlotsInteger", lot(`slots = 701`), `parkd.toml: lot[0].slots: must be a quoted string, not an integer`},
+		{"MusicEmpty", lot(`music = ""`), `parkd.toml: lot[0].music: must not be empty`},
+		{"MusicSpace", lot(`music = "local_stream://moh x"`), `parkd.toml: lot[0].music: "local_stream://moh x": may contain only`},
+		{"MusicComma", lot(`music = "a,b"`), `parkd.toml: lot[0].music: "a,b": may contain only`},
+		{"MusicVariable", lot(`music = "${hold_music}"`), `parkd.toml: lot[0].music: "${hold_music}": may contain only`},
+		{"MusicNewline", lot(`music = "moh\ninline"`), `parkd.toml: lot[0].music: "moh\ninline": may contain only`},
+		{"MusicTooLong", lot(`music = "` + strings.Repeat("m", 257) + `"`), `parkd.toml: lot[0].music: "` + strings.Repeat("m", 80) + `"...: longer than 256 bytes`},
+		{"TimeoutShort", lot(`timeout = "999ms"`), `parkd.toml: lot[0].timeout: "999ms": must be at least 1s`},
+		{"TimeoutLong", lot(`timeout = "25h"`), `parkd.toml: lot[0].timeout: "25h0m0s": must be at most 24h0m0s`},
+		{"TimeoutInteger", lot(`timeout = 5`), `parkd.toml: lot[0].timeout: must be a quoted duration such as "45s" or "2m", not an integer`},
+		{"TimeoutSyntax", lot(`timeout = "2 minutes"`), `parkd.toml: lot[0].timeout: "2 minutes": not a duration`},
+		{"AnnounceString", lot(`announce = "yes"`), `parkd.toml: lot[0].announce: must be true or false, not a string`},
+		{"OnFullBad", lot(`on_full = "drop"`), `parkd.toml: lot[0].on_full: "drop": must be "reject" or "overflow:<lot name>"`},
+		{"OnFullNoName", lot(`on_full = "overflow:"`), `parkd.toml: lot[0].on_full: "overflow:": missing lot name after "overflow:"`},
+		{"OnFullUnknownLot", lot(`on_full = "overflow:nosuch"`), `parkd.toml: lot[0].on_full: "overflow:nosuch": no lot named "nosuch"`},
+		{"OnFullSelf", lot(`on_full = "overflow:main"`), `parkd.toml: lot[0].on_full: "overflow:main": a lot cannot overflow to itself`},
+		{"OnOccupiedBad", lot(`on_occupied = "steal"`), `parkd.toml: lot[0].on_occupied: "steal": must be "reject" or "next"`},
+		{"ParkCodeLetters", lot(`park_code = "*7a"`), `parkd.toml: lot[0].park_code: "*7a": must be 1 to 8 digits, optionally after * or #`},
+		{"ParkCodeEmpty", lot(`park_code = ""`), `parkd.toml: lot[0].park_code: "": must be 1 to 8 digits`},
+		{"ParkCodeStarOnly", lot(`park_code = "*"`), `parkd.toml: lot[0].park_code: "*": must be 1 to 8 digits`},
+		{"ParkCodeTooLong", lot(`park_code = "*123456789"`), `parkd.toml: lot[0].park_code: "*123456789": must be 1 to 8 digits`},
+		{"ParkCodeTwoPrefixes", lot(`park_code = "**70"`), `parkd.toml: lot[0].park_code: "**70": must be 1 to 8 digits`},
+		{"RetrieveCodeRegex", lot(`retrieve_code = "*71.*"`), `parkd.toml: lot[0].retrieve_code: "*71.*": must be 1 to 8 digits`},
+		{"RetrieveCodeSameAsPark", lot(`retrieve_code = "*70"`), `parkd.toml: lot[0].retrieve_code: "*70": same code as lot[0].park_code`},
+		{"RetrieveCodePrefix", lot(`retrieve_code = "*7"`), `parkd.toml: lot[0].retrieve_code: "*7": is a prefix of lot[0].park_code "*70"`},
+
+		// Between lots.
+		{"DuplicateName", lots(`name = "a"`, `name = "a"`), `parkd.toml: lot[1].name: "a": duplicate lot name (also lot[0])`},
+		{"OverlappingSlots", lots(`slots = "701-720"`, `slots = "720-730"`), `parkd.toml: lot[1].slots: "720-730": overlaps lot[0] "a" (701-720)`},
+		{"ContainedSlots", lots(`slots = "701-720"`, `slots = "710"`), `parkd.toml: lot[1].slots: "710": overlaps lot[0] "a" (701-720)`},
+		{"DuplicateCode", lots(`park_code = "*80"`, `park_code = "*80"`), `parkd.toml: lot[1].park_code: "*80": same code as lot[0].park_code`},
+		{"CodeExtendsEarlier", lots(``, `retrieve_code = "*801"`), `parkd.toml: lot[1].retrieve_code: "*801": starts with lot[0].park_code "*80"`},
+		{"CodePrefixOfEarlier", lots(`park_code = "*80"`, `park_code = "*8"`), `parkd.toml: lot[1].park_code: "*8": is a prefix of lot[0].park_code "*80"`},
+		{"OverflowLoop", lots(`on_full = "overflow:b"`, `on_full = "overflow:a"`), `parkd.toml: lot[0].on_full: "overflow:b": overflow loops: a -> b -> a`},
+
+		// Unknown keys.
+		{"UnknownTopLevel", `colour = "blue"`, `parkd.toml: unknown key colour`},
+		{"UnknownTable", "[database]\npath = \"x\"", `parkd.toml: unknown key database`},
+		{"UnknownESLKey", `esl.pasword = "x"`, `parkd.toml: unknown key esl.pasword`},
+		{"UnknownStoreKey", `store.dsn = "x"`, `parkd.toml: unknown key store.dsn`},
+		{"UnknownLogKey", `log.lvl = "x"`, `parkd.toml: unknown key log.lvl`},
+		{"UnknownLotKey", lot(`timout = "5s"`), `parkd.toml: unknown key lot[0].timout`},
+		{"UnknownQuotedKey", `"a b" = 1`, `parkd.toml: unknown key "a b"`},
+		{"UnknownKeyWithNewline", `"a\nb" = 1`, `parkd.toml: unknown key "a\nb"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := conf.Parse([]byte(tt.data), "parkd.toml")
+			if err == nil {
+				t.Fatalf("Parse(%q): no error, want %q", tt.data, tt.want)
+			}
+			msgs := problems(t, err)
+			if got := msgs[0]; !strings.HasPrefix(got, tt.want) {
+				t.Fatalf("first problem=%q, want prefix %q (all: %q)", got, tt.want, msgs)
+			}
+		})
+	}
+}
+
+// lot returns a file with one lot named "main" that also sets line; a line
+// that sets the name replaces it.
+func lot(line string) string {
+	if strings.HasPrefix(line, "name = ") {
+		return "[[lot]]\n" + line + "\n"
+	}
+	return "[[lot]]\nname = \"main\"\n" + line + "\n"
+}
+
+// lots returns a file with lot "a" (codes *80/*81, slots 701-720) and lot
+// "b" (codes *90/*91, slots 801-820), each also setting its line; a line
+// that sets a key replaces that key's value.
+func lots(a, b string) string {
+	base := func(name, slots, park, retrieve, extra string) string {
+		kv := map[string]string{"name": name, "slots": slots, "park_code": park, "retrieve_code": retrieve}
+		if k, _, ok := strings.Cut(extra, " = "); ok {
+			delete(kv, k)
+		}
+		s := "[[lot]]\n" + extra + "\n"
+		for _, k := range []string{"name", "slots", "park_code", "retrieve_code"} {
+			if v, ok := kv[k]; ok {
+				s += fmt.Sprintf("%s = %q\n", k, v)
+			}
+		}
+		return s
+	}
+	return base("a", "701-720", "*80", "*81", a) + base("b", "801-820", "*90", "*91", b)
+}
+
+// problems returns the lines of err, checking that each is one *conf.Error
+// that names the file.
+func problems(t *testing.T, err error) []string {
+	t.Helper()
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		var ce *conf.Error
+		if !errors.As(e, &ce) {
+			t.Fatalf("problem %d is %T, want *conf.Error: %v", i, e, e)
+		}
+		msgs[i] = e.Error()
+		if strings.ContainsAny(msgs[i], "\r\n") {
+			t.Fatalf("problem %d spans lines: %q", i, msgs[i])
+		}
+		if !strings.HasPrefix(msgs[i], "parkd.toml: ") {
+			t.Fatalf("problem %d does not name the file: %q", i, msgs[i])
+		}
+	}
+	if got, want := err.Error(), strings.Join(msgs, "\n"); got != want {
+		t.Fatalf("Error()=%q, want %q", got, want)
+	}
+	return msgs
+}
+
+// Ensure Parse reports every validation problem, not just the first.
+func TestParse_AllProblems(t *testing.T) {
+	data := `
+[esl]
+listen = "nope"
+command_timeout = "0s"
+
+[log]
+level = "loud"
+
+[[lot]]
+slots = "9-1"
+`
+	_, err := conf.Parse([]byte(data), "parkd.toml")
+	msgs := problems(t, err)
+	want := []string{
+		`parkd.toml: esl.listen: "nope": not host:port`,
+		`parkd.toml: esl.command_timeout: "0s": must be greater than 0`,
+		`parkd.toml: log.level: "loud": must be one of debug, info, warn, error`,
+		`parkd.toml: lot[0].slots: "9-1": first slot is greater than last slot`,
+	}
+	if !reflect.DeepEqual(msgs, want) {
+		t.Fatalf("problems=%q\nwant %q", msgs, want)
+	}
+}
+
+// Ensure a problem carries its key as structured data.
+func TestParse_ErrorKey(t *testing.T) {
+	_, err := conf.Parse([]byte(lot(`slots = "x"`)), "parkd.toml")
+	var ce *conf.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("err=%v, want a *conf.Error", err)
+	}
+	if got, want := ce.Key, "lot[0].slots"; got != want {
+		t.Fatalf("Key=%q, want %q", got, want)
+	}
+	if got, want := ce.File, "parkd.toml"; got != want {
+		t.Fatalf("File=%q, want %q", got, want)
+	}
+}
+
+// Ensure a TOML syntax error keeps its line number.
+func TestParse_SyntaxError(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		data     string
+		wantLine int
+		want     string
+	}{
+		{"UnclosedTable", "[esl]\nlisten = \"127.0.0.1:8084\"\n[store path]\npath = \"x\"\n", 3, "parkd.toml: line 3: syntax error: "},
+		{"MissingValue", "[log]\n\nlevel =\n", 3, "parkd.toml: line 3: syntax error: "},
+		{"DuplicateKey", "[log]\nlevel = \"info\"\nlevel = \"debug\"\n", 3, "parkd.toml: line 3: syntax error: "},
+		{"BadString", "\n\n\n[log]\nlevel = \"info\n", 5, "parkd.toml: line 5: syntax error: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := conf.Parse([]byte(tt.data), "parkd.toml")
+			var ce *conf.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err=%v, want a *conf.Error", err)
+			}
+			if got, want := ce.Line, tt.wantLine; got != want {
+				t.Fatalf("Line=%d, want %d (%v)", got, want, err)
+			}
+			if got := err.Error(); !strings.HasPrefix(got, tt.want) || strings.Contains(got, "\n") {
+				t.Fatalf("Error()=%q, want one line starting %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// Ensure the password never appears in an error message or in the String,
+// GoString or %v output of the configuration.
+func TestPassword_NeverPrinted(t *testing.T) {
+	const pw = "Sup3rSecretPW"
+	for _, tt := range []struct {
+		name string
+		data string
+	}{
+		{"ValidationErrorElsewhere", "[esl]\npassword = \"" + pw + "\"\nlisten = \"x\"\n"},
+		{"ControlCharacter", "[esl]\npassword = \"" + pw + "\\n\"\n"},
+		{"WrongTypeNumber", "[esl]\npassword = 12345678901\n"},
+		{"WrongTypeArray", "[esl]\npassword = [\"" + pw + "\"]\n"},
+		{"UnknownKey", "[esl]\npasswd = \"" + pw + "\"\n"},
+		{"SyntaxUnquoted", "[esl]\npassword = " + pw + "\n"},
+		{"SyntaxUnterminated", "[esl]\npassword = \"" + pw + "\n"},
+		{"SyntaxBadEscape", "[esl]\npassword = \"" + pw + "\\q\"\n"},
+		{"SyntaxDate", "[esl]\npassword = 2024-01-01" + pw + "\n"},
+		{"SyntaxInlineTable", "esl = { password = " + pw + " }\n"},
+		{"SyntaxNextLine", "[esl]\npassword = \"" + pw + "\" " + pw + "\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := conf.Parse([]byte(tt.data), "parkd.toml")
+			if err == nil {
+				t.Fatalf("Parse(%q): no error", tt.data)
+			}
+			for _, secret := range []string{pw, "12345678901"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Fatalf("error contains the password: %v", err)
+				}
+			}
+		})
+	}
+
+	c := conf.Default()
+	c.ESL.Password = pw
+	for _, s := range []string{
+		c.ESL.String(),
+		fmt.Sprint(c.ESL),
+		fmt.Sprintf("%v", c),
+		fmt.Sprintf("%+v", c),
+		fmt.Sprintf("%#v", c),
+		fmt.Sprintf("%s", c.ESL),
+	} {
+		if strings.Contains(s, pw) {
+			t.Fatalf("output contains the password: %s", s)
+		}
+		if !strings.Contains(s, "password=***") {
+			t.Fatalf("output does not show the redacted password: %s", s)
+		}
+	}
+}
+
+// Ensure ESL.String describes every setting.
+func TestESL_String(t *testing.T) {
+	c := conf.Default()
+	if got, want := c.ESL.String(), "listen=127.0.0.1:8084 freeswitch=127.0.0.1:8021 password=*** allow=[127.0.0.1/32 ::1/128] command_timeout=5s"; got != want {
+		t.Fatalf("String()=%q, want %q", got, want)
+	}
+	c.ESL.Password = ""
+	if got, want := c.ESL.String(), "password=(unset)"; !strings.Contains(got, want) {
+		t.Fatalf("String()=%q, want it to contain %q", got, want)
+	}
+}
+
+// Ensure overflow chains that end are accepted and loops of any length are
+// reported once.
+func TestValidate_Overflow(t *testing.T) {
+	mk := func(name, slots, park, retrieve, onFull string) conf.Lot {
+		l := conf.DefaultLot()
+		l.Name, l.Slots, l.ParkCode, l.RetrieveCode, l.OnFull = name, slots, park, retrieve, onFull
+		return l
+	}
+	for _, tt := range []struct {
+		name string
+		lots []conf.Lot
+		want []string
+	}{
+		{"Chain", []conf.Lot{
+			mk("a", "1-9", "*80", "*81", "overflow:b"),
+			mk("b", "10-19", "*82", "*83", "overflow:c"),
+			mk("c", "20-29", "*84", "*85", "reject"),
+		}, nil},
+		{"LoopOfThree", []conf.Lot{
+			mk("a", "1-9", "*80", "*81", "overflow:b"),
+			mk("b", "10-19", "*82", "*83", "overflow:c"),
+			mk("c", "20-29", "*84", "*85", "overflow:a"),
+		}, []string{`lot[0].on_full: "overflow:b": overflow loops: a -> b -> c -> a`}},
+		{"LoopNotIncludingFirst", []conf.Lot{
+			mk("a", "1-9", "*80", "*81", "overflow:b"),
+			mk("b", "10-19", "*82", "*83", "overflow:c"),
+			mk("c", "20-29", "*84", "*85", "overflow:b"),
+		}, []string{`lot[1].on_full: "overflow:c": overflow loops: b -> c -> b`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := conf.Default()
+			c.Lots = tt.lots
+			var got []string
+			if err := c.Validate(); err != nil {
+				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+					got = append(got, e.Error())
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Validate=%q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// Ensure Validate fills First and Last and rejects a config without lots.
+func TestValidate_Slots(t *testing.T) {
+	c := conf.Default()
+	c.Lots[0].Slots, c.Lots[0].First, c.Lots[0].Last = "5", 0, 0
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if got, want := [2]int{c.Lots[0].First, c.Lots[0].Last}, [2]int{5, 5}; got != want {
+		t.Fatalf("First,Last=%v, want %v", got, want)
+	}
+	c.Lots = nil
+	if err := c.Validate(); err == nil || err.Error() != "lot: at least one [[lot]] is required" {
+		t.Fatalf("Validate(no lots)=%v", err)
+	}
+}
+
+// Ensure an inline array of lots is accepted like [[lot]] sections.
+func TestParse_InlineLots(t *testing.T) {
+	c, err := conf.Parse([]byte(`lot = [{name = "x", slots = "1-2"}]`), "parkd.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got, want := c.Lots[0].Name, "x"; got != want {
+		t.Fatalf("Name=%q, want %q", got, want)
+	}
+}
+
+// Ensure the example configuration shipped with parkd parses, validates and
+// matches the defaults.
+func TestParse_ExampleFile(t *testing.T) {
+	c, err := conf.Load("../parkd.example.toml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if want := conf.Default(); !reflect.DeepEqual(c, want) {
+		t.Fatalf("example=%#v\nwant the defaults %#v", c, want)
+	}
+}
+
+// Ensure the commented second lot of the example file is valid once
+// uncommented.
+func TestParse_ExampleSecondLot(t *testing.T) {
+	data, err := os.ReadFile("../parkd.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Uncomment everything from the commented [[lot]] on.
+	before, after, ok := strings.Cut(string(data), "\n# [[lot]]\n")
+	if !ok {
+		t.Fatal("example has no commented second [[lot]]")
+	}
+	var b strings.Builder
+	b.WriteString(before + "\n[[lot]]\n")
+	for line := range strings.Lines(after) {
+		b.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "#"), " "))
+	}
+	c, err := conf.Parse([]byte(b.String()), "parkd.example.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got, want := len(c.Lots), 2; got != want {
+		t.Fatalf("len(Lots)=%d, want %d", got, want)
+	}
+	r := c.Lots[1]
+	if got, want := fmt.Sprintf("%s %d %d %t %s %s", r.Name, r.First, r.Last, r.Announce, r.OnOccupied, r.OverflowLot()), "reception 201 220 true next default"; got != want {
+		t.Fatalf("reception=%q, want %q", got, want)
+	}
+}
+
+// Ensure Load names the file when it cannot be read.
+func TestLoad_Missing(t *testing.T) {
+	_, err := conf.Load("testdata/does-not-exist.toml")
+	if err == nil || !strings.Contains(err.Error(), "does-not-exist.toml") {
+		t.Fatalf("Load=%v, want an error naming the file", err)
+	}
+}

@@ -1,0 +1,53 @@
+package conf_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/parkd/parkd/conf"
+)
+
+// FuzzParse ensures Parse never panics, reports every problem on its own line
+// naming the file, and only returns configurations that validate again.
+func FuzzParse(f *testing.F) {
+	if data, err := os.ReadFile("../parkd.example.toml"); err == nil {
+		f.Add(data)
+	}
+	for _, s := range []string{
+		"",
+		fullFile,
+		lot(`slots = "720-701"`),
+		lots(`on_full = "overflow:b"`, `on_full = "overflow:a"`),
+		lots(`park_code = "*8"`, `park_code = "*80"`),
+		`lot = [{name = "x", slots = "1-2"}, 3]`,
+		"[lot]\nname = 1",
+		"[esl]\npassword = \"x\\n\"\ncommand_timeout = 5",
+		"[esl]\nallow = [\"10.0.0.1/99\", 1]",
+		"[store\npath = \"x\"",
+		"a = 1\na = 2",
+		"\xef\xbb\xbf[log]\nlevel = 'debug'",
+		"[[lot]]\nslots = \"999999999\"\n[[lot]]\nname = \"b\"\nslots = \"1-100000\"\npark_code = \"#1\"\nretrieve_code = \"#2\"",
+		"esl.command_timeout = \"9223372036s\"",
+		"[[lot]]\ntimeout = \"-2562047h\"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := conf.Parse(data, "fuzz.toml")
+		if err != nil {
+			for line := range strings.Lines(err.Error()) {
+				if !strings.HasPrefix(line, "fuzz.toml: ") {
+					t.Fatalf("problem does not name the file: %q", line)
+				}
+			}
+			return
+		}
+		if len(c.Lots) == 0 {
+			t.Fatal("Parse returned a config without lots")
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted a config that Validate rejects: %v", err)
+		}
+	})
+}

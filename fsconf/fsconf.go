@@ -1,0 +1,189 @@
+// Package fsconf renders the FreeSWITCH dialplan include that sends park and
+// retrieve calls to parkd.
+//
+// The output is an XML file for FreeSWITCH's conf/dialplan/default/
+// directory, conventionally 00_parkd.xml. For each lot it holds a park and a
+// retrieve extension that set park_action, park_lot and park_slot and hand the
+// call to parkd with the socket application. It holds no call logic.
+package fsconf
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+)
+
+// ErrorTone is the FreeSWITCH tone played to a caller whose park or retrieve
+// failed: four short beeps.
+const ErrorTone = "tone_stream://%(250,250,480,620);loops=4"
+
+// FileName is the suggested name of the rendered file inside FreeSWITCH's
+// conf/dialplan/default/ directory.
+const FileName = "00_parkd.xml"
+
+// Params is what Render needs from parkd's configuration.
+type Params struct {
+	// Listen is the host:port of parkd's outbound-socket listener, which the
+	// socket application dials.
+	Listen string
+	// Lots are the parking lots, in configuration order.
+	Lots []Lot
+}
+
+// Lot is one parking lot as the dialplan sees it.
+type Lot struct {
+	Name         string
+	ParkCode     string
+	RetrieveCode string
+	First, Last  int
+}
+
+var (
+	lotNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	codeRE    = regexp.MustCompile(`^[*#]?[0-9]{1,8}$`)
+	hostRE    = regexp.MustCompile(`^[A-Za-z0-9._:%-]+$`)
+)
+
+//go:embed dialplan.xml.tmpl
+var dialplanText string
+
+// dialplan is parsed once; it is never modified after initialization.
+var dialplan = template.Must(template.New("dialplan").Option("missingkey=error").Parse(dialplanText))
+
+// view is the template's data. Every string is already escaped for where the
+// template places it.
+type view struct {
+	Socket    string
+	ErrorTone string
+	Lots      []lotView
+}
+
+// lotView is one lot in the template's data.
+type lotView struct {
+	Name          string // attribute-escaped
+	CommentName   string // safe inside an XML comment
+	ParkCode      string // safe inside an XML comment
+	RetrieveCode  string // safe inside an XML comment
+	ParkRegex     string // attribute-escaped
+	RetrieveRegex string // attribute-escaped
+	First, Last   int
+}
+
+// Render validates p and writes the dialplan include to w. Nothing is written
+// if p is invalid. The output depends only on p, byte for byte.
+func Render(w io.Writer, p Params) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("render dialplan: %w", err)
+	}
+	v := view{
+		Socket:    attr(p.Listen + " async full"),
+		ErrorTone: attr(ErrorTone),
+	}
+	for _, l := range p.Lots {
+		v.Lots = append(v.Lots, lotView{
+			Name:          attr(l.Name),
+			CommentName:   comment(l.Name),
+			ParkCode:      comment(l.ParkCode),
+			RetrieveCode:  comment(l.RetrieveCode),
+			ParkRegex:     attr(regexp.QuoteMeta(l.ParkCode)),
+			RetrieveRegex: attr(regexp.QuoteMeta(l.RetrieveCode)),
+			First:         l.First,
+			Last:          l.Last,
+		})
+	}
+	// Render into a buffer so that a template error never leaves half a
+	// file in w.
+	var buf bytes.Buffer
+	if err := dialplan.Execute(&buf, v); err != nil {
+		return fmt.Errorf("render dialplan: %w", err)
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("write dialplan: %w", err)
+	}
+	return nil
+}
+
+// Validate checks that p uses the same character sets as parkd's
+// configuration, so that nothing in it can break the XML or the dialplan
+// regular expressions. It returns every problem joined with errors.Join.
+func (p Params) Validate() error {
+	var errs []error
+	if err := validateListen(p.Listen); err != nil {
+		errs = append(errs, err)
+	}
+	if len(p.Lots) == 0 {
+		errs = append(errs, errors.New("no lots"))
+	}
+	seen := make(map[string]bool, len(p.Lots))
+	for i, l := range p.Lots {
+		if !lotNameRE.MatchString(l.Name) {
+			errs = append(errs, fmt.Errorf("lot[%d]: name %q: must be 1 to 32 characters from a-z, 0-9, _ and -, starting with a letter or digit", i, l.Name))
+		} else if seen[l.Name] {
+			errs = append(errs, fmt.Errorf("lot[%d]: name %q: duplicate lot name", i, l.Name))
+		}
+		seen[l.Name] = true
+		if !codeRE.MatchString(l.ParkCode) {
+			errs = append(errs, fmt.Errorf("lot[%d]: park code %q: must be 1 to 8 digits, optionally after * or #", i, l.ParkCode))
+		}
+		if !codeRE.MatchString(l.RetrieveCode) {
+			errs = append(errs, fmt.Errorf("lot[%d]: retrieve code %q: must be 1 to 8 digits, optionally after * or #", i, l.RetrieveCode))
+		}
+		if l.First < 1 || l.Last < l.First {
+			errs = append(errs, fmt.Errorf("lot[%d]: slots %d-%d: want 1 <= first <= last", i, l.First, l.Last))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateListen checks that s is host:port with a non-empty host made of
+// address characters and a port from 1 to 65535.
+func validateListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || s != strings.TrimSpace(s) {
+		return fmt.Errorf("listen %q: not host:port", s)
+	}
+	if !hostRE.MatchString(host) {
+		return fmt.Errorf("listen %q: host must be a name or an IP address", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '+' {
+		return fmt.Errorf("listen %q: port must be a number from 1 to 65535", s)
+	}
+	return nil
+}
+
+// attr escapes s for an XML attribute value in double quotes.
+func attr(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '"':
+			b.WriteString("&quot;")
+		case '\'':
+			b.WriteString("&apos;")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// comment makes s safe inside an XML comment, which cannot contain "--".
+func comment(s string) string {
+	for strings.Contains(s, "--") {
+		s = strings.ReplaceAll(s, "--", "- -")
+	}
+	return s
+}

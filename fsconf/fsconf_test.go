@@ -1,0 +1,247 @@
+package fsconf_test
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/parkd/parkd/fsconf"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+var (
+	oneLot = fsconf.Params{
+		Listen: "127.0.0.1:8084",
+		Lots:   []fsconf.Lot{{Name: "default", ParkCode: "*70", RetrieveCode: "*71", First: 701, Last: 720}},
+	}
+	twoLots = fsconf.Params{
+		Listen: "10.0.0.2:9000",
+		Lots: []fsconf.Lot{
+			{Name: "default", ParkCode: "*70", RetrieveCode: "*71", First: 701, Last: 720},
+			{Name: "front--desk", ParkCode: "#72", RetrieveCode: "73", First: 201, Last: 201},
+		},
+	}
+)
+
+// Ensure the rendered dialplan matches the golden files byte for byte.
+func TestRender_Golden(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		p    fsconf.Params
+	}{
+		{"one_lot", oneLot},
+		{"two_lots", twoLots},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := mustRender(t, tt.p)
+			path := filepath.Join("testdata", tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("read golden file (run go test ./fsconf -update to create it): %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("Render output differs from %s (run go test ./fsconf -update if intended):\n%s", path, got)
+			}
+			if again := mustRender(t, tt.p); !bytes.Equal(again, got) {
+				t.Fatal("Render is not deterministic")
+			}
+		})
+	}
+}
+
+type include struct {
+	XMLName    xml.Name    `xml:"include"`
+	Extensions []extension `xml:"extension"`
+}
+
+type extension struct {
+	Name       string      `xml:"name,attr"`
+	Conditions []condition `xml:"condition"`
+}
+
+type condition struct {
+	Field       string   `xml:"field,attr"`
+	Expression  string   `xml:"expression,attr"`
+	Actions     []action `xml:"action"`
+	AntiActions []action `xml:"anti-action"`
+}
+
+type action struct {
+	Application string `xml:"application,attr"`
+	Data        string `xml:"data,attr"`
+}
+
+// Ensure the output is well-formed XML with a park and a retrieve extension
+// per lot that hand the call to parkd's listener, then parkd_return.
+func TestRender_XML(t *testing.T) {
+	for _, p := range []fsconf.Params{oneLot, twoLots} {
+		out := mustRender(t, p)
+
+		// Read every token, so that trailing garbage or a broken comment
+		// anywhere in the file fails.
+		d := xml.NewDecoder(bytes.NewReader(out))
+		for {
+			_, err := d.Token()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("output is not well-formed XML: %v\n%s", err, out)
+			}
+		}
+
+		var inc include
+		if err := xml.Unmarshal(out, &inc); err != nil {
+			t.Fatalf("Unmarshal: %v", err)
+		}
+		if got, want := len(inc.Extensions), 2*len(p.Lots)+1; got != want {
+			t.Fatalf("%d extensions, want %d", got, want)
+		}
+		for i, l := range p.Lots {
+			for j, kind := range []struct{ action, code, last string }{
+				{"park", l.ParkCode, "transfer"},
+				{"retrieve", l.RetrieveCode, "hangup"},
+			} {
+				ext := inc.Extensions[2*i+j]
+				if got, want := ext.Name, "parkd_"+kind.action+"_"+l.Name; got != want {
+					t.Fatalf("extension name=%q, want %q", got, want)
+				}
+				if got, want := len(ext.Conditions), 1; got != want {
+					t.Fatalf("%s: %d conditions, want %d", ext.Name, got, want)
+				}
+				c := ext.Conditions[0]
+				if got, want := c.Field, "destination_number"; got != want {
+					t.Fatalf("%s: field=%q, want %q", ext.Name, got, want)
+				}
+				re, err := regexp.Compile(c.Expression)
+				if err != nil {
+					t.Fatalf("%s: expression %q: %v", ext.Name, c.Expression, err)
+				}
+				for _, tc := range []struct {
+					dialed string
+					match  bool
+					slot   string
+				}{
+					{kind.code, true, ""},
+					{kind.code + "705", true, "705"},
+					{kind.code[:len(kind.code)-1], false, ""},
+					{"x" + kind.code, false, ""},
+					{kind.code + "7a", false, ""},
+				} {
+					m := re.FindStringSubmatch(tc.dialed)
+					if got := m != nil; got != tc.match {
+						t.Fatalf("%s: %q matches %q: %v, want %v", ext.Name, c.Expression, tc.dialed, got, tc.match)
+					}
+					if m != nil && m[1] != tc.slot {
+						t.Fatalf("%s: slot from %q=%q, want %q", ext.Name, tc.dialed, m[1], tc.slot)
+					}
+				}
+				var apps []string
+				data := map[string]string{}
+				for _, a := range c.Actions {
+					apps = append(apps, a.Application)
+					data[a.Application] = a.Data
+				}
+				if got, want := strings.Join(apps, " "), "set set set socket playback "+kind.last; got != want {
+					t.Fatalf("%s: applications=%q, want %q", ext.Name, got, want)
+				}
+				if got, want := data["socket"], p.Listen+" async full"; got != want {
+					t.Fatalf("%s: socket data=%q, want %q", ext.Name, got, want)
+				}
+				if got, want := data["playback"], fsconf.ErrorTone; got != want {
+					t.Fatalf("%s: playback data=%q, want %q", ext.Name, got, want)
+				}
+				if got, want := c.Actions[0].Data+" "+c.Actions[1].Data+" "+c.Actions[2].Data,
+					"park_action="+kind.action+" park_lot="+l.Name+" park_slot=$1"; got != want {
+					t.Fatalf("%s: set data=%q, want %q", ext.Name, got, want)
+				}
+			}
+		}
+		ret := inc.Extensions[len(inc.Extensions)-1]
+		if got, want := ret.Name, "parkd_return"; got != want {
+			t.Fatalf("last extension=%q, want %q", got, want)
+		}
+		if got, want := len(ret.Conditions), 2; got != want {
+			t.Fatalf("parkd_return: %d conditions, want %d", got, want)
+		}
+		if got, want := ret.Conditions[0].Expression, "^parkd_return$"; got != want {
+			t.Fatalf("parkd_return expression=%q, want %q", got, want)
+		}
+		c := ret.Conditions[1]
+		if got, want := c.Field, "${last_sent_callee_id_number}"; got != want {
+			t.Fatalf("parkd_return field=%q, want %q", got, want)
+		}
+		if len(c.Actions) != 1 || c.Actions[0] != (action{"transfer", "$1"}) {
+			t.Fatalf("parkd_return actions=%+v", c.Actions)
+		}
+		if len(c.AntiActions) != 1 || c.AntiActions[0] != (action{"hangup", "NORMAL_TEMPORARY_FAILURE"}) {
+			t.Fatalf("parkd_return anti-actions=%+v", c.AntiActions)
+		}
+	}
+}
+
+// Ensure Render rejects parameters that could break the XML or the dialplan
+// and writes nothing for them.
+func TestRender_Invalid(t *testing.T) {
+	lot := func(f func(*fsconf.Lot)) fsconf.Params {
+		l := oneLot.Lots[0]
+		f(&l)
+		return fsconf.Params{Listen: oneLot.Listen, Lots: []fsconf.Lot{l}}
+	}
+	for _, tt := range []struct {
+		name string
+		p    fsconf.Params
+		want string
+	}{
+		{"NameQuote", lot(func(l *fsconf.Lot) { l.Name = `a"b` }), `lot[0]: name "a\"b"`},
+		{"NameAngle", lot(func(l *fsconf.Lot) { l.Name = "a<b" }), `lot[0]: name "a<b"`},
+		{"NameEmpty", lot(func(l *fsconf.Lot) { l.Name = "" }), `lot[0]: name ""`},
+		{"ParkCodeLetters", lot(func(l *fsconf.Lot) { l.ParkCode = "*7a" }), `lot[0]: park code "*7a"`},
+		{"RetrieveCodeRegex", lot(func(l *fsconf.Lot) { l.RetrieveCode = "*71|.*" }), `lot[0]: retrieve code "*71|.*"`},
+		{"Slots", lot(func(l *fsconf.Lot) { l.First, l.Last = 10, 9 }), `lot[0]: slots 10-9`},
+		{"ListenSpace", fsconf.Params{Listen: "127.0.0.1 :8084", Lots: oneLot.Lots}, `listen "127.0.0.1 :8084"`},
+		{"ListenTrailingSpace", fsconf.Params{Listen: "127.0.0.1:8084 ", Lots: oneLot.Lots}, `listen "127.0.0.1:8084 "`},
+		{"ListenQuote", fsconf.Params{Listen: `a"b:8084`, Lots: oneLot.Lots}, `listen "a\"b:8084"`},
+		{"ListenNoHost", fsconf.Params{Listen: ":8084", Lots: oneLot.Lots}, `listen ":8084"`},
+		{"ListenNoPort", fsconf.Params{Listen: "127.0.0.1", Lots: oneLot.Lots}, `listen "127.0.0.1"`},
+		{"NoLots", fsconf.Params{Listen: oneLot.Listen}, "no lots"},
+		{"DuplicateName", fsconf.Params{Listen: oneLot.Listen, Lots: []fsconf.Lot{oneLot.Lots[0], oneLot.Lots[0]}}, `lot[1]: name "default": duplicate`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			err := fsconf.Render(&buf, tt.p)
+			if err == nil {
+				t.Fatalf("Render: no error, want %q", tt.want)
+			}
+			if got := err.Error(); !strings.Contains(got, tt.want) {
+				t.Fatalf("Render error=%q, want it to contain %q", got, tt.want)
+			}
+			if got, want := buf.Len(), 0; got != want {
+				t.Fatalf("Render wrote %d bytes, want %d", got, want)
+			}
+		})
+	}
+}
+
+// mustRender renders p or fails the test.
+func mustRender(tb testing.TB, p fsconf.Params) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	if err := fsconf.Render(&buf, p); err != nil {
+		tb.Fatalf("Render: %v", err)
+	}
+	return buf.Bytes()
+}
