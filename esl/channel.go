@@ -55,7 +55,7 @@ func ParseRequest(h Headers) (Request, error) {
 	}
 	r.Parker = parker(h)
 
-	switch action := h.Get("variable_park_action"); action {
+	switch action := variable(h, "park_action"); action {
 	case ActionPark, ActionRetrieve:
 		r.Action = action
 	case "":
@@ -63,13 +63,13 @@ func ParseRequest(h Headers) (Request, error) {
 	default:
 		return r, fmt.Errorf("%w: park_action %q is neither park nor retrieve", ErrBadRequest, clip(action))
 	}
-	if lot := h.Get("variable_park_lot"); lot != "" {
+	if lot := variable(h, "park_lot"); lot != "" {
 		if !lotRE.MatchString(lot) {
 			return r, fmt.Errorf("%w: park_lot %q is not a lot name", ErrBadRequest, clip(lot))
 		}
 		r.Lot = lot
 	}
-	if s := h.Get("variable_park_slot"); s != "" {
+	if s := variable(h, "park_slot"); s != "" {
 		n, err := parseSlot(s)
 		if err != nil {
 			return r, err
@@ -77,6 +77,16 @@ func ParseRequest(h Headers) (Request, error) {
 		r.Slot = n
 	}
 	return r, nil
+}
+
+// variable returns a channel variable from channel data; FreeSWITCH writes
+// an empty or unset value as _undef_.
+func variable(h Headers, name string) string {
+	v := h.Get("variable_" + name)
+	if v == "_undef_" {
+		return ""
+	}
+	return v
 }
 
 // parseSlot accepts 1 to 9 ASCII digits naming a slot other than 0.

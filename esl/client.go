@@ -45,8 +45,8 @@ type Client struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnection
 	// attempts. Defaults 500ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
-
-	calls Calls
+	// Calls is told of hangups and asked to reconcile. Required.
+	Calls Calls
 
 	mu        sync.Mutex
 	conn      *Conn
@@ -58,10 +58,10 @@ var subscribed = []string{"CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB", "SHUTDOWN
 
 var _ parking.Switch = (*Client)(nil)
 
-// NewClient returns a Client for FreeSWITCH at addr that reports to calls.
-func NewClient(addr, password string, calls Calls) *Client {
+// NewClient returns a Client for FreeSWITCH at addr. Set Calls before Run.
+func NewClient(addr, password string) *Client {
 	return &Client{
-		Addr: addr, Password: password, calls: calls, Logger: zerolog.Nop(),
+		Addr: addr, Password: password, Logger: zerolog.Nop(),
 		Timeout: 5 * time.Second, ProbeEvery: 10 * time.Second,
 		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second,
 		connected: make(chan struct{}),
@@ -86,7 +86,7 @@ func (c *Client) Run(ctx context.Context) error {
 		backoff = c.MinBackoff
 		c.Logger.Info().Str("freeswitch", c.Addr).Msg("connected to FreeSWITCH")
 		c.setConn(conn)
-		if err := c.calls.Reconcile(ctx); err != nil {
+		if err := c.Calls.Reconcile(ctx); err != nil {
 			c.Logger.Warn().Err(err).Msg("reconcile after connecting")
 		}
 		c.supervise(ctx, conn)
@@ -162,7 +162,7 @@ func (c *Client) onEvent(ev Event) {
 	switch ev.Name() {
 	case "CHANNEL_HANGUP_COMPLETE":
 		if id := ev.UniqueID(); ValidUUID(id) {
-			c.calls.Hangup(context.Background(), parking.CallID(id), ev.Get("Hangup-Cause"))
+			c.Calls.Hangup(context.Background(), parking.CallID(id), ev.Get("Hangup-Cause"))
 		}
 	case "SHUTDOWN":
 		c.Logger.Warn().Msg("FreeSWITCH is shutting down")

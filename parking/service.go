@@ -151,7 +151,8 @@ type ParkRequest struct {
 }
 
 // Park claims a slot for req's call, answers it, announces the slot when
-// the lot says so (or when the call did not get the slot it asked for),
+// the lot says so for a park into the next free slot (or when the call did
+// not get the slot it asked for),
 // starts the music and records the park. A request that cannot be parked is
 // refused on the leg (error tone, then back to the parker) and returned as an
 // error: ErrUnknownLot, ErrBadSlot, ErrSlotTaken, ErrLotFull, ErrCallGone,
@@ -181,7 +182,7 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 	defer s.busy.Done()
 
 	err = req.Leg.Answer(ctx)
-	if err == nil && (c.lot.cfg.Announce || c.moved) {
+	if err == nil && (c.moved || (c.lot.cfg.Announce && req.Slot == 0)) {
 		err = req.Leg.Announce(ctx, e.occ.Slot)
 	}
 	if err == nil {

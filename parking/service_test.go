@@ -53,11 +53,13 @@ func TestService_Park_Announce(t *testing.T) {
 		announce bool
 		next     bool
 		taken    bool
+		slot     int
 		want     []string
 	}{
-		{name: "LotAnnounces", announce: true, want: []string{"answer", "announce 201", "hold main/201 m"}},
+		{name: "LotAnnouncesAutoPark", announce: true, want: []string{"answer", "announce 201", "hold main/201 m"}},
+		{name: "DirectedParkNotAnnounced", announce: true, slot: 201, want: []string{"answer", "hold main/201 m"}},
 		{name: "Quiet", want: []string{"answer", "hold main/201 m"}},
-		{name: "MovedToNext", next: true, taken: true, want: []string{"answer", "announce 202", "hold main/202 m"}},
+		{name: "MovedToNext", next: true, taken: true, slot: 201, want: []string{"answer", "announce 202", "hold main/202 m"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc, _, _ := mustService(t, newMemStore(), LotConfig{Name: "main", First: 201, Last: 203, Music: "m", Announce: tc.announce, NextIfTaken: tc.next})
@@ -65,7 +67,7 @@ func TestService_Park_Announce(t *testing.T) {
 				park(t, svc, "first", 201)
 			}
 			leg := newLeg("call")
-			if _, err := svc.Park(ctx, ParkRequest{Leg: leg, Slot: 201}); err != nil {
+			if _, err := svc.Park(ctx, ParkRequest{Leg: leg, Slot: tc.slot}); err != nil {
 				t.Fatal(err)
 			}
 			if got := leg.calls(); !slices.Equal(got, tc.want) {
