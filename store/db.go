@@ -1,0 +1,347 @@
+// Package store persists parkd's state in SQLite: the current occupancy of
+// every slot and an append-only history of every transition. DB implements
+// parking.Store and answers the history queries the CLI and reports need.
+//
+// Times are stored as UTC text in the fixed-width form
+// 2006-01-02T15:04:05.000Z (so they sort as text) and durations as integer
+// milliseconds. The store never reads the clock: every time it writes comes
+// from the caller.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/parkd/parkd/parking"
+)
+
+// Errors returned by Open, OpenReadOnly and the DB methods. Compare them with
+// errors.Is.
+var (
+	// ErrForeignDB: the file exists but is not a parkd database (another
+	// program's SQLite database, or not SQLite at all). It is left untouched.
+	ErrForeignDB = errors.New("not a parkd database")
+	// ErrNewerSchema: the database was migrated by a newer parkd than this
+	// one. It is left untouched.
+	ErrNewerSchema = errors.New("database schema is newer than this parkd")
+	// ErrOlderSchema: OpenReadOnly found a database that still needs
+	// migrations, which only a writable Open applies.
+	ErrOlderSchema = errors.New("database schema is older than this parkd")
+	// ErrReadOnly: a write was attempted on a DB from OpenReadOnly.
+	ErrReadOnly = errors.New("database opened read-only")
+	// ErrInvalid: a transition or a history filter failed validation.
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// DefaultMaxReadConns is the default size of the read pool.
+const DefaultMaxReadConns = 4
+
+// timeLayout is how times are stored: UTC, millisecond precision, fixed width.
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
+// DSN parameters. The pragmas live in the DSN so that go-sqlite3 applies
+// them to every connection it opens, not just to the one an Exec lands on.
+const (
+	writeParams = "_foreign_keys=on&_busy_timeout=5000&_journal_mode=WAL&_txlock=immediate&_synchronous=NORMAL"
+	// The read pool opens the file read-only (mode=ro works with WAL as long
+	// as the -shm file exists or can be created) and leaves the journal mode
+	// alone: setting it is a write.
+	readParams = "mode=ro&_foreign_keys=on&_busy_timeout=5000&_synchronous=NORMAL"
+)
+
+var _ parking.Store = (*DB)(nil)
+
+// DB is a parkd SQLite database. Create it with NewDB, set any options, then
+// call Open; or use OpenReadOnly to read a database another process writes.
+// A DB is safe for concurrent use once open.
+//
+// Writes go through one connection (SQLite has a single writer, and this
+// serialises transactions without a Go mutex); queries go through a separate
+// read-only pool, so in WAL mode reads never wait for the writer.
+type DB struct {
+	// Path is the database file. Set by NewDB.
+	Path string
+
+	// MaxReadConns caps the read pool. NewDB sets DefaultMaxReadConns.
+	MaxReadConns int
+
+	w *sql.DB // writer: one connection; nil when read-only
+	r *sql.DB // readers: mode=ro
+
+	delOccupancy  *sql.Stmt
+	insOccupancy  *sql.Stmt
+	insertHistory *sql.Stmt
+}
+
+// NewDB returns a DB for the file at path with default options. It does not
+// touch the file; Open does.
+func NewDB(path string) *DB {
+	return &DB{Path: path, MaxReadConns: DefaultMaxReadConns}
+}
+
+// Open opens the database, creating the file if it does not exist, and
+// applies any migrations it lacks.
+//
+// If the file exists but is not a SQLite database, or is another program's
+// database (tables but no schema_migrations), Open returns an error wrapping
+// ErrForeignDB; if a newer parkd migrated it, one wrapping ErrNewerSchema. In
+// those cases the file is not modified.
+func (db *DB) Open() error {
+	if db.w != nil || db.r != nil {
+		return fmt.Errorf("store: %s already open", db.Path)
+	}
+	if err := db.checkPath(); err != nil {
+		return err
+	}
+	migs, err := loadMigrations()
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	ctx := context.Background()
+
+	// Inspect an existing file through a read-only connection before the
+	// writer touches it: opening the writer switches the file to WAL, which
+	// rewrites its header.
+	switch _, err := os.Stat(db.Path); {
+	case err == nil:
+		if db.r, err = db.openReader(); err != nil {
+			return err
+		}
+		if _, err := inspect(ctx, db.r, db.Path, migs); err != nil {
+			db.closePools()
+			return err
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("store: %w", err)
+	}
+
+	if err := db.openWriter(ctx, migs); err != nil {
+		db.Close()
+		return err
+	}
+	if db.r == nil {
+		if db.r, err = db.openReader(); err != nil {
+			db.Close()
+			return err
+		}
+	}
+	return nil
+}
+
+// OpenReadOnly opens an existing parkd database for queries only, for
+// example to read one that a running daemon writes. It never creates the
+// file, applies migrations or writes; Record returns ErrReadOnly. It returns
+// an error wrapping ErrOlderSchema if the database needs migrations (run the
+// daemon once to apply them), and the errors Open returns for foreign files
+// and newer schemas.
+func OpenReadOnly(path string) (*DB, error) {
+	db := NewDB(path)
+	if err := db.checkPath(); err != nil {
+		return nil, err
+	}
+	migs, err := loadMigrations()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	// mode=ro never creates the file, but say so plainly rather than with
+	// SQLite's "unable to open database file".
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if db.r, err = db.openReader(); err != nil {
+		return nil, err
+	}
+	version, err := inspect(context.Background(), db.r, path, migs)
+	if err != nil {
+		db.closePools()
+		return nil, err
+	}
+	if latest := migs[len(migs)-1].version; version < latest {
+		db.closePools()
+		return nil, fmt.Errorf("store: %s has schema version %d, this parkd needs %d: %w; run parkd serve once to migrate",
+			path, version, latest, ErrOlderSchema)
+	}
+	return db, nil
+}
+
+// Close closes the database. It is safe to call on a DB that failed to open.
+func (db *DB) Close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{db.delOccupancy, db.insOccupancy, db.insertHistory} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	db.delOccupancy, db.insOccupancy, db.insertHistory = nil, nil, nil
+	errs = append(errs, db.closePools())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("store: close %s: %w", db.Path, err)
+	}
+	return nil
+}
+
+// closePools closes the reader pool, then the writer, so that the writer's
+// connection is the last one and checkpoints the WAL into the file.
+func (db *DB) closePools() error {
+	var errs []error
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+		db.r = nil
+	}
+	if db.w != nil {
+		errs = append(errs, db.w.Close())
+		db.w = nil
+	}
+	return errors.Join(errs...)
+}
+
+// checkPath rejects paths that cannot name a file shared by two pools.
+func (db *DB) checkPath() error {
+	switch db.Path {
+	case "":
+		return errors.New("store: database path required")
+	case ":memory:":
+		return errors.New("store: in-memory databases are not supported: each pooled connection would get its own")
+	}
+	return nil
+}
+
+// dsn returns a file: URI for path with params. The path is escaped so that
+// '?', '#' and '%' in a file name reach SQLite intact.
+func dsn(path, params string) string {
+	u := url.URL{Path: filepath.ToSlash(filepath.Clean(path))}
+	return "file:" + u.EscapedPath() + "?" + params
+}
+
+// openReader opens the read-only query pool and checks that it can connect.
+func (db *DB) openReader() (*sql.DB, error) {
+	r, err := sql.Open("sqlite3", dsn(db.Path, readParams))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", db.Path, err)
+	}
+	n := db.MaxReadConns
+	if n <= 0 {
+		n = DefaultMaxReadConns
+	}
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	// No Ping: the first query (inspect's, for an existing file) connects,
+	// and its error says whether the file is SQLite at all.
+	return r, nil
+}
+
+// openWriter opens the single write connection, migrates the schema and
+// prepares the statements Record uses.
+func (db *DB) openWriter(ctx context.Context, migs []migration) error {
+	w, err := sql.Open("sqlite3", dsn(db.Path, writeParams))
+	if err != nil {
+		return fmt.Errorf("store: open %s: %w", db.Path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	db.w = w
+	if err := w.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: open %s: %w", db.Path, err)
+	}
+	if err := migrate(ctx, w, migs); err != nil {
+		return fmt.Errorf("store: %s: %w", db.Path, err)
+	}
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&db.delOccupancy, sqlDeleteOccupancy},
+		{&db.insOccupancy, sqlInsertOccupancy},
+		{&db.insertHistory, sqlInsertHistory},
+	} {
+		if *p.stmt, err = w.PrepareContext(ctx, p.query); err != nil {
+			return fmt.Errorf("store: %s: prepare: %w", db.Path, err)
+		}
+	}
+	return nil
+}
+
+// inspect returns the schema version of the database behind r, or an error if
+// it is not a parkd database this binary can use. It only reads.
+func inspect(ctx context.Context, r *sql.DB, path string, migs []migration) (int, error) {
+	tables, err := tableNames(ctx, r)
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
+		return 0, fmt.Errorf("store: %s is %w: not a SQLite file, or corrupt: %w", path, ErrForeignDB, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if len(tables) == 0 {
+		return 0, nil // empty SQLite file: ours to initialise
+	}
+	if !contains(tables, "schema_migrations") {
+		return 0, fmt.Errorf("store: %s is %w (found tables: %s)", path, ErrForeignDB, strings.Join(tables, ", "))
+	}
+	version, err := checkApplied(ctx, r, migs)
+	if err != nil {
+		return 0, fmt.Errorf("store: %s: %w", path, err)
+	}
+	return version, nil
+}
+
+// tableNames lists the user tables and views in the database behind q.
+func tableNames(ctx context.Context, q querier) ([]string, error) {
+	rows, err := q.QueryContext(ctx,
+		`SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, rows.Err()
+}
+
+func contains(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// querier is what *sql.DB and *sql.Tx have in common for queries.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// formatTime renders t as stored: UTC, milliseconds, fixed width.
+func formatTime(t time.Time) string {
+	return t.UTC().Format(timeLayout)
+}
+
+// parseTime parses a stored time; the result is in UTC.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
+	}
+	return t, nil
+}
+
+// validTime reports whether t can be stored in the fixed-width format.
+func validTime(t time.Time) bool {
+	y := t.UTC().Year()
+	return !t.IsZero() && y >= 1 && y <= 9999
+}

@@ -1,0 +1,403 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+// Ensure Open creates and migrates a new file, and that reopening it applies
+// no migration twice.
+func TestDB_Open(t *testing.T) {
+	type applied struct {
+		version         int
+		name, appliedAt string
+	}
+	readApplied := func(t *testing.T, db *store.DB) []applied {
+		t.Helper()
+		rows, err := db.ReadPool().Query(`SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []applied
+		for rows.Next() {
+			var a applied
+			if err := rows.Scan(&a.version, &a.name, &a.appliedAt); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, a)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	// A name SQLite's URI parser would trip over if it were not escaped.
+	path := filepath.Join(t.TempDir(), "park d?#%.db")
+	db := store.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	first := readApplied(t, db)
+	if got, want := len(first), 1; got != want {
+		t.Fatalf("migrations=%v, want %d", first, want)
+	}
+	if got, want := first[0].version, 1; got != want {
+		t.Fatalf("version=%d, want %d", got, want)
+	}
+	if got, want := first[0].name, "0001_init.sql"; got != want {
+		t.Fatalf("name=%q, want %q", got, want)
+	}
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).MatchString(first[0].appliedAt) {
+		t.Fatalf("applied_at=%q, want UTC text with milliseconds", first[0].appliedAt)
+	}
+	MustRecord(t, db, Parked("call-1", "default", 1, t0))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+
+	db = MustOpenPath(t, path)
+	if got, want := readApplied(t, db), first; !slices.Equal(got, want) {
+		t.Fatalf("after reopen migrations=%v, want %v", got, want)
+	}
+	occ, err := db.Occupied(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(occ), 1; got != want {
+		t.Fatalf("after reopen occupied=%d, want %d", got, want)
+	}
+}
+
+// Ensure an empty file (zero bytes, as touch leaves it) is initialised.
+func TestDB_Open_EmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "parkd.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := MustOpenPath(t, path)
+	MustRecord(t, db, Parked("call-1", "default", 1, t0))
+}
+
+// Ensure every pooled connection, reader and writer, enforces foreign keys,
+// the file is in WAL mode, and the read pool cannot write.
+func TestDB_Pragmas(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+
+	w, err := db.WritePool().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var fk int
+	var mode string
+	if err := w.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fk, 1; got != want {
+		t.Fatalf("writer foreign_keys=%d, want %d", got, want)
+	}
+	if err := w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mode, "wal"; got != want {
+		t.Fatalf("journal_mode=%q, want %q", got, want)
+	}
+
+	// Hold every connection the read pool allows at once, so each is a
+	// distinct connection.
+	for i := range store.DefaultMaxReadConns {
+		c, err := db.ReadPool().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fk, 1; got != want {
+			t.Fatalf("reader %d foreign_keys=%d, want %d", i, got, want)
+		}
+		if err := c.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := mode, "wal"; got != want {
+			t.Fatalf("reader %d journal_mode=%q, want %q", i, got, want)
+		}
+		_, err = c.ExecContext(ctx, `INSERT INTO occupancy VALUES ('x', 1, 'c', '', '', '', '', '')`)
+		var se sqlite3.Error
+		if !errors.As(err, &se) || se.Code != sqlite3.ErrReadonly {
+			t.Fatalf("reader %d insert err=%v, want SQLITE_READONLY", i, err)
+		}
+	}
+}
+
+// Ensure Open refuses files that are not parkd databases and leaves them
+// byte for byte as they were.
+func TestDB_Open_Refuses(t *testing.T) {
+	// check opens path with Open and OpenReadOnly, expects errors matching
+	// target and containing text, and checks the directory is unchanged.
+	check := func(t *testing.T, path string, target error, text string) {
+		t.Helper()
+		before, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirBefore := listDir(t, filepath.Dir(path))
+
+		err = store.NewDB(path).Open()
+		if !errors.Is(err, target) {
+			t.Fatalf("Open err=%v, want %v", err, target)
+		}
+		if !strings.Contains(err.Error(), text) {
+			t.Fatalf("Open err=%q, want it to mention %q", err, text)
+		}
+		if db, err := store.OpenReadOnly(path); !errors.Is(err, target) {
+			if db != nil {
+				db.Close()
+			}
+			t.Fatalf("OpenReadOnly err=%v, want %v", err, target)
+		}
+
+		after, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(after, before) {
+			t.Fatal("file modified")
+		}
+		// Reading a WAL-mode file makes SQLite create its -wal and -shm
+		// companions, as any reader does; nothing may be written to them.
+		for _, name := range listDir(t, filepath.Dir(path)) {
+			if slices.Contains(dirBefore, name) {
+				continue
+			}
+			if name != filepath.Base(path)+"-shm" && name != filepath.Base(path)+"-wal" {
+				t.Fatalf("created %s", name)
+			}
+			if fi, err := os.Stat(filepath.Join(filepath.Dir(path), name)); err != nil {
+				t.Fatal(err)
+			} else if strings.HasSuffix(name, "-wal") && fi.Size() != 0 {
+				t.Fatalf("%s has %d bytes, want 0", name, fi.Size())
+			}
+		}
+	}
+
+	t.Run("ErrForeignDB", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "other.db")
+		raw := RawDB(t, path)
+		if _, err := raw.Exec(`CREATE TABLE foo (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO foo (v) VALUES ('keep me')`); err != nil {
+			t.Fatal(err)
+		}
+		raw.Close()
+		check(t, path, store.ErrForeignDB, "is not a parkd database (found tables: foo)")
+	})
+
+	t.Run("Corrupt", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "random.db")
+		junk := make([]byte, 8192)
+		r := rand.New(rand.NewPCG(1, 2))
+		for i := range junk {
+			junk[i] = byte(r.Uint32())
+		}
+		if err := os.WriteFile(path, junk, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		check(t, path, store.ErrForeignDB, "not a SQLite file, or corrupt")
+
+		// The SQLite error is wrapped, not flattened to text.
+		err := store.NewDB(path).Open()
+		var se sqlite3.Error
+		if !errors.As(err, &se) {
+			t.Fatalf("err=%v, want it to wrap a sqlite3.Error", err)
+		}
+		if got, want := se.Code, sqlite3.ErrNotADB; got != want {
+			t.Fatalf("code=%v, want %v", got, want)
+		}
+	})
+
+	t.Run("ErrNewerSchema", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "parkd.db")
+		db := store.NewDB(path)
+		if err := db.Open(); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		raw := RawDB(t, path)
+		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (2, '0002_future.sql', '2030-01-01T00:00:00.000Z')`); err != nil {
+			t.Fatal(err)
+		}
+		raw.Close()
+		check(t, path, store.ErrNewerSchema, "schema version 2 (0002_future.sql), this parkd knows up to 1")
+	})
+}
+
+// listDir returns the names in dir.
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// Ensure OpenReadOnly reads a database while another DB writes it, and never
+// writes, creates or migrates.
+func TestOpenReadOnly(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("ConcurrentWriter", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "parkd.db")
+		w := MustOpenPath(t, path)
+		r, err := store.OpenReadOnly(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+
+		const n = 200
+		var wg sync.WaitGroup
+		done := make(chan struct{})
+		wg.Go(func() {
+			defer close(done)
+			for i := range n {
+				MustRecord(t, w, Parked(parking.CallID(fmt.Sprintf("call-%d", i)), "default", i+1, t0))
+			}
+		})
+		var reads int
+		for loop := true; loop; reads++ {
+			select {
+			case <-done:
+				loop = false
+			default:
+			}
+			if _, err := r.Occupied(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.History(ctx, store.HistoryFilter{Lot: "default"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wg.Wait()
+		occ, err := r.Occupied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(occ), n; got != want {
+			t.Fatalf("occupied=%d, want %d", got, want)
+		}
+		if got, want := HistoryLen(t, r), n; got != want {
+			t.Fatalf("history=%d, want %d", got, want)
+		}
+		t.Logf("%d reads during %d writes", reads, n)
+
+		if err := r.Record(ctx, Parked("call-ro", "default", 999, t0)); !errors.Is(err, store.ErrReadOnly) {
+			t.Fatalf("Record err=%v, want %v", err, store.ErrReadOnly)
+		}
+	})
+
+	t.Run("ClosedDaemon", func(t *testing.T) {
+		// A database whose writer has closed (no -wal or -shm left) reads fine.
+		path := filepath.Join(t.TempDir(), "parkd.db")
+		w := store.NewDB(path)
+		if err := w.Open(); err != nil {
+			t.Fatal(err)
+		}
+		MustRecord(t, w, Parked("call-1", "default", 1, t0))
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		before, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := store.OpenReadOnly(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := HistoryLen(t, r), 1; got != want {
+			t.Fatalf("history=%d, want %d", got, want)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		after, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(after, before) {
+			t.Fatal("file modified by a read-only DB")
+		}
+	})
+
+	t.Run("Missing", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "missing.db")
+		db, err := store.OpenReadOnly(path)
+		if !errors.Is(err, fs.ErrNotExist) {
+			if db != nil {
+				db.Close()
+			}
+			t.Fatalf("err=%v, want %v", err, fs.ErrNotExist)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("stat err=%v: OpenReadOnly created the file", err)
+		}
+	})
+
+	t.Run("ErrOlderSchema", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "parkd.db")
+		raw := RawDB(t, path)
+		if _, err := raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		raw.Close()
+		before, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := store.OpenReadOnly(path)
+		if !errors.Is(err, store.ErrOlderSchema) {
+			if db != nil {
+				db.Close()
+			}
+			t.Fatalf("err=%v, want %v", err, store.ErrOlderSchema)
+		}
+		if !strings.Contains(err.Error(), "run parkd serve once to migrate") {
+			t.Fatalf("err=%q, want it to say how to migrate", err)
+		}
+		after, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(after, before) {
+			t.Fatal("file modified")
+		}
+	})
+}

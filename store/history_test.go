@@ -1,0 +1,104 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+// Ensure each HistoryFilter field selects the rows it names, fields combine,
+// and Limit keeps the oldest rows.
+func TestDB_History_Filter(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+
+	// IDs 1..6, one minute apart.
+	MustRecord(t, db, Parked("call-a", "default", 1, t0))                                      // 1
+	MustRecord(t, db, Parked("call-b", "sales", 1, t0.Add(1*time.Minute)))                     // 2
+	MustRecord(t, db, Retrieved("call-a", "default", 1, t0, 2*time.Minute))                    // 3
+	MustRecord(t, db, Parked("call-c", "default", 2, t0.Add(3*time.Minute)))                   // 4
+	MustRecord(t, db, Retrieved("call-b", "sales", 1, t0.Add(1*time.Minute), 3*time.Minute))   // 5
+	MustRecord(t, db, Retrieved("call-c", "default", 2, t0.Add(3*time.Minute), 2*time.Minute)) // 6
+
+	for _, tt := range []struct {
+		name   string
+		filter store.HistoryFilter
+		want   []int64
+	}{
+		{"All", store.HistoryFilter{}, []int64{1, 2, 3, 4, 5, 6}},
+		{"Lot", store.HistoryFilter{Lot: "sales"}, []int64{2, 5}},
+		{"Slot", store.HistoryFilter{Slot: 2}, []int64{4, 6}},
+		{"LotSlot", store.HistoryFilter{Lot: "default", Slot: 1}, []int64{1, 3}},
+		{"Call", store.HistoryFilter{Call: "call-c"}, []int64{4, 6}},
+		{"Event", store.HistoryFilter{Event: parking.EventRetrieved}, []int64{3, 5, 6}},
+		// Since is inclusive, Until exclusive; a time zone other than UTC
+		// compares by instant.
+		{"Since", store.HistoryFilter{Since: t0.Add(3 * time.Minute)}, []int64{4, 5, 6}},
+		{"Until", store.HistoryFilter{Until: t0.Add(2 * time.Minute)}, []int64{1, 2}},
+		{"SinceUntilUTC", store.HistoryFilter{Since: t0.Add(time.Minute).UTC(), Until: t0.Add(4 * time.Minute).UTC()}, []int64{2, 3, 4}},
+		{"Limit", store.HistoryFilter{Limit: 2}, []int64{1, 2}},
+		{"LimitFiltered", store.HistoryFilter{Lot: "default", Limit: 3}, []int64{1, 3, 4}},
+		{"NoMatch", store.HistoryFilter{Call: "call-z"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := db.History(ctx, tt.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, r := range rows {
+				got = append(got, r.ID)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("ids=%v, want %v", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("ErrInvalid", func(t *testing.T) {
+		for _, f := range []store.HistoryFilter{{Event: "teleported"}, {Limit: -1}, {Slot: -1}} {
+			if _, err := db.History(ctx, f); !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("filter %+v: err=%v, want %v", f, err, store.ErrInvalid)
+			}
+		}
+	})
+}
+
+// Ensure a history row marshals to the flat JSON object the CLI prints, with
+// exactly the documented keys in order.
+func TestHistoryRow_MarshalJSON(t *testing.T) {
+	row := store.HistoryRow{
+		ID:        7,
+		At:        time.Date(2025, 3, 4, 10, 11, 12, 345_678_901, time.FixedZone("CET", 3600)),
+		Event:     parking.EventRecalled,
+		Lot:       "default",
+		Slot:      202,
+		Call:      "5f1c-77",
+		Caller:    parking.Caller{Name: `Jane "JR" Roe`, Number: "+15550100"},
+		Parker:    "1001",
+		Retriever: "1001",
+		Reason:    "parker answered",
+		Wait:      125*time.Second + 300*time.Millisecond,
+	}
+	b, err := json.Marshal(row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"at":"2025-03-04T09:11:12.345Z","event":"recalled","lot":"default","slot":202,"call":"5f1c-77",` +
+		`"caller_number":"+15550100","caller_name":"Jane \"JR\" Roe","parker":"1001","retriever":"1001",` +
+		`"reason":"parker answered","wait_ms":125300}`
+	if got := string(b); got != want {
+		t.Fatalf("json=%s\nwant %s", got, want)
+	}
+
+	// A pointer marshals the same way.
+	if b2, err := json.Marshal(&row); err != nil || string(b2) != want {
+		t.Fatalf("pointer json=%s, %v", b2, err)
+	}
+}

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/parkd/parkd/parking"
+)
+
+const (
+	sqlDeleteOccupancy = `DELETE FROM occupancy WHERE call_uuid = ?`
+	sqlInsertOccupancy = `INSERT INTO occupancy
+	(lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertHistory = `INSERT INTO history
+	(at, lot, slot, call_uuid, caller_number, caller_name, parker, event, reason, retriever, wait_ms)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+// Record applies t in one transaction: it appends t to the history and
+// sets or clears t.Call's occupancy row.
+//
+// If t.Occupancy is nil, the call's occupancy row, if any, is deleted. If not,
+// t.Occupancy replaces the call's row; a call may move to another slot (its
+// old row is deleted). If the slot t.Occupancy names holds another call,
+// Record returns an error wrapping parking.ErrSlotTaken and writes nothing.
+//
+// A transition with an unknown event, an empty call, a zero time, a negative
+// wait, or an occupancy for another call fails with ErrInvalid. Times are
+// stored in UTC with millisecond precision; Wait in whole milliseconds.
+func (db *DB) Record(ctx context.Context, t parking.Transition) error {
+	if err := validate(t); err != nil {
+		return fmt.Errorf("record %s: %w", t.Call, err)
+	}
+	if db.w == nil {
+		if db.r != nil {
+			return fmt.Errorf("record %s: %w", t.Call, ErrReadOnly)
+		}
+		return fmt.Errorf("record %s: %w", t.Call, errNotOpen)
+	}
+	if err := db.record(ctx, t); err != nil {
+		return fmt.Errorf("record %s: %w", t.Call, err)
+	}
+	return nil
+}
+
+// errNotOpen is returned by methods called before Open or after Close.
+var errNotOpen = errors.New("database not open")
+
+func (db *DB) record(ctx context.Context, t parking.Transition) error {
+	// The writer pool has one connection and begins IMMEDIATE, so this waits
+	// for any other transition and then holds SQLite's write lock.
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+
+	// Clear the call's row first: that frees it (Occupancy == nil) or lets it
+	// move to another slot. The rollback undoes this if the insert fails.
+	if _, err := tx.StmtContext(ctx, db.delOccupancy).ExecContext(ctx, string(t.Call)); err != nil {
+		return fmt.Errorf("clear occupancy: %w", err)
+	}
+	if o := t.Occupancy; o != nil {
+		_, err := tx.StmtContext(ctx, db.insOccupancy).ExecContext(ctx,
+			o.Lot, o.Slot, string(o.Call), o.Caller.Number, o.Caller.Name, o.Parker,
+			formatTime(o.ParkedAt), formatTime(o.Deadline))
+		if isConstraint(err) {
+			// The call's own row is gone, so the only key left to collide
+			// is (lot, slot): another call holds the slot.
+			return fmt.Errorf("slot %s/%d: %w", o.Lot, o.Slot, parking.ErrSlotTaken)
+		}
+		if err != nil {
+			return fmt.Errorf("set occupancy %s/%d: %w", o.Lot, o.Slot, err)
+		}
+	}
+	if _, err := tx.StmtContext(ctx, db.insertHistory).ExecContext(ctx,
+		formatTime(t.At), t.Lot, t.Slot, string(t.Call), t.Caller.Number, t.Caller.Name, t.Parker,
+		string(t.Event), t.Reason, t.Retriever, t.Wait.Milliseconds()); err != nil {
+		return fmt.Errorf("append history: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// isConstraint reports whether err is a SQLite unique or primary key
+// violation.
+func isConstraint(err error) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique
+}
+
+// validate checks what the schema cannot: that t is complete and its times
+// fit the stored format.
+func validate(t parking.Transition) error {
+	switch {
+	case !t.Event.Valid():
+		return fmt.Errorf("%w: unknown event %q", ErrInvalid, t.Event)
+	case t.Call == "":
+		return fmt.Errorf("%w: %s without a call", ErrInvalid, t.Event)
+	case !validTime(t.At):
+		return fmt.Errorf("%w: %s at %v: time zero or out of range", ErrInvalid, t.Event, t.At)
+	case t.Slot < 0:
+		return fmt.Errorf("%w: %s in slot %d", ErrInvalid, t.Event, t.Slot)
+	case t.Wait < 0:
+		return fmt.Errorf("%w: %s with negative wait %v", ErrInvalid, t.Event, t.Wait)
+	}
+	if o := t.Occupancy; o != nil {
+		switch {
+		case o.Call != t.Call:
+			return fmt.Errorf("%w: %s occupancy names call %q", ErrInvalid, t.Event, o.Call)
+		case o.Lot == "" || o.Slot <= 0:
+			return fmt.Errorf("%w: %s occupancy in slot %q/%d", ErrInvalid, t.Event, o.Lot, o.Slot)
+		case !validTime(o.ParkedAt) || !validTime(o.Deadline):
+			return fmt.Errorf("%w: %s occupancy parked at %v, deadline %v: time zero or out of range",
+				ErrInvalid, t.Event, o.ParkedAt, o.Deadline)
+		}
+	}
+	return nil
+}
+
+// Occupied returns every occupied slot ordered by lot and slot. Times are in
+// UTC.
+func (db *DB) Occupied(ctx context.Context) ([]parking.Occupant, error) {
+	if db.r == nil {
+		return nil, fmt.Errorf("occupied: %w", errNotOpen)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline
+	FROM occupancy ORDER BY lot, slot`)
+	if err != nil {
+		return nil, fmt.Errorf("occupied: %w", err)
+	}
+	defer rows.Close()
+	var occ []parking.Occupant
+	for rows.Next() {
+		var o parking.Occupant
+		var parkedAt, deadline string
+		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline); err != nil {
+			return nil, fmt.Errorf("occupied: %w", err)
+		}
+		if o.ParkedAt, err = parseTime(parkedAt); err != nil {
+			return nil, fmt.Errorf("occupied %s/%d: %w", o.Lot, o.Slot, err)
+		}
+		if o.Deadline, err = parseTime(deadline); err != nil {
+			return nil, fmt.Errorf("occupied %s/%d: %w", o.Lot, o.Slot, err)
+		}
+		occ = append(occ, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("occupied: %w", err)
+	}
+	return occ, nil
+}

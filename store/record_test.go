@@ -1,0 +1,327 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+// Ensure a park sets occupancy and appends history, and a retrieve clears
+// occupancy and appends history, with every field round-tripping in UTC at
+// millisecond precision.
+func TestDB_Record(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+
+	park := Parked("call-1", "default", 202, t0)
+	park.Parker = "1001 <sip:1001@pbx>"
+	MustRecord(t, db, park)
+
+	occ, err := db.Occupied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAt := time.Date(2025, 3, 4, 9, 11, 12, 345_000_000, time.UTC)
+	want := parking.Occupant{
+		Lot: "default", Slot: 202, Call: "call-1",
+		Caller: parking.Caller{Name: "Jane Roe", Number: "+15550100"}, Parker: "1001",
+		ParkedAt: wantAt, Deadline: wantAt.Add(2 * time.Minute),
+	}
+	if got, want := len(occ), 1; got != want {
+		t.Fatalf("occupied=%d, want %d", got, want)
+	}
+	if got := occ[0]; got != want {
+		t.Fatalf("occupant=%+v, want %+v", got, want)
+	}
+	if got, want := occ[0].ParkedAt.Location(), time.UTC; got != want {
+		t.Fatalf("location=%v, want %v", got, want)
+	}
+
+	MustRecord(t, db, Retrieved("call-1", "default", 202, t0, 42*time.Second+500*time.Millisecond+700*time.Microsecond))
+	occ, err = db.Occupied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(occ), 0; got != want {
+		t.Fatalf("occupied after retrieve=%v, want %d rows", occ, want)
+	}
+
+	rows, err := db.History(ctx, store.HistoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRows := []store.HistoryRow{
+		{
+			ID: 1, At: wantAt, Event: parking.EventParked, Lot: "default", Slot: 202, Call: "call-1",
+			Caller: parking.Caller{Name: "Jane Roe", Number: "+15550100"}, Parker: "1001 <sip:1001@pbx>",
+			Reason: "directed",
+		},
+		{
+			ID: 2, At: time.Date(2025, 3, 4, 9, 11, 54, 846_000_000, time.UTC), Event: parking.EventRetrieved,
+			Lot: "default", Slot: 202, Call: "call-1",
+			Caller: parking.Caller{Name: "Jane Roe", Number: "+15550100"}, Parker: "1001",
+			Retriever: "1202", Reason: "retrieve code", Wait: 42500 * time.Millisecond,
+		},
+	}
+	if got, want := len(rows), len(wantRows); got != want {
+		t.Fatalf("history=%d rows, want %d", got, want)
+	}
+	for i := range rows {
+		if got, want := rows[i], wantRows[i]; got != want {
+			t.Fatalf("row %d=%+v\nwant   %+v", i, got, want)
+		}
+	}
+}
+
+// Ensure a slot that holds another call is refused with ErrSlotTaken and
+// nothing is written; and that the same call may re-record its slot or move.
+func TestDB_Record_Occupancy(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("ErrSlotTaken", func(t *testing.T) {
+		db := MustOpenDB(t)
+		MustRecord(t, db, Parked("call-1", "default", 1, t0))
+		MustRecord(t, db, Parked("call-2", "default", 2, t0))
+
+		// call-2 tries to move onto call-1's slot: its own row must survive.
+		err := db.Record(ctx, Parked("call-2", "default", 1, t0.Add(time.Second)))
+		if !errors.Is(err, parking.ErrSlotTaken) {
+			t.Fatalf("err=%v, want %v", err, parking.ErrSlotTaken)
+		}
+		if got, want := HistoryLen(t, db), 2; got != want {
+			t.Fatalf("history=%d, want %d", got, want)
+		}
+		occ, err := db.Occupied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fmt.Sprint(slotsOf(occ)), "[default/1=call-1 default/2=call-2]"; got != want {
+			t.Fatalf("occupied=%s, want %s", got, want)
+		}
+	})
+
+	t.Run("SameSlot", func(t *testing.T) {
+		// A recall re-records the call in its slot with a new deadline.
+		db := MustOpenDB(t)
+		MustRecord(t, db, Parked("call-1", "default", 1, t0))
+		recall := Parked("call-1", "default", 1, t0.Add(2*time.Minute))
+		recall.Event = parking.EventRecall
+		recall.Occupancy.ParkedAt = t0
+		recall.Occupancy.Deadline = t0.Add(5 * time.Minute)
+		MustRecord(t, db, recall)
+		occ, err := db.Occupied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(occ), 1; got != want {
+			t.Fatalf("occupied=%d, want %d", got, want)
+		}
+		if got, want := occ[0].Deadline, t0.Add(5*time.Minute).Truncate(time.Millisecond); !got.Equal(want) {
+			t.Fatalf("deadline=%v, want %v", got, want)
+		}
+	})
+
+	t.Run("Move", func(t *testing.T) {
+		db := MustOpenDB(t)
+		MustRecord(t, db, Parked("call-1", "default", 1, t0))
+		MustRecord(t, db, Parked("call-1", "overflow", 7, t0.Add(time.Second)))
+		occ, err := db.Occupied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fmt.Sprint(slotsOf(occ)), "[overflow/7=call-1]"; got != want {
+			t.Fatalf("occupied=%s, want %s", got, want)
+		}
+	})
+
+	t.Run("NilOccupancyWithoutRow", func(t *testing.T) {
+		// A rejected park holds no slot; recording it deletes nothing.
+		db := MustOpenDB(t)
+		MustRecord(t, db, Parked("call-1", "default", 1, t0))
+		MustRecord(t, db, parking.Transition{
+			At: t0, Event: parking.EventRejected, Lot: "default", Call: "call-2", Reason: "lot full",
+		})
+		occ, err := db.Occupied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fmt.Sprint(slotsOf(occ)), "[default/1=call-1]"; got != want {
+			t.Fatalf("occupied=%s, want %s", got, want)
+		}
+	})
+}
+
+// slotsOf renders occupants as lot/slot=call.
+func slotsOf(occ []parking.Occupant) []string {
+	var s []string
+	for _, o := range occ {
+		s = append(s, fmt.Sprintf("%s/%d=%s", o.Lot, o.Slot, o.Call))
+	}
+	return s
+}
+
+// Ensure incomplete transitions are refused with ErrInvalid before anything
+// is written.
+func TestDB_Record_ErrInvalid(t *testing.T) {
+	db := MustOpenDB(t)
+	for name, mutate := range map[string]func(*parking.Transition){
+		"UnknownEvent":    func(tr *parking.Transition) { tr.Event = "teleported" },
+		"NoCall":          func(tr *parking.Transition) { tr.Call = ""; tr.Occupancy.Call = "" },
+		"ZeroAt":          func(tr *parking.Transition) { tr.At = time.Time{} },
+		"NegativeWait":    func(tr *parking.Transition) { tr.Wait = -time.Second },
+		"OtherCall":       func(tr *parking.Transition) { tr.Occupancy.Call = "call-2" },
+		"NoSlot":          func(tr *parking.Transition) { tr.Occupancy.Slot = 0 },
+		"NoLot":           func(tr *parking.Transition) { tr.Occupancy.Lot = "" },
+		"ZeroDeadline":    func(tr *parking.Transition) { tr.Occupancy.Deadline = time.Time{} },
+		"YearOutOfFormat": func(tr *parking.Transition) { tr.At = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			tr := Parked("call-1", "default", 1, t0)
+			mutate(&tr)
+			if err := db.Record(context.Background(), tr); !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("err=%v, want %v", err, store.ErrInvalid)
+			}
+			if got, want := HistoryLen(t, db), 0; got != want {
+				t.Fatalf("history=%d, want %d", got, want)
+			}
+		})
+	}
+}
+
+// Ensure Record on a closed DB fails instead of panicking.
+func TestDB_Record_Closed(t *testing.T) {
+	db := store.NewDB(filepath.Join(t.TempDir(), "parkd.db"))
+	if err := db.Record(context.Background(), Parked("call-1", "default", 1, t0)); err == nil {
+		t.Fatal("Record before Open succeeded")
+	}
+	if _, err := db.Occupied(context.Background()); err == nil {
+		t.Fatal("Occupied before Open succeeded")
+	}
+}
+
+// Ensure concurrent parks into distinct slots all succeed, and concurrent
+// parks into one slot let exactly one call win.
+func TestDB_Record_Concurrent(t *testing.T) {
+	const n = 50
+	ctx := context.Background()
+
+	run := func(db *store.DB, slot func(i int) int) []error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				errs[i] = db.Record(ctx, Parked(parking.CallID(fmt.Sprintf("call-%d", i)), "default", slot(i), t0))
+			})
+		}
+		wg.Wait()
+		return errs
+	}
+
+	t.Run("DistinctSlots", func(t *testing.T) {
+		db := MustOpenDB(t)
+		for i, err := range run(db, func(i int) int { return i + 1 }) {
+			if err != nil {
+				t.Fatalf("park %d: %v", i, err)
+			}
+		}
+		occ, err := db.Occupied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(occ), n; got != want {
+			t.Fatalf("occupied=%d, want %d", got, want)
+		}
+		for i, o := range occ[1:] {
+			if o.Slot <= occ[i].Slot {
+				t.Fatalf("occupied not ordered by slot: %v", slotsOf(occ))
+			}
+		}
+		if got, want := HistoryLen(t, db), n; got != want {
+			t.Fatalf("history=%d, want %d", got, want)
+		}
+	})
+
+	t.Run("SameSlot", func(t *testing.T) {
+		db := MustOpenDB(t)
+		var won int
+		for i, err := range run(db, func(int) int { return 1 }) {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, parking.ErrSlotTaken):
+				t.Fatalf("park %d: err=%v, want nil or %v", i, err, parking.ErrSlotTaken)
+			}
+		}
+		if got, want := won, 1; got != want {
+			t.Fatalf("winners=%d, want %d", got, want)
+		}
+		occ, err := db.Occupied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(occ), 1; got != want {
+			t.Fatalf("occupied=%d, want %d", got, want)
+		}
+		if got, want := HistoryLen(t, db), 1; got != want {
+			t.Fatalf("history=%d, want %d", got, want)
+		}
+	})
+}
+
+// Ensure history rows cannot be updated or deleted, even with raw SQL.
+func TestDB_History_AppendOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "parkd.db")
+	db := MustOpenPath(t, path)
+	MustRecord(t, db, Parked("call-1", "default", 1, t0))
+
+	raw := RawDB(t, path)
+	for _, q := range []string{
+		`UPDATE history SET reason = 'edited'`,
+		`DELETE FROM history`,
+	} {
+		_, err := raw.Exec(q)
+		var se sqlite3.Error
+		if !errors.As(err, &se) || se.ExtendedCode != sqlite3.ErrConstraintTrigger {
+			t.Fatalf("%s: err=%v, want a trigger constraint error", q, err)
+		}
+	}
+	rows, err := db.History(context.Background(), store.HistoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(rows), 1; got != want {
+		t.Fatalf("history=%d, want %d", got, want)
+	}
+	if got, want := rows[0].Reason, "directed"; got != want {
+		t.Fatalf("reason=%q, want %q", got, want)
+	}
+}
+
+// BenchmarkRecord measures park+retrieve pairs: two transactions, each one
+// history row and an occupancy change.
+func BenchmarkRecord(b *testing.B) {
+	db := MustOpenDB(b)
+	ctx := context.Background()
+	var i int
+	for b.Loop() {
+		call := parking.CallID(fmt.Sprintf("call-%d", i))
+		slot := i%100 + 1
+		at := t0.Add(time.Duration(i) * time.Second)
+		if err := db.Record(ctx, Parked(call, "default", slot, at)); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Record(ctx, Retrieved(call, "default", slot, at, 1500*time.Millisecond)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(2*i)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -1,0 +1,92 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+// t0 is the base time of the test transitions. It is not in UTC, so the
+// tests also check that the store converts.
+var t0 = time.Date(2025, 3, 4, 10, 11, 12, 345678901, time.FixedZone("CET", 3600))
+
+// MustOpenDB opens a new database in a temporary directory and closes it when
+// the test ends.
+func MustOpenDB(tb testing.TB) *store.DB {
+	tb.Helper()
+	return MustOpenPath(tb, filepath.Join(tb.TempDir(), "parkd.db"))
+}
+
+// MustOpenPath opens the database at path and closes it when the test ends.
+func MustOpenPath(tb testing.TB, path string) *store.DB {
+	tb.Helper()
+	db := store.NewDB(path)
+	if err := db.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return db
+}
+
+// MustRecord records t or fails the test.
+func MustRecord(tb testing.TB, db *store.DB, t parking.Transition) {
+	tb.Helper()
+	if err := db.Record(context.Background(), t); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Parked is the transition of call taking lot/slot at at.
+func Parked(call parking.CallID, lot string, slot int, at time.Time) parking.Transition {
+	caller := parking.Caller{Name: "Jane Roe", Number: "+15550100"}
+	return parking.Transition{
+		At: at, Event: parking.EventParked, Lot: lot, Slot: slot, Call: call,
+		Caller: caller, Parker: "1001", Reason: "directed",
+		Occupancy: &parking.Occupant{
+			Lot: lot, Slot: slot, Call: call, Caller: caller, Parker: "1001",
+			ParkedAt: at, Deadline: at.Add(2 * time.Minute),
+		},
+	}
+}
+
+// Retrieved is the transition of call being picked up from lot/slot by
+// retriever, wait after it was parked at parkedAt.
+func Retrieved(call parking.CallID, lot string, slot int, parkedAt time.Time, wait time.Duration) parking.Transition {
+	return parking.Transition{
+		At: parkedAt.Add(wait), Event: parking.EventRetrieved, Lot: lot, Slot: slot, Call: call,
+		Caller: parking.Caller{Name: "Jane Roe", Number: "+15550100"}, Parker: "1001",
+		Retriever: "1202", Reason: "retrieve code", Wait: wait,
+	}
+}
+
+// HistoryLen returns the number of history rows.
+func HistoryLen(tb testing.TB, db *store.DB) int {
+	tb.Helper()
+	rows, err := db.History(context.Background(), store.HistoryFilter{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return len(rows)
+}
+
+// RawDB opens path with a plain go-sqlite3 connection, bypassing the store,
+// and closes it when the test ends.
+func RawDB(tb testing.TB, path string) *sql.DB {
+	tb.Helper()
+	raw, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?_busy_timeout=5000", path))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { raw.Close() })
+	return raw
+}
