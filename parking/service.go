@@ -427,7 +427,7 @@ func (s *Service) commit(t Transition, e *entry) {
 	t.At = s.Clock.Now()
 	t.Lot, t.Slot, t.Call = e.occ.Lot, e.occ.Slot, e.occ.Call
 	t.Caller, t.Parker = e.occ.Caller, e.occ.Parker
-	if !e.occ.ParkedAt.IsZero() {
+	if t.Event != EventParked && t.Event != EventRejected && !e.occ.ParkedAt.IsZero() {
 		t.Wait = e.occ.Waited(t.At).Round(time.Millisecond)
 	}
 	s.jour.add(t)
@@ -436,8 +436,14 @@ func (s *Service) commit(t Transition, e *entry) {
 		ev = s.Logger.Warn()
 	}
 	ev.Str("event", string(t.Event)).Str("lot", t.Lot).Int("slot", t.Slot).Str("call", string(t.Call)).
-		Str("caller", t.Caller.Number).Str("parker", t.Parker).Str("retriever", t.Retriever).
-		Str("reason", t.Reason).Dur("wait", t.Wait).Msg(string(t.Event))
+		Str("caller_number", t.Caller.Number).Str("parker", t.Parker)
+	if t.Retriever != "" {
+		ev.Str("retriever", t.Retriever)
+	}
+	if t.Reason != "" {
+		ev.Str("reason", t.Reason)
+	}
+	ev.Int64("wait_ms", t.Wait.Milliseconds()).Msg(string(t.Event))
 }
 
 // flush writes queued transitions; a failure is logged by the journal and

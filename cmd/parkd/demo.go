@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/esl"
+	"github.com/parkd/parkd/esl/fstest"
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", "Run a hospital scenario: parkd against the built-in FreeSWITCH simulator, narrated.", stderr)
+	db := fs.String("db", "parkd-demo.db", "SQLite `PATH` to write (must not exist yet; kept afterwards)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if st, err := os.Stat(*db); err == nil && st.Size() > 0 {
+		return fmt.Errorf("demo: %s already exists; remove it or pass another --db", *db)
+	}
+	sim, err := fstest.New(fstest.Options{PlaybackTime: 700 * time.Millisecond})
+	if err != nil {
+		return fmt.Errorf("demo: start the FreeSWITCH simulator: %w", err)
+	}
+	defer sim.Close()
+
+	c := demoConfig(sim.Addr(), *db)
+	logger, err := newLogger(conf.Log{Level: "info", Format: "console"}, stdout)
+	if err != nil {
+		return err
+	}
+	m := &Main{Config: c, Logger: logger}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	select {
+	case <-m.Client.Connected():
+	case <-time.After(5 * time.Second):
+		return errors.New("demo: parkd did not connect to the simulator")
+	}
+	d := &demo{w: stdout, m: m, sim: sim, start: time.Now()}
+	if err := d.run(ctx); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
+}
+
+// demoConfig is a reception lot with announcements, on loopback ports the
+// system picks.
+func demoConfig(freeswitch, db string) conf.Config {
+	c := conf.Default()
+	c.ESL.Listen = "127.0.0.1:0"
+	c.ESL.FreeSWITCH = freeswitch
+	c.Store.Path = db
+	lot := conf.DefaultLot()
+	lot.Name, lot.Slots, lot.First, lot.Last, lot.Announce = "reception", "201-220", 201, 220, true
+	c.Lots = []conf.Lot{lot}
+	return c
+}
+
+// demo narrates the scenario.
+type demo struct {
+	w     io.Writer
+	m     *Main
+	sim   *fstest.Switch
+	start time.Time
+}
+
+func (d *demo) say(format string, args ...any) {
+	fmt.Fprintf(d.w, "\n[%6.2fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (d *demo) pause() { time.Sleep(700 * time.Millisecond) }
+
+// call places a call the dialplan hands to parkd, as fsconf's extensions do.
+func (d *demo) call(name, number, dest, action, slot string, transferredBy string) (*fstest.Channel, error) {
+	vars := map[string]string{"park_action": action, "park_lot": "reception", "park_slot": slot}
+	spec := fstest.CallSpec{
+		SocketAddr: d.m.ListenAddr(), CallerName: name, CallerNumber: number, Destination: dest, Vars: vars,
+		AfterSocket: []string{"playback " + esl.ErrorTone, "transfer parkd_return"},
+	}
+	if transferredBy != "" {
+		spec.Answered, spec.Callee = true, transferredBy
+		spec.ReferredBy = "<sip:" + transferredBy + "@hospital.example>"
+	}
+	return d.sim.Call(spec)
+}
+
+func hearing(prefix string) func(fstest.ChannelState) bool {
+	return func(s fstest.ChannelState) bool { return strings.HasPrefix(s.Hearing, prefix) }
+}
+
+func gone(s fstest.ChannelState) bool { return !s.Alive }
+
+const wait = 10 * time.Second
+
+func (d *demo) slots() {
+	fmt.Fprintln(d.w, "\n  $ parkd slots")
+	occ, err := d.m.DB.Occupied(context.Background())
+	if err != nil {
+		fmt.Fprintln(d.w, "  (cannot read the store:", err, ")")
+		return
+	}
+	var b strings.Builder
+	_ = printSlots(&b, occ, time.Now(), false)
+	fmt.Fprint(d.w, indent(b.String()))
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ") + "\n"
+}
+
+func (d *demo) run(ctx context.Context) error {
+	d.say("St. Mary's reception. Jane Roe (+1 555 0100) calls; reception (ext 1000) answers,\n" +
+		"          then blind-transfers her to *70202: \"park on Dr. Smith's 202\".")
+	jane, err := d.call("Jane Roe", "+15550100", "*70202", "park", "202", "1000")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(jane, hearing("music:"), parking.EventParked); err != nil {
+		return fmt.Errorf("jane not parked: %w", err)
+	}
+	d.say("Jane is parked in slot 202 and hears hold music. Reception pages: \"Dr. Smith, a call on 202\".")
+	d.slots()
+	d.pause()
+
+	d.say("Dr. Smith dials *71202 from the ward phone (ext 2002).")
+	smith, err := d.call("Dr. Smith", "2002", "*71202", "retrieve", "202", "")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(jane, hearing("bridge:"+smith.UUID()), parking.EventRetrieved); err != nil {
+		return fmt.Errorf("jane not bridged to Dr. Smith: %w", err)
+	}
+	d.say("parkd answered Dr. Smith's phone and bridged it to Jane: the music stopped, they talk,\n" +
+		"          and slot 202 is free again.")
+	d.pause()
+
+	d.say("Tom Park calls; reception transfers him to *70 (the next free slot).")
+	tom, err := d.call("Tom Park", "+15550111", "*70", "park", "", "1000")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(tom, hearing("music:"), parking.EventParked); err != nil {
+		return fmt.Errorf("tom not parked: %w", err)
+	}
+	st := tom.State()
+	d.say("Tom heard the slot announced (%s) and now hears music in slot %s.", announced(st.Played), st.Vars["park_slot"])
+	d.pause()
+
+	d.say("Ann Lee is parked on *70203 ...")
+	ann, err := d.call("Ann Lee", "+15550122", "*70203", "park", "203", "1000")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(ann, hearing("music:"), parking.EventParked); err != nil {
+		return fmt.Errorf("ann not parked: %w", err)
+	}
+	d.slots()
+	d.pause()
+	d.say("... and gives up waiting: she hangs up.")
+	ann.Hangup("")
+	if err := d.reached(ann, gone, parking.EventAbandoned); err != nil {
+		return fmt.Errorf("ann's hangup not seen: %w", err)
+	}
+	d.say("Slot 203 is free again at once; her call is recorded as abandoned.")
+	d.slots()
+	d.pause()
+
+	d.say("Dr. Smith finishes and hangs up; Jane's leg ends with it (no orphaned call).")
+	smith.Hangup("")
+	if _, err := jane.WaitFor(wait, gone); err != nil {
+		return fmt.Errorf("jane still up after Dr. Smith hung up: %w", err)
+	}
+	d.pause()
+
+	d.say("A nurse dials *71 with no slot: parkd gives her the caller who has waited longest.")
+	nurse, err := d.call("Nurse Ward 3", "2003", "*71", "retrieve", "", "")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(tom, hearing("bridge:"+nurse.UUID()), parking.EventRetrieved); err != nil {
+		return fmt.Errorf("tom not bridged to the nurse: %w", err)
+	}
+	d.say("The nurse is talking to Tom. The lot is empty:")
+	d.slots()
+	nurse.Hangup("")
+	if _, err := tom.WaitFor(wait, gone); err != nil {
+		return err
+	}
+	d.pause()
+
+	d.say("The history, from SQLite (%s):", d.m.Config.Store.Path)
+	fmt.Fprintln(d.w, "\n  $ parkd history")
+	rows, err := d.m.DB.History(ctx, store.HistoryFilter{})
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if err := printHistory(&b, rows, false); err != nil {
+		return err
+	}
+	fmt.Fprint(d.w, indent(b.String()))
+	d.say("Done. Look at it again with: parkd history --db %s", d.m.Config.Store.Path)
+	return nil
+}
+
+// reached waits until the channel is in the state cond describes and its
+// last history row is ev: what the caller hears and what the supervisor
+// reads agree.
+func (d *demo) reached(ch *fstest.Channel, cond func(fstest.ChannelState) bool, ev parking.Event) error {
+	if _, err := ch.WaitFor(wait, cond); err != nil {
+		return err
+	}
+	return d.until(func() bool {
+		rows, err := d.m.DB.History(context.Background(), store.HistoryFilter{Call: parking.CallID(ch.UUID())})
+		return err == nil && len(rows) > 0 && rows[len(rows)-1].Event == ev
+	})
+}
+
+// until polls cond for up to wait.
+func (d *demo) until(cond func() bool) error {
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// announced finds the spoken slot among what a channel heard.
+func announced(played []string) string {
+	for _, p := range played {
+		if slot, ok := strings.CutPrefix(p, "en number iterated "); ok {
+			return fmt.Sprintf("said digit by digit: %s", strings.Join(strings.Split(slot, ""), " "))
+		}
+	}
+	return "nothing"
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/esl"
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+// Main is the daemon: the store, the park service, the outbound server and
+// the inbound client, wired together. Tests boot it as serve does.
+type Main struct {
+	Config conf.Config
+	Logger zerolog.Logger
+	// ShutdownTimeout bounds Close. Default 5s.
+	ShutdownTimeout time.Duration
+	// ReconnectBackoff is the first wait before reconnecting to
+	// FreeSWITCH. Default: the client's.
+	ReconnectBackoff time.Duration
+
+	DB      *store.DB
+	Service *parking.Service
+	Server  *esl.Server
+	Client  *esl.Client
+
+	ln     net.Listener
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open starts the daemon and returns once it listens for calls.
+func (m *Main) Open(ctx context.Context) error {
+	if m.ShutdownTimeout == 0 {
+		m.ShutdownTimeout = 5 * time.Second
+	}
+	c := m.Config
+	allow, err := allowList(c)
+	if err != nil {
+		return err
+	}
+	m.DB = store.NewDB(c.Store.Path)
+	if err := m.DB.Open(); err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+
+	m.Client = esl.NewClient(c.ESL.FreeSWITCH, c.ESL.Password)
+	m.Client.Logger = m.Logger.With().Str("component", "inbound").Logger()
+	m.Client.Timeout = c.ESL.CommandTimeout
+	if m.ReconnectBackoff > 0 {
+		m.Client.MinBackoff = m.ReconnectBackoff
+	}
+
+	m.Service, err = parking.NewService(lotConfigs(c), m.Client, m.DB)
+	if err != nil {
+		m.DB.Close()
+		return err
+	}
+	m.Service.Logger = m.Logger.With().Str("component", "parking").Logger()
+	m.Client.Calls = m.Service
+	if err := m.Service.Open(ctx); err != nil {
+		m.DB.Close()
+		return err
+	}
+
+	m.Server = esl.NewServer(m.Service)
+	m.Server.Logger = m.Logger.With().Str("component", "outbound").Logger()
+	m.Server.Allow = allow
+	m.Server.Timeout = c.ESL.CommandTimeout
+	m.ln, err = net.Listen("tcp", c.ESL.Listen)
+	if err != nil {
+		m.DB.Close()
+		return fmt.Errorf("listen for FreeSWITCH's socket application on %s: %w", c.ESL.Listen, err)
+	}
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	m.wg.Add(3)
+	go func() {
+		defer m.wg.Done()
+		if err := m.Server.Serve(m.ln); err != nil && !errors.Is(err, esl.ErrServerClosed) {
+			m.Logger.Error().Err(err).Msg("outbound listener stopped")
+		}
+	}()
+	go func() {
+		defer m.wg.Done()
+		_ = m.Client.Run(runCtx)
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.retryHistory(runCtx)
+	}()
+	m.Logger.Info().Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
+		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Str("version", version).Msg("parkd started")
+	return nil
+}
+
+// ListenAddr is the address the outbound listener took.
+func (m *Main) ListenAddr() string { return m.ln.Addr().String() }
+
+// retryHistory writes history rows that a failing disk held back.
+func (m *Main) retryHistory(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if m.Service.Pending() > 0 {
+				_ = m.Service.Flush(ctx)
+			}
+		}
+	}
+}
+
+// Close shuts down gracefully: no new calls are taken, parks and retrieves
+// under way finish, parked calls stay parked in FreeSWITCH.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := m.Server.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.Service.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	m.cancel()
+	m.wg.Wait()
+	if err := m.DB.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if n := m.Service.Pending(); n > 0 {
+		m.Logger.Error().Int("rows", n).Msg("history rows could not be written before exit")
+	}
+	m.Logger.Info().Msg("parkd stopped; parked calls stay parked in FreeSWITCH")
+	return errors.Join(errs...)
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("serve", "Run the parkd daemon until SIGINT or SIGTERM.", stderr)
+	path := fs.String("c", "", "configuration `FILE`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(c.Log, stderr)
+	if err != nil {
+		return err
+	}
+	m := &Main{Config: c, Logger: logger}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info().Msg("signal received; shutting down")
+	return m.Close()
+}

@@ -1,0 +1,277 @@
+package fstest
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/parkd/parkd/esl"
+)
+
+func hdr(name, value string) esl.Header { return esl.Header{Name: name, Value: value} }
+
+// origin is where FreeSWITCH fires an event (Event-Calling-*), as in the transcripts.
+type origin struct {
+	file, fn string
+	line     int
+}
+
+var origins = map[string]origin{
+	"CHANNEL_STATE":            {"switch_channel.c", "switch_channel_perform_set_running_state", 2409},
+	"CHANNEL_CREATE":           {"switch_core_state_machine.c", "switch_core_session_run", 626},
+	"CHANNEL_ORIGINATE":        {"switch_core_state_machine.c", "switch_core_session_run", 632},
+	"CHANNEL_CALLSTATE":        {"switch_channel.c", "switch_channel_perform_set_callstate", 302},
+	"CHANNEL_EXECUTE":          {"switch_core_session.c", "switch_core_session_exec", 2949},
+	"CHANNEL_EXECUTE_COMPLETE": {"switch_core_session.c", "switch_core_session_exec", 2972},
+	"CHANNEL_PARK":             {"switch_ivr.c", "switch_ivr_park", 1002},
+	"CHANNEL_UNPARK":           {"switch_ivr.c", "switch_ivr_park", 1213},
+	"CHANNEL_PROGRESS":         {"switch_channel.c", "switch_channel_perform_mark_ring_ready_value", 3431},
+	"CHANNEL_PROGRESS_MEDIA":   {"switch_channel.c", "switch_channel_perform_mark_pre_answered", 3562},
+	"CHANNEL_ANSWER":           {"switch_channel.c", "switch_channel_perform_mark_answered", 3848},
+	"CHANNEL_HANGUP":           {"switch_channel.c", "switch_channel_perform_hangup", 3447},
+	"CHANNEL_HANGUP_COMPLETE":  {"switch_core_state_machine.c", "switch_core_session_reporting_state", 943},
+	"CHANNEL_DESTROY":          {"switch_core_session.c", "switch_core_session_perform_destroy", 1588},
+	"CHANNEL_BRIDGE":           {"switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1689},
+	"CHANNEL_UNBRIDGE":         {"switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1879},
+	"CHANNEL_DATA":             {"mod_event_socket.c", "parse_command", 2029},
+	"BACKGROUND_JOB":           {"mod_event_socket.c", "api_exec", 1580},
+	"SHUTDOWN":                 {"switch_core.c", "switch_core_destroy", 3033},
+}
+
+// baseHeaders are the headers every event starts with. Called with s.mu held;
+// it consumes an Event-Sequence number.
+func (s *Switch) baseHeaders(name, file, fn string, line int) esl.Headers {
+	now := time.Now()
+	s.seq++
+	return esl.Headers{
+		hdr("Event-Name", name),
+		hdr("Core-UUID", s.coreUUID),
+		hdr("FreeSWITCH-Hostname", s.opts.Hostname),
+		hdr("FreeSWITCH-Switchname", s.opts.Hostname),
+		hdr("FreeSWITCH-IPv4", "127.0.0.1"),
+		hdr("FreeSWITCH-IPv6", "::1"),
+		hdr("Event-Date-Local", now.Format("2006-01-02 15:04:05")),
+		hdr("Event-Date-GMT", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")),
+		hdr("Event-Date-Timestamp", strconv.FormatInt(now.UnixMicro(), 10)),
+		hdr("Event-Calling-File", file),
+		hdr("Event-Calling-Function", fn),
+		hdr("Event-Calling-Line-Number", strconv.Itoa(line)),
+		hdr("Event-Sequence", strconv.FormatUint(s.seq, 10)),
+	}
+}
+
+// newEvent builds a non-channel event. Called with s.mu held.
+func (s *Switch) newEvent(name, file, fn string, line int, extra ...esl.Header) *esl.Event {
+	h := s.baseHeaders(name, file, fn, line)
+	return &esl.Event{Headers: append(h, extra...)}
+}
+
+// dispatch sends an event to every connection subscribed to it. Called with
+// s.mu held.
+func (s *Switch) dispatch(ev *esl.Event) {
+	var frame []byte
+	for c := range s.conns {
+		if c.gone || !c.authed || !c.sub.wants(ev) {
+			continue
+		}
+		if frame == nil {
+			frame = esl.AppendFrame(nil, esl.EventFrame(*ev))
+		}
+		c.sendNotice(frame)
+	}
+}
+
+// Detail levels of channel events.
+const (
+	levelMinimal = iota // CHANNEL_STATE CS_NEW: channel headers only
+	levelProfile        // + caller profile (CHANNEL_STATE, CHANNEL_CALLSTATE)
+	levelFull           // + variables (everything else)
+)
+
+// evOpts shape one channel event.
+type evOpts struct {
+	pre      esl.Headers // after the base headers (Bridge-A-Unique-ID, Hangup-Cause, ...)
+	post     esl.Headers // after the variables (Application, ...)
+	level    int
+	stateNum int // Channel-State-Number override; 0 = from the state
+}
+
+// chanEvent builds and dispatches a channel event. Called with s.mu held.
+func (ch *Channel) event(name string, o evOpts) {
+	s := ch.s
+	og := origins[name]
+	h := s.baseHeaders(name, og.file, og.fn, og.line)
+	h = append(h, o.pre...)
+	h = ch.appendChannelHeaders(h, o.level, o.stateNum)
+	h = append(h, o.post...)
+	s.dispatch(&esl.Event{Headers: h})
+}
+
+// fullEvent is the common case: a channel event with variables.
+func (ch *Channel) fullEvent(name string, post ...esl.Header) {
+	ch.event(name, evOpts{level: levelFull, post: post})
+}
+
+var stateNumbers = map[string]int{
+	"CS_NEW": 0, "CS_INIT": 1, "CS_ROUTING": 2, "CS_SOFT_EXECUTE": 3, "CS_EXECUTE": 4,
+	"CS_EXCHANGE_MEDIA": 5, "CS_PARK": 6, "CS_CONSUME_MEDIA": 7, "CS_HIBERNATE": 8,
+	"CS_RESET": 9, "CS_HANGUP": 10, "CS_REPORTING": 11, "CS_DESTROY": 12,
+}
+
+// appendChannelHeaders appends what switch_channel_event_set_data adds.
+func (ch *Channel) appendChannelHeaders(h esl.Headers, level, stateNum int) esl.Headers {
+	n := stateNumbers[ch.state]
+	if stateNum != 0 {
+		n = stateNum
+	}
+	dir := ch.direction
+	h = append(h,
+		hdr("Channel-State", ch.state),
+		hdr("Channel-Call-State", ch.callState),
+		hdr("Channel-State-Number", strconv.Itoa(n)),
+		hdr("Channel-Name", ch.name),
+		hdr("Unique-ID", ch.uuid),
+		hdr("Call-Direction", dir),
+		hdr("Presence-Call-Direction", dir),
+		hdr("Channel-HIT-Dialplan", strconv.FormatBool(dir == "inbound")),
+	)
+	if level > levelMinimal {
+		h = append(h, hdr("Channel-Presence-ID", ch.user+"@127.0.0.1"))
+	}
+	h = append(h, hdr("Channel-Call-UUID", ch.uuid), hdr("Answer-State", ch.answerState))
+	if ch.hangupCause != "" {
+		h = append(h, hdr("Hangup-Cause", ch.hangupCause))
+	}
+	if ch.media {
+		h = append(h,
+			hdr("Channel-Read-Codec-Name", "PCMU"), hdr("Channel-Read-Codec-Rate", "8000"),
+			hdr("Channel-Read-Codec-Bit-Rate", "64000"), hdr("Channel-Write-Codec-Name", "PCMU"),
+			hdr("Channel-Write-Codec-Rate", "8000"), hdr("Channel-Write-Codec-Bit-Rate", "64000"))
+	}
+	if level == levelMinimal {
+		return h
+	}
+	h = ch.appendProfile(h, "Caller-")
+	if o := ch.bridge; o != nil {
+		if ch.bridgeA {
+			h = append(h, hdr("Other-Type", "originatee"))
+		} else {
+			h = append(h, hdr("Other-Type", "originator"))
+		}
+		h = o.appendProfile(h, "Other-Leg-")
+	}
+	if level == levelFull {
+		h = ch.appendVars(h)
+	}
+	return h
+}
+
+// appendProfile appends the caller profile with a prefix: "Caller-",
+// "Channel-" (the connect reply) or "Other-Leg-".
+func (ch *Channel) appendProfile(h esl.Headers, p string) esl.Headers {
+	us := func(t time.Time) string {
+		if t.IsZero() {
+			return "0"
+		}
+		return strconv.FormatInt(t.UnixMicro(), 10)
+	}
+	h = append(h,
+		hdr(p+"Direction", ch.direction),
+		hdr(p+"Logical-Direction", ch.direction),
+		hdr(p+"Username", ch.user),
+		hdr(p+"Dialplan", "XML"),
+		hdr(p+"Caller-ID-Name", ch.cidName),
+		hdr(p+"Caller-ID-Number", ch.cidNum),
+		hdr(p+"Orig-Caller-ID-Name", ch.cidName),
+		hdr(p+"Orig-Caller-ID-Number", ch.cidNum),
+	)
+	if ch.calleeNum != "" {
+		h = append(h, hdr(p+"Callee-ID-Name", ch.calleeName), hdr(p+"Callee-ID-Number", ch.calleeNum))
+	}
+	h = append(h,
+		hdr(p+"Network-Addr", "127.0.0.1"),
+		hdr(p+"ANI", ch.cidNum),
+		hdr(p+"Destination-Number", ch.dest),
+		hdr(p+"Unique-ID", ch.uuid),
+		hdr(p+"Source", "mod_sofia"),
+	)
+	if ch.transferSource != "" {
+		h = append(h, hdr(p+"Transfer-Source", ch.transferSource))
+	}
+	h = append(h, hdr(p+"Context", "default"))
+	if ch.rdnis != "" {
+		h = append(h, hdr(p+"RDNIS", ch.rdnis))
+	}
+	h = append(h,
+		hdr(p+"Channel-Name", ch.name),
+		hdr(p+"Profile-Index", strconv.Itoa(ch.profileIndex)),
+		hdr(p+"Profile-Created-Time", us(ch.profileCreated)),
+		hdr(p+"Channel-Created-Time", us(ch.created)),
+		hdr(p+"Channel-Answered-Time", us(ch.answeredAt)),
+		hdr(p+"Channel-Progress-Time", "0"),
+		hdr(p+"Channel-Progress-Media-Time", us(ch.answeredAt)),
+		hdr(p+"Channel-Hangup-Time", us(ch.hungupAt)),
+		hdr(p+"Channel-Transfer-Time", "0"),
+		hdr(p+"Channel-Resurrect-Time", "0"),
+		hdr(p+"Channel-Bridged-Time", us(ch.bridgedAt)),
+		hdr(p+"Channel-Last-Hold", "0"),
+		hdr(p+"Channel-Hold-Accum", "0"),
+		hdr(p+"Screen-Bit", "true"),
+		hdr(p+"Privacy-Hide-Name", "false"),
+		hdr(p+"Privacy-Hide-Number", "false"),
+	)
+	return h
+}
+
+// appendVars appends every channel variable as variable_<name>.
+func (ch *Channel) appendVars(h esl.Headers) esl.Headers {
+	for _, k := range ch.vars.names {
+		h = append(h, hdr("variable_"+k, ch.vars.m[k]))
+	}
+	return h
+}
+
+// channelData is the CHANNEL_DATA event of the connect reply and uuid_dump:
+// with connect set, the caller profile also comes first as Channel-*.
+func (ch *Channel) channelData(connect bool, fn string, line int) esl.Headers {
+	h := ch.s.baseHeaders("CHANNEL_DATA", "mod_event_socket.c", fn, line)
+	if !connect {
+		h[9].Value = "mod_commands.c"
+	} else {
+		h = ch.appendProfile(h, "Channel-")
+	}
+	return ch.appendChannelHeaders(h, levelFull, 0)
+}
+
+// varList is an ordered set of channel variables.
+type varList struct {
+	names []string
+	m     map[string]string
+}
+
+func (v *varList) set(k, val string) {
+	if v.m == nil {
+		v.m = map[string]string{}
+	}
+	// FreeSWITCH deletes and re-adds a variable it sets, so it moves last.
+	v.unset(k)
+	v.names = append(v.names, k)
+	v.m[k] = val
+}
+
+func (v *varList) unset(k string) {
+	if _, ok := v.m[k]; !ok {
+		return
+	}
+	delete(v.m, k)
+	for i, n := range v.names {
+		if n == k {
+			v.names = append(v.names[:i:i], v.names[i+1:]...)
+			break
+		}
+	}
+}
+
+func (v *varList) get(k string) (string, bool) {
+	val, ok := v.m[k]
+	return val, ok
+}

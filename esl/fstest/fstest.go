@@ -1,0 +1,296 @@
+// Package fstest is a FreeSWITCH simulator for tests, as net/http/httptest is
+// for HTTP: an inbound event socket (FreeSWITCH's :8021), the outbound
+// `socket <addr> async full` dialplan application dialling the code under
+// test, channels with the park, music, bridge and hangup behaviour measured on
+// a real FreeSWITCH 1.11.3 (see /work/shared/freeswitch/FACTS.md), scripted
+// SIP endpoints for originate, and faults (dropped connections, restarts).
+//
+// Every frame is written with the codec in package esl, so what a client
+// reads is byte-for-byte what FreeSWITCH sends for the same flow, minus the
+// headers a test cannot care about (SIP details, RTP statistics).
+//
+// The model runs under one lock: every event is generated in one global
+// order and queued to each subscribed connection, so the relative order of
+// events, replies and notices on a connection is deterministic.
+package fstest
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Options configure a Switch. The zero value is usable.
+type Options struct {
+	// Password is the inbound ESL password, default "ClueCon".
+	Password string
+	// Hostname is FreeSWITCH-Hostname and FreeSWITCH-Switchname, default "fstest".
+	Hostname string
+	// PlaybackTime is how long a finite playback, say or tone takes,
+	// default 20ms so tests go fast.
+	PlaybackTime time.Duration
+	// Trace, if set, receives every frame in and out with a connection label.
+	Trace io.Writer
+	// ConnectTimeout is how long the socket application waits for the
+	// client's first command, default 25s as in FreeSWITCH.
+	ConnectTimeout time.Duration
+	// HangupAfterNotice makes a lingering outbound socket get the linger
+	// disconnect notice before CHANNEL_HANGUP instead of after it. Real
+	// FreeSWITCH produces both orders (the channel state changes before
+	// CHANNEL_HANGUP is fired).
+	HangupAfterNotice bool
+	// BridgeFailDelay is how long after uuid_bridge an unanswered second leg
+	// fails (FACTS E3 r7: about 40ms). Default 40ms.
+	BridgeFailDelay time.Duration
+}
+
+// Switch is a simulated FreeSWITCH. Create it with New or Start.
+type Switch struct {
+	opts Options
+	ln   net.Listener
+
+	mu       sync.Mutex
+	closed   bool
+	done     chan struct{} // closed by Close
+	coreUUID string
+	seq      uint64
+	started  time.Time
+	sessions int // sessions since startup
+
+	channels map[string]*Channel // live
+	all      map[string]*Channel // every channel ever created, for Channel()
+	order    []*Channel          // live channels in creation order
+
+	conns     map[*conn]struct{}
+	commands  []string
+	endpoints map[string]Endpoint
+	invites   []Invite
+	timers    map[*timer]struct{}
+
+	traceMu sync.Mutex
+	connSeq int
+
+	wg sync.WaitGroup
+}
+
+// New starts a Switch with its inbound event socket on 127.0.0.1 and a
+// random port.
+func New(opts Options) (*Switch, error) {
+	if opts.Password == "" {
+		opts.Password = "ClueCon"
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = "fstest"
+	}
+	if opts.PlaybackTime <= 0 {
+		opts.PlaybackTime = 20 * time.Millisecond
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 25 * time.Second
+	}
+	if opts.BridgeFailDelay <= 0 {
+		opts.BridgeFailDelay = 40 * time.Millisecond
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("fstest: listen: %w", err)
+	}
+	s := &Switch{
+		opts:      opts,
+		ln:        ln,
+		coreUUID:  newUUID(),
+		done:      make(chan struct{}),
+		started:   time.Now(),
+		channels:  map[string]*Channel{},
+		all:       map[string]*Channel{},
+		conns:     map[*conn]struct{}{},
+		endpoints: map[string]Endpoint{},
+		timers:    map[*timer]struct{}{},
+	}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// Start is New for tests: it registers Close with tb.Cleanup and fails the
+// test if the switch cannot start.
+func Start(tb testing.TB, opts Options) *Switch {
+	tb.Helper()
+	s, err := New(opts)
+	if err != nil {
+		tb.Fatalf("fstest.Start: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Addr returns the inbound event socket address, "127.0.0.1:port".
+func (s *Switch) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the listener, drops every connection and channel without
+// events, and waits for all goroutines of the switch to end.
+func (s *Switch) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	err := s.ln.Close()
+	for t := range s.timers {
+		if t.t.Stop() {
+			s.wg.Done()
+		}
+		delete(s.timers, t)
+	}
+	for c := range s.conns {
+		c.kill()
+	}
+	for _, ch := range s.channels {
+		ch.alive = false
+		ch.notify()
+	}
+	s.channels = map[string]*Channel{}
+	s.order = nil
+	s.mu.Unlock()
+	s.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Commands returns every command line received so far, inbound and outbound,
+// in arrival order, prefixed "in: " or "out <uuid>: ".
+func (s *Switch) Commands() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.commands...)
+}
+
+// DropInbound closes every inbound event socket connection abruptly, without
+// a disconnect notice. The switch keeps listening; channels are unaffected.
+func (s *Switch) DropInbound() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.inbound {
+			c.kill()
+		}
+	}
+}
+
+// Restart simulates FreeSWITCH being stopped and started (FACTS E7): every
+// inbound subscriber gets SHUTDOWN, then every channel is hung up with
+// SYSTEM_SHUTDOWN (CHANNEL_UNPARK first unless it is dormant, then
+// CHANNEL_HANGUP_COMPLETE), then a "The system is being shut down." notice
+// and EOF. Outbound sockets are closed. Afterwards the switch listens on the
+// same port with a new Core-UUID and a restarted Event-Sequence.
+func (s *Switch) Restart() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("fstest: switch closed")
+	}
+	s.dispatch(s.newEvent("SHUTDOWN", "switch_core.c", "switch_core_destroy", 3033,
+		hdr("Event-Info", "System Shutting Down")))
+	for _, ch := range append([]*Channel(nil), s.order...) {
+		ch.hangup("SYSTEM_SHUTDOWN", "send_bye")
+	}
+	for t := range s.timers {
+		if t.t.Stop() {
+			s.wg.Done()
+		}
+		delete(s.timers, t)
+	}
+	for c := range s.conns {
+		if c.inbound {
+			c.sendNotice(disconnectNotice("", "The system is being shut down.\n"))
+			c.closeAfterFlush()
+		} else {
+			c.kill()
+		}
+	}
+	s.channels = map[string]*Channel{}
+	s.order = nil
+	s.coreUUID = newUUID()
+	s.seq = 0
+	s.started = time.Now()
+	s.sessions = 0
+	s.mu.Unlock()
+	return nil
+}
+
+// record appends a received command line to the log. Called with s.mu held.
+func (s *Switch) record(prefix, line string) {
+	s.commands = append(s.commands, prefix+line)
+}
+
+// timer is a pending model callback.
+type timer struct{ t *time.Timer }
+
+// after runs fn under s.mu after d, unless the switch is closed first.
+// Called with s.mu held.
+func (s *Switch) after(d time.Duration, fn func()) *timer {
+	t := &timer{}
+	s.wg.Add(1)
+	t.t = time.AfterFunc(d, func() {
+		defer s.wg.Done()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.timers[t]; !ok {
+			return
+		}
+		delete(s.timers, t)
+		if s.closed {
+			return
+		}
+		fn()
+	})
+	s.timers[t] = struct{}{}
+	return t
+}
+
+// cancel stops a pending callback. Called with s.mu held.
+func (s *Switch) cancel(t *timer) {
+	if t == nil {
+		return
+	}
+	if _, ok := s.timers[t]; !ok {
+		return
+	}
+	delete(s.timers, t)
+	if t.t.Stop() {
+		s.wg.Done()
+	}
+}
+
+// trace writes one traced frame.
+func (s *Switch) trace(label, dir string, b []byte) {
+	if s.opts.Trace == nil {
+		return
+	}
+	s.traceMu.Lock()
+	defer s.traceMu.Unlock()
+	var sb strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		fmt.Fprintf(&sb, "[%s] %s %s\n", label, dir, line)
+	}
+	_, _ = io.WriteString(s.opts.Trace, sb.String())
+}
+
+// newUUID returns a random version-4 UUID in FreeSWITCH's lower-case form.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
