@@ -255,7 +255,8 @@ type RetrieveRequest struct {
 // Retrieve answers the retriever, bridges it to the parked call and frees
 // the slot. If there is nothing to retrieve the retriever hears an error
 // tone and is hung up, and ErrSlotEmpty (or ErrUnknownLot, ErrBadSlot,
-// ErrClosed) is returned. Of several retrievers racing for one call exactly
+// ErrClosed) is returned. A retriever that is itself parked gets
+// ErrAlreadyParked and is left alone. Of several retrievers racing for one call exactly
 // one gets it; no call is ever bridged twice.
 func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, error) {
 	s.mu.Lock()
@@ -307,7 +308,7 @@ func (s *Service) take(req RetrieveRequest) (*entry, error) {
 	if _, parked := s.calls[req.Leg.Call()]; parked {
 		// A parked channel asking to retrieve is a loop in the dialplan;
 		// never bridge two parked callers to each other.
-		return nil, fmt.Errorf("%w: retriever %s is itself parked", ErrSlotEmpty, req.Leg.Call())
+		return nil, fmt.Errorf("%w: retriever %s is itself parked", ErrAlreadyParked, req.Leg.Call())
 	}
 	l, err := s.lot(req.Lot)
 	if err != nil {
@@ -453,8 +454,8 @@ func (s *Service) flush(ctx context.Context) { _ = s.jour.flush(ctx) }
 // refuse tells the channel no. A failure to do so only matters to the log:
 // the channel then falls through to the dialplan's own fallback.
 func (s *Service) refuse(ctx context.Context, leg Leg, returnTo string, why error) {
-	if errors.Is(why, ErrCallGone) {
-		return
+	if errors.Is(why, ErrCallGone) || errors.Is(why, ErrAlreadyParked) {
+		return // nobody to tell, or a parked caller who must not hear it
 	}
 	if err := leg.Refuse(ctx, returnTo); err != nil && !errors.Is(err, ErrCallGone) {
 		s.Logger.Warn().Err(err).Str("call", string(leg.Call())).Msg("could not play the error tone")

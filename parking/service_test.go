@@ -413,3 +413,21 @@ func TestService_Shutdown(t *testing.T) {
 		t.Fatal("parked call removed from the store on shutdown")
 	}
 }
+
+// Ensure a parked channel can never be used as a retriever: two parked
+// callers are never bridged to each other.
+func TestService_Retrieve_ParkedRetriever(t *testing.T) {
+	svc, _, _ := mustService(t, newMemStore())
+	park(t, svc, "a", 201)
+	park(t, svc, "b", 202)
+	legB := newLeg("b")
+	if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: legB, Slot: 201}); !errors.Is(err, ErrAlreadyParked) {
+		t.Fatalf("err=%v, want ErrAlreadyParked", err)
+	}
+	if got := legB.calls(); len(got) != 0 {
+		t.Fatalf("the parked caller was driven: %q", got)
+	}
+	if got := len(svc.Occupants()); got != 2 {
+		t.Fatalf("%d occupants, want both still parked", got)
+	}
+}

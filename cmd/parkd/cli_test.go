@@ -129,3 +129,35 @@ func TestCLI_SlotsHistory(t *testing.T) {
 		t.Fatalf("history: exit %d\n%s", code, out)
 	}
 }
+
+// Ensure the demo runs to the end and leaves the history it narrates.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo takes about six seconds")
+	}
+	db := filepath.Join(t.TempDir(), "demo.db")
+	code, out, errOut := cli(t, "demo", "--db", db)
+	if code != 0 {
+		t.Fatalf("demo exit %d\n%s\n%s", code, out, errOut)
+	}
+	d, err := store.OpenReadOnly(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rows, err := d.History(context.Background(), store.HistoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, string(r.Event))
+	}
+	want := "parked retrieved parked parked abandoned retrieved"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("demo history %v, want %s", got, want)
+	}
+	if code, _, _ := cli(t, "demo", "--db", db); code != 1 {
+		t.Fatalf("a second demo on the same file: exit %d, want 1 (never overwrite a database)", code)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,8 +20,19 @@ import (
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", "Run a hospital scenario: parkd against the built-in FreeSWITCH simulator, narrated.", stderr)
 	db := fs.String("db", "parkd-demo.db", "SQLite `PATH` to write (must not exist yet; kept afterwards)")
+	cfgPath := fs.String("c", "", "configuration `FILE` whose first lot (3 slots or more) the scenario uses; default: a reception lot 201-220 that announces slots")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	lot := demoLot()
+	if *cfgPath != "" {
+		c, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		if lot = c.Lots[0]; lot.Size() < 3 {
+			return fmt.Errorf("demo: lot %s has %d slot(s); the scenario needs 3", lot.Name, lot.Size())
+		}
 	}
 	if st, err := os.Stat(*db); err == nil && st.Size() > 0 {
 		return fmt.Errorf("demo: %s already exists; remove it or pass another --db", *db)
@@ -31,7 +43,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer sim.Close()
 
-	c := demoConfig(sim.Addr(), *db)
+	c := demoConfig(sim.Addr(), *db, lot)
 	logger, err := newLogger(conf.Log{Level: "info", Format: "console"}, stdout)
 	if err != nil {
 		return err
@@ -46,22 +58,26 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case <-time.After(5 * time.Second):
 		return errors.New("demo: parkd did not connect to the simulator")
 	}
-	d := &demo{w: stdout, m: m, sim: sim, start: time.Now()}
+	d := &demo{w: stdout, m: m, sim: sim, lot: lot, start: time.Now()}
 	if err := d.run(ctx); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
 }
 
-// demoConfig is a reception lot with announcements, on loopback ports the
-// system picks.
-func demoConfig(freeswitch, db string) conf.Config {
+// demoLot is the built-in scenario's lot: a reception desk's, announcing slots.
+func demoLot() conf.Lot {
+	lot := conf.DefaultLot()
+	lot.Name, lot.Slots, lot.First, lot.Last, lot.Announce = "reception", "201-220", 201, 220, true
+	return lot
+}
+
+// demoConfig runs the lot on loopback ports the system picks.
+func demoConfig(freeswitch, db string, lot conf.Lot) conf.Config {
 	c := conf.Default()
 	c.ESL.Listen = "127.0.0.1:0"
 	c.ESL.FreeSWITCH = freeswitch
 	c.Store.Path = db
-	lot := conf.DefaultLot()
-	lot.Name, lot.Slots, lot.First, lot.Last, lot.Announce = "reception", "201-220", 201, 220, true
 	c.Lots = []conf.Lot{lot}
 	return c
 }
@@ -71,6 +87,7 @@ type demo struct {
 	w     io.Writer
 	m     *Main
 	sim   *fstest.Switch
+	lot   conf.Lot
 	start time.Time
 }
 
@@ -82,7 +99,7 @@ func (d *demo) pause() { time.Sleep(700 * time.Millisecond) }
 
 // call places a call the dialplan hands to parkd, as fsconf's extensions do.
 func (d *demo) call(name, number, dest, action, slot string, transferredBy string) (*fstest.Channel, error) {
-	vars := map[string]string{"park_action": action, "park_lot": "reception", "park_slot": slot}
+	vars := map[string]string{"park_action": action, "park_lot": d.lot.Name, "park_slot": slot}
 	spec := fstest.CallSpec{
 		SocketAddr: d.m.ListenAddr(), CallerName: name, CallerNumber: number, Destination: dest, Vars: vars,
 		AfterSocket: []string{"playback " + esl.ErrorTone, "transfer parkd_return"},
@@ -119,33 +136,36 @@ func indent(s string) string {
 }
 
 func (d *demo) run(ctx context.Context) error {
-	d.say("St. Mary's reception. Jane Roe (+1 555 0100) calls; reception (ext 1000) answers,\n" +
-		"          then blind-transfers her to *70202: \"park on Dr. Smith's 202\".")
-	jane, err := d.call("Jane Roe", "+15550100", "*70202", "park", "202", "1000")
+	park, get := d.lot.ParkCode, d.lot.RetrieveCode
+	first, slot := strconv.Itoa(d.lot.First), strconv.Itoa(d.lot.First+1)
+	other := strconv.Itoa(d.lot.First + 2)
+	d.say("St. Mary's reception. Jane Roe (+1 555 0100) calls; reception (ext 1000) answers,\n"+
+		"          then blind-transfers her to %s: \"park on %s\".", park+slot, slot)
+	jane, err := d.call("Jane Roe", "+15550100", park+slot, "park", slot, "1000")
 	if err != nil {
 		return err
 	}
 	if err := d.reached(jane, hearing("music:"), parking.EventParked); err != nil {
 		return fmt.Errorf("jane not parked: %w", err)
 	}
-	d.say("Jane is parked in slot 202 and hears hold music. Reception pages: \"Dr. Smith, a call on 202\".")
+	d.say("Jane is parked in slot %s and hears hold music. Reception pages: \"Dr. Smith, a call on %s\".", slot, slot)
 	d.slots()
 	d.pause()
 
-	d.say("Dr. Smith dials *71202 from the ward phone (ext 2002).")
-	smith, err := d.call("Dr. Smith", "2002", "*71202", "retrieve", "202", "")
+	d.say("Dr. Smith dials %s from the ward phone (ext 2002).", get+slot)
+	smith, err := d.call("Dr. Smith", "2002", get+slot, "retrieve", slot, "")
 	if err != nil {
 		return err
 	}
 	if err := d.reached(jane, hearing("bridge:"+smith.UUID()), parking.EventRetrieved); err != nil {
 		return fmt.Errorf("jane not bridged to Dr. Smith: %w", err)
 	}
-	d.say("parkd answered Dr. Smith's phone and bridged it to Jane: the music stopped, they talk,\n" +
-		"          and slot 202 is free again.")
+	d.say("parkd answered Dr. Smith's phone and bridged it to Jane: the music stopped, they talk,\n"+
+		"          and slot %s is free again.", slot)
 	d.pause()
 
-	d.say("Tom Park calls; reception transfers him to *70 (the next free slot).")
-	tom, err := d.call("Tom Park", "+15550111", "*70", "park", "", "1000")
+	d.say("Tom Park calls; reception transfers him to %s (the next free slot, %s).", park, first)
+	tom, err := d.call("Tom Park", "+15550111", park, "park", "", "1000")
 	if err != nil {
 		return err
 	}
@@ -153,11 +173,15 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("tom not parked: %w", err)
 	}
 	st := tom.State()
-	d.say("Tom heard the slot announced (%s) and now hears music in slot %s.", announced(st.Played), st.Vars["park_slot"])
+	if d.lot.Announce {
+		d.say("Tom heard the slot announced (%s) and now hears music in slot %s.", announced(st.Played), st.Vars["park_slot"])
+	} else {
+		d.say("Tom hears music in slot %s (this lot does not announce slots).", st.Vars["park_slot"])
+	}
 	d.pause()
 
-	d.say("Ann Lee is parked on *70203 ...")
-	ann, err := d.call("Ann Lee", "+15550122", "*70203", "park", "203", "1000")
+	d.say("Ann Lee is parked on %s ...", park+other)
+	ann, err := d.call("Ann Lee", "+15550122", park+other, "park", other, "1000")
 	if err != nil {
 		return err
 	}
@@ -171,7 +195,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.reached(ann, gone, parking.EventAbandoned); err != nil {
 		return fmt.Errorf("ann's hangup not seen: %w", err)
 	}
-	d.say("Slot 203 is free again at once; her call is recorded as abandoned.")
+	d.say("Slot %s is free again at once; her call is recorded as abandoned.", other)
 	d.slots()
 	d.pause()
 
@@ -182,8 +206,8 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.pause()
 
-	d.say("A nurse dials *71 with no slot: parkd gives her the caller who has waited longest.")
-	nurse, err := d.call("Nurse Ward 3", "2003", "*71", "retrieve", "", "")
+	d.say("A nurse dials %s with no slot: parkd gives her the caller who has waited longest.", get)
+	nurse, err := d.call("Nurse Ward 3", "2003", get, "retrieve", "", "")
 	if err != nil {
 		return err
 	}
