@@ -31,6 +31,14 @@ const (
 	DefaultOnOccupied   = "reject"
 	DefaultParkCode     = "*70"
 	DefaultRetrieveCode = "*71"
+
+	DefaultRecallDial           = "user/{parker}@{domain}"
+	DefaultRecallAlertInfo      = "<http://127.0.0.1/Bellcore-dr4>"
+	DefaultRecallCallerIDName   = "Park {slot} - {caller_name}"
+	DefaultRecallCallerIDNumber = "{slot}"
+	DefaultRecallRingFor        = 30 * time.Second
+	DefaultRecallRetryAfter     = 30 * time.Second
+	DefaultRecallAttempts       = 3
 )
 
 // DefaultAllow returns the default list of CIDR prefixes allowed to connect to
@@ -99,10 +107,51 @@ type Lot struct {
 	ParkCode string `toml:"park_code"`
 	// RetrieveCode is the dialplan feature code that retrieves a call.
 	RetrieveCode string `toml:"retrieve_code"`
+	// Recall is how the parker is rung back when the timeout passes.
+	Recall Recall `toml:"recall"`
+	// Fallback is the dialplan destination, "extension [dialplan [context]]",
+	// a call goes to after its last failed recall, at once when nobody can
+	// be recalled, or at the timeout when recall is off. "" keeps the call
+	// parked (and, with recall on, recalls it every RetryAfter). See
+	// FallbackDestination.
+	Fallback string `toml:"fallback"`
 
 	// First and Last are the slot range parsed from Slots by Validate (and so
 	// by Parse and Load).
 	First, Last int `toml:"-"`
+}
+
+// Recall is a lot's [lot.recall] table: how parkd rings the parker back when
+// nobody retrieved a call within the lot's timeout.
+//
+// Dial, CallerIDName and CallerIDNumber are templates that may use the
+// placeholders {lot}, {slot}, {caller_name}, {caller_number}, {parker} and
+// {domain}; Validate rejects any other text in braces.
+type Recall struct {
+	// Enabled turns recalls on. With it off, a call that times out goes to
+	// the lot's fallback, or stays parked if there is none. The other keys
+	// are validated either way.
+	Enabled bool `toml:"enabled"`
+	// Dial is the dial string template of the recall leg.
+	Dial string `toml:"dial"`
+	// Domain forces {domain}; "" means the parker's own SIP domain, learnt
+	// from the parked call.
+	Domain string `toml:"domain"`
+	// AlertInfo is sent as the recall INVITE's Alert-Info header, for a
+	// distinctive ring.
+	AlertInfo string `toml:"alert_info"`
+	// CallerIDName is the template of the caller ID name the phone shows.
+	CallerIDName string `toml:"caller_id_name"`
+	// CallerIDNumber is the template of the caller ID number the phone
+	// shows.
+	CallerIDNumber string `toml:"caller_id_number"`
+	// RingFor is how long each recall rings.
+	RingFor time.Duration `toml:"ring_for"`
+	// RetryAfter is the pause after a failed recall before the next one.
+	RetryAfter time.Duration `toml:"retry_after"`
+	// Attempts is how many recalls are placed before the call goes to the
+	// fallback. Without a fallback recalls go on past it.
+	Attempts int `toml:"attempts"`
 }
 
 // Default returns a configuration with every default applied and a single
@@ -134,8 +183,23 @@ func DefaultLot() Lot {
 		OnOccupied:   DefaultOnOccupied,
 		ParkCode:     DefaultParkCode,
 		RetrieveCode: DefaultRetrieveCode,
+		Recall:       DefaultRecall(),
 		First:        701,
 		Last:         720,
+	}
+}
+
+// DefaultRecall returns a [lot.recall] table with every default applied.
+func DefaultRecall() Recall {
+	return Recall{
+		Enabled:        true,
+		Dial:           DefaultRecallDial,
+		AlertInfo:      DefaultRecallAlertInfo,
+		CallerIDName:   DefaultRecallCallerIDName,
+		CallerIDNumber: DefaultRecallCallerIDNumber,
+		RingFor:        DefaultRecallRingFor,
+		RetryAfter:     DefaultRecallRetryAfter,
+		Attempts:       DefaultRecallAttempts,
 	}
 }
 
@@ -156,6 +220,16 @@ func (l Lot) OverflowLot() string {
 		return ""
 	}
 	return name
+}
+
+// FallbackDestination splits Fallback into its dialplan destination: the
+// extension, then the dialplan and the context, each "" when Fallback leaves
+// it out (FreeSWITCH then uses the XML dialplan and the call's own context).
+// All three are "" when the lot has no fallback. Call it on a validated lot.
+func (l Lot) FallbackDestination() (ext, dialplan, context string) {
+	f := strings.Fields(l.Fallback)
+	f = append(f, "", "", "")
+	return f[0], f[1], f[2]
 }
 
 // Size returns the number of slots in the lot, Last-First+1.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,17 @@ func TestParse_Defaults(t *testing.T) {
 		{"OnOccupied", l.OnOccupied, "reject"},
 		{"ParkCode", l.ParkCode, "*70"},
 		{"RetrieveCode", l.RetrieveCode, "*71"},
+		{"Fallback", l.Fallback, ""},
+		{"Recall.Enabled", l.Recall.Enabled, true},
+		{"Recall.Dial", l.Recall.Dial, "user/{parker}@{domain}"},
+		{"Recall.Domain", l.Recall.Domain, ""},
+		{"Recall.AlertInfo", l.Recall.AlertInfo, "<http://127.0.0.1/Bellcore-dr4>"},
+		{"Recall.CallerIDName", l.Recall.CallerIDName, "Park {slot} - {caller_name}"},
+		{"Recall.CallerIDNumber", l.Recall.CallerIDNumber, "{slot}"},
+		{"Recall.RingFor", l.Recall.RingFor, 30 * time.Second},
+		{"Recall.RetryAfter", l.Recall.RetryAfter, 30 * time.Second},
+		{"Recall.Attempts", l.Recall.Attempts, 3},
+		{"DefaultRecall", l.Recall, conf.DefaultRecall()},
 	} {
 		if !reflect.DeepEqual(tt.got, tt.want) {
 			t.Errorf("%s=%#v, want %#v", tt.name, tt.got, tt.want)
@@ -66,12 +78,16 @@ func TestDefault(t *testing.T) {
 	}
 	c.ESL.Allow[0] = "10.0.0.0/8"
 	c.Lots[0].Name = "changed"
+	c.Lots[0].Recall.Dial = "changed"
 	d := conf.Default()
 	if got, want := d.ESL.Allow[0], "127.0.0.1/32"; got != want {
 		t.Fatalf("Allow[0]=%q, want %q", got, want)
 	}
 	if got, want := d.Lots[0].Name, "default"; got != want {
 		t.Fatalf("Lots[0].Name=%q, want %q", got, want)
+	}
+	if got, want := d.Lots[0].Recall.Dial, "user/{parker}@{domain}"; got != want {
+		t.Fatalf("Lots[0].Recall.Dial=%q, want %q", got, want)
 	}
 }
 
@@ -98,6 +114,18 @@ timeout = "90s"
 on_full = "overflow:reception"
 park_code = "*70"
 retrieve_code = "*71"
+fallback = "9000 XML default"
+
+[lot.recall]
+enabled = true
+dial = "sofia/gateway/pbx/{parker}"
+domain = "pbx.example.com"
+alert_info = "<http://127.0.0.1>;info=alert-internal"
+caller_id_name = "{caller_name} ({lot} {slot})"
+caller_id_number = "*71{slot}"
+ring_for = "20s"
+retry_after = "1m"
+attempts = 5
 
 [[lot]]
 name = "reception"
@@ -134,12 +162,19 @@ func TestParse_Full(t *testing.T) {
 				Name: "main", Slots: "701-799", Music: "local_stream://default",
 				Timeout: 90 * time.Second, OnFull: "overflow:reception", OnOccupied: "reject",
 				ParkCode: "*70", RetrieveCode: "*71", First: 701, Last: 799,
+				Fallback: "9000 XML default",
+				Recall: conf.Recall{
+					Enabled: true, Dial: "sofia/gateway/pbx/{parker}", Domain: "pbx.example.com",
+					AlertInfo: "<http://127.0.0.1>;info=alert-internal", CallerIDName: "{caller_name} ({lot} {slot})",
+					CallerIDNumber: "*71{slot}", RingFor: 20 * time.Second, RetryAfter: time.Minute, Attempts: 5,
+				},
 			},
 			{
 				Name: "reception", Slots: "201",
 				Music:   "/usr/share/freeswitch/sounds/music/8000/ponce-preludio-in-e-major.wav",
 				Timeout: 3 * time.Minute, Announce: true, OnFull: "reject", OnOccupied: "next",
 				ParkCode: "#80", RetrieveCode: "#81", First: 201, Last: 201,
+				Recall: conf.DefaultRecall(),
 			},
 		},
 	}
@@ -168,6 +203,18 @@ on_occupied = "next"
 on_full = "overflow:b"
 park_code = "*80"
 retrieve_code = "*81"
+fallback = "operator"
+
+[lot.recall]
+enabled = false
+dial = "sofia/gateway/pbx/{parker}"
+domain = "pbx.example.com"
+alert_info = "<http://127.0.0.1/Bellcore-dr2>"
+caller_id_name = "Held {slot}"
+caller_id_number = "{caller_number}"
+ring_for = "10s"
+retry_after = "5m"
+attempts = 1
 
 [[lot]]
 name = "b"
@@ -176,6 +223,9 @@ slots = "11-20"
 	c, err := conf.Parse([]byte(data), "parkd.toml")
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
+	}
+	if got, want := c.Lots[0].Recall.Attempts, 1; got != want {
+		t.Fatalf("lot a attempts=%d, want %d", got, want)
 	}
 	b := c.Lots[1]
 	want := conf.DefaultLot()
@@ -269,6 +319,93 @@ func TestParse_Invalid(t *testing.T) {
 		{"RetrieveCodeSameAsPark", lot(`retrieve_code = "*70"`), `parkd.toml: lot[0].retrieve_code: "*70": same code as lot[0].park_code`},
 		{"RetrieveCodePrefix", lot(`retrieve_code = "*7"`), `parkd.toml: lot[0].retrieve_code: "*7": is a prefix of lot[0].park_code "*70"`},
 
+		// fallback
+		{"FallbackType", lot(`fallback = 9000`), `parkd.toml: lot[0].fallback: must be a quoted string, not an integer`},
+		{"FallbackTooManyWords", lot(`fallback = "9000 XML default more"`), `parkd.toml: lot[0].fallback: "9000 XML default more": must be "extension [dialplan [context]]", such as "operator" or "9000 XML default": 4 words is too many`},
+		{"FallbackDoubleSpace", lot(`fallback = "9000  XML"`), `parkd.toml: lot[0].fallback: "9000  XML": must be "extension [dialplan [context]]", such as "operator" or "9000 XML default", one space between words`},
+		{"FallbackLeadingSpace", lot(`fallback = " 9000"`), `parkd.toml: lot[0].fallback: " 9000": must be "extension [dialplan [context]]"`},
+		{"FallbackOnlySpace", lot(`fallback = " "`), `parkd.toml: lot[0].fallback: " ": must be "extension [dialplan [context]]"`},
+		{"FallbackTab", lot(`fallback = "9000\tXML"`), `parkd.toml: lot[0].fallback: "9000\tXML": must be "extension [dialplan [context]]", such as "operator" or "9000 XML default", each word only letters, digits and _ . + * # -`},
+		{"FallbackSemicolon", lot(`fallback = "9000;x"`), `parkd.toml: lot[0].fallback: "9000;x": must be "extension [dialplan [context]]", such as "operator" or "9000 XML default", each word only letters, digits and _ . + * # -`},
+		{"FallbackVariable", lot(`fallback = "${operator}"`), `parkd.toml: lot[0].fallback: "${operator}": must be "extension`},
+		{"FallbackWordTooLong", lot(`fallback = "9000 XML ` + strings.Repeat("c", 65) + `"`), `parkd.toml: lot[0].fallback: "9000 XML ` + strings.Repeat("c", 65) + `": each word is at most 64 characters`},
+		{"FallbackUnderRecall", recall(`fallback = "operator"`), `parkd.toml: unknown key lot[0].recall.fallback (a lot key: write it above [lot.recall])`},
+
+		// [lot.recall]
+		{"RecallNotTable", lot(`recall = true`), `parkd.toml: lot[0].recall: must be a table written [lot.recall] after its [[lot]], not a boolean`},
+		{"RecallArray", "[[lot]]\nname = \"main\"\n[[lot.recall]]\nattempts = 2\n", `parkd.toml: lot[0].recall: must be a table written [lot.recall] after its [[lot]], not an array`},
+		{"RecallUnknownKey", recall(`foo = 1`), `parkd.toml: unknown key lot[0].recall.foo`},
+		{"RecallKeyInLot", lot(`ring_for = "10s"`), `parkd.toml: unknown key lot[0].ring_for (a recall key: write it under [lot.recall])`},
+		{"RecallEnabledString", recall(`enabled = "yes"`), `parkd.toml: lot[0].recall.enabled: must be true or false, not a string`},
+		{"DialEmpty", recall(`dial = ""`), `parkd.toml: lot[0].recall.dial: must not be empty (the default is "user/{parker}@{domain}")`},
+		{"DialType", recall(`dial = 1000`), `parkd.toml: lot[0].recall.dial: must be a quoted string, not an integer`},
+		{"DialSpace", recall(`dial = "user/{parker} x"`), `parkd.toml: lot[0].recall.dial: "user/{parker} x": may contain only letters, digits, _ . / @ : + * # = % - and placeholders (no spaces, commas, quotes, brackets or $)`},
+		{"DialComma", recall(`dial = "user/{parker},user/1000"`), `parkd.toml: lot[0].recall.dial: "user/{parker},user/1000": may contain only`},
+		{"DialPipe", recall(`dial = "user/{parker}|user/1000"`), `parkd.toml: lot[0].recall.dial: "user/{parker}|user/1000": may contain only`},
+		{"DialVariables", recall(`dial = "[leg_timeout=5]user/{parker}"`), `parkd.toml: lot[0].recall.dial: "[leg_timeout=5]user/{parker}": may contain only`},
+		{"DialUnknownPlaceholder", recall(`dial = "user/{extension}@{domain}"`), `parkd.toml: lot[0].recall.dial: unknown placeholder {extension} (use {lot}, {slot}, {caller_name}, {caller_number}, {parker}, {domain})`},
+		{"DialChannelVariable", recall(`dial = "user/${parker}"`), `parkd.toml: lot[0].recall.dial: "user/${parker}": may contain only`},
+		{"DialFreeSWITCHVariable", recall(`dial = "user/{parker}@${domain_name}"`), `parkd.toml: lot[0].recall.dial: unknown placeholder {domain_name} (use`},
+		{"DialUnclosed", recall(`dial = "user/{parker"`), `parkd.toml: lot[0].recall.dial: "user/{parker": { without a matching } (placeholders are written like {slot})`},
+		{"DialUnopened", recall(`dial = "user/parker}"`), `parkd.toml: lot[0].recall.dial: "user/parker}": } without a matching { (placeholders are written like {slot})`},
+		{"DialNested", recall(`dial = "user/{{parker}}"`), `parkd.toml: lot[0].recall.dial: "user/{{parker}}": { without a matching }`},
+		{"DialEmptyPlaceholder", recall(`dial = "user/{}"`), `parkd.toml: lot[0].recall.dial: unknown placeholder {} (use`},
+		{"DialPlaceholderCase", recall(`dial = "user/{Parker}"`), `parkd.toml: lot[0].recall.dial: unknown placeholder {Parker} (use`},
+		{"DialPlaceholderNewline", recall(`dial = "user/{par\nker}"`), `parkd.toml: lot[0].recall.dial: unknown placeholder "{par\nker}" (use`},
+		{"DomainSpace", recall(`domain = "pbx example"`), `parkd.toml: lot[0].recall.domain: "pbx example": must be a host name of 1 to 253 letters, digits, . and - (or "" for the parker's own domain)`},
+		{"DomainPlaceholder", recall(`domain = "{domain}"`), `parkd.toml: lot[0].recall.domain: "{domain}": must be a host name`},
+		{"DomainPort", recall(`domain = "pbx:5060"`), `parkd.toml: lot[0].recall.domain: "pbx:5060": must be a host name`},
+		{"DomainTooLong", recall(`domain = "` + strings.Repeat("a", 254) + `"`), `parkd.toml: lot[0].recall.domain: "` + strings.Repeat("a", 80) + `"...: must be a host name`},
+		{"AlertInfoEmpty", recall(`alert_info = ""`), `parkd.toml: lot[0].recall.alert_info: must not be empty (the default is "<http://127.0.0.1/Bellcore-dr4>")`},
+		{"AlertInfoTooLong", recall(`alert_info = "<http://127.0.0.1/` + strings.Repeat("x", 240) + `>"`), `parkd.toml: lot[0].recall.alert_info: "<http://127.0.0.1/` + strings.Repeat("x", 62) + `"...: longer than 256 bytes`},
+		{"AlertInfoSpace", recall(`alert_info = "<http://127.0.0.1>; info=ring2"`), `parkd.toml: lot[0].recall.alert_info: "<http://127.0.0.1>; info=ring2": must not contain spaces or control characters`},
+		{"AlertInfoNewline", recall(`alert_info = "<http://127.0.0.1>\r\nX-Evil: 1"`), `parkd.toml: lot[0].recall.alert_info: "<http://127.0.0.1>\r\nX-Evil: 1": must not contain spaces or control characters`},
+		{"AlertInfoComma", recall(`alert_info = "<http://a>,<http://b>"`), `parkd.toml: lot[0].recall.alert_info: "<http://a>,<http://b>": must not contain ',': FreeSWITCH would split or mangle the value there (leave out ' " { } [ ] ^ \ ,)`},
+		{"AlertInfoQuote", recall(`alert_info = "<http://a>;info=\"x\""`), `parkd.toml: lot[0].recall.alert_info: "<http://a>;info=\"x\"": must not contain '"': FreeSWITCH would`},
+		{"AlertInfoApostrophe", recall(`alert_info = "<http://a>;info='x'"`), `parkd.toml: lot[0].recall.alert_info: "<http://a>;info='x'": must not contain '\'': FreeSWITCH would`},
+		{"AlertInfoBrace", recall(`alert_info = "<http://a/{slot}>"`), `parkd.toml: lot[0].recall.alert_info: "<http://a/{slot}>": must not contain '{': FreeSWITCH would`},
+		{"AlertInfoBracket", recall(`alert_info = "[<http://a>]"`), `parkd.toml: lot[0].recall.alert_info: "[<http://a>]": must not contain '[': FreeSWITCH would`},
+		{"AlertInfoCaret", recall(`alert_info = "^^:<http://a>"`), `parkd.toml: lot[0].recall.alert_info: "^^:<http://a>": must not contain '^': FreeSWITCH would`},
+		{"AlertInfoBackslash", recall(`alert_info = '<http://a>\x'`), `parkd.toml: lot[0].recall.alert_info: "<http://a>\\x": must not contain '\\': FreeSWITCH would`},
+		{"CallerIDNameEmpty", recall(`caller_id_name = ""`), `parkd.toml: lot[0].recall.caller_id_name: must not be empty (the default is "Park {slot} - {caller_name}")`},
+		{"CallerIDNameUnknownPlaceholder", recall(`caller_id_name = "Park {slot} - {calller_name}"`), `parkd.toml: lot[0].recall.caller_id_name: unknown placeholder {calller_name} (use {lot}, {slot}, {caller_name}, {caller_number}, {parker}, {domain})`},
+		{"CallerIDNameUnclosed", recall(`caller_id_name = "Park {slot"`), `parkd.toml: lot[0].recall.caller_id_name: "Park {slot": { without a matching }`},
+		{"CallerIDNameColon", recall(`caller_id_name = "Parked {slot}: {caller_name}"`), `parkd.toml: lot[0].recall.caller_id_name: "Parked {slot}: {caller_name}": FreeSWITCH would cut the name at ':' and the phone would show only what follows (write it without : / @)`},
+		{"CallerIDNameSlash", recall(`caller_id_name = "Park {lot}/{slot}"`), `parkd.toml: lot[0].recall.caller_id_name: "Park {lot}/{slot}": FreeSWITCH would cut the name at '/'`},
+		{"CallerIDNameAt", recall(`caller_id_name = "{caller_name} @ {slot}"`), `parkd.toml: lot[0].recall.caller_id_name: "{caller_name} @ {slot}": FreeSWITCH would cut the name at '@'`},
+		{"CallerIDNameComma", recall(`caller_id_name = "Park {slot}, {caller_name}"`), `parkd.toml: lot[0].recall.caller_id_name: "Park {slot}, {caller_name}": must not contain ',': FreeSWITCH would split or mangle the name there (leave out ' " [ ] ^ \ , ;)`},
+		{"CallerIDNameSemicolon", recall(`caller_id_name = "Park {slot};x"`), `parkd.toml: lot[0].recall.caller_id_name: "Park {slot};x": must not contain ';': FreeSWITCH would`},
+		{"CallerIDNameQuote", recall(`caller_id_name = "\"Park\" {slot}"`), `parkd.toml: lot[0].recall.caller_id_name: "\"Park\" {slot}": must not contain '"': FreeSWITCH would`},
+		{"CallerIDNameApostrophe", recall(`caller_id_name = "Jane's {slot}"`), `parkd.toml: lot[0].recall.caller_id_name: "Jane's {slot}": must not contain '\'': FreeSWITCH would`},
+		{"CallerIDNameBracket", recall(`caller_id_name = "[Park] {slot}"`), `parkd.toml: lot[0].recall.caller_id_name: "[Park] {slot}": must not contain '[': FreeSWITCH would`},
+		{"CallerIDNameCaret", recall(`caller_id_name = "Park^{slot}"`), `parkd.toml: lot[0].recall.caller_id_name: "Park^{slot}": must not contain '^': FreeSWITCH would`},
+		{"CallerIDNameBackslash", recall(`caller_id_name = 'Park\{slot}'`), `parkd.toml: lot[0].recall.caller_id_name: "Park\\{slot}": must not contain '\\': FreeSWITCH would`},
+		{"CallerIDNameNewline", recall(`caller_id_name = "Park\n{slot}"`), `parkd.toml: lot[0].recall.caller_id_name: "Park\n{slot}": must not contain control characters such as line breaks`},
+		{"CallerIDNameTab", recall(`caller_id_name = "Park\t{slot}"`), `parkd.toml: lot[0].recall.caller_id_name: "Park\t{slot}": must not contain control characters`},
+		{"CallerIDNameTooLong", recall(`caller_id_name = "{slot} ` + strings.Repeat("n", 58) + `"`), `parkd.toml: lot[0].recall.caller_id_name: "{slot} ` + strings.Repeat("n", 58) + `": longer than 64 bytes`},
+		{"CallerIDNameType", recall(`caller_id_name = ["Park"]`), `parkd.toml: lot[0].recall.caller_id_name: must be a quoted string, not an array`},
+		{"CallerIDNumberEmpty", recall(`caller_id_number = ""`), `parkd.toml: lot[0].recall.caller_id_number: must not be empty (the default is "{slot}")`},
+		{"CallerIDNumberLetters", recall(`caller_id_number = "park{slot}"`), `parkd.toml: lot[0].recall.caller_id_number: "park{slot}": may contain only digits, + * # and placeholders such as {slot}`},
+		{"CallerIDNumberSpace", recall(`caller_id_number = "+1 {slot}"`), `parkd.toml: lot[0].recall.caller_id_number: "+1 {slot}": may contain only digits`},
+		{"CallerIDNumberUnknownPlaceholder", recall(`caller_id_number = "{number}"`), `parkd.toml: lot[0].recall.caller_id_number: unknown placeholder {number} (use`},
+		{"CallerIDNumberInteger", recall(`caller_id_number = 701`), `parkd.toml: lot[0].recall.caller_id_number: must be a quoted string, not an integer`},
+		{"RingForShort", recall(`ring_for = "4s"`), `parkd.toml: lot[0].recall.ring_for: "4s": must be at least 5s`},
+		{"RingForLong", recall(`ring_for = "5m1s"`), `parkd.toml: lot[0].recall.ring_for: "5m1s": must be at most 5m0s`},
+		{"RingForNegative", recall(`ring_for = "-30s"`), `parkd.toml: lot[0].recall.ring_for: "-30s": must be at least 5s`},
+		{"RingForInteger", recall(`ring_for = 30`), `parkd.toml: lot[0].recall.ring_for: must be a quoted duration such as "45s" or "2m", not an integer`},
+		{"RingForSyntax", recall(`ring_for = "30 s"`), `parkd.toml: lot[0].recall.ring_for: "30 s": not a duration`},
+		{"RetryAfterZero", recall(`retry_after = "0s"`), `parkd.toml: lot[0].recall.retry_after: "0s": must be at least 1s`},
+		{"RetryAfterShort", recall(`retry_after = "999ms"`), `parkd.toml: lot[0].recall.retry_after: "999ms": must be at least 1s`},
+		{"RetryAfterLong", recall(`retry_after = "61m"`), `parkd.toml: lot[0].recall.retry_after: "1h1m0s": must be at most 1h0m0s`},
+		{"AttemptsZero", recall(`attempts = 0`), `parkd.toml: lot[0].recall.attempts: 0: must be from 1 to 20`},
+		{"AttemptsNegative", recall(`attempts = -1`), `parkd.toml: lot[0].recall.attempts: -1: must be from 1 to 20`},
+		{"AttemptsTooMany", recall(`attempts = 21`), `parkd.toml: lot[0].recall.attempts: 21: must be from 1 to 20`},
+		{"AttemptsHuge", recall(`attempts = 9223372036854775807`), `parkd.toml: lot[0].recall.attempts: 9223372036854775807: must be from 1 to 20`},
+		{"AttemptsFloat", recall(`attempts = 3.0`), `parkd.toml: lot[0].recall.attempts: must be a whole number such as 3, not a float`},
+		{"AttemptsString", recall(`attempts = "3"`), `parkd.toml: lot[0].recall.attempts: must be a whole number such as 3, not a string`},
+		{"RecallDisabledStillValidated", recall("enabled = false\ncaller_id_name = \"Parked {slot}: {caller_name}\""), `parkd.toml: lot[0].recall.caller_id_name: "Parked {slot}: {caller_name}": FreeSWITCH would cut the name at ':'`},
+		{"RecallSecondLot", "[[lot]]\nname = \"a\"\n[[lot]]\nname = \"b\"\nslots = \"801-820\"\npark_code = \"*90\"\nretrieve_code = \"*91\"\n[lot.recall]\nattempts = 0\n", `parkd.toml: lot[1].recall.attempts: 0: must be from 1 to 20`},
+
 		// Between lots.
 		{"DuplicateName", lots(`name = "a"`, `name = "a"`), `parkd.toml: lot[1].name: "a": duplicate lot name (also lot[0])`},
 		{"OverlappingSlots", lots(`slots = "701-720"`, `slots = "720-730"`), `parkd.toml: lot[1].slots: "720-730": overlaps lot[0] "a" (701-720)`},
@@ -308,6 +445,12 @@ func lot(line string) string {
 		return "[[lot]]\n" + line + "\n"
 	}
 	return "[[lot]]\nname = \"main\"\n" + line + "\n"
+}
+
+// recall returns a file with one lot named "main" whose [lot.recall] table
+// sets line.
+func recall(line string) string {
+	return lot("") + "[lot.recall]\n" + line + "\n"
 }
 
 // lots returns a file with lot "a" (codes *80/*81, slots 701-720) and lot
@@ -449,6 +592,8 @@ func TestPassword_NeverPrinted(t *testing.T) {
 		{"SyntaxDate", "[esl]\npassword = 2024-01-01" + pw + "\n"},
 		{"SyntaxInlineTable", "esl = { password = " + pw + " }\n"},
 		{"SyntaxNextLine", "[esl]\npassword = \"" + pw + "\" " + pw + "\n"},
+		{"RecallErrorElsewhere", "[esl]\npassword = \"" + pw + "\"\n[[lot]]\nfallback = \"a;b\"\n[lot.recall]\ncaller_id_name = \"x:y\"\n"},
+		{"RecallUnknownKey", "[esl]\npassword = \"" + pw + "\"\n[[lot]]\n[lot.recall]\npassword = \"" + pw + "\"\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := conf.Parse([]byte(tt.data), "parkd.toml")
@@ -605,6 +750,168 @@ func TestParse_ExampleSecondLot(t *testing.T) {
 	r := c.Lots[1]
 	if got, want := fmt.Sprintf("%s %d %d %t %s %s", r.Name, r.First, r.Last, r.Announce, r.OnOccupied, r.OverflowLot()), "reception 201 220 true next default"; got != want {
 		t.Fatalf("reception=%q, want %q", got, want)
+	}
+	want := conf.DefaultRecall()
+	want.AlertInfo, want.Attempts = "<http://127.0.0.1/Bellcore-dr2>", 2
+	if got := r.Recall; got != want {
+		t.Fatalf("reception recall=%+v, want %+v", got, want)
+	}
+	if ext, dp, ctx := r.FallbackDestination(); ext != "9000" || dp != "XML" || ctx != "default" {
+		t.Fatalf("reception fallback=%q %q %q, want 9000 XML default", ext, dp, ctx)
+	}
+	if got := c.Lots[0].Recall; got != conf.DefaultRecall() {
+		t.Fatalf("default lot recall=%+v, want the defaults", got)
+	}
+}
+
+// Ensure the commented [lot.recall] table and fallback of the example's
+// default lot are valid once uncommented and show the defaults, and that
+// every distinctive-ring value the example documents is accepted.
+func TestParse_ExampleRecall(t *testing.T) {
+	data, err := os.ReadFile("../parkd.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, ok := strings.Cut(string(data), "\n# [[lot]]\n")
+	if !ok {
+		t.Fatal("example has no commented second [[lot]]")
+	}
+	keyLine := regexp.MustCompile(`^# (\[lot\.recall\]|[a-z_]+ = .*)$`)
+	var b strings.Builder
+	var keys []string
+	for line := range strings.Lines(first) {
+		if m := keyLine.FindStringSubmatch(strings.TrimSuffix(line, "\n")); m != nil {
+			line = m[1] + "\n"
+			keys = append(keys, strings.SplitN(m[1], " ", 2)[0])
+		}
+		b.WriteString(line)
+	}
+	wantKeys := []string{"fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
+		"caller_id_name", "caller_id_number", "ring_for", "retry_after", "attempts"}
+	if !reflect.DeepEqual(keys, wantKeys) {
+		t.Fatalf("uncommented %q, want %q", keys, wantKeys)
+	}
+	c, err := conf.Parse([]byte(b.String()), "parkd.example.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	l := c.Lots[0]
+	if got, want := l.Recall, conf.DefaultRecall(); got != want {
+		t.Fatalf("recall=%+v, want the defaults %+v", got, want)
+	}
+	if got, want := l.Fallback, "operator"; got != want {
+		t.Fatalf("fallback=%q, want %q", got, want)
+	}
+
+	// Every Alert-Info value in the example's comments.
+	values := regexp.MustCompile(`<http://[^\s"]+`).FindAllString(first, -1)
+	if len(values) < 6 {
+		t.Fatalf("found %d alert_info values in the example: %q", len(values), values)
+	}
+	for _, v := range values {
+		if _, err := conf.Parse([]byte(recall(fmt.Sprintf("alert_info = %q", v))), "parkd.toml"); err != nil {
+			t.Errorf("documented alert_info %s: %v", v, err)
+		}
+	}
+}
+
+// Ensure recall templates and values that FreeSWITCH takes as written are
+// accepted, and recall may be turned off.
+func TestParse_RecallValid(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		line string
+	}{
+		{"Disabled", `enabled = false`},
+		{"DialGateway", `dial = "sofia/gateway/pbx/{parker}"`},
+		{"DialProfile", `dial = "sofia/internal/{parker}%{domain}"`},
+		{"DialOnlyPlaceholder", `dial = "{parker}"`},
+		{"DialEveryPlaceholder", `dial = "loopback/{parker}-{lot}-{slot}-{caller_number}-{caller_name}/{domain}"`},
+		{"DialStatic", `dial = "user/operator@pbx.example.com"`},
+		{"DialParams", `dial = "sofia/internal/sip:{parker}@{domain}:5060"`},
+		{"Domain", `domain = "pbx.example.com"`},
+		{"DomainIP", `domain = "10.0.0.5"`},
+		{"AlertInfoYealink", `alert_info = "<http://127.0.0.1>;info=ring3"`},
+		{"AlertInfoLongest", `alert_info = "<http://127.0.0.1/` + strings.Repeat("x", 237) + `>"`},
+		{"CallerIDNameParentheses", `caller_id_name = "{caller_name} ({lot} {slot})"`},
+		{"CallerIDNameNoPlaceholders", `caller_id_name = "Parked call"`},
+		{"CallerIDNameUnicode", `caller_id_name = "Geparkt {slot} – {caller_name}"`},
+		{"CallerIDNameLongest", `caller_id_name = "{slot} ` + strings.Repeat("n", 57) + `"`},
+		{"CallerIDNameDollar", `caller_id_name = "Park $5 {slot}"`},
+		{"CallerIDNumberPrefix", `caller_id_number = "*71{slot}"`},
+		{"CallerIDNumberCaller", `caller_id_number = "{caller_number}"`},
+		{"RingForBounds", "ring_for = \"5s\"\nretry_after = \"1h\""},
+		{"RingForMax", "ring_for = \"5m\"\nretry_after = \"1s\""},
+		{"AttemptsBounds", `attempts = 20`},
+		{"AttemptsOne", `attempts = 1`},
+		{"InlineTable", ``},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			data := recall(tt.line)
+			if tt.name == "InlineTable" {
+				data = lot(`recall = { enabled = false, attempts = 1 }`)
+			}
+			if _, err := conf.Parse([]byte(data), "parkd.toml"); err != nil {
+				t.Fatalf("Parse(%q): %v", data, err)
+			}
+		})
+	}
+}
+
+// Ensure FallbackDestination splits the fallback into its parts.
+func TestLot_FallbackDestination(t *testing.T) {
+	for _, tt := range []struct {
+		fallback               string
+		ext, dialplan, context string
+	}{
+		{"", "", "", ""},
+		{"operator", "operator", "", ""},
+		{"9000 XML", "9000", "XML", ""},
+		{"9000 XML default", "9000", "XML", "default"},
+		{"*98 XML features", "*98", "XML", "features"},
+	} {
+		t.Run(tt.fallback, func(t *testing.T) {
+			l := conf.DefaultLot()
+			l.Fallback = tt.fallback
+			c := conf.Default()
+			c.Lots = []conf.Lot{l}
+			if err := c.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			ext, dp, ctx := l.FallbackDestination()
+			if ext != tt.ext || dp != tt.dialplan || ctx != tt.context {
+				t.Fatalf("FallbackDestination()=%q %q %q, want %q %q %q", ext, dp, ctx, tt.ext, tt.dialplan, tt.context)
+			}
+		})
+	}
+}
+
+// Ensure Validate checks a lot's recall table built in code, reporting every
+// problem in it, and with the key path it would have in the file.
+func TestValidate_Recall(t *testing.T) {
+	c := conf.Default()
+	c.Lots[0].Recall = conf.Recall{} // every field missing, as if built by hand
+	c.Lots[0].Fallback = "a b c d"
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate: no error")
+	}
+	var got []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`lot[0].recall.dial: must not be empty (the default is "user/{parker}@{domain}")`,
+		`lot[0].recall.alert_info: must not be empty (the default is "<http://127.0.0.1/Bellcore-dr4>")`,
+		`lot[0].recall.caller_id_name: must not be empty (the default is "Park {slot} - {caller_name}")`,
+		`lot[0].recall.caller_id_number: must not be empty (the default is "{slot}")`,
+		`lot[0].recall.ring_for: "0s": must be at least 5s`,
+		`lot[0].recall.retry_after: "0s": must be at least 1s`,
+		`lot[0].recall.attempts: 0: must be from 1 to 20`,
+		`lot[0].fallback: "a b c d": must be "extension [dialplan [context]]", such as "operator" or "9000 XML default": 4 words is too many`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Validate=%q\nwant %q", got, want)
 	}
 }
 

@@ -30,6 +30,12 @@ func FuzzParse(f *testing.F) {
 		"[[lot]]\nslots = \"999999999\"\n[[lot]]\nname = \"b\"\nslots = \"1-100000\"\npark_code = \"#1\"\nretrieve_code = \"#2\"",
 		"esl.command_timeout = \"9223372036s\"",
 		"[[lot]]\ntimeout = \"-2562047h\"",
+		recall(`caller_id_name = "Park {slot: {caller_name}}"`),
+		recall(`dial = "user/{parker}@{domain}}"`),
+		recall("attempts = 9223372036854775807\nring_for = \"-1ns\""),
+		lot(`fallback = "9000 XML default"`) + "[lot.recall]\nenabled = false\nalert_info = \"<http://127.0.0.1>;info=ring1\"",
+		lot(`recall = { domain = "{domain}" }`),
+		"[[lot]]\n[[lot.recall]]\n[lot.recall.x]",
 	} {
 		f.Add([]byte(s))
 	}

@@ -175,11 +175,73 @@ func decodeLot(p *problems, prefix string, t map[string]any) Lot {
 			decodeString(p, key, v, &l.ParkCode)
 		case "retrieve_code":
 			decodeString(p, key, v, &l.RetrieveCode)
+		case "fallback":
+			decodeString(p, key, v, &l.Fallback)
+		case "recall":
+			decodeRecall(p, key, v, &l.Recall)
 		default:
+			if recallKeys[k] {
+				p.addf("", "unknown key %s (a recall key: write it under [lot.recall])", key)
+				continue
+			}
 			p.addf("", "unknown key %s", key)
 		}
 	}
 	return l
+}
+
+// lotKeys and recallKeys are the keys of a [[lot]] and of its [lot.recall],
+// for hints when a key is written in the wrong one.
+var (
+	lotKeys = map[string]bool{
+		"name": true, "slots": true, "music": true, "timeout": true, "announce": true, "on_full": true,
+		"on_occupied": true, "park_code": true, "retrieve_code": true, "fallback": true,
+	}
+	recallKeys = map[string]bool{
+		"enabled": true, "dial": true, "domain": true, "alert_info": true, "caller_id_name": true,
+		"caller_id_number": true, "ring_for": true, "retry_after": true, "attempts": true,
+	}
+)
+
+// decodeRecall copies the [lot.recall] table v over r, which holds the
+// defaults. key is the table's key path, such as "lot[0].recall".
+func decodeRecall(p *problems, key string, v any, r *Recall) {
+	t, ok := v.(map[string]any)
+	if !ok {
+		p.addf(key, "must be a table written [lot.recall] after its [[lot]], not %s", typeName(v))
+		return
+	}
+	for _, k := range sortedKeys(t) {
+		key := key + "." + keyPiece(k)
+		v := t[k]
+		switch k {
+		case "enabled":
+			decodeBool(p, key, v, &r.Enabled)
+		case "dial":
+			decodeString(p, key, v, &r.Dial)
+		case "domain":
+			decodeString(p, key, v, &r.Domain)
+		case "alert_info":
+			decodeString(p, key, v, &r.AlertInfo)
+		case "caller_id_name":
+			decodeString(p, key, v, &r.CallerIDName)
+		case "caller_id_number":
+			decodeString(p, key, v, &r.CallerIDNumber)
+		case "ring_for":
+			decodeDuration(p, key, v, &r.RingFor)
+		case "retry_after":
+			decodeDuration(p, key, v, &r.RetryAfter)
+		case "attempts":
+			decodeInt(p, key, v, &r.Attempts)
+		default:
+			if lotKeys[k] {
+				// TOML puts every key after [lot.recall] in that table.
+				p.addf("", "unknown key %s (a lot key: write it above [lot.recall])", key)
+				continue
+			}
+			p.addf("", "unknown key %s", key)
+		}
+	}
 }
 
 // lotTables returns v as a list of tables. It accepts both [[lot]] sections
@@ -256,6 +318,21 @@ func decodeDuration(p *problems, key string, v any, dst *time.Duration) {
 		return
 	}
 	*dst = d
+}
+
+// decodeInt stores v in dst if it is an integer, or records a problem naming
+// key.
+func decodeInt(p *problems, key string, v any, dst *int) {
+	n, ok := v.(int64)
+	if !ok {
+		p.addf(key, "must be a whole number such as 3, not %s", typeName(v))
+		return
+	}
+	if int64(int(n)) != n {
+		p.addf(key, "%d: out of range", n)
+		return
+	}
+	*dst = int(n)
 }
 
 // decodeBool stores v in dst if it is a boolean, or records a problem naming

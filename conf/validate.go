@@ -19,15 +19,43 @@ const (
 	MaxSlots          = 100000 // slots in one lot
 	MaxSlotDigits     = 9
 	MaxMusicLen       = 256 // bytes
+
+	MinRecallRingFor    = 5 * time.Second
+	MaxRecallRingFor    = 5 * time.Minute
+	MinRecallRetryAfter = time.Second
+	MaxRecallRetryAfter = time.Hour
+	MaxRecallAttempts   = 20
+	MaxCallerIDNameLen  = 64  // bytes, of the template as written
+	MaxAlertInfoLen     = 256 // bytes
+	MaxFallbackWordLen  = 64  // bytes, of each word of a fallback
 )
 
-const overflowPrefix = "overflow:"
+const (
+	overflowPrefix = "overflow:"
+
+	maxFallbackWords = 3 // extension, dialplan, context
+	placeholderHelp  = "{lot}, {slot}, {caller_name}, {caller_number}, {parker}, {domain}"
+	// Characters FreeSWITCH gives a meaning in the channel variables of an
+	// originate ({a=1,b=2}, [per-leg], ^^:delimiter, quoting), so a value
+	// containing them would be split or mangled.
+	callerIDNameSpecials = `'"[]^\,;`
+	alertInfoSpecials    = `'"{}[]^\,`
+)
 
 var (
 	lotNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	codeRE    = regexp.MustCompile(`^[*#]?[0-9]{1,8}$`)
 	slotsRE   = regexp.MustCompile(`^([0-9]+)(?:-([0-9]+))?$`)
 	musicRE   = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=~-]+$`)
+
+	dialLiteralRE     = regexp.MustCompile(`^[A-Za-z0-9_./@:+*#=%-]*$`)
+	numberLiteralRE   = regexp.MustCompile(`^[0-9+*#]*$`)
+	domainRE          = regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}$`)
+	fallbackWordRE    = regexp.MustCompile(`^[A-Za-z0-9_.+*#-]+$`)
+	printablePlainRE  = regexp.MustCompile(`^[!-~]{1,80}$`) // printable ASCII, no space
+	recallPlaceholder = map[string]bool{
+		"lot": true, "slot": true, "caller_name": true, "caller_number": true, "parker": true, "domain": true,
+	}
 )
 
 // Validate checks every value, parses each lot's Slots into First and Last,
@@ -172,6 +200,9 @@ func (c *Config) validateLots(p *problems) {
 				p.addf(key+"."+code.field, "%s: must be 1 to 8 digits, optionally after * or #", quote(code.value))
 			}
 		}
+
+		l.Recall.validate(p, key+".recall")
+		validateFallback(p, key+".fallback", l.Fallback)
 	}
 	c.validateOverflow(p, byName)
 	c.validateOverlap(p)
@@ -307,6 +338,143 @@ func (c *Config) validateCodes(p *problems) {
 				}
 			}
 			codes = append(codes, cd)
+		}
+	}
+}
+
+// validate records the problems in r, a lot's [lot.recall] table whose key
+// path is key. Every key is checked, even when recall is off, so that
+// turning it on later cannot break the file.
+func (r Recall) validate(p *problems, key string) {
+	// dial: a FreeSWITCH dial string, pasted into an originate command.
+	if r.Dial == "" {
+		p.addf(key+".dial", "must not be empty (the default is %q)", DefaultRecallDial)
+	} else if lit, ok := templateLiteral(p, key+".dial", r.Dial); ok && !dialLiteralRE.MatchString(lit) {
+		p.addf(key+".dial", "%s: may contain only letters, digits, _ . / @ : + * # = %% - and placeholders (no spaces, commas, quotes, brackets or $)", quote(r.Dial))
+	}
+
+	if r.Domain != "" && !domainRE.MatchString(r.Domain) {
+		p.addf(key+".domain", `%s: must be a host name of 1 to 253 letters, digits, . and - (or "" for the parker's own domain)`, quote(r.Domain))
+	}
+
+	// alert_info: sent verbatim as a channel variable of the originate.
+	switch a := r.AlertInfo; {
+	case a == "":
+		p.addf(key+".alert_info", "must not be empty (the default is %q)", DefaultRecallAlertInfo)
+	case len(a) > MaxAlertInfoLen:
+		p.addf(key+".alert_info", "%s: longer than %d bytes", quote(a), MaxAlertInfoLen)
+	case strings.ContainsFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		p.addf(key+".alert_info", "%s: must not contain spaces or control characters", quote(a))
+	case strings.ContainsAny(a, alertInfoSpecials):
+		c := a[strings.IndexAny(a, alertInfoSpecials)]
+		p.addf(key+".alert_info", "%s: must not contain %s: FreeSWITCH would split or mangle the value there (leave out ' \" { } [ ] ^ \\ ,)", quote(a), strconv.QuoteRune(rune(c)))
+	}
+
+	// caller_id_name: FreeSWITCH parses the name like a SIP display name.
+	if r.CallerIDName == "" {
+		p.addf(key+".caller_id_name", "must not be empty (the default is %q)", DefaultRecallCallerIDName)
+	} else if lit, ok := templateLiteral(p, key+".caller_id_name", r.CallerIDName); ok {
+		switch {
+		case strings.ContainsFunc(lit, unicode.IsControl):
+			p.addf(key+".caller_id_name", "%s: must not contain control characters such as line breaks", quote(r.CallerIDName))
+		case strings.ContainsAny(lit, ":/@"):
+			c := lit[strings.IndexAny(lit, ":/@")]
+			p.addf(key+".caller_id_name", "%s: FreeSWITCH would cut the name at %s and the phone would show only what follows (write it without : / @)", quote(r.CallerIDName), strconv.QuoteRune(rune(c)))
+		case strings.ContainsAny(lit, callerIDNameSpecials):
+			c := lit[strings.IndexAny(lit, callerIDNameSpecials)]
+			p.addf(key+".caller_id_name", "%s: must not contain %s: FreeSWITCH would split or mangle the name there (leave out ' \" [ ] ^ \\ , ;)", quote(r.CallerIDName), strconv.QuoteRune(rune(c)))
+		case len(r.CallerIDName) > MaxCallerIDNameLen:
+			p.addf(key+".caller_id_name", "%s: longer than %d bytes", quote(r.CallerIDName), MaxCallerIDNameLen)
+		}
+	}
+
+	if r.CallerIDNumber == "" {
+		p.addf(key+".caller_id_number", "must not be empty (the default is %q)", DefaultRecallCallerIDNumber)
+	} else if lit, ok := templateLiteral(p, key+".caller_id_number", r.CallerIDNumber); ok && !numberLiteralRE.MatchString(lit) {
+		p.addf(key+".caller_id_number", "%s: may contain only digits, + * # and placeholders such as {slot}", quote(r.CallerIDNumber))
+	}
+
+	switch d := r.RingFor; {
+	case d < MinRecallRingFor:
+		p.addf(key+".ring_for", "%q: must be at least %s", d, MinRecallRingFor)
+	case d > MaxRecallRingFor:
+		p.addf(key+".ring_for", "%q: must be at most %s", d, MaxRecallRingFor)
+	}
+	switch d := r.RetryAfter; {
+	case d < MinRecallRetryAfter:
+		p.addf(key+".retry_after", "%q: must be at least %s", d, MinRecallRetryAfter)
+	case d > MaxRecallRetryAfter:
+		p.addf(key+".retry_after", "%q: must be at most %s", d, MaxRecallRetryAfter)
+	}
+	if n := r.Attempts; n < 1 || n > MaxRecallAttempts {
+		p.addf(key+".attempts", "%d: must be from 1 to %d", n, MaxRecallAttempts)
+	}
+}
+
+// templateLiteral returns the text of the template tmpl outside its
+// placeholders, or records a problem naming key and returns false if a
+// placeholder is unknown or a brace has no partner.
+func templateLiteral(p *problems, key, tmpl string) (string, bool) {
+	var lit strings.Builder
+	for rest := tmpl; rest != ""; {
+		i := strings.IndexAny(rest, "{}")
+		if i < 0 {
+			lit.WriteString(rest)
+			break
+		}
+		lit.WriteString(rest[:i])
+		if rest[i] == '}' {
+			p.addf(key, "%s: } without a matching { (placeholders are written like {slot})", quote(tmpl))
+			return "", false
+		}
+		j := strings.IndexAny(rest[i+1:], "{}")
+		if j < 0 || rest[i+1+j] == '{' {
+			p.addf(key, "%s: { without a matching } (placeholders are written like {slot})", quote(tmpl))
+			return "", false
+		}
+		name := rest[i+1 : i+1+j]
+		if !recallPlaceholder[name] {
+			p.addf(key, "unknown placeholder %s (use %s)", placeholderText(name), placeholderHelp)
+			return "", false
+		}
+		rest = rest[i+1+j+1:]
+	}
+	return lit.String(), true
+}
+
+// placeholderText renders an unknown placeholder for an error message:
+// {name} as written when that is short, plain text, quoted otherwise.
+func placeholderText(name string) string {
+	s := "{" + name + "}"
+	if printablePlainRE.MatchString(s) && !strings.Contains(s, `"`) {
+		return s
+	}
+	return quote(s)
+}
+
+// validateFallback records a problem unless f is "" or a dialplan
+// destination "extension [dialplan [context]]".
+func validateFallback(p *problems, key, f string) {
+	if f == "" {
+		return
+	}
+	const syntax = `must be "extension [dialplan [context]]", such as "operator" or "9000 XML default"`
+	words := strings.Split(f, " ")
+	switch {
+	case strings.TrimSpace(f) != f || strings.Contains(f, "  "):
+		p.addf(key, "%s: %s, one space between words", quote(f), syntax)
+	case len(words) > maxFallbackWords:
+		p.addf(key, "%s: %s: %d words is too many", quote(f), syntax, len(words))
+	default:
+		for _, w := range words {
+			switch {
+			case !fallbackWordRE.MatchString(w):
+				p.addf(key, "%s: %s, each word only letters, digits and _ . + * # -", quote(f), syntax)
+				return
+			case len(w) > MaxFallbackWordLen:
+				p.addf(key, "%s: each word is at most %d characters", quote(f), MaxFallbackWordLen)
+				return
+			}
 		}
 	}
 }

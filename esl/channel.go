@@ -3,6 +3,7 @@ package esl
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -31,6 +32,11 @@ type Request struct {
 	Parker   string // who transferred the call here; "" if unknown
 	Answered bool
 	Context  string // the channel's dialplan context, for transfers back
+
+	// ParkerDomain is the parker's SIP domain, for recalls: the host of
+	// Referred-By, else the channel's domain_name or dialed_domain; "" if
+	// none is a plain host name.
+	ParkerDomain string
 }
 
 // ParseRequest reads a park or retrieve request from the decoded headers of
@@ -54,6 +60,7 @@ func ParseRequest(h Headers) (Request, error) {
 		return Request{}, fmt.Errorf("%w: Unique-ID %q is not a channel UUID", ErrBadRequest, clip(r.Call))
 	}
 	r.Parker = parker(h)
+	r.ParkerDomain = parkerDomain(h)
 
 	switch action := variable(h, "park_action"); action {
 	case ActionPark, ActionRetrieve:
@@ -119,6 +126,52 @@ func parker(h Headers) string {
 		}
 	}
 	return ""
+}
+
+// domainRE is a host name or IPv4 address as a recall dial string may use it.
+var domainRE = regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}$`)
+
+// parkerDomain finds the parker's SIP domain: the host of Referred-By, else
+// variable_domain_name, else variable_dialed_domain; the first that is a
+// plain host name wins.
+func parkerDomain(h Headers) string {
+	for _, d := range []string{
+		sipHost(h.Get("variable_sip_h_Referred-By")), variable(h, "domain_name"), variable(h, "dialed_domain"),
+	} {
+		if domainRE.MatchString(d) {
+			return d
+		}
+	}
+	return ""
+}
+
+// sipHost returns the host of the SIP URI in a header such as
+// `"Reception" <sip:1000@pbx.example.com:5060;transport=udp>`, without port,
+// parameters or headers, or "" if there is no SIP URI.
+func sipHost(v string) string {
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		v = v[i+1:]
+		if j := strings.IndexByte(v, '>'); j >= 0 {
+			v = v[:j]
+		}
+	}
+	v = strings.TrimSpace(v)
+	switch {
+	case strings.HasPrefix(v, "sip:"):
+		v = v[len("sip:"):]
+	case strings.HasPrefix(v, "sips:"):
+		v = v[len("sips:"):]
+	default:
+		return ""
+	}
+	if i := strings.IndexByte(v, '@'); i >= 0 {
+		v = v[i+1:] // the user part may carry ';' parameters of its own
+	}
+	if i := strings.IndexAny(v, ";?"); i >= 0 {
+		v = v[:i]
+	}
+	host, _, _ := strings.Cut(v, ":")
+	return host
 }
 
 // sipUser returns the user part of the SIP URI in a header such as

@@ -34,20 +34,21 @@ func TestParseRequest_Transcripts(t *testing.T) {
 	for _, tc := range []struct {
 		file       string
 		wantParker string
+		wantDomain string
 		answered   bool
 		slot       int
 		caller     string
 	}{
-		{file: "connect-refer.txt", wantParker: "1000", answered: true, slot: 202, caller: "Patient"},
-		{file: "connect-refer-no-referred-by.txt", wantParker: "1000", answered: true, slot: 202, caller: "Patient"},
-		{file: "connect-direct.txt", wantParker: "", answered: false, caller: "Patient"},
+		{file: "connect-refer.txt", wantParker: "1000", wantDomain: "127.0.0.1", answered: true, slot: 202, caller: "Patient"},
+		{file: "connect-refer-no-referred-by.txt", wantParker: "1000", wantDomain: "127.0.0.1", answered: true, slot: 202, caller: "Patient"},
+		{file: "connect-direct.txt", wantParker: "", wantDomain: "", answered: false, caller: "Patient"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			req, err := ParseRequest(readConnect(t, tc.file, park))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if req.Action != ActionPark || req.Parker != tc.wantParker || req.Answered != tc.answered ||
+			if req.Action != ActionPark || req.Parker != tc.wantParker || req.ParkerDomain != tc.wantDomain || req.Answered != tc.answered ||
 				req.Slot != tc.slot || req.Caller.Name != tc.caller || req.Context != "default" || !ValidUUID(req.Call) {
 				t.Fatalf("request=%+v", req)
 			}
@@ -63,6 +64,43 @@ func TestParseRequest_ReferredByFirst(t *testing.T) {
 	req, err := ParseRequest(h)
 	if err != nil || req.Parker != "reception-1" {
 		t.Fatalf("parker=%q err=%v, want reception-1", req.Parker, err)
+	}
+}
+
+// Ensure the parker's domain is Referred-By's host (no port, no parameters),
+// else domain_name, else dialed_domain, and only ever a plain host name.
+func TestParseRequest_ParkerDomain(t *testing.T) {
+	park := Header{Name: "variable_park_action", Value: "park"}
+	refer := func(v string) Header { return Header{Name: "variable_sip_h_Referred-By", Value: v} }
+	domainName := func(v string) Header { return Header{Name: "variable_domain_name", Value: v} }
+	dialed := func(v string) Header { return Header{Name: "variable_dialed_domain", Value: v} }
+	for _, tc := range []struct {
+		name  string
+		file  string
+		extra []Header
+		want  string
+	}{
+		{"ReferredByPortParams", "connect-refer.txt", []Header{refer("<sip:1000@pbx.example.com:5060;transport=udp>")}, "pbx.example.com"},
+		{"ReferredByDisplayName", "connect-refer.txt", []Header{refer(`"Reception" <sips:reception-1@PBX-2.example.org>`)}, "PBX-2.example.org"},
+		{"ReferredByUserParams", "connect-refer.txt", []Header{refer("<sip:+1555;npdi@sbc.example.net;user=phone>")}, "sbc.example.net"},
+		{"ReferredByWinsOverDomainName", "connect-refer.txt", []Header{domainName("other.example"), refer("<sip:1000@pbx.example.com>")}, "pbx.example.com"},
+		{"DomainNameBeforeDialed", "connect-refer-no-referred-by.txt", []Header{domainName("tenant.example")}, "tenant.example"},
+		{"DialedDomain", "connect-refer-no-referred-by.txt", nil, "127.0.0.1"},
+		{"UnsafeReferredByFallsBack", "connect-refer.txt", []Header{refer("<sip:1000@evil'host}>")}, "127.0.0.1"},
+		{"IPv6Refused", "connect-direct.txt", []Header{refer("<sip:1000@[::1]:5060>")}, ""},
+		{"UndefIgnored", "connect-direct.txt", []Header{domainName("_undef_"), dialed("a b")}, ""},
+		{"InjectionRefused", "connect-direct.txt", []Header{domainName("x.example\n\napi hupall")}, ""},
+		{"TelURI", "connect-direct.txt", []Header{refer("<tel:+15551234>")}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := ParseRequest(readConnect(t, tc.file, append(tc.extra, park)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.ParkerDomain != tc.want {
+				t.Fatalf("ParkerDomain=%q, want %q", req.ParkerDomain, tc.want)
+			}
+		})
 	}
 }
 
@@ -130,6 +168,9 @@ func FuzzParseRequest(f *testing.F) {
 		req, err := ParseRequest(h)
 		if req.Parker != "" && !tokenRE.MatchString(req.Parker) {
 			t.Fatalf("unsafe parker %q", req.Parker)
+		}
+		if req.ParkerDomain != "" && !domainRE.MatchString(req.ParkerDomain) {
+			t.Fatalf("unsafe parker domain %q", req.ParkerDomain)
 		}
 		if strings.ContainsAny(req.Caller.Name, "\r\n\x00") {
 			t.Fatalf("control characters kept in %q", req.Caller.Name)

@@ -51,6 +51,7 @@ type Client struct {
 	mu        sync.Mutex
 	conn      *Conn
 	connected chan struct{} // closed while connected; replaced on disconnect
+	jobs      jobTable      // bgapi commands awaiting their BACKGROUND_JOB
 }
 
 // Events the inbound connection subscribes to.
@@ -164,6 +165,8 @@ func (c *Client) onEvent(ev Event) {
 		if id := ev.UniqueID(); ValidUUID(id) {
 			c.Calls.Hangup(context.Background(), parking.CallID(id), ev.Get("Hangup-Cause"))
 		}
+	case "BACKGROUND_JOB":
+		c.jobs.deliver(ev.Get("Job-UUID"), ev)
 	case "SHUTDOWN":
 		c.Logger.Warn().Msg("FreeSWITCH is shutting down")
 	}

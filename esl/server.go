@@ -204,7 +204,8 @@ func (s *Server) handle(nc net.Conn) {
 	switch req.Action {
 	case ActionPark:
 		_, err := s.parking.Park(ctx, parking.ParkRequest{
-			Leg: leg, Caller: req.Caller, Parker: req.Parker, Lot: req.Lot, Slot: req.Slot,
+			Leg: leg, Caller: req.Caller, Parker: req.Parker, ParkerDomain: req.ParkerDomain,
+			Lot: req.Lot, Slot: req.Slot,
 		})
 		if err != nil {
 			log.Info().Err(err).Msg("park failed")

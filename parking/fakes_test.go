@@ -68,17 +68,132 @@ func (l *fakeLeg) calls() []string {
 	return append([]string(nil), l.log...)
 }
 
-// fakeSwitch answers Exists from a set of live calls.
+// fakeSwitch answers Exists from a set of live calls and scripts recall
+// legs: each Originate follows the phone's script for its dial string.
 type fakeSwitch struct {
 	mu   sync.Mutex
 	live map[CallID]bool
 	err  error
+
+	phones    map[string]phone // dial string -> behaviour; default: never answers
+	placed    []Origination
+	killed    []CallID
+	bridged   [][2]CallID
+	transfers []string
+	bridgeErr   error
+	bridgeBlock chan struct{} // if set, Bridge waits for it to close
+	xferErr     error
+	ringing   map[CallID]chan string // leg -> killed with cause
+}
+
+// phone scripts a recall leg: answer after a delay, or fail with a cause
+// at once, or ring until killed (or until the ring time ends: NO_ANSWER).
+type phone struct {
+	answerAfter time.Duration
+	fail        string        // a cause such as USER_BUSY
+	lost        error         // a non-FreeSWITCH error: the outcome never came
+	ring        time.Duration // ring this long before answering (answerAfter) or NO_ANSWER
 }
 
 func (s *fakeSwitch) Exists(_ context.Context, c CallID) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.live[c], s.err
+}
+
+func (s *fakeSwitch) Originate(ctx context.Context, o Origination) error {
+	s.mu.Lock()
+	s.placed = append(s.placed, o)
+	p, ok := s.phones[o.Dial]
+	killed := make(chan string, 1)
+	if s.ringing == nil {
+		s.ringing = map[CallID]chan string{}
+	}
+	s.ringing[o.Leg] = killed
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.ringing, o.Leg)
+		s.mu.Unlock()
+	}()
+	switch {
+	case p.lost != nil:
+		return p.lost
+	case p.fail != "":
+		return &CallFailure{Cause: p.fail}
+	}
+	ring := o.RingFor
+	answers := ok && p.answerAfter < o.RingFor
+	if answers {
+		ring = p.answerAfter
+	}
+	select {
+	case cause := <-killed:
+		return &CallFailure{Cause: cause}
+	case <-time.After(ring):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if !answers {
+		return &CallFailure{Cause: "NO_ANSWER"}
+	}
+	s.mu.Lock()
+	s.live[o.Leg] = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *fakeSwitch) Bridge(ctx context.Context, parked, leg CallID) error {
+	s.mu.Lock()
+	block := s.bridgeBlock
+	s.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bridgeErr != nil {
+		return s.bridgeErr
+	}
+	s.bridged = append(s.bridged, [2]CallID{parked, leg})
+	return nil
+}
+
+func (s *fakeSwitch) Kill(_ context.Context, c CallID, cause string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.killed = append(s.killed, c)
+	if ch, ok := s.ringing[c]; ok {
+		ch <- "NORMAL_CLEARING"
+		delete(s.ringing, c)
+		return nil
+	}
+	if !s.live[c] {
+		return ErrCallGone
+	}
+	delete(s.live, c)
+	return nil
+}
+
+func (s *fakeSwitch) Transfer(_ context.Context, c CallID, to Destination) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.xferErr != nil {
+		return s.xferErr
+	}
+	s.transfers = append(s.transfers, string(c)+" -> "+to.String())
+	return nil
+}
+
+// snapshot returns copies of what the switch was asked, for assertions.
+func (s *fakeSwitch) snapshot() (placed []Origination, killed []CallID, bridged [][2]CallID, transfers []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append(placed, s.placed...), append(killed, s.killed...), append(bridged, s.bridged...), append(transfers, s.transfers...)
 }
 
 // memStore is an in-memory Store that checks slot ownership like store.DB.
@@ -161,7 +276,7 @@ func mustService(t *testing.T, st Store, lots ...LotConfig) (*Service, *fakeSwit
 	if len(lots) == 0 {
 		lots = []LotConfig{{Name: "main", First: 201, Last: 205, Music: "local_stream://moh", Timeout: 2 * time.Minute}}
 	}
-	sw := &fakeSwitch{live: map[CallID]bool{}}
+	sw := &fakeSwitch{live: map[CallID]bool{}, phones: map[string]phone{}}
 	svc, err := NewService(lots, sw, st)
 	if err != nil {
 		t.Fatal(err)
@@ -172,4 +287,29 @@ func mustService(t *testing.T, st Store, lots ...LotConfig) (*Service, *fakeSwit
 		t.Fatal(err)
 	}
 	return svc, sw, clk
+}
+
+// last returns the newest history row.
+func (m *memStore) last() Transition {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.history) == 0 {
+		return Transition{}
+	}
+	return m.history[len(m.history)-1]
+}
+
+// occupant returns the call's occupancy row and whether there is one.
+func (m *memStore) occupant(c CallID) (Occupant, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.occ[c]
+	return o, ok
+}
+
+// rows returns a copy of the history.
+func (m *memStore) rows() []Transition {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Transition(nil), m.history...)
 }

@@ -15,6 +15,23 @@ type LotConfig struct {
 	Announce    bool          // speak the slot to the parked channel
 	OverflowTo  string        // lot to try when this one is full; "" rejects
 	NextIfTaken bool          // a directed park into a taken slot takes the next free one instead of failing
+	Recall      RecallConfig  // what happens at the timeout
+	Fallback    Destination   // where a call goes when recalls fail or nobody can be recalled; zero: keep it parked
+}
+
+// RecallConfig is how a lot rings the parker back when nobody retrieved a
+// call in time. Templates take the placeholders {lot}, {slot},
+// {caller_name}, {caller_number}, {parker} and {domain}.
+type RecallConfig struct {
+	Enabled        bool
+	Dial           string        // dial string template, e.g. user/{parker}@{domain}
+	AlertInfo      string        // the distinctive ring, sent as Alert-Info
+	CallerIDName   string        // template for the name the phone shows
+	CallerIDNumber string        // template for the number the phone shows
+	RingFor        time.Duration // how long each recall rings
+	RetryAfter     time.Duration // the pause after a failed recall
+	Attempts       int           // recalls before the fallback
+	Domain         string        // {domain}; "" means the parker's own, learnt from the parked call
 }
 
 // Contains reports whether slot is in the lot's range.
@@ -95,7 +112,7 @@ func choose(l *lot, want int, lots map[string]*lot) (choice, error) {
 func (l *lot) longest() *entry {
 	var best *entry
 	for _, e := range l.slots {
-		if e == nil || e.state != stateParked {
+		if e == nil || (e.state != stateParked && e.state != stateRecalling) {
 			continue
 		}
 		if best == nil || e.occ.ParkedAt.Before(best.occ.ParkedAt) {

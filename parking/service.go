@@ -15,9 +15,12 @@ import (
 type state int
 
 const (
-	stateParking    state = iota // slot claimed; answer, announcement and music under way
-	stateParked                  // hearing music, waiting
-	stateRetrieving              // a retriever is being bridged to it
+	stateParking      state = iota // slot claimed; answer, announcement and music under way
+	stateParked                    // hearing music, waiting
+	stateRetrieving                // a retriever is being bridged to it
+	stateRecalling                 // a recall leg rings the parker
+	stateRecallBridge              // the parker answered; being bridged to it
+	stateTransferring              // being sent to the lot's fallback
 )
 
 // entry is a call that holds a slot. Guarded by Service.mu.
@@ -25,6 +28,13 @@ type entry struct {
 	occ    Occupant
 	state  state
 	hungUp string // hangup cause seen while an operation was under way
+
+	// gen changes whenever a pending timer or recall stops applying: a
+	// timer or recall result carrying an older gen is ignored. That settles
+	// timeout-versus-retrieve and recall-versus-hangup races.
+	gen       uint64
+	timer     Timer
+	recallLeg CallID // the leg ringing the parker, while stateRecalling
 }
 
 // Service is the park/retrieve state machine. One mutex guards all lots;
@@ -37,8 +47,15 @@ type Service struct {
 	// Clock is the time source. Default: RealClock.
 	Clock Clock
 
+	// NewID makes the UUIDs of recall legs. Default: random version 4 UUIDs.
+	NewID func() CallID
+
 	sw   Switch
 	jour *journal
+
+	bgCtx  context.Context // recalls and fallbacks run under it; Shutdown ends it
+	bgStop context.CancelFunc
+	bg     sync.WaitGroup
 
 	mu     sync.Mutex
 	lots   []*lot
@@ -54,9 +71,13 @@ func NewService(lots []LotConfig, sw Switch, st Store) (*Service, error) {
 	if len(lots) == 0 {
 		return nil, errors.New("parking: no lots configured")
 	}
+	bgCtx, bgStop := context.WithCancel(context.Background())
 	s := &Service{
 		Logger: zerolog.Nop(),
 		Clock:  RealClock{},
+		NewID:  newUUID,
+		bgCtx:  bgCtx,
+		bgStop: bgStop,
 		sw:     sw,
 		jour:   &journal{store: st},
 		byName: make(map[string]*lot),
@@ -100,6 +121,7 @@ func (s *Service) Open(ctx context.Context) error {
 		e := &entry{occ: o, state: stateParked}
 		l.set(o.Slot, e)
 		s.calls[o.Call] = e
+		s.arm(e) // from the stored deadline, not from now
 	}
 	s.Logger.Info().Int("parked", len(s.calls)).Msg("occupancy loaded")
 	return nil
@@ -141,197 +163,10 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	return firstErr
 }
 
-// ParkRequest asks to park a call.
-type ParkRequest struct {
-	Leg    Leg
-	Caller Caller
-	Parker string // who parked it; "" if unknown
-	Lot    string // "" for the default lot
-	Slot   int    // 0 for the lowest free slot
-}
-
-// Park claims a slot for req's call, answers it, announces the slot when
-// the lot says so for a park into the next free slot (or when the call did
-// not get the slot it asked for),
-// starts the music and records the park. A request that cannot be parked is
-// refused on the leg (error tone, then back to the parker) and returned as an
-// error: ErrUnknownLot, ErrBadSlot, ErrSlotTaken, ErrLotFull, ErrCallGone,
-// ErrAlreadyParked or ErrClosed.
-func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
-	call := req.Leg.Call()
-	s.mu.Lock()
-	c, err := s.claim(call, req)
-	if err != nil {
-		if !errors.Is(err, ErrAlreadyParked) {
-			lotName := req.Lot
-			if l, lerr := s.lot(req.Lot); lerr == nil {
-				lotName = l.cfg.Name
-			}
-			s.commit(Transition{Event: EventRejected, Reason: err.Error()}, &entry{occ: Occupant{
-				Lot: lotName, Slot: req.Slot, Call: call, Caller: req.Caller, Parker: req.Parker,
-			}})
-		}
-		s.mu.Unlock()
-		s.flush(ctx)
-		s.refuse(ctx, req.Leg, req.Parker, err)
-		return Occupant{}, err
-	}
-	e := c.entry
-	s.busy.Add(1)
-	s.mu.Unlock()
-	defer s.busy.Done()
-
-	err = req.Leg.Answer(ctx)
-	if err == nil && (c.moved || (c.lot.cfg.Announce && req.Slot == 0)) {
-		err = req.Leg.Announce(ctx, e.occ.Slot)
-	}
-	if err == nil {
-		err = req.Leg.Hold(ctx, Hold{
-			Lot: e.occ.Lot, Slot: e.occ.Slot, Parker: e.occ.Parker, ParkedAt: e.occ.ParkedAt, Music: c.lot.cfg.Music,
-		})
-	}
-
-	s.mu.Lock()
-	if err != nil || e.hungUp != "" {
-		s.release(e)
-		s.mu.Unlock()
-		if e.hungUp != "" || errors.Is(err, ErrCallGone) {
-			s.Logger.Info().Str("lot", e.occ.Lot).Int("slot", e.occ.Slot).Str("call", string(call)).
-				Msg("caller left before the park completed")
-			return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, ErrCallGone)
-		}
-		s.refuse(ctx, req.Leg, req.Parker, err)
-		return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, err)
-	}
-	e.state = stateParked
-	occ := e.occ
-	s.commit(Transition{Event: EventParked, Occupancy: &occ}, e)
-	s.mu.Unlock()
-	s.flush(ctx)
-	return occ, nil
-}
-
-// claimed is a slot taken for a call being parked.
-type claimed struct {
-	*entry
-	lot   *lot
-	moved bool
-}
-
-// claim picks and takes a slot for req. Called with s.mu held.
-func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
-	if s.closed {
-		return claimed{}, ErrClosed
-	}
-	if _, ok := s.calls[call]; ok {
-		return claimed{}, fmt.Errorf("%w: %s", ErrAlreadyParked, call)
-	}
-	l, err := s.lot(req.Lot)
-	if err != nil {
-		return claimed{}, err
-	}
-	c, err := choose(l, req.Slot, s.byName)
-	if err != nil {
-		return claimed{}, err
-	}
-	now := s.Clock.Now()
-	e := &entry{state: stateParking, occ: Occupant{
-		Lot: c.lot.cfg.Name, Slot: c.slot, Call: call, Caller: req.Caller, Parker: req.Parker,
-		ParkedAt: now, Deadline: now.Add(c.lot.cfg.Timeout),
-	}}
-	c.lot.set(c.slot, e)
-	s.calls[call] = e
-	return claimed{entry: e, lot: c.lot, moved: c.moved}, nil
-}
-
-// RetrieveRequest asks to connect a phone to a parked call.
-type RetrieveRequest struct {
-	Leg       Leg    // the retrieving phone's channel
-	Retriever string // who retrieves, e.g. its caller-ID number
-	Lot       string // "" for the default lot
-	Slot      int    // 0 for the call that has waited longest
-}
-
-// Retrieve answers the retriever, bridges it to the parked call and frees
-// the slot. If there is nothing to retrieve the retriever hears an error
-// tone and is hung up, and ErrSlotEmpty (or ErrUnknownLot, ErrBadSlot,
-// ErrClosed) is returned. A retriever that is itself parked gets
-// ErrAlreadyParked and is left alone. Of several retrievers racing for one call exactly
-// one gets it; no call is ever bridged twice.
-func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, error) {
-	s.mu.Lock()
-	e, err := s.take(req)
-	if err != nil {
-		s.mu.Unlock()
-		s.Logger.Info().Err(err).Str("lot", req.Lot).Int("slot", req.Slot).Str("retriever", req.Retriever).
-			Msg("nothing to retrieve")
-		s.refuse(ctx, req.Leg, "", err)
-		return Occupant{}, err
-	}
-	s.busy.Add(1)
-	s.mu.Unlock()
-	defer s.busy.Done()
-
-	err = req.Leg.Answer(ctx)
-	if err == nil {
-		err = req.Leg.Bridge(ctx, e.occ.Call)
-	}
-
-	s.mu.Lock()
-	if err != nil {
-		gone := e.hungUp
-		if gone != "" {
-			s.release(e)
-			s.commit(Transition{Event: EventAbandoned, Reason: gone}, e)
-		} else {
-			e.state = stateParked // still parked: someone may try again
-		}
-		s.mu.Unlock()
-		s.flush(ctx)
-		s.refuse(ctx, req.Leg, "", err)
-		return Occupant{}, fmt.Errorf("retrieve %s/%d: %w", e.occ.Lot, e.occ.Slot, err)
-	}
-	s.release(e)
-	occ := e.occ
-	s.commit(Transition{Event: EventRetrieved, Retriever: req.Retriever}, e)
-	s.mu.Unlock()
-	s.flush(ctx)
-	return occ, nil
-}
-
-// take finds the call req wants and marks it as being retrieved. Called
-// with s.mu held.
-func (s *Service) take(req RetrieveRequest) (*entry, error) {
-	if s.closed {
-		return nil, ErrClosed
-	}
-	if _, parked := s.calls[req.Leg.Call()]; parked {
-		// A parked channel asking to retrieve is a loop in the dialplan;
-		// never bridge two parked callers to each other.
-		return nil, fmt.Errorf("%w: retriever %s is itself parked", ErrAlreadyParked, req.Leg.Call())
-	}
-	l, err := s.lot(req.Lot)
-	if err != nil {
-		return nil, err
-	}
-	var e *entry
-	if req.Slot == 0 {
-		e = l.longest()
-	} else if !l.cfg.Contains(req.Slot) {
-		return nil, fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, req.Slot, l.cfg.Name, l.cfg.First, l.cfg.Last)
-	} else {
-		e = l.at(req.Slot)
-	}
-	if e == nil || e.state != stateParked {
-		return nil, fmt.Errorf("%w: %s/%d", ErrSlotEmpty, l.cfg.Name, req.Slot)
-	}
-	e.state = stateRetrieving
-	return e, nil
-}
-
 // Hangup tells the Service that a channel hung up. A parked caller's slot
-// is freed at once and the call is recorded as abandoned; a call in the
-// middle of being parked or retrieved is marked, and that operation settles
+// is freed at once and the call is recorded as abandoned, and a recall
+// ringing for it is cancelled; a call in the middle of being parked,
+// retrieved, recalled or transferred is marked, and that operation settles
 // it. Other channels are ignored.
 func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
 	if cause == "" {
@@ -343,7 +178,12 @@ func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
 		s.mu.Unlock()
 		return
 	}
-	if e.state != stateParked {
+	var cancel CallID
+	switch e.state {
+	case stateParked:
+	case stateRecalling:
+		cancel = e.recallLeg
+	default:
 		e.hungUp = cause
 		s.mu.Unlock()
 		return
@@ -352,6 +192,9 @@ func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
 	s.commit(Transition{Event: EventAbandoned, Reason: cause}, e)
 	s.mu.Unlock()
 	s.flush(ctx)
+	if cancel != "" {
+		s.kill(ctx, cancel, "ORIGINATOR_CANCEL")
+	}
 }
 
 // Occupants returns the parked calls, by lot and slot.
@@ -380,20 +223,36 @@ func (s *Service) Pending() int { return s.jour.pending() }
 // Flush retries writing pending history rows.
 func (s *Service) Flush(ctx context.Context) error { return s.jour.flush(ctx) }
 
-// Shutdown stops taking requests and waits until the operations under way
-// have finished or ctx ends. Parked calls stay parked in FreeSWITCH and are
-// re-adopted by the next Open.
+// Shutdown stops taking requests and timers, cancels recalls still
+// ringing (nobody would be there to bridge an answer), and waits until the
+// operations under way have finished or ctx ends. Parked calls stay parked
+// in FreeSWITCH; the next Open re-adopts them and re-arms their recalls from
+// the stored deadlines.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
+	var ringing []CallID
+	for _, e := range s.calls {
+		if e.timer != nil {
+			e.timer.Stop()
+		}
+		if e.state == stateRecalling && e.recallLeg != "" {
+			ringing = append(ringing, e.recallLeg)
+		}
+	}
 	s.mu.Unlock()
+	for _, leg := range ringing {
+		s.kill(ctx, leg, "NORMAL_CLEARING")
+	}
 	done := make(chan struct{})
-	go func() { s.busy.Wait(); close(done) }()
+	go func() { s.busy.Wait(); s.bg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
+		s.bgStop()
 		return fmt.Errorf("shutdown: operations still under way: %w", ctx.Err())
 	}
+	s.bgStop()
 	if err := s.jour.flush(ctx); err != nil {
 		return fmt.Errorf("shutdown: %d history rows not written: %w", s.jour.pending(), err)
 	}
@@ -412,8 +271,13 @@ func (s *Service) lot(name string) (*lot, error) {
 	return l, nil
 }
 
-// release frees e's slot. Called with s.mu held.
+// release frees e's slot and stops its timer. Called with s.mu held.
 func (s *Service) release(e *entry) {
+	e.gen++
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
 	if l, ok := s.byName[e.occ.Lot]; ok && l.cfg.Contains(e.occ.Slot) && l.at(e.occ.Slot) == e {
 		l.set(e.occ.Slot, nil)
 	}

@@ -1,10 +1,80 @@
 package parking
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Switch is the part of FreeSWITCH the Service uses outside any one call's
 // own connection. The esl package's Client implements it.
 type Switch interface {
 	// Exists reports whether the channel is still up.
 	Exists(ctx context.Context, call CallID) (bool, error)
+
+	// Originate places a recall leg o.Leg to o.Dial for the parked call and
+	// returns nil once the phone answered (the leg then waits, parked, to be
+	// bridged), or a *CallFailure carrying FreeSWITCH's cause (USER_BUSY,
+	// NO_ANSWER, USER_NOT_REGISTERED, CALL_REJECTED, ...). Killing o.Leg
+	// while it rings makes Originate return.
+	Originate(ctx context.Context, o Origination) error
+
+	// Bridge connects the parked call to leg; both are answered. Returns
+	// ErrCallGone if either channel is gone.
+	Bridge(ctx context.Context, parked, leg CallID) error
+
+	// Kill hangs a channel up with a FreeSWITCH cause name. Returns
+	// ErrCallGone if it is already gone.
+	Kill(ctx context.Context, call CallID, cause string) error
+
+	// Transfer sends a call to a dialplan destination, out of parkd's hands.
+	// Returns ErrCallGone if the channel is gone.
+	Transfer(ctx context.Context, call CallID, to Destination) error
+}
+
+// Origination is a recall leg to place: a call to the parker's phone with a
+// distinctive ring, carrying who is waiting.
+type Origination struct {
+	Leg            CallID // the new channel's UUID, chosen by parkd so it can be cancelled
+	Parked         CallID // the parked call it is for
+	Lot            string
+	Slot           int
+	Dial           string        // endpoint dial string, e.g. user/1000@example.com
+	AlertInfo      string        // sent verbatim as the INVITE's Alert-Info
+	CallerIDName   string        // shown on the phone; the switch makes it safe
+	CallerIDNumber string        // likewise
+	RingFor        time.Duration // how long the phone rings before NO_ANSWER
+}
+
+// CallFailure is why a leg did not answer, as FreeSWITCH names it.
+type CallFailure struct {
+	Cause string // e.g. USER_BUSY, NO_ANSWER
+}
+
+func (e *CallFailure) Error() string { return "call failed: " + e.Cause }
+
+// Destination is a dialplan location: an extension, optionally with its
+// dialplan (default XML) and context (default: the call's own).
+type Destination struct {
+	Extension string
+	Dialplan  string
+	Context   string
+}
+
+// IsZero reports whether no destination is set.
+func (d Destination) IsZero() bool { return d.Extension == "" }
+
+// String renders it as FreeSWITCH's transfer arguments: "ext [dialplan [context]]".
+func (d Destination) String() string {
+	s := d.Extension
+	if d.Dialplan != "" || d.Context != "" {
+		dp := d.Dialplan
+		if dp == "" {
+			dp = "XML"
+		}
+		s += " " + dp
+	}
+	if d.Context != "" {
+		s += " " + d.Context
+	}
+	return s
 }

@@ -61,7 +61,13 @@ type Occupant struct {
 	Caller   Caller
 	Parker   string    // who parked it; "" when unknown
 	ParkedAt time.Time // when it took the slot
-	Deadline time.Time // when its timeout recall is due
+	Deadline time.Time // when the next recall is due: ParkedAt+timeout, then after each failed attempt now+retry_after
+
+	// ParkerDomain is the parker's SIP domain, for the recall dial string's
+	// {domain}; "" when unknown.
+	ParkerDomain string
+	// Attempts counts the recalls placed so far.
+	Attempts int
 }
 
 // Waited is how long the occupant has been parked at t.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/parkd/parkd/parking"
@@ -55,17 +56,19 @@ func TestDB_Open(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := readApplied(t, db)
-	if got, want := len(first), 1; got != want {
+	if got, want := len(first), 2; got != want {
 		t.Fatalf("migrations=%v, want %d", first, want)
 	}
-	if got, want := first[0].version, 1; got != want {
-		t.Fatalf("version=%d, want %d", got, want)
-	}
-	if got, want := first[0].name, "0001_init.sql"; got != want {
-		t.Fatalf("name=%q, want %q", got, want)
-	}
-	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).MatchString(first[0].appliedAt) {
-		t.Fatalf("applied_at=%q, want UTC text with milliseconds", first[0].appliedAt)
+	for i, name := range []string{"0001_init.sql", "0002_recall.sql"} {
+		if got, want := first[i].version, i+1; got != want {
+			t.Fatalf("version=%d, want %d", got, want)
+		}
+		if got, want := first[i].name, name; got != want {
+			t.Fatalf("name=%q, want %q", got, want)
+		}
+		if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).MatchString(first[i].appliedAt) {
+			t.Fatalf("applied_at=%q, want UTC text with milliseconds", first[i].appliedAt)
+		}
 	}
 	MustRecord(t, db, Parked("call-1", "default", 1, t0))
 	if err := db.Close(); err != nil {
@@ -144,7 +147,8 @@ func TestDB_Pragmas(t *testing.T) {
 		if got, want := mode, "wal"; got != want {
 			t.Fatalf("reader %d journal_mode=%q, want %q", i, got, want)
 		}
-		_, err = c.ExecContext(ctx, `INSERT INTO occupancy VALUES ('x', 1, 'c', '', '', '', '', '')`)
+		_, err = c.ExecContext(ctx, `INSERT INTO occupancy (lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline)
+		VALUES ('x', 1, 'c', '', '', '', '', '')`)
 		var se sqlite3.Error
 		if !errors.As(err, &se) || se.Code != sqlite3.ErrReadonly {
 			t.Fatalf("reader %d insert err=%v, want SQLITE_READONLY", i, err)
@@ -246,12 +250,75 @@ func TestDB_Open_Refuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw := RawDB(t, path)
-		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (2, '0002_future.sql', '2030-01-01T00:00:00.000Z')`); err != nil {
+		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, '0003_future.sql', '2030-01-01T00:00:00.000Z')`); err != nil {
 			t.Fatal(err)
 		}
 		raw.Close()
-		check(t, path, store.ErrNewerSchema, "schema version 2 (0002_future.sql), this parkd knows up to 1")
+		check(t, path, store.ErrNewerSchema, "schema version 3 (0003_future.sql), this parkd knows up to 2")
 	})
+}
+
+// Ensure a database an older parkd left at schema version 1 is migrated to
+// version 2 by Open and keeps every row: its occupants get no parker domain
+// and no recall attempts, and its history is untouched.
+func TestDB_Open_MigratesVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "parkd.db")
+	if err := store.MigrateTo(path, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Rows as parkd 0001 wrote them: the occupancy table has 8 columns.
+	raw := RawDB(t, path)
+	if _, err := raw.Exec(`
+		INSERT INTO occupancy VALUES ('default', 701, 'call-1', '+15550100', 'Jane Roe', '1001', '2025-03-04T09:11:12.345Z', '2025-03-04T09:13:12.345Z');
+		INSERT INTO history (at, lot, slot, call_uuid, caller_number, caller_name, parker, event, reason, retriever, wait_ms)
+		VALUES ('2025-03-04T09:11:12.345Z', 'default', 701, 'call-1', '+15550100', 'Jane Roe', '1001', 'parked', 'directed', '', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	var cols int
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM pragma_table_info('occupancy')`).Scan(&cols); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cols, 8; got != want {
+		t.Fatalf("version 1 occupancy has %d columns, want %d", got, want)
+	}
+	raw.Close()
+
+	db := MustOpenPath(t, path)
+	var version int
+	if err := db.ReadPool().QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := version, 2; got != want {
+		t.Fatalf("schema version=%d, want %d", got, want)
+	}
+	occ, err := db.Occupied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 3, 4, 9, 11, 12, 345_000_000, time.UTC)
+	want := []parking.Occupant{{
+		Lot: "default", Slot: 701, Call: "call-1",
+		Caller: parking.Caller{Name: "Jane Roe", Number: "+15550100"}, Parker: "1001",
+		ParkedAt: at, Deadline: at.Add(2 * time.Minute), ParkerDomain: "", Attempts: 0,
+	}}
+	if !slices.Equal(occ, want) {
+		t.Fatalf("occupied=%+v\nwant %+v", occ, want)
+	}
+	if got, want := HistoryLen(t, db), 1; got != want {
+		t.Fatalf("history=%d, want %d", got, want)
+	}
+
+	// The migrated row takes part in recalls like a new one.
+	recall := Recall("call-1", "default", 701, t0, 1)
+	MustRecord(t, db, recall)
+	occ, err = db.Occupied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprintf("%s %d", occ[0].ParkerDomain, occ[0].Attempts), "pbx.example.com 1"; got != want {
+		t.Fatalf("after recall domain, attempts=%q, want %q", got, want)
+	}
 }
 
 // listDir returns the names in dir.
@@ -369,6 +436,52 @@ func TestOpenReadOnly(t *testing.T) {
 		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("stat err=%v: OpenReadOnly created the file", err)
 		}
+	})
+
+	t.Run("ErrOlderSchemaVersion1", func(t *testing.T) {
+		// A database parkd with only 0001 left behind, not yet migrated.
+		path := filepath.Join(t.TempDir(), "parkd.db")
+		if err := store.MigrateTo(path, 1); err != nil {
+			t.Fatal(err)
+		}
+		before, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := store.OpenReadOnly(path)
+		if !errors.Is(err, store.ErrOlderSchema) {
+			if db != nil {
+				db.Close()
+			}
+			t.Fatalf("err=%v, want %v", err, store.ErrOlderSchema)
+		}
+		if want := "has schema version 1, this parkd needs 2"; !strings.Contains(err.Error(), want) {
+			t.Fatalf("err=%q, want it to contain %q", err, want)
+		}
+		if !strings.Contains(err.Error(), "run parkd serve once to migrate") {
+			t.Fatalf("err=%q, want it to say how to migrate", err)
+		}
+		after, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(after, before) {
+			t.Fatal("file modified")
+		}
+
+		// Once a writable Open has migrated it, OpenReadOnly succeeds.
+		w := store.NewDB(path)
+		if err := w.Open(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := store.OpenReadOnly(path)
+		if err != nil {
+			t.Fatalf("OpenReadOnly after migration: %v", err)
+		}
+		r.Close()
 	})
 
 	t.Run("ErrOlderSchema", func(t *testing.T) {

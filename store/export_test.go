@@ -1,9 +1,32 @@
 package store
 
-import "database/sql"
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
 
 // WritePool exposes the writer pool to tests.
 func (db *DB) WritePool() *sql.DB { return db.w }
 
 // ReadPool exposes the read pool to tests.
 func (db *DB) ReadPool() *sql.DB { return db.r }
+
+// MigrateTo creates or migrates the database at path with only the first n
+// embedded migrations, as an older parkd would have left it, and closes it.
+func MigrateTo(path string, n int) error {
+	migs, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if n < 1 || n > len(migs) {
+		return fmt.Errorf("MigrateTo %d: have migrations 1 to %d", n, len(migs))
+	}
+	w, err := sql.Open("sqlite3", dsn(path, writeParams))
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	w.SetMaxOpenConns(1)
+	return migrate(context.Background(), w, migs[:n])
+}

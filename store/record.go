@@ -12,8 +12,8 @@ import (
 const (
 	sqlDeleteOccupancy = `DELETE FROM occupancy WHERE call_uuid = ?`
 	sqlInsertOccupancy = `INSERT INTO occupancy
-	(lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	(lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline, parker_domain, recall_attempts)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertHistory = `INSERT INTO history
 	(at, lot, slot, call_uuid, caller_number, caller_name, parker, event, reason, retriever, wait_ms)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -27,8 +27,13 @@ const (
 // old row is deleted). If the slot t.Occupancy names holds another call,
 // Record returns an error wrapping parking.ErrSlotTaken and writes nothing.
 //
+// A recall re-records the call's row in place: the occupancy carries the new
+// deadline and recall attempt count (and the parker's domain, for the next
+// recall's dial string).
+//
 // A transition with an unknown event, an empty call, a zero time, a negative
-// wait, or an occupancy for another call fails with ErrInvalid. Times are
+// wait, an occupancy for another call or with a negative attempt count fails
+// with ErrInvalid. Times are
 // stored in UTC with millisecond precision; Wait in whole milliseconds.
 func (db *DB) Record(ctx context.Context, t parking.Transition) error {
 	if err := validate(t); err != nil {
@@ -66,7 +71,7 @@ func (db *DB) record(ctx context.Context, t parking.Transition) error {
 	if o := t.Occupancy; o != nil {
 		_, err := tx.StmtContext(ctx, db.insOccupancy).ExecContext(ctx,
 			o.Lot, o.Slot, string(o.Call), o.Caller.Number, o.Caller.Name, o.Parker,
-			formatTime(o.ParkedAt), formatTime(o.Deadline))
+			formatTime(o.ParkedAt), formatTime(o.Deadline), o.ParkerDomain, o.Attempts)
 		if isConstraint(err) {
 			// The call's own row is gone, so the only key left to collide
 			// is (lot, slot): another call holds the slot.
@@ -121,18 +126,21 @@ func validate(t parking.Transition) error {
 		case !validTime(o.ParkedAt) || !validTime(o.Deadline):
 			return fmt.Errorf("%w: %s occupancy parked at %v, deadline %v: time zero or out of range",
 				ErrInvalid, t.Event, o.ParkedAt, o.Deadline)
+		case o.Attempts < 0:
+			return fmt.Errorf("%w: %s occupancy with %d recall attempts", ErrInvalid, t.Event, o.Attempts)
 		}
 	}
 	return nil
 }
 
-// Occupied returns every occupied slot ordered by lot and slot. Times are in
-// UTC.
+// Occupied returns every occupied slot ordered by lot and slot, with the
+// parker's domain and the recall attempts so far. Times are in UTC.
 func (db *DB) Occupied(ctx context.Context) ([]parking.Occupant, error) {
 	if db.r == nil {
 		return nil, fmt.Errorf("occupied: %w", errNotOpen)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline
+	rows, err := db.r.QueryContext(ctx, `SELECT lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline,
+	parker_domain, recall_attempts
 	FROM occupancy ORDER BY lot, slot`)
 	if err != nil {
 		return nil, fmt.Errorf("occupied: %w", err)
@@ -142,7 +150,8 @@ func (db *DB) Occupied(ctx context.Context) ([]parking.Occupant, error) {
 	for rows.Next() {
 		var o parking.Occupant
 		var parkedAt, deadline string
-		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline); err != nil {
+		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
+			&o.ParkerDomain, &o.Attempts); err != nil {
 			return nil, fmt.Errorf("occupied: %w", err)
 		}
 		if o.ParkedAt, err = parseTime(parkedAt); err != nil {

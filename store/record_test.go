@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ func TestDB_Record(t *testing.T) {
 
 	park := Parked("call-1", "default", 202, t0)
 	park.Parker = "1001 <sip:1001@pbx>"
+	park.Occupancy.ParkerDomain = "pbx.example.com"
+	park.Occupancy.Attempts = 2 // as when a restart reloads a call mid-recall
 	MustRecord(t, db, park)
 
 	occ, err := db.Occupied(ctx)
@@ -34,6 +37,7 @@ func TestDB_Record(t *testing.T) {
 		Lot: "default", Slot: 202, Call: "call-1",
 		Caller: parking.Caller{Name: "Jane Roe", Number: "+15550100"}, Parker: "1001",
 		ParkedAt: wantAt, Deadline: wantAt.Add(2 * time.Minute),
+		ParkerDomain: "pbx.example.com", Attempts: 2,
 	}
 	if got, want := len(occ), 1; got != want {
 		t.Fatalf("occupied=%d, want %d", got, want)
@@ -159,6 +163,131 @@ func TestDB_Record_Occupancy(t *testing.T) {
 	})
 }
 
+// Ensure the transitions of recall on timeout are stored as the Service
+// makes them: a recall and a failed recall update the call's row in place
+// (same slot, attempts counted, deadline moved), and an answered recall or
+// a fallback frees the slot; every step appends one history row.
+func TestDB_Record_Recall(t *testing.T) {
+	ctx := context.Background()
+	at := func(d time.Duration) time.Time { return t0.Add(d).UTC().Truncate(time.Millisecond) }
+
+	// check compares the call's occupancy with want (nil: no row), as
+	// "slot attempts deadline domain".
+	check := func(t *testing.T, db *store.DB, step string, want *parking.Occupant) {
+		t.Helper()
+		occ, err := db.Occupied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			if len(occ) != 0 {
+				t.Fatalf("after %s occupied=%+v, want none", step, occ)
+			}
+			return
+		}
+		if len(occ) != 1 {
+			t.Fatalf("after %s occupied=%+v, want one row", step, occ)
+		}
+		if got := occ[0]; got != *want {
+			t.Fatalf("after %s occupant=%+v\nwant %+v", step, got, *want)
+		}
+	}
+	occupant := func(deadline time.Duration, attempts int) *parking.Occupant {
+		return &parking.Occupant{
+			Lot: "default", Slot: 701, Call: "call-1",
+			Caller: parking.Caller{Name: "Jane Roe", Number: "+15550100"}, Parker: "1001",
+			ParkedAt: at(0), Deadline: at(deadline), ParkerDomain: "pbx.example.com", Attempts: attempts,
+		}
+	}
+	events := func(t *testing.T, db *store.DB) []string {
+		t.Helper()
+		rows, err := db.History(ctx, store.HistoryFilter{Call: "call-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, fmt.Sprintf("%s %s %d %s", r.At.Sub(at(0)), r.Event, r.Slot, r.Reason))
+		}
+		return got
+	}
+	parked := func() parking.Transition {
+		p := Parked("call-1", "default", 701, t0)
+		p.Occupancy.ParkerDomain = "pbx.example.com"
+		return p
+	}
+
+	t.Run("Recalled", func(t *testing.T) {
+		db := MustOpenDB(t)
+		MustRecord(t, db, parked())
+		check(t, db, "parked", occupant(2*time.Minute, 0))
+		MustRecord(t, db, Recall("call-1", "default", 701, t0, 1))
+		check(t, db, "recall 1", occupant(2*time.Minute, 1))
+		MustRecord(t, db, RecallFailed("call-1", "default", 701, t0, 1))
+		check(t, db, "recall_failed 1", occupant(3*time.Minute, 1))
+		MustRecord(t, db, Recall("call-1", "default", 701, t0, 2))
+		check(t, db, "recall 2", occupant(3*time.Minute, 2))
+		MustRecord(t, db, parking.Transition{
+			At: t0.Add(3*time.Minute + 10*time.Second), Event: parking.EventRecalled, Lot: "default", Slot: 701, Call: "call-1",
+			Caller: parking.Caller{Name: "Jane Roe", Number: "+15550100"}, Parker: "1001", Retriever: "1001",
+			Reason: "parker answered", Wait: 3*time.Minute + 10*time.Second,
+		})
+		check(t, db, "recalled", nil)
+
+		want := []string{
+			"0s parked 701 directed",
+			"2m0s recall 701 attempt 1",
+			"2m30s recall_failed 701 NO_ANSWER",
+			"3m0s recall 701 attempt 2",
+			"3m10s recalled 701 parker answered",
+		}
+		if got := events(t, db); !slices.Equal(got, want) {
+			t.Fatalf("history=%q\nwant %q", got, want)
+		}
+		if got, want := HistoryLen(t, db), 5; got != want {
+			t.Fatalf("history=%d rows, want %d", got, want)
+		}
+	})
+
+	t.Run("Fallback", func(t *testing.T) {
+		db := MustOpenDB(t)
+		MustRecord(t, db, parked())
+		MustRecord(t, db, Recall("call-1", "default", 701, t0, 1))
+		MustRecord(t, db, RecallFailed("call-1", "default", 701, t0, 1))
+		check(t, db, "recall_failed 1", occupant(3*time.Minute, 1))
+		MustRecord(t, db, parking.Transition{
+			At: t0.Add(2*time.Minute + 31*time.Second), Event: parking.EventFallback, Lot: "default", Slot: 701, Call: "call-1",
+			Caller: parking.Caller{Name: "Jane Roe", Number: "+15550100"}, Parker: "1001",
+			Reason: "1 recalls failed; sent to 9000 XML default", Wait: 2*time.Minute + 31*time.Second,
+		})
+		check(t, db, "fallback", nil)
+		want := []string{
+			"0s parked 701 directed",
+			"2m0s recall 701 attempt 1",
+			"2m30s recall_failed 701 NO_ANSWER",
+			"2m31s fallback 701 1 recalls failed; sent to 9000 XML default",
+		}
+		if got := events(t, db); !slices.Equal(got, want) {
+			t.Fatalf("history=%q\nwant %q", got, want)
+		}
+	})
+
+	t.Run("OtherCallKeepsItsRow", func(t *testing.T) {
+		// Recalling one call never touches another's row.
+		db := MustOpenDB(t)
+		MustRecord(t, db, parked())
+		MustRecord(t, db, Parked("call-2", "default", 702, t0))
+		MustRecord(t, db, Recall("call-1", "default", 701, t0, 1))
+		occ, err := db.Occupied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fmt.Sprintf("%v %d %d", slotsOf(occ), occ[0].Attempts, occ[1].Attempts), "[default/701=call-1 default/702=call-2] 1 0"; got != want {
+			t.Fatalf("occupied=%s, want %s", got, want)
+		}
+	})
+}
+
 // slotsOf renders occupants as lot/slot=call.
 func slotsOf(occ []parking.Occupant) []string {
 	var s []string
@@ -173,15 +302,16 @@ func slotsOf(occ []parking.Occupant) []string {
 func TestDB_Record_ErrInvalid(t *testing.T) {
 	db := MustOpenDB(t)
 	for name, mutate := range map[string]func(*parking.Transition){
-		"UnknownEvent":    func(tr *parking.Transition) { tr.Event = "teleported" },
-		"NoCall":          func(tr *parking.Transition) { tr.Call = ""; tr.Occupancy.Call = "" },
-		"ZeroAt":          func(tr *parking.Transition) { tr.At = time.Time{} },
-		"NegativeWait":    func(tr *parking.Transition) { tr.Wait = -time.Second },
-		"OtherCall":       func(tr *parking.Transition) { tr.Occupancy.Call = "call-2" },
-		"NoSlot":          func(tr *parking.Transition) { tr.Occupancy.Slot = 0 },
-		"NoLot":           func(tr *parking.Transition) { tr.Occupancy.Lot = "" },
-		"ZeroDeadline":    func(tr *parking.Transition) { tr.Occupancy.Deadline = time.Time{} },
-		"YearOutOfFormat": func(tr *parking.Transition) { tr.At = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"UnknownEvent":     func(tr *parking.Transition) { tr.Event = "teleported" },
+		"NoCall":           func(tr *parking.Transition) { tr.Call = ""; tr.Occupancy.Call = "" },
+		"ZeroAt":           func(tr *parking.Transition) { tr.At = time.Time{} },
+		"NegativeWait":     func(tr *parking.Transition) { tr.Wait = -time.Second },
+		"OtherCall":        func(tr *parking.Transition) { tr.Occupancy.Call = "call-2" },
+		"NoSlot":           func(tr *parking.Transition) { tr.Occupancy.Slot = 0 },
+		"NoLot":            func(tr *parking.Transition) { tr.Occupancy.Lot = "" },
+		"ZeroDeadline":     func(tr *parking.Transition) { tr.Occupancy.Deadline = time.Time{} },
+		"YearOutOfFormat":  func(tr *parking.Transition) { tr.At = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"NegativeAttempts": func(tr *parking.Transition) { tr.Occupancy.Attempts = -1 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			tr := Parked("call-1", "default", 1, t0)

@@ -69,6 +69,33 @@ func Retrieved(call parking.CallID, lot string, slot int, parkedAt time.Time, wa
 	}
 }
 
+// Recall is the transition of the n-th recall of call, parked in lot/slot at
+// parkedAt with a two-minute timeout and recalled every minute after that:
+// the call keeps its slot and its occupancy counts the attempt.
+func Recall(call parking.CallID, lot string, slot int, parkedAt time.Time, n int) parking.Transition {
+	at := parkedAt.Add(2*time.Minute + time.Duration(n-1)*time.Minute)
+	caller := parking.Caller{Name: "Jane Roe", Number: "+15550100"}
+	return parking.Transition{
+		At: at, Event: parking.EventRecall, Lot: lot, Slot: slot, Call: call,
+		Caller: caller, Parker: "1001", Reason: fmt.Sprintf("attempt %d", n), Wait: at.Sub(parkedAt),
+		Occupancy: &parking.Occupant{
+			Lot: lot, Slot: slot, Call: call, Caller: caller, Parker: "1001",
+			ParkedAt: parkedAt, Deadline: at, ParkerDomain: "pbx.example.com", Attempts: n,
+		},
+	}
+}
+
+// RecallFailed is the transition of the n-th recall of call (see Recall)
+// going unanswered for 30 seconds: the call stays in its slot with the next
+// recall due 30 seconds later.
+func RecallFailed(call parking.CallID, lot string, slot int, parkedAt time.Time, n int) parking.Transition {
+	t := Recall(call, lot, slot, parkedAt, n)
+	t.At = t.At.Add(30 * time.Second)
+	t.Event, t.Reason, t.Wait = parking.EventRecallFailed, "NO_ANSWER", t.At.Sub(parkedAt)
+	t.Occupancy.Deadline = t.At.Add(30 * time.Second)
+	return t
+}
+
 // HistoryLen returns the number of history rows.
 func HistoryLen(tb testing.TB, db *store.DB) int {
 	tb.Helper()

@@ -27,9 +27,17 @@ func loadConfig(path string) (conf.Config, error) {
 func lotConfigs(c conf.Config) []parking.LotConfig {
 	out := make([]parking.LotConfig, 0, len(c.Lots))
 	for _, l := range c.Lots {
+		r := l.Recall
+		ext, dialplan, context := l.FallbackDestination()
 		out = append(out, parking.LotConfig{
 			Name: l.Name, First: l.First, Last: l.Last, Music: l.Music, Timeout: l.Timeout,
 			Announce: l.Announce, OverflowTo: l.OverflowLot(), NextIfTaken: l.OnOccupied == "next",
+			Recall: parking.RecallConfig{
+				Enabled: r.Enabled, Dial: r.Dial, AlertInfo: r.AlertInfo, CallerIDName: r.CallerIDName,
+				CallerIDNumber: r.CallerIDNumber, RingFor: r.RingFor, RetryAfter: r.RetryAfter,
+				Attempts: r.Attempts, Domain: r.Domain,
+			},
+			Fallback: parking.Destination{Extension: ext, Dialplan: dialplan, Context: context},
 		})
 	}
 	return out
@@ -69,6 +77,8 @@ func newLogger(c conf.Log, w io.Writer) (zerolog.Logger, error) {
 	if c.Format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
 	}
+	// Many goroutines log; the writer must take whole lines one at a time.
+	w = zerolog.SyncWriter(w)
 	return zerolog.New(w).Level(level).Hook(timeHook{}), nil
 }
 

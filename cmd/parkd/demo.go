@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
@@ -44,6 +46,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer sim.Close()
 
 	c := demoConfig(sim.Addr(), *db, lot)
+	// parkd's log lines and the narration interleave on one writer.
+	stdout = zerolog.SyncWriter(stdout)
 	logger, err := newLogger(conf.Log{Level: "info", Format: "console"}, stdout)
 	if err != nil {
 		return err

@@ -524,3 +524,7 @@ func TestE2E_NotAllowed(t *testing.T) {
 		t.Fatal("a refused connection parked a call")
 	}
 }
+
+func storeFilter(call string) store.HistoryFilter {
+	return store.HistoryFilter{Call: parking.CallID(call)}
+}

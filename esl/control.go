@@ -1,0 +1,117 @@
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/percipia/eslgo/command"
+
+	"github.com/parkd/parkd/parking"
+)
+
+// Bridge implements parking.Switch with `uuid_bridge <parked> <leg>` on the
+// inbound connection (FACTS.md E3, E6). It returns an error wrapping
+// parking.ErrCallGone when FreeSWITCH knows either channel no more.
+func (c *Client) Bridge(ctx context.Context, parked, leg parking.CallID) error {
+	cmd, err := bridge(string(parked), string(leg))
+	if err != nil {
+		return fmt.Errorf("bridge %s to %s: %w", parked, leg, err)
+	}
+	if err := c.control(ctx, cmd); err != nil {
+		return fmt.Errorf("bridge %s to %s: %w", parked, leg, err)
+	}
+	return nil
+}
+
+// Kill implements parking.Switch with `uuid_kill <call> <cause>`. An empty
+// cause lets FreeSWITCH use NORMAL_CLEARING. It returns an error wrapping
+// parking.ErrCallGone when the channel is already gone.
+func (c *Client) Kill(ctx context.Context, call parking.CallID, cause string) error {
+	cmd, err := kill(string(call), cause)
+	if err != nil {
+		return fmt.Errorf("kill %s: %w", call, err)
+	}
+	if err := c.control(ctx, cmd); err != nil {
+		return fmt.Errorf("kill %s: %w", call, err)
+	}
+	return nil
+}
+
+// Transfer implements parking.Switch with
+// `uuid_transfer <call> <extension> [<dialplan> [<context>]]`. It returns an
+// error wrapping parking.ErrCallGone when the channel is gone.
+func (c *Client) Transfer(ctx context.Context, call parking.CallID, to parking.Destination) error {
+	cmd, err := transferDest(string(call), to)
+	if err != nil {
+		return fmt.Errorf("transfer %s to %q: %w", call, to, err)
+	}
+	if err := c.control(ctx, cmd); err != nil {
+		return fmt.Errorf("transfer %s to %q: %w", call, to, err)
+	}
+	return nil
+}
+
+// control runs an api command whose success reply starts with +OK. A -ERR
+// saying the channel does not exist is reported as parking.ErrCallGone (and
+// the *APIError); any other -ERR as the *APIError.
+func (c *Client) control(ctx context.Context, cmd command.API) error {
+	reply, err := c.API(ctx, cmd)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && channelGone(apiErr.Reply) {
+		return fmt.Errorf("%w: %w", parking.ErrCallGone, apiErr)
+	}
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(reply, "+OK") {
+		return fmt.Errorf("%s: unexpected reply %q", cmd.Command, clip(strings.TrimSpace(reply)))
+	}
+	return nil
+}
+
+// channelGone recognises the -ERR replies of mod_commands for a UUID that
+// names no channel: "No such channel!" (uuid_kill, uuid_transfer, ...) and
+// "Invalid uuid" (uuid_bridge, uuid_broadcast).
+func channelGone(reply string) bool {
+	r := strings.ToLower(reply)
+	return strings.Contains(r, "no such channel") || strings.Contains(r, "invalid uuid")
+}
+
+// kill builds `uuid_kill <uuid> [<cause>]`.
+func kill(uuid, cause string) (command.API, error) {
+	if !ValidUUID(uuid) {
+		return command.API{}, unsafe("uuid", uuid)
+	}
+	if cause == "" {
+		return apiCommand("uuid_kill", uuid), nil
+	}
+	if !causeRE.MatchString(cause) {
+		return command.API{}, unsafe("cause", cause)
+	}
+	return apiCommand("uuid_kill", uuid, cause), nil
+}
+
+// transferDest builds `uuid_transfer <uuid> <ext> [<dialplan> [<context>]]`
+// as parking.Destination.String renders it: the dialplan defaults to XML
+// when only a context is given. No part may start with '-', which
+// uuid_transfer would read as -bleg or -both.
+func transferDest(uuid string, to parking.Destination) (command.API, error) {
+	if !ValidUUID(uuid) {
+		return command.API{}, unsafe("uuid", uuid)
+	}
+	args := []string{uuid}
+	for _, part := range []struct{ what, v string }{
+		{"extension", to.Extension}, {"dialplan", to.Dialplan}, {"context", to.Context},
+	} {
+		if part.what != "extension" && part.v == "" {
+			continue
+		}
+		if !tokenRE.MatchString(part.v) || strings.HasPrefix(part.v, "-") {
+			return command.API{}, unsafe(part.what, part.v)
+		}
+	}
+	args = append(args, strings.Fields(to.String())...)
+	return apiCommand("uuid_transfer", args...), nil
+}

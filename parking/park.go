@@ -1,0 +1,114 @@
+package parking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ParkRequest asks to park a call.
+type ParkRequest struct {
+	Leg    Leg
+	Caller Caller
+	Parker string // who parked it; "" if unknown
+	// ParkerDomain is the parker's SIP domain, for recalls; "" if unknown.
+	ParkerDomain string
+	Lot          string // "" for the default lot
+	Slot         int    // 0 for the lowest free slot
+}
+
+// Park claims a slot for req's call, answers it, announces the slot when
+// the lot says so for a park into the next free slot (or when the call did
+// not get the slot it asked for),
+// starts the music and records the park. A request that cannot be parked is
+// refused on the leg (error tone, then back to the parker) and returned as an
+// error: ErrUnknownLot, ErrBadSlot, ErrSlotTaken, ErrLotFull, ErrCallGone,
+// ErrAlreadyParked or ErrClosed.
+func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
+	call := req.Leg.Call()
+	s.mu.Lock()
+	c, err := s.claim(call, req)
+	if err != nil {
+		if !errors.Is(err, ErrAlreadyParked) {
+			lotName := req.Lot
+			if l, lerr := s.lot(req.Lot); lerr == nil {
+				lotName = l.cfg.Name
+			}
+			s.commit(Transition{Event: EventRejected, Reason: err.Error()}, &entry{occ: Occupant{
+				Lot: lotName, Slot: req.Slot, Call: call, Caller: req.Caller, Parker: req.Parker,
+			}})
+		}
+		s.mu.Unlock()
+		s.flush(ctx)
+		s.refuse(ctx, req.Leg, req.Parker, err)
+		return Occupant{}, err
+	}
+	e := c.entry
+	s.busy.Add(1)
+	s.mu.Unlock()
+	defer s.busy.Done()
+
+	err = req.Leg.Answer(ctx)
+	if err == nil && (c.moved || (c.lot.cfg.Announce && req.Slot == 0)) {
+		err = req.Leg.Announce(ctx, e.occ.Slot)
+	}
+	if err == nil {
+		err = req.Leg.Hold(ctx, Hold{
+			Lot: e.occ.Lot, Slot: e.occ.Slot, Parker: e.occ.Parker, ParkedAt: e.occ.ParkedAt, Music: c.lot.cfg.Music,
+		})
+	}
+
+	s.mu.Lock()
+	if err != nil || e.hungUp != "" {
+		s.release(e)
+		s.mu.Unlock()
+		if e.hungUp != "" || errors.Is(err, ErrCallGone) {
+			s.Logger.Info().Str("lot", e.occ.Lot).Int("slot", e.occ.Slot).Str("call", string(call)).
+				Msg("caller left before the park completed")
+			return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, ErrCallGone)
+		}
+		s.refuse(ctx, req.Leg, req.Parker, err)
+		return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, err)
+	}
+	e.state = stateParked
+	s.arm(e)
+	occ := e.occ
+	s.commit(Transition{Event: EventParked, Occupancy: &occ}, e)
+	s.mu.Unlock()
+	s.flush(ctx)
+	return occ, nil
+}
+
+// claimed is a slot taken for a call being parked.
+type claimed struct {
+	*entry
+	lot   *lot
+	moved bool
+}
+
+// claim picks and takes a slot for req. Called with s.mu held.
+func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
+	if s.closed {
+		return claimed{}, ErrClosed
+	}
+	if _, ok := s.calls[call]; ok {
+		return claimed{}, fmt.Errorf("%w: %s", ErrAlreadyParked, call)
+	}
+	l, err := s.lot(req.Lot)
+	if err != nil {
+		return claimed{}, err
+	}
+	c, err := choose(l, req.Slot, s.byName)
+	if err != nil {
+		return claimed{}, err
+	}
+	now := s.Clock.Now()
+	e := &entry{state: stateParking, occ: Occupant{
+		Lot: c.lot.cfg.Name, Slot: c.slot, Call: call, Caller: req.Caller, Parker: req.Parker,
+		ParkerDomain: req.ParkerDomain, ParkedAt: now, Deadline: now.Add(c.lot.cfg.Timeout),
+	}}
+	c.lot.set(c.slot, e)
+	s.calls[call] = e
+	return claimed{entry: e, lot: c.lot, moved: c.moved}, nil
+}
+

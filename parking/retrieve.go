@@ -1,0 +1,110 @@
+package parking
+
+import (
+	"context"
+	"fmt"
+)
+
+// RetrieveRequest asks to connect a phone to a parked call.
+type RetrieveRequest struct {
+	Leg       Leg    // the retrieving phone's channel
+	Retriever string // who retrieves, e.g. its caller-ID number
+	Lot       string // "" for the default lot
+	Slot      int    // 0 for the call that has waited longest
+}
+
+// Retrieve answers the retriever, bridges it to the parked call and frees
+// the slot. If there is nothing to retrieve the retriever hears an error
+// tone and is hung up, and ErrSlotEmpty (or ErrUnknownLot, ErrBadSlot,
+// ErrClosed) is returned. A retriever that is itself parked gets
+// ErrAlreadyParked and is left alone. Of several retrievers racing for one call exactly
+// one gets it; no call is ever bridged twice.
+func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, error) {
+	s.mu.Lock()
+	e, cancel, err := s.take(req)
+	if err != nil {
+		s.mu.Unlock()
+		s.Logger.Info().Err(err).Str("lot", req.Lot).Int("slot", req.Slot).Str("retriever", req.Retriever).
+			Msg("nothing to retrieve")
+		s.refuse(ctx, req.Leg, "", err)
+		return Occupant{}, err
+	}
+	s.busy.Add(1)
+	s.mu.Unlock()
+	defer s.busy.Done()
+	if cancel != "" {
+		// The retriever wins over the recall ringing for this call: stop
+		// the parker's phone. Should the parker answer at this very moment,
+		// the recall finds the call taken and hangs that leg up.
+		s.kill(ctx, cancel, "ORIGINATOR_CANCEL")
+	}
+
+	err = req.Leg.Answer(ctx)
+	if err == nil {
+		err = req.Leg.Bridge(ctx, e.occ.Call)
+	}
+
+	s.mu.Lock()
+	if err != nil {
+		gone := e.hungUp
+		if gone != "" {
+			s.release(e)
+			s.commit(Transition{Event: EventAbandoned, Reason: gone}, e)
+		} else {
+			// Still parked: someone may try again, and the recall timer
+			// runs on (a deadline that passed meanwhile waits one retry).
+			e.state = stateParked
+			if now := s.Clock.Now(); e.occ.Deadline.Before(now) {
+				e.occ.Deadline = now.Add(s.retryAfter(e))
+			}
+			s.arm(e)
+		}
+		s.mu.Unlock()
+		s.flush(ctx)
+		s.refuse(ctx, req.Leg, "", err)
+		return Occupant{}, fmt.Errorf("retrieve %s/%d: %w", e.occ.Lot, e.occ.Slot, err)
+	}
+	s.release(e)
+	occ := e.occ
+	s.commit(Transition{Event: EventRetrieved, Retriever: req.Retriever}, e)
+	s.mu.Unlock()
+	s.flush(ctx)
+	return occ, nil
+}
+
+// take finds the call req wants and marks it as being retrieved; a call
+// whose recall is ringing is taken too, and the ringing leg is returned for
+// cancelling. Called with s.mu held.
+func (s *Service) take(req RetrieveRequest) (*entry, CallID, error) {
+	if s.closed {
+		return nil, "", ErrClosed
+	}
+	if _, parked := s.calls[req.Leg.Call()]; parked {
+		// A parked channel asking to retrieve is a loop in the dialplan;
+		// never bridge two parked callers to each other.
+		return nil, "", fmt.Errorf("%w: retriever %s is itself parked", ErrAlreadyParked, req.Leg.Call())
+	}
+	l, err := s.lot(req.Lot)
+	if err != nil {
+		return nil, "", err
+	}
+	var e *entry
+	if req.Slot == 0 {
+		e = l.longest()
+	} else if !l.cfg.Contains(req.Slot) {
+		return nil, "", fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, req.Slot, l.cfg.Name, l.cfg.First, l.cfg.Last)
+	} else {
+		e = l.at(req.Slot)
+	}
+	if e == nil || (e.state != stateParked && e.state != stateRecalling) {
+		return nil, "", fmt.Errorf("%w: %s/%d", ErrSlotEmpty, l.cfg.Name, req.Slot)
+	}
+	cancel := e.recallLeg
+	e.recallLeg = ""
+	e.gen++ // the pending timer or recall no longer applies
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	e.state = stateRetrieving
+	return e, cancel, nil
+}
