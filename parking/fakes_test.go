@@ -75,15 +75,15 @@ type fakeSwitch struct {
 	live map[CallID]bool
 	err  error
 
-	phones    map[string]phone // dial string -> behaviour; default: never answers
-	placed    []Origination
-	killed    []CallID
-	bridged   [][2]CallID
-	transfers []string
+	phones      map[string]phone // dial string -> behaviour; default: never answers
+	placed      []Origination
+	killed      []CallID
+	bridged     [][2]CallID
+	transfers   []string
 	bridgeErr   error
 	bridgeBlock chan struct{} // if set, Bridge waits for it to close
 	xferErr     error
-	ringing   map[CallID]chan string // leg -> killed with cause
+	ringing     map[CallID]chan string // leg -> killed with cause
 }
 
 // phone scripts a recall leg: answer after a delay, or fail with a cause

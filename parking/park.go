@@ -111,4 +111,3 @@ func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
 	s.calls[call] = e
 	return claimed{entry: e, lot: c.lot, moved: c.moved}, nil
 }
-
