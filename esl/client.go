@@ -23,6 +23,8 @@ var ErrNotConnected = errors.New("not connected to FreeSWITCH")
 type Calls interface {
 	// Hangup is told of every channel that hung up.
 	Hangup(ctx context.Context, call parking.CallID, cause string)
+	// SwitchShutdown is told when FreeSWITCH announces it is shutting down.
+	SwitchShutdown(ctx context.Context)
 	// Reconcile is run after each (re)connection, to catch what happened
 	// while parkd was not listening.
 	Reconcile(ctx context.Context) error
@@ -168,7 +170,8 @@ func (c *Client) onEvent(ev Event) {
 	case "BACKGROUND_JOB":
 		c.jobs.deliver(ev.Get("Job-UUID"), ev)
 	case "SHUTDOWN":
-		c.Logger.Warn().Msg("FreeSWITCH is shutting down")
+		c.Logger.Warn().Msg("FreeSWITCH is shutting down: its parked calls are lost")
+		c.Calls.SwitchShutdown(context.Background())
 	}
 }
 

@@ -31,6 +31,8 @@ func (r *recordingCalls) Hangup(_ context.Context, call parking.CallID, cause st
 
 func (r *recordingCalls) Reconcile(context.Context) error { return nil }
 
+func (r *recordingCalls) SwitchShutdown(context.Context) {}
+
 // startSwitch starts a simulated FreeSWITCH and a Client connected to it.
 func startSwitch(t *testing.T) (*fstest.Switch, *esl.Client) {
 	t.Helper()

@@ -84,6 +84,7 @@ type fakeSwitch struct {
 	bridgeBlock chan struct{} // if set, Bridge waits for it to close
 	xferErr     error
 	ringing     map[CallID]chan string // leg -> killed with cause
+	channels    []Channel              // marked channels Survey reports besides the live calls
 }
 
 // phone scripts a recall leg: answer after a delay, or fail with a cause
@@ -99,6 +100,21 @@ func (s *fakeSwitch) Exists(_ context.Context, c CallID) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.live[c], s.err
+}
+
+func (s *fakeSwitch) Survey(context.Context) ([]Channel, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	out := append([]Channel(nil), s.channels...)
+	for c, up := range s.live {
+		if up {
+			out = append(out, Channel{Call: c, Parked: true})
+		}
+	}
+	return out, nil
 }
 
 func (s *fakeSwitch) Originate(ctx context.Context, o Origination) error {

@@ -127,11 +127,29 @@ func (s *Service) recall(e *entry, gen uint64, o Origination) {
 	}
 	e.state = stateRecallBridge
 	e.recallLeg = ""
+	s.bg.Add(1)
 	s.mu.Unlock()
+	s.bridgeRecall(e, gen, o.Leg)
+}
 
-	err = s.sw.Bridge(ctx, e.occ.Call, o.Leg)
+// bridgeRecall connects an answered recall leg to its parked caller and
+// settles the outcome. e is in stateRecallBridge at generation gen, and
+// s.bg was incremented for this call.
+func (s *Service) bridgeRecall(e *entry, gen uint64, leg CallID) {
+	defer s.bg.Done()
+	ctx, cancel := context.WithTimeout(s.bgCtx, bridgeSlack)
+	defer cancel()
+	err := s.sw.Bridge(ctx, e.occ.Call, leg)
 
 	s.mu.Lock()
+	if !s.current(e, gen, stateRecallBridge) {
+		s.mu.Unlock()
+		if err == nil {
+			return // settled by someone else (a switch shutdown); the bridge stands
+		}
+		s.kill(ctx, leg, "NORMAL_CLEARING")
+		return
+	}
 	switch {
 	case err == nil:
 		s.release(e)
@@ -141,13 +159,13 @@ func (s *Service) recall(e *entry, gen uint64, o Origination) {
 		s.release(e)
 		s.commit(Transition{Event: EventAbandoned, Reason: e.hungUp}, e)
 		s.mu.Unlock()
-		s.kill(ctx, o.Leg, "ORIGINATOR_CANCEL")
+		s.kill(ctx, leg, "ORIGINATOR_CANCEL")
 	default:
 		// The parker hung up right after answering, or the bridge failed:
 		// a failed attempt like any other.
 		s.recallFailed(e, "bridge failed: "+err.Error())
 		s.mu.Unlock()
-		s.kill(ctx, o.Leg, "NORMAL_CLEARING")
+		s.kill(ctx, leg, "NORMAL_CLEARING")
 	}
 	s.flush(ctx)
 }

@@ -405,6 +405,10 @@ func TestRecall_RestartKeepsDeadline(t *testing.T) {
 		svc.Shutdown(ctx)
 
 		svc2, sw2 := recallService(t, st, recallLot(nil))
+		sw2.live["jane"] = true
+		if err := svc2.Reconcile(ctx); err != nil { // connected: timers start
+			t.Fatal(err)
+		}
 		sleep(59 * time.Second)
 		if placed, _, _, _ := sw2.snapshot(); len(placed) != 0 {
 			t.Fatal("recalled early after the restart")

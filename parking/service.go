@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,8 +99,8 @@ func NewService(lots []LotConfig, sw Switch, st Store) (*Service, error) {
 }
 
 // Open loads the calls the Store says are parked and re-adopts them, so
-// that a restarted parkd knows its slots. Call Reconcile once the switch is
-// reachable to close the ones that vanished meanwhile.
+// that a restarted parkd knows its slots. Their recall timers start with the
+// first Reconcile, once the switch is reachable, from the stored deadlines.
 func (s *Service) Open(ctx context.Context) error {
 	s.jour.logger = s.Logger
 	occs, err := s.jour.store.Occupied(ctx)
@@ -107,60 +108,175 @@ func (s *Service) Open(ctx context.Context) error {
 		return fmt.Errorf("load occupancy: %w", err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, o := range occs {
-		l, ok := s.byName[o.Lot]
-		if !ok || !l.cfg.Contains(o.Slot) || l.at(o.Slot) != nil {
-			// The configuration changed under a parked call. It is still
-			// parked in FreeSWITCH; keep it out of the slot table and say so.
-			s.Logger.Warn().Str("lot", o.Lot).Int("slot", o.Slot).Str("call", string(o.Call)).
-				Msg("parked call's slot is no longer configured; closing it as lost")
-			s.commit(Transition{Event: EventLost, Reason: "slot no longer configured"}, &entry{occ: o})
-			continue
-		}
-		e := &entry{occ: o, state: stateParked}
-		l.set(o.Slot, e)
-		s.calls[o.Call] = e
-		s.arm(e) // from the stored deadline, not from now
+		s.adopt(o, "")
 	}
-	s.Logger.Info().Int("parked", len(s.calls)).Msg("occupancy loaded")
+	n := len(s.calls)
+	s.mu.Unlock()
+	s.flush(ctx)
+	s.Logger.Info().Int("parked", n).Msg("occupancy loaded")
 	return nil
 }
 
-// Reconcile asks the switch about every parked call and closes the ones that
-// no longer exist as lost. Run it after every (re)connection to FreeSWITCH:
-// hangups that happened while parkd was not listening are caught here.
+// adopt takes o into the slot table as parked. If its lot or slot no longer
+// exists, or the slot is taken, it moves to a free slot (of its lot, else of
+// the default lot) rather than being lost: it is still parked in
+// FreeSWITCH. A row is written when it moved, or when reason says why it
+// was unknown. Returns false when no slot is free. Called with s.mu held.
+func (s *Service) adopt(o Occupant, reason string) bool {
+	want := o.Slot
+	l, ok := s.byName[o.Lot]
+	if !ok {
+		l = s.lots[0]
+	}
+	slot := o.Slot
+	if !l.cfg.Contains(slot) || l.at(slot) != nil {
+		free, ok := l.free(l.cfg.First)
+		if !ok {
+			s.Logger.Error().Str("lot", o.Lot).Int("slot", o.Slot).Str("call", string(o.Call)).
+				Msg("a parked call has no free slot to be re-adopted into; it stays parked in FreeSWITCH unmanaged")
+			return false
+		}
+		slot = free
+	}
+	moved := l.cfg.Name != o.Lot || slot != want
+	from := fmt.Sprintf("%s/%d", o.Lot, want)
+	o.Lot, o.Slot = l.cfg.Name, slot
+	if o.ParkedAt.IsZero() {
+		o.ParkedAt = s.Clock.Now()
+	}
+	if o.Deadline.IsZero() {
+		o.Deadline = o.ParkedAt.Add(l.cfg.Timeout)
+	}
+	e := &entry{occ: o, state: stateParked}
+	l.set(slot, e)
+	s.calls[o.Call] = e
+	if moved {
+		reason = strings.TrimPrefix(reason+"; moved from "+from+": that slot is taken or no longer configured", "; ")
+		s.Logger.Warn().Str("lot", o.Lot).Int("slot", slot).Str("call", string(o.Call)).Msg(reason)
+	}
+	if reason != "" {
+		occ := e.occ
+		s.commit(Transition{Event: EventParked, Reason: reason, Occupancy: &occ}, e)
+	}
+	return true
+}
+
+// Reconcile compares parkd's slots with what FreeSWITCH has and repairs
+// the difference; run it after every (re)connection. A parked call that is
+// gone is closed as lost; one found bridged was retrieved just before parkd
+// lost track and is closed as retrieved; a parked call FreeSWITCH has that
+// parkd does not know (its row never reached the store) is re-adopted from
+// its channel variables. A recall leg nobody is waiting for is bridged to
+// its caller if the parker answered meanwhile, else hung up so the recall
+// starts afresh. Timers of parked calls are (re)armed from their deadlines.
 func (s *Service) Reconcile(ctx context.Context) error {
+	chans, err := s.sw.Survey(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	byCall := make(map[CallID]Channel, len(chans))
+	for _, ch := range chans {
+		byCall[ch.Call] = ch
+	}
+	var kill []CallID
+	var attach []recallAttach
+
 	s.mu.Lock()
-	var check []*entry
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
 	for _, e := range s.calls {
-		if e.state == stateParked {
-			check = append(check, e)
+		if e.state != stateParked {
+			continue // an operation under way settles it
+		}
+		switch ch, ok := byCall[e.occ.Call]; {
+		case !ok:
+			s.release(e)
+			s.commit(Transition{Event: EventLost, Reason: "channel gone while parkd was not watching"}, e)
+		case ch.Bridged:
+			s.release(e)
+			s.commit(Transition{Event: EventRetrieved, Reason: "found bridged after parkd lost track of it"}, e)
+		case !ch.Parked:
+			s.release(e)
+			s.commit(Transition{Event: EventLost, Reason: "no longer parked: the channel left the park while parkd was not watching"}, e)
+		}
+	}
+	for _, ch := range chans {
+		if ch.RecallFor != "" || ch.Slot == 0 || !ch.Parked {
+			continue
+		}
+		if _, known := s.calls[ch.Call]; known {
+			continue
+		}
+		s.adopt(Occupant{
+			Lot: ch.Lot, Slot: ch.Slot, Call: ch.Call, Caller: ch.Caller, Parker: ch.Parker, ParkedAt: ch.ParkedAt,
+		}, "re-adopted from FreeSWITCH: the park had not reached the store")
+	}
+	for _, ch := range chans {
+		if ch.RecallFor == "" {
+			continue
+		}
+		e := s.calls[ch.RecallFor]
+		switch {
+		case e != nil && e.state == stateRecalling && e.recallLeg == ch.Call:
+			// Ours, still ringing: its recall goroutine settles it.
+		case e != nil && e.state == stateParked && ch.Answered:
+			// The parker answered while parkd was away: connect them.
+			e.gen++
+			e.state = stateRecallBridge
+			s.bg.Add(1)
+			attach = append(attach, recallAttach{e: e, gen: e.gen, leg: ch.Call})
+		default:
+			kill = append(kill, ch.Call)
+		}
+	}
+	for _, e := range s.calls {
+		if e.state == stateParked && e.timer == nil {
+			s.arm(e)
 		}
 	}
 	s.mu.Unlock()
-
-	var firstErr error
-	for _, e := range check {
-		ok, err := s.sw.Exists(ctx, e.occ.Call)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("reconcile %s: %w", e.occ.Call, err)
-			}
-			continue
-		}
-		if ok {
-			continue
-		}
-		s.mu.Lock()
-		if s.calls[e.occ.Call] == e && e.state == stateParked {
-			s.release(e)
-			s.commit(Transition{Event: EventLost, Reason: "channel gone while parkd was not watching"}, e)
-		}
-		s.mu.Unlock()
-	}
 	s.flush(ctx)
-	return firstErr
+
+	for _, leg := range kill {
+		s.kill(ctx, leg, "NORMAL_CLEARING")
+	}
+	for _, a := range attach {
+		go s.bridgeRecall(a.e, a.gen, a.leg)
+	}
+	return nil
+}
+
+// recallAttach is a recall leg answered while parkd was away.
+type recallAttach struct {
+	e   *entry
+	gen uint64
+	leg CallID
+}
+
+// SwitchShutdown tells the Service that FreeSWITCH is shutting down: every
+// parked call is about to be hung up by it (SYSTEM_SHUTDOWN) and is closed
+// as lost. Calls in the middle of an operation are settled by it.
+func (s *Service) SwitchShutdown(ctx context.Context) {
+	var cancel []CallID
+	s.mu.Lock()
+	for _, e := range s.calls {
+		switch e.state {
+		case stateParked, stateRecalling:
+			if e.recallLeg != "" {
+				cancel = append(cancel, e.recallLeg)
+			}
+			s.release(e)
+			s.commit(Transition{Event: EventLost, Reason: "FreeSWITCH shut down"}, e)
+		default:
+			e.hungUp = "SYSTEM_SHUTDOWN"
+		}
+	}
+	s.mu.Unlock()
+	s.flush(ctx)
+	_ = cancel // FreeSWITCH is taking them down itself
 }
 
 // Hangup tells the Service that a channel hung up. A parked caller's slot
@@ -189,7 +305,13 @@ func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
 		return
 	}
 	s.release(e)
-	s.commit(Transition{Event: EventAbandoned, Reason: cause}, e)
+	if cause == "SYSTEM_SHUTDOWN" {
+		// FreeSWITCH is stopping: the caller did not give up, the switch
+		// took the call down.
+		s.commit(Transition{Event: EventLost, Reason: "FreeSWITCH shut down (SYSTEM_SHUTDOWN)"}, e)
+	} else {
+		s.commit(Transition{Event: EventAbandoned, Reason: cause}, e)
+	}
 	s.mu.Unlock()
 	s.flush(ctx)
 	if cancel != "" {

@@ -11,6 +11,11 @@ type Switch interface {
 	// Exists reports whether the channel is still up.
 	Exists(ctx context.Context, call CallID) (bool, error)
 
+	// Survey lists the channels FreeSWITCH has that carry parkd's marks:
+	// parked calls (park_lot, park_slot, ...) and recall legs
+	// (park_recall_for). State lost by parkd is rebuilt from it.
+	Survey(ctx context.Context) ([]Channel, error)
+
 	// Originate places a recall leg o.Leg to o.Dial for the parked call and
 	// returns nil once the phone answered (the leg then waits, parked, to be
 	// bridged), or a *CallFailure carrying FreeSWITCH's cause (USER_BUSY,
@@ -77,4 +82,18 @@ func (d Destination) String() string {
 		s += " " + d.Context
 	}
 	return s
+}
+
+// Channel is what FreeSWITCH knows of a channel parkd marked.
+type Channel struct {
+	Call      CallID
+	Caller    Caller
+	Lot       string
+	Slot      int // 0 for a recall leg
+	Parker    string
+	ParkedAt  time.Time // zero if unreadable
+	Parked    bool      // playing the park music, waiting in its slot
+	Bridged   bool      // bridged to someone: no longer waiting in its slot
+	Answered  bool
+	RecallFor CallID // set on a recall leg: the parked call it rings for
 }

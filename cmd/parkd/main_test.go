@@ -43,23 +43,27 @@ func lot(name, slots string, edit func(*conf.Lot)) conf.Lot {
 func startHarness(t *testing.T, lots ...conf.Lot) *harness {
 	t.Helper()
 	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
-	h := &harness{t: t, sim: sim}
+	h := &harness{t: t, sim: sim, cfg: startConfig(t, sim, lots...)}
+	h.boot()
+	return h
+}
+
+// startConfig is a validated config for parkd against sim, its store in a
+// temp dir, listening on a port the system picks.
+func startConfig(t *testing.T, sim *fstest.Switch, lots ...conf.Lot) conf.Config {
+	t.Helper()
 	c := conf.Default()
-	c.ESL.Listen = "127.0.0.1:0"
 	c.ESL.FreeSWITCH = sim.Addr()
 	c.Store.Path = filepath.Join(t.TempDir(), "parkd.db")
 	if len(lots) == 0 {
 		lots = []conf.Lot{lot("main", "201-220", nil)}
 	}
 	c.Lots = lots
-	c.ESL.Listen = "127.0.0.1:8084" // validated as a real address, then replaced
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	c.ESL.Listen = "127.0.0.1:0"
-	h.cfg = c
-	h.boot()
-	return h
+	return c
 }
 
 // boot starts a parkd on the harness's config and store.

@@ -266,6 +266,7 @@ func (ch *Channel) transferInline(dest string) {
 		return
 	}
 	ch.reroute()
+	ch.showDest = dest
 	ch.plan = nil
 	for _, step := range strings.Split(dest, ",") {
 		name, data, _ := strings.Cut(step, ":")
@@ -284,7 +285,7 @@ func (ch *Channel) transferExtension(args []string) {
 		return
 	}
 	ch.reroute()
-	ch.dest = args[0]
+	ch.dest, ch.showDest = args[0], ""
 	ch.plan, ch.inline, ch.extern = nil, false, true
 	ch.appName, ch.appData = "transfer", strings.Join(args, " ")
 	ch.notify()
@@ -402,16 +403,32 @@ var showFields = []string{"uuid", "direction", "created", "created_epoch", "name
 	"callee_direction", "call_uuid", "sent_callee_name", "sent_callee_num", "initial_cid_name",
 	"initial_cid_num", "initial_ip_addr", "initial_dest", "initial_dialplan", "initial_context"}
 
+// callFields are the columns of "show calls": a channel's, then its bridge
+// partner's with a b_ prefix, empty for an unbridged channel (FACTS E7).
+var callFields = func() []string {
+	out := append([]string(nil), showFields...)
+	for _, f := range []string{"uuid", "direction", "created", "created_epoch", "name", "state", "cid_name",
+		"cid_num", "ip_addr", "dest", "application", "application_data", "dialplan", "context", "presence_id",
+		"callstate"} {
+		out = append(out, "b_"+f)
+	}
+	return out
+}()
+
 // showRow is one channel's row.
 func (ch *Channel) showRow(host string) map[string]string {
 	codec, rate, bits := "", "", ""
+	dest := ch.dest
+	if ch.showDest != "" {
+		dest = ch.showDest
+	}
 	if ch.media {
 		codec, rate, bits = "PCMU", "8000", "64000"
 	}
 	return map[string]string{
 		"uuid": ch.uuid, "direction": ch.direction, "created": ch.created.Format("2006-01-02 15:04:05"),
 		"created_epoch": strconv.FormatInt(ch.created.Unix(), 10), "name": ch.name, "state": ch.state,
-		"cid_name": ch.cidName, "cid_num": ch.cidNum, "ip_addr": "127.0.0.1", "dest": ch.dest,
+		"cid_name": ch.cidName, "cid_num": ch.cidNum, "ip_addr": "127.0.0.1", "dest": dest,
 		"application": ch.appName, "application_data": ch.appData, "dialplan": "XML", "context": "default",
 		"read_codec": codec, "read_rate": rate, "read_bit_rate": bits, "write_codec": codec,
 		"write_rate": rate, "write_bit_rate": bits, "hostname": host,
@@ -448,9 +465,23 @@ func (s *Switch) show(f []string) string {
 			count = true
 		}
 	}
+	fields := showFields
+	if what == "calls" {
+		fields = callFields
+	}
 	var rows []map[string]string
 	for _, ch := range s.order {
 		r := ch.showRow(s.opts.Hostname)
+		if what == "calls" && ch.bridge != nil {
+			// A bridged pair is one call: the originator's row carries the
+			// other leg in its b_ columns, and the other leg has no row.
+			if !ch.bridgeA {
+				continue
+			}
+			for k, v := range ch.bridge.showRow(s.opts.Hostname) {
+				r["b_"+k] = v
+			}
+		}
 		if like != "" {
 			hit := false
 			for _, k := range []string{"uuid", "name", "cid_name", "cid_num", "dest", "presence_id"} {
@@ -478,7 +509,7 @@ func (s *Switch) show(f []string) string {
 				b.WriteByte(',')
 			}
 			b.WriteByte('{')
-			for j, k := range showFields {
+			for j, k := range fields {
 				if j > 0 {
 					b.WriteByte(',')
 				}
@@ -492,10 +523,10 @@ func (s *Switch) show(f []string) string {
 		return b.String()
 	}
 	var b strings.Builder
-	b.WriteString(strings.Join(showFields, ",") + "\n")
+	b.WriteString(strings.Join(fields, ",") + "\n")
 	for _, r := range rows {
-		vals := make([]string, len(showFields))
-		for j, k := range showFields {
+		vals := make([]string, len(fields))
+		for j, k := range fields {
 			vals[j] = r[k]
 		}
 		b.WriteString(strings.Join(vals, ",") + "\n")

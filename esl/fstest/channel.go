@@ -19,7 +19,14 @@ type Channel struct {
 	direction string // inbound | outbound
 	user      string
 
-	cidName, cidNum, dest           string
+	cidName, cidNum, dest string
+	// showDest is the dest column of "show channels" once it differs from
+	// dest: FreeSWITCH's channels table takes the destination of the
+	// CS_ROUTING state change, so after "uuid_transfer <uuid>
+	// endless_playback:<music> inline" it reads
+	// "endless_playback:<music>" (interop suite), while initial_dest keeps
+	// the number first dialled.
+	showDest                        string
 	calleeName, calleeNum, rdnis    string
 	transferSource                  string
 	profileIndex                    int
@@ -609,14 +616,34 @@ func (ch *Channel) hangup(cause, disposition string) {
 		billsec = int(ch.hungupAt.Sub(ch.answeredAt).Seconds())
 	}
 	ch.vars.set("billsec", strconv.Itoa(billsec))
-	if ch.direction == "inbound" || ch.answered {
-		ch.vars.set("sip_hangup_disposition", disposition)
+	// Unanswered outbound legs carry a disposition too (measured by the
+	// interop suite, esl/interop: a 486 gives recv_refuse, an originate
+	// timeout send_cancel), with the SIP failure status.
+	if ch.direction == "outbound" && !ch.answered && disposition == "send_bye" {
+		disposition = "send_cancel" // a ringing leg is ended with CANCEL
 	}
+	ch.vars.set("sip_hangup_disposition", disposition)
 	if ch.answered {
 		ch.vars.set("sip_term_status", "200")
+	} else if ch.direction == "outbound" {
+		switch cause {
+		case "USER_BUSY":
+			ch.vars.set("sip_term_status", "486")
+			ch.vars.set("sip_invite_failure_status", "486")
+			ch.vars.set("proto_specific_hangup_cause", "sip:486")
+		case "NO_ANSWER":
+			ch.vars.set("sip_invite_failure_status", "487")
+		}
 	}
-	if ch.orig != nil {
-		ch.orig.resolve("-ERR " + cause + "\n")
+	// The originate's result. When the phone refused the call (486 Busy
+	// Here, 603), FreeSWITCH reports the leg's CHANNEL_HANGUP_COMPLETE
+	// before the BACKGROUND_JOB; when originate gives up itself (timeout,
+	// uuid_kill) the BACKGROUND_JOB comes first (interop suite, and the
+	// lab's recall-no-answer.txt).
+	orig := ch.orig
+	refused := disposition == "recv_refuse"
+	if orig != nil && !refused {
+		orig.resolve("-ERR " + cause + "\n")
 	}
 
 	sock := ch.sock
@@ -645,6 +672,9 @@ func (ch *Channel) hangup(cause, disposition string) {
 	ch.setCallState("HANGUP")
 	ch.setState("CS_REPORTING")
 	ch.event("CHANNEL_HANGUP_COMPLETE", evOpts{level: levelFull, pre: esl.Headers{hdr("Hangup-Cause", cause)}})
+	if orig != nil && refused {
+		orig.resolve("-ERR " + cause + "\n")
+	}
 	ch.event("CHANNEL_DESTROY", evOpts{level: levelFull, stateNum: stateNumbers["CS_DESTROY"]})
 	ch.state = "CS_DESTROY"
 	ch.event("CHANNEL_STATE", evOpts{level: levelProfile})

@@ -1,0 +1,163 @@
+package esl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+)
+
+// Survey implements parking.Switch: `show calls as json` lists the
+// channels, a bridged pair as one row with the second leg in its b_
+// columns (FACTS.md E7; it carries no channel variables), then
+// `uuid_getvar` reads parkd's marks on each: park_slot for a parked call
+// (with park_lot, park_parker and park_parked_at), or park_recall_for for a
+// recall leg. Channels without either are not parkd's and are left out.
+// bridge_uuid is no sign of a bridge: a call transferred by REFER carries
+// its old partner's there (E4).
+func (c *Client) Survey(ctx context.Context) ([]parking.Channel, error) {
+	conn, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	body, err := conn.API(ctx, "show", "calls as json")
+	if err != nil {
+		return nil, fmt.Errorf("show calls: %w", err)
+	}
+	rows, err := parseShowCalls(body)
+	if err != nil {
+		return nil, err
+	}
+	var out []parking.Channel
+	for _, r := range rows {
+		if !ValidUUID(r.UUID) {
+			continue
+		}
+		ch, ok, err := c.surveyOne(ctx, conn, r)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, ch)
+		}
+	}
+	return out, nil
+}
+
+// showRow is one channel as `show calls` describes it.
+type showRow struct {
+	UUID      string
+	CIDName   string
+	CIDNum    string
+	CallState string
+	Bridged   bool
+}
+
+// parseShowCalls reads `show calls as json`, whose empty form is
+// `{"row_count": 0}` without rows, into one showRow per channel.
+func parseShowCalls(body string) ([]showRow, error) {
+	var v struct {
+		RowCount int `json:"row_count"`
+		Rows     []struct {
+			UUID       string `json:"uuid"`
+			CIDName    string `json:"cid_name"`
+			CIDNum     string `json:"cid_num"`
+			CallState  string `json:"callstate"`
+			BUUID      string `json:"b_uuid"`
+			BCIDName   string `json:"b_cid_name"`
+			BCIDNum    string `json:"b_cid_num"`
+			BCallState string `json:"b_callstate"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		return nil, fmt.Errorf("show calls: unreadable reply %q: %w", clip(body), err)
+	}
+	var out []showRow
+	for _, r := range v.Rows {
+		bridged := r.BUUID != ""
+		out = append(out, showRow{UUID: r.UUID, CIDName: r.CIDName, CIDNum: r.CIDNum, CallState: r.CallState, Bridged: bridged})
+		if bridged {
+			out = append(out, showRow{UUID: r.BUUID, CIDName: r.BCIDName, CIDNum: r.BCIDNum, CallState: r.BCallState, Bridged: true})
+		}
+	}
+	return out, nil
+}
+
+// surveyOne reads one channel's marks; ok is false when it is not parkd's
+// or vanished meanwhile.
+func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow) (parking.Channel, bool, error) {
+	get := func(name string) (string, bool, error) {
+		v, err := conn.API(ctx, "uuid_getvar", r.UUID+" "+name)
+		var apiErr *APIError
+		if errors.As(err, &apiErr) {
+			return "", false, nil // gone meanwhile
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("uuid_getvar %s %s: %w", r.UUID, name, err)
+		}
+		v = strings.TrimSpace(v)
+		if v == "_undef_" {
+			v = ""
+		}
+		return v, true, nil
+	}
+	ch := parking.Channel{
+		Call:     parking.CallID(r.UUID),
+		Caller:   parking.Caller{Name: cleanText(r.CIDName), Number: cleanText(r.CIDNum)},
+		Answered: r.CallState == "ACTIVE" || r.CallState == "HELD",
+		Bridged:  r.Bridged,
+	}
+	slot, alive, err := get("park_slot")
+	if err != nil || !alive {
+		return ch, false, err
+	}
+	if slot == "" {
+		forCall, alive, err := get("park_recall_for")
+		if err != nil || !alive || !ValidUUID(forCall) {
+			return ch, false, err
+		}
+		ch.RecallFor = parking.CallID(forCall)
+		return ch, true, nil
+	}
+	n, err := parseSlot(slot)
+	if err != nil {
+		return ch, false, nil // not a slot parkd wrote: not parkd's
+	}
+	ch.Slot = n
+	for _, v := range []struct {
+		name string
+		dst  *string
+	}{{"park_lot", &ch.Lot}, {"park_parker", &ch.Parker}} {
+		val, alive, err := get(v.name)
+		if err != nil || !alive {
+			return ch, false, err
+		}
+		*v.dst = val
+	}
+	if !lotRE.MatchString(ch.Lot) {
+		ch.Lot = ""
+	}
+	if !tokenRE.MatchString(ch.Parker) {
+		ch.Parker = ""
+	}
+	app, alive, err := get("current_application")
+	if err != nil || !alive {
+		return ch, false, err
+	}
+	// Held calls run the inline endless_playback parkd put them on; a
+	// channel with the marks but another application left the park (or
+	// never got there: parkd died between marking and moving it).
+	ch.Parked = app == "endless_playback" && !ch.Bridged
+	at, alive, err := get("park_parked_at")
+	if err != nil || !alive {
+		return ch, false, err
+	}
+	if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+		ch.ParkedAt = t.UTC()
+	}
+	return ch, true, nil
+}

@@ -1,0 +1,153 @@
+package parking
+
+import (
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// Ensure Reconcile repairs what parkd missed: a vanished call is lost, a
+// bridged one was retrieved, an unknown parked channel is re-adopted with
+// its own facts, a known one stays.
+func TestReconcile(t *testing.T) {
+	st := newMemStore()
+	svc, sw, clk := mustService(t, st)
+	park(t, svc, "alive", 201)
+	park(t, svc, "gone", 202)
+	park(t, svc, "bridged", 203)
+	parkedAt := clk.Now().Add(-time.Minute)
+	sw.live["alive"] = true
+	sw.channels = []Channel{
+		{Call: "bridged", Lot: "main", Slot: 203, Bridged: true},
+		{Call: "marked-but-not-parked", Lot: "main", Slot: 205, Parker: "1001"},
+		{Call: "stranger", Lot: "main", Slot: 204, Parker: "1001", ParkedAt: parkedAt, Parked: true,
+			Caller: Caller{Name: "Ann", Number: "5550122"}},
+	}
+	if err := svc.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for call, want := range map[CallID][]Event{
+		"alive":                 {EventParked},
+		"gone":                  {EventParked, EventLost},
+		"bridged":               {EventParked, EventRetrieved},
+		"stranger":              {EventParked},
+		"marked-but-not-parked": nil,
+	} {
+		if got := st.events(call); !slices.Equal(got, want) {
+			t.Errorf("%s: history=%v, want %v", call, got, want)
+		}
+	}
+	o, ok := st.occupant("stranger")
+	if !ok || o.Slot != 204 || o.Parker != "1001" || !o.ParkedAt.Equal(parkedAt) || o.Caller.Name != "Ann" ||
+		!o.Deadline.Equal(parkedAt.Add(2*time.Minute)) {
+		t.Fatalf("re-adopted occupant=%+v", o)
+	}
+	if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r"), Slot: 204}); err != nil {
+		t.Fatalf("re-adopted call not retrievable: %v", err)
+	}
+}
+
+// Ensure a re-adopted call whose slot is taken (or gone from the config)
+// moves to a free slot instead of being lost.
+func TestReconcile_AdoptMoves(t *testing.T) {
+	st := newMemStore()
+	svc, sw, _ := mustService(t, st)
+	park(t, svc, "owner", 201)
+	sw.live["owner"] = true
+	sw.channels = []Channel{
+		{Call: "clash", Lot: "main", Slot: 201, Parker: "1000", Parked: true},
+		{Call: "oldlot", Lot: "removed", Slot: 901, Parker: "1000", Parked: true},
+	}
+	if err := svc.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]CallID{}
+	for _, o := range svc.Occupants() {
+		if prev, dup := seen[o.Slot]; dup {
+			t.Fatalf("slot %d holds %s and %s", o.Slot, prev, o.Call)
+		}
+		seen[o.Slot] = o.Call
+	}
+	if len(seen) != 3 || seen[201] != "owner" {
+		t.Fatalf("occupants=%v", seen)
+	}
+	if r := st.last(); r.Event != EventParked || r.Reason == "" {
+		t.Fatalf("moved adoption row=%+v", r)
+	}
+}
+
+// Ensure a recall leg nobody waits for is hung up, and one the parker
+// answered while parkd was away is bridged to its caller.
+func TestReconcile_RecallLegs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		svc, sw := recallService(t, st, recallLot(nil))
+		parkFor(t, svc, "jane", "1000", 202)
+		parkFor(t, svc, "tom", "1000", 203)
+		sw.live["jane"], sw.live["tom"] = true, true
+		sw.channels = []Channel{
+			{Call: "answered-leg", RecallFor: "jane", Answered: true},
+			{Call: "ringing-leg", RecallFor: "tom"},
+			{Call: "orphan-leg", RecallFor: "nobody"},
+		}
+		sw.live["answered-leg"], sw.live["orphan-leg"] = true, true
+		if err := svc.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		_, killed, bridged, _ := sw.snapshot()
+		if !slices.Equal(bridged, [][2]CallID{{"jane", "answered-leg"}}) {
+			t.Fatalf("bridged=%v", bridged)
+		}
+		if !slices.Contains(killed, "ringing-leg") || !slices.Contains(killed, "orphan-leg") || slices.Contains(killed, "answered-leg") {
+			t.Fatalf("killed=%v", killed)
+		}
+		if got, want := st.events("jane"), []Event{EventParked, EventRecalled}; !slices.Equal(got, want) {
+			t.Fatalf("jane: history=%v, want %v", got, want)
+		}
+		if got, want := st.events("tom"), []Event{EventParked}; !slices.Equal(got, want) {
+			t.Fatalf("tom: history=%v, want %v", got, want)
+		}
+	})
+}
+
+// Ensure FreeSWITCH shutting down closes every parked call as lost, not
+// abandoned: the callers did not give up.
+func TestSwitchShutdown(t *testing.T) {
+	st := newMemStore()
+	svc, _, _ := mustService(t, st)
+	park(t, svc, "a", 201)
+	park(t, svc, "b", 202)
+	svc.SwitchShutdown(ctx)
+	svc.Hangup(ctx, "a", "SYSTEM_SHUTDOWN") // the hangups that follow change nothing
+	for _, c := range []CallID{"a", "b"} {
+		if got, want := st.events(c), []Event{EventParked, EventLost}; !slices.Equal(got, want) {
+			t.Fatalf("%s: history=%v, want %v", c, got, want)
+		}
+	}
+	if r := st.last(); r.Reason != "FreeSWITCH shut down" {
+		t.Fatalf("reason=%q", r.Reason)
+	}
+	if len(svc.Occupants()) != 0 {
+		t.Fatal("slots not freed")
+	}
+	// A SYSTEM_SHUTDOWN hangup alone (the SHUTDOWN event missed) is lost too.
+	park(t, svc, "c", 203)
+	svc.Hangup(ctx, "c", "SYSTEM_SHUTDOWN")
+	if r := st.last(); r.Event != EventLost {
+		t.Fatalf("row=%+v, want lost", r)
+	}
+}
+
+// Ensure Open re-adopts a stored call whose lot was removed from the
+// configuration into a free slot of the default lot.
+func TestOpen_LotRemoved(t *testing.T) {
+	st := newMemStore()
+	st.occ["old"] = Occupant{Lot: "gone", Slot: 901, Call: "old", Parker: "1000", ParkedAt: time.Now(), Deadline: time.Now()}
+	svc, _, _ := mustService(t, st)
+	occ := svc.Occupants()
+	if len(occ) != 1 || occ[0].Lot != "main" || occ[0].Slot != 201 {
+		t.Fatalf("occupants=%+v", occ)
+	}
+}
