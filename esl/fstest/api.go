@@ -403,17 +403,17 @@ var showFields = []string{"uuid", "direction", "created", "created_epoch", "name
 	"callee_direction", "call_uuid", "sent_callee_name", "sent_callee_num", "initial_cid_name",
 	"initial_cid_num", "initial_ip_addr", "initial_dest", "initial_dialplan", "initial_context"}
 
-// callFields are the columns of "show calls": a channel's, then its bridge
-// partner's with a b_ prefix, empty for an unbridged channel (FACTS E7).
-var callFields = func() []string {
-	out := append([]string(nil), showFields...)
-	for _, f := range []string{"uuid", "direction", "created", "created_epoch", "name", "state", "cid_name",
-		"cid_num", "ip_addr", "dest", "application", "application_data", "dialplan", "context", "presence_id",
-		"callstate"} {
-		out = append(out, "b_"+f)
-	}
-	return out
-}()
+// callFields are the columns of "show calls" as the real FreeSWITCH
+// returns them: no application columns, and the bridge partner's in b_
+// columns, empty for an unbridged channel (FACTS E7; checked on the
+// interop FreeSWITCH).
+var callFields = []string{"uuid", "direction", "created", "created_epoch", "name", "state", "cid_name",
+	"cid_num", "ip_addr", "dest", "presence_id", "presence_data", "accountcode", "callstate", "callee_name",
+	"callee_num", "callee_direction", "call_uuid", "hostname", "sent_callee_name", "sent_callee_num",
+	"b_uuid", "b_direction", "b_created", "b_created_epoch", "b_name", "b_state", "b_cid_name", "b_cid_num",
+	"b_ip_addr", "b_dest", "b_presence_id", "b_presence_data", "b_accountcode", "b_callstate",
+	"b_callee_name", "b_callee_num", "b_callee_direction", "b_sent_callee_name", "b_sent_callee_num",
+	"call_created_epoch"}
 
 // showRow is one channel's row.
 func (ch *Channel) showRow(host string) map[string]string {

@@ -2,6 +2,7 @@ package fstest
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,5 +79,39 @@ func TestInteropShowChannelsAfterInlineTransfer(t *testing.T) {
 	if r["dest"] != "endless_playback:local_stream://moh" || r["initial_dest"] != "*70202" ||
 		r["application"] != "endless_playback" || r["application_data"] != "local_stream://moh" {
 		t.Errorf("row dest=%q initial_dest=%q application=%q application_data=%q", r["dest"], r["initial_dest"], r["application"], r["application_data"])
+	}
+}
+
+// Ensure "show calls as json" has the real FreeSWITCH's columns, and a
+// bridged pair is one row with the second leg in b_uuid (seen on the
+// interop FreeSWITCH: rows for 11111111-… with b_uuid 22222222-…).
+func TestShowCalls_Bridged(t *testing.T) {
+	s := Start(t, Options{PlaybackTime: 5 * time.Millisecond})
+	c := dialInbound(t, s)
+	a, b := "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+	for i, leg := range []string{a, b} {
+		user := []string{"1001", "1002"}[i]
+		s.Register(user, Endpoint{})
+		if got := c.api("originate {origination_uuid=" + leg + "}user/" + user + " &park()"); got != "+OK "+leg+"\n" {
+			t.Fatalf("originate: %q", got)
+		}
+	}
+	if got := c.api("uuid_bridge " + a + " " + b); !strings.HasPrefix(got, "+OK") {
+		t.Fatalf("uuid_bridge: %q", got)
+	}
+	var v struct {
+		Rows []map[string]string `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(c.api("show calls as json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Rows) != 1 || v.Rows[0]["uuid"] != a || v.Rows[0]["b_uuid"] != b {
+		t.Fatalf("rows=%v, want one row %s with b_uuid %s", v.Rows, a, b)
+	}
+	if _, ok := v.Rows[0]["application"]; ok {
+		t.Fatal("show calls has no application column in the real FreeSWITCH")
+	}
+	if len(v.Rows[0]) != len(callFields) {
+		t.Fatalf("%d columns, want %d", len(v.Rows[0]), len(callFields))
 	}
 }
