@@ -11,9 +11,10 @@ all: build
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/parkd ./cmd/parkd
 
-## test: static checks, then every test with the race detector
+## test: static checks, every test with the race detector, then the SIGKILL test at full size
 test: check
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'TestE2E_Kill9MidTraffic' ./cmd/parkd
 
 ## check: formatting, vet, and the domain's dependency rule
 check:

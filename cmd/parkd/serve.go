@@ -27,6 +27,9 @@ type Main struct {
 	// ReconnectBackoff is the first wait before reconnecting to
 	// FreeSWITCH. Default: the client's.
 	ReconnectBackoff time.Duration
+	// WrapStore, if set, wraps the store the service writes to (tests use
+	// it to make the disk fail).
+	WrapStore func(parking.Store) parking.Store
 
 	DB      *store.DB
 	Service *parking.Service
@@ -60,7 +63,11 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Client.MinBackoff = m.ReconnectBackoff
 	}
 
-	m.Service, err = parking.NewService(lotConfigs(c), m.Client, m.DB)
+	var st parking.Store = m.DB
+	if m.WrapStore != nil {
+		st = m.WrapStore(st)
+	}
+	m.Service, err = parking.NewService(lotConfigs(c), m.Client, st)
 	if err != nil {
 		m.DB.Close()
 		return err
