@@ -125,8 +125,7 @@ func (s *Service) recall(e *entry, gen uint64, o Origination) {
 		}
 		return
 	}
-	e.state = stateRecallBridge
-	e.recallLeg = ""
+	e.state = stateRecallBridge // recallLeg stays: it is the leg being bridged
 	s.bg.Add(1)
 	s.mu.Unlock()
 	s.bridgeRecall(e, gen, o.Leg)

@@ -151,3 +151,33 @@ func TestOpen_LotRemoved(t *testing.T) {
 		t.Fatalf("occupants=%+v", occ)
 	}
 }
+
+// Ensure a reconcile that runs while an answered recall is being bridged
+// leaves that leg alone.
+func TestReconcile_DuringRecallBridge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		svc, sw := recallService(t, st, recallLot(nil))
+		sw.phones["user/1000@example.com"] = phone{answerAfter: time.Second}
+		sw.bridgeBlock = make(chan struct{})
+		parkFor(t, svc, "jane", "1000", 202)
+		sleep(122 * time.Second) // answered, bridge under way
+		placed, _, _, _ := sw.snapshot()
+		sw.mu.Lock()
+		sw.live["jane"] = true
+		sw.channels = []Channel{{Call: placed[0].Leg, RecallFor: "jane", Answered: true}}
+		sw.mu.Unlock()
+		if err := svc.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+		close(sw.bridgeBlock)
+		synctest.Wait()
+		_, killed, bridged, _ := sw.snapshot()
+		if len(killed) != 0 || len(bridged) != 1 {
+			t.Fatalf("killed=%v bridged=%v: the leg being bridged was touched", killed, bridged)
+		}
+		if got, want := st.events("jane"), []Event{EventParked, EventRecall, EventRecalled}; !slices.Equal(got, want) {
+			t.Fatalf("history=%v, want %v", got, want)
+		}
+	})
+}

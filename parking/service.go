@@ -35,7 +35,7 @@ type entry struct {
 	// timeout-versus-retrieve and recall-versus-hangup races.
 	gen       uint64
 	timer     Timer
-	recallLeg CallID // the leg ringing the parker, while stateRecalling
+	recallLeg CallID // the leg ringing the parker (stateRecalling) or being bridged to it (stateRecallBridge)
 }
 
 // Service is the park/retrieve state machine. One mutex guards all lots;
@@ -220,12 +220,13 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		e := s.calls[ch.RecallFor]
 		switch {
-		case e != nil && e.state == stateRecalling && e.recallLeg == ch.Call:
-			// Ours, still ringing: its recall goroutine settles it.
+		case e != nil && (e.state == stateRecalling || e.state == stateRecallBridge) && e.recallLeg == ch.Call:
+			// Ours, ringing or being bridged: its goroutine settles it.
 		case e != nil && e.state == stateParked && ch.Answered:
 			// The parker answered while parkd was away: connect them.
 			e.gen++
 			e.state = stateRecallBridge
+			e.recallLeg = ch.Call
 			s.bg.Add(1)
 			attach = append(attach, recallAttach{e: e, gen: e.gen, leg: ch.Call})
 		default:
