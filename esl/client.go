@@ -71,33 +71,40 @@ func NewClient(addr, password string) *Client {
 	}
 }
 
-// Run keeps the connection up until ctx ends.
+// Run keeps the connection up until ctx ends. Every redial waits a
+// jittered backoff first; the backoff only starts over once a connection
+// has stayed up for a probe interval, so a FreeSWITCH that accepts and then
+// drops parkd at once is not hammered.
 func (c *Client) Run(ctx context.Context) error {
 	backoff := c.MinBackoff
 	for ctx.Err() == nil {
 		conn, err := c.dial(ctx)
 		if err != nil {
-			wait := backoff/2 + rand.N(backoff/2+1) // jitter: [b/2, b]
-			c.Logger.Warn().Err(err).Str("freeswitch", c.Addr).Dur("retry_in", wait).Msg("cannot connect to FreeSWITCH")
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
+			c.Logger.Warn().Err(err).Str("freeswitch", c.Addr).Msg("cannot connect to FreeSWITCH")
+		} else {
+			up := time.Now()
+			c.Logger.Info().Str("freeswitch", c.Addr).Msg("connected to FreeSWITCH")
+			c.setConn(conn)
+			if err := c.Calls.Reconcile(ctx); err != nil {
+				c.Logger.Warn().Err(err).Msg("reconcile after connecting")
 			}
-			backoff = min(2*backoff, c.MaxBackoff)
-			continue
-		}
-		backoff = c.MinBackoff
-		c.Logger.Info().Str("freeswitch", c.Addr).Msg("connected to FreeSWITCH")
-		c.setConn(conn)
-		if err := c.Calls.Reconcile(ctx); err != nil {
-			c.Logger.Warn().Err(err).Msg("reconcile after connecting")
-		}
-		c.supervise(ctx, conn)
-		c.setConn(nil)
-		_ = conn.Close()
-		if ctx.Err() == nil {
+			c.supervise(ctx, conn)
+			c.setConn(nil)
+			_ = conn.Close()
+			if ctx.Err() != nil {
+				break
+			}
 			c.Logger.Warn().Err(conn.Err()).Str("freeswitch", c.Addr).Msg("lost the connection to FreeSWITCH; reconnecting")
+			if time.Since(up) >= c.ProbeEvery {
+				backoff = c.MinBackoff // it was healthy: start over
+			}
 		}
+		wait := backoff/2 + rand.N(backoff/2+1) // jitter: [b/2, b]
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		backoff = min(2*backoff, c.MaxBackoff)
 	}
 	return ctx.Err()
 }

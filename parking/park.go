@@ -88,11 +88,13 @@ type claimed struct {
 
 // claim picks and takes a slot for req. Called with s.mu held.
 func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
-	if s.closed {
-		return claimed{}, ErrClosed
-	}
+	// A call already parked is never refused (that would play the error
+	// tone to a parked caller and clear its slot), shutdown or not.
 	if _, ok := s.calls[call]; ok {
 		return claimed{}, fmt.Errorf("%w: %s", ErrAlreadyParked, call)
+	}
+	if s.closed {
+		return claimed{}, ErrClosed
 	}
 	l, err := s.lot(req.Lot)
 	if err != nil {

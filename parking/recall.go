@@ -57,10 +57,10 @@ func (s *Service) expire(e *entry, gen uint64) {
 	switch {
 	case cfg.Recall.Enabled && e.occ.Parker != "":
 		o := s.startRecall(e, cfg)
-		gen := e.gen
+		gen, stop := e.gen, e.recallStop
 		s.mu.Unlock()
 		s.flush(s.bgCtx)
-		go s.recall(e, gen, o)
+		go s.recall(e, gen, o, stop)
 	case !cfg.Fallback.IsZero():
 		why := "nobody to recall: the parker is unknown"
 		if !cfg.Recall.Enabled {
@@ -82,6 +82,7 @@ func (s *Service) startRecall(e *entry, cfg LotConfig) Origination {
 	e.state = stateRecalling
 	e.occ.Attempts++
 	e.recallLeg = s.NewID()
+	e.recallStop = make(chan struct{})
 	occ := e.occ
 	s.commit(Transition{Event: EventRecall, Reason: fmt.Sprintf("attempt %d", e.occ.Attempts), Occupancy: &occ}, e)
 	s.bg.Add(1)
@@ -98,11 +99,14 @@ func (s *Service) startRecall(e *entry, cfg LotConfig) Origination {
 }
 
 // recall rings the parker and settles the outcome.
-func (s *Service) recall(e *entry, gen uint64, o Origination) {
+func (s *Service) recall(e *entry, gen uint64, o Origination, stop <-chan struct{}) {
 	defer s.bg.Done()
 	ctx, cancel := context.WithTimeout(s.bgCtx, o.RingFor+bridgeSlack)
 	defer cancel()
+	done := make(chan struct{})
+	go s.killWhenStopped(o.Leg, stop, done)
 	err := s.sw.Originate(ctx, o)
+	close(done)
 
 	s.mu.Lock()
 	if !s.current(e, gen, stateRecalling) {
@@ -169,11 +173,34 @@ func (s *Service) bridgeRecall(e *entry, gen uint64, leg CallID) {
 	s.flush(ctx)
 }
 
+// killWhenStopped hangs the recall leg up once stop is closed, and keeps
+// trying until Originate returns (done): a cancel can come before
+// FreeSWITCH has created the leg, when uuid_kill finds no such channel.
+func (s *Service) killWhenStopped(leg CallID, stop <-chan struct{}, done <-chan struct{}) {
+	select {
+	case <-stop:
+	case <-done:
+		return
+	}
+	for {
+		s.kill(s.bgCtx, leg, "ORIGINATOR_CANCEL")
+		retry := make(chan struct{})
+		t := s.Clock.AfterFunc(250*time.Millisecond, func() { close(retry) })
+		select {
+		case <-done:
+			t.Stop()
+			return
+		case <-retry:
+		}
+	}
+}
+
 // recallFailed records a failed attempt, then retries or falls back.
 // Called with s.mu held, e recalling or being bridged.
 func (s *Service) recallFailed(e *entry, cause string) {
 	cfg := s.byName[e.occ.Lot].cfg
 	e.recallLeg = ""
+	e.recallStop = nil
 	e.state = stateParked
 	e.gen++
 	if e.hungUp != "" {

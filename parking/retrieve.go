@@ -21,7 +21,7 @@ type RetrieveRequest struct {
 // one gets it; no call is ever bridged twice.
 func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, error) {
 	s.mu.Lock()
-	e, cancel, err := s.take(req)
+	e, cancelled, err := s.take(req)
 	if err != nil {
 		s.mu.Unlock()
 		s.Logger.Info().Err(err).Str("lot", req.Lot).Int("slot", req.Slot).Str("retriever", req.Retriever).
@@ -32,12 +32,6 @@ func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, 
 	s.busy.Add(1)
 	s.mu.Unlock()
 	defer s.busy.Done()
-	if cancel != "" {
-		// The retriever wins over the recall ringing for this call: stop
-		// the parker's phone. Should the parker answer at this very moment,
-		// the recall finds the call taken and hangs that leg up.
-		s.kill(ctx, cancel, "ORIGINATOR_CANCEL")
-	}
 
 	err = req.Leg.Answer(ctx)
 	if err == nil {
@@ -57,6 +51,12 @@ func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, 
 			if now := s.Clock.Now(); e.occ.Deadline.Before(now) {
 				e.occ.Deadline = now.Add(s.retryAfter(e))
 			}
+			if cancelled {
+				// The ringing recall this retrieve cancelled gets its
+				// outcome row, so its attempt is accounted for.
+				occ := e.occ
+				s.commit(Transition{Event: EventRecallFailed, Reason: "cancelled for a retrieve that then failed", Occupancy: &occ}, e)
+			}
 			s.arm(e)
 		}
 		s.mu.Unlock()
@@ -73,38 +73,41 @@ func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, 
 }
 
 // take finds the call req wants and marks it as being retrieved; a call
-// whose recall is ringing is taken too, and the ringing leg is returned for
-// cancelling. Called with s.mu held.
-func (s *Service) take(req RetrieveRequest) (*entry, CallID, error) {
+// whose recall is ringing is taken too, the ring is cancelled, and
+// cancelled says so. Called with s.mu held.
+func (s *Service) take(req RetrieveRequest) (e *entry, cancelled bool, err error) {
 	if s.closed {
-		return nil, "", ErrClosed
+		return nil, false, ErrClosed
 	}
 	if _, parked := s.calls[req.Leg.Call()]; parked {
 		// A parked channel asking to retrieve is a loop in the dialplan;
 		// never bridge two parked callers to each other.
-		return nil, "", fmt.Errorf("%w: retriever %s is itself parked", ErrAlreadyParked, req.Leg.Call())
+		return nil, false, fmt.Errorf("%w: retriever %s is itself parked", ErrAlreadyParked, req.Leg.Call())
 	}
 	l, err := s.lot(req.Lot)
 	if err != nil {
-		return nil, "", err
+		return nil, false, err
 	}
-	var e *entry
 	if req.Slot == 0 {
 		e = l.longest()
 	} else if !l.cfg.Contains(req.Slot) {
-		return nil, "", fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, req.Slot, l.cfg.Name, l.cfg.First, l.cfg.Last)
+		return nil, false, fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, req.Slot, l.cfg.Name, l.cfg.First, l.cfg.Last)
 	} else {
 		e = l.at(req.Slot)
 	}
 	if e == nil || (e.state != stateParked && e.state != stateRecalling) {
-		return nil, "", fmt.Errorf("%w: %s/%d", ErrSlotEmpty, l.cfg.Name, req.Slot)
+		return nil, false, fmt.Errorf("%w: %s/%d", ErrSlotEmpty, l.cfg.Name, req.Slot)
 	}
-	cancel := e.recallLeg
+	// The retriever wins over a recall ringing for this call: stop the
+	// parker's phone. Should the parker answer at this very moment, the
+	// recall finds the call taken and hangs that leg up.
+	cancelled = e.state == stateRecalling
+	e.stopRecall()
 	e.recallLeg = ""
 	e.gen++ // the pending timer or recall no longer applies
 	if e.timer != nil {
 		e.timer.Stop()
 	}
 	e.state = stateRetrieving
-	return e, cancel, nil
+	return e, cancelled, nil
 }

@@ -36,6 +36,18 @@ type entry struct {
 	gen       uint64
 	timer     Timer
 	recallLeg CallID // the leg ringing the parker (stateRecalling) or being bridged to it (stateRecallBridge)
+	// recallStop is closed to cancel the ringing recall: its watcher then
+	// hangs the leg up as soon as it exists (a uuid_kill can overtake the
+	// bgapi originate that creates it).
+	recallStop chan struct{}
+}
+
+// stopRecall cancels e's ringing recall, if any. Called with s.mu held.
+func (e *entry) stopRecall() {
+	if e.recallStop != nil {
+		close(e.recallStop)
+		e.recallStop = nil
+	}
 }
 
 // Service is the park/retrieve state machine. One mutex guards all lots;
@@ -171,6 +183,16 @@ func (s *Service) adopt(o Occupant, reason string) bool {
 // its caller if the parker answered meanwhile, else hung up so the recall
 // starts afresh. Timers of parked calls are (re)armed from their deadlines.
 func (s *Service) Reconcile(ctx context.Context) error {
+	// What the survey says is judged only against calls parkd knew before
+	// it began: a park that completes meanwhile must not look "not parked"
+	// by a survey taken before its music started, and a call retrieved
+	// meanwhile must not be re-adopted from a survey taken before.
+	s.mu.Lock()
+	before := make(map[CallID]surveyed, len(s.calls))
+	for c, e := range s.calls {
+		before[c] = surveyed{e: e, gen: e.gen, st: e.state}
+	}
+	s.mu.Unlock()
 	chans, err := s.sw.Survey(ctx)
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
@@ -188,8 +210,8 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		return ErrClosed
 	}
 	for _, e := range s.calls {
-		if e.state != stateParked {
-			continue // an operation under way settles it
+		if b, ok := before[e.occ.Call]; !ok || b.e != e || b.gen != e.gen || b.st != stateParked || e.state != stateParked {
+			continue // changed since the survey, or an operation under way settles it
 		}
 		switch ch, ok := byCall[e.occ.Call]; {
 		case !ok:
@@ -209,6 +231,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		if _, known := s.calls[ch.Call]; known {
 			continue
+		}
+		if _, knew := before[ch.Call]; knew {
+			continue // parkd let go of it after the survey was taken
 		}
 		s.adopt(Occupant{
 			Lot: ch.Lot, Slot: ch.Slot, Call: ch.Call, Caller: ch.Caller, Parker: ch.Parker, ParkedAt: ch.ParkedAt,
@@ -250,6 +275,13 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	return nil
 }
 
+// surveyed is a call as parkd knew it when a survey began.
+type surveyed struct {
+	e   *entry
+	gen uint64
+	st  state
+}
+
 // recallAttach is a recall leg answered while parkd was away.
 type recallAttach struct {
 	e   *entry
@@ -261,14 +293,11 @@ type recallAttach struct {
 // parked call is about to be hung up by it (SYSTEM_SHUTDOWN) and is closed
 // as lost. Calls in the middle of an operation are settled by it.
 func (s *Service) SwitchShutdown(ctx context.Context) {
-	var cancel []CallID
 	s.mu.Lock()
 	for _, e := range s.calls {
 		switch e.state {
 		case stateParked, stateRecalling:
-			if e.recallLeg != "" {
-				cancel = append(cancel, e.recallLeg)
-			}
+			e.stopRecall()
 			s.release(e)
 			s.commit(Transition{Event: EventLost, Reason: "FreeSWITCH shut down"}, e)
 		default:
@@ -277,7 +306,6 @@ func (s *Service) SwitchShutdown(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	s.flush(ctx)
-	_ = cancel // FreeSWITCH is taking them down itself
 }
 
 // Hangup tells the Service that a channel hung up. A parked caller's slot
@@ -295,11 +323,10 @@ func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
 		s.mu.Unlock()
 		return
 	}
-	var cancel CallID
 	switch e.state {
 	case stateParked:
 	case stateRecalling:
-		cancel = e.recallLeg
+		e.stopRecall()
 	default:
 		e.hungUp = cause
 		s.mu.Unlock()
@@ -315,9 +342,6 @@ func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
 	}
 	s.mu.Unlock()
 	s.flush(ctx)
-	if cancel != "" {
-		s.kill(ctx, cancel, "ORIGINATOR_CANCEL")
-	}
 }
 
 // Occupants returns the parked calls, by lot and slot.
@@ -354,19 +378,13 @@ func (s *Service) Flush(ctx context.Context) error { return s.jour.flush(ctx) }
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
-	var ringing []CallID
 	for _, e := range s.calls {
 		if e.timer != nil {
 			e.timer.Stop()
 		}
-		if e.state == stateRecalling && e.recallLeg != "" {
-			ringing = append(ringing, e.recallLeg)
-		}
+		e.stopRecall()
 	}
 	s.mu.Unlock()
-	for _, leg := range ringing {
-		s.kill(ctx, leg, "NORMAL_CLEARING")
-	}
 	done := make(chan struct{})
 	go func() { s.busy.Wait(); s.bg.Wait(); close(done) }()
 	select {
