@@ -167,15 +167,13 @@ func (l *callLeg) Refuse(ctx context.Context, returnTo string) error {
 		return fmt.Errorf("refuse: tone: %w", err)
 	}
 	if returnTo != "" {
-		cmd, err := transferTo(l.uuid, returnTo, l.context)
-		if err == nil {
-			if _, err = l.api(ctx, cmd.Command, cmd.Arguments); err == nil {
+		// If it cannot be sent back, hanging up after the tone is the
+		// lesser evil than leaving it to an unknown dialplan.
+		if cmd, err := transferTo(l.uuid, returnTo, l.context); err == nil {
+			if _, err := l.api(ctx, cmd.Command, cmd.Arguments); err == nil {
 				return nil
 			}
 		}
-		// Could not send it back: hanging up after the tone is the
-		// lesser evil than leaving it to an unknown dialplan.
-		_ = err
 	}
 	cmd, err := hangup(l.uuid, "NORMAL_CLEARING")
 	if err != nil {
