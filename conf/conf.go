@@ -76,6 +76,11 @@ type ESL struct {
 type Store struct {
 	// Path is the SQLite database file.
 	Path string `toml:"path"`
+	// Keep is how long the history of ended park sessions is kept; a daily
+	// prune deletes what is older. 0 (the default, keep = "") keeps
+	// everything. Written "400d" (days) or as a Go duration ("9600h"); at
+	// least one day.
+	Keep time.Duration `toml:"keep"`
 }
 
 // Log configures logging.

@@ -271,6 +271,12 @@ func TestParse_Invalid(t *testing.T) {
 		// [store]
 		{"StorePathEmpty", `store.path = ""`, `parkd.toml: store.path: must not be empty`},
 		{"StorePathType", `store.path = true`, `parkd.toml: store.path: must be a quoted string, not a boolean`},
+		{"StoreKeepShort", `store.keep = "23h"`, `parkd.toml: store.keep: 23h0m0s: must be at least one day ("1d"), or "" to keep everything`},
+		{"StoreKeepZeroDays", `store.keep = "0d"`, `parkd.toml: store.keep: "0d": must be at least one day ("1d"), or "" to keep everything`},
+		{"StoreKeepNegative", `store.keep = "-48h"`, `parkd.toml: store.keep: -48h0m0s: must be at least one day`},
+		{"StoreKeepWord", `store.keep = "a year"`, `parkd.toml: store.keep: "a year": not a period (write it like "400d" or "9600h")`},
+		{"StoreKeepDays", `store.keep = "x1d"`, `parkd.toml: store.keep: "x1d": not a number of days`},
+		{"StoreKeepType", `store.keep = 400`, `parkd.toml: store.keep: must be a quoted period such as "400d", not an integer`},
 
 		// [log]
 		{"LogLevel", `log.level = "verbose"`, `parkd.toml: log.level: "verbose": must be one of debug, info, warn, error`},
@@ -920,5 +926,29 @@ func TestLoad_Missing(t *testing.T) {
 	_, err := conf.Load("testdata/does-not-exist.toml")
 	if err == nil || !strings.Contains(err.Error(), "does-not-exist.toml") {
 		t.Fatalf("Load=%v, want an error naming the file", err)
+	}
+}
+
+// Ensure store.keep accepts days, Go durations and "" (keep everything).
+func TestParse_StoreKeep(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{`""`, 0},
+		{`"400d"`, 400 * 24 * time.Hour},
+		{`"1d"`, 24 * time.Hour},
+		{`"24h"`, 24 * time.Hour},
+		{`"9600h"`, 400 * 24 * time.Hour},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			c, err := conf.Parse([]byte("[store]\nkeep = "+tt.in+"\n"), "parkd.toml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Store.Keep; got != tt.want {
+				t.Fatalf("keep=%v, want %v", got, tt.want)
+			}
+		})
 	}
 }

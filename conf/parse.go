@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,6 +114,8 @@ func decodeConfig(p *problems, raw map[string]any, c *Config) {
 				switch k {
 				case "path":
 					decodeString(p, key, t[k], &c.Store.Path)
+				case "keep":
+					decodeKeep(p, key, t[k], &c.Store.Keep)
 				default:
 					p.addf("", "unknown key %s", key)
 				}
@@ -318,6 +321,48 @@ func decodeDuration(p *problems, key string, v any, dst *time.Duration) {
 		return
 	}
 	*dst = d
+}
+
+// decodeKeep stores v in dst if it is a retention period: "" (keep
+// everything, 0), a number of days such as "400d", or a Go duration such as
+// "9600h"; or records a problem naming key.
+func decodeKeep(p *problems, key string, v any, dst *time.Duration) {
+	s, ok := v.(string)
+	if !ok {
+		p.addf(key, `must be a quoted period such as "400d", not %s`, typeName(v))
+		return
+	}
+	d, err := ParseKeep(s)
+	if err != nil {
+		p.addf(key, "%s: %v", quote(s), err)
+		return
+	}
+	if d == 0 && s != "" {
+		p.addf(key, `%s: must be at least one day ("1d"), or "" to keep everything`, quote(s))
+		return
+	}
+	*dst = d
+}
+
+// ParseKeep parses a retention period: "" is 0 (keep everything), "400d" is
+// 400 days, anything else a Go duration such as "9600h". It does not check
+// the minimum; Validate does.
+func ParseKeep(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > MaxKeepDays {
+			return 0, fmt.Errorf(`not a number of days (write it like "400d", at most %dd)`, MaxKeepDays)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf(`not a period (write it like "400d" or "9600h")`)
+	}
+	return d, nil
 }
 
 // decodeInt stores v in dst if it is an integer, or records a problem naming

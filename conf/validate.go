@@ -28,6 +28,9 @@ const (
 	MaxCallerIDNameLen  = 64  // bytes, of the template as written
 	MaxAlertInfoLen     = 256 // bytes
 	MaxFallbackWordLen  = 64  // bytes, of each word of a fallback
+
+	MinKeep     = 24 * time.Hour // store.keep, unless 0
+	MaxKeepDays = 100 * 366      // store.keep in days
 )
 
 const (
@@ -73,6 +76,9 @@ func (c *Config) validate() problems {
 		p.addf("store.path", "must not be empty")
 	} else if strings.ContainsRune(c.Store.Path, 0) {
 		p.addf("store.path", "%s: must not contain a NUL byte", quote(c.Store.Path))
+	}
+	if c.Store.Keep != 0 && c.Store.Keep < MinKeep {
+		p.addf("store.keep", "%s: must be at least one day (\"1d\"), or \"\" to keep everything", c.Store.Keep)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -123,7 +123,7 @@ func (db *DB) Open() error {
 		return fmt.Errorf("store: %w", err)
 	}
 
-	if err := db.openWriter(ctx, migs); err != nil {
+	if err := db.openWriter(ctx, migs, true); err != nil {
 		db.Close()
 		return err
 	}
@@ -143,33 +143,58 @@ func (db *DB) Open() error {
 // daemon once to apply them), and the errors Open returns for foreign files
 // and newer schemas.
 func OpenReadOnly(path string) (*DB, error) {
+	db, _, err := openExisting(path)
+	return db, err
+}
+
+// OpenExisting opens an existing parkd database for reading and writing
+// alongside the daemon that owns it, for the CLI commands that write (such
+// as notes). Like OpenReadOnly it never creates the file or applies
+// migrations, and fails the same way on a missing, foreign, older or newer
+// database. Writes wait for the daemon's (SQLite's busy timeout, 5 s) and
+// the daemon's wait for them; neither ever sees the other's half-done
+// transaction.
+func OpenExisting(path string) (*DB, error) {
+	db, migs, err := openExisting(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.openWriter(context.Background(), migs, false); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// openExisting opens the read pool of an existing, fully migrated database.
+func openExisting(path string) (*DB, []migration, error) {
 	db := NewDB(path)
 	if err := db.checkPath(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	migs, err := loadMigrations()
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, nil, fmt.Errorf("store: %w", err)
 	}
 	// mode=ro never creates the file, but say so plainly rather than with
 	// SQLite's "unable to open database file".
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, nil, fmt.Errorf("store: %w", err)
 	}
 	if db.r, err = db.openReader(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	version, err := inspect(context.Background(), db.r, path, migs)
 	if err != nil {
 		db.closePools()
-		return nil, err
+		return nil, nil, err
 	}
 	if latest := migs[len(migs)-1].version; version < latest {
 		db.closePools()
-		return nil, fmt.Errorf("store: %s has schema version %d, this parkd needs %d: %w; run parkd serve once to migrate",
+		return nil, nil, fmt.Errorf("store: %s has schema version %d, this parkd needs %d: %w; run parkd serve once to migrate",
 			path, version, latest, ErrOlderSchema)
 	}
-	return db, nil
+	return db, migs, nil
 }
 
 // Close closes the database. It is safe to call on a DB that failed to open.
@@ -239,8 +264,9 @@ func (db *DB) openReader() (*sql.DB, error) {
 }
 
 // openWriter opens the single write connection, migrates the schema and
-// prepares the statements Record uses.
-func (db *DB) openWriter(ctx context.Context, migs []migration) error {
+// prepares the statements Record uses. Without doMigrate it leaves the
+// schema alone.
+func (db *DB) openWriter(ctx context.Context, migs []migration, doMigrate bool) error {
 	w, err := sql.Open("sqlite3", dsn(db.Path, writeParams))
 	if err != nil {
 		return fmt.Errorf("store: open %s: %w", db.Path, err)
@@ -251,8 +277,10 @@ func (db *DB) openWriter(ctx context.Context, migs []migration) error {
 	if err := w.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: open %s: %w", db.Path, err)
 	}
-	if err := migrate(ctx, w, migs); err != nil {
-		return fmt.Errorf("store: %s: %w", db.Path, err)
+	if doMigrate {
+		if err := migrate(ctx, w, migs); err != nil {
+			return fmt.Errorf("store: %s: %w", db.Path, err)
+		}
 	}
 	for _, p := range []struct {
 		stmt  **sql.Stmt

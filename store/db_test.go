@@ -56,10 +56,10 @@ func TestDB_Open(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := readApplied(t, db)
-	if got, want := len(first), 2; got != want {
+	if got, want := len(first), 3; got != want {
 		t.Fatalf("migrations=%v, want %d", first, want)
 	}
-	for i, name := range []string{"0001_init.sql", "0002_recall.sql"} {
+	for i, name := range []string{"0001_init.sql", "0002_recall.sql", "0003_sessions.sql"} {
 		if got, want := first[i].version, i+1; got != want {
 			t.Fatalf("version=%d, want %d", got, want)
 		}
@@ -250,11 +250,11 @@ func TestDB_Open_Refuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw := RawDB(t, path)
-		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, '0003_future.sql', '2030-01-01T00:00:00.000Z')`); err != nil {
+		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (4, '0004_future.sql', '2030-01-01T00:00:00.000Z')`); err != nil {
 			t.Fatal(err)
 		}
 		raw.Close()
-		check(t, path, store.ErrNewerSchema, "schema version 3 (0003_future.sql), this parkd knows up to 2")
+		check(t, path, store.ErrNewerSchema, "schema version 4 (0004_future.sql), this parkd knows up to 3")
 	})
 }
 
@@ -289,7 +289,7 @@ func TestDB_Open_MigratesVersion1(t *testing.T) {
 	if err := db.ReadPool().QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := version, 2; got != want {
+	if got, want := version, 3; got != want {
 		t.Fatalf("schema version=%d, want %d", got, want)
 	}
 	occ, err := db.Occupied(ctx)
@@ -455,7 +455,7 @@ func TestOpenReadOnly(t *testing.T) {
 			}
 			t.Fatalf("err=%v, want %v", err, store.ErrOlderSchema)
 		}
-		if want := "has schema version 1, this parkd needs 2"; !strings.Contains(err.Error(), want) {
+		if want := "has schema version 1, this parkd needs 3"; !strings.Contains(err.Error(), want) {
 			t.Fatalf("err=%q, want it to contain %q", err, want)
 		}
 		if !strings.Contains(err.Error(), "run parkd serve once to migrate") {

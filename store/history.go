@@ -20,6 +20,15 @@ type HistoryFilter struct {
 	Until time.Time // rows before Until
 	Event parking.Event
 	Limit int // at most this many rows, the oldest first; 0: no limit
+
+	// Parker selects the rows of calls parked by this party (exact match).
+	Parker string
+	// Caller selects the rows whose caller number or name contains this
+	// text, ignoring ASCII case.
+	Caller string
+	// Newest makes Limit keep the most recent rows instead of the oldest.
+	// They are still returned oldest first.
+	Newest bool
 }
 
 // HistoryRow is one stored transition. Its fields are those of
@@ -81,54 +90,84 @@ func (r HistoryRow) MarshalJSON() ([]byte, error) {
 // were recorded). Since and Until compare at millisecond precision. An
 // unknown f.Event or a negative f.Limit or f.Slot fails with ErrInvalid.
 func (db *DB) History(ctx context.Context, f HistoryFilter) ([]HistoryRow, error) {
+	var out []HistoryRow
+	err := db.EachHistory(ctx, f, func(r HistoryRow) error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EachHistory calls fn for each history row f selects, in the order History
+// returns them, without holding them all in memory (for exports). It stops
+// at fn's first error and returns it.
+func (db *DB) EachHistory(ctx context.Context, f HistoryFilter, fn func(HistoryRow) error) error {
 	if db.r == nil {
-		return nil, fmt.Errorf("history: %w", errNotOpen)
+		return fmt.Errorf("history: %w", errNotOpen)
 	}
 	query, args, err := historyQuery(f)
 	if err != nil {
-		return nil, fmt.Errorf("history: %w", err)
+		return fmt.Errorf("history: %w", err)
 	}
 	rows, err := db.r.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("history: %w", err)
+		return fmt.Errorf("history: %w", err)
 	}
 	defer rows.Close()
-	var out []HistoryRow
 	for rows.Next() {
 		var r HistoryRow
 		var at string
 		var waitMS int64
 		if err := rows.Scan(&r.ID, &at, &r.Event, &r.Lot, &r.Slot, &r.Call, &r.Caller.Number, &r.Caller.Name,
 			&r.Parker, &r.Retriever, &r.Reason, &waitMS); err != nil {
-			return nil, fmt.Errorf("history: %w", err)
+			return fmt.Errorf("history: %w", err)
 		}
 		if r.At, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("history row %d: %w", r.ID, err)
+			return fmt.Errorf("history row %d: %w", r.ID, err)
 		}
 		r.Wait = time.Duration(waitMS) * time.Millisecond
-		out = append(out, r)
+		if err := fn(r); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("history: %w", err)
+		return fmt.Errorf("history: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // historyQuery builds the SELECT for f.
 func historyQuery(f HistoryFilter) (string, []any, error) {
-	var where []string
-	var args []any
-	add := func(cond string, arg any) {
-		where = append(where, cond)
-		args = append(args, arg)
-	}
-	switch {
-	case f.Event != "" && !f.Event.Valid():
+	if f.Event != "" && !f.Event.Valid() {
 		return "", nil, fmt.Errorf("%w: unknown event %q", ErrInvalid, f.Event)
+	}
+	where, args, err := f.where()
+	if err != nil {
+		return "", nil, err
+	}
+	query := `SELECT id, at, event, lot, slot, call_uuid, caller_number, caller_name, parker, retriever, reason, wait_ms FROM history` + where
+	query, args = orderLimit(query, args, f)
+	return query, args, nil
+}
+
+// where returns the WHERE clause (with a leading space, or "") and its
+// arguments for f, over a table with the history's column names. User input
+// only ever reaches the query as an argument.
+func (f HistoryFilter) where() (string, []any, error) {
+	switch {
 	case f.Slot < 0:
 		return "", nil, fmt.Errorf("%w: slot %d", ErrInvalid, f.Slot)
 	case f.Limit < 0:
 		return "", nil, fmt.Errorf("%w: limit %d", ErrInvalid, f.Limit)
+	}
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
 	}
 	if f.Lot != "" {
 		add("lot = ?", f.Lot)
@@ -139,6 +178,13 @@ func historyQuery(f HistoryFilter) (string, []any, error) {
 	if f.Call != "" {
 		add("call_uuid = ?", string(f.Call))
 	}
+	if f.Parker != "" {
+		add("parker = ?", f.Parker)
+	}
+	if f.Caller != "" {
+		pat := "%" + escapeLike(f.Caller) + "%"
+		add(`(caller_number LIKE ? ESCAPE '\' OR caller_name LIKE ? ESCAPE '\')`, pat, pat)
+	}
 	if !f.Since.IsZero() {
 		add("at >= ?", formatTime(f.Since))
 	}
@@ -148,17 +194,25 @@ func historyQuery(f HistoryFilter) (string, []any, error) {
 	if f.Event != "" {
 		add("event = ?", string(f.Event))
 	}
+	if len(where) == 0 {
+		return "", nil, nil
+	}
+	return " WHERE " + strings.Join(where, " AND "), args, nil
+}
 
-	var b strings.Builder
-	b.WriteString(`SELECT id, at, event, lot, slot, call_uuid, caller_number, caller_name, parker, retriever, reason, wait_ms FROM history`)
-	if len(where) > 0 {
-		b.WriteString(" WHERE ")
-		b.WriteString(strings.Join(where, " AND "))
+// escapeLike escapes LIKE's wildcards in s, for ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// orderLimit appends ORDER BY id and f's limit to query: the oldest
+// f.Limit rows, or with f.Newest the most recent ones, still oldest first.
+func orderLimit(query string, args []any, f HistoryFilter) (string, []any) {
+	switch {
+	case f.Limit > 0 && f.Newest:
+		return "SELECT * FROM (" + query + " ORDER BY id DESC LIMIT ?) ORDER BY id", append(args, f.Limit)
+	case f.Limit > 0:
+		return query + " ORDER BY id LIMIT ?", append(args, f.Limit)
 	}
-	b.WriteString(" ORDER BY id")
-	if f.Limit > 0 {
-		b.WriteString(" LIMIT ?")
-		args = append(args, f.Limit)
-	}
-	return b.String(), args, nil
+	return query + " ORDER BY id", args
 }

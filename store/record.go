@@ -19,8 +19,9 @@ const (
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
-// Record applies t in one transaction: it appends t to the history and
-// sets or clears t.Call's occupancy row.
+// Record applies t in one transaction: it appends t to the history, sets or
+// clears t.Call's occupancy row and keeps the call's park session (see
+// the sessions table in migrations/0003_sessions.sql) up to date.
 //
 // If t.Occupancy is nil, the call's occupancy row, if any, is deleted. If not,
 // t.Occupancy replaces the call's row; a call may move to another slot (its
@@ -81,10 +82,18 @@ func (db *DB) record(ctx context.Context, t parking.Transition) error {
 			return fmt.Errorf("set occupancy %s/%d: %w", o.Lot, o.Slot, err)
 		}
 	}
-	if _, err := tx.StmtContext(ctx, db.insertHistory).ExecContext(ctx,
+	res, err := tx.StmtContext(ctx, db.insertHistory).ExecContext(ctx,
 		formatTime(t.At), t.Lot, t.Slot, string(t.Call), t.Caller.Number, t.Caller.Name, t.Parker,
-		string(t.Event), t.Reason, t.Retriever, t.Wait.Milliseconds()); err != nil {
+		string(t.Event), t.Reason, t.Retriever, t.Wait.Milliseconds())
+	if err != nil {
 		return fmt.Errorf("append history: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("append history: %w", err)
+	}
+	if err := applySession(ctx, tx, t, id); err != nil {
+		return fmt.Errorf("session: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)

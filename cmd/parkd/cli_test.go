@@ -8,12 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/fsconf"
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
+	"github.com/parkd/parkd/store/storetest"
 )
 
 // cli runs parkd with args and returns its exit code and output.
@@ -160,4 +164,330 @@ func TestDemo(t *testing.T) {
 	if code, _, _ := cli(t, "demo", "--db", db); code != 1 {
 		t.Fatalf("a second demo on the same file: exit %d, want 1 (never overwrite a database)", code)
 	}
+}
+
+// fixtureDB writes the hand-computed fixture history (see storetest) to a
+// new database and returns its path.
+func fixtureDB(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fixture.db")
+	db := store.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Record(t, db, storetest.Transitions())
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Ensure report prints the fixture's exact figures as CSV, JSON (null where
+// undefined) and a table, groups by hour in the --tz zone, and refuses bad
+// flags with exit code 2.
+func TestCLI_Report(t *testing.T) {
+	path := fixtureDB(t)
+	window := []string{"--db", path, "--from", "2026-11-02T08:00", "--to", "2026-11-02T12:00", "--tz", "UTC"}
+
+	code, out, errOut := cli(t, append([]string{"report", "--csv"}, window...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want := `lot,parked,retrieved,recalled,fallback,abandoned,lost,open,abandon_rate,wait_median_ms,wait_p90_ms,wait_max_ms,attempts_per_recalled,before_recall
+main,8,5,1,0,2,0,0,0.2500,30000,190000,190000,2.00,0.5000
+reception,7,3,1,1,0,1,1,0.0000,45500,130000,130000,1.00,0.4286
+TOTAL,15,8,2,1,2,1,1,0.1333,45500,130000,190000,1.50,0.4667
+`
+	if out != want {
+		t.Fatalf("report --csv:\n%s\nwant:\n%s", out, want)
+	}
+
+	code, out, _ = cli(t, append([]string{"report", "--json", "--by", "parker"}, window...)...)
+	var rep struct {
+		By     string                   `json:"by"`
+		Groups []map[string]interface{} `json:"groups"`
+		Total  map[string]interface{}   `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil {
+		t.Fatalf("report --json: exit %d, %v\n%s", code, err, out)
+	}
+	if got, want := len(rep.Groups), 5; got != want {
+		t.Fatalf("groups=%d, want %d", got, want)
+	}
+	last := rep.Groups[4] // 1202: one abandoned call, no pickups
+	if last["group"] != "1202" || last["wait_median_ms"] != nil || last["attempts_per_recalled"] != nil || last["abandon_rate"] != 1.0 {
+		t.Fatalf("group 1202=%v, want nulls for the undefined figures", last)
+	}
+	if rep.Total["parked"] != 15.0 || rep.Total["wait_p90_ms"] != 130000.0 || rep.Total["attempts_per_recalled"] != 1.5 {
+		t.Fatalf("total=%v", rep.Total)
+	}
+
+	code, out, _ = cli(t, append([]string{"report"}, window...)...)
+	for _, s := range []string{"main", "reception", "TOTAL", "25.0%", "45.5s", "3m10s", "1.50", "46.7%"} {
+		if code != 0 || !strings.Contains(out, s) {
+			t.Fatalf("report table lacks %q (exit %d):\n%s", s, code, out)
+		}
+	}
+
+	// The same instants by hour of day in India (+05:30).
+	code, out, _ = cli(t, "report", "--db", path, "--from", "2026-11-02T13:30", "--to", "2026-11-02T17:30", "--tz", "Asia/Kolkata", "--by", "hour", "--csv")
+	var hours []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Split(line, ",")
+		hours = append(hours, f[0]+"="+f[1])
+	}
+	if got, want := strings.Join(hours, " "), "13=2 14=5 15=1 16=6 17=1 TOTAL=15"; code != 0 || got != want {
+		t.Fatalf("by hour in Asia/Kolkata: %s, want %s (exit %d)", got, want, code)
+	}
+
+	for _, args := range [][]string{
+		{"report", "--db", path, "--by", "week"},
+		{"report", "--db", path, "--from", "yesterday"},
+		{"report", "--db", path, "--tz", "Mars/Olympus"},
+		{"report", "--db", path, "--json", "--csv"},
+		{"report", "--db", path, "--from", "2026-11-02", "--to", "2026-11-01"},
+	} {
+		if code, _, errOut := cli(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errOut)
+		}
+	}
+}
+
+// Ensure history filters by lot, slot, parker, caller, call, event and time,
+// keeps the most recent --limit rows oldest first, and writes CSV.
+func TestCLI_HistoryFilters(t *testing.T) {
+	path := fixtureDB(t)
+	calls := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := cli(t, append([]string{"history", "--db", path, "--csv"}, args...)...)
+		if code != 0 {
+			t.Fatalf("history %v: exit %d: %s", args, code, errOut)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if lines[0] != strings.Join(csvHeader(), ",") {
+			t.Fatalf("csv header %q", lines[0])
+		}
+		var got []string
+		for _, l := range lines[1:] {
+			f := strings.Split(l, ",")
+			got = append(got, f[5]+":"+f[2])
+		}
+		return strings.Join(got, " ")
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--lot", "reception", "--event", "recall_failed"}, "call-h:recall_failed call-h:recall_failed"},
+		{[]string{"--slot", "306"}, "call-p:parked call-p:retrieved"},
+		{[]string{"--parker", "1004", "--event", "parked"}, "call-p:parked call-q:parked"},
+		{[]string{"--caller", "0199"}, "call-r:rejected"},
+		{[]string{"--caller", "MARY"}, ""},
+		{[]string{"--call", "call-m"}, "call-m:parked call-m:retrieved call-m:parked call-m:abandoned"},
+		{[]string{"--since", "2026-11-02T11:59", "--until", "2026-11-02T12:00:10", "--tz", "UTC"}, "call-e:parked call-f:parked call-f:retrieved"},
+		{[]string{"--lot", "main", "--limit", "2"}, "call-f:retrieved call-e:retrieved"},
+	} {
+		if got := calls(tt.args...); got != tt.want {
+			t.Errorf("history %v: %s\nwant %s", tt.args, got, tt.want)
+		}
+	}
+	if code, _, _ := cli(t, "history", "--db", path, "--event", "teleported"); code != 2 {
+		t.Errorf("--event teleported: exit %d, want 2", code)
+	}
+}
+
+// Ensure note attaches text to a parked call while another writer has the
+// database open, that slots and history show it, and that bad notes and
+// empty slots are refused.
+func TestCLI_NoteSlots(t *testing.T) {
+	path := fixtureDB(t)
+	daemon := store.NewDB(path) // as the running daemon holds it
+	if err := daemon.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer daemon.Close()
+
+	code, out, errOut := cli(t, "note", "--db", path, "reception", "302", "Wants Dr. Smith, lab results")
+	if code != 0 || !strings.Contains(out, "Noted on reception/302 (Ana Silva <+15550122>)") {
+		t.Fatalf("note: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = cli(t, "slots", "--db", path)
+	for _, s := range []string{"NEXT RECALL", "RECALLS", "Wants Dr. Smith, lab results", "Ana Silva <+15550122>", "302"} {
+		if code != 0 || !strings.Contains(out, s) {
+			t.Fatalf("slots lacks %q:\n%s", s, out)
+		}
+	}
+	code, out, _ = cli(t, "slots", "--db", path, "--json")
+	var row map[string]any
+	if err := json.Unmarshal([]byte(out), &row); code != 0 || err != nil {
+		t.Fatalf("slots --json: %v\n%s", err, out)
+	}
+	if row["note"] != "Wants Dr. Smith, lab results" || row["recall_attempts"] != 1.0 || row["next_recall_at"] != "2026-11-02T09:02:00.000Z" {
+		t.Fatalf("slots --json=%v", row)
+	}
+	code, out, _ = cli(t, "history", "--db", path, "--call", "call-i")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 4 || !strings.Contains(lines[3], `note`) ||
+		!strings.Contains(lines[3], `"Wants Dr. Smith, lab results"`) {
+		t.Fatalf("history --call call-i:\n%s", out)
+	}
+	code, out, _ = cli(t, "history", "--db", path, "--event", "note", "--json")
+	if err := json.Unmarshal([]byte(out), &row); code != 0 || err != nil || row["event"] != "note" || row["call"] != "call-i" {
+		t.Fatalf("history --event note --json: %v\n%s", err, out)
+	}
+
+	for _, tt := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"main", "202", "hello"}, 1, "slot main/202 is empty"},
+		{[]string{"reception", "302", "two\nlines"}, 2, "control character"},
+		{[]string{"reception", "302", strings.Repeat("x", 501)}, 2, "at most 500"},
+		{[]string{"reception", "302", " "}, 2, "empty"},
+		{[]string{"reception", "abc", "hi"}, 2, "not a slot number"},
+		{[]string{"reception", "302"}, 2, "want LOT SLOT"},
+	} {
+		code, out, errOut := cli(t, append([]string{"note", "--db", path}, tt.args...)...)
+		if code != tt.code || !strings.Contains(out+errOut, tt.out) {
+			t.Errorf("note %q: exit %d, want %d with %q\n%s%s", tt.args, code, tt.code, tt.out, out, errOut)
+		}
+	}
+	missing := filepath.Join(t.TempDir(), "none.db")
+	if code, _, _ := cli(t, "note", "--db", missing, "main", "1", "x"); code != 1 {
+		t.Errorf("note on a missing database: exit %d, want 1", code)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("note created %s", missing)
+	}
+}
+
+// Ensure slots --watch redraws until its context ends, then exits 0.
+func TestCLI_SlotsWatch(t *testing.T) {
+	path := fixtureDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"slots", "--db", path, "--watch", "--every", "20ms"}, &out, &errb); err != nil {
+		t.Fatalf("slots --watch: %v (%s)", err, errb.String())
+	}
+	if got := strings.Count(out.String(), "\x1b[2J"); got < 3 {
+		t.Fatalf("redraws=%d, want several", got)
+	}
+	if !strings.Contains(out.String(), "Ana Silva") {
+		t.Fatalf("watch output:\n%s", out.String())
+	}
+
+	// watchSlots stops on the context, not on a draw error caused by it.
+	draws := 0
+	err := watchSlots(ctx, time.Millisecond, func(bool) error { draws++; return nil })
+	if err != nil || draws != 1 {
+		t.Fatalf("watchSlots after cancel: %v, %d draws, want one draw and nil", err, draws)
+	}
+}
+
+// Ensure export writes every history row and note as CSV, within
+// --since/--until, and gen-history makes a database the report reads.
+func TestCLI_ExportGen(t *testing.T) {
+	path := fixtureDB(t)
+	if code, _, errOut := cli(t, "note", "--db", path, "reception", "302", "VIP"); code != 0 {
+		t.Fatal(errOut)
+	}
+	code, out, errOut := cli(t, "export", "--db", path, "--csv")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 1+45+1 {
+		t.Fatalf("export: exit %d, %d lines, want header + 45 rows + 1 note\n%s", code, len(lines), errOut)
+	}
+	if !strings.HasPrefix(lines[len(lines)-1], ",") || !strings.HasSuffix(lines[len(lines)-1], ",VIP") {
+		t.Fatalf("last line %q, want the note", lines[len(lines)-1])
+	}
+	code, out, _ = cli(t, "export", "--db", path, "--since", "2026-11-02T11:00", "--until", "2026-11-02T12:00", "--tz", "UTC")
+	if got := strings.Count(out, "\n"); code != 0 || got != 1+6 || !strings.Contains(out, "\n37,2026-11-02T11:00:00.000Z,parked,") {
+		t.Fatalf("export window: %d lines, want header + rows 37 to 42\n%s", got, out)
+	}
+
+	gen := filepath.Join(t.TempDir(), "gen.db")
+	code, out, errOut = cli(t, "gen-history", "--db", gen, "--rows", "3000", "--seed", "5", "--days", "30", "--end", "2026-11-01")
+	if code != 0 || !strings.Contains(out, "3000 history rows") {
+		t.Fatalf("gen-history: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = cli(t, "report", "--db", gen, "--from", "2026-09-01", "--to", "2026-11-02", "--json")
+	if code != 0 || !strings.Contains(out, `"parked": 1`) {
+		t.Fatalf("report on generated db: exit %d\n%s", code, out)
+	}
+	if code, _, _ := cli(t, "gen-history", "--db", gen, "--rows", "10"); code != 1 {
+		t.Fatalf("gen-history over an existing file: exit %d, want 1", code)
+	}
+}
+
+// Ensure the command-line times parse as documented.
+func TestParseWhen(t *testing.T) {
+	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"2026-11-01", time.Date(2026, 11, 1, 0, 0, 0, 0, paris)},
+		{"2026-11-01T08:00", time.Date(2026, 11, 1, 8, 0, 0, 0, paris)},
+		{"2026-11-01 08:00:30", time.Date(2026, 11, 1, 8, 0, 30, 0, paris)},
+		{"2026-11-01T08:00:00Z", time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)},
+		{"7d", now.Add(-7 * 24 * time.Hour)},
+		{"24h", now.Add(-24 * time.Hour)},
+		{"1h30m", now.Add(-90 * time.Minute)},
+		{"now", now},
+	} {
+		got, err := parseWhen(tt.in, now, paris)
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("parseWhen(%q)=%v, %v, want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-5h", "7w", "2026-13-01", "d"} {
+		if _, err := parseWhen(bad, now, paris); err == nil {
+			t.Errorf("parseWhen(%q): no error", bad)
+		}
+	}
+}
+
+// fakePruner records the cutoffs it is asked to prune before.
+type fakePruner struct{ calls []time.Time }
+
+func (f *fakePruner) Prune(_ context.Context, before time.Time) (int64, error) {
+	f.calls = append(f.calls, before)
+	return 1, nil
+}
+
+// Ensure the retention loop prunes at once and then every interval, with
+// the cutoff keep before now, and does nothing when keep is 0.
+func TestPruneEvery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakePruner{}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		start := time.Now()
+		go func() {
+			pruneEvery(ctx, p, 400*24*time.Hour, 24*time.Hour, zerolog.Nop())
+			close(done)
+		}()
+		time.Sleep(49 * time.Hour)
+		synctest.Wait()
+		cancel()
+		<-done
+		if got, want := len(p.calls), 3; got != want {
+			t.Fatalf("prunes=%d, want %d", got, want)
+		}
+		for i, c := range p.calls {
+			if want := start.Add(time.Duration(i)*24*time.Hour - 400*24*time.Hour); !c.Equal(want) {
+				t.Fatalf("prune %d before %v, want %v", i, c, want)
+			}
+		}
+
+		idle := &fakePruner{}
+		pruneEvery(context.Background(), idle, 0, time.Hour, zerolog.Nop())
+		if len(idle.calls) != 0 {
+			t.Fatalf("keep 0 pruned %d times", len(idle.calls))
+		}
+	})
 }

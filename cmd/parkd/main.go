@@ -47,7 +47,10 @@ Usage: parkd <command> [flags]
 Commands:
   serve     run the daemon
   slots     show who is parked now
-  history   show the park history
+  history   show the park history and notes (filters: --lot, --parker, --caller, --since, ...)
+  report    parked calls, outcomes and waits per lot, parker, retriever, hour or day
+  note      attach a note to a parked call: parkd note LOT SLOT "TEXT"
+  export    write the history and notes as CSV, for archiving
   fsconf    print the FreeSWITCH dialplan include for the configured lots
   check     validate a configuration file
   demo      run a hospital scenario against the built-in FreeSWITCH simulator
@@ -71,6 +74,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSlots(ctx, rest, stdout, stderr)
 	case "history":
 		return runHistory(ctx, rest, stdout, stderr)
+	case "report":
+		return runReport(ctx, rest, stdout, stderr)
+	case "note":
+		return runNote(ctx, rest, stdout, stderr)
+	case "export":
+		return runExport(ctx, rest, stdout, stderr)
+	case "gen-history": // hidden: load-test fixtures
+		return runGenHistory(ctx, rest, stdout, stderr)
 	case "fsconf":
 		return runFSConf(rest, stdout, stderr)
 	case "check":

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -26,34 +28,85 @@ func openForReading(cfgPath, dbPath string) (*store.DB, error) {
 }
 
 func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("slots", "Show the calls parked now.", stderr)
+	fs := newFlags("slots", "Show the calls parked now, with their next recall and notes.", stderr)
 	cfg := fs.String("c", "", "configuration `FILE` (for store.path)")
 	db := fs.String("db", "", "SQLite `PATH` (overrides store.path)")
 	asJSON := fs.Bool("json", false, "print one JSON object per parked call")
+	watch := fs.Bool("watch", false, "redraw every --every until interrupted")
+	every := fs.Duration("every", time.Second, "redraw `INTERVAL` for --watch")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *every <= 0 {
+		return fmt.Errorf("%w: slots: --every must be positive", errUsage)
 	}
 	d, err := openForReading(*cfg, *db)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	occ, err := d.Occupied(ctx)
-	if err != nil {
+	draw := func(clear bool) error {
+		parked, err := d.Parked(ctx)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		if clear {
+			buf.WriteString("\x1b[H\x1b[2J") // home, clear screen
+		}
+		if err := printParked(&buf, parked, time.Now(), *asJSON); err != nil {
+			return err
+		}
+		_, err = stdout.Write(buf.Bytes())
 		return err
 	}
-	return printSlots(stdout, occ, time.Now(), *asJSON)
+	if !*watch {
+		return draw(false)
+	}
+	return watchSlots(ctx, *every, draw)
 }
 
-// printSlots writes the occupancy as a table or as JSON lines.
+// watchSlots calls draw at once and then every interval until ctx is done,
+// which ends it without error (Ctrl-C).
+func watchSlots(ctx context.Context, interval time.Duration, draw func(clear bool) error) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := draw(true); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// printSlots writes occupants (without notes) as printParked does.
 func printSlots(w io.Writer, occ []parking.Occupant, now time.Time, asJSON bool) error {
+	parked := make([]store.ParkedCall, len(occ))
+	for i, o := range occ {
+		parked[i] = store.ParkedCall{Occupant: o}
+	}
+	return printParked(w, parked, now, asJSON)
+}
+
+// printParked writes the parked calls as a table or as JSON lines. Times in
+// the table are local.
+func printParked(w io.Writer, parked []store.ParkedCall, now time.Time, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
-		for _, o := range occ {
+		for _, p := range parked {
+			o := p.Occupant
 			err := enc.Encode(map[string]any{
 				"lot": o.Lot, "slot": o.Slot, "call": o.Call, "caller_number": o.Caller.Number,
 				"caller_name": o.Caller.Name, "parker": o.Parker,
 				"parked_at": o.ParkedAt.UTC().Format(timeFormat), "waiting_ms": o.Waited(now).Milliseconds(),
+				"next_recall_at": o.Deadline.UTC().Format(timeFormat), "recall_attempts": o.Attempts, "note": p.Note,
 			})
 			if err != nil {
 				return err
@@ -61,15 +114,17 @@ func printSlots(w io.Writer, occ []parking.Occupant, now time.Time, asJSON bool)
 		}
 		return nil
 	}
-	if len(occ) == 0 {
+	if len(parked) == 0 {
 		_, err := fmt.Fprintln(w, "No calls parked.")
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOT\tSLOT\tCALLER\tPARKER\tPARKED SINCE\tWAITING")
-	for _, o := range occ {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", o.Lot, o.Slot, callerText(o.Caller), orUnknown(o.Parker),
-			o.ParkedAt.Local().Format("15:04:05"), o.Waited(now).Round(time.Second))
+	fmt.Fprintln(tw, "LOT\tSLOT\tCALLER\tPARKER\tPARKED AT\tWAITING\tNEXT RECALL\tRECALLS\tNOTE")
+	for _, p := range parked {
+		o := p.Occupant
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", o.Lot, o.Slot, callerText(o.Caller), orUnknown(o.Parker),
+			o.ParkedAt.Local().Format("15:04:05"), o.Waited(now).Round(time.Second),
+			o.Deadline.Local().Format("15:04:05"), o.Attempts, dash(p.Note))
 	}
 	return tw.Flush()
 }
@@ -96,11 +151,33 @@ func orUnknown(s string) string {
 }
 
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("history", "Show the park history, oldest first.", stderr)
+	fs := newFlags("history", "Show the park history and the notes, oldest first.", stderr)
 	cfg := fs.String("c", "", "configuration `FILE` (for store.path)")
 	db := fs.String("db", "", "SQLite `PATH` (overrides store.path)")
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
+	asCSV := fs.Bool("csv", false, "print CSV")
+	lot := fs.String("lot", "", "only this `LOT`")
+	slot := fs.Int("slot", 0, "only this `SLOT`")
+	parker := fs.String("parker", "", "only calls parked by `WHO`")
+	caller := fs.String("caller", "", "only callers whose number or name contains `TEXT`")
+	call := fs.String("call", "", "only this call `UUID`")
+	event := fs.String("event", "", "only this `EVENT` (parked, retrieved, recall, ..., or note)")
+	limit := fs.Int("limit", 0, "only the most recent `N` rows (still printed oldest first)")
+	win := addTimeFlags(fs, "since", "until", "", "", "history")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *asJSON && *asCSV {
+		return fmt.Errorf("%w: history: --json and --csv exclude each other", errUsage)
+	}
+	if *slot < 0 || *limit < 0 {
+		return fmt.Errorf("%w: history: --slot and --limit must not be negative", errUsage)
+	}
+	if *event != "" && *event != "note" && !parking.Event(*event).Valid() {
+		return fmt.Errorf("%w: history: --event %q: want one of %v or note", errUsage, *event, parking.Events)
+	}
+	since, until, _, err := win.window(time.Now())
+	if err != nil {
 		return err
 	}
 	d, err := openForReading(*cfg, *db)
@@ -108,31 +185,138 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer d.Close()
-	rows, err := d.History(ctx, store.HistoryFilter{})
+	f := store.HistoryFilter{
+		Lot: *lot, Slot: *slot, Call: parking.CallID(*call), Parker: *parker, Caller: *caller,
+		Since: since, Until: until, Limit: *limit, Newest: true,
+	}
+	entries, err := readEntries(ctx, d, f, *event)
 	if err != nil {
 		return err
 	}
-	return printHistory(stdout, rows, *asJSON)
+	switch {
+	case *asJSON:
+		return printEntriesJSON(stdout, entries)
+	case *asCSV:
+		return writeEntriesCSV(stdout, entries)
+	}
+	return printEntries(stdout, entries)
+}
+
+// entry is one line of the history as the CLI shows it: a history row, or
+// a note (Event "note", text in Note).
+type entry struct {
+	store.HistoryRow
+	Note string
+}
+
+func (e entry) isNote() bool { return e.Event == "note" }
+
+// noteEntry makes a note into a history line: the call's details as the
+// note recorded them, the text in Note.
+func noteEntry(n store.Note) entry {
+	return entry{HistoryRow: store.HistoryRow{
+		At: n.At, Event: "note", Lot: n.Lot, Slot: n.Slot, Call: n.Call, Caller: n.Caller, Parker: n.Parker,
+	}, Note: n.Text}
+}
+
+// readEntries reads the history rows and notes f selects (event "" for
+// both, "note" for notes only, else that event only), merged by time; with
+// f.Limit, the most recent f.Limit of them.
+func readEntries(ctx context.Context, d *store.DB, f store.HistoryFilter, event string) ([]entry, error) {
+	var rows []store.HistoryRow
+	var notes []store.Note
+	var err error
+	if event != "note" {
+		hf := f
+		hf.Event = parking.Event(event)
+		if rows, err = d.History(ctx, hf); err != nil {
+			return nil, err
+		}
+	}
+	if event == "" || event == "note" {
+		if notes, err = d.Notes(ctx, f); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]entry, 0, len(rows)+len(notes))
+	merge(rows, notes, func(e entry) error {
+		out = append(out, e)
+		return nil
+	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[len(out)-f.Limit:]
+	}
+	return out, nil
+}
+
+// merge calls fn with the history rows (in their recorded order) and the
+// notes merged by time; a note written at the same millisecond as a row
+// comes after it.
+func merge(rows []store.HistoryRow, notes []store.Note, fn func(entry) error) error {
+	for _, r := range rows {
+		for len(notes) > 0 && notes[0].At.Before(r.At) {
+			if err := fn(noteEntry(notes[0])); err != nil {
+				return err
+			}
+			notes = notes[1:]
+		}
+		if err := fn(entry{HistoryRow: r}); err != nil {
+			return err
+		}
+	}
+	for _, n := range notes {
+		if err := fn(noteEntry(n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printEntriesJSON writes one JSON object per line: the history row shape
+// (see store.HistoryRow), and for notes event "note" with the text in
+// "note".
+func printEntriesJSON(w io.Writer, entries []entry) error {
+	enc := json.NewEncoder(w)
+	for _, e := range entries {
+		if !e.isNote() {
+			if err := enc.Encode(e.HistoryRow); err != nil {
+				return err
+			}
+			continue
+		}
+		err := enc.Encode(map[string]any{
+			"at": e.At.UTC().Format(timeFormat), "event": "note", "lot": e.Lot, "slot": e.Slot, "call": e.Call,
+			"caller_number": e.Caller.Number, "caller_name": e.Caller.Name, "parker": e.Parker, "note": e.Note,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // printHistory writes history rows as a table or as JSON lines.
 func printHistory(w io.Writer, rows []store.HistoryRow, asJSON bool) error {
-	if asJSON {
-		enc := json.NewEncoder(w)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+	entries := make([]entry, len(rows))
+	for i, r := range rows {
+		entries[i] = entry{HistoryRow: r}
 	}
-	if len(rows) == 0 {
+	if asJSON {
+		return printEntriesJSON(w, entries)
+	}
+	return printEntries(w, entries)
+}
+
+// printEntries writes history rows and notes as a table. A note shows its
+// text in quotes in the REASON column.
+func printEntries(w io.Writer, entries []entry) error {
+	if len(entries) == 0 {
 		_, err := fmt.Fprintln(w, "No history yet.")
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "AT\tEVENT\tLOT\tSLOT\tCALLER\tPARKER\tRETRIEVER\tWAITED\tREASON")
-	for _, r := range rows {
+	for _, r := range entries {
 		slot := "-"
 		if r.Slot != 0 {
 			slot = fmt.Sprint(r.Slot)
@@ -141,8 +325,12 @@ func printHistory(w io.Writer, rows []store.HistoryRow, asJSON bool) error {
 		if r.Wait > 0 {
 			waited = r.Wait.String()
 		}
+		reason := dash(r.Reason)
+		if r.isNote() {
+			reason = strconv.Quote(r.Note)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.Local().Format("2006-01-02 15:04:05"),
-			r.Event, r.Lot, slot, callerText(r.Caller), orUnknown(r.Parker), dash(r.Retriever), waited, dash(r.Reason))
+			r.Event, r.Lot, slot, callerText(r.Caller), orUnknown(r.Parker), dash(r.Retriever), waited, reason)
 	}
 	return tw.Flush()
 }

@@ -507,9 +507,8 @@ func TestE2E_DiskFull(t *testing.T) {
 	r := h.call("retrieve", "main", "202")
 	h.waitFor(jane, "retrieved while the disk is full", bridgedTo(r))
 	tom := h.park("203")
-	if m.Service.Pending() != 3 {
-		t.Fatalf("%d rows pending, want 3", m.Service.Pending())
-	}
+	// The music starts before the row is queued: wait for the queue.
+	waitUntil(t, 5*time.Second, "3 rows pending", func() bool { return m.Service.Pending() == 3 })
 	if !strings.Contains(logs.String(), `"level":"error"`) || !strings.Contains(logs.String(), "history write failed") {
 		t.Fatalf("no loud error logged:\n%s", logs)
 	}

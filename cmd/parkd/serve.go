@@ -106,6 +106,9 @@ func (m *Main) Open(ctx context.Context) error {
 		defer m.wg.Done()
 		m.retryHistory(runCtx)
 	}()
+	m.wg.Go(func() {
+		pruneEvery(runCtx, m.DB, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
+	})
 	m.Logger.Info().Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
 		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Str("version", version).Msg("parkd started")
 	return nil

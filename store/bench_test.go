@@ -1,0 +1,47 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/parkd/parkd/store"
+)
+
+// BenchmarkReport1M measures reports over a generated history of 1,000,000
+// rows (about 350,000 sessions over a year). The history is generated only
+// when the benchmark runs (go test -bench Report1M ./store/), which takes a
+// few seconds and is reported as gen-seconds.
+func BenchmarkReport1M(b *testing.B) {
+	ctx := context.Background()
+	end := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	db := MustOpenDB(b)
+	start := time.Now()
+	res, err := db.Generate(ctx, store.GenOptions{Rows: 1_000_000, Seed: 1, End: end})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("generated %d rows, %d sessions in %v", res.Rows, res.Sessions, time.Since(start).Round(time.Millisecond))
+
+	for _, bb := range []struct {
+		name string
+		q    store.ReportQuery
+	}{
+		{"Year/ByLot", store.ReportQuery{From: end.AddDate(-1, 0, -1), To: end.Add(time.Hour), By: store.ByLot}},
+		{"Year/ByHour", store.ReportQuery{From: end.AddDate(-1, 0, -1), To: end.Add(time.Hour), By: store.ByHour, Location: time.Local}},
+		{"30d/ByParker", store.ReportQuery{From: end.AddDate(0, 0, -30), To: end, By: store.ByParker}},
+		{"24h/ByLot", store.ReportQuery{From: end.Add(-24 * time.Hour), To: end, By: store.ByLot}},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			for b.Loop() {
+				rep, err := db.Report(ctx, bb.q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rep.Total.Parked == 0 {
+					b.Fatal("empty report")
+				}
+			}
+		})
+	}
+}

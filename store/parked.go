@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/parkd/parkd/parking"
+)
+
+// ParkedCall is an occupied slot as the slots command shows it: the
+// occupant (with its next recall deadline and recall attempts so far) and
+// the latest note of its park session.
+type ParkedCall struct {
+	parking.Occupant
+	Note string // "" if none
+}
+
+// Parked returns every occupied slot ordered by lot and slot, like Occupied,
+// with the latest note written for each call since it was parked.
+func (db *DB) Parked(ctx context.Context) ([]ParkedCall, error) {
+	if db.r == nil {
+		return nil, fmt.Errorf("parked: %w", errNotOpen)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT o.lot, o.slot, o.call_uuid, o.caller_number, o.caller_name, o.parker,
+	o.parked_at, o.deadline, o.parker_domain, o.recall_attempts,
+	(SELECT n.text FROM notes n
+		WHERE n.call_uuid = o.call_uuid
+		AND n.session_id IS (SELECT s.id FROM sessions s WHERE s.call_uuid = o.call_uuid AND s.ended_id IS NULL ORDER BY s.id DESC LIMIT 1)
+		ORDER BY n.id DESC LIMIT 1)
+	FROM occupancy o ORDER BY o.lot, o.slot`)
+	if err != nil {
+		return nil, fmt.Errorf("parked: %w", err)
+	}
+	defer rows.Close()
+	var out []ParkedCall
+	for rows.Next() {
+		var p ParkedCall
+		o := &p.Occupant
+		var parkedAt, deadline string
+		var note sql.NullString
+		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
+			&o.ParkerDomain, &o.Attempts, &note); err != nil {
+			return nil, fmt.Errorf("parked: %w", err)
+		}
+		if o.ParkedAt, err = parseTime(parkedAt); err != nil {
+			return nil, fmt.Errorf("parked %s/%d: %w", o.Lot, o.Slot, err)
+		}
+		if o.Deadline, err = parseTime(deadline); err != nil {
+			return nil, fmt.Errorf("parked %s/%d: %w", o.Lot, o.Slot, err)
+		}
+		p.Note = note.String
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("parked: %w", err)
+	}
+	return out, nil
+}

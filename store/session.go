@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+)
+
+// A park session is one stay of a call in park: from its 'parked' history
+// row to the call's next terminal row. The sessions table holds one row per
+// session; Record keeps it up to date in the same transaction as the history
+// row, and migration 0003 backfilled it from the history with the same rules:
+//
+//   - 'parked' starts a session unless the call already has an open one (a
+//     call that moves keeps its session, lot and slot);
+//   - 'recall' adds one recall attempt to the call's open session;
+//   - a terminal event (Terminal) closes the call's open session with its
+//     time, outcome, wait and retriever (for 'recalled' with no retriever
+//     recorded, the parker);
+//   - other events, and events of calls without an open session, change no
+//     session.
+
+const (
+	sqlOpenSession   = `SELECT id FROM sessions WHERE call_uuid = ? AND ended_id IS NULL ORDER BY id DESC LIMIT 1`
+	sqlInsertSession = `INSERT INTO sessions (id, call_uuid, lot, slot, caller_number, caller_name, parker, parked_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlRecallSession = `UPDATE sessions SET recall_attempts = recall_attempts + 1 WHERE call_uuid = ? AND ended_id IS NULL`
+	sqlCloseSession  = `UPDATE sessions SET ended_id = ?1, ended_at = ?2, outcome = ?3,
+	retriever = CASE WHEN ?3 = 'recalled' AND ?4 = '' THEN parker WHEN ?3 IN ('retrieved', 'recalled') THEN ?4 ELSE '' END,
+	wait_ms = ?5
+	WHERE call_uuid = ?6 AND ended_id IS NULL`
+)
+
+// Terminal reports whether e ends a park session.
+func Terminal(e parking.Event) bool {
+	switch e {
+	case parking.EventRetrieved, parking.EventRecalled, parking.EventAbandoned, parking.EventFallback, parking.EventLost:
+		return true
+	}
+	return false
+}
+
+// applySession updates the sessions table for t, whose history row has ID
+// historyID, inside tx.
+func applySession(ctx context.Context, tx *sql.Tx, t parking.Transition, historyID int64) error {
+	switch {
+	case t.Event == parking.EventParked:
+		var open int64
+		err := tx.QueryRowContext(ctx, sqlOpenSession, string(t.Call)).Scan(&open)
+		if err == nil {
+			return nil // the call moved: it keeps its session
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("find open session: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, sqlInsertSession, historyID, string(t.Call), t.Lot, t.Slot,
+			t.Caller.Number, t.Caller.Name, t.Parker, formatTime(t.At)); err != nil {
+			return fmt.Errorf("open session: %w", err)
+		}
+	case t.Event == parking.EventRecall:
+		if _, err := tx.ExecContext(ctx, sqlRecallSession, string(t.Call)); err != nil {
+			return fmt.Errorf("count recall: %w", err)
+		}
+	case Terminal(t.Event):
+		if _, err := tx.ExecContext(ctx, sqlCloseSession, historyID, formatTime(t.At), string(t.Event),
+			t.Retriever, t.Wait.Milliseconds(), string(t.Call)); err != nil {
+			return fmt.Errorf("close session: %w", err)
+		}
+	}
+	return nil
+}
+
+// Session is one park session, as the park_sessions view shows it.
+type Session struct {
+	Call           parking.CallID
+	Lot            string
+	Slot           int
+	Caller         parking.Caller
+	Parker         string
+	ParkedAt       time.Time // UTC
+	EndedAt        time.Time // zero while parked
+	Outcome        parking.Event
+	Retriever      string
+	Wait           time.Duration // parked to EndedAt; 0 while parked
+	RecallAttempts int
+	Note           string // the latest note; "" if none
+}
+
+// Sessions returns the park sessions parked in [since, until), read from the
+// park_sessions view, ordered by parked_at then call. A zero since or until
+// leaves that end open.
+func (db *DB) Sessions(ctx context.Context, since, until time.Time) ([]Session, error) {
+	if db.r == nil {
+		return nil, fmt.Errorf("sessions: %w", errNotOpen)
+	}
+	lo, hi := "", "9999"
+	if !since.IsZero() {
+		lo = formatTime(since)
+	}
+	if !until.IsZero() {
+		hi = formatTime(until)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT call, lot, slot, caller_number, caller_name, parker, parked_at,
+	ended_at, outcome, retriever, wait_ms, recall_attempts, note
+	FROM park_sessions WHERE parked_at >= ? AND parked_at < ? ORDER BY parked_at, call`, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		var s Session
+		var parkedAt string
+		var endedAt, outcome, note sql.NullString
+		var wait sql.NullInt64
+		if err := rows.Scan(&s.Call, &s.Lot, &s.Slot, &s.Caller.Number, &s.Caller.Name, &s.Parker, &parkedAt,
+			&endedAt, &outcome, &s.Retriever, &wait, &s.RecallAttempts, &note); err != nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		if s.ParkedAt, err = parseTime(parkedAt); err != nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		if endedAt.Valid {
+			if s.EndedAt, err = parseTime(endedAt.String); err != nil {
+				return nil, fmt.Errorf("sessions: %w", err)
+			}
+		}
+		s.Outcome = parking.Event(outcome.String)
+		s.Wait = time.Duration(wait.Int64) * time.Millisecond
+		s.Note = note.String
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	return out, nil
+}
