@@ -145,10 +145,10 @@ func parkerDomain(h Headers) string {
 	return ""
 }
 
-// sipHost returns the host of the SIP URI in a header such as
-// `"Reception" <sip:1000@pbx.example.com:5060;transport=udp>`, without port,
-// parameters or headers, or "" if there is no SIP URI.
-func sipHost(v string) string {
+// sipURI returns what follows "sip:" or "sips:" in a header such as
+// `"Reception" <sip:1000@pbx.example.com:5060;transport=udp>`, up to the
+// closing '>', and false if there is no SIP URI.
+func sipURI(v string) (string, bool) {
 	if i := strings.IndexByte(v, '<'); i >= 0 {
 		v = v[i+1:]
 		if j := strings.IndexByte(v, '>'); j >= 0 {
@@ -156,12 +156,19 @@ func sipHost(v string) string {
 		}
 	}
 	v = strings.TrimSpace(v)
-	switch {
-	case strings.HasPrefix(v, "sip:"):
-		v = v[len("sip:"):]
-	case strings.HasPrefix(v, "sips:"):
-		v = v[len("sips:"):]
-	default:
+	for _, scheme := range []string{"sip:", "sips:"} {
+		if rest, ok := strings.CutPrefix(v, scheme); ok {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
+// sipHost returns the host of the SIP URI in a header, without port,
+// parameters or headers, or "" if there is no SIP URI.
+func sipHost(v string) string {
+	v, ok := sipURI(v)
+	if !ok {
 		return ""
 	}
 	if i := strings.IndexByte(v, '@'); i >= 0 {
@@ -178,19 +185,8 @@ func sipHost(v string) string {
 // `"Reception" <sip:1000@10.0.0.1;transport=udp>`, or "" if there is none
 // or it is not a plain token.
 func sipUser(v string) string {
-	if i := strings.IndexByte(v, '<'); i >= 0 {
-		v = v[i+1:]
-		if j := strings.IndexByte(v, '>'); j >= 0 {
-			v = v[:j]
-		}
-	}
-	v = strings.TrimSpace(v)
-	switch {
-	case strings.HasPrefix(v, "sip:"):
-		v = v[len("sip:"):]
-	case strings.HasPrefix(v, "sips:"):
-		v = v[len("sips:"):]
-	default:
+	v, ok := sipURI(v)
+	if !ok {
 		return ""
 	}
 	user, _, ok := strings.Cut(v, "@")

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,22 +20,7 @@ const (
 )
 
 // secretLog is a log sink many goroutines write to.
-type secretLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *secretLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *secretLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type secretLog = lockedBuffer
 
 // secretLeaks returns the secrets found in s.
 func secretLeaks(s string) []string {
@@ -52,15 +34,7 @@ func secretLeaks(s string) []string {
 }
 
 // secretsFreeAddr returns a loopback address nobody listens on right now.
-func secretsFreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func secretsFreeAddr(t *testing.T) string { return freePort(t) }
 
 // secretsBoot starts a parkd with password pw against sim, logging at
 // debug level (ESL traffic included) to log.
