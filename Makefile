@@ -40,3 +40,10 @@ fuzz:
 
 clean:
 	rm -rf bin parkd-demo.db parkd-demo.db-wal parkd-demo.db-shm
+
+## bench: the load scenarios of BENCHMARKS.md against the simulator (each under 3 minutes on 2 cores), then the Go benchmarks
+BENCH_SCENARIOS ?= steady parked10k burst report1m
+bench: build
+	@for s in $(BENCH_SCENARIOS); do echo "== parkd bench --scenario $$s"; bin/parkd bench --scenario $$s || exit 1; done
+	$(GO) test -run '^$$' -bench . -benchtime 1s ./parking ./esl
+	$(GO) test -run '^$$' -bench 'BenchmarkRecord$$' -benchtime 1s ./store

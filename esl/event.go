@@ -31,13 +31,18 @@ func (e Event) Sequence() uint64 {
 // ParseEvent decodes the body of a text/event-plain frame: a URL-encoded
 // header block, optionally followed by its own Content-Length and body.
 func ParseEvent(body []byte) (Event, error) {
-	f, err := NewReaderLimits(bytes.NewReader(body), Limits{
+	// The body is in memory: a buffer the size of the body (bufio's
+	// minimum is 16 bytes) instead of a socket's.
+	r := newReaderSize(bytes.NewReader(body), Limits{
 		MaxHeaderBytes: len(body) + 1, MaxHeaders: DefaultLimits.MaxHeaders, MaxBody: len(body),
-	}).ReadFrame()
+	}, max(len(body), 16))
+	r.headers = bytes.Count(body, []byte("\n"))
+	f, err := r.ReadFrame()
 	if err != nil {
 		return Event{}, fmt.Errorf("parse event: %w", err)
 	}
-	ev := Event{Headers: make(Headers, 0, len(f.Headers)), Body: f.Body}
+	// Decode in place: f.Headers is ours alone.
+	ev := Event{Headers: f.Headers[:0], Body: f.Body}
 	for _, h := range f.Headers {
 		if h.Name == "Content-Length" && f.Body != nil {
 			continue // the inner body's length, not an event header

@@ -104,6 +104,9 @@ var DefaultLimits = Limits{MaxHeaderBytes: 1 << 20, MaxHeaders: 8192, MaxBody: 1
 type Reader struct {
 	br     *bufio.Reader
 	limits Limits
+	// headers, if set, is how many header lines to make room for at once
+	// (ParseEvent knows it from the body).
+	headers int
 }
 
 // NewReader returns a Reader over r with DefaultLimits.
@@ -113,7 +116,17 @@ func NewReader(r io.Reader) *Reader {
 
 // NewReaderLimits returns a Reader over r with the given limits.
 func NewReaderLimits(r io.Reader, l Limits) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 64<<10), limits: l}
+	return newReaderSize(r, l, readBufferSize)
+}
+
+// readBufferSize is a Reader's buffer. Longer lines are read in pieces and
+// bodies go straight to their own slice, so it only needs to hold a typical
+// header line; every call's socket has one, and 64 KiB each was most of the
+// memory parkd allocated per call.
+const readBufferSize = 8 << 10
+
+func newReaderSize(r io.Reader, l Limits, size int) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, size), limits: l}
 }
 
 // ReadFrame reads the next frame. Leading blank lines are skipped, as
@@ -168,6 +181,9 @@ func (r *Reader) read(command bool) (string, Frame, error) {
 			continue
 		}
 		begun = true
+		if f.Headers == nil && r.headers > 0 {
+			f.Headers = make(Headers, 0, min(r.headers, r.limits.MaxHeaders))
+		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || name == "" {
 			return "", Frame{}, fmt.Errorf("%w: header line %q", ErrMalformedFrame, clip(line))
@@ -205,11 +221,16 @@ func (r *Reader) read(command bool) (string, Frame, error) {
 // against the header limit.
 func (r *Reader) readLine(total *int) (string, error) {
 	var buf []byte
-	for {
+	for first := true; ; first = false {
 		chunk, err := r.br.ReadSlice('\n')
 		*total += len(chunk)
 		if *total > r.limits.MaxHeaderBytes {
 			return "", fmt.Errorf("%w: header block over %d bytes", ErrFrameTooLarge, r.limits.MaxHeaderBytes)
+		}
+		if first && err == nil {
+			// The whole line is in the buffer (the usual case): one copy.
+			chunk = bytes.TrimSuffix(chunk, []byte("\n"))
+			return string(bytes.TrimSuffix(chunk, []byte("\r"))), nil
 		}
 		buf = append(buf, chunk...)
 		if err == nil {

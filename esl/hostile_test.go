@@ -327,8 +327,10 @@ func TestHostile_EventQueueOverflow(t *testing.T) {
 	if got := log.count(`"level":"error"`, "event flood"); got != 1 {
 		t.Fatalf("%d \"event flood\" error lines, want 1; log:\n%s", got, log.String())
 	}
-	if got := delivered.Load(); got != 1 {
-		t.Fatalf("%d events delivered while the handler was stuck, want 1", got)
+	// The handler is stuck on the first event it got, if any: nothing
+	// beyond it may have been delivered.
+	if got := delivered.Load(); got > 1 {
+		t.Fatalf("%d events delivered while the handler was stuck, want at most 1", got)
 	}
 }
 

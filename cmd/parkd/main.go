@@ -51,6 +51,7 @@ Commands:
   report    parked calls, outcomes and waits per lot, parker, retriever, hour or day
   note      attach a note to a parked call: parkd note LOT SLOT "TEXT"
   export    write the history and notes as CSV, for archiving
+  bench     drive parkd with the simulator under load and report its figures
   fsconf    print the FreeSWITCH dialplan include for the configured lots
   check     validate a configuration file
   demo      run a hospital scenario against the built-in FreeSWITCH simulator
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReport(ctx, rest, stdout, stderr)
 	case "note":
 		return runNote(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	case "export":
 		return runExport(ctx, rest, stdout, stderr)
 	case "gen-history": // hidden: load-test fixtures

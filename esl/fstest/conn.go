@@ -246,14 +246,19 @@ func (sub *subscription) addNames(names []string) {
 	}
 }
 
-// wants reports whether an event goes to this subscription.
-func (sub *subscription) wants(ev *esl.Event) bool {
-	name := ev.Name()
-	if !sub.all && !sub.names[name] {
+// eventKey is what every subscription looks at in an event, looked up once.
+type eventKey struct {
+	name, uniqueID, jobOwner string
+}
+
+// wants reports whether an event goes to this subscription; k holds ev's
+// Event-Name, Unique-ID and Job-Owner-UUID.
+func (sub *subscription) wants(ev *esl.Event, k eventKey) bool {
+	if !sub.all && !sub.names[k.name] {
 		return false
 	}
 	if sub.myevents != "" {
-		if ev.Get("Unique-ID") != sub.myevents && ev.Get("Job-Owner-UUID") != sub.myevents {
+		if k.uniqueID != sub.myevents && k.jobOwner != sub.myevents {
 			return false
 		}
 	}

@@ -69,8 +69,12 @@ func (s *Switch) newEvent(name, file, fn string, line int, extra ...esl.Header) 
 // s.mu held.
 func (s *Switch) dispatch(ev *esl.Event) {
 	var frame []byte
+	// The headers every subscription tests are looked up once per event,
+	// not once per connection: with thousands of sockets open that lookup
+	// was most of the simulator's time.
+	k := eventKey{name: ev.Name(), uniqueID: ev.Get("Unique-ID"), jobOwner: ev.Get("Job-Owner-UUID")}
 	for c := range s.conns {
-		if c.gone || !c.authed || !c.sub.wants(ev) {
+		if c.gone || !c.authed || !c.sub.wants(ev, k) {
 			continue
 		}
 		if frame == nil {

@@ -48,6 +48,17 @@ type Options struct {
 	// BridgeFailDelay is how long after uuid_bridge an unanswered second leg
 	// fails (FACTS E3 r7: about 40ms). Default 40ms.
 	BridgeFailDelay time.Duration
+	// OnCommand, if set, is called with every command line a client sends,
+	// as soon as it is read and before the switch acts on it: conn is "in"
+	// for an inbound event socket and the controlled channel's UUID for an
+	// outbound one. It runs on the connection's reader and must neither
+	// block nor call the Switch. Load tools use it to time the code under
+	// test; it changes nothing the switch does.
+	OnCommand func(conn, line string, at time.Time)
+	// OnConnect, if set, is called when Call's TCP connection to the code
+	// under test is made, with the channel's UUID; the same rules as
+	// OnCommand apply.
+	OnConnect func(uuid string, at time.Time)
 }
 
 // Switch is a simulated FreeSWITCH. Create it with New or Start.

@@ -98,6 +98,9 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 	s.mu.Unlock()
 
 	nc, err := net.DialTimeout("tcp", spec.SocketAddr, 5*time.Second)
+	if err == nil && s.opts.OnConnect != nil {
+		s.opts.OnConnect(ch.uuid, time.Now())
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -194,6 +197,13 @@ func (s *Switch) serve(c *conn) {
 		cmd, err := r.ReadCommand()
 		if err != nil {
 			break
+		}
+		if s.opts.OnCommand != nil {
+			label := "in"
+			if !c.inbound {
+				label = c.ch.uuid
+			}
+			s.opts.OnCommand(label, strings.TrimSpace(cmd.Line), time.Now())
 		}
 		if first && !c.inbound {
 			first = false
