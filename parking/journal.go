@@ -38,12 +38,29 @@ func (j *journal) pending() int {
 	return len(j.queue)
 }
 
+// BatchStore is a Store that can also write many transitions in one
+// transaction. store.DB implements it; the journal uses it when it can,
+// since under load the commit, not the row, is what costs.
+type BatchStore interface {
+	Store
+	// RecordAll applies ts in order, in one transaction. A transition the
+	// store refuses is reported at its index in refused and the others are
+	// written; any other error writes nothing.
+	RecordAll(ctx context.Context, ts []Transition) (refused []error, err error)
+}
+
+// maxBatch bounds one transaction of the journal.
+const maxBatch = 512
+
 // flush writes every queued transition in order. It stops at the first
 // write that fails for a reason other than the transition itself, leaving
 // it and the rest queued, and returns that error.
 func (j *journal) flush(ctx context.Context) error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
+	if bs, ok := j.store.(BatchStore); ok {
+		return j.flushBatches(ctx, bs)
+	}
 	for {
 		j.mu.Lock()
 		if len(j.queue) == 0 {
@@ -67,6 +84,37 @@ func (j *journal) flush(ctx context.Context) error {
 		}
 		j.mu.Lock()
 		j.queue = j.queue[1:]
+		j.mu.Unlock()
+	}
+}
+
+// flushBatches writes the queue in transactions of up to maxBatch rows:
+// while one is being written, the rows queued meanwhile make up the next.
+// Called with wmu held.
+func (j *journal) flushBatches(ctx context.Context, bs BatchStore) error {
+	for {
+		j.mu.Lock()
+		n := min(len(j.queue), maxBatch)
+		batch := append([]Transition(nil), j.queue[:n]...)
+		j.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		refused, err := bs.RecordAll(ctx, batch)
+		if err != nil {
+			j.logger.Error().Err(err).Int("rows", n).Int("pending", j.pending()).
+				Msg("history write failed; will retry")
+			return err
+		}
+		for i, rerr := range refused {
+			if rerr != nil {
+				t := batch[i]
+				j.logger.Error().Err(rerr).Str("event", string(t.Event)).Str("lot", t.Lot).Int("slot", t.Slot).
+					Str("call", string(t.Call)).Msg("history row lost: store refused the transition")
+			}
+		}
+		j.mu.Lock()
+		j.queue = j.queue[n:]
 		j.mu.Unlock()
 	}
 }

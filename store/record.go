@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -63,7 +64,67 @@ func (db *DB) record(ctx context.Context, t parking.Transition) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	if err := db.apply(ctx, tx, t); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
 
+// RecordAll applies ts in order in one transaction, which is how a busy
+// daemon gets thousands of rows a second out of SQLite: the commit, not the
+// rows, is the cost. Each transition gets its own savepoint, so one the
+// store refuses (ErrInvalid, or a slot held by another call:
+// parking.ErrSlotTaken) is undone alone and reported at its index in
+// refused, as Record would have reported it; the others are written. Any
+// other error (disk full, database locked) writes nothing and is returned
+// as err.
+func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused []error, err error) {
+	if db.w == nil {
+		if db.r != nil {
+			return nil, fmt.Errorf("record: %w", ErrReadOnly)
+		}
+		return nil, fmt.Errorf("record: %w", errNotOpen)
+	}
+	refused = make([]error, len(ts))
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("record %d transitions: begin: %w", len(ts), err)
+	}
+	defer tx.Rollback()
+	for i, t := range ts {
+		if err := validate(t); err != nil {
+			refused[i] = fmt.Errorf("record %s: %w", t.Call, err)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT one"); err != nil {
+			return nil, fmt.Errorf("record %s: savepoint: %w", t.Call, err)
+		}
+		err := db.apply(ctx, tx, t)
+		switch {
+		case err == nil:
+		case errors.Is(err, parking.ErrSlotTaken):
+			refused[i] = fmt.Errorf("record %s: %w", t.Call, err)
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO one"); err != nil {
+				return nil, fmt.Errorf("record %s: roll back: %w", t.Call, err)
+			}
+		default:
+			return nil, fmt.Errorf("record %s: %w", t.Call, err)
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE one"); err != nil {
+			return nil, fmt.Errorf("record %s: release: %w", t.Call, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("record %d transitions: commit: %w", len(ts), err)
+	}
+	return refused, nil
+}
+
+// apply writes t inside tx: occupancy, history row and session.
+func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) error {
 	// Clear the call's row first: that frees it (Occupancy == nil) or lets it
 	// move to another slot. The rollback undoes this if the insert fails.
 	if _, err := tx.StmtContext(ctx, db.delOccupancy).ExecContext(ctx, string(t.Call)); err != nil {
@@ -94,9 +155,6 @@ func (db *DB) record(ctx context.Context, t parking.Transition) error {
 	}
 	if err := applySession(ctx, tx, t, id); err != nil {
 		return fmt.Errorf("session: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }

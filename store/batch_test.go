@@ -1,0 +1,78 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+// Ensure RecordAll writes a batch in one transaction and refuses only the
+// transitions Record would refuse, at their index, keeping the rest.
+func TestDB_RecordAll(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	invalid := Parked("", "default", 3, t0)
+	refused, err := db.RecordAll(ctx, []parking.Transition{
+		Parked("a", "default", 1, t0),
+		Parked("b", "default", 1, t0), // slot 1 is a's
+		Parked("c", "default", 2, t0),
+		invalid,
+		Retrieved("a", "default", 1, t0, time.Second),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []error{nil, parking.ErrSlotTaken, nil, store.ErrInvalid, nil} {
+		if got := refused[i]; (want == nil) != (got == nil) || (want != nil && !errors.Is(got, want)) {
+			t.Errorf("refused[%d]=%v, want %v", i, got, want)
+		}
+	}
+	occ, err := db.Occupied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(occ) != 1 || occ[0].Call != "c" {
+		t.Fatalf("occupancy=%+v, want only c", occ)
+	}
+	rows, err := db.History(ctx, store.HistoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("%d history rows, want 3 (a parked, c parked, a retrieved)", len(rows))
+	}
+}
+
+// BenchmarkRecordAll writes park+retrieve pairs in batches of 64, as the
+// daemon's journal does under load; compare rows/s with BenchmarkRecord.
+func BenchmarkRecordAll(b *testing.B) {
+	db := MustOpenDB(b)
+	ctx := context.Background()
+	var i int
+	batch := make([]parking.Transition, 0, 64)
+	for b.Loop() {
+		batch = batch[:0]
+		for len(batch) < cap(batch) {
+			call := parking.CallID(fmt.Sprintf("call-%d", i))
+			slot := i%100 + 1
+			at := t0.Add(time.Duration(i) * time.Second)
+			batch = append(batch, Parked(call, "default", slot, at), Retrieved(call, "default", slot, at, 1500*time.Millisecond))
+			i++
+		}
+		refused, err := db.RecordAll(ctx, batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range refused {
+			if r != nil {
+				b.Fatal(r)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "rows/s")
+}
