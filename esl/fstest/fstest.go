@@ -2,7 +2,7 @@
 // for HTTP: an inbound event socket (FreeSWITCH's :8021), the outbound
 // `socket <addr> async full` dialplan application dialling the code under
 // test, channels with the park, music, bridge and hangup behaviour measured on
-// a real FreeSWITCH 1.11.3 (see /work/shared/freeswitch/FACTS.md), scripted
+// a real FreeSWITCH 1.11.3 (see the project's shared freeswitch/FACTS.md), scripted
 // SIP endpoints for originate, and faults (dropped connections, restarts).
 //
 // Every frame is written with the codec in package esl, so what a client
