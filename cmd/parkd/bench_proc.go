@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/parkd/parkd/conf"
+)
+
+// parkdProc is parkd under test.
+type parkdProc struct {
+	m      *Main     // inproc
+	cmd    *exec.Cmd // child
+	logf   *os.File
+	listen string
+	db     string
+
+	peakThreads, peakGoroutines int
+	stopSample                  chan struct{}
+	sampled                     sync.WaitGroup
+}
+
+// benchConf is the daemon's configuration for the bench's lots.
+func benchConf(c benchConfig, lots []benchLot, fsAddr, listen, db string) (conf.Config, string) {
+	cfg := conf.Default()
+	cfg.ESL.Listen, cfg.ESL.FreeSWITCH = listen, fsAddr
+	cfg.Store.Path = db
+	cfg.Lots = nil
+	var b strings.Builder
+	fmt.Fprintf(&b, "[esl]\nlisten = %q\nfreeswitch = %q\n[store]\npath = %q\n[log]\nlevel = \"info\"\n", listen, fsAddr, db)
+	for i, l := range lots {
+		cl := conf.DefaultLot()
+		cl.Name, cl.Slots, cl.Timeout = l.name, fmt.Sprintf("%d-%d", l.first, l.last), l.timeout
+		cl.ParkCode, cl.RetrieveCode = fmt.Sprintf("*8%03d", i), fmt.Sprintf("*9%03d", i)
+		cl.Recall.RingFor = 30 * time.Second
+		cl.Recall.Attempts = 3
+		cfg.Lots = append(cfg.Lots, cl)
+		fmt.Fprintf(&b, "[[lot]]\nname = %q\nslots = %q\ntimeout = %q\npark_code = %q\nretrieve_code = %q\n",
+			cl.Name, cl.Slots, cl.Timeout.String(), cl.ParkCode, cl.RetrieveCode)
+	}
+	return cfg, b.String()
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startParkd starts parkd as a child process (serve -c) or in process.
+func startParkd(ctx context.Context, c benchConfig, lots []benchLot, fsAddr string, ready <-chan struct{}) (*parkdProc, error) {
+	listen, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p := &parkdProc{listen: listen, db: filepath.Join(c.Dir, "parkd.db"), stopSample: make(chan struct{})}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		_ = os.Remove(p.db + suffix)
+	}
+	cfg, text := benchConf(c, lots, fsAddr, listen, p.db)
+	if p.logf, err = os.Create(filepath.Join(c.Dir, "parkd.log")); err != nil {
+		return nil, err
+	}
+	if c.InProc {
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		p.m = &Main{Config: cfg, Logger: zerolog.New(p.logf).With().Timestamp().Logger().Level(zerolog.InfoLevel)}
+		if err := p.m.Open(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		path := filepath.Join(c.Dir, "parkd.toml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			return nil, err
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		p.cmd = exec.Command(exe, "serve", "-c", path)
+		// A test binary runs main() with this set (see reliability_test.go).
+		p.cmd.Env = append(os.Environ(), "PARKD_TEST_AS_PARKD=1")
+		p.cmd.Stdout, p.cmd.Stderr = p.logf, p.logf
+		if err := p.cmd.Start(); err != nil {
+			return nil, err
+		}
+	}
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		p.stop()
+		return nil, fmt.Errorf("bench: parkd did not connect to the simulator (log: %s)", p.logf.Name())
+	}
+	p.sampled.Add(1)
+	go p.sample()
+	return p, nil
+}
+
+// sample records parkd's peak threads (child) or goroutines (inproc).
+func (p *parkdProc) sample() {
+	defer p.sampled.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if p.cmd != nil {
+			if n := procStatus(p.cmd.Process.Pid, "Threads"); n > p.peakThreads {
+				p.peakThreads = n
+			}
+		} else {
+			p.peakGoroutines = max(p.peakGoroutines, runtime.NumGoroutine())
+		}
+		select {
+		case <-p.stopSample:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// procStatus reads a numeric field of /proc/<pid>/status (0 for self);
+// kB fields are returned in kB.
+func procStatus(pid int, field string) int {
+	path := "/proc/self/status"
+	if pid > 0 {
+		path = fmt.Sprintf("/proc/%d/status", pid)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				n, _ := strconv.Atoi(f[0])
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// procCPU returns a child's user+system CPU time from /proc/<pid>/stat.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure fills the resource figures; call it before stop.
+func (p *parkdProc) measure(r *benchResult) {
+	close(p.stopSample)
+	p.sampled.Wait()
+	if p.cmd != nil {
+		pid := p.cmd.Process.Pid
+		r.Mode = "child"
+		r.PeakRSSMB = float64(procStatus(pid, "VmHWM")) / 1024
+		r.PeakThreads = p.peakThreads
+		r.ParkdCPUS = procCPU(pid).Seconds()
+		r.SimCPUS = selfCPU().Seconds()
+	} else {
+		r.Mode = "inproc"
+		r.PeakRSSMB = float64(procStatus(0, "VmHWM")) / 1024
+		r.PeakGoroutines = p.peakGoroutines
+		r.ParkdCPUS = selfCPU().Seconds()
+	}
+}
+
+// stop shuts parkd down gracefully, so that every history row is written.
+func (p *parkdProc) stop() error {
+	defer p.logf.Close()
+	if p.m != nil {
+		return p.m.Close()
+	}
+	if p.cmd.ProcessState != nil {
+		return nil
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+		return errors.New("parkd did not stop within 15s of SIGTERM")
+	}
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/parkd/parkd/store"
+)
+
+// historyFigures counts the history parkd wrote.
+func historyFigures(ctx context.Context, path string, r *benchResult) error {
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, `SELECT event, count(*) FROM history GROUP BY event`)
+	if err != nil {
+		return err
+	}
+	r.HistoryEvents = map[string]int{}
+	for rows.Next() {
+		var ev string
+		var n int
+		if err := rows.Scan(&ev, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		r.HistoryEvents[ev] = n
+		r.HistoryRows += n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var first, last string
+	if err := db.QueryRowContext(ctx, `SELECT min(at), max(at) FROM history`).Scan(&first, &last); err != nil {
+		return err
+	}
+	t0, err1 := time.Parse("2006-01-02T15:04:05.000Z", first)
+	t1, err2 := time.Parse("2006-01-02T15:04:05.000Z", last)
+	if err1 == nil && err2 == nil && t1.After(t0) {
+		r.HistoryRowsPerS = float64(r.HistoryRows) / t1.Sub(t0).Seconds()
+	}
+	return db.QueryRowContext(ctx, `SELECT count(*) AS n FROM history GROUP BY substr(at, 1, 19) ORDER BY n DESC LIMIT 1`).
+		Scan(&r.HistoryPeakPerS)
+}
+
+// ---------------------------------------------------------------------------
+// report1m: the report over a generated history.
+
+func benchReport(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResult, error) {
+	path := filepath.Join(c.Dir, "history.db")
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		_ = os.Remove(path + suffix)
+	}
+	end := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	r := &benchResult{Scenario: c.Scenario, Mode: "inproc", Seed: c.Seed, CPUs: runtime.NumCPU(), ReportQueries: map[string]float64{}}
+	fmt.Fprintf(stderr, "bench report1m: generating %d history rows in %s\n", c.Rows, path)
+	w := store.NewDB(path)
+	if err := w.Open(); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	gen, err := w.Generate(ctx, store.GenOptions{Rows: c.Rows, Seed: c.Seed, End: end})
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.ReportGenS = time.Since(t0).Seconds()
+	r.ReportRows = gen.Rows
+
+	// As "parkd report" does: a read-only DB, a fresh process's worth of
+	// caches on the first run (the file is in the page cache, though).
+	db, err := store.OpenReadOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	year := store.ReportQuery{From: end.AddDate(-1, 0, -1), To: end.Add(time.Hour), By: store.ByLot}
+	queries := []struct {
+		name string
+		q    store.ReportQuery
+	}{
+		{"year_by_lot", year},
+		{"year_by_hour", store.ReportQuery{From: year.From, To: year.To, By: store.ByHour, Location: time.UTC}},
+		{"30d_by_parker", store.ReportQuery{From: end.AddDate(0, 0, -30), To: end, By: store.ByParker}},
+		{"24h_by_lot", store.ReportQuery{From: end.Add(-24 * time.Hour), To: end, By: store.ByLot}},
+	}
+	const runs = 5
+	for _, q := range queries {
+		var ds []time.Duration
+		for range runs {
+			t := time.Now()
+			rep, err := db.Report(ctx, q.q)
+			ds = append(ds, time.Since(t))
+			if err != nil {
+				r.Errors++
+				r.ErrorSample = append(r.ErrorSample, fmt.Sprintf("%s: %v", q.name, err))
+				break
+			}
+			if rep.Total.Parked == 0 {
+				r.Errors++
+				r.ErrorSample = append(r.ErrorSample, q.name+": empty report")
+				break
+			}
+		}
+		r.ReportQueries[q.name] = pct(ds, 50)
+		if q.name == "year_by_lot" {
+			r.ReportP50, r.ReportMax = pct(ds, 50), pct(ds, 100)
+		}
+	}
+	r.PeakRSSMB = float64(procStatus(0, "VmHWM")) / 1024
+	return r, nil
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parkd/parkd/esl/fstest"
+)
+
+// tracked is what the simulator saw of one channel. Guarded by tracker.mu.
+type tracked struct {
+	connectAt time.Time     // its socket to parkd connected
+	doneAt    time.Time     // parkd's last command for it arrived
+	done      chan struct{} // closed at doneAt
+	lot       string
+	slot      int
+	parkedAt  time.Time // park_parked_at as parkd set it
+	recalled  chan struct{}
+}
+
+// tracker follows parkd's commands in the simulator (fstest's OnConnect and
+// OnCommand hooks).
+type tracker struct {
+	sim      *fstest.Switch // set once the switch is up
+	simReady chan struct{}
+	talk     time.Duration
+	timeouts map[string]time.Duration
+	ready    chan struct{} // parkd subscribed to events
+	readyOne sync.Once
+
+	mu         sync.Mutex
+	calls      map[string]*tracked
+	legs       map[string]string // recall leg -> parked call
+	recallLate []time.Duration
+	parked     int
+	peakParked int
+	errs       []string
+	nerr       int
+}
+
+func newTracker(timeouts map[string]time.Duration, talk time.Duration) *tracker {
+	return &tracker{timeouts: timeouts, talk: talk, ready: make(chan struct{}), simReady: make(chan struct{}),
+		calls: map[string]*tracked{}, legs: map[string]string{}}
+}
+
+// get returns uuid's record, creating it. Called with t.mu held.
+func (t *tracker) get(uuid string) *tracked {
+	r, ok := t.calls[uuid]
+	if !ok {
+		r = &tracked{done: make(chan struct{}), recalled: make(chan struct{})}
+		t.calls[uuid] = r
+	}
+	return r
+}
+
+func (t *tracker) rec(uuid string) *tracked {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.get(uuid)
+}
+
+func (t *tracker) fail(format string, a ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.nerr++
+	if len(t.errs) < 10 {
+		t.errs = append(t.errs, fmt.Sprintf(format, a...))
+	}
+}
+
+func (t *tracker) onConnect(uuid string, at time.Time) {
+	t.mu.Lock()
+	t.get(uuid).connectAt = at
+	t.mu.Unlock()
+}
+
+// varOf returns the value of name=... in an originate's {...} block.
+func varOf(line, name string) string {
+	i := strings.Index(line, name+"=")
+	if i < 0 {
+		return ""
+	}
+	v := line[i+len(name)+1:]
+	if j := strings.IndexAny(v, ",}"); j >= 0 {
+		v = v[:j]
+	}
+	return v
+}
+
+func (t *tracker) onCommand(conn, line string, at time.Time) {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return
+	}
+	if conn == "in" {
+		switch {
+		case f[0] == "event":
+			t.readyOne.Do(func() { close(t.ready) })
+		case f[0] == "bgapi" && f[1] == "originate":
+			call, leg := varOf(line, "park_recall_for"), varOf(line, "origination_uuid")
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			r := t.get(call)
+			t.legs[leg] = call
+			if to, ok := t.timeouts[r.lot]; ok && !r.parkedAt.IsZero() {
+				t.recallLate = append(t.recallLate, at.Sub(r.parkedAt.Add(to)))
+			}
+		case f[0] == "api" && len(f) >= 4 && f[1] == "uuid_bridge":
+			// A recall: parked call, recall leg. The parker talks, then
+			// hangs up; hangup_after_bridge ends the caller's leg too.
+			call, leg := f[2], f[3]
+			t.mu.Lock()
+			r := t.get(call)
+			if t.legs[leg] == call && !isClosed(r.recalled) {
+				close(r.recalled)
+				t.parked--
+			}
+			t.mu.Unlock()
+			time.AfterFunc(t.talk, func() {
+				<-t.simReady
+				if ch := t.sim.Channel(leg); ch != nil {
+					ch.Hangup("")
+				}
+			})
+		}
+		return
+	}
+	if f[0] != "api" || len(f) < 3 {
+		return
+	}
+	switch f[1] {
+	case "uuid_setvar":
+		if len(f) < 5 {
+			return
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		r := t.get(f[2])
+		switch f[3] {
+		case "park_lot":
+			r.lot = f[4]
+		case "park_slot":
+			r.slot, _ = strconv.Atoi(f[4])
+		case "park_parked_at":
+			r.parkedAt, _ = time.Parse("2006-01-02T15:04:05.000Z", f[4])
+		}
+	case "uuid_transfer":
+		if len(f) >= 4 && strings.HasPrefix(f[3], "endless_playback:") {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			r := t.get(f[2])
+			if isClosed(r.done) {
+				return // a second park of the same channel: not in these scenarios
+			}
+			r.doneAt = at
+			close(r.done)
+			t.parked++
+			t.peakParked = max(t.peakParked, t.parked)
+		}
+	case "uuid_bridge":
+		if len(f) >= 4 {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			r := t.get(conn)
+			if !isClosed(r.done) {
+				r.doneAt = at
+				close(r.done)
+			}
+		}
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func (t *tracker) unparked() {
+	t.mu.Lock()
+	t.parked--
+	t.mu.Unlock()
+}
