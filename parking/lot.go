@@ -41,6 +41,10 @@ func (c LotConfig) Contains(slot int) bool { return slot >= c.First && slot <= c
 type lot struct {
 	cfg   LotConfig
 	slots []*entry // index slot-First; nil = free
+	// low is an index below which every slot is taken: the search for the
+	// lowest free slot starts there, so filling a big lot costs O(1) per
+	// park instead of a scan from its first slot.
+	low int
 }
 
 func newLot(cfg LotConfig) *lot {
@@ -49,13 +53,30 @@ func newLot(cfg LotConfig) *lot {
 
 func (l *lot) at(slot int) *entry { return l.slots[slot-l.cfg.First] }
 
-func (l *lot) set(slot int, e *entry) { l.slots[slot-l.cfg.First] = e }
+func (l *lot) set(slot int, e *entry) {
+	i := slot - l.cfg.First
+	l.slots[i] = e
+	if e == nil && i < l.low {
+		l.low = i
+	}
+}
 
 // free returns the lowest free slot at or after from, wrapping around to the
 // start of the lot, and false when the lot is full.
 func (l *lot) free(from int) (int, bool) {
 	n := len(l.slots)
 	start := from - l.cfg.First
+	if start <= l.low {
+		// Nothing below low is free: the lowest free slot, if any, is at
+		// or after it.
+		for l.low < n && l.slots[l.low] != nil {
+			l.low++
+		}
+		if l.low < n {
+			return l.cfg.First + l.low, true
+		}
+		return 0, false
+	}
 	for i := 0; i < n; i++ {
 		j := (start + i) % n
 		if l.slots[j] == nil {

@@ -69,3 +69,33 @@ func TestChoose(t *testing.T) {
 		})
 	}
 }
+
+// Ensure the lowest-free search stays right as slots fill and free in any
+// order: it always finds the lowest free slot, and reports a full lot.
+func TestLot_FreeTracksLowest(t *testing.T) {
+	l := newLot(LotConfig{Name: "main", First: 1, Last: 50})
+	taken := map[int]bool{}
+	lowest := func() (int, bool) {
+		for s := 1; s <= 50; s++ {
+			if !taken[s] {
+				return s, true
+			}
+		}
+		return 0, false
+	}
+	for i := 0; i < 2000; i++ {
+		s := 1 + (i*37)%50
+		if taken[s] && i%3 == 0 {
+			l.set(s, nil)
+			delete(taken, s)
+		} else if got, ok := l.free(1); ok {
+			l.set(got, &entry{})
+			taken[got] = true
+		}
+		got, ok := l.free(1)
+		want, wantOK := lowest()
+		if got != want || ok != wantOK {
+			t.Fatalf("step %d: free()=%d,%v want %d,%v", i, got, ok, want, wantOK)
+		}
+	}
+}
