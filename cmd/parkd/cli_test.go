@@ -157,7 +157,7 @@ func TestDemo(t *testing.T) {
 	for _, r := range rows {
 		got = append(got, string(r.Event))
 	}
-	want := "parked retrieved parked parked abandoned retrieved"
+	want := "parked retrieved parked parked abandoned retrieved parked recall recalled"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("demo history %v, want %s", got, want)
 	}

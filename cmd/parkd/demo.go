@@ -73,8 +73,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func demoLot() conf.Lot {
 	lot := conf.DefaultLot()
 	lot.Name, lot.Slots, lot.First, lot.Last, lot.Announce = "reception", "201-220", 201, 220, true
+	// A short timeout so the recall scene fits the demo; every other call
+	// is picked up well before it.
+	lot.Timeout = 6 * time.Second
 	return lot
 }
+
+// maxDemoRecall is the longest lot timeout the demo waits out to show a recall.
+const maxDemoRecall = 10 * time.Second
 
 // demoConfig runs the lot on loopback ports the system picks.
 func demoConfig(freeswitch, db string, lot conf.Lot) conf.Config {
@@ -226,6 +232,10 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.pause()
 
+	if err := d.recallScene(park, strconv.Itoa(d.lot.First+3)); err != nil {
+		return err
+	}
+
 	d.say("The history, from SQLite (%s):", d.m.Config.Store.Path)
 	fmt.Fprintln(d.w, "\n  $ parkd history")
 	rows, err := d.m.DB.History(ctx, store.HistoryFilter{})
@@ -238,6 +248,41 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	fmt.Fprint(d.w, indent(b.String()))
 	d.say("Done. Look at it again with: parkd history --db %s", d.m.Config.Store.Path)
+	return nil
+}
+
+// recallScene parks a call nobody picks up: at the lot's timeout
+// reception's phone rings with the distinctive ring and the caller's name,
+// and answering it connects her to the same caller.
+func (d *demo) recallScene(park, slot string) error {
+	if !d.lot.Recall.Enabled || d.lot.Timeout > maxDemoRecall {
+		d.say("(The recall scene is skipped: lot %s recalls after %v, too long for a demo.)", d.lot.Name, d.lot.Timeout)
+		return nil
+	}
+	d.sim.Register("1000", fstest.Endpoint{AnswerAfter: 1500 * time.Millisecond})
+	d.say("Bob Lee is parked on %s, and nobody picks him up ...", park+slot)
+	bob, err := d.call("Bob Lee", "+15550133", park+slot, "park", slot, "1000")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(bob, hearing("music:"), parking.EventParked); err != nil {
+		return fmt.Errorf("bob not parked: %w", err)
+	}
+	if err := d.until(func() bool { return len(d.sim.Invites()) > 0 }, d.lot.Timeout+wait); err != nil {
+		return errors.New("no recall at the timeout")
+	}
+	inv := d.sim.Invites()[0]
+	d.say("%v later reception's phone (1000) rings with Alert-Info %s,\n"+
+		"          showing %q from %s. Bob still hears music.", d.lot.Timeout, inv.AlertInfo, inv.CallerIDName, inv.CallerIDNumber)
+	if err := d.reached(bob, hearing("bridge:"+inv.UUID), parking.EventRecalled); err != nil {
+		return fmt.Errorf("bob not connected to reception: %w", err)
+	}
+	d.say("The receptionist answers and is talking to Bob again: recorded as recalled.")
+	d.sim.Channel(inv.UUID).Hangup("")
+	if _, err := bob.WaitFor(wait, gone); err != nil {
+		return err
+	}
+	d.pause()
 	return nil
 }
 
@@ -254,9 +299,12 @@ func (d *demo) reached(ch *fstest.Channel, cond func(fstest.ChannelState) bool, 
 	})
 }
 
-// until polls cond for up to wait.
-func (d *demo) until(cond func() bool) error {
+// until polls cond for up to limit (default wait).
+func (d *demo) until(cond func() bool, limit ...time.Duration) error {
 	deadline := time.Now().Add(wait)
+	if len(limit) > 0 {
+		deadline = time.Now().Add(limit[0])
+	}
 	for !cond() {
 		if time.Now().After(deadline) {
 			return errors.New("timed out")
