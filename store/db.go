@@ -44,13 +44,16 @@ var (
 // DefaultMaxReadConns is the default size of the read pool.
 const DefaultMaxReadConns = 4
 
+// DefaultBusyTimeout is the default DB.BusyTimeout.
+const DefaultBusyTimeout = 5 * time.Second
+
 // timeLayout is how times are stored: UTC, millisecond precision, fixed width.
 const timeLayout = "2006-01-02T15:04:05.000Z"
 
 // DSN parameters. The pragmas live in the DSN so that go-sqlite3 applies
 // them to every connection it opens, not just to the one an Exec lands on.
 const (
-	writeParams = "_foreign_keys=on&_busy_timeout=5000&_journal_mode=WAL&_txlock=immediate&_synchronous=NORMAL"
+	writeParams = "_foreign_keys=on&_journal_mode=WAL&_txlock=immediate&_synchronous=NORMAL"
 	// The read pool opens the file read-only (mode=ro works with WAL as long
 	// as the -shm file exists or can be created) and leaves the journal mode
 	// alone: setting it is a write.
@@ -72,6 +75,10 @@ type DB struct {
 
 	// MaxReadConns caps the read pool. NewDB sets DefaultMaxReadConns.
 	MaxReadConns int
+	// BusyTimeout is how long a write waits for another process's lock
+	// (the CLI adding a note, a supervisor's tool) before it fails with
+	// "database is locked". NewDB sets DefaultBusyTimeout.
+	BusyTimeout time.Duration
 
 	w *sql.DB // writer: one connection; nil when read-only
 	r *sql.DB // readers: mode=ro
@@ -84,7 +91,7 @@ type DB struct {
 // NewDB returns a DB for the file at path with default options. It does not
 // touch the file; Open does.
 func NewDB(path string) *DB {
-	return &DB{Path: path, MaxReadConns: DefaultMaxReadConns}
+	return &DB{Path: path, MaxReadConns: DefaultMaxReadConns, BusyTimeout: DefaultBusyTimeout}
 }
 
 // Open opens the database, creating the file if it does not exist, and
@@ -267,7 +274,11 @@ func (db *DB) openReader() (*sql.DB, error) {
 // prepares the statements Record uses. Without doMigrate it leaves the
 // schema alone.
 func (db *DB) openWriter(ctx context.Context, migs []migration, doMigrate bool) error {
-	w, err := sql.Open("sqlite3", dsn(db.Path, writeParams))
+	busy := db.BusyTimeout
+	if busy <= 0 {
+		busy = DefaultBusyTimeout
+	}
+	w, err := sql.Open("sqlite3", dsn(db.Path, fmt.Sprintf("%s&_busy_timeout=%d", writeParams, busy.Milliseconds())))
 	if err != nil {
 		return fmt.Errorf("store: open %s: %w", db.Path, err)
 	}

@@ -22,7 +22,7 @@ func MigrateTo(path string, n int) error {
 	if n < 1 || n > len(migs) {
 		return fmt.Errorf("MigrateTo %d: have migrations 1 to %d", n, len(migs))
 	}
-	w, err := sql.Open("sqlite3", dsn(path, writeParams))
+	w, err := sql.Open("sqlite3", dsn(path, writeParams+"&_busy_timeout=5000"))
 	if err != nil {
 		return err
 	}

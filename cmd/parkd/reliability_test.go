@@ -554,3 +554,45 @@ func TestE2E_SwitchRestart(t *testing.T) {
 	r := h.call("retrieve", "main", "201")
 	h.waitFor(c, "parkd works after the switch restart", bridgedTo(r))
 }
+
+// Ensure a database locked by another process (a supervisor's tool holding
+// a write transaction) never costs a caller: the park and the retrieve go
+// on, the failed writes are logged and wait, and the history is written in
+// order once the lock is released. A real SQLite lock, not a stand-in.
+func TestE2E_DatabaseLocked(t *testing.T) {
+	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
+	h := &harness{t: t, sim: sim, cfg: startConfig(t, sim)}
+	logs := &lockedBuffer{}
+	m := &Main{Config: h.cfg, Logger: zerolog.New(logs).Level(zerolog.InfoLevel), BusyTimeout: 50 * time.Millisecond}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	t.Cleanup(func() { m.Close() })
+
+	other, err := sql.Open("sqlite3", h.cfg.Store.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	if _, err := other.Exec("BEGIN IMMEDIATE"); err != nil { // the write lock, held
+		t.Fatal(err)
+	}
+	jane := h.park("202")
+	r := h.call("retrieve", "main", "202")
+	h.waitFor(jane, "retrieved while the database is locked", bridgedTo(r))
+	waitUntil(t, 5*time.Second, "2 rows pending", func() bool { return m.Service.Pending() == 2 })
+	if !strings.Contains(logs.String(), "database is locked") {
+		t.Fatalf("the lock was not logged:\n%s", logs)
+	}
+	if _, err := other.Exec("ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Service.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := h.history(jane.UUID()), []parking.Event{parking.EventParked, parking.EventRetrieved}; !slices.Equal(got, want) {
+		t.Fatalf("history=%v, want %v", got, want)
+	}
+}

@@ -30,6 +30,9 @@ type Main struct {
 	// WrapStore, if set, wraps the store the service writes to (tests use
 	// it to make the disk fail).
 	WrapStore func(parking.Store) parking.Store
+	// BusyTimeout, if set, overrides how long a store write waits for a
+	// lock held by another process.
+	BusyTimeout time.Duration
 
 	DB      *store.DB
 	Service *parking.Service
@@ -52,6 +55,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.DB = store.NewDB(c.Store.Path)
+	if m.BusyTimeout > 0 {
+		m.DB.BusyTimeout = m.BusyTimeout
+	}
 	if err := m.DB.Open(); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
