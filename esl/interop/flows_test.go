@@ -341,3 +341,53 @@ func TestF_KillAndRestartWhileParked(t *testing.T) {
 	row = s.waitHistory(t, p2, "abandoned", 5*time.Second)
 	want(t, row, "slot", 211)
 }
+
+// (g) parkd stops while a retrieved call is in conversation: the bridge is
+// FreeSWITCH's, so both sides keep talking after parkd lets go of the
+// retriever's socket (SIGTERM) and after a restart, and the call ends
+// normally afterwards.
+func TestG_StopWhileBridged(t *testing.T) {
+	s := need(t)
+	m := s.fresh(t)
+	s.sipp(t, "patient", sippOpts{scenario: "uac_caller.xml", uac: true, service: "*70212",
+		port: patientSIP, mport: patientRTP, tone: 500, keys: map[string]string{"from_user": "4701", "from_name": "Patient I"}})
+	p := s.inboundCall(t, m, "4701")
+	s.parkedWithMusic(t, m, p)
+	s.waitHistory(t, p, "parked", 5*time.Second)
+
+	m2 := s.fs.mark()
+	s.sipp(t, "retriever", sippOpts{scenario: "uac_caller.xml", uac: true, service: "*71212",
+		port: retrieverSIP, mport: retrieverRTP, tone: 1000, keys: map[string]string{"from_user": "4702", "from_name": "Nurse"}})
+	r := s.inboundCall(t, m2, "4702")
+	s.bridgeOf(t, m2, p, r, 10*time.Second)
+	s.waitHistory(t, p, "retrieved", 5*time.Second)
+
+	stoppedAt := time.Now()
+	s.fs.note("SIGTERM %s while %s and %s talk", s.parkd.name, p, r)
+	s.parkd.stop()
+	time.Sleep(3 * time.Second)
+	for _, c := range []string{p, r} {
+		if !s.fs.exists(c) {
+			t.Fatalf("%s hung up when parkd stopped", c)
+		}
+	}
+	s.hears(t, "patient after parkd stopped", patientRTP, 1000, stoppedAt.Add(500*time.Millisecond), time.Now())
+	s.hears(t, "retriever after parkd stopped", retrieverRTP, 500, stoppedAt.Add(500*time.Millisecond), time.Now())
+
+	d, err := startDaemon(s, "parkd-g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.parkd = d
+	time.Sleep(time.Second) // its reconcile has run
+	for _, c := range []string{p, r} {
+		if !s.fs.exists(c) {
+			t.Fatalf("%s hung up when parkd restarted", c)
+		}
+	}
+	if events := s.history(t, p); len(events) != 2 {
+		t.Errorf("history after the restart has %d rows, want parked and retrieved only: %v", len(events), events)
+	}
+	s.fs.api("uuid_kill " + r)
+	s.gone(t, m2, p, 5*time.Second)
+}
