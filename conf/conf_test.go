@@ -335,6 +335,7 @@ func TestParse_Invalid(t *testing.T) {
 		{"FallbackSemicolon", lot(`fallback = "9000;x"`), `parkd.toml: lot[0].fallback: "9000;x": must be "extension [dialplan [context]]", such as "operator" or "9000 XML default", each word only letters, digits and _ . + * # -`},
 		{"FallbackVariable", lot(`fallback = "${operator}"`), `parkd.toml: lot[0].fallback: "${operator}": must be "extension`},
 		{"FallbackWordTooLong", lot(`fallback = "9000 XML ` + strings.Repeat("c", 65) + `"`), `parkd.toml: lot[0].fallback: "9000 XML ` + strings.Repeat("c", 65) + `": each word is at most 64 characters`},
+		{"FallbackContextAsDialplan", lot(`fallback = "9000 default"`), `parkd.toml: lot[0].fallback: "9000 default": "default" is not a dialplan (XML, inline, enum, asterisk, lua, yaml, directory); to name a context write "9000 XML default"`},
 		{"FallbackUnderRecall", recall(`fallback = "operator"`), `parkd.toml: unknown key lot[0].recall.fallback (a lot key: write it above [lot.recall])`},
 
 		// [lot.recall]

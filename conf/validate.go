@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -482,5 +483,15 @@ func validateFallback(p *problems, key, f string) {
 				return
 			}
 		}
+		// The second word is the dialplan: "9000 default" would send the
+		// call to a dialplan named default, not to the context default,
+		// and fail only when the recalls have run out.
+		if len(words) >= 2 && !slices.Contains(dialplans, words[1]) {
+			p.addf(key, "%s: %q is not a dialplan (%s); to name a context write %q",
+				quote(f), words[1], strings.Join(dialplans, ", "), words[0]+" XML "+words[1])
+		}
 	}
 }
+
+// dialplans are the dialplan modules a fallback may name.
+var dialplans = []string{"XML", "inline", "enum", "asterisk", "lua", "yaml", "directory"}
