@@ -1,6 +1,7 @@
 package parking
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -178,6 +179,28 @@ func TestReconcile_DuringRecallBridge(t *testing.T) {
 		}
 		if got, want := st.events("jane"), []Event{EventParked, EventRecall, EventRecalled}; !slices.Equal(got, want) {
 			t.Fatalf("history=%v, want %v", got, want)
+		}
+	})
+}
+
+// Ensure a reconcile whose survey fails still starts the recall timers of
+// the calls loaded from the store: a flaky switch must not mean no recalls.
+func TestReconcile_SurveyFailsStillArms(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		st.occ["jane"] = Occupant{Lot: "main", Slot: 202, Call: "jane", Parker: "1000", ParkerDomain: "example.com",
+			ParkedAt: time.Now(), Deadline: time.Now().Add(10 * time.Second)}
+		svc, sw := recallService(t, st, recallLot(nil))
+		sw.err = errors.New("show calls: timeout")
+		if err := svc.Reconcile(ctx); err == nil {
+			t.Fatal("want the survey's error")
+		}
+		sw.mu.Lock()
+		sw.err = nil
+		sw.mu.Unlock()
+		sleep(10 * time.Second)
+		if placed, _, _, _ := sw.snapshot(); len(placed) != 1 {
+			t.Fatalf("%d recalls at the deadline, want 1", len(placed))
 		}
 	})
 }

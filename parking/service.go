@@ -195,6 +195,11 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	s.mu.Unlock()
 	chans, err := s.sw.Survey(ctx)
 	if err != nil {
+		// Nothing can be judged, but recalls must not wait for the next
+		// successful survey: start the timers of the calls parkd knows.
+		s.mu.Lock()
+		s.armAll()
+		s.mu.Unlock()
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	byCall := make(map[CallID]Channel, len(chans))
@@ -258,11 +263,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			kill = append(kill, ch.Call)
 		}
 	}
-	for _, e := range s.calls {
-		if e.state == stateParked && e.timer == nil {
-			s.arm(e)
-		}
-	}
+	s.armAll()
 	s.mu.Unlock()
 	s.flush(ctx)
 
@@ -280,6 +281,16 @@ type surveyed struct {
 	e   *entry
 	gen uint64
 	st  state
+}
+
+// armAll starts the timer of every parked call that has none (after Open
+// they wait for the first reconcile). Called with s.mu held.
+func (s *Service) armAll() {
+	for _, e := range s.calls {
+		if e.state == stateParked && e.timer == nil {
+			s.arm(e)
+		}
+	}
 }
 
 // recallAttach is a recall leg answered while parkd was away.
