@@ -85,10 +85,8 @@ func (c *Client) Run(ctx context.Context) error {
 			up := time.Now()
 			c.Logger.Info().Str("freeswitch", c.Addr).Msg("connected to FreeSWITCH")
 			c.setConn(conn)
-			if err := c.Calls.Reconcile(ctx); err != nil {
-				c.Logger.Warn().Err(err).Msg("reconcile after connecting")
-			}
-			c.supervise(ctx, conn)
+			reconciled := c.reconcile(ctx)
+			c.supervise(ctx, conn, reconciled)
 			c.setConn(nil)
 			_ = conn.Close()
 			if ctx.Err() != nil {
@@ -109,8 +107,18 @@ func (c *Client) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// supervise probes conn until it breaks or ctx ends.
-func (c *Client) supervise(ctx context.Context, conn *Conn) {
+// reconcile runs Calls.Reconcile and reports whether it succeeded.
+func (c *Client) reconcile(ctx context.Context) bool {
+	if err := c.Calls.Reconcile(ctx); err != nil {
+		c.Logger.Warn().Err(err).Msg("reconcile with FreeSWITCH failed; retrying at the next probe")
+		return false
+	}
+	return true
+}
+
+// supervise probes conn until it breaks or ctx ends, and retries a failed
+// reconcile at each probe until it succeeds.
+func (c *Client) supervise(ctx context.Context, conn *Conn, reconciled bool) {
 	t := time.NewTicker(c.ProbeEvery)
 	defer t.Stop()
 	for {
@@ -126,6 +134,9 @@ func (c *Client) supervise(ctx context.Context, conn *Conn) {
 					c.Logger.Warn().Err(err).Msg("FreeSWITCH did not answer the liveness probe")
 					return
 				}
+			}
+			if !reconciled {
+				reconciled = c.reconcile(ctx)
 			}
 		}
 	}
