@@ -15,6 +15,10 @@ import (
 	"github.com/parkd/parkd/parking"
 )
 
+// legEvents are the events a call's socket subscribes to: what callLeg
+// follows.
+var legEvents = []string{"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_ANSWER", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"}
+
 // Parking is what the outbound server hands requests to. parking.Service
 // implements it.
 type Parking interface {
@@ -183,7 +187,14 @@ func (s *Server) handle(nc net.Conn) {
 	// eslgo's Linger.Seconds is a count sent as is ("linger 30"), not a
 	// time.Duration of 30s, which would go out as "linger 30000000000".
 	linger := command.Linger{Enabled: true, Seconds: time.Duration(s.LingerSeconds)}
-	for _, cmd := range []command.Command{command.MyEvents{Format: "plain"}, linger} {
+	setup := []command.Command{command.MyEvents{Format: "plain"}, linger}
+	// Of the ~15 events a park sends down its socket, the leg needs these
+	// four (callLeg.onEvent); filters keep the rest from being built, sent
+	// and parsed at all.
+	for _, name := range legEvents {
+		setup = append(setup, command.Filter{EventHeader: "Event-Name", FilterValue: name})
+	}
+	for _, cmd := range setup {
 		if _, err := conn.Send(ctx, cmd); err != nil {
 			log.Warn().Err(err).Msg("outbound connection: setup failed")
 			return
