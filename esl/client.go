@@ -228,22 +228,3 @@ func (c *Client) API(ctx context.Context, cmd command.API) (string, error) {
 	}
 	return conn.API(ctx, cmd.Command, cmd.Arguments)
 }
-
-// Exists implements parking.Switch with uuid_exists.
-func (c *Client) Exists(ctx context.Context, call parking.CallID) (bool, error) {
-	cmd, err := uuidOnly("uuid_exists", string(call))
-	if err != nil {
-		return false, err
-	}
-	reply, err := c.API(ctx, cmd)
-	if err != nil {
-		return false, err
-	}
-	switch strings.TrimSpace(reply) {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
-	}
-	return false, fmt.Errorf("uuid_exists: unexpected reply %q", clip(reply))
-}

@@ -94,15 +94,6 @@ func setVar(uuid, name, value string) (command.API, error) {
 	return apiCommand("uuid_setvar", uuid, name, value), nil
 }
 
-// uuidOnly builds an api command whose only argument is a UUID
-// (uuid_exists, uuid_kill without a cause).
-func uuidOnly(cmd, uuid string) (command.API, error) {
-	if !ValidUUID(uuid) {
-		return command.API{}, unsafe("uuid", uuid)
-	}
-	return apiCommand(cmd, uuid), nil
-}
-
 // execute builds a sendmsg that runs app with arg on the channel, tagged with
 // appUUID so its CHANNEL_EXECUTE_COMPLETE can be recognised, and event-locked
 // so later messages wait for it.

@@ -27,7 +27,7 @@ func TestBuilders(t *testing.T) {
 		{must(bridge(uuidA, uuidB)), "api uuid_bridge " + uuidA + " " + uuidB},
 		{must(setVar(uuidA, "park_parked_at", "2026-11-22T03:16:00.000Z")), "api uuid_setvar " + uuidA + " park_parked_at 2026-11-22T03:16:00.000Z"},
 		{must(transferTo(uuidA, "1000", "default")), "api uuid_transfer " + uuidA + " 1000 XML default"},
-		{must(uuidOnly("uuid_exists", uuidA)), "api uuid_exists " + uuidA},
+		{must(kill(uuidA, "NORMAL_CLEARING")), "api uuid_kill " + uuidA + " NORMAL_CLEARING"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got  %q\nwant %q", tc.got, tc.want)
@@ -60,7 +60,7 @@ func TestBuilders_RefuseUnsafe(t *testing.T) {
 			"bridge a":             second(bridge(v, uuidB)),
 			"setVar value":         second(setVar(uuidA, "park_parker", v)),
 			"setVar name":          second(setVar(uuidA, v, "x")),
-			"uuidOnly":             second(uuidOnly("uuid_exists", v)),
+			"kill":                 second(kill(v, "NORMAL_CLEARING")),
 		} {
 			if name == "setVar value" && v == "a b" {
 				continue // a variable's value may hold spaces: uuid_setvar takes the rest of the line
@@ -97,7 +97,7 @@ func FuzzBuilders(f *testing.F) {
 		check(bridge(uuid, uuidB))
 		check(setVar(uuid, "park_parker", value))
 		check(setVar(uuidA, value, media))
-		check(uuidOnly("uuid_kill", uuid))
+		check(kill(uuid, "NORMAL_CLEARING"))
 		if ex, err := execute(uuid, value, media, uuidB); err == nil {
 			if strings.Count(ex.BuildMessage(), "\r\n\r\n") > 0 {
 				t.Fatalf("sendmsg with a blank line: %q", ex.BuildMessage())

@@ -517,8 +517,8 @@ func TestHostile_InboundPeer(t *testing.T) {
 				t.Fatalf("no warning with %q; log:\n%s", tc.log, log.String())
 			}
 			if tc.backoff {
-				if _, err := c.Exists(context.Background(), "0c9f5a1e-8a7b-4c1d-9e2f-3a4b5c6d7e8f"); !errors.Is(err, esl.ErrNotConnected) {
-					t.Fatalf("Exists while never connected: %v, want ErrNotConnected", err)
+				if _, err := c.Survey(context.Background()); !errors.Is(err, esl.ErrNotConnected) {
+					t.Fatalf("Survey while never connected: %v, want ErrNotConnected", err)
 				}
 			}
 		})

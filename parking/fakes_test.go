@@ -68,7 +68,7 @@ func (l *fakeLeg) calls() []string {
 	return append([]string(nil), l.log...)
 }
 
-// fakeSwitch answers Exists from a set of live calls and scripts recall
+// fakeSwitch reports its live calls to Survey and scripts recall
 // legs: each Originate follows the phone's script for its dial string.
 type fakeSwitch struct {
 	mu   sync.Mutex
@@ -94,12 +94,6 @@ type phone struct {
 	fail        string        // a cause such as USER_BUSY
 	lost        error         // a non-FreeSWITCH error: the outcome never came
 	ring        time.Duration // ring this long before answering (answerAfter) or NO_ANSWER
-}
-
-func (s *fakeSwitch) Exists(_ context.Context, c CallID) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.live[c], s.err
 }
 
 func (s *fakeSwitch) Survey(context.Context) ([]Channel, error) {

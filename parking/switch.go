@@ -8,9 +8,6 @@ import (
 // Switch is the part of FreeSWITCH the Service uses outside any one call's
 // own connection. The esl package's Client implements it.
 type Switch interface {
-	// Exists reports whether the channel is still up.
-	Exists(ctx context.Context, call CallID) (bool, error)
-
 	// Survey lists the channels FreeSWITCH has that carry parkd's marks:
 	// parked calls (park_lot, park_slot, ...) and recall legs
 	// (park_recall_for). State lost by parkd is rebuilt from it.
