@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parkd/parkd/parking"
 	"github.com/percipia/eslgo/command"
 )
 
@@ -97,7 +98,11 @@ func FuzzBuilders(f *testing.F) {
 		check(bridge(uuid, uuidB))
 		check(setVar(uuid, "park_parker", value))
 		check(setVar(uuidA, value, media))
-		check(kill(uuid, "NORMAL_CLEARING"))
+		check(kill(uuid, value))
+		check(transferDest(uuid, parking.Destination{Extension: value, Dialplan: media, Context: value}))
+		if h, err := hangup(uuid, value); err == nil && strings.Count(h.BuildMessage(), "\r\n\r\n") > 0 {
+			t.Fatalf("hangup with a blank line: %q", h.BuildMessage())
+		}
 		if ex, err := execute(uuid, value, media, uuidB); err == nil {
 			if strings.Count(ex.BuildMessage(), "\r\n\r\n") > 0 {
 				t.Fatalf("sendmsg with a blank line: %q", ex.BuildMessage())
