@@ -183,7 +183,9 @@ func (s *Service) killWhenStopped(leg CallID, stop <-chan struct{}, done <-chan 
 		return
 	}
 	for {
-		s.kill(s.bgCtx, leg, "ORIGINATOR_CANCEL")
+		if s.kill(s.bgCtx, leg, "ORIGINATOR_CANCEL") {
+			return // hung up: Originate returns with the leg's cause
+		}
 		retry := make(chan struct{})
 		t := s.Clock.AfterFunc(250*time.Millisecond, func() { close(retry) })
 		select {
@@ -269,13 +271,16 @@ func (s *Service) retryAfter(e *entry) time.Duration {
 	return 30 * time.Second
 }
 
-// kill hangs up a leg parkd no longer wants, logging only real failures.
-func (s *Service) kill(ctx context.Context, leg CallID, cause string) {
+// kill hangs up a leg parkd no longer wants and reports whether it did;
+// a leg that does not exist (yet, or any more) is not worth a log line.
+func (s *Service) kill(ctx context.Context, leg CallID, cause string) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := s.sw.Kill(ctx, leg, cause); err != nil && !errors.Is(err, ErrCallGone) {
+	err := s.sw.Kill(ctx, leg, cause)
+	if err != nil && !errors.Is(err, ErrCallGone) {
 		s.Logger.Warn().Err(err).Str("leg", string(leg)).Msg("could not hang up a recall leg")
 	}
+	return err == nil
 }
 
 // failureCause names why a recall failed, for the history.
