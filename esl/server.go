@@ -219,14 +219,15 @@ func (s *Server) handle(nc net.Conn) {
 			Lot: req.Lot, Slot: req.Slot,
 		})
 		if err != nil {
-			log.Info().Err(err).Msg("park failed")
+			// parking has logged the outcome; this only ties it to the socket.
+			log.Debug().Err(err).Msg("park failed")
 		}
 	case ActionRetrieve:
 		_, err := s.parking.Retrieve(ctx, parking.RetrieveRequest{
 			Leg: leg, Retriever: req.Caller.Number, Lot: req.Lot, Slot: req.Slot,
 		})
 		if err != nil {
-			log.Info().Err(err).Msg("retrieve failed")
+			log.Debug().Err(err).Msg("retrieve failed")
 			return
 		}
 		// Keep the retriever's socket until its call ends: the bridge is
