@@ -36,6 +36,7 @@ fuzz:
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzURLCode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzBuilders$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./esl -run '^$$' -fuzz '^FuzzAppendEventFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 clean:

@@ -177,3 +177,25 @@ func TestReader_ReadCommand(t *testing.T) {
 		t.Fatalf("third: %+v, %v", c, err)
 	}
 }
+
+// FuzzAppendEventFrame holds the one-buffer event frame to the two-step
+// one it replaced: same bytes, and a frame ReadFrame and ParseEvent read
+// back to the same headers.
+func FuzzAppendEventFrame(f *testing.F) {
+	f.Add("CHANNEL_ANSWER", "variable_x", "a b:c%41%", "")
+	f.Add("BACKGROUND_JOB", "Job-UUID", "", "+OK 1234\n")
+	f.Add("X", "Y", strings.Repeat("é;", 3000), "body")
+	f.Fuzz(func(t *testing.T, name, hname, hval, body string) {
+		if hname == "" || strings.ContainsAny(hname+name, ":\r\n") {
+			return // header names come from code, not from callers
+		}
+		ev := Event{Headers: Headers{{Name: "Event-Name", Value: name}, {Name: hname, Value: hval}}, Body: []byte(body)}
+		want := AppendFrame(nil, EventFrame(ev))
+		if got := AppendEventFrame(nil, ev); !bytes.Equal(got, want) {
+			t.Fatalf("AppendEventFrame:\n%q\nwant\n%q", got, want)
+		}
+		if got := AppendEventFrame([]byte("x"), ev); !bytes.Equal(got, append([]byte("x"), want...)) {
+			t.Fatalf("AppendEventFrame after a prefix: %q", got)
+		}
+	})
+}

@@ -64,7 +64,11 @@ func (e Event) AppendPlain(b []byte) []byte {
 		}
 		b = append(b, h.Name...)
 		b = append(b, ": "...)
-		b = append(b, URLEncode(v)...)
+		if needsEncode(v) {
+			b = appendURLEncoded(b, v)
+		} else {
+			b = append(b, v...)
+		}
 		b = append(b, '\n')
 	}
 	if len(e.Body) > 0 {
@@ -74,6 +78,31 @@ func (e Event) AppendPlain(b []byte) []byte {
 		return append(b, e.Body...)
 	}
 	return append(b, '\n')
+}
+
+// AppendEventFrame appends the text/event-plain frame of e to b: the bytes
+// of AppendFrame(b, EventFrame(e)), built in one buffer. Simulators use it
+// for every event they send.
+func AppendEventFrame(b []byte, e Event) []byte {
+	// The body is written after room for the frame's headers, which need
+	// its length; they are then copied in just before it.
+	const room = len("Content-Length: 18446744073709551615\nContent-Type: " + TypeEventPlain + "\n\n")
+	size := room + len(e.Body) + 32
+	for _, h := range e.Headers {
+		size += len(h.Name) + len(h.Value) + 16
+	}
+	buf := make([]byte, room, size)
+	buf = e.AppendPlain(buf)
+	var head [room]byte
+	hb := append(head[:0], "Content-Length: "...)
+	hb = strconv.AppendInt(hb, int64(len(buf)-room), 10)
+	hb = append(hb, "\nContent-Type: "+TypeEventPlain+"\n\n"...)
+	start := room - len(hb)
+	copy(buf[start:], hb)
+	if b == nil {
+		return buf[start:]
+	}
+	return append(b, buf[start:]...)
 }
 
 // EventFrame wraps an event in the text/event-plain frame FreeSWITCH sends

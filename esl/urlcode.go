@@ -15,23 +15,24 @@ func URLEncode(s string) string {
 	if !needsEncode(s) {
 		return s
 	}
-	var b strings.Builder
-	b.Grow(len(s) + 16)
+	return string(appendURLEncoded(make([]byte, 0, len(s)+16), s))
+}
+
+// appendURLEncoded appends URLEncode(s) to b.
+func appendURLEncoded(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '%' && i+2 < len(s) && isUpperHex(s[i+1]) && isUpperHex(s[i+2]) {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
 		if c < 0x20 || c > '~' || strings.IndexByte(urlUnsafe, c) >= 0 {
-			b.WriteByte('%')
-			b.WriteByte(upperHex[c>>4])
-			b.WriteByte(upperHex[c&15])
+			b = append(b, '%', upperHex[c>>4], upperHex[c&15])
 			continue
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	return b.String()
+	return b
 }
 
 func needsEncode(s string) bool {

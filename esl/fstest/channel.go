@@ -228,24 +228,35 @@ func (s *Switch) Channels() []ChannelState {
 //go:embed channel_data.txt
 var channelDataTemplate string
 
-// templateVars returns one section of channel_data.txt, decoded, with the
-// placeholders replaced.
-func templateVars(section string, r *strings.Replacer) [][2]string {
-	var out [][2]string
-	in := false
+// templateSections is channel_data.txt parsed once: each section's
+// variables, decoded, placeholders still in.
+var templateSections = func() map[string][][2]string {
+	out := map[string][][2]string{}
+	section := ""
 	for _, line := range strings.Split(channelDataTemplate, "\n") {
 		switch {
 		case strings.HasPrefix(line, "#") || line == "":
 			continue
 		case strings.HasPrefix(line, "["):
-			in = line == "["+section+"]"
+			section = strings.Trim(line, "[]")
 			continue
-		case !in:
+		case section == "":
 			continue
 		}
 		name, val, _ := strings.Cut(line, ": ")
 		name = strings.TrimPrefix(name, "variable_")
-		out = append(out, [2]string{name, r.Replace(esl.URLDecode(val))})
+		out[section] = append(out[section], [2]string{name, esl.URLDecode(val)})
+	}
+	return out
+}()
+
+// templateVars returns one section of channel_data.txt, decoded, with the
+// placeholders replaced.
+func templateVars(section string, r *strings.Replacer) [][2]string {
+	src := templateSections[section]
+	out := make([][2]string, len(src))
+	for i, kv := range src {
+		out[i] = [2]string{kv[0], r.Replace(kv[1])}
 	}
 	return out
 }
@@ -681,6 +692,9 @@ func (ch *Channel) hangup(cause, disposition string) {
 	ch.alive = false
 	s.cancel(ch.parkTimer)
 	delete(s.channels, ch.uuid)
+	if s.opts.Forget {
+		delete(s.all, ch.uuid)
+	}
 	for i, x := range s.order {
 		if x == ch {
 			s.order = append(s.order[:i:i], s.order[i+1:]...)

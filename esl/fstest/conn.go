@@ -254,13 +254,8 @@ type eventKey struct {
 // wants reports whether an event goes to this subscription; k holds ev's
 // Event-Name, Unique-ID and Job-Owner-UUID.
 func (sub *subscription) wants(ev *esl.Event, k eventKey) bool {
-	if !sub.all && !sub.names[k.name] {
+	if !sub.keyWanted(k) {
 		return false
-	}
-	if sub.myevents != "" {
-		if k.uniqueID != sub.myevents && k.jobOwner != sub.myevents {
-			return false
-		}
 	}
 	if len(sub.filters) > 0 {
 		for _, f := range sub.filters {
@@ -268,6 +263,44 @@ func (sub *subscription) wants(ev *esl.Event, k eventKey) bool {
 				return true
 			}
 		}
+		return false
+	}
+	return true
+}
+
+// mayWant reports whether an event with key k could go to this
+// subscription, before the event is built: false only when it certainly
+// would not. Filters on headers other than the key's are taken as a maybe.
+func (sub *subscription) mayWant(k eventKey) bool {
+	if !sub.keyWanted(k) {
+		return false
+	}
+	if len(sub.filters) == 0 {
+		return true
+	}
+	for _, f := range sub.filters {
+		var v string
+		switch {
+		case strings.EqualFold(f.header, "Event-Name"):
+			v = k.name
+		case strings.EqualFold(f.header, "Unique-ID") && k.uniqueID != "":
+			v = k.uniqueID
+		default:
+			return true
+		}
+		if f.re != nil && f.re.MatchString(v) || f.re == nil && v == f.value {
+			return true
+		}
+	}
+	return false
+}
+
+// keyWanted applies the subscription's event names and myevents to k.
+func (sub *subscription) keyWanted(k eventKey) bool {
+	if !sub.all && !sub.names[k.name] {
+		return false
+	}
+	if sub.myevents != "" && k.uniqueID != sub.myevents && k.jobOwner != sub.myevents {
 		return false
 	}
 	return true

@@ -1,6 +1,7 @@
 package fstest
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -78,10 +79,21 @@ func (s *Switch) dispatch(ev *esl.Event) {
 			continue
 		}
 		if frame == nil {
-			frame = esl.AppendFrame(nil, esl.EventFrame(*ev))
+			frame = esl.AppendEventFrame(nil, *ev)
 		}
 		c.sendNotice(frame)
 	}
+}
+
+// anyMayWant reports whether some connection could receive an event with
+// key k. Called with s.mu held.
+func (s *Switch) anyMayWant(k eventKey) bool {
+	for c := range s.conns {
+		if !c.gone && c.authed && c.sub.mayWant(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // Detail levels of channel events.
@@ -99,9 +111,16 @@ type evOpts struct {
 	stateNum int // Channel-State-Number override; 0 = from the state
 }
 
-// chanEvent builds and dispatches a channel event. Called with s.mu held.
+// event builds and dispatches a channel event. An event nobody can
+// receive is not built (it still takes its Event-Sequence number, as in
+// FreeSWITCH): building every event in full was most of the simulator's
+// work under load. Called with s.mu held.
 func (ch *Channel) event(name string, o evOpts) {
 	s := ch.s
+	if !s.anyMayWant(eventKey{name: name, uniqueID: ch.uuid}) {
+		s.seq++
+		return
+	}
 	og := origins[name]
 	h := s.baseHeaders(name, og.file, og.fn, og.line)
 	h = append(h, o.pre...)
@@ -169,6 +188,70 @@ func (ch *Channel) appendChannelHeaders(h esl.Headers, level, stateNum int) esl.
 	return h
 }
 
+// Caller-profile header suffixes, in FreeSWITCH's order (optional ones
+// included; appendProfile skips those without a value).
+const (
+	pDirection = iota
+	pLogicalDirection
+	pUsername
+	pDialplan
+	pCallerIDName
+	pCallerIDNumber
+	pOrigCallerIDName
+	pOrigCallerIDNumber
+	pCalleeIDName
+	pCalleeIDNumber
+	pNetworkAddr
+	pANI
+	pDestinationNumber
+	pUniqueID
+	pSource
+	pTransferSource
+	pContext
+	pRDNIS
+	pChannelName
+	pProfileIndex
+	pProfileCreatedTime
+	pChannelCreatedTime
+	pChannelAnsweredTime
+	pChannelProgressTime
+	pChannelProgressMediaTime
+	pChannelHangupTime
+	pChannelTransferTime
+	pChannelResurrectTime
+	pChannelBridgedTime
+	pChannelLastHold
+	pChannelHoldAccum
+	pScreenBit
+	pPrivacyHideName
+	pPrivacyHideNumber
+	pCount
+)
+
+var profileSuffixes = [pCount]string{
+	"Direction", "Logical-Direction", "Username", "Dialplan", "Caller-ID-Name", "Caller-ID-Number",
+	"Orig-Caller-ID-Name", "Orig-Caller-ID-Number", "Callee-ID-Name", "Callee-ID-Number",
+	"Network-Addr", "ANI", "Destination-Number", "Unique-ID", "Source", "Transfer-Source", "Context",
+	"RDNIS", "Channel-Name", "Profile-Index", "Profile-Created-Time", "Channel-Created-Time",
+	"Channel-Answered-Time", "Channel-Progress-Time", "Channel-Progress-Media-Time",
+	"Channel-Hangup-Time", "Channel-Transfer-Time", "Channel-Resurrect-Time", "Channel-Bridged-Time",
+	"Channel-Last-Hold", "Channel-Hold-Accum", "Screen-Bit", "Privacy-Hide-Name", "Privacy-Hide-Number",
+}
+
+// profileNames holds the prefixed header names of the three profiles an
+// event carries, built once instead of concatenated per header per event.
+var profileNames = func() map[string]*[pCount]string {
+	m := map[string]*[pCount]string{}
+	for _, p := range []string{"Caller-", "Channel-", "Other-Leg-"} {
+		var n [pCount]string
+		for i, sfx := range profileSuffixes {
+			n[i] = p + sfx
+		}
+		m[p] = &n
+	}
+	return m
+}()
+
 // appendProfile appends the caller profile with a prefix: "Caller-",
 // "Channel-" (the connect reply) or "Other-Leg-".
 func (ch *Channel) appendProfile(h esl.Headers, p string) esl.Headers {
@@ -178,58 +261,59 @@ func (ch *Channel) appendProfile(h esl.Headers, p string) esl.Headers {
 		}
 		return strconv.FormatInt(t.UnixMicro(), 10)
 	}
+	n := profileNames[p]
 	h = append(h,
-		hdr(p+"Direction", ch.direction),
-		hdr(p+"Logical-Direction", ch.direction),
-		hdr(p+"Username", ch.user),
-		hdr(p+"Dialplan", "XML"),
-		hdr(p+"Caller-ID-Name", ch.cidName),
-		hdr(p+"Caller-ID-Number", ch.cidNum),
-		hdr(p+"Orig-Caller-ID-Name", ch.cidName),
-		hdr(p+"Orig-Caller-ID-Number", ch.cidNum),
+		hdr(n[pDirection], ch.direction),
+		hdr(n[pLogicalDirection], ch.direction),
+		hdr(n[pUsername], ch.user),
+		hdr(n[pDialplan], "XML"),
+		hdr(n[pCallerIDName], ch.cidName),
+		hdr(n[pCallerIDNumber], ch.cidNum),
+		hdr(n[pOrigCallerIDName], ch.cidName),
+		hdr(n[pOrigCallerIDNumber], ch.cidNum),
 	)
 	if ch.calleeNum != "" {
-		h = append(h, hdr(p+"Callee-ID-Name", ch.calleeName), hdr(p+"Callee-ID-Number", ch.calleeNum))
+		h = append(h, hdr(n[pCalleeIDName], ch.calleeName), hdr(n[pCalleeIDNumber], ch.calleeNum))
 	}
 	h = append(h,
-		hdr(p+"Network-Addr", "127.0.0.1"),
-		hdr(p+"ANI", ch.cidNum),
-		hdr(p+"Destination-Number", ch.dest),
-		hdr(p+"Unique-ID", ch.uuid),
-		hdr(p+"Source", "mod_sofia"),
+		hdr(n[pNetworkAddr], "127.0.0.1"),
+		hdr(n[pANI], ch.cidNum),
+		hdr(n[pDestinationNumber], ch.dest),
+		hdr(n[pUniqueID], ch.uuid),
+		hdr(n[pSource], "mod_sofia"),
 	)
 	if ch.transferSource != "" {
-		h = append(h, hdr(p+"Transfer-Source", ch.transferSource))
+		h = append(h, hdr(n[pTransferSource], ch.transferSource))
 	}
-	h = append(h, hdr(p+"Context", "default"))
+	h = append(h, hdr(n[pContext], "default"))
 	if ch.rdnis != "" {
-		h = append(h, hdr(p+"RDNIS", ch.rdnis))
+		h = append(h, hdr(n[pRDNIS], ch.rdnis))
 	}
 	h = append(h,
-		hdr(p+"Channel-Name", ch.name),
-		hdr(p+"Profile-Index", strconv.Itoa(ch.profileIndex)),
-		hdr(p+"Profile-Created-Time", us(ch.profileCreated)),
-		hdr(p+"Channel-Created-Time", us(ch.created)),
-		hdr(p+"Channel-Answered-Time", us(ch.answeredAt)),
-		hdr(p+"Channel-Progress-Time", "0"),
-		hdr(p+"Channel-Progress-Media-Time", us(ch.answeredAt)),
-		hdr(p+"Channel-Hangup-Time", us(ch.hungupAt)),
-		hdr(p+"Channel-Transfer-Time", "0"),
-		hdr(p+"Channel-Resurrect-Time", "0"),
-		hdr(p+"Channel-Bridged-Time", us(ch.bridgedAt)),
-		hdr(p+"Channel-Last-Hold", "0"),
-		hdr(p+"Channel-Hold-Accum", "0"),
-		hdr(p+"Screen-Bit", "true"),
-		hdr(p+"Privacy-Hide-Name", "false"),
-		hdr(p+"Privacy-Hide-Number", "false"),
+		hdr(n[pChannelName], ch.name),
+		hdr(n[pProfileIndex], strconv.Itoa(ch.profileIndex)),
+		hdr(n[pProfileCreatedTime], us(ch.profileCreated)),
+		hdr(n[pChannelCreatedTime], us(ch.created)),
+		hdr(n[pChannelAnsweredTime], us(ch.answeredAt)),
+		hdr(n[pChannelProgressTime], "0"),
+		hdr(n[pChannelProgressMediaTime], us(ch.answeredAt)),
+		hdr(n[pChannelHangupTime], us(ch.hungupAt)),
+		hdr(n[pChannelTransferTime], "0"),
+		hdr(n[pChannelResurrectTime], "0"),
+		hdr(n[pChannelBridgedTime], us(ch.bridgedAt)),
+		hdr(n[pChannelLastHold], "0"),
+		hdr(n[pChannelHoldAccum], "0"),
+		hdr(n[pScreenBit], "true"),
+		hdr(n[pPrivacyHideName], "false"),
+		hdr(n[pPrivacyHideNumber], "false"),
 	)
 	return h
 }
 
 // appendVars appends every channel variable as variable_<name>.
 func (ch *Channel) appendVars(h esl.Headers) esl.Headers {
-	for _, k := range ch.vars.names {
-		h = append(h, hdr("variable_"+k, ch.vars.m[k]))
+	for i, k := range ch.vars.names {
+		h = append(h, hdr(ch.vars.headers[i], ch.vars.m[k]))
 	}
 	return h
 }
@@ -248,8 +332,9 @@ func (ch *Channel) channelData(connect bool, fn string, line int) esl.Headers {
 
 // varList is an ordered set of channel variables.
 type varList struct {
-	names []string
-	m     map[string]string
+	names   []string
+	headers []string // "variable_"+names[i], made once per variable
+	m       map[string]string
 }
 
 func (v *varList) set(k, val string) {
@@ -257,8 +342,17 @@ func (v *varList) set(k, val string) {
 		v.m = map[string]string{}
 	}
 	// FreeSWITCH deletes and re-adds a variable it sets, so it moves last.
-	v.unset(k)
+	header := ""
+	if _, ok := v.m[k]; ok {
+		i := slices.Index(v.names, k)
+		header = v.headers[i]
+		v.names = slices.Delete(v.names, i, i+1)
+		v.headers = slices.Delete(v.headers, i, i+1)
+	} else {
+		header = "variable_" + k
+	}
 	v.names = append(v.names, k)
+	v.headers = append(v.headers, header)
 	v.m[k] = val
 }
 
@@ -267,12 +361,9 @@ func (v *varList) unset(k string) {
 		return
 	}
 	delete(v.m, k)
-	for i, n := range v.names {
-		if n == k {
-			v.names = append(v.names[:i:i], v.names[i+1:]...)
-			break
-		}
-	}
+	i := slices.Index(v.names, k)
+	v.names = slices.Delete(v.names, i, i+1)
+	v.headers = slices.Delete(v.headers, i, i+1)
 }
 
 func (v *varList) get(k string) (string, bool) {

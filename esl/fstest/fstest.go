@@ -30,6 +30,9 @@ import (
 type Options struct {
 	// Password is the inbound ESL password, default "ClueCon".
 	Password string
+	// Addr is where the inbound event socket listens, default
+	// "127.0.0.1:0" (a random loopback port).
+	Addr string
 	// Hostname is FreeSWITCH-Hostname and FreeSWITCH-Switchname, default "fstest".
 	Hostname string
 	// PlaybackTime is how long a finite playback, say or tone takes,
@@ -59,6 +62,11 @@ type Options struct {
 	// under test is made, with the channel's UUID; the same rules as
 	// OnCommand apply.
 	OnConnect func(uuid string, at time.Time)
+	// Forget drops a channel from Channel once it is destroyed and keeps
+	// no command log (Commands returns nothing), so that a long load run
+	// does not grow the switch's memory with every call it ever made.
+	// Handles returned by Call keep working.
+	Forget bool
 }
 
 // Switch is a simulated FreeSWITCH. Create it with New or Start.
@@ -90,8 +98,8 @@ type Switch struct {
 	wg sync.WaitGroup
 }
 
-// New starts a Switch with its inbound event socket on 127.0.0.1 and a
-// random port.
+// New starts a Switch with its inbound event socket on opts.Addr, by default
+// 127.0.0.1 and a random port.
 func New(opts Options) (*Switch, error) {
 	if opts.Password == "" {
 		opts.Password = "ClueCon"
@@ -108,7 +116,10 @@ func New(opts Options) (*Switch, error) {
 	if opts.BridgeFailDelay <= 0 {
 		opts.BridgeFailDelay = 40 * time.Millisecond
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("fstest: listen: %w", err)
 	}
@@ -141,7 +152,7 @@ func Start(tb testing.TB, opts Options) *Switch {
 	return s
 }
 
-// Addr returns the inbound event socket address, "127.0.0.1:port".
+// Addr returns the inbound event socket address, such as "127.0.0.1:port".
 func (s *Switch) Addr() string { return s.ln.Addr().String() }
 
 // Close stops the listener, drops every connection and channel without
@@ -241,6 +252,9 @@ func (s *Switch) Restart() error {
 
 // record appends a received command line to the log. Called with s.mu held.
 func (s *Switch) record(prefix, line string) {
+	if s.opts.Forget {
+		return
+	}
 	s.commands = append(s.commands, prefix+line)
 }
 

@@ -1,0 +1,112 @@
+package fstest
+
+import (
+	"net"
+	"strconv"
+	"testing"
+)
+
+// Events nobody can receive are not built, but they still take their
+// Event-Sequence numbers: a subscriber sees the same numbers as it would
+// have if every event had been built.
+func TestUnwantedEventsKeepSequence(t *testing.T) {
+	s := Start(t, Options{})
+	p := newParkd(t)
+	obs := dialInbound(t, s)
+	obs.cmd("event plain CHANNEL_PARK")
+	gap := func(ch *Channel) int {
+		ev1, _ := obs.waitEvent("CHANNEL_PARK", ch.UUID())
+		obs.api("uuid_transfer " + ch.UUID() + " park inline") // events nobody wants, then a CHANNEL_PARK
+		ev2, _ := obs.waitEvent("CHANNEL_PARK", ch.UUID())
+		a, _ := strconv.Atoi(ev1.Get("Event-Sequence"))
+		b, _ := strconv.Atoi(ev2.Get("Event-Sequence"))
+		return b - a
+	}
+	d1 := gap(p.quietCall(s, "a"))
+
+	// The same steps with a subscriber to everything, which makes every
+	// event be built: the sequence must advance by as much.
+	all := dialInbound(t, s)
+	all.cmd("event plain ALL")
+	d2 := gap(p.quietCall(s, "b"))
+	if d1 <= 1 || d1 != d2 {
+		t.Fatalf("sequence gaps: %d without other subscribers, %d with one to ALL (want equal and > 1)", d1, d2)
+	}
+}
+
+// A filter on a header other than Event-Name or Unique-ID cannot be judged
+// before the event is built: such a subscriber still gets its events.
+func TestFilterOnOtherHeaderStillDelivered(t *testing.T) {
+	s := Start(t, Options{})
+	p := newParkd(t)
+	obs := dialInbound(t, s)
+	obs.cmd("event plain CHANNEL_PARK CHANNEL_ANSWER")
+	obs.cmd("filter Caller-Caller-ID-Number 2002")
+	obs.cmd("filter Event-Name CHANNEL_ANSWER")
+	ch1 := p.quietCall(s, "1001")
+	ch2 := p.quietCall(s, "2002")
+	ev, _ := obs.waitEvent("CHANNEL_PARK", "")
+	if ev.UniqueID() != ch2.UUID() {
+		t.Fatalf("CHANNEL_PARK of %s, want only %s's (1001's is %s)", ev.UniqueID(), ch2.UUID(), ch1.UUID())
+	}
+	obs.api("uuid_transfer " + ch1.UUID() + " answer inline")
+	if ev, _ := obs.waitEvent("CHANNEL_ANSWER", ""); ev.UniqueID() != ch1.UUID() {
+		t.Fatalf("CHANNEL_ANSWER of %s, want %s (filter on Event-Name)", ev.UniqueID(), ch1.UUID())
+	}
+}
+
+// quietCall makes a call whose socket asks for no events, so that only
+// inbound subscribers may want any of its events.
+func (p *parkd) quietCall(s *Switch, num string) *Channel {
+	p.t.Helper()
+	ch, err := s.Call(CallSpec{CallerNumber: num, SocketAddr: p.addr()})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	nc, err := p.ln.Accept()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	c := newClient(p.t, nc)
+	c.send("connect")
+	c.read()
+	return ch
+}
+
+func TestForget(t *testing.T) {
+	s := Start(t, Options{Forget: true})
+	p := newParkd(t)
+	ch, c, _ := p.call(s, CallSpec{CallerNumber: "x"})
+	c.api("uuid_exists " + ch.UUID())
+	if s.Channel(ch.UUID()) != ch {
+		t.Fatal("a live channel must be found")
+	}
+	ch.Hangup("")
+	waitFor(t, ch, "hung up", dead)
+	if got := s.Channel(ch.UUID()); got != nil {
+		t.Fatal("Forget: a destroyed channel is still kept")
+	}
+	if st := ch.State(); st.Alive || st.UUID != ch.UUID() {
+		t.Fatalf("the caller's handle must keep working: %+v", st)
+	}
+	if cmds := s.Commands(); len(cmds) != 0 {
+		t.Fatalf("Forget: commands kept: %q", cmds)
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := Start(t, Options{Addr: addr})
+	if s.Addr() != addr {
+		t.Fatalf("Addr() = %s, want %s", s.Addr(), addr)
+	}
+	dialInbound(t, s)
+	if _, err := New(Options{Addr: addr}); err == nil {
+		t.Fatal("a second switch on a taken address must fail")
+	}
+}
