@@ -33,25 +33,28 @@ type parkdProc struct {
 	sampled                     sync.WaitGroup
 }
 
-// benchConf is the daemon's configuration for the bench's lots.
-func benchConf(c benchConfig, lots []benchLot, fsAddr, listen, db string) (conf.Config, string) {
-	cfg := conf.Default()
-	cfg.ESL.Listen, cfg.ESL.FreeSWITCH = listen, fsAddr
-	cfg.Store.Path = db
-	cfg.Lots = nil
+// benchTOML is parkd's configuration for the bench's lots: FreeSWITCH (the
+// simulator) at fsAddr, parkd's outbound listener at listen, its database
+// at db and, when allow is not empty, who may connect to the listener. The
+// child and in-process modes and --print-config all use it, so a parkd the
+// user starts is configured exactly as one the bench starts.
+func benchTOML(lots []benchLot, fsAddr, listen, db string, allow []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[esl]\nlisten = %q\nfreeswitch = %q\n[store]\npath = %q\n[log]\nlevel = \"info\"\n", listen, fsAddr, db)
-	for i, l := range lots {
-		cl := conf.DefaultLot()
-		cl.Name, cl.Slots, cl.Timeout = l.name, fmt.Sprintf("%d-%d", l.first, l.last), l.timeout
-		cl.ParkCode, cl.RetrieveCode = fmt.Sprintf("*8%03d", i), fmt.Sprintf("*9%03d", i)
-		cl.Recall.RingFor = 30 * time.Second
-		cl.Recall.Attempts = 3
-		cfg.Lots = append(cfg.Lots, cl)
-		fmt.Fprintf(&b, "[[lot]]\nname = %q\nslots = %q\ntimeout = %q\npark_code = %q\nretrieve_code = %q\n",
-			cl.Name, cl.Slots, cl.Timeout.String(), cl.ParkCode, cl.RetrieveCode)
+	fmt.Fprintf(&b, "[esl]\nlisten = %q\nfreeswitch = %q\n", listen, fsAddr)
+	if len(allow) > 0 {
+		q := make([]string, len(allow))
+		for i, a := range allow {
+			q[i] = strconv.Quote(a)
+		}
+		fmt.Fprintf(&b, "allow = [%s]\n", strings.Join(q, ", "))
 	}
-	return cfg, b.String()
+	fmt.Fprintf(&b, "[store]\npath = %q\n[log]\nlevel = \"info\"\n", db)
+	for i, l := range lots {
+		// Codes of their own per lot: conf refuses two lots sharing one.
+		fmt.Fprintf(&b, "[[lot]]\nname = %q\nslots = \"%d-%d\"\ntimeout = %q\npark_code = \"*8%03d\"\nretrieve_code = \"*9%03d\"\n",
+			l.name, l.first, l.last, l.timeout.String(), i, i)
+	}
+	return b.String()
 }
 
 func freeAddr() (string, error) {
@@ -73,12 +76,13 @@ func startParkd(ctx context.Context, c benchConfig, lots []benchLot, fsAddr stri
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		_ = os.Remove(p.db + suffix)
 	}
-	cfg, text := benchConf(c, lots, fsAddr, listen, p.db)
+	text := benchTOML(lots, fsAddr, listen, p.db, nil)
 	if p.logf, err = os.Create(filepath.Join(c.Dir, "parkd.log")); err != nil {
 		return nil, err
 	}
 	if c.InProc {
-		if err := cfg.Validate(); err != nil {
+		cfg, err := conf.Parse([]byte(text), "bench config")
+		if err != nil {
 			return nil, err
 		}
 		p.m = &Main{Config: cfg, Logger: zerolog.New(p.logf).With().Timestamp().Logger().Level(zerolog.InfoLevel)}
