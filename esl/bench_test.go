@@ -67,10 +67,8 @@ func BenchmarkBuilders(b *testing.B) {
 	at := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC).Format("2006-01-02T15:04:05.000Z")
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, v := range [][2]string{{"park_lot", "main"}, {"park_slot", "202"}, {"park_parked_at", at}, {"hangup_after_bridge", "true"}, {"park_parker", "1000"}} {
-			if _, err := setVar(a, v[0], v[1]); err != nil {
-				b.Fatal(err)
-			}
+		if _, err := setVars(a, [][2]string{{"park_lot", "main"}, {"park_slot", "202"}, {"park_parked_at", at}, {"hangup_after_bridge", "true"}, {"park_parker", "1000"}}); err != nil {
+			b.Fatal(err)
 		}
 		if _, err := transferInline(a, "local_stream://moh"); err != nil {
 			b.Fatal(err)

@@ -79,19 +79,36 @@ func bridge(a, b string) (command.API, error) {
 	return apiCommand("uuid_bridge", a, b), nil
 }
 
-// setVar builds `uuid_setvar <uuid> <name> <value>`. The value is free text
-// without line breaks, quotes, braces or commas.
-func setVar(uuid, name, value string) (command.API, error) {
+// setVars builds `uuid_setvar_multi <uuid> <name>=<value>;...`: every
+// variable in one command, set in order. A value is free text without
+// line breaks, quotes, braces, commas or semicolons (FreeSWITCH splits the
+// list at ';', honouring quotes and backslashes), and without leading or
+// trailing spaces, which it would trim.
+func setVars(uuid string, vars [][2]string) (command.API, error) {
 	if !ValidUUID(uuid) {
 		return command.API{}, unsafe("uuid", uuid)
 	}
-	if !varRE.MatchString(name) {
-		return command.API{}, unsafe("variable", name)
+	if len(vars) == 0 || len(vars) > 32 {
+		return command.API{}, fmt.Errorf("%w: %d variables", ErrUnsafeValue, len(vars))
 	}
-	if value == "" || len(value) > 256 || !textRE.MatchString(value) || strings.TrimSpace(value) != value {
-		return command.API{}, unsafe("value of "+name, value)
+	var b strings.Builder
+	for i, v := range vars {
+		name, value := v[0], v[1]
+		if !varRE.MatchString(name) {
+			return command.API{}, unsafe("variable", name)
+		}
+		if value == "" || len(value) > 256 || !textRE.MatchString(value) ||
+			strings.ContainsRune(value, ';') || strings.TrimSpace(value) != value {
+			return command.API{}, unsafe("value of "+name, value)
+		}
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(name)
+		b.WriteByte('=')
+		b.WriteString(value)
 	}
-	return apiCommand("uuid_setvar", uuid, name, value), nil
+	return apiCommand("uuid_setvar_multi", uuid, b.String()), nil
 }
 
 // execute builds a sendmsg that runs app with arg on the channel, tagged with

@@ -26,7 +26,8 @@ func TestBuilders(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{must(transferInline(uuidA, "local_stream://moh")), "api uuid_transfer " + uuidA + " endless_playback:local_stream://moh inline"},
 		{must(bridge(uuidA, uuidB)), "api uuid_bridge " + uuidA + " " + uuidB},
-		{must(setVar(uuidA, "park_parked_at", "2026-11-22T03:16:00.000Z")), "api uuid_setvar " + uuidA + " park_parked_at 2026-11-22T03:16:00.000Z"},
+		{must(setVars(uuidA, [][2]string{{"park_lot", "main"}, {"park_parked_at", "2026-11-22T03:16:00.000Z"}, {"park_parker", "Bob Lee=1000"}})),
+			"api uuid_setvar_multi " + uuidA + " park_lot=main;park_parked_at=2026-11-22T03:16:00.000Z;park_parker=Bob Lee=1000"},
 		{must(transferTo(uuidA, "1000", "default")), "api uuid_transfer " + uuidA + " 1000 XML default"},
 		{must(kill(uuidA, "NORMAL_CLEARING")), "api uuid_kill " + uuidA + " NORMAL_CLEARING"},
 	} {
@@ -51,6 +52,7 @@ func TestBuilders_RefuseUnsafe(t *testing.T) {
 	bad := []string{
 		"hello\n\napi uuid_kill " + uuidA, "hello\r\n\r\napi uuid_kill x", "hello\nX-Extra: 1",
 		"X',park_timeout=1,ignore='", "a b", "{x}", "a,b", "", strings.Repeat("9", 300),
+		"x;park_slot=1", " x", "x ", `x\;y`,
 	}
 	for _, v := range bad {
 		for name, err := range map[string]error{
@@ -59,16 +61,21 @@ func TestBuilders_RefuseUnsafe(t *testing.T) {
 			"transferTo ext":       second(transferTo(uuidA, v, "default")),
 			"transferTo context":   second(transferTo(uuidA, "1000", v)),
 			"bridge a":             second(bridge(v, uuidB)),
-			"setVar value":         second(setVar(uuidA, "park_parker", v)),
-			"setVar name":          second(setVar(uuidA, v, "x")),
+			"setVars value":        second(setVars(uuidA, [][2]string{{"park_lot", "main"}, {"park_parker", v}})),
+			"setVars name":         second(setVars(uuidA, [][2]string{{v, "x"}})),
 			"kill":                 second(kill(v, "NORMAL_CLEARING")),
 		} {
-			if name == "setVar value" && v == "a b" {
-				continue // a variable's value may hold spaces: uuid_setvar takes the rest of the line
+			if name == "setVars value" && v == "a b" {
+				continue // a variable's value may hold spaces
 			}
 			if !errors.Is(err, ErrUnsafeValue) {
 				t.Errorf("%s accepted %q", name, v)
 			}
+		}
+	}
+	for _, n := range []int{0, 33} {
+		if _, err := setVars(uuidA, make([][2]string, n)); !errors.Is(err, ErrUnsafeValue) {
+			t.Errorf("setVars with %d variables: %v", n, err)
 		}
 	}
 	if _, err := bridge(uuidA, uuidA); err == nil {
@@ -96,8 +103,15 @@ func FuzzBuilders(f *testing.F) {
 		check(transferInline(uuid, media))
 		check(transferTo(uuid, value, media))
 		check(bridge(uuid, uuidB))
-		check(setVar(uuid, "park_parker", value))
-		check(setVar(uuidA, value, media))
+		check(setVars(uuid, [][2]string{{"park_parker", value}}))
+		check(setVars(uuidA, [][2]string{{value, media}, {"park_lot", value}}))
+		if c, err := setVars(uuidA, [][2]string{{"park_lot", "main"}, {"park_parker", value}}); err == nil {
+			// Split as FreeSWITCH splits it: exactly the two variables.
+			_, list, _ := strings.Cut(c.Arguments, " ")
+			if parts := strings.Split(list, ";"); len(parts) != 2 || parts[1] != "park_parker="+value {
+				t.Fatalf("uuid_setvar_multi list %q does not split back into its variables", list)
+			}
+		}
 		check(kill(uuid, value))
 		check(transferDest(uuid, parking.Destination{Extension: value, Dialplan: media, Context: value}))
 		if h, err := hangup(uuid, value); err == nil && strings.Count(h.BuildMessage(), "\r\n\r\n") > 0 {

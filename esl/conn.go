@@ -134,41 +134,69 @@ func (c *Conn) fail(err error) {
 // Send writes cmd and waits for its reply (command/reply or api/response).
 // Every command has a deadline: ctx's, or the Conn's Timeout.
 func (c *Conn) Send(ctx context.Context, cmd command.Command) (Frame, error) {
+	fs, err := c.SendAll(ctx, cmd)
+	if err != nil {
+		return Frame{}, err
+	}
+	return fs[0], nil
+}
+
+// SendAll writes cmds in one go, without waiting between them, and then
+// waits for their replies, which FreeSWITCH sends in order: one round trip
+// instead of len(cmds). mod_event_socket reads a socket one command at a
+// time, so the commands are carried out exactly as if sent one by one. It
+// returns the replies in order, or the first error; a command that failed
+// to get a reply fails the ones after it too. The deadline (ctx's, or the
+// Conn's Timeout) covers them all.
+func (c *Conn) SendAll(ctx context.Context, cmds ...command.Command) ([]Frame, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	msg := cmd.BuildMessage()
-	ch := make(chan Frame, 1)
+	names := make([]string, len(cmds))
+	chans := make([]chan Frame, len(cmds))
+	var msg []byte
+	for i, cmd := range cmds {
+		m := cmd.BuildMessage()
+		names[i] = commandName(m)
+		chans[i] = make(chan Frame, 1)
+		msg = append(msg, m...)
+		msg = append(msg, endOfCommand...)
+		if c.log.GetLevel() <= zerolog.DebugLevel {
+			c.log.Debug().Str("cmd", redact(m)).Msg("esl >>")
+		}
+	}
 
 	c.wmu.Lock()
 	select {
 	case <-c.done:
 		c.wmu.Unlock()
-		return Frame{}, fmt.Errorf("%s: %w", commandName(msg), c.err)
+		return nil, fmt.Errorf("%s: %w", names[0], c.err)
 	default:
 	}
 	dl, _ := ctx.Deadline()
 	_ = c.nc.SetWriteDeadline(dl)
 	c.qmu.Lock()
-	c.waiters = append(c.waiters, ch)
+	c.waiters = append(c.waiters, chans...)
 	c.qmu.Unlock()
-	_, err := c.nc.Write([]byte(msg + endOfCommand))
+	_, err := c.nc.Write(msg)
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(fmt.Errorf("write: %w", err))
-		return Frame{}, fmt.Errorf("%s: %w", commandName(msg), err)
+		return nil, fmt.Errorf("%s: %w", names[0], err)
 	}
-	c.log.Debug().Str("cmd", redact(msg)).Msg("esl >>")
 
-	select {
-	case f := <-ch:
-		return f, nil
-	case <-c.done:
-		return Frame{}, fmt.Errorf("%s: %w", commandName(msg), c.err)
-	case <-ctx.Done():
-		// The waiter stays queued: its late reply is consumed by it, so
-		// the next command still gets its own reply.
-		return Frame{}, fmt.Errorf("%s: %w", commandName(msg), ctx.Err())
+	out := make([]Frame, len(cmds))
+	for i, ch := range chans {
+		select {
+		case out[i] = <-ch:
+		case <-c.done:
+			return nil, fmt.Errorf("%s: %w", names[i], c.err)
+		case <-ctx.Done():
+			// The waiters stay queued: their late replies are consumed
+			// by them, so the next command still gets its own reply.
+			return nil, fmt.Errorf("%s: %w", names[i], ctx.Err())
+		}
 	}
+	return out, nil
 }
 
 // API runs "api cmd args" and returns the response body. A body starting

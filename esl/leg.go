@@ -121,14 +121,14 @@ func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
 	if h.Parker != "" {
 		vars = append(vars, [2]string{"park_parker", h.Parker})
 	}
-	for _, v := range vars {
-		cmd, err := setVar(l.uuid, v[0], v[1])
-		if err != nil {
-			return fmt.Errorf("hold: %w", err)
-		}
-		if _, err := l.api(ctx, cmd.Command, cmd.Arguments); err != nil {
-			return fmt.Errorf("hold: set %s: %w", v[0], err)
-		}
+	set, err := setVars(l.uuid, vars)
+	if err != nil {
+		return fmt.Errorf("hold: %w", err)
+	}
+	if reply, err := l.api(ctx, set.Command, set.Arguments); err != nil {
+		return fmt.Errorf("hold: set the park variables: %w", err)
+	} else if !strings.HasPrefix(reply, "+OK") {
+		return fmt.Errorf("hold: set the park variables: unexpected reply %q", clip(reply))
 	}
 	cmd, err := transferInline(l.uuid, h.Music)
 	if err != nil {

@@ -184,21 +184,21 @@ func (s *Server) handle(nc net.Conn) {
 	log = log.With().Str("call", req.Call).Str("action", req.Action).Str("lot", req.Lot).Int("slot", req.Slot).Logger()
 	defer s.exit(conn, log)
 
-	// eslgo's Linger.Seconds is a count sent as is ("linger 30"), not a
-	// time.Duration of 30s, which would go out as "linger 30000000000".
-	linger := command.Linger{Enabled: true, Seconds: time.Duration(s.LingerSeconds)}
-	setup := []command.Command{command.MyEvents{Format: "plain"}, linger}
-	// Of the ~15 events a park sends down its socket, the leg needs these
-	// four (callLeg.onEvent); filters keep the rest from being built, sent
-	// and parsed at all.
+	// The channel's events and linger, in one round trip (Conn.SendAll):
+	// FreeSWITCH carries them out in order. They follow bind, so no event
+	// reaches the leg before it knows its channel. Of the ~15 events a
+	// park sends down its socket, the leg needs these four
+	// (callLeg.onEvent); filters keep the rest from being built, sent and
+	// parsed at all. eslgo's Linger.Seconds is a count sent as is
+	// ("linger 30"), not a time.Duration of 30s, which would go out as
+	// "linger 30000000000".
+	setup := []command.Command{command.MyEvents{Format: "plain"}, command.Linger{Enabled: true, Seconds: time.Duration(s.LingerSeconds)}}
 	for _, name := range legEvents {
 		setup = append(setup, command.Filter{EventHeader: "Event-Name", FilterValue: name})
 	}
-	for _, cmd := range setup {
-		if _, err := conn.Send(ctx, cmd); err != nil {
-			log.Warn().Err(err).Msg("outbound connection: setup failed")
-			return
-		}
+	if _, err := conn.SendAll(ctx, setup...); err != nil {
+		log.Warn().Err(err).Msg("outbound connection: setup failed")
+		return
 	}
 	if perr != nil {
 		log.Warn().Err(perr).Str("parker", req.Parker).Msg("request refused")

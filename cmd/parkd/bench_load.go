@@ -24,7 +24,9 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 		timeouts[l.name] = l.timeout
 	}
 	tr := newTracker(timeouts, c.Talk)
-	sim, err := fstest.New(fstest.Options{OnCommand: tr.onCommand, OnConnect: tr.onConnect})
+	// Forget: the simulator keeps no channel or command it no longer
+	// needs, so its memory and GC work do not grow with the run.
+	sim, err := fstest.New(fstest.Options{OnCommand: tr.onCommand, OnConnect: tr.onConnect, Forget: true})
 	if err != nil {
 		return nil, err
 	}

@@ -132,20 +132,25 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 		return
 	}
 	switch f[1] {
-	case "uuid_setvar":
-		if len(f) < 5 {
+	case "uuid_setvar_multi":
+		// api uuid_setvar_multi <uuid> name=value;name=value...
+		if len(f) < 4 {
 			return
 		}
+		_, list, _ := strings.Cut(line, f[2]+" ")
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		r := t.get(f[2])
-		switch f[3] {
-		case "park_lot":
-			r.lot = f[4]
-		case "park_slot":
-			r.slot, _ = strconv.Atoi(f[4])
-		case "park_parked_at":
-			r.parkedAt, _ = time.Parse("2006-01-02T15:04:05.000Z", f[4])
+		for kv := range strings.SplitSeq(list, ";") {
+			name, value, _ := strings.Cut(kv, "=")
+			switch name {
+			case "park_lot":
+				r.lot = value
+			case "park_slot":
+				r.slot, _ = strconv.Atoi(value)
+			case "park_parked_at":
+				r.parkedAt, _ = time.Parse("2006-01-02T15:04:05.000Z", value)
+			}
 		}
 	case "uuid_transfer":
 		if len(f) >= 4 && strings.HasPrefix(f[3], "endless_playback:") {
