@@ -37,6 +37,8 @@ type conn struct {
 	linger     bool
 	lingerSecs int // -1 = until exit
 	gone       bool
+	indexed    bool   // filed in Switch.broad or Switch.mine
+	indexedAs  string // the myevents UUID it is filed under; "" = broad
 
 	qmu     sync.Mutex
 	qcond   *sync.Cond

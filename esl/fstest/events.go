@@ -74,26 +74,99 @@ func (s *Switch) dispatch(ev *esl.Event) {
 	// not once per connection: with thousands of sockets open that lookup
 	// was most of the simulator's time.
 	k := eventKey{name: ev.Name(), uniqueID: ev.Get("Unique-ID"), jobOwner: ev.Get("Job-Owner-UUID")}
-	for c := range s.conns {
+	s.candidates(k, func(c *conn) bool {
 		if c.gone || !c.authed || !c.sub.wants(ev, k) {
-			continue
+			return true
 		}
 		if frame == nil {
 			frame = esl.AppendEventFrame(nil, *ev)
 		}
 		c.sendNotice(frame)
-	}
+		return true
+	})
 }
 
 // anyMayWant reports whether some connection could receive an event with
 // key k. Called with s.mu held.
 func (s *Switch) anyMayWant(k eventKey) bool {
-	for c := range s.conns {
-		if !c.gone && c.authed && c.sub.mayWant(k) {
-			return true
+	found := false
+	s.candidates(k, func(c *conn) bool {
+		found = !c.gone && c.authed && c.sub.mayWant(k)
+		return !found
+	})
+	return found
+}
+
+// candidates calls fn, until it returns false, for every connection whose
+// subscription could take an event with key k: those without myevents,
+// and those whose myevents is the event's channel or job owner. With a
+// socket per call, testing every connection for every event grew with the
+// number of calls. Called with s.mu held.
+func (s *Switch) candidates(k eventKey, fn func(*conn) bool) {
+	for c := range s.broad {
+		if !fn(c) {
+			return
 		}
 	}
-	return false
+	for c := range s.mine[k.uniqueID] {
+		if !fn(c) {
+			return
+		}
+	}
+	if k.jobOwner != "" && k.jobOwner != k.uniqueID {
+		for c := range s.mine[k.jobOwner] {
+			if !fn(c) {
+				return
+			}
+		}
+	}
+}
+
+// addConn registers a new connection. Called with s.mu held.
+func (s *Switch) addConn(c *conn) {
+	s.conns[c] = struct{}{}
+	s.indexConn(c)
+}
+
+// removeConn forgets a connection. Called with s.mu held.
+func (s *Switch) removeConn(c *conn) {
+	delete(s.conns, c)
+	s.unindexConn(c)
+}
+
+// indexConn files c under its subscription's myevents UUID, or among the
+// broad subscribers. Called with s.mu held, whenever myevents changes.
+func (s *Switch) indexConn(c *conn) {
+	s.unindexConn(c)
+	if _, ok := s.conns[c]; !ok {
+		return
+	}
+	c.indexed, c.indexedAs = true, c.sub.myevents
+	if c.indexedAs == "" {
+		s.broad[c] = struct{}{}
+		return
+	}
+	m := s.mine[c.indexedAs]
+	if m == nil {
+		m = map[*conn]struct{}{}
+		s.mine[c.indexedAs] = m
+	}
+	m[c] = struct{}{}
+}
+
+func (s *Switch) unindexConn(c *conn) {
+	if !c.indexed {
+		return
+	}
+	if c.indexedAs == "" {
+		delete(s.broad, c)
+	} else if m := s.mine[c.indexedAs]; m != nil {
+		delete(m, c)
+		if len(m) == 0 {
+			delete(s.mine, c.indexedAs)
+		}
+	}
+	c.indexed = false
 }
 
 // Detail levels of channel events.

@@ -87,6 +87,8 @@ type Switch struct {
 	order    []*Channel          // live channels in creation order
 
 	conns     map[*conn]struct{}
+	broad     map[*conn]struct{}            // conns without myevents
+	mine      map[string]map[*conn]struct{} // conns by myevents UUID
 	commands  []string
 	endpoints map[string]Endpoint
 	invites   []Invite
@@ -132,6 +134,8 @@ func New(opts Options) (*Switch, error) {
 		channels:  map[string]*Channel{},
 		all:       map[string]*Channel{},
 		conns:     map[*conn]struct{}{},
+		broad:     map[*conn]struct{}{},
+		mine:      map[string]map[*conn]struct{}{},
 		endpoints: map[string]Endpoint{},
 		timers:    map[*timer]struct{}{},
 	}

@@ -110,3 +110,28 @@ func TestListenAddr(t *testing.T) {
 		t.Fatal("a second switch on a taken address must fail")
 	}
 }
+
+// Subscriptions are indexed by their myevents channel: a socket that
+// drops myevents and subscribes to everything gets other channels' events,
+// and one with myevents gets only its own.
+func TestSubscriptionIndex(t *testing.T) {
+	s := Start(t, Options{})
+	p := newParkd(t)
+	ch1, c1, _ := p.call(s, CallSpec{CallerNumber: "a"}) // myevents on ch1
+	ch2, c2, _ := p.call(s, CallSpec{CallerNumber: "b"}) // myevents on ch2
+	if got := c2.cmd("noevents"); got != "+OK no longer listening for events" {
+		t.Fatalf("noevents: %q", got)
+	}
+	c2.cmd("event plain CHANNEL_PARK")
+	c1.api("uuid_transfer " + ch1.UUID() + " park inline")
+	if ev, _ := c2.waitEvent("CHANNEL_PARK", ch1.UUID()); ev.UniqueID() != ch1.UUID() {
+		t.Fatalf("broad subscriber got %s", ev.UniqueID())
+	}
+	c1.waitEvent("CHANNEL_PARK", ch1.UUID())               // c1's own, from the first transfer
+	c1.api("uuid_transfer " + ch2.UUID() + " park inline") // not for c1
+	c1.api("uuid_transfer " + ch1.UUID() + " park inline")
+	ev, _ := c1.waitEvent("CHANNEL_PARK", "")
+	if ev.UniqueID() != ch1.UUID() {
+		t.Fatalf("myevents socket of %s got an event of %s", ch1.UUID(), ev.UniqueID())
+	}
+}

@@ -127,7 +127,7 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 		c.gone = true
 		c.closeAfterFlush()
 	}
-	s.conns[c] = struct{}{}
+	s.addConn(c)
 	s.wg.Add(2)
 	go c.writer()
 	go s.serve(c)
@@ -178,7 +178,7 @@ func (s *Switch) acceptLoop() {
 		}
 		s.connSeq++
 		c := newConn(s, nc, fmt.Sprintf("in%d", s.connSeq), true)
-		s.conns[c] = struct{}{}
+		s.addConn(c)
 		c.push([]byte("Content-Type: auth/request\n\n"), kindReply)
 		s.wg.Add(2)
 		go c.writer()
@@ -224,7 +224,7 @@ func (s *Switch) serve(c *conn) {
 func (s *Switch) connGone(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.conns, c)
+	s.removeConn(c)
 	if c.gone {
 		return
 	}
@@ -334,6 +334,7 @@ func (s *Switch) handle(c *conn, cmd esl.Command) {
 			return
 		}
 		c.sub.myevents = uuid
+		s.indexConn(c)
 		c.sub.addNames(myEventNames)
 		c.reply("+OK Events Enabled")
 	case "event":
@@ -360,6 +361,7 @@ func (s *Switch) handle(c *conn, cmd esl.Command) {
 		c.sub.all = false
 		c.sub.names = nil
 		c.sub.myevents = ""
+		s.indexConn(c)
 		c.reply("+OK no longer listening for events")
 	case "filter":
 		h, v := cut(rest)
