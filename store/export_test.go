@@ -30,3 +30,9 @@ func MigrateTo(path string, n int) error {
 	w.SetMaxOpenConns(1)
 	return migrate(context.Background(), w, migs[:n])
 }
+
+// WaitPercentiles exposes waitPercentiles to tests.
+var WaitPercentiles = waitPercentiles
+
+// SelectNth exposes selectNth to tests.
+var SelectNth = selectNth

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -112,8 +113,75 @@ func Percentile(sorted []time.Duration, p int) time.Duration {
 	if n == 0 || p <= 0 {
 		return 0
 	}
+	return sorted[rankIndex(n, p)]
+}
+
+// rankIndex is the 0-based index of the nearest-rank p-th percentile
+// (0 < p) of n > 0 sorted values.
+func rankIndex(n, p int) int {
 	rank := (p*n + 99) / 100 // ceil(p*n/100) in integers
-	return sorted[min(rank, n)-1]
+	return min(rank, n) - 1
+}
+
+// waitPercentiles returns what Percentile would return for p = 50, 90 and
+// 100 of ws sorted, but finds them by selection, in linear time on
+// average, instead of sorting ws. It reorders ws.
+func waitPercentiles(ws []time.Duration) (median, p90, maxW time.Duration) {
+	n := len(ws)
+	if n == 0 {
+		return 0, 0, 0
+	}
+	i50, i90 := rankIndex(n, 50), rankIndex(n, 90)
+	budget := 2 * bits.Len(uint(n))
+	selectNth(ws, i90, budget)
+	// Now ws[:i90] holds the values ranked below the 90th percentile, so
+	// the median (i50 <= i90) is among them or is ws[i90] itself, and the
+	// maximum is in ws[i90:].
+	if i50 < i90 {
+		selectNth(ws[:i90], i50, budget)
+	}
+	return ws[i50], ws[i90], slices.Max(ws[i90:])
+}
+
+// selectNth reorders s so that s[k] is the value sorting s would put
+// there, with no greater value before it and no smaller one after it
+// (Hoare's selection, with a median-of-three pivot). After budget
+// partitions it sorts what is left instead, so pivots that keep splitting
+// badly cost O(n log n) at worst.
+func selectNth(s []time.Duration, k, budget int) {
+	lo, hi := 0, len(s)-1 // s[k] lies in s[lo:hi+1]
+	for ; lo < hi; budget-- {
+		if budget == 0 || hi-lo < 12 {
+			slices.Sort(s[lo : hi+1])
+			return
+		}
+		a, b, c := s[lo], s[lo+(hi-lo)/2], s[hi]
+		pivot := max(min(a, b), min(max(a, b), c)) // median of a, b and c
+		i, j := lo, hi
+		for i <= j {
+			for s[i] < pivot {
+				i++
+			}
+			for s[j] > pivot {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		// s[lo:j+1] <= pivot, s[i:hi+1] >= pivot, and anything between
+		// equals the pivot and is in place.
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return
+		}
+	}
 }
 
 // Report computes the figures of the sessions parked in [q.From, q.To),
@@ -308,13 +376,11 @@ func (g *groupAcc) add(r ReportRow, ws []time.Duration) {
 	g.waits = append(g.waits, ws...)
 }
 
-// row finishes the group: it sorts the waits and takes the percentiles.
+// row finishes the group: it takes the percentiles of the waits, which it
+// reorders.
 func (g *groupAcc) row(key string) ReportRow {
 	r := g.r
 	r.Group = key
-	slices.Sort(g.waits)
-	r.WaitMedian = Percentile(g.waits, 50)
-	r.WaitP90 = Percentile(g.waits, 90)
-	r.WaitMax = Percentile(g.waits, 100)
+	r.WaitMedian, r.WaitP90, r.WaitMax = waitPercentiles(g.waits)
 	return r
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -188,5 +190,78 @@ func TestPercentile(t *testing.T) {
 				t.Fatalf("Percentile=%v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// waitInputs returns named inputs for the selection tests: random values
+// with and without duplicates, and orders that make a naive pivot split
+// badly.
+func waitInputs(n int, rng *rand.Rand) map[string][]time.Duration {
+	gen := func(f func(i int) time.Duration) []time.Duration {
+		out := make([]time.Duration, n)
+		for i := range out {
+			out[i] = f(i)
+		}
+		return out
+	}
+	return map[string][]time.Duration{
+		"Random":     gen(func(int) time.Duration { return time.Duration(rng.IntN(1_000_000)) }),
+		"FewValues":  gen(func(int) time.Duration { return time.Duration(rng.IntN(3)) }),
+		"Equal":      gen(func(int) time.Duration { return 7 }),
+		"Ascending":  gen(func(i int) time.Duration { return time.Duration(i) }),
+		"Descending": gen(func(i int) time.Duration { return time.Duration(n - i) }),
+		"OrganPipe":  gen(func(i int) time.Duration { return time.Duration(min(i, n-i)) }),
+		"Sawtooth":   gen(func(i int) time.Duration { return time.Duration(i % 17) }),
+	}
+}
+
+// Ensure the wait percentiles found by selection are those Percentile
+// finds in the sorted waits, whatever their number and order.
+func TestWaitPercentiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 20, 99, 100, 101, 1000, 4097} {
+		for name, ws := range waitInputs(n, rng) {
+			t.Run(fmt.Sprintf("%s%d", name, n), func(t *testing.T) {
+				sorted := slices.Sorted(slices.Values(ws))
+				med, p90, maxW := store.WaitPercentiles(ws)
+				if got, want := med, store.Percentile(sorted, 50); got != want {
+					t.Errorf("median=%v, want %v", got, want)
+				}
+				if got, want := p90, store.Percentile(sorted, 90); got != want {
+					t.Errorf("p90=%v, want %v", got, want)
+				}
+				if got, want := maxW, store.Percentile(sorted, 100); got != want {
+					t.Errorf("max=%v, want %v", got, want)
+				}
+				if slices.Sort(ws); !slices.Equal(ws, sorted) {
+					t.Errorf("the waits changed, not just their order")
+				}
+			})
+		}
+	}
+}
+
+// Ensure selectNth puts the k-th value in place, with nothing greater
+// before it and nothing smaller after it, including when its partition
+// budget runs out and it sorts the rest.
+func TestSelectNth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, budget := range []int{0, 1, 2, 40} {
+		for name, ws := range waitInputs(500, rng) {
+			for _, k := range []int{0, 1, 249, 250, 449, 498, 499} {
+				s := slices.Clone(ws)
+				sorted := slices.Sorted(slices.Values(ws))
+				store.SelectNth(s, k, budget)
+				if got, want := s[k], sorted[k]; got != want {
+					t.Fatalf("%s budget %d: s[%d]=%v, want %v", name, budget, k, got, want)
+				}
+				if m := slices.Max(s[:k+1]); m != s[k] {
+					t.Fatalf("%s budget %d: %v before s[%d]=%v", name, budget, m, k, s[k])
+				}
+				if m := slices.Min(s[k:]); m != s[k] {
+					t.Fatalf("%s budget %d: %v after s[%d]=%v", name, budget, m, k, s[k])
+				}
+			}
+		}
 	}
 }
