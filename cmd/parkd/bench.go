@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -67,7 +68,8 @@ func defaultBench(name string) (benchConfig, error) {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "Load-test parkd against the built-in FreeSWITCH simulator (see BENCHMARKS.md).", stderr)
+	fs := newFlags("bench", "Load-test parkd against the built-in FreeSWITCH simulator (see BENCHMARKS.md).\n"+
+		"With --print-config it prints the configuration for a parkd you start yourself.", stderr)
 	scenario := fs.String("scenario", "steady", "`NAME`: steady, parked10k, burst or report1m")
 	duration := fs.Duration("duration", 0, "steady: how long parks arrive; parked10k: how long the recalls are spread over (default per scenario)")
 	rate := fs.Float64("rate", 0, "parks per `N` second (default per scenario)")
@@ -82,7 +84,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile to `FILE` (with --inproc: parkd's and the simulator's)")
 	memProfile := fs.String("memprofile", "", "write this process's allocation profile to `FILE` at the end")
+	printConfig := fs.Bool("print-config", false, "print the parkd configuration the scenario and knobs need, and exit")
+	simAddr := fs.String("sim-addr", "", "`HOST:PORT` where the simulator listens for parkd's inbound client, [esl] freeswitch (default "+benchSimAddr+")")
+	listen := fs.String("listen", "", "`HOST:PORT` of parkd's outbound listener, [esl] listen (default "+benchListen+")")
+	dbPath := fs.String("db", "", "`PATH` of parkd's database, [store] path (default "+benchDB+")")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkBenchModes(fs, *scenario); err != nil {
 		return err
 	}
 	if *cpuProfile != "" {
@@ -144,6 +153,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		c.Retrieve, c.Abandon, c.Recall = v[0]/sum, v[1]/sum, v[2]/sum
 	}
 	c.Seed, c.InProc = *seed, *inproc
+	if *printConfig {
+		return printBenchConfig(stdout, c, args, *simAddr, *listen, *dbPath)
+	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "parkd-bench-")
 		if err != nil {
@@ -271,6 +283,29 @@ func (r *benchResult) printTable(w io.Writer) error {
 		p("", "%s", e)
 	}
 	return tw.Flush()
+}
+
+// checkBenchModes refuses flags that do not go together: --print-config is
+// for the call scenarios with parkd out of process, and the addresses mean
+// nothing without it.
+func checkBenchModes(fs *flag.FlagSet, scenario string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	remote := set["print-config"]
+	switch {
+	case remote && scenario == "report1m":
+		return fmt.Errorf("%w: bench: report1m reads a generated database in this process; --print-config is for the call scenarios", errUsage)
+	case remote && set["inproc"]:
+		return fmt.Errorf("%w: bench: --inproc starts parkd in this process; --print-config is for a parkd you start", errUsage)
+	case remote && set["dir"]:
+		return fmt.Errorf("%w: bench: --dir holds a database and log of a parkd the bench starts", errUsage)
+	}
+	for _, name := range []string{"sim-addr", "listen", "db"} {
+		if set[name] && !remote {
+			return fmt.Errorf("%w: bench: --%s goes with --print-config", errUsage, name)
+		}
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------------------
