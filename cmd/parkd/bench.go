@@ -18,8 +18,9 @@ import (
 )
 
 // parkd bench: a load tool. It starts parkd (as a child process running
-// "serve", or with --inproc in this process), drives it through the
-// FreeSWITCH simulator over real sockets and reports what parkd achieved.
+// "serve", or with --inproc in this process) or, with -c, drives one already
+// running (bench_running.go), through the FreeSWITCH simulator over real
+// sockets, and reports what parkd achieved.
 // The simulator runs in this process and sees both ends of every call: when
 // the call's socket to parkd connected, and when parkd's last command for
 // it arrived (uuid_transfer ... endless_playback for a park, uuid_bridge for
@@ -44,6 +45,7 @@ type benchConfig struct {
 	Seed     uint64
 	InProc   bool
 	Dir      string
+	Running  *runningParkd // -c: the parkd to drive; nil: the bench starts one
 }
 
 func defaultBench(name string) (benchConfig, error) {
@@ -69,7 +71,8 @@ func defaultBench(name string) (benchConfig, error) {
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", "Load-test parkd against the built-in FreeSWITCH simulator (see BENCHMARKS.md).\n"+
-		"With --print-config it prints the configuration for a parkd you start yourself.", stderr)
+		"With --print-config it prints the configuration for a parkd you start yourself, here or on\n"+
+		"another host; with -c FILE and the same knobs it drives that parkd and leaves it running.", stderr)
 	scenario := fs.String("scenario", "steady", "`NAME`: steady, parked10k, burst or report1m")
 	duration := fs.Duration("duration", 0, "steady: how long parks arrive; parked10k: how long the recalls are spread over (default per scenario)")
 	rate := fs.Float64("rate", 0, "parks per `N` second (default per scenario)")
@@ -84,10 +87,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile to `FILE` (with --inproc: parkd's and the simulator's)")
 	memProfile := fs.String("memprofile", "", "write this process's allocation profile to `FILE` at the end")
+	cfgPath := fs.String("c", "", "drive the parkd already running with this configuration `FILE` (from --print-config) instead of starting one")
 	printConfig := fs.Bool("print-config", false, "print the parkd configuration the scenario and knobs need, and exit")
-	simAddr := fs.String("sim-addr", "", "`HOST:PORT` where the simulator listens for parkd's inbound client, [esl] freeswitch (default "+benchSimAddr+")")
-	listen := fs.String("listen", "", "`HOST:PORT` of parkd's outbound listener, [esl] listen (default "+benchListen+")")
-	dbPath := fs.String("db", "", "`PATH` of parkd's database, [store] path (default "+benchDB+")")
+	simAddr := fs.String("sim-addr", "", "`HOST:PORT` where the simulator listens for parkd's inbound client, [esl] freeswitch (default "+benchSimAddr+"; with -c the config's)")
+	listen := fs.String("listen", "", "`HOST:PORT` of parkd's outbound listener, [esl] listen (default "+benchListen+"; with -c the config's)")
+	dbPath := fs.String("db", "", "`PATH` of parkd's database, [store] path (default "+benchDB+"; with -c the config's, read here read-only)")
+	pid := fs.Int("pid", 0, "with -c: parkd's process `ID` on this host, to measure its memory, threads and CPU")
+	connectWait := fs.Duration("connect-wait", defaultConnectWait, "with -c: how long to wait for parkd to connect to the simulator")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -156,7 +162,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *printConfig {
 		return printBenchConfig(stdout, c, args, *simAddr, *listen, *dbPath)
 	}
-	if *dir == "" {
+	if *cfgPath != "" {
+		if c.Running, err = openRunning(*cfgPath, c, *simAddr, *listen, *dbPath, *pid, *connectWait); err != nil {
+			return err
+		}
+	} else if *dir == "" {
 		d, err := os.MkdirTemp("", "parkd-bench-")
 		if err != nil {
 			return err
@@ -197,7 +207,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // benchResult is what a run reports. Latencies are in milliseconds.
 type benchResult struct {
 	Scenario string  `json:"scenario"`
-	Mode     string  `json:"mode"` // child (parkd in its own process) or inproc
+	Mode     string  `json:"mode"` // child (parkd in its own process), inproc, or remote (-c: a parkd the bench did not start)
 	Seed     uint64  `json:"seed"`
 	CPUs     int     `json:"cpus"`
 	Seconds  float64 `json:"seconds"` // wall time of the load
@@ -234,6 +244,11 @@ type benchResult struct {
 	HistoryPeakPerS int            `json:"history_peak_rows_per_s"` // the busiest wall-clock second
 	HistoryEvents   map[string]int `json:"history_events"`
 
+	// remote (-c)
+	ParkdPID         int      `json:"parkd_pid,omitempty"`          // the --pid measured
+	HistoryOtherRows int      `json:"history_other_rows,omitempty"` // rows written during the run for other calls: a previous run's leftovers, closed by parkd
+	NotMeasured      []string `json:"not_measured,omitempty"`       // "resources" (no --pid), "history" (database not readable here): their fields are 0
+
 	// report1m
 	ReportRows    int                `json:"report_rows,omitempty"`
 	ReportGenS    float64            `json:"report_gen_s,omitempty"`
@@ -269,14 +284,28 @@ func (r *benchResult) printTable(w io.Writer) error {
 		p("retrieve latency", "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms", r.RetrieveP50, r.RetrieveP90, r.RetrieveP99, r.RetrieveMax)
 		p("recall lateness", "p50 %.2f  p99 %.2f  max %.2f ms", r.RecallLateP50, r.RecallLateP99, r.RecallLateMax)
 		p("peak parked", "%d", r.PeakParked)
-		if r.Mode == "child" {
+		switch {
+		case r.Mode == "child":
 			p("parkd peak RSS", "%.1f MB, %d threads", r.PeakRSSMB, r.PeakThreads)
 			p("CPU", "parkd %.1f s, simulator+driver %.1f s", r.ParkdCPUS, r.SimCPUS)
-		} else {
+		case r.Mode == "remote" && r.notMeasured("resources"):
+			p("parkd peak RSS", "not measured (remote parkd; --pid N measures a parkd on this host)")
+			p("CPU", "parkd not measured (remote parkd), simulator+driver %.1f s", r.SimCPUS)
+		case r.Mode == "remote":
+			p("parkd peak RSS", "%.1f MB, %d threads (pid %d, sampled during the run)", r.PeakRSSMB, r.PeakThreads, r.ParkdPID)
+			p("CPU", "parkd %.1f s during the run, simulator+driver %.1f s", r.ParkdCPUS, r.SimCPUS)
+		default:
 			p("process peak RSS", "%.1f MB (simulator included), %d goroutines", r.PeakRSSMB, r.PeakGoroutines)
 			p("CPU", "%.1f s (parkd and simulator together)", r.ParkdCPUS)
 		}
-		p("history rows", "%d (%.0f/s, busiest second %d)", r.HistoryRows, r.HistoryRowsPerS, r.HistoryPeakPerS)
+		if r.notMeasured("history") {
+			p("history rows", "not measured (remote parkd: its database is not readable here; --db PATH)")
+		} else {
+			p("history rows", "%d (%.0f/s, busiest second %d)", r.HistoryRows, r.HistoryRowsPerS, r.HistoryPeakPerS)
+		}
+		if r.HistoryOtherRows > 0 {
+			p("", "and %d rows of other calls (a previous run's leftovers, closed by parkd; not this run's errors)", r.HistoryOtherRows)
+		}
 	}
 	p("errors", "%d", r.Errors)
 	for _, e := range r.ErrorSample {
@@ -285,24 +314,33 @@ func (r *benchResult) printTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-// checkBenchModes refuses flags that do not go together: --print-config is
-// for the call scenarios with parkd out of process, and the addresses mean
-// nothing without it.
+func (r *benchResult) notMeasured(what string) bool { return slices.Contains(r.NotMeasured, what) }
+
+// checkBenchModes refuses flags that do not go together: -c and
+// --print-config are for the call scenarios with parkd out of process, and
+// their addresses mean nothing without one of them.
 func checkBenchModes(fs *flag.FlagSet, scenario string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	remote := set["print-config"]
+	remote := set["c"] || set["print-config"]
 	switch {
+	case set["c"] && set["print-config"]:
+		return fmt.Errorf("%w: bench: --print-config prints the configuration to start parkd with; run with -c afterwards", errUsage)
 	case remote && scenario == "report1m":
-		return fmt.Errorf("%w: bench: report1m reads a generated database in this process; --print-config is for the call scenarios", errUsage)
+		return fmt.Errorf("%w: bench: report1m reads a generated database in this process; -c and --print-config are for the call scenarios", errUsage)
 	case remote && set["inproc"]:
-		return fmt.Errorf("%w: bench: --inproc starts parkd in this process; --print-config is for a parkd you start", errUsage)
+		return fmt.Errorf("%w: bench: --inproc starts parkd in this process; -c drives one already running", errUsage)
 	case remote && set["dir"]:
-		return fmt.Errorf("%w: bench: --dir holds a database and log of a parkd the bench starts", errUsage)
+		return fmt.Errorf("%w: bench: --dir holds a database and log of a parkd the bench starts; with -c they are parkd's own", errUsage)
+	}
+	for _, name := range []string{"pid", "connect-wait"} {
+		if set[name] && !set["c"] {
+			return fmt.Errorf("%w: bench: --%s goes with -c", errUsage, name)
+		}
 	}
 	for _, name := range []string{"sim-addr", "listen", "db"} {
 		if set[name] && !remote {
-			return fmt.Errorf("%w: bench: --%s goes with --print-config", errUsage, name)
+			return fmt.Errorf("%w: bench: --%s goes with --print-config or -c", errUsage, name)
 		}
 	}
 	return nil

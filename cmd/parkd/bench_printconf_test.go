@@ -77,8 +77,13 @@ func TestBench_PrintConfigParses(t *testing.T) {
 // Ensure flags that do not go together are usage errors.
 func TestBench_ModeUsage(t *testing.T) {
 	for _, args := range [][]string{
+		{"--print-config", "-c", "x.toml"},
 		{"--print-config", "--scenario", "report1m"},
 		{"--print-config", "--inproc"},
+		{"-c", "x.toml", "--inproc"},
+		{"-c", "x.toml", "--dir", "d"},
+		{"--pid", "1"},
+		{"--connect-wait", "1s"},
 		{"--sim-addr", "127.0.0.1:1"},
 		{"--print-config", "--listen", "nonsense"},
 	} {

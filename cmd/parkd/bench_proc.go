@@ -20,7 +20,26 @@ import (
 	"github.com/parkd/parkd/conf"
 )
 
-// parkdProc is parkd under test.
+// benchTarget is the parkd a load runs against: one the bench starts
+// (parkdProc) or one already running (runningParkd, -c).
+type benchTarget interface {
+	// callAddr is parkd's outbound listener, where the simulator's calls go.
+	callAddr() string
+	// describe says which parkd it is, for the line that starts a run.
+	describe() string
+	// measure fills r's resource figures and Mode; call it before stop.
+	measure(r *benchResult)
+	// stop ends the run on parkd's side: a parkd the bench started is shut
+	// down gracefully, so that every history row is written; a running one
+	// is left running.
+	stop() error
+	// history fills r's history figures from the rows written for the
+	// run's calls (ours); want is what the plan expects. It reports false
+	// when parkd's database cannot be read from here.
+	history(ctx context.Context, r *benchResult, want map[string]int, ours []string) (bool, error)
+}
+
+// parkdProc is parkd under test, started by the bench.
 type parkdProc struct {
 	m      *Main     // inproc
 	cmd    *exec.Cmd // child
@@ -205,6 +224,21 @@ func (p *parkdProc) measure(r *benchResult) {
 		r.PeakGoroutines = p.peakGoroutines
 		r.ParkdCPUS = selfCPU().Seconds()
 	}
+}
+
+func (p *parkdProc) callAddr() string { return p.listen }
+
+func (p *parkdProc) describe() string {
+	if p.m != nil {
+		return "in process, log " + p.logf.Name()
+	}
+	return "in a child process, log " + p.logf.Name()
+}
+
+// history reads the whole database: it was new at the start, so every row
+// is the run's.
+func (p *parkdProc) history(ctx context.Context, r *benchResult, _ map[string]int, _ []string) (bool, error) {
+	return true, historyFigures(ctx, p.db, r)
 }
 
 // stop shuts parkd down gracefully, so that every history row is written.
