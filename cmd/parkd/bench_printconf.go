@@ -50,9 +50,9 @@ func printBenchConfig(w io.Writer, c benchConfig, args []string, simAddr, listen
 #   parkd serve -c FILE
 #   %[1]s -c FILE [--pid PID]
 # (--pid: parkd's process when it runs on this host, to measure its memory
-# and CPU.) The bench refuses a configuration whose lots differ from what its knobs
-# plan. [esl] freeswitch is where the bench's simulator listens for parkd's
-# inbound client; [esl] listen is where the simulator's calls reach parkd.
+# and CPU.) The bench refuses a configuration whose lots differ from what
+# its knobs plan. [esl] freeswitch is where the bench's simulator listens
+# for parkd's inbound client; [esl] listen is where its calls reach parkd.
 # For a parkd on another host, [esl] allow must let the bench host's calls in.
 `, cmdline)
 	if len(allow) > 0 {
