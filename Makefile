@@ -37,6 +37,8 @@ fuzz:
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzBuilders$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzAppendEventFrame$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./esl -run '^$$' -fuzz '^FuzzParseEventOracle$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./esl -run '^$$' -fuzz '^FuzzReaderOracle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 clean:

@@ -1,9 +1,10 @@
 package esl
 
 import (
-	"bytes"
 	"fmt"
+	"io"
 	"strconv"
+	"strings"
 )
 
 // Event is a FreeSWITCH event as it arrives in a text/event-plain frame, with
@@ -30,26 +31,77 @@ func (e Event) Sequence() uint64 {
 
 // ParseEvent decodes the body of a text/event-plain frame: a URL-encoded
 // header block, optionally followed by its own Content-Length and body.
+// It is parsed in place: one string for the whole body, which names and
+// values are cut from (a value is copied only to decode a %XX escape).
 func ParseEvent(body []byte) (Event, error) {
-	// The body is in memory: a buffer the size of the body (bufio's
-	// minimum is 16 bytes) instead of a socket's.
-	r := newReaderSize(bytes.NewReader(body), Limits{
-		MaxHeaderBytes: len(body) + 1, MaxHeaders: DefaultLimits.MaxHeaders, MaxBody: len(body),
-	}, max(len(body), 16))
-	r.headers = bytes.Count(body, []byte("\n"))
-	f, err := r.ReadFrame()
-	if err != nil {
-		return Event{}, fmt.Errorf("parse event: %w", err)
-	}
-	// Decode in place: f.Headers is ours alone.
-	ev := Event{Headers: f.Headers[:0], Body: f.Body}
-	for _, h := range f.Headers {
-		if h.Name == "Content-Length" && f.Body != nil {
-			continue // the inner body's length, not an event header
+	text := string(body)
+	var (
+		ev  Event
+		pos int
+	)
+	for {
+		if pos >= len(text) {
+			if len(ev.Headers) == 0 {
+				return Event{}, fmt.Errorf("parse event: %w", io.EOF)
+			}
+			return Event{}, fmt.Errorf("parse event: %w", io.ErrUnexpectedEOF)
 		}
-		ev.Headers = append(ev.Headers, Header{Name: h.Name, Value: URLDecode(h.Value)})
+		i := strings.IndexByte(text[pos:], '\n')
+		if i < 0 {
+			return Event{}, fmt.Errorf("parse event: %w", io.ErrUnexpectedEOF)
+		}
+		line := strings.TrimSuffix(text[pos:pos+i], "\r")
+		pos += i + 1
+		if line == "" {
+			if ev.Headers == nil {
+				continue // blank lines before the block
+			}
+			break
+		}
+		if ev.Headers == nil {
+			ev.Headers = make(Headers, 0, min(strings.Count(text[pos:], "\n")+1, DefaultLimits.MaxHeaders))
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || name == "" {
+			return Event{}, fmt.Errorf("parse event: %w: header line %q", ErrMalformedFrame, clip(line))
+		}
+		if len(ev.Headers) >= DefaultLimits.MaxHeaders {
+			return Event{}, fmt.Errorf("parse event: %w: more than %d headers", ErrFrameTooLarge, DefaultLimits.MaxHeaders)
+		}
+		ev.Headers = append(ev.Headers, Header{Name: name, Value: strings.TrimLeft(value, " ")})
 	}
-	return ev, nil
+	cl, ok := ev.Headers.Lookup("Content-Length")
+	if !ok {
+		return decodeValues(ev), nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(cl))
+	if err != nil || n < 0 {
+		return Event{}, fmt.Errorf("parse event: %w: Content-Length %q", ErrMalformedFrame, clip(cl))
+	}
+	if n > len(text)-pos {
+		return Event{}, fmt.Errorf("parse event: read body: %w", io.ErrUnexpectedEOF)
+	}
+	if n == 0 {
+		return decodeValues(ev), nil
+	}
+	ev.Body = []byte(text[pos : pos+n])
+	// The inner Content-Length is the body's, not an event header.
+	hs := ev.Headers[:0]
+	for _, h := range ev.Headers {
+		if h.Name != "Content-Length" {
+			hs = append(hs, h)
+		}
+	}
+	ev.Headers = hs
+	return decodeValues(ev), nil
+}
+
+// decodeValues URL-decodes ev's header values in place.
+func decodeValues(ev Event) Event {
+	for i := range ev.Headers {
+		ev.Headers[i].Value = URLDecode(ev.Headers[i].Value)
+	}
+	return ev
 }
 
 // AppendPlain appends the event serialized as FreeSWITCH's

@@ -104,9 +104,11 @@ var DefaultLimits = Limits{MaxHeaderBytes: 1 << 20, MaxHeaders: 8192, MaxBody: 1
 type Reader struct {
 	br     *bufio.Reader
 	limits Limits
-	// headers, if set, is how many header lines to make room for at once
-	// (ParseEvent knows it from the body).
-	headers int
+	// block and ends are reused from frame to frame: a header block is
+	// gathered in block (ends marks where each line ends) and made into
+	// one string, which its headers are cut from.
+	block []byte
+	ends  []int
 }
 
 // NewReader returns a Reader over r with DefaultLimits.
@@ -156,40 +158,34 @@ func (r *Reader) ReadCommand() (Command, error) {
 // read reads one header block and its body; with command set, the block's
 // first line is returned apart instead of being parsed as a header.
 func (r *Reader) read(command bool) (string, Frame, error) {
+	block, ends, err := r.readBlock()
+	if err != nil {
+		return "", Frame{}, err
+	}
+	// One string for the whole block; names and values are cut from it,
+	// instead of one allocation per line (a connect reply has ~200).
+	text := string(block)
 	var (
 		f     Frame
 		first string
-		total int
-		begun bool
+		start int
 	)
-	for {
-		line, err := r.readLine(&total)
-		if err != nil {
-			if begun && errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return "", Frame{}, err
-		}
-		if line == "" {
-			if !begun {
-				continue // blank lines between frames
-			}
-			break
-		}
-		if command && !begun {
-			first, begun = line, true
-			continue
-		}
-		begun = true
-		if f.Headers == nil && r.headers > 0 {
-			f.Headers = make(Headers, 0, min(r.headers, r.limits.MaxHeaders))
-		}
+	if command {
+		first, start = text[:ends[0]], ends[0]
+		ends = ends[1:]
+	}
+	if len(ends) > r.limits.MaxHeaders {
+		return "", Frame{}, fmt.Errorf("%w: more than %d headers", ErrFrameTooLarge, r.limits.MaxHeaders)
+	}
+	if len(ends) > 0 {
+		f.Headers = make(Headers, 0, len(ends))
+	}
+	for _, end := range ends {
+		line := text[start:end]
+		start = end
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || name == "" {
 			return "", Frame{}, fmt.Errorf("%w: header line %q", ErrMalformedFrame, clip(line))
-		}
-		if len(f.Headers) >= r.limits.MaxHeaders {
-			return "", Frame{}, fmt.Errorf("%w: more than %d headers", ErrFrameTooLarge, r.limits.MaxHeaders)
 		}
 		f.Headers = append(f.Headers, Header{Name: name, Value: strings.TrimLeft(value, " ")})
 	}
@@ -217,36 +213,75 @@ func (r *Reader) read(command bool) (string, Frame, error) {
 	return first, f, nil
 }
 
-// readLine returns one line without its LF or CR LF, counting its bytes
-// against the header limit.
-func (r *Reader) readLine(total *int) (string, error) {
-	var buf []byte
-	for first := true; ; first = false {
+// maxKeptBlock bounds the block buffer a Reader keeps between frames.
+const maxKeptBlock = 64 << 10
+
+// readBlock reads the lines of one header block, skipping blank lines
+// before it, up to the blank line after it. It returns the lines run
+// together (line endings dropped) and where each ends; both are the
+// Reader's and valid until the next call.
+func (r *Reader) readBlock() ([]byte, []int, error) {
+	block, ends := r.block[:0], r.ends[:0]
+	if block == nil {
+		// Room for a connect reply (~10 KB), the first frame of every
+		// call's socket, without growing the block several times.
+		block = make([]byte, 0, 16<<10)
+	}
+	defer func() {
+		if cap(block) <= maxKeptBlock {
+			r.block, r.ends = block[:0], ends[:0]
+		} else {
+			r.block, r.ends = nil, nil
+		}
+	}()
+	total := 0
+	for {
+		n := len(block)
+		var err error
+		block, err = r.appendLine(block, &total)
+		if err != nil {
+			if len(ends) > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, nil, err
+		}
+		if len(block) == n {
+			if len(ends) == 0 {
+				continue // blank lines between frames
+			}
+			return block, ends, nil
+		}
+		ends = append(ends, len(block))
+	}
+}
+
+// appendLine appends one line, without its LF or CR LF, to block, counting
+// its bytes against the header limit.
+func (r *Reader) appendLine(block []byte, total *int) ([]byte, error) {
+	n := len(block)
+	for {
 		chunk, err := r.br.ReadSlice('\n')
 		*total += len(chunk)
 		if *total > r.limits.MaxHeaderBytes {
-			return "", fmt.Errorf("%w: header block over %d bytes", ErrFrameTooLarge, r.limits.MaxHeaderBytes)
+			return block, fmt.Errorf("%w: header block over %d bytes", ErrFrameTooLarge, r.limits.MaxHeaderBytes)
 		}
-		if first && err == nil {
-			// The whole line is in the buffer (the usual case): one copy.
-			chunk = bytes.TrimSuffix(chunk, []byte("\n"))
-			return string(bytes.TrimSuffix(chunk, []byte("\r"))), nil
-		}
-		buf = append(buf, chunk...)
+		block = append(block, chunk...)
 		if err == nil {
 			break
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		if len(buf) > 0 && errors.Is(err, io.EOF) {
-			return "", io.ErrUnexpectedEOF
+		if len(block) > n && errors.Is(err, io.EOF) {
+			return block, io.ErrUnexpectedEOF
 		}
-		return "", err
+		return block, err
 	}
-	buf = bytes.TrimSuffix(buf, []byte("\n"))
-	buf = bytes.TrimSuffix(buf, []byte("\r"))
-	return string(buf), nil
+	block = bytes.TrimSuffix(block, []byte("\n"))
+	if len(block) > n {
+		block = bytes.TrimSuffix(block, []byte("\r"))
+	}
+	return block, nil
 }
 
 // AppendFrame appends f's wire form to b: the headers in order, a blank
