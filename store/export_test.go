@@ -36,3 +36,40 @@ var WaitPercentiles = waitPercentiles
 
 // SelectNth exposes selectNth to tests.
 var SelectNth = selectNth
+
+// ClockGroups exposes clockGroups to tests: the function names the hour or
+// day group of stored times at offset seconds east of UTC.
+func ClockGroups(by ReportBy, offset int) func(ts string) (string, error) {
+	c := &clockGroups{by: by, offset: offset}
+	return c.group
+}
+
+// ReadJSONArray reads a as Report reads its columns: as strings (null is
+// "") or, if ints, as int64s (null is nil).
+func ReadJSONArray(a string, ints bool) ([]any, error) {
+	arr, err := newJSONArray(a)
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	for arr.more() {
+		if !ints {
+			s, err := arr.str()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+			continue
+		}
+		n, ok, err := arr.int()
+		switch {
+		case err != nil:
+			return nil, err
+		case ok:
+			out = append(out, n)
+		default:
+			out = append(out, nil)
+		}
+	}
+	return out, nil
+}

@@ -1,14 +1,14 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parkd/parkd/parking"
 )
@@ -187,8 +187,11 @@ func selectNth(s []time.Duration, k, budget int) {
 // Report computes the figures of the sessions parked in [q.From, q.To),
 // grouped by q.By. It reads the sessions table through its covering
 // parked_at index: one range scan per UTC offset of q.Location in the window
-// (one for lot, parker and retriever; usually one or two for hour and day). A missing or reversed window, or an
-// unknown grouping, fails with ErrInvalid.
+// (one for lot, parker and retriever; usually one or two for hour and day).
+// Each scan hands its sessions over in one row, as JSON arrays (see
+// sqlReport); Go groups them, computing the local hour or day itself, and
+// finds the percentiles of each group's waits by selection. A missing or
+// reversed window, or an unknown grouping, fails with ErrInvalid.
 func (db *DB) Report(ctx context.Context, q ReportQuery) (Report, error) {
 	if q.By == "" {
 		q.By = ByLot
@@ -208,17 +211,19 @@ func (db *DB) Report(ctx context.Context, q ReportQuery) (Report, error) {
 		return Report{}, fmt.Errorf("report: %w", errNotOpen)
 	}
 	acc := map[string]*groupAcc{}
-	total := &groupAcc{}
 	for _, seg := range segments(q) {
-		if err := db.aggregate(ctx, q.By, seg, acc, total); err != nil {
+		if err := db.aggregate(ctx, q.By, seg, acc); err != nil {
 			return Report{}, fmt.Errorf("report: %w", err)
 		}
 	}
 
-	out := Report{Query: q, Total: total.row("")}
+	out := Report{Query: q}
+	total := &groupAcc{}
 	for key, g := range acc {
+		total.merge(g)
 		out.Groups = append(out.Groups, g.row(key))
 	}
+	out.Total = total.row("")
 	slices.SortFunc(out.Groups, func(a, b ReportRow) int {
 		switch {
 		case a.Group < b.Group:
@@ -259,101 +264,301 @@ func segments(q ReportQuery) []segment {
 	return out
 }
 
-// Report aggregation queries, one per grouping. SQLite counts the sessions
-// per group, outcome and "no recall yet", and collects their waits
-// (group_concat of the integers), in one range scan of the covering index
-// sessions_parked_at; only a few rows per group cross into Go. For hour and
-// day the group is the local clock, computed with the segment's fixed UTC
-// offset (the ?3 modifier, such as "+3600 seconds").
-const sqlReportTail = `outcome, recall_attempts = 0, COUNT(*), SUM(recall_attempts), COALESCE(group_concat(wait_ms), '')
+// sqlReport hands a segment's sessions to Go in one row, read in one range
+// scan of the covering index sessions_parked_at: four JSON arrays, one
+// element per session, of the grouping column (the %s), the outcome, the
+// recall attempts and the wait. json_group_array keeps NULLs, so the arrays
+// line up, and escapes any text, so a lot or a parker can hold anything.
+// There is no GROUP BY on purpose: SQLite groups by sorting every session
+// into a temp B-tree, which was two thirds of the time of a year's report
+// by lot; Go groups them in a map instead.
+const sqlReport = `SELECT json_group_array(%s), json_group_array(outcome),
+	json_group_array(recall_attempts), json_group_array(wait_ms)
 	FROM sessions INDEXED BY sessions_parked_at
-	WHERE parked_at >= ?1 AND parked_at < ?2
-	GROUP BY 1, 2, 3`
+	WHERE parked_at >= ?1 AND parked_at < ?2`
 
+// reportQuery returns the query of sqlReport for grouping by. Hour and day
+// read parked_at and compute the local clock in Go (see clockGroups).
 func reportQuery(by ReportBy) string {
+	col := "lot"
 	switch by {
 	case ByParker:
-		return `SELECT parker, ` + sqlReportTail
+		col = "parker"
 	case ByRetriever:
-		return `SELECT retriever, ` + sqlReportTail
-	case ByHour:
-		return `SELECT strftime('%H', parked_at, ?3), ` + sqlReportTail
-	case ByDay:
-		return `SELECT strftime('%Y-%m-%d', parked_at, ?3), ` + sqlReportTail
+		col = "retriever"
+	case ByHour, ByDay:
+		col = "parked_at"
 	}
-	return `SELECT lot, ` + sqlReportTail
+	return fmt.Sprintf(sqlReport, col)
 }
 
-// aggregate adds the sessions of seg, grouped by by, to acc and total.
-func (db *DB) aggregate(ctx context.Context, by ReportBy, seg segment, acc map[string]*groupAcc, total *groupAcc) error {
-	args := []any{formatTime(seg.from), formatTime(seg.to)}
-	if by == ByHour || by == ByDay {
-		args = append(args, fmt.Sprintf("%+d seconds", seg.offset))
-	}
-	rows, err := db.r.QueryContext(ctx, reportQuery(by), args...)
-	if err != nil {
+// aggregate adds the sessions of seg, grouped by by, to acc.
+func (db *DB) aggregate(ctx context.Context, by ReportBy, seg segment, acc map[string]*groupAcc) error {
+	var cols [4]string
+	if err := db.r.QueryRowContext(ctx, reportQuery(by), formatTime(seg.from), formatTime(seg.to)).
+		Scan(&cols[0], &cols[1], &cols[2], &cols[3]); err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var key string
-		var outcome sql.NullString
-		var first bool
-		var n, attempts int
-		var waits []byte
-		if err := rows.Scan(&key, &outcome, &first, &n, &attempts, &waits); err != nil {
-			return err
+	var arrs [4]jsonArray
+	for i, c := range cols {
+		var err error
+		if arrs[i], err = newJSONArray(c); err != nil {
+			return fmt.Errorf("column %d: %w", i+1, err)
 		}
-		var r ReportRow
-		var ws []time.Duration
-		r.Parked = n
-		switch parking.Event(outcome.String) {
-		case parking.EventRetrieved:
-			r.Retrieved = n
-			if first {
-				r.BeforeRecall = n
-			}
-		case parking.EventRecalled:
-			r.Recalled, r.RecallAttempts = n, attempts
-		case parking.EventFallback:
-			r.Fallback = n
-		case parking.EventAbandoned:
-			r.Abandoned = n
-		case parking.EventLost:
-			r.Lost = n
-		default:
-			r.Open = n
-		}
-		if r.Retrieved > 0 || r.Recalled > 0 {
-			if ws, err = parseWaits(waits); err != nil {
-				return fmt.Errorf("group %q: %w", key, err)
-			}
-		}
-		g := acc[key]
-		if g == nil {
-			g = &groupAcc{}
-			acc[key] = g
-		}
-		g.add(r, ws)
-		total.add(r, ws)
 	}
-	return rows.Err()
+	keys, outcomes, attempts, waits := &arrs[0], &arrs[1], &arrs[2], &arrs[3]
+	clock := clockGroups{by: by, offset: seg.offset}
+	var last string
+	var g *groupAcc
+	for n := 1; keys.more(); n++ {
+		key, err := keys.str()
+		if err == nil && (by == ByHour || by == ByDay) {
+			key, err = clock.group(key)
+		}
+		if err != nil {
+			return fmt.Errorf("session %d: group: %w", n, err)
+		}
+		outcome, err := outcomes.str()
+		if err != nil {
+			return fmt.Errorf("session %d: outcome: %w", n, err)
+		}
+		nAttempts, _, err := attempts.int()
+		if err != nil {
+			return fmt.Errorf("session %d: recall attempts: %w", n, err)
+		}
+		wait, hasWait, err := waits.int()
+		if err != nil {
+			return fmt.Errorf("session %d: wait: %w", n, err)
+		}
+		if g == nil || key != last {
+			if g = acc[key]; g == nil {
+				g = &groupAcc{}
+				acc[strings.Clone(key)] = g
+			}
+			last = key
+		}
+		g.add(parking.Event(outcome), int(nAttempts), time.Duration(wait)*time.Millisecond, hasWait)
+	}
+	if outcomes.more() || attempts.more() || waits.more() {
+		return fmt.Errorf("more outcomes, attempts or waits than groups")
+	}
+	return nil
 }
 
-// parseWaits parses group_concat's comma-separated milliseconds.
-func parseWaits(b []byte) ([]time.Duration, error) {
-	if len(b) == 0 {
-		return nil, nil
+// clockGroups names the hour or day of the local clock at stored times, at
+// a fixed UTC offset, as strftime('%H') and strftime('%Y-%m-%d') would.
+type clockGroups struct {
+	by     ReportBy // ByHour or ByDay
+	offset int      // seconds east of UTC
+
+	// The UTC date of the last time named and its local day, kept for the
+	// next time: the scan reads the times in order, so the date seldom
+	// changes.
+	date  string    // as stored: "2006-01-02"
+	utc   time.Time // date, parsed
+	shift int       // days from date to day
+	day   string    // the local day, "2006-01-02"
+}
+
+// hourNames are the ByHour groups.
+var hourNames = func() (h [24]string) {
+	for i := range h {
+		h[i] = fmt.Sprintf("%02d", i)
 	}
-	out := make([]time.Duration, 0, bytes.Count(b, []byte{','})+1)
-	for f := range bytes.SplitSeq(b, []byte{','}) {
-		n, err := strconv.ParseInt(string(f), 10, 64)
+	return h
+}()
+
+// group returns the hour ("15") or the day ("2006-01-02") of the local
+// clock at ts, a time stored in timeLayout. The milliseconds cannot change
+// the hour or the day: offsets are whole seconds.
+func (c *clockGroups) group(ts string) (string, error) {
+	if len(ts) != len(timeLayout) || ts[10] != 'T' || ts[13] != ':' || ts[16] != ':' {
+		return "", fmt.Errorf("stored time %q: not in the form %s", ts, timeLayout)
+	}
+	h, okH := twoDigits(ts[11:13], 24)
+	m, okM := twoDigits(ts[14:16], 60)
+	sec, okS := twoDigits(ts[17:19], 60)
+	if !okH || !okM || !okS {
+		return "", fmt.Errorf("stored time %q: not in the form %s", ts, timeLayout)
+	}
+	if date := ts[:10]; date != c.date {
+		utc, err := time.Parse(time.DateOnly, date)
 		if err != nil {
-			return nil, fmt.Errorf("wait %q: %w", f, err)
+			return "", fmt.Errorf("stored time %q: %w", ts, err)
 		}
-		out = append(out, time.Duration(n)*time.Millisecond)
+		c.date, c.utc, c.shift, c.day = date, utc, 0, date
 	}
-	return out, nil
+	const day = 24 * 3600
+	local := h*3600 + m*60 + sec + c.offset // seconds from the UTC date's midnight
+	shift := local / day                    // days from the UTC date to the local one, rounded down
+	if local < 0 {
+		shift = (local - day + 1) / day
+	}
+	if c.by == ByHour {
+		return hourNames[(local-shift*day)/3600], nil
+	}
+	if shift != c.shift {
+		c.shift, c.day = shift, c.utc.AddDate(0, 0, shift).Format(time.DateOnly)
+	}
+	return c.day, nil
+}
+
+// twoDigits parses the two decimal digits of s, a value below limit.
+func twoDigits(s string, limit int) (int, bool) {
+	if s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9' {
+		return 0, false
+	}
+	n := int(s[0]-'0')*10 + int(s[1]-'0')
+	return n, n < limit
+}
+
+// jsonArray reads, element by element, a JSON array of strings, integers
+// and nulls in the compact form json_group_array writes.
+type jsonArray struct {
+	s   string // the elements left, each followed by ',' but the last
+	buf []byte // for unescaping strings
+}
+
+// newJSONArray starts reading the array a.
+func newJSONArray(a string) (jsonArray, error) {
+	if len(a) < 2 || a[0] != '[' || a[len(a)-1] != ']' {
+		return jsonArray{}, fmt.Errorf("not a JSON array: %.20q", a)
+	}
+	return jsonArray{s: a[1 : len(a)-1]}, nil
+}
+
+// more reports whether elements are left.
+func (a *jsonArray) more() bool { return a.s != "" }
+
+// next returns the next element as written: a string with its quotes and
+// escapes, a number or null.
+func (a *jsonArray) next() (string, error) {
+	s, end := a.s, 0 // the element is s[:end]
+	switch {
+	case s == "":
+		return "", fmt.Errorf("no JSON array element left")
+	case s[0] == '"':
+		// A byte loop: the strings are short, and only a quote or a
+		// backslash can end them or hide a quote.
+		for end = 1; end < len(s) && s[end] != '"'; end++ {
+			if s[end] == '\\' {
+				end++
+			}
+		}
+		if end >= len(s) {
+			return "", fmt.Errorf("unterminated JSON string: %.20q", s)
+		}
+		end++
+	default:
+		if end = strings.IndexByte(s, ','); end < 0 {
+			end = len(s)
+		}
+	}
+	elem, rest := s[:end], s[end:]
+	switch {
+	case rest == "":
+	case rest[0] == ',' && len(rest) > 1:
+		rest = rest[1:]
+	default:
+		return "", fmt.Errorf("bad JSON array element: %.20q", s)
+	}
+	a.s = rest
+	return elem, nil
+}
+
+// str returns the next element, a string or null (then "").
+func (a *jsonArray) str() (string, error) {
+	e, err := a.next()
+	switch {
+	case err != nil:
+		return "", err
+	case e == "null":
+		return "", nil
+	case len(e) < 2 || e[0] != '"':
+		return "", fmt.Errorf("not a JSON string: %.20q", e)
+	}
+	e = e[1 : len(e)-1]
+	if strings.IndexByte(e, '\\') < 0 {
+		return e, nil
+	}
+	if a.buf, err = unescapeJSON(a.buf[:0], e); err != nil {
+		return "", err
+	}
+	return string(a.buf), nil
+}
+
+// int returns the next element, an integer or null (then 0 and false).
+func (a *jsonArray) int() (n int64, ok bool, err error) {
+	e, err := a.next()
+	switch {
+	case err != nil:
+		return 0, false, err
+	case e == "null":
+		return 0, false, nil
+	}
+	if 0 < len(e) && len(e) < 19 { // the common case: up to 18 digits cannot overflow
+		for i := 0; i < len(e); i++ {
+			if e[i] < '0' || e[i] > '9' {
+				n = -1
+				break
+			}
+			n = n*10 + int64(e[i]-'0')
+		}
+		if n >= 0 {
+			return n, true, nil
+		}
+	}
+	if n, err = strconv.ParseInt(e, 10, 64); err != nil {
+		return 0, false, err
+	}
+	return n, true, nil
+}
+
+// unescapeJSON appends to b the contents of a JSON string, without its
+// quotes. SQLite escapes only quotes, backslashes and control characters
+// (as \b, \t, \n, \f, \r or \u00XX) and copies every other byte, valid
+// UTF-8 or not, so the result is the text it was given.
+func unescapeJSON(b []byte, s string) ([]byte, error) {
+	for {
+		i := strings.IndexByte(s, '\\')
+		if i < 0 {
+			return append(b, s...), nil
+		}
+		b, s = append(b, s[:i]...), s[i:]
+		if len(s) < 2 {
+			return nil, fmt.Errorf("bad JSON escape at the end of %q", s)
+		}
+		c, n := s[1], 2 // the byte escaped, and the length of its escape
+		switch c {
+		case '"', '\\', '/':
+		case 'b':
+			c = '\b'
+		case 't':
+			c = '\t'
+		case 'n':
+			c = '\n'
+		case 'f':
+			c = '\f'
+		case 'r':
+			c = '\r'
+		case 'u':
+			if len(s) < 6 {
+				return nil, fmt.Errorf("bad JSON escape %q", s)
+			}
+			r, err := strconv.ParseUint(s[2:6], 16, 16)
+			if err != nil {
+				return nil, fmt.Errorf("bad JSON escape %q", s[:6])
+			}
+			if r >= utf8.RuneSelf {
+				b, s = utf8.AppendRune(b, rune(r)), s[6:]
+				continue
+			}
+			c, n = byte(r), 6
+		default:
+			return nil, fmt.Errorf("bad JSON escape %q", s[:2])
+		}
+		b, s = append(b, c), s[n:]
+	}
 }
 
 // groupAcc accumulates one group's figures.
@@ -362,18 +567,46 @@ type groupAcc struct {
 	waits []time.Duration
 }
 
-// add adds the counts of r and the waits ws.
-func (g *groupAcc) add(r ReportRow, ws []time.Duration) {
-	g.r.Parked += r.Parked
-	g.r.Retrieved += r.Retrieved
-	g.r.Recalled += r.Recalled
-	g.r.Fallback += r.Fallback
-	g.r.Abandoned += r.Abandoned
-	g.r.Lost += r.Lost
-	g.r.Open += r.Open
-	g.r.BeforeRecall += r.BeforeRecall
-	g.r.RecallAttempts += r.RecallAttempts
-	g.waits = append(g.waits, ws...)
+// add counts one session with the given outcome, recall attempts and, if
+// it has one, wait.
+func (g *groupAcc) add(outcome parking.Event, attempts int, wait time.Duration, hasWait bool) {
+	r := &g.r
+	r.Parked++
+	switch outcome {
+	case parking.EventRetrieved:
+		r.Retrieved++
+		if attempts == 0 {
+			r.BeforeRecall++
+		}
+	case parking.EventRecalled:
+		r.Recalled++
+		r.RecallAttempts += attempts
+	case parking.EventFallback:
+		r.Fallback++
+	case parking.EventAbandoned:
+		r.Abandoned++
+	case parking.EventLost:
+		r.Lost++
+	default:
+		r.Open++
+	}
+	if hasWait && (outcome == parking.EventRetrieved || outcome == parking.EventRecalled) {
+		g.waits = append(g.waits, wait)
+	}
+}
+
+// merge adds the sessions of o.
+func (g *groupAcc) merge(o *groupAcc) {
+	g.r.Parked += o.r.Parked
+	g.r.Retrieved += o.r.Retrieved
+	g.r.Recalled += o.r.Recalled
+	g.r.Fallback += o.r.Fallback
+	g.r.Abandoned += o.r.Abandoned
+	g.r.Lost += o.r.Lost
+	g.r.Open += o.r.Open
+	g.r.BeforeRecall += o.r.BeforeRecall
+	g.r.RecallAttempts += o.r.RecallAttempts
+	g.waits = append(g.waits, o.waits...)
 }
 
 // row finishes the group: it takes the percentiles of the waits, which it

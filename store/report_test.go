@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // the zones of TestDB_ReportMatchesSessions, wherever the tests run
 
+	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
 	"github.com/parkd/parkd/store/storetest"
 )
@@ -262,6 +265,252 @@ func TestSelectNth(t *testing.T) {
 					t.Fatalf("%s budget %d: %v after s[%d]=%v", name, budget, m, k, s[k])
 				}
 			}
+		}
+	}
+}
+
+// Ensure lots, parkers and retrievers named with any text (separators,
+// quotes, backslashes, control characters, NUL, bytes that are not UTF-8,
+// the word null) are grouped under exactly the names recorded.
+func TestDB_ReportNames(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	var all strings.Builder
+	for b := range 256 {
+		all.WriteByte(byte(b))
+	}
+	names := []string{
+		"a,b", `say "hi"`, `back\slash`, `\u0041`, "line\nbreak\ttab\r\b\f", "nul\x00and\x01\x1f\x7f",
+		"\xff\xfe not UTF-8", "null", `["x",1]`, "日本語", " ", "\u2028", all.String(),
+	}
+	for i, name := range names {
+		call := parking.CallID(fmt.Sprintf("call-%d", i))
+		at := t0.Add(time.Duration(i) * time.Minute)
+		p := Parked(call, name, 1, at)
+		p.Parker, p.Occupancy.Parker = name, name
+		r := Retrieved(call, name, 1, at, time.Duration(i+1)*time.Second)
+		r.Parker, r.Retriever = name, name
+		MustRecord(t, db, p)
+		MustRecord(t, db, r)
+	}
+	want := slices.Sorted(slices.Values(names))
+	for _, by := range []store.ReportBy{store.ByLot, store.ByParker, store.ByRetriever} {
+		t.Run(string(by), func(t *testing.T) {
+			rep, err := db.Report(ctx, store.ReportQuery{From: t0, To: t0.Add(time.Hour), By: by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := len(rep.Groups), len(want); got != want {
+				t.Fatalf("groups=%d, want %d", got, want)
+			}
+			for i, g := range rep.Groups {
+				if g.Group != want[i] {
+					t.Errorf("group %d=%q, want %q", i, g.Group, want[i])
+				}
+				wait := time.Duration(slices.Index(names, want[i])+1) * time.Second
+				if g.Parked != 1 || g.Retrieved != 1 || g.BeforeRecall != 1 || g.WaitMedian != wait || g.WaitMax != wait {
+					t.Errorf("group %q=%+v, want one session retrieved after %v", g.Group, g, wait)
+				}
+			}
+			if got, want := rep.Total.Parked, len(names); got != want {
+				t.Errorf("total parked=%d, want %d", got, want)
+			}
+		})
+	}
+}
+
+// wantReport computes, one session at a time, the report of ss grouped by
+// by in loc, with the percentiles of the sorted waits: the report Report
+// must agree with.
+func wantReport(ss []store.Session, by store.ReportBy, loc *time.Location) (groups []store.ReportRow, total store.ReportRow) {
+	type acc struct {
+		r     store.ReportRow
+		waits []time.Duration
+	}
+	accs := map[string]*acc{}
+	var all acc
+	for _, s := range ss {
+		var key string
+		switch by {
+		case store.ByLot:
+			key = s.Lot
+		case store.ByParker:
+			key = s.Parker
+		case store.ByRetriever:
+			key = s.Retriever
+		case store.ByHour:
+			key = s.ParkedAt.In(loc).Format("15")
+		case store.ByDay:
+			key = s.ParkedAt.In(loc).Format(time.DateOnly)
+		}
+		if accs[key] == nil {
+			accs[key] = &acc{r: store.ReportRow{Group: key}}
+		}
+		for _, a := range []*acc{accs[key], &all} {
+			a.r.Parked++
+			switch s.Outcome {
+			case parking.EventRetrieved:
+				a.r.Retrieved++
+				if s.RecallAttempts == 0 {
+					a.r.BeforeRecall++
+				}
+				a.waits = append(a.waits, s.Wait)
+			case parking.EventRecalled:
+				a.r.Recalled++
+				a.r.RecallAttempts += s.RecallAttempts
+				a.waits = append(a.waits, s.Wait)
+			case parking.EventFallback:
+				a.r.Fallback++
+			case parking.EventAbandoned:
+				a.r.Abandoned++
+			case parking.EventLost:
+				a.r.Lost++
+			default:
+				a.r.Open++
+			}
+		}
+	}
+	row := func(a *acc) store.ReportRow {
+		slices.Sort(a.waits)
+		a.r.WaitMedian, a.r.WaitP90, a.r.WaitMax = store.Percentile(a.waits, 50), store.Percentile(a.waits, 90), store.Percentile(a.waits, 100)
+		return a.r
+	}
+	for _, a := range accs {
+		groups = append(groups, row(a))
+	}
+	slices.SortFunc(groups, func(a, b store.ReportRow) int { return strings.Compare(a.Group, b.Group) })
+	return groups, row(&all)
+}
+
+// Ensure the report of a generated history agrees with the sessions it
+// covers counted one by one, for every grouping, in zones with daylight
+// saving time changes inside the window, half-hour and 45-minute offsets,
+// and an offset in seconds.
+func TestDB_ReportMatchesSessions(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	end := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC) // the window spans the EU and US ends of summer time
+	if _, err := db.Generate(ctx, store.GenOptions{Rows: 6000, Seed: 7, End: end, Span: 40 * 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	var zones []*time.Location
+	for _, name := range []string{"UTC", "America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham"} {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zones = append(zones, loc)
+	}
+	zones = append(zones, time.FixedZone("+0019:32", 19*60+32), time.FixedZone("-0930", -(9*3600+1800)))
+	for _, w := range []struct{ from, to time.Time }{
+		{end.AddDate(0, 0, -41).Add(17*time.Minute + 13500*time.Millisecond), end.Add(time.Hour)},
+		{end.AddDate(0, 0, -12).Add(3 * time.Hour), end.AddDate(0, 0, -5)},
+	} {
+		ss, err := db.Sessions(ctx, w.from, w.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ss) < 300 {
+			t.Fatalf("only %d sessions in %v to %v", len(ss), w.from, w.to)
+		}
+		for _, by := range []store.ReportBy{store.ByLot, store.ByParker, store.ByRetriever, store.ByHour, store.ByDay} {
+			for _, loc := range zones {
+				rep, err := db.Report(ctx, store.ReportQuery{From: w.from, To: w.to, By: by, Location: loc})
+				if err != nil {
+					t.Fatal(err)
+				}
+				groups, total := wantReport(ss, by, loc)
+				if !slices.Equal(rep.Groups, groups) {
+					t.Errorf("%v to %v by %s in %v: groups\n%+v\nwant\n%+v", w.from, w.to, by, loc, rep.Groups, groups)
+				}
+				if rep.Total != total {
+					t.Errorf("%v to %v by %s in %v: total=%+v\nwant  %+v", w.from, w.to, by, loc, rep.Total, total)
+				}
+			}
+		}
+	}
+}
+
+// Ensure the hour and day of a stored time at a fixed offset are those the
+// time package gives, across midnights, month and year ends and leap days,
+// for times in order (as a scan reads them) and not.
+func TestClockGroups(t *testing.T) {
+	const layout = "2006-01-02T15:04:05.000Z"
+	rng := rand.New(rand.NewPCG(7, 8))
+	var times []time.Time
+	for _, base := range []time.Time{
+		time.Date(2024, 2, 28, 20, 0, 0, 0, time.UTC), time.Date(2025, 12, 31, 20, 0, 0, 0, time.UTC),
+		time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 30, 0, 0, 0, 0, time.UTC),
+	} {
+		var run []time.Time
+		for range 500 {
+			run = append(run, base.Add(time.Duration(rng.Int64N(int64(48*time.Hour)))))
+		}
+		slices.SortFunc(run, time.Time.Compare)
+		times = append(times, run...)
+	}
+	span := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC).Sub(time.Date(2, 1, 1, 0, 0, 0, 0, time.UTC))
+	for range 2000 {
+		times = append(times, time.Date(2, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.Int64N(int64(span)))))
+	}
+	for _, off := range []int{0, 1, -1, 19*60 + 32, -(19*60 + 32), 3600, -3600, 5*3600 + 1800, -(9*3600 + 1800), 14 * 3600, -12 * 3600, 86399, -86399, 100_000, -100_000} {
+		loc := time.FixedZone("", off)
+		hour, day := store.ClockGroups(store.ByHour, off), store.ClockGroups(store.ByDay, off)
+		for _, tm := range times {
+			ts := tm.Format(layout)
+			if got, err := hour(ts); err != nil || got != tm.In(loc).Format("15") {
+				t.Fatalf("offset %d: hour of %s=%q, %v, want %q", off, ts, got, err, tm.In(loc).Format("15"))
+			}
+			if got, err := day(ts); err != nil || got != tm.In(loc).Format(time.DateOnly) {
+				t.Fatalf("offset %d: day of %s=%q, %v, want %q", off, ts, got, err, tm.In(loc).Format(time.DateOnly))
+			}
+		}
+	}
+	for _, ts := range []string{
+		"", "2026-11-02T08:00:00.000", "2026-11-02 08:00:00.000Z", "2026-11-02T24:00:00.000Z",
+		"2026-11-02T08:60:00.000Z", "2026-11-02T08:00:6x.000Z", "2026-13-02T08:00:00.000Z", "2026-02-30T08:00:00.000Z",
+	} {
+		for _, by := range []store.ReportBy{store.ByHour, store.ByDay} {
+			if got, err := store.ClockGroups(by, 0)(ts); err == nil {
+				t.Errorf("%s of %q=%q, want an error", by, ts, got)
+			}
+		}
+	}
+}
+
+// Ensure Report reads json_group_array's arrays back exactly, and refuses
+// anything else.
+func TestReadJSONArray(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		ints bool
+		want []any
+	}{
+		{`[]`, false, nil},
+		{`[]`, true, nil},
+		{`["a","",null,"b"]`, false, []any{"a", "", "", "b"}},
+		{`["a,b","c\"d","e\\f","[\/]","\b\t\n\f\r","\u0000\u001f\u0041","\u00e9","x\ty\"z\\"]`, false,
+			[]any{"a,b", `c"d`, `e\f`, "[/]", "\b\t\n\f\r", "\x00\x1fA", "é", "x\ty\"z\\"}},
+		{"[\"\xff\xfe\"]", false, []any{"\xff\xfe"}},
+		{`[0,1,-5,null,123456789012345678,1234567890123456789,-9223372036854775808]`, true,
+			[]any{int64(0), int64(1), int64(-5), nil, int64(123456789012345678), int64(1234567890123456789), int64(-9223372036854775808)}},
+	} {
+		got, err := store.ReadJSONArray(tt.in, tt.ints)
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("ReadJSONArray(%q)=%q, %v, want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		in   string
+		ints bool
+	}{
+		{``, false}, {`[`, false}, {`"a"`, false}, {`[,"a"]`, false}, {`["a",]`, false}, {`["a"x]`, false},
+		{`["a`, false}, {`["a\"]`, false}, {`["\q"]`, false}, {`["\u12"]`, false}, {`["\u12g4"]`, false}, {`[1]`, false},
+		{`[1.5]`, true}, {`[1e3]`, true}, {`["1"]`, true}, {`[,1]`, true}, {`[1,]`, true}, {`[1,,2]`, true},
+		{`[99999999999999999999]`, true}, {`[-]`, true}, {`[true]`, true},
+	} {
+		if got, err := store.ReadJSONArray(tt.in, tt.ints); err == nil {
+			t.Errorf("ReadJSONArray(%q, ints %v)=%q, want an error", tt.in, tt.ints, got)
 		}
 	}
 }
