@@ -266,8 +266,8 @@ func segments(q ReportQuery) []segment {
 
 // sqlReport hands a segment's sessions to Go in one row, read in one range
 // scan of the covering index sessions_parked_at: four JSON arrays, one
-// element per session, of the grouping column (the %s), the outcome, the
-// recall attempts and the wait. json_group_array keeps NULLs, so the arrays
+// element per session, of the grouping column (reportQuery fills in %s),
+// the outcome, the recall attempts and the wait. json_group_array keeps NULLs, so the arrays
 // line up, and escapes any text, so a lot or a parker can hold anything.
 // There is no GROUP BY on purpose: SQLite groups by sorting every session
 // into a temp B-tree, which was two thirds of the time of a year's report
