@@ -83,9 +83,37 @@ type DB struct {
 	w *sql.DB // writer: one connection; nil when read-only
 	r *sql.DB // readers: mode=ro
 
-	delOccupancy  *sql.Stmt
-	insOccupancy  *sql.Stmt
-	insertHistory *sql.Stmt
+	stmts writeStmts
+}
+
+// writeStmts are the writer's statements, prepared once at Open: preparing
+// them in every transaction was a good part of a history write.
+type writeStmts struct {
+	delOccupancy, insOccupancy, insertHistory               *sql.Stmt
+	openSession, insertSession, recallSession, closeSession *sql.Stmt
+	savepoint, release, rollbackTo                          *sql.Stmt
+}
+
+// list pairs each statement with its SQL.
+func (w *writeStmts) list() []struct {
+	stmt  **sql.Stmt
+	query string
+} {
+	return []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&w.delOccupancy, sqlDeleteOccupancy},
+		{&w.insOccupancy, sqlInsertOccupancy},
+		{&w.insertHistory, sqlInsertHistory},
+		{&w.openSession, sqlOpenSession},
+		{&w.insertSession, sqlInsertSession},
+		{&w.recallSession, sqlRecallSession},
+		{&w.closeSession, sqlCloseSession},
+		{&w.savepoint, "SAVEPOINT one"},
+		{&w.release, "RELEASE one"},
+		{&w.rollbackTo, "ROLLBACK TO one"},
+	}
 }
 
 // NewDB returns a DB for the file at path with default options. It does not
@@ -207,12 +235,12 @@ func openExisting(path string) (*DB, []migration, error) {
 // Close closes the database. It is safe to call on a DB that failed to open.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.delOccupancy, db.insOccupancy, db.insertHistory} {
-		if s != nil {
-			errs = append(errs, s.Close())
+	for _, p := range db.stmts.list() {
+		if *p.stmt != nil {
+			errs = append(errs, (*p.stmt).Close())
+			*p.stmt = nil
 		}
 	}
-	db.delOccupancy, db.insOccupancy, db.insertHistory = nil, nil, nil
 	errs = append(errs, db.closePools())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.Path, err)
@@ -293,14 +321,7 @@ func (db *DB) openWriter(ctx context.Context, migs []migration, doMigrate bool) 
 			return fmt.Errorf("store: %s: %w", db.Path, err)
 		}
 	}
-	for _, p := range []struct {
-		stmt  **sql.Stmt
-		query string
-	}{
-		{&db.delOccupancy, sqlDeleteOccupancy},
-		{&db.insOccupancy, sqlInsertOccupancy},
-		{&db.insertHistory, sqlInsertHistory},
-	} {
+	for _, p := range db.stmts.list() {
 		if *p.stmt, err = w.PrepareContext(ctx, p.query); err != nil {
 			return fmt.Errorf("store: %s: prepare: %w", db.Path, err)
 		}

@@ -99,7 +99,7 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 			refused[i] = fmt.Errorf("record %s: %w", t.Call, err)
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT one"); err != nil {
+		if _, err := tx.StmtContext(ctx, db.stmts.savepoint).ExecContext(ctx); err != nil {
 			return nil, fmt.Errorf("record %s: savepoint: %w", t.Call, err)
 		}
 		err := db.apply(ctx, tx, t)
@@ -107,13 +107,13 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 		case err == nil:
 		case errors.Is(err, parking.ErrSlotTaken):
 			refused[i] = fmt.Errorf("record %s: %w", t.Call, err)
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO one"); err != nil {
+			if _, err := tx.StmtContext(ctx, db.stmts.rollbackTo).ExecContext(ctx); err != nil {
 				return nil, fmt.Errorf("record %s: roll back: %w", t.Call, err)
 			}
 		default:
 			return nil, fmt.Errorf("record %s: %w", t.Call, err)
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE one"); err != nil {
+		if _, err := tx.StmtContext(ctx, db.stmts.release).ExecContext(ctx); err != nil {
 			return nil, fmt.Errorf("record %s: release: %w", t.Call, err)
 		}
 	}
@@ -127,11 +127,11 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) error {
 	// Clear the call's row first: that frees it (Occupancy == nil) or lets it
 	// move to another slot. The rollback undoes this if the insert fails.
-	if _, err := tx.StmtContext(ctx, db.delOccupancy).ExecContext(ctx, string(t.Call)); err != nil {
+	if _, err := tx.StmtContext(ctx, db.stmts.delOccupancy).ExecContext(ctx, string(t.Call)); err != nil {
 		return fmt.Errorf("clear occupancy: %w", err)
 	}
 	if o := t.Occupancy; o != nil {
-		_, err := tx.StmtContext(ctx, db.insOccupancy).ExecContext(ctx,
+		_, err := tx.StmtContext(ctx, db.stmts.insOccupancy).ExecContext(ctx,
 			o.Lot, o.Slot, string(o.Call), o.Caller.Number, o.Caller.Name, o.Parker,
 			formatTime(o.ParkedAt), formatTime(o.Deadline), o.ParkerDomain, o.Attempts)
 		if isConstraint(err) {
@@ -143,7 +143,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) error
 			return fmt.Errorf("set occupancy %s/%d: %w", o.Lot, o.Slot, err)
 		}
 	}
-	res, err := tx.StmtContext(ctx, db.insertHistory).ExecContext(ctx,
+	res, err := tx.StmtContext(ctx, db.stmts.insertHistory).ExecContext(ctx,
 		formatTime(t.At), t.Lot, t.Slot, string(t.Call), t.Caller.Number, t.Caller.Name, t.Parker,
 		string(t.Event), t.Reason, t.Retriever, t.Wait.Milliseconds())
 	if err != nil {
@@ -153,7 +153,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) error
 	if err != nil {
 		return fmt.Errorf("append history: %w", err)
 	}
-	if err := applySession(ctx, tx, t, id); err != nil {
+	if err := db.applySession(ctx, tx, t, id); err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
 	return nil

@@ -46,27 +46,27 @@ func Terminal(e parking.Event) bool {
 
 // applySession updates the sessions table for t, whose history row has ID
 // historyID, inside tx.
-func applySession(ctx context.Context, tx *sql.Tx, t parking.Transition, historyID int64) error {
+func (db *DB) applySession(ctx context.Context, tx *sql.Tx, t parking.Transition, historyID int64) error {
 	switch {
 	case t.Event == parking.EventParked:
 		var open int64
-		err := tx.QueryRowContext(ctx, sqlOpenSession, string(t.Call)).Scan(&open)
+		err := tx.StmtContext(ctx, db.stmts.openSession).QueryRowContext(ctx, string(t.Call)).Scan(&open)
 		if err == nil {
 			return nil // the call moved: it keeps its session
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("find open session: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, sqlInsertSession, historyID, string(t.Call), t.Lot, t.Slot,
+		if _, err := tx.StmtContext(ctx, db.stmts.insertSession).ExecContext(ctx, historyID, string(t.Call), t.Lot, t.Slot,
 			t.Caller.Number, t.Caller.Name, t.Parker, formatTime(t.At)); err != nil {
 			return fmt.Errorf("open session: %w", err)
 		}
 	case t.Event == parking.EventRecall:
-		if _, err := tx.ExecContext(ctx, sqlRecallSession, string(t.Call)); err != nil {
+		if _, err := tx.StmtContext(ctx, db.stmts.recallSession).ExecContext(ctx, string(t.Call)); err != nil {
 			return fmt.Errorf("count recall: %w", err)
 		}
 	case Terminal(t.Event):
-		if _, err := tx.ExecContext(ctx, sqlCloseSession, historyID, formatTime(t.At), string(t.Event),
+		if _, err := tx.StmtContext(ctx, db.stmts.closeSession).ExecContext(ctx, historyID, formatTime(t.At), string(t.Event),
 			t.Retriever, t.Wait.Milliseconds(), string(t.Call)); err != nil {
 			return fmt.Errorf("close session: %w", err)
 		}
