@@ -75,16 +75,17 @@ type fakeSwitch struct {
 	live map[CallID]bool
 	err  error
 
-	phones      map[string]phone // dial string -> behaviour; default: never answers
-	placed      []Origination
-	killed      []CallID
-	bridged     [][2]CallID
-	transfers   []string
-	bridgeErr   error
-	bridgeBlock chan struct{} // if set, Bridge waits for it to close
-	xferErr     error
-	ringing     map[CallID]chan string // leg -> killed with cause
-	channels    []Channel              // marked channels Survey reports besides the live calls
+	phones       map[string]phone // dial string -> behaviour; default: never answers
+	placed       []Origination
+	killed       []CallID
+	bridged      [][2]CallID
+	transfers    []string
+	bridgeErr    error
+	bridgeBlock  chan struct{} // if set, Bridge waits for it to close
+	xferErr      error
+	ringing      map[CallID]chan string // leg -> killed with cause
+	channels     []Channel              // marked channels Survey reports besides the live calls
+	duringSurvey func()                 // if set, runs inside Survey, after what it reports is taken
 }
 
 // phone scripts a recall leg: answer after a delay, or fail with a cause
@@ -98,8 +99,8 @@ type phone struct {
 
 func (s *fakeSwitch) Survey(context.Context) ([]Channel, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.err != nil {
+		s.mu.Unlock()
 		return nil, s.err
 	}
 	out := append([]Channel(nil), s.channels...)
@@ -107,6 +108,11 @@ func (s *fakeSwitch) Survey(context.Context) ([]Channel, error) {
 		if up {
 			out = append(out, Channel{Call: c, Parked: true})
 		}
+	}
+	during := s.duringSurvey
+	s.mu.Unlock()
+	if during != nil {
+		during()
 	}
 	return out, nil
 }

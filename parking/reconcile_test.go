@@ -49,6 +49,42 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
+// Ensure a call parked and let go of while a survey was under way is not
+// re-adopted from that survey, which saw it parked: it would be parked
+// twice in the history and then abandoned (found by the bench under load).
+func TestReconcile_CallCameAndWentDuringSurvey(t *testing.T) {
+	for _, end := range []string{"retrieved", "hung up"} {
+		t.Run(end, func(t *testing.T) {
+			st := newMemStore()
+			svc, sw, _ := mustService(t, st)
+			sw.channels = []Channel{{Call: "late", Lot: "main", Slot: 205, Parker: "1000", Parked: true}}
+			sw.duringSurvey = func() {
+				park(t, svc, "late", 205)
+				if end == "retrieved" {
+					if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r"), Slot: 205}); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					svc.Hangup(ctx, "late", "NORMAL_CLEARING")
+				}
+			}
+			if err := svc.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			want := []Event{EventParked, EventRetrieved}
+			if end == "hung up" {
+				want = []Event{EventParked, EventAbandoned}
+			}
+			if got := st.events("late"); !slices.Equal(got, want) {
+				t.Fatalf("history=%v, want %v", got, want)
+			}
+			if _, ok := st.occupant("late"); ok {
+				t.Fatal("the call is occupying a slot again")
+			}
+		})
+	}
+}
+
 // Ensure a re-adopted call whose slot is taken (or gone from the config)
 // moves to a free slot instead of being lost.
 func TestReconcile_AdoptMoves(t *testing.T) {

@@ -76,6 +76,13 @@ type Service struct {
 	calls  map[CallID]*entry
 	closed bool
 	busy   sync.WaitGroup // operations under way, for Shutdown
+
+	// surveys counts the reconciles whose survey is under way; while
+	// there is one, let go of the calls released, so that a call parked
+	// and retrieved (or hung up) during a survey that saw it parked is
+	// not re-adopted from it.
+	surveys int
+	letGo   map[CallID]struct{}
 }
 
 // NewService returns a Service for lots (the first is the default lot),
@@ -192,8 +199,16 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	for c, e := range s.calls {
 		before[c] = surveyed{e: e, gen: e.gen, st: e.state}
 	}
+	s.surveys++
 	s.mu.Unlock()
 	chans, err := s.sw.Survey(ctx)
+	defer func() {
+		s.mu.Lock()
+		if s.surveys--; s.surveys == 0 {
+			s.letGo = nil
+		}
+		s.mu.Unlock()
+	}()
 	if err != nil {
 		// Nothing can be judged, but recalls must not wait for the next
 		// successful survey: start the timers of the calls parkd knows.
@@ -239,6 +254,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		if _, knew := before[ch.Call]; knew {
 			continue // parkd let go of it after the survey was taken
+		}
+		if _, gone := s.letGo[ch.Call]; gone {
+			continue // parked and let go of while the survey was under way
 		}
 		s.adopt(Occupant{
 			Lot: ch.Lot, Slot: ch.Slot, Call: ch.Call, Caller: ch.Caller, Parker: ch.Parker, ParkedAt: ch.ParkedAt,
@@ -435,6 +453,12 @@ func (s *Service) release(e *entry) {
 	}
 	if s.calls[e.occ.Call] == e {
 		delete(s.calls, e.occ.Call)
+		if s.surveys > 0 {
+			if s.letGo == nil {
+				s.letGo = map[CallID]struct{}{}
+			}
+			s.letGo[e.occ.Call] = struct{}{}
+		}
 	}
 }
 
