@@ -47,7 +47,10 @@ func (db *DB) Record(ctx context.Context, t parking.Transition) error {
 		}
 		return fmt.Errorf("record %s: %w", t.Call, errNotOpen)
 	}
-	if err := db.record(ctx, t); err != nil {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("record %s: %w", t.Call, err)
+	}
+	if err := db.record(writeContext(ctx), t); err != nil {
 		return fmt.Errorf("record %s: %w", t.Call, err)
 	}
 	return nil
@@ -55,6 +58,13 @@ func (db *DB) Record(ctx context.Context, t parking.Transition) error {
 
 // errNotOpen is returned by methods called before Open or after Close.
 var errNotOpen = errors.New("database not open")
+
+// writeContext is ctx without its cancellation, for a history write that
+// has begun. The write is bounded by the busy timeout; cutting a
+// transaction short buys nothing, and go-sqlite3 runs every statement on a
+// goroutine of its own when its context can be cancelled, which under load
+// was a good part of the cost of a write.
+func writeContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 func (db *DB) record(ctx context.Context, t parking.Transition) error {
 	// The writer pool has one connection and begins IMMEDIATE, so this waits
@@ -88,6 +98,10 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 		}
 		return nil, fmt.Errorf("record: %w", errNotOpen)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("record %d transitions: %w", len(ts), err)
+	}
+	ctx = writeContext(ctx)
 	refused = make([]error, len(ts))
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {

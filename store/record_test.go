@@ -455,3 +455,36 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	b.ReportMetric(float64(2*i)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// Ensure a write whose context has already ended is not begun (and nothing
+// of it is written), while one begun with a live context completes even if
+// that context then ends: writes run without their caller's cancellation.
+func TestDB_Record_Context(t *testing.T) {
+	db := MustOpenDB(t)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := db.Record(done, Parked("call-1", "default", 1, t0)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Record with an ended context: %v, want context.Canceled", err)
+	}
+	if _, err := db.RecordAll(done, []parking.Transition{Parked("call-1", "default", 1, t0)}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("RecordAll with an ended context: %v, want context.Canceled", err)
+	}
+	if occ, err := db.Occupied(context.Background()); err != nil || len(occ) != 0 {
+		t.Fatalf("occupied after refused writes: %v, %v", occ, err)
+	}
+	// A context that ends during the write: 200 transitions, cancelled as
+	// soon as the write starts. All are written or none (the transaction);
+	// with the write detached from the context, all.
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := make([]parking.Transition, 200)
+	for i := range ts {
+		ts[i] = Parked(parking.CallID(fmt.Sprintf("c-%d", i)), "default", i+1, t0)
+	}
+	go func() { time.Sleep(time.Millisecond); cancel() }()
+	if _, err := db.RecordAll(ctx, ts); err != nil {
+		t.Fatalf("RecordAll cut short: %v", err)
+	}
+	if occ, _ := db.Occupied(context.Background()); len(occ) != len(ts) {
+		t.Fatalf("%d occupied, want %d", len(occ), len(ts))
+	}
+}
