@@ -199,3 +199,24 @@ func FuzzAppendEventFrame(f *testing.F) {
 		}
 	})
 }
+
+// Ensure Lookup prefers the exact spelling, falls back to the first
+// case-insensitive match (FreeSWITCH compares names with strcasecmp), and
+// reports a missing header.
+func TestHeaders_Lookup(t *testing.T) {
+	h := Headers{{"unique-id", "folded"}, {"Event-Name", "X"}, {"Unique-ID", "exact"}, {"UNIQUE-ID", "later"}}
+	for _, tc := range []struct {
+		name, want string
+		ok         bool
+	}{
+		{"Unique-ID", "exact", true},
+		{"UNIQUE-id", "folded", true},
+		{"event-name", "X", true},
+		{"Unique-IDs", "", false},
+		{"", "", false},
+	} {
+		if got, ok := h.Lookup(tc.name); got != tc.want || ok != tc.ok {
+			t.Errorf("Lookup(%q) = %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -38,15 +38,23 @@ func (h Headers) Get(name string) string {
 
 // Lookup returns the value of the first header called name and whether it was present.
 func (h Headers) Lookup(name string) (string, bool) {
-	for _, f := range h {
+	// One pass: an exact match wins (FreeSWITCH's own spelling, the usual
+	// case); otherwise the first that differs only in case. An event has
+	// a couple of hundred headers, and a missing one used to cost two scans.
+	folded := -1
+	for i, f := range h {
+		if len(f.Name) != len(name) {
+			continue
+		}
 		if f.Name == name {
 			return f.Value, true
 		}
-	}
-	for _, f := range h {
-		if strings.EqualFold(f.Name, name) {
-			return f.Value, true
+		if folded < 0 && strings.EqualFold(f.Name, name) {
+			folded = i
 		}
+	}
+	if folded >= 0 {
+		return h[folded].Value, true
 	}
 	return "", false
 }
