@@ -42,8 +42,25 @@ type Request struct {
 // ParseRequest reads a park or retrieve request from the decoded headers of
 // a connect reply. When the request is unusable it returns ErrBadRequest;
 // Call and Parker are still filled in when they could be read, so the
-// channel can be refused politely.
+// channel can be refused politely. The strings it returns share no memory
+// with h.
 func ParseRequest(h Headers) (Request, error) {
+	r, err := parseRequest(h)
+	return r.detached(), err
+}
+
+// detached returns r with copies of its strings. A Reader cuts every header
+// of a frame from one string, so a value kept for as long as the call is
+// parked (its UUID, caller, parker) would otherwise keep the whole ~10 KB
+// connect reply alive: 10,000 parked calls took 190 MB instead of 40.
+func (r Request) detached() Request {
+	for _, p := range []*string{&r.Action, &r.Call, &r.Lot, &r.Caller.Name, &r.Caller.Number, &r.Parker, &r.Context, &r.ParkerDomain} {
+		*p = strings.Clone(*p)
+	}
+	return r
+}
+
+func parseRequest(h Headers) (Request, error) {
 	r := Request{
 		Call:     h.Get("Unique-ID"),
 		Answered: h.Get("Answer-State") == "answered",

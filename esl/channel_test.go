@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	gounsafe "unsafe"
 )
 
 // readConnect loads a connect reply captured from a real FreeSWITCH and
@@ -179,4 +180,36 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("unsafe lot %q", req.Lot)
 		}
 	})
+}
+
+// Ensure a request shares no memory with the connect reply it was read
+// from: the Reader cuts every header from one string, and a parked call's
+// UUID or caller kept from it would keep the whole reply alive.
+func TestParseRequest_Detached(t *testing.T) {
+	h := readConnect(t, "connect-refer.txt", Header{Name: "variable_park_action", Value: "park"},
+		Header{Name: "variable_park_lot", Value: "main"})
+	req, err := ParseRequest(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within := func(s, in string) bool {
+		if len(s) == 0 || len(in) == 0 {
+			return false
+		}
+		p, lo := uintptr(gounsafe.Pointer(gounsafe.StringData(s))), uintptr(gounsafe.Pointer(gounsafe.StringData(in)))
+		return p >= lo && p < lo+uintptr(len(in))
+	}
+	for name, v := range map[string]string{
+		"Action": req.Action, "Call": req.Call, "Lot": req.Lot, "Caller.Name": req.Caller.Name,
+		"Caller.Number": req.Caller.Number, "Parker": req.Parker, "Context": req.Context, "ParkerDomain": req.ParkerDomain,
+	} {
+		if v == "" {
+			t.Errorf("%s is empty: the test shows nothing for it", name)
+		}
+		for _, x := range h {
+			if within(v, x.Value) || within(v, x.Name) {
+				t.Errorf("%s %q shares memory with header %s", name, v, x.Name)
+			}
+		}
+	}
 }
