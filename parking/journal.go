@@ -18,8 +18,11 @@ type journal struct {
 	store  Store
 	logger zerolog.Logger
 
-	mu    sync.Mutex // guards queue
+	mu    sync.Mutex // guards queue, added and done
 	queue []Transition
+	// added counts the transitions ever queued, done those taken off the
+	// queue (written, or refused by the store): len(queue) = added - done.
+	added, done uint64
 
 	wmu sync.Mutex // one writer at a time, in queue order
 }
@@ -28,6 +31,7 @@ type journal struct {
 func (j *journal) add(t Transition) {
 	j.mu.Lock()
 	j.queue = append(j.queue, t)
+	j.added++
 	j.mu.Unlock()
 }
 
@@ -52,18 +56,28 @@ type BatchStore interface {
 // maxBatch bounds one transaction of the journal.
 const maxBatch = 512
 
-// flush writes every queued transition in order. It stops at the first
-// write that fails for a reason other than the transition itself, leaving
-// it and the rest queued, and returns that error.
+// flush writes, in order, every transition queued before it was called
+// (and whatever is queued behind them in the same transactions). It stops
+// at the first write that fails for a reason other than the transition
+// itself, leaving it and the rest queued, and returns that error.
+//
+// This is group commit: each handler flushes after its own transition, and
+// one that finds its rows already written by another's transaction returns
+// at once. Writing until the queue was empty instead made every handler
+// wait behind a writer that kept taking newer rows, and commit them in
+// transactions of one or two.
 func (j *journal) flush(ctx context.Context) error {
+	j.mu.Lock()
+	target := j.added
+	j.mu.Unlock()
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if bs, ok := j.store.(BatchStore); ok {
-		return j.flushBatches(ctx, bs)
+		return j.flushBatches(ctx, bs, target)
 	}
 	for {
 		j.mu.Lock()
-		if len(j.queue) == 0 {
+		if len(j.queue) == 0 || j.done >= target {
 			j.mu.Unlock()
 			return nil
 		}
@@ -84,16 +98,22 @@ func (j *journal) flush(ctx context.Context) error {
 		}
 		j.mu.Lock()
 		j.queue = j.queue[1:]
+		j.done++
 		j.mu.Unlock()
 	}
 }
 
 // flushBatches writes the queue in transactions of up to maxBatch rows:
 // while one is being written, the rows queued meanwhile make up the next.
-// Called with wmu held.
-func (j *journal) flushBatches(ctx context.Context, bs BatchStore) error {
+// It returns once the first target transitions ever queued are off the
+// queue. Called with wmu held.
+func (j *journal) flushBatches(ctx context.Context, bs BatchStore, target uint64) error {
 	for {
 		j.mu.Lock()
+		if j.done >= target {
+			j.mu.Unlock()
+			return nil
+		}
 		n := min(len(j.queue), maxBatch)
 		batch := append([]Transition(nil), j.queue[:n]...)
 		j.mu.Unlock()
@@ -115,6 +135,7 @@ func (j *journal) flushBatches(ctx context.Context, bs BatchStore) error {
 		}
 		j.mu.Lock()
 		j.queue = j.queue[n:]
+		j.done += uint64(n)
 		j.mu.Unlock()
 	}
 }

@@ -3,8 +3,13 @@ package parking
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // batchMem is a memStore that also writes batches, as store.DB does.
@@ -60,5 +65,77 @@ func TestJournal_Batches(t *testing.T) {
 	}
 	if !errors.Is(svc.Flush(ctx), nil) {
 		t.Fatal("flush of an empty queue failed")
+	}
+}
+
+// gatedBatches is a BatchStore whose transactions each wait for their own
+// gate (gates[i] for the i-th), and which records what each one held.
+type gatedBatches struct {
+	gates   [2]chan struct{}
+	entered [2]chan struct{}
+	mu      sync.Mutex
+	batches [][]CallID
+}
+
+func (g *gatedBatches) Record(ctx context.Context, t Transition) error { return errors.New("unused") }
+func (g *gatedBatches) Occupied(context.Context) ([]Occupant, error)   { return nil, nil }
+func (g *gatedBatches) RecordAll(ctx context.Context, ts []Transition) ([]error, error) {
+	g.mu.Lock()
+	i := len(g.batches)
+	var calls []CallID
+	for _, t := range ts {
+		calls = append(calls, t.Call)
+	}
+	g.batches = append(g.batches, calls)
+	g.mu.Unlock()
+	if i < len(g.gates) {
+		close(g.entered[i])
+		<-g.gates[i]
+	}
+	return make([]error, len(ts)), nil
+}
+
+// Ensure group commit: a flush returns once its own transitions are
+// written, without waiting for the transaction of those queued after it;
+// those go out together in the next transaction, and the flushes whose
+// transitions it wrote need none of their own.
+func TestJournal_GroupCommit(t *testing.T) {
+	st := &gatedBatches{}
+	for i := range st.gates {
+		st.gates[i], st.entered[i] = make(chan struct{}), make(chan struct{})
+	}
+	j := &journal{store: st, logger: zerolog.Nop()}
+	j.add(Transition{Event: EventParked, Call: "first"})
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- j.flush(ctx) }()
+	<-st.entered[0] // "first" is being written
+
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		j.add(Transition{Event: EventParked, Call: CallID(fmt.Sprint("c", i))})
+		wg.Go(func() {
+			if err := j.flush(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	close(st.gates[0])
+	<-st.entered[1] // the others' transaction has begun, and is held
+	select {
+	case err := <-firstDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first flush waits for a transaction of rows queued after it")
+	}
+	close(st.gates[1])
+	wg.Wait()
+	if len(st.batches) != 2 || len(st.batches[0]) != 1 || len(st.batches[1]) != n {
+		t.Fatalf("batches %v: want [first] then the %d others in one", st.batches, n)
+	}
+	if j.pending() != 0 {
+		t.Fatalf("pending=%d", j.pending())
 	}
 }
