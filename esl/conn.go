@@ -149,6 +149,9 @@ func (c *Conn) Send(ctx context.Context, cmd command.Command) (Frame, error) {
 // to get a reply fails the ones after it too. The deadline (ctx's, or the
 // Conn's Timeout) covers them all.
 func (c *Conn) SendAll(ctx context.Context, cmds ...command.Command) ([]Frame, error) {
+	if len(cmds) == 0 {
+		return nil, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	names := make([]string, len(cmds))

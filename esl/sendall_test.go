@@ -106,4 +106,7 @@ func TestConn_SendAllClosed(t *testing.T) {
 	if _, err := c.SendAll(context.Background(), command.API{Command: "three"}); err == nil {
 		t.Fatal("SendAll on a closed connection must fail")
 	}
+	if fs, err := c.SendAll(context.Background()); fs != nil || err != nil {
+		t.Fatalf("SendAll of nothing = %v, %v; want nothing sent and no error", fs, err)
+	}
 }
