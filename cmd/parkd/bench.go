@@ -220,17 +220,23 @@ type benchResult struct {
 	ParksPerS     float64 `json:"parks_per_s"`
 	RetrievesPerS float64 `json:"retrieves_per_s"`
 
-	ParkP50       float64 `json:"park_p50_ms"`
-	ParkP90       float64 `json:"park_p90_ms"`
-	ParkP99       float64 `json:"park_p99_ms"`
-	ParkMax       float64 `json:"park_max_ms"`
-	RetrieveP50   float64 `json:"retrieve_p50_ms"`
-	RetrieveP90   float64 `json:"retrieve_p90_ms"`
-	RetrieveP99   float64 `json:"retrieve_p99_ms"`
-	RetrieveMax   float64 `json:"retrieve_max_ms"`
-	RecallLateP50 float64 `json:"recall_late_p50_ms"`
-	RecallLateP99 float64 `json:"recall_late_p99_ms"`
-	RecallLateMax float64 `json:"recall_late_max_ms"`
+	ParkP50     float64 `json:"park_p50_ms"`
+	ParkP90     float64 `json:"park_p90_ms"`
+	ParkP99     float64 `json:"park_p99_ms"`
+	ParkMax     float64 `json:"park_max_ms"`
+	RetrieveP50 float64 `json:"retrieve_p50_ms"`
+	RetrieveP90 float64 `json:"retrieve_p90_ms"`
+	RetrieveP99 float64 `json:"retrieve_p99_ms"`
+	RetrieveMax float64 `json:"retrieve_max_ms"`
+	// parkd's own latency: the above less the simulator's time to answer
+	// parkd's commands on the call's socket (see BENCHMARKS.md).
+	ParkOwnP50     float64 `json:"park_own_p50_ms"`
+	ParkOwnP99     float64 `json:"park_own_p99_ms"`
+	RetrieveOwnP50 float64 `json:"retrieve_own_p50_ms"`
+	RetrieveOwnP99 float64 `json:"retrieve_own_p99_ms"`
+	RecallLateP50  float64 `json:"recall_late_p50_ms"`
+	RecallLateP99  float64 `json:"recall_late_p99_ms"`
+	RecallLateMax  float64 `json:"recall_late_max_ms"`
 
 	PeakParked     int     `json:"peak_parked"`
 	PeakRSSMB      float64 `json:"peak_rss_mb"`            // parkd's VmHWM (inproc: the whole process, simulator included)
@@ -282,6 +288,8 @@ func (r *benchResult) printTable(w io.Writer) error {
 		p("recalls, abandons", "%d, %d", r.Recalls, r.Abandons)
 		p("park latency", "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms", r.ParkP50, r.ParkP90, r.ParkP99, r.ParkMax)
 		p("retrieve latency", "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms", r.RetrieveP50, r.RetrieveP90, r.RetrieveP99, r.RetrieveMax)
+		p("  parkd's own", "park p50 %.2f  p99 %.2f ms; retrieve p50 %.2f  p99 %.2f ms (less the simulator's time to answer)",
+			r.ParkOwnP50, r.ParkOwnP99, r.RetrieveOwnP50, r.RetrieveOwnP99)
 		p("recall lateness", "p50 %.2f  p99 %.2f  max %.2f ms", r.RecallLateP50, r.RecallLateP99, r.RecallLateMax)
 		p("peak parked", "%d", r.PeakParked)
 		switch {

@@ -26,7 +26,7 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	tr := newTracker(timeouts, c.Talk)
 	// Forget: the simulator keeps no channel or command it no longer
 	// needs, so its memory and GC work do not grow with the run.
-	opts := fstest.Options{OnCommand: tr.onCommand, OnConnect: tr.onConnect, Forget: true}
+	opts := fstest.Options{OnCommand: tr.onCommand, OnWrite: tr.onWrite, OnConnect: tr.onConnect, Forget: true}
 	if c.Running != nil {
 		c.Running.simOptions(&opts)
 	}
@@ -64,6 +64,7 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	var (
 		mu                   sync.Mutex
 		parkLat, retrLat     []time.Duration
+		parkOwn, retrOwn     []time.Duration
 		parkTimes, retrTimes []time.Time // completion times
 		nRecall, nAbandon    int
 		ours                 []string // the parked calls' UUIDs: their history rows are the run's
@@ -90,10 +91,12 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 			}
 			if out.park > 0 {
 				parkLat = append(parkLat, out.park)
+				parkOwn = append(parkOwn, out.parkOwn)
 				parkTimes = append(parkTimes, out.parkedAt)
 			}
 			if out.retrieve > 0 {
 				retrLat = append(retrLat, out.retrieve)
+				retrOwn = append(retrOwn, out.retrieveOwn)
 				retrTimes = append(retrTimes, out.retrievedAt)
 			}
 			if out.recalled {
@@ -119,6 +122,8 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	r.RetrievesPerS = ratePerS(retrTimes, time.Time{})
 	r.ParkP50, r.ParkP90, r.ParkP99, r.ParkMax = pct(parkLat, 50), pct(parkLat, 90), pct(parkLat, 99), pct(parkLat, 100)
 	r.RetrieveP50, r.RetrieveP90, r.RetrieveP99, r.RetrieveMax = pct(retrLat, 50), pct(retrLat, 90), pct(retrLat, 99), pct(retrLat, 100)
+	r.ParkOwnP50, r.ParkOwnP99 = pct(parkOwn, 50), pct(parkOwn, 99)
+	r.RetrieveOwnP50, r.RetrieveOwnP99 = pct(retrOwn, 50), pct(retrOwn, 99)
 	tr.mu.Lock()
 	late := slices.Clone(tr.recallLate)
 	r.PeakParked = tr.peakParked
@@ -166,6 +171,7 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 type outcome struct {
 	call                  string // the parked call's UUID, once the simulator made it
 	park, retrieve        time.Duration
+	parkOwn, retrieveOwn  time.Duration // the same without the simulator's time to answer
 	parkedAt, retrievedAt time.Time
 	recalled, abandoned   bool
 }
@@ -212,6 +218,7 @@ func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
 	}
 	d.tr.mu.Lock()
 	out.park, out.parkedAt = r.doneAt.Sub(r.connectAt), r.doneAt
+	out.parkOwn = out.park - r.simAtDone
 	lot, slot, deadline := r.lot, r.slot, r.parkedAt.Add(d.tr.timeouts[r.lot])
 	d.tr.mu.Unlock()
 
@@ -246,6 +253,7 @@ func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
 		}
 		d.tr.mu.Lock()
 		out.retrieve, out.retrievedAt = rr.doneAt.Sub(rr.connectAt), rr.doneAt
+		out.retrieveOwn = out.retrieve - rr.simAtDone
 		d.tr.mu.Unlock()
 		// parkd's uuid_bridge has arrived; check that it worked.
 		if st, err := rc.WaitFor(callTimeout, func(st fstest.ChannelState) bool {

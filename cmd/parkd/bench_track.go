@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,6 +20,17 @@ type tracked struct {
 	slot      int
 	parkedAt  time.Time // park_parked_at as parkd set it
 	recalled  chan struct{}
+
+	// Who has the ball on the call's socket (onCommand, onWrite): the
+	// simulator from a command's arrival until its reply is written, and
+	// for a sendmsg until its CHANNEL_EXECUTE_COMPLETE is. (A sendmsg that
+	// completes no application, such as a hangup, keeps the ball with the
+	// simulator; parkd sends those only to refuse a call.)
+	outstanding int           // commands without a reply yet
+	execs       int           // sendmsg without an EXECUTE_COMPLETE yet
+	ballSince   time.Time     // the simulator has had the ball since
+	simTime     time.Duration // the simulator's time to answer, so far
+	simAtDone   time.Duration // simTime when parkd's last command arrived
 }
 
 // tracker follows parkd's commands in the simulator (fstest's OnConnect and
@@ -77,6 +89,36 @@ func (t *tracker) onConnect(uuid string, at time.Time) {
 	t.mu.Unlock()
 }
 
+// executeComplete is how an EXECUTE_COMPLETE event's frame shows it.
+var executeComplete = []byte("\nEvent-Name: CHANNEL_EXECUTE_COMPLETE\n")
+
+// onWrite follows the simulator's answers on a call's socket: once every
+// command has its reply and every sendmsg its EXECUTE_COMPLETE, the ball
+// is back with parkd and the simulator's time is counted.
+func (t *tracker) onWrite(conn string, frame []byte, reply bool, at time.Time) {
+	if conn == "in" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, ok := t.calls[conn]
+	if !ok {
+		return
+	}
+	switch {
+	case reply && r.outstanding > 0:
+		r.outstanding--
+	case !reply && r.execs > 0 && bytes.Contains(frame, executeComplete):
+		r.execs--
+	default:
+		return
+	}
+	if r.outstanding == 0 && r.execs == 0 && !r.ballSince.IsZero() {
+		r.simTime += at.Sub(r.ballSince)
+		r.ballSince = time.Time{}
+	}
+}
+
 // varOf returns the value of name=... in an originate's {...} block.
 func varOf(line, name string) string {
 	i := strings.Index(line, name+"=")
@@ -91,6 +133,18 @@ func varOf(line, name string) string {
 }
 
 func (t *tracker) onCommand(conn, line string, at time.Time) {
+	if conn != "in" {
+		t.mu.Lock()
+		r := t.get(conn)
+		if r.outstanding == 0 && r.execs == 0 {
+			r.ballSince = at
+		}
+		r.outstanding++
+		if strings.HasPrefix(line, "sendmsg") {
+			r.execs++
+		}
+		t.mu.Unlock()
+	}
 	f := strings.Fields(line)
 	if len(f) < 2 {
 		return
@@ -160,7 +214,7 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 			if isClosed(r.done) {
 				return // a second park of the same channel: not in these scenarios
 			}
-			r.doneAt = at
+			r.doneAt, r.simAtDone = at, r.simTime
 			close(r.done)
 			t.parked++
 			t.peakParked = max(t.peakParked, t.parked)
@@ -171,7 +225,7 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 			defer t.mu.Unlock()
 			r := t.get(conn)
 			if !isClosed(r.done) {
-				r.doneAt = at
+				r.doneAt, r.simAtDone = at, r.simTime
 				close(r.done)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/parkd/parkd/esl"
 )
@@ -74,8 +75,20 @@ func (c *conn) writer() {
 		c.s.trace(c.label, "<<", it.b)
 		if _, err := c.nc.Write(it.b); err != nil {
 			c.kill()
+		} else if on := c.s.opts.OnWrite; on != nil {
+			on(c.hookLabel(), it.b, it.kind == kindReply, time.Now())
 		}
 	}
+}
+
+// hookLabel names the connection to OnCommand and OnWrite: "in" for an
+// inbound socket, the controlled channel's UUID for an outbound one (set
+// before the connection is served, never changed).
+func (c *conn) hookLabel() string {
+	if c.inbound {
+		return "in"
+	}
+	return c.ch.uuid
 }
 
 // push queues one frame.

@@ -62,6 +62,13 @@ type Options struct {
 	// under test is made, with the channel's UUID; the same rules as
 	// OnCommand apply.
 	OnConnect func(uuid string, at time.Time)
+	// OnWrite, if set, is called with every frame the switch writes to a
+	// client, once written: conn as for OnCommand, reply true for a
+	// command/reply or api/response and false for an event or notice. The
+	// frame must not be kept or changed; the same rules as OnCommand
+	// apply. With OnCommand it lets a load tool tell the switch's time to
+	// answer from the client's.
+	OnWrite func(conn string, frame []byte, reply bool, at time.Time)
 	// Forget drops a channel from Channel once it is destroyed and keeps
 	// no command log (Commands returns nothing), so that a long load run
 	// does not grow the switch's memory with every call it ever made.

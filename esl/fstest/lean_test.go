@@ -3,7 +3,10 @@ package fstest
 import (
 	"net"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Events nobody can receive are not built, but they still take their
@@ -133,5 +136,61 @@ func TestSubscriptionIndex(t *testing.T) {
 	ev, _ := c1.waitEvent("CHANNEL_PARK", "")
 	if ev.UniqueID() != ch1.UUID() {
 		t.Fatalf("myevents socket of %s got an event of %s", ch1.UUID(), ev.UniqueID())
+	}
+}
+
+// Ensure OnWrite reports every frame written, once written, named like
+// OnCommand names the connection, and tells replies from events.
+func TestOnWrite(t *testing.T) {
+	type write struct {
+		conn  string
+		reply bool
+		event string
+	}
+	var mu sync.Mutex
+	var writes []write
+	s := Start(t, Options{OnWrite: func(conn string, frame []byte, reply bool, _ time.Time) {
+		ev := ""
+		if _, rest, ok := strings.Cut(string(frame), "\nEvent-Name: "); ok {
+			ev, _, _ = strings.Cut(rest, "\n")
+		}
+		mu.Lock()
+		writes = append(writes, write{conn, reply, ev})
+		mu.Unlock()
+	}})
+	p := newParkd(t)
+	in := dialInbound(t, s) // auth/request, then the auth reply
+	ch, c, _ := p.call(s, CallSpec{CallerNumber: "x"})
+	c.answer(ch.UUID())
+	in.api("status")
+
+	// The hook runs after the write, so a client may read a frame before
+	// it is reported: wait for each count.
+	count := func(w write) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, x := range writes {
+			if x == w {
+				n++
+			}
+		}
+		return n
+	}
+	waitCount := func(w write, want int, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); count(w) < want && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if n := count(w); n != want {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Errorf("%d %s, want %d: %+v", n, what, want, writes)
+		}
+	}
+	waitCount(write{"in", true, ""}, 3, "replies on the inbound socket (auth/request, auth, api status)")
+	waitCount(write{ch.UUID(), true, ""}, 4, "replies on the call's socket (connect, myevents, linger, sendmsg)")
+	if count(write{ch.UUID(), false, "CHANNEL_EXECUTE_COMPLETE"}) < 1 {
+		t.Error("no EXECUTE_COMPLETE event reported on the call's socket")
 	}
 }

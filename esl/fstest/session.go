@@ -199,11 +199,7 @@ func (s *Switch) serve(c *conn) {
 			break
 		}
 		if s.opts.OnCommand != nil {
-			label := "in"
-			if !c.inbound {
-				label = c.ch.uuid
-			}
-			s.opts.OnCommand(label, strings.TrimSpace(cmd.Line), time.Now())
+			s.opts.OnCommand(c.hookLabel(), strings.TrimSpace(cmd.Line), time.Now())
 		}
 		if first && !c.inbound {
 			first = false

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// Ensure the tracker counts the simulator's time to answer as the
+// simulator's: from a command's arrival until its reply is written (for a
+// pipelined batch, until the last reply), and for a sendmsg until its
+// EXECUTE_COMPLETE; the rest of a park or retrieve is parkd's own.
+func TestTracker_SimulatorTime(t *testing.T) {
+	const call = "5e7c0a00-0000-4000-8000-0000000000a1"
+	t0 := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	event := func(name string) []byte {
+		return []byte("Content-Length: 30\nContent-Type: text/event-plain\n\nEvent-Name: " + name + "\nUnique-ID: x\n\n")
+	}
+	tr := newTracker(map[string]time.Duration{"main": time.Minute}, 0)
+	tr.onConnect(call, ms(0))
+	tr.onCommand(call, "connect", ms(1))                                 // parkd: 1 ms
+	tr.onWrite(call, []byte("Content-Type: command/reply"), true, ms(3)) // simulator: 2 ms
+	tr.onCommand(call, "myevents plain", ms(4))                          // parkd: 1 ms
+	tr.onCommand(call, "linger 30", ms(4))
+	tr.onWrite(call, nil, true, ms(5))
+	tr.onWrite(call, nil, true, ms(7))                                                          // simulator: 3 ms, to the batch's last reply
+	tr.onCommand(call, "sendmsg "+call, ms(8))                                                  // parkd: 1 ms
+	tr.onWrite(call, nil, true, ms(9))                                                          // the reply: the simulator still has the ball
+	tr.onWrite(call, event("CHANNEL_ANSWER"), false, ms(10))                                    // not the one awaited
+	tr.onWrite(call, event("CHANNEL_EXECUTE_COMPLETE"), false, ms(12))                          // simulator: 4 ms
+	tr.onCommand(call, "api uuid_bridge "+call+" 5e7c0a00-0000-4000-8000-0000000000b2", ms(15)) // parkd: 3 ms; done
+	tr.onWrite(call, nil, true, ms(16))                                                         // after done: not counted
+
+	r := tr.rec(call)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if total := r.doneAt.Sub(r.connectAt); total != 15*time.Millisecond {
+		t.Fatalf("end to end %v, want 15ms", total)
+	}
+	if r.simAtDone != 9*time.Millisecond {
+		t.Fatalf("simulator's time %v, want 9ms (2 + 3 + 4)", r.simAtDone)
+	}
+}
