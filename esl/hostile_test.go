@@ -517,7 +517,7 @@ func TestHostile_InboundPeer(t *testing.T) {
 				t.Fatalf("no warning with %q; log:\n%s", tc.log, log.String())
 			}
 			if tc.backoff {
-				if _, err := c.Survey(context.Background()); !errors.Is(err, esl.ErrNotConnected) {
+				if _, err := c.Survey(context.Background(), nil); !errors.Is(err, esl.ErrNotConnected) {
 					t.Fatalf("Survey while never connected: %v, want ErrNotConnected", err)
 				}
 			}

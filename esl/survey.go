@@ -19,7 +19,15 @@ import (
 // recall leg. Channels without either are not parkd's and are left out.
 // bridge_uuid is no sign of a bridge: a call transferred by REFER carries
 // its old partner's there (E4).
-func (c *Client) Survey(ctx context.Context) ([]parking.Channel, error) {
+//
+// `show calls` reads FreeSWITCH's core database, which lags behind new
+// channels (on a freshly started switch a call parked a fraction of a
+// second earlier was still missing). A known call the listing misses is
+// therefore looked up by itself: uuid_getvar reads the live session. Such
+// a call is reported as not bridged, since only the listing says so; at
+// worst a call retrieved while parkd was away stays parked in parkd's eyes
+// until its hangup, instead of a parked call being taken for gone.
+func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.Channel, error) {
 	conn, err := c.current()
 	if err != nil {
 		return nil, err
@@ -31,6 +39,16 @@ func (c *Client) Survey(ctx context.Context) ([]parking.Channel, error) {
 	rows, err := parseShowCalls(body)
 	if err != nil {
 		return nil, err
+	}
+	listed := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		listed[r.UUID] = true
+	}
+	for _, k := range known {
+		if id := string(k); ValidUUID(id) && !listed[id] {
+			rows = append(rows, showRow{UUID: id, CallState: "ACTIVE"})
+			listed[id] = true
+		}
 	}
 	var out []parking.Channel
 	for _, r := range rows {

@@ -75,17 +75,18 @@ type fakeSwitch struct {
 	live map[CallID]bool
 	err  error
 
-	phones       map[string]phone // dial string -> behaviour; default: never answers
-	placed       []Origination
-	killed       []CallID
-	bridged      [][2]CallID
-	transfers    []string
-	bridgeErr    error
-	bridgeBlock  chan struct{} // if set, Bridge waits for it to close
-	xferErr      error
-	ringing      map[CallID]chan string // leg -> killed with cause
-	channels     []Channel              // marked channels Survey reports besides the live calls
-	duringSurvey func()                 // if set, runs inside Survey, after what it reports is taken
+	phones        map[string]phone // dial string -> behaviour; default: never answers
+	placed        []Origination
+	killed        []CallID
+	bridged       [][2]CallID
+	transfers     []string
+	bridgeErr     error
+	bridgeBlock   chan struct{} // if set, Bridge waits for it to close
+	xferErr       error
+	ringing       map[CallID]chan string // leg -> killed with cause
+	channels      []Channel              // marked channels Survey reports besides the live calls
+	duringSurvey  func()                 // if set, runs inside Survey, after what it reports is taken
+	surveyedKnown []CallID               // the known calls the last Survey was given
 }
 
 // phone scripts a recall leg: answer after a delay, or fail with a cause
@@ -97,8 +98,9 @@ type phone struct {
 	ring        time.Duration // ring this long before answering (answerAfter) or NO_ANSWER
 }
 
-func (s *fakeSwitch) Survey(context.Context) ([]Channel, error) {
+func (s *fakeSwitch) Survey(_ context.Context, known []CallID) ([]Channel, error) {
 	s.mu.Lock()
+	s.surveyedKnown = append([]CallID(nil), known...)
 	if s.err != nil {
 		s.mu.Unlock()
 		return nil, s.err

@@ -28,6 +28,13 @@ func TestReconcile(t *testing.T) {
 	if err := svc.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The switch is told every call parkd holds, so that it can report
+	// those its listing does not show yet.
+	known := slices.Clone(sw.surveyedKnown)
+	slices.Sort(known)
+	if want := []CallID{"alive", "bridged", "gone"}; !slices.Equal(known, want) {
+		t.Errorf("Survey was given %v, want %v", known, want)
+	}
 	for call, want := range map[CallID][]Event{
 		"alive":                 {EventParked},
 		"gone":                  {EventParked, EventLost},

@@ -201,7 +201,11 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	}
 	s.surveys++
 	s.mu.Unlock()
-	chans, err := s.sw.Survey(ctx)
+	known := make([]CallID, 0, len(before))
+	for c := range before {
+		known = append(known, c)
+	}
+	chans, err := s.sw.Survey(ctx, known)
 	defer func() {
 		s.mu.Lock()
 		if s.surveys--; s.surveys == 0 {

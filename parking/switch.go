@@ -10,8 +10,12 @@ import (
 type Switch interface {
 	// Survey lists the channels FreeSWITCH has that carry parkd's marks:
 	// parked calls (park_lot, park_slot, ...) and recall legs
-	// (park_recall_for). State lost by parkd is rebuilt from it.
-	Survey(ctx context.Context) ([]Channel, error)
+	// (park_recall_for). State lost by parkd is rebuilt from it. Each of
+	// the known calls (those parkd holds) must be reported if it exists,
+	// even when FreeSWITCH's channel listing does not show it yet: the
+	// listing lags behind new channels, and a parked call missing from a
+	// survey is taken for gone.
+	Survey(ctx context.Context, known []CallID) ([]Channel, error)
 
 	// Originate places a recall leg o.Leg to o.Dial for the parked call and
 	// returns nil once the phone answered (the leg then waits, parked, to be

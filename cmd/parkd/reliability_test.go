@@ -596,3 +596,36 @@ func TestE2E_DatabaseLocked(t *testing.T) {
 		t.Fatalf("history=%v, want %v", got, want)
 	}
 }
+
+// Ensure a reconnect whose survey does not list a call parked a moment
+// before (FreeSWITCH's `show calls` lags behind new channels, seen on the
+// real switch just after it started) does not take that call for gone:
+// parkd looks the calls it holds up by themselves, and the call stays
+// parked and retrievable.
+func TestE2E_ReconnectWhileListingLags(t *testing.T) {
+	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, ListLag: time.Hour})
+	h := &harness{t: t, sim: sim, cfg: startConfig(t, sim)}
+	h.boot()
+	jane := h.park("202")
+	surveys := func() (n int, lookedUp bool) {
+		for _, c := range sim.Commands() {
+			if strings.HasPrefix(c, "in: api show calls") {
+				n++
+				lookedUp = false
+			}
+			if c == "in: api uuid_getvar "+jane.UUID()+" park_parked_at" {
+				lookedUp = true
+			}
+		}
+		return n, lookedUp
+	}
+	before, _ := surveys()
+	sim.DropInbound()
+	waitUntil(t, 5*time.Second, "a survey after the reconnect that looks the unlisted call up", func() bool {
+		n, lookedUp := surveys()
+		return n > before && lookedUp
+	})
+	r := h.call("retrieve", "main", "202")
+	h.waitFor(jane, "the call stayed parked and is retrieved", bridgedTo(r))
+	h.waitHistory(jane.UUID(), parking.EventParked, parking.EventRetrieved)
+}

@@ -471,6 +471,9 @@ func (s *Switch) show(f []string) string {
 	}
 	var rows []map[string]string
 	for _, ch := range s.order {
+		if s.opts.ListLag > 0 && time.Since(ch.created) < s.opts.ListLag {
+			continue // not in the core database yet
+		}
 		r := ch.showRow(s.opts.Hostname)
 		if what == "calls" && ch.bridge != nil {
 			// A bridged pair is one call: the originator's row carries the

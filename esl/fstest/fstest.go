@@ -69,6 +69,11 @@ type Options struct {
 	// apply. With OnCommand it lets a load tool tell the switch's time to
 	// answer from the client's.
 	OnWrite func(conn string, frame []byte, reply bool, at time.Time)
+	// ListLag leaves channels younger than this out of `show channels`
+	// and `show calls`, which FreeSWITCH answers from its core database:
+	// that lags behind new channels, most on a freshly started switch.
+	// Other commands see every channel. Default 0: no lag.
+	ListLag time.Duration
 	// Forget drops a channel from Channel once it is destroyed and keeps
 	// no command log (Commands returns nothing), so that a long load run
 	// does not grow the switch's memory with every call it ever made.
