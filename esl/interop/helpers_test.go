@@ -34,16 +34,30 @@ func (s *state) fresh(t *testing.T) int {
 		before[r["uuid"]] = true
 	}
 	s.fs.note("=== %s", t.Name())
+	m := s.fs.mark()
 	t.Cleanup(func() {
+		// `show channels` lags behind new channels (on a freshly started
+		// switch a parked caller was missing from it, and its music then
+		// went to the next test's RTP port), so the channels created
+		// during the test, as the observer saw them, are killed too.
+		kill := map[string]bool{}
 		for _, r := range s.fs.channelRows() {
 			if u, _ := r["uuid"].(string); u != "" && !before[u] {
-				s.fs.api("uuid_kill " + u)
+				kill[u] = true
 			}
+		}
+		for _, e := range s.fs.since(m, func(e obsEvent) bool { return e.Name() == "CHANNEL_CREATE" }) {
+			if u := e.UniqueID(); !before[u] && s.fs.exists(u) {
+				kill[u] = true
+			}
+		}
+		for u := range kill {
+			s.fs.api("uuid_kill " + u)
 		}
 		time.Sleep(500 * time.Millisecond)
 		s.fs.note("=== end of %s", t.Name())
 	})
-	return s.fs.mark()
+	return m
 }
 
 // inboundCall waits for the inbound channel of a caller with caller-ID
