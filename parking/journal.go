@@ -18,11 +18,11 @@ type journal struct {
 	store  Store
 	logger zerolog.Logger
 
-	mu    sync.Mutex // guards queue, added and done
+	mu    sync.Mutex // guards queue and done
 	queue []Transition
-	// added counts the transitions ever queued, done those taken off the
-	// queue (written, or refused by the store): len(queue) = added - done.
-	added, done uint64
+	// done counts the transitions ever taken off the queue (written, or
+	// refused by the store); done+len(queue) is how many were ever queued.
+	done uint64
 
 	wmu sync.Mutex // one writer at a time, in queue order
 }
@@ -31,7 +31,6 @@ type journal struct {
 func (j *journal) add(t Transition) {
 	j.mu.Lock()
 	j.queue = append(j.queue, t)
-	j.added++
 	j.mu.Unlock()
 }
 
@@ -68,7 +67,7 @@ const maxBatch = 512
 // transactions of one or two.
 func (j *journal) flush(ctx context.Context) error {
 	j.mu.Lock()
-	target := j.added
+	target := j.done + uint64(len(j.queue))
 	j.mu.Unlock()
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
