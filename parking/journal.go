@@ -17,6 +17,10 @@ import (
 type journal struct {
 	store  Store
 	logger zerolog.Logger
+	// w writes up to limit transitions in one transaction: the store
+	// itself if it is a BatchStore, else one row at a time through Record.
+	w     BatchStore
+	limit int
 
 	mu    sync.Mutex // guards queue and done
 	queue []Transition
@@ -25,6 +29,14 @@ type journal struct {
 	done uint64
 
 	wmu sync.Mutex // one writer at a time, in queue order
+}
+
+func newJournal(st Store) *journal {
+	j := &journal{store: st, w: oneRow{st}, limit: 1}
+	if bs, ok := st.(BatchStore); ok {
+		j.w, j.limit = bs, maxBatch
+	}
+	return j
 }
 
 // add queues t. Called with Service.mu held; does no I/O.
@@ -65,61 +77,29 @@ const maxBatch = 512
 // at once. Writing until the queue was empty instead made every handler
 // wait behind a writer that kept taking newer rows, and commit them in
 // transactions of one or two.
+//
+// A BatchStore gets transactions of up to maxBatch rows: while one is being
+// written, the rows queued meanwhile make up the next. Any other Store gets
+// one row per transaction.
 func (j *journal) flush(ctx context.Context) error {
 	j.mu.Lock()
 	target := j.done + uint64(len(j.queue))
 	j.mu.Unlock()
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
-	if bs, ok := j.store.(BatchStore); ok {
-		return j.flushBatches(ctx, bs, target)
-	}
 	for {
-		j.mu.Lock()
-		if len(j.queue) == 0 || j.done >= target {
-			j.mu.Unlock()
-			return nil
-		}
-		t := j.queue[0]
-		j.mu.Unlock()
-
-		err := j.store.Record(ctx, t)
-		if err != nil && !errors.Is(err, ErrSlotTaken) {
-			j.logger.Error().Err(err).Str("event", string(t.Event)).Str("call", string(t.Call)).
-				Int("pending", j.pending()).Msg("history write failed; will retry")
-			return err
-		}
-		if err != nil {
-			// The store disagrees with the Service about who holds the
-			// slot: retrying cannot help. Say so loudly and drop it.
-			j.logger.Error().Err(err).Str("event", string(t.Event)).Str("lot", t.Lot).Int("slot", t.Slot).
-				Str("call", string(t.Call)).Msg("history row lost: store refused the transition")
-		}
-		j.mu.Lock()
-		j.queue = j.queue[1:]
-		j.done++
-		j.mu.Unlock()
-	}
-}
-
-// flushBatches writes the queue in transactions of up to maxBatch rows:
-// while one is being written, the rows queued meanwhile make up the next.
-// It returns once the first target transitions ever queued are off the
-// queue. Called with wmu held.
-func (j *journal) flushBatches(ctx context.Context, bs BatchStore, target uint64) error {
-	for {
+		// Only this writer takes rows off the queue, so while done < target
+		// the queue holds at least target-done of them.
 		j.mu.Lock()
 		if j.done >= target {
 			j.mu.Unlock()
 			return nil
 		}
-		n := min(len(j.queue), maxBatch)
+		n := min(len(j.queue), j.limit)
 		batch := append([]Transition(nil), j.queue[:n]...)
 		j.mu.Unlock()
-		if n == 0 {
-			return nil
-		}
-		refused, err := bs.RecordAll(ctx, batch)
+
+		refused, err := j.w.RecordAll(ctx, batch)
 		if err != nil {
 			j.logger.Error().Err(err).Int("rows", n).Int("pending", j.pending()).
 				Msg("history write failed; will retry")
@@ -127,6 +107,9 @@ func (j *journal) flushBatches(ctx context.Context, bs BatchStore, target uint64
 		}
 		for i, rerr := range refused {
 			if rerr != nil {
+				// The store refused the row itself (e.g. the slot holds
+				// another call): retrying cannot help. Say so loudly
+				// and drop it.
 				t := batch[i]
 				j.logger.Error().Err(rerr).Str("event", string(t.Event)).Str("lot", t.Lot).Int("slot", t.Slot).
 					Str("call", string(t.Call)).Msg("history row lost: store refused the transition")
@@ -137,4 +120,16 @@ func (j *journal) flushBatches(ctx context.Context, bs BatchStore, target uint64
 		j.done += uint64(n)
 		j.mu.Unlock()
 	}
+}
+
+// oneRow writes a batch of one transition through Store.Record, for a
+// store that has no RecordAll.
+type oneRow struct{ Store }
+
+func (s oneRow) RecordAll(ctx context.Context, ts []Transition) ([]error, error) {
+	err := s.Record(ctx, ts[0])
+	if errors.Is(err, ErrSlotTaken) {
+		return []error{err}, nil
+	}
+	return nil, err
 }

@@ -68,6 +68,25 @@ func TestJournal_Batches(t *testing.T) {
 	}
 }
 
+// Ensure a store without RecordAll gets one row per write, and a row it
+// refuses (the slot holds another call) is dropped alone, not retried.
+func TestJournal_RecordRefused(t *testing.T) {
+	st := newMemStore()
+	svc, _, _ := mustService(t, st)
+	st.occ["intruder"] = Occupant{Lot: "main", Slot: 203, Call: "intruder"}
+	park(t, svc, "c", 203) // the store says 203 is taken: that row is refused
+	park(t, svc, "d", 204)
+	if got := svc.Pending(); got != 0 {
+		t.Fatalf("pending=%d, want the refused row dropped", got)
+	}
+	if got := st.events("c"); len(got) != 0 {
+		t.Fatalf("c: history=%v, want the refused row dropped", got)
+	}
+	if got, want := st.events("d"), []Event{EventParked}; !slices.Equal(got, want) {
+		t.Fatalf("d: history=%v, want %v", got, want)
+	}
+}
+
 // gatedBatches is a BatchStore whose transactions each wait for their own
 // gate (gates[i] for the i-th), and which records what each one held.
 type gatedBatches struct {
@@ -104,7 +123,8 @@ func TestJournal_GroupCommit(t *testing.T) {
 	for i := range st.gates {
 		st.gates[i], st.entered[i] = make(chan struct{}), make(chan struct{})
 	}
-	j := &journal{store: st, logger: zerolog.Nop()}
+	j := newJournal(st)
+	j.logger = zerolog.Nop()
 	j.add(Transition{Event: EventParked, Call: "first"})
 	firstDone := make(chan error, 1)
 	go func() { firstDone <- j.flush(ctx) }()

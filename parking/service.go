@@ -99,7 +99,7 @@ func NewService(lots []LotConfig, sw Switch, st Store) (*Service, error) {
 		bgCtx:  bgCtx,
 		bgStop: bgStop,
 		sw:     sw,
-		jour:   &journal{store: st},
+		jour:   newJournal(st),
 		byName: make(map[string]*lot),
 		calls:  make(map[CallID]*entry),
 	}
