@@ -31,6 +31,7 @@ type journal struct {
 	wmu sync.Mutex // one writer at a time, in queue order
 }
 
+// newJournal returns a journal writing to st.
 func newJournal(st Store) *journal {
 	j := &journal{store: st, w: oneRow{st}, limit: 1}
 	if bs, ok := st.(BatchStore); ok {
@@ -60,7 +61,8 @@ type BatchStore interface {
 	Store
 	// RecordAll applies ts in order, in one transaction. A transition the
 	// store refuses is reported at its index in refused and the others are
-	// written; any other error writes nothing.
+	// written; any other error writes nothing. ts is the journal's
+	// own queue: RecordAll must not modify it or keep it.
 	RecordAll(ctx context.Context, ts []Transition) (refused []error, err error)
 }
 
@@ -95,8 +97,10 @@ func (j *journal) flush(ctx context.Context) error {
 			j.mu.Unlock()
 			return nil
 		}
+		// The batch is the queue's own head, not a copy: add only appends
+		// behind it, and only this writer takes rows off the front.
 		n := min(len(j.queue), j.limit)
-		batch := append([]Transition(nil), j.queue[:n]...)
+		batch := j.queue[:n:n]
 		j.mu.Unlock()
 
 		refused, err := j.w.RecordAll(ctx, batch)
