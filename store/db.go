@@ -89,9 +89,9 @@ type DB struct {
 // writeStmts are the writer's statements, prepared once at Open: preparing
 // them in every transaction was a good part of a history write.
 type writeStmts struct {
-	delOccupancy, insOccupancy, insertHistory               *sql.Stmt
-	openSession, insertSession, recallSession, closeSession *sql.Stmt
-	savepoint, release, rollbackTo                          *sql.Stmt
+	delOccupancy, insOccupancy, insertHistory  *sql.Stmt
+	insertSession, recallSession, closeSession *sql.Stmt
+	savepoint, release, rollbackTo             *sql.Stmt
 }
 
 // list pairs each statement with its SQL.
@@ -106,7 +106,6 @@ func (w *writeStmts) list() []struct {
 		{&w.delOccupancy, sqlDeleteOccupancy},
 		{&w.insOccupancy, sqlInsertOccupancy},
 		{&w.insertHistory, sqlInsertHistory},
-		{&w.openSession, sqlOpenSession},
 		{&w.insertSession, sqlInsertSession},
 		{&w.recallSession, sqlRecallSession},
 		{&w.closeSession, sqlCloseSession},

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -25,9 +24,14 @@ import (
 //     session.
 
 const (
-	sqlOpenSession   = `SELECT id FROM sessions WHERE call_uuid = ? AND ended_id IS NULL ORDER BY id DESC LIMIT 1`
+	// sqlOpenSession finds the call's open session, for AddNote.
+	sqlOpenSession = `SELECT id FROM sessions WHERE call_uuid = ? AND ended_id IS NULL ORDER BY id DESC LIMIT 1`
+	// sqlInsertSession starts the session of a park unless the call has an
+	// open one (it moved, and keeps it): one statement, not a lookup and
+	// then an insert, on the write path of every park.
 	sqlInsertSession = `INSERT INTO sessions (id, call_uuid, lot, slot, caller_number, caller_name, parker, parked_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+	WHERE NOT EXISTS (SELECT 1 FROM sessions WHERE call_uuid = ?2 AND ended_id IS NULL)`
 	sqlRecallSession = `UPDATE sessions SET recall_attempts = recall_attempts + 1 WHERE call_uuid = ? AND ended_id IS NULL`
 	sqlCloseSession  = `UPDATE sessions SET ended_id = ?1, ended_at = ?2, outcome = ?3,
 	retriever = CASE WHEN ?3 = 'recalled' AND ?4 = '' THEN parker WHEN ?3 IN ('retrieved', 'recalled') THEN ?4 ELSE '' END,
@@ -49,14 +53,6 @@ func Terminal(e parking.Event) bool {
 func (db *DB) applySession(ctx context.Context, tx *sql.Tx, t parking.Transition, historyID int64) error {
 	switch {
 	case t.Event == parking.EventParked:
-		var open int64
-		err := tx.StmtContext(ctx, db.stmts.openSession).QueryRowContext(ctx, string(t.Call)).Scan(&open)
-		if err == nil {
-			return nil // the call moved: it keeps its session
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("find open session: %w", err)
-		}
 		if _, err := tx.StmtContext(ctx, db.stmts.insertSession).ExecContext(ctx, historyID, string(t.Call), t.Lot, t.Slot,
 			t.Caller.Number, t.Caller.Name, t.Parker, formatTime(t.At)); err != nil {
 			return fmt.Errorf("open session: %w", err)
