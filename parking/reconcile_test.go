@@ -56,18 +56,33 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
-// Ensure a call parked and let go of while a survey was under way is not
-// re-adopted from that survey, which saw it parked: it would be parked
-// twice in the history and then abandoned (found by the bench under load).
+// Ensure a call let go of while a survey was under way is not re-adopted
+// from that survey, which saw it parked, whether it was parked before the
+// survey began or while it was under way: it would be parked twice in the
+// history and then abandoned (found by the bench under load).
 func TestReconcile_CallCameAndWentDuringSurvey(t *testing.T) {
-	for _, end := range []string{"retrieved", "hung up"} {
-		t.Run(end, func(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		parkedBefore bool
+		end          string
+	}{
+		{"retrieved", false, "retrieved"},
+		{"hung up", false, "hung up"},
+		{"parked before/retrieved", true, "retrieved"},
+		{"parked before/hung up", true, "hung up"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			st := newMemStore()
 			svc, sw, _ := mustService(t, st)
 			sw.channels = []Channel{{Call: "late", Lot: "main", Slot: 205, Parker: "1000", Parked: true}}
-			sw.duringSurvey = func() {
+			if tc.parkedBefore {
 				park(t, svc, "late", 205)
-				if end == "retrieved" {
+			}
+			sw.duringSurvey = func() {
+				if !tc.parkedBefore {
+					park(t, svc, "late", 205)
+				}
+				if tc.end == "retrieved" {
 					if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r"), Slot: 205}); err != nil {
 						t.Fatal(err)
 					}
@@ -79,7 +94,7 @@ func TestReconcile_CallCameAndWentDuringSurvey(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []Event{EventParked, EventRetrieved}
-			if end == "hung up" {
+			if tc.end == "hung up" {
 				want = []Event{EventParked, EventAbandoned}
 			}
 			if got := st.events("late"); !slices.Equal(got, want) {

@@ -78,9 +78,10 @@ type Service struct {
 	busy   sync.WaitGroup // operations under way, for Shutdown
 
 	// surveys counts the reconciles whose survey is under way; while
-	// there is one, let go of the calls released, so that a call parked
-	// and retrieved (or hung up) during a survey that saw it parked is
-	// not re-adopted from it.
+	// there is one, letGo holds the calls released, so that a call
+	// retrieved (or hung up) during a survey that saw it parked is not
+	// re-adopted from it, whether it was parked before the survey began
+	// or while it was under way.
 	surveys int
 	letGo   map[CallID]struct{}
 }
@@ -191,9 +192,9 @@ func (s *Service) adopt(o Occupant, reason string) bool {
 // starts afresh. Timers of parked calls are (re)armed from their deadlines.
 func (s *Service) Reconcile(ctx context.Context) error {
 	// What the survey says is judged only against calls parkd knew before
-	// it began: a park that completes meanwhile must not look "not parked"
-	// by a survey taken before its music started, and a call retrieved
-	// meanwhile must not be re-adopted from a survey taken before.
+	// it began, unchanged since: a park that completes meanwhile must not
+	// look "not parked" by a survey taken before its music started. A call
+	// let go of meanwhile must not be re-adopted from it (see letGo).
 	s.mu.Lock()
 	before := make(map[CallID]surveyed, len(s.calls))
 	for c, e := range s.calls {
@@ -201,11 +202,6 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	}
 	s.surveys++
 	s.mu.Unlock()
-	known := make([]CallID, 0, len(before))
-	for c := range before {
-		known = append(known, c)
-	}
-	chans, err := s.sw.Survey(ctx, known)
 	defer func() {
 		s.mu.Lock()
 		if s.surveys--; s.surveys == 0 {
@@ -213,6 +209,11 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 	}()
+	known := make([]CallID, 0, len(before))
+	for c := range before {
+		known = append(known, c)
+	}
+	chans, err := s.sw.Survey(ctx, known)
 	if err != nil {
 		// Nothing can be judged, but recalls must not wait for the next
 		// successful survey: start the timers of the calls parkd knows.
@@ -256,11 +257,8 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		if _, known := s.calls[ch.Call]; known {
 			continue
 		}
-		if _, knew := before[ch.Call]; knew {
-			continue // parkd let go of it after the survey was taken
-		}
 		if _, gone := s.letGo[ch.Call]; gone {
-			continue // parked and let go of while the survey was under way
+			continue // let go of while the survey was under way
 		}
 		s.adopt(Occupant{
 			Lot: ch.Lot, Slot: ch.Slot, Call: ch.Call, Caller: ch.Caller, Parker: ch.Parker, ParkedAt: ch.ParkedAt,
