@@ -66,11 +66,8 @@ func (db *DB) AddNote(ctx context.Context, lot string, slot int, text string, at
 	if !validTime(at) {
 		return Note{}, fmt.Errorf("note: %w: time %v", ErrInvalid, at)
 	}
-	if db.w == nil {
-		if db.r != nil {
-			return Note{}, fmt.Errorf("note: %w", ErrReadOnly)
-		}
-		return Note{}, fmt.Errorf("note: %w", errNotOpen)
+	if err := db.writable(); err != nil {
+		return Note{}, fmt.Errorf("note: %w", err)
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {

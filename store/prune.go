@@ -46,11 +46,8 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if !validTime(before) {
 		return 0, fmt.Errorf("prune: %w: time %v", ErrInvalid, before)
 	}
-	if db.w == nil {
-		if db.r != nil {
-			return 0, fmt.Errorf("prune: %w", ErrReadOnly)
-		}
-		return 0, fmt.Errorf("prune: %w", errNotOpen)
+	if err := db.writable(); err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
 	}
 	cutoff := formatTime(before)
 	tx, err := db.w.BeginTx(ctx, nil)

@@ -41,11 +41,8 @@ func (db *DB) Record(ctx context.Context, t parking.Transition) error {
 	if err := validate(t); err != nil {
 		return fmt.Errorf("record %s: %w", t.Call, err)
 	}
-	if db.w == nil {
-		if db.r != nil {
-			return fmt.Errorf("record %s: %w", t.Call, ErrReadOnly)
-		}
-		return fmt.Errorf("record %s: %w", t.Call, errNotOpen)
+	if err := db.writable(); err != nil {
+		return fmt.Errorf("record %s: %w", t.Call, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("record %s: %w", t.Call, err)
@@ -58,6 +55,18 @@ func (db *DB) Record(ctx context.Context, t parking.Transition) error {
 
 // errNotOpen is returned by methods called before Open or after Close.
 var errNotOpen = errors.New("database not open")
+
+// writable returns nil if db can write, ErrReadOnly if it was opened with
+// OpenReadOnly, and errNotOpen if it is not open.
+func (db *DB) writable() error {
+	switch {
+	case db.w != nil:
+		return nil
+	case db.r != nil:
+		return ErrReadOnly
+	}
+	return errNotOpen
+}
 
 // writeContext is ctx without its cancellation, for a history write that
 // has begun. The write is bounded by the busy timeout; cutting a
@@ -92,11 +101,8 @@ func (db *DB) record(ctx context.Context, t parking.Transition) error {
 // other error (disk full, database locked) writes nothing and is returned
 // as err.
 func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused []error, err error) {
-	if db.w == nil {
-		if db.r != nil {
-			return nil, fmt.Errorf("record: %w", ErrReadOnly)
-		}
-		return nil, fmt.Errorf("record: %w", errNotOpen)
+	if err := db.writable(); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("record %d transitions: %w", len(ts), err)
