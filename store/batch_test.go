@@ -76,3 +76,32 @@ func BenchmarkRecordAll(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "rows/s")
 }
+
+// Ensure RecordAll undoes a refused transition whole, as Record does: a
+// call that tries to move onto a slot another call holds keeps its own
+// slot, and nothing of the move is written.
+func TestDB_RecordAll_RefusedMove(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	refused, err := db.RecordAll(ctx, []parking.Transition{
+		Parked("a", "default", 1, t0),
+		Parked("b", "default", 2, t0),
+		Parked("b", "default", 1, t0.Add(time.Second)), // slot 1 is a's
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(refused[2], parking.ErrSlotTaken) {
+		t.Fatalf("refused[2]=%v, want %v", refused[2], parking.ErrSlotTaken)
+	}
+	occ, err := db.Occupied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(slotsOf(occ)), "[default/1=a default/2=b]"; got != want {
+		t.Fatalf("occupied=%s, want %s", got, want)
+	}
+	if got, want := HistoryLen(t, db), 2; got != want {
+		t.Fatalf("history=%d, want %d", got, want)
+	}
+}
