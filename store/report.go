@@ -65,7 +65,7 @@ type ReportRow struct {
 	RecallAttempts int
 
 	// WaitMedian, WaitP90 and WaitMax are nearest-rank percentiles (see
-	// Percentile) of the pickup waits; all zero when PickedUp() is 0.
+	// rankIndex) of the pickup waits; all zero when PickedUp() is 0.
 	WaitMedian, WaitP90, WaitMax time.Duration
 }
 
@@ -104,28 +104,18 @@ type Report struct {
 	Total  ReportRow // Group is ""
 }
 
-// Percentile returns the nearest-rank p-th percentile (0 < p <= 100) of
-// sorted, which must be in ascending order: the value at 1-based rank
-// ceil(p/100 * n). So the median (p=50) of an even count is the lower of the
-// two middle values, and p=100 is the maximum. It returns 0 for no values.
-func Percentile(sorted []time.Duration, p int) time.Duration {
-	n := len(sorted)
-	if n == 0 || p <= 0 {
-		return 0
-	}
-	return sorted[rankIndex(n, p)]
-}
-
 // rankIndex is the 0-based index of the nearest-rank p-th percentile
-// (0 < p) of n > 0 sorted values.
+// (0 < p <= 100) of n > 0 values in ascending order: the value at 1-based
+// rank ceil(p/100 * n). So the median (p=50) of an even count is the lower
+// of the two middle values, and p=100 is the maximum.
 func rankIndex(n, p int) int {
 	rank := (p*n + 99) / 100 // ceil(p*n/100) in integers
 	return min(rank, n) - 1
 }
 
-// waitPercentiles returns what Percentile would return for p = 50, 90 and
-// 100 of ws sorted, but finds them by selection, in linear time on
-// average, instead of sorting ws. It reorders ws.
+// waitPercentiles returns the nearest-rank percentiles p = 50, 90 and 100
+// of ws (all zero for no waits), found by selection, in linear time on
+// average, instead of by sorting ws. It reorders ws.
 func waitPercentiles(ws []time.Duration) (median, p90, maxW time.Duration) {
 	n := len(ws)
 	if n == 0 {
