@@ -332,7 +332,7 @@ func decodeKeep(p *problems, key string, v any, dst *time.Duration) {
 		p.addf(key, `must be a quoted period such as "400d", not %s`, typeName(v))
 		return
 	}
-	d, err := ParseKeep(s)
+	d, err := parseKeep(s)
 	if err != nil {
 		p.addf(key, "%s: %v", quote(s), err)
 		return
@@ -344,10 +344,10 @@ func decodeKeep(p *problems, key string, v any, dst *time.Duration) {
 	*dst = d
 }
 
-// ParseKeep parses a retention period: "" is 0 (keep everything), "400d" is
+// parseKeep parses a retention period: "" is 0 (keep everything), "400d" is
 // 400 days, anything else a Go duration such as "9600h". It does not check
 // the minimum; Validate does.
-func ParseKeep(s string) (time.Duration, error) {
+func parseKeep(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
