@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -342,7 +343,7 @@ func inspect(ctx context.Context, r *sql.DB, path string, migs []migration) (int
 	if len(tables) == 0 {
 		return 0, nil // empty SQLite file: ours to initialise
 	}
-	if !contains(tables, "schema_migrations") {
+	if !slices.Contains(tables, "schema_migrations") {
 		return 0, fmt.Errorf("store: %s is %w (found tables: %s)", path, ErrForeignDB, strings.Join(tables, ", "))
 	}
 	version, err := checkApplied(ctx, r, migs)
@@ -369,15 +370,6 @@ func tableNames(ctx context.Context, q querier) ([]string, error) {
 		names = append(names, name)
 	}
 	return names, rows.Err()
-}
-
-func contains(names []string, name string) bool {
-	for _, n := range names {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
 
 // querier is what *sql.DB and *sql.Tx have in common for queries.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -116,7 +117,7 @@ func checkApplied(ctx context.Context, q querier, migs []migration) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	if !contains(tables, "schema_migrations") {
+	if !slices.Contains(tables, "schema_migrations") {
 		return 0, nil
 	}
 	rows, err := q.QueryContext(ctx, `SELECT version, name FROM schema_migrations ORDER BY version`)
