@@ -214,15 +214,7 @@ func (db *DB) Report(ctx context.Context, q ReportQuery) (Report, error) {
 		out.Groups = append(out.Groups, g.row(key))
 	}
 	out.Total = total.row("")
-	slices.SortFunc(out.Groups, func(a, b ReportRow) int {
-		switch {
-		case a.Group < b.Group:
-			return -1
-		case a.Group > b.Group:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out.Groups, func(a, b ReportRow) int { return strings.Compare(a.Group, b.Group) })
 	return out, nil
 }
 
