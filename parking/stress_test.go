@@ -27,12 +27,6 @@ var (
 	stressSeed = flag.Uint64("stress.seed", 1, "TestStress: seed of the randomized schedules")
 	stressRuns = flag.Int("stress.runs", 0, "TestStress: number of randomized runs (0: 2000, 200 with -short)")
 	stressRun  = flag.Int("stress.run", -1, "TestStress: run only this run number of -stress.seed")
-	// The three bugs this test found (a recall cancelled by a failed
-	// retrieve left no outcome row; a recall cancelled before its leg
-	// existed rang anyway; a park of a parked call during shutdown cleared
-	// its slot) are fixed: they fail the test. -stress.strict=false only
-	// counts them, to measure a regression.
-	stressStrict = flag.Bool("stress.strict", true, "TestStress: fail on the formerly known bugs (set false to only count them)")
 )
 
 // Ensure that whatever mix of concurrent parks, retrieves, hangups, recalls,
@@ -54,43 +48,20 @@ func TestStress(t *testing.T) {
 	}
 	start := time.Now()
 	var ops, parks, retrieves int
-	var gaps knownGaps
 	for run := first; run <= last; run++ {
 		var st stressStats
 		synctest.Test(t, func(t *testing.T) { st = stressOnce(t, *stressSeed, run) })
 		if t.Failed() {
 			t.Fatalf("reproduce with: go test -race -run 'TestStress$' ./parking/ -stress.seed=%d -stress.run=%d", *stressSeed, run)
 		}
-		ops, parks, retrieves, gaps = ops+st.ops, parks+st.parked, retrieves+st.retrieved, gaps.add(st.gaps)
+		ops, parks, retrieves = ops+st.ops, parks+st.parked, retrieves+st.retrieved
 	}
 	t.Logf("seed %d: %d runs, %d operations (%d calls parked, %d retrieved) in %v",
 		*stressSeed, last-first+1, ops, parks, retrieves, time.Since(start).Round(time.Millisecond))
-	if gaps.recall > 0 {
-		t.Logf("known bug tolerated: %d recall attempts cancelled by a failed retrieve left no outcome row (-stress.strict fails on them)", gaps.recall)
-	}
-	if gaps.lateKill > 0 {
-		t.Logf("known bug tolerated: %d recall legs cancelled before they rang rang anyway (-stress.strict fails on them)", gaps.lateKill)
-	}
-	if gaps.closed > 0 {
-		t.Logf("known bug tolerated: %d parks of a parked call during shutdown wrote \"rejected\" and cleared its occupancy row (-stress.strict fails on them)", gaps.closed)
-	}
 }
 
 type stressStats struct {
 	ops, parked, retrieved int
-	gaps                   knownGaps
-}
-
-// knownGaps counts the consequences of three reported bugs that the test
-// tolerates unless -stress.strict (see historyProblem and ringingForNobody).
-type knownGaps struct {
-	recall   int // a recall cancelled by a failed retrieve has no outcome row
-	closed   int // a park of a parked call during shutdown wrote "rejected"
-	lateKill int // a recall cancelled before it rang rang anyway
-}
-
-func (g knownGaps) add(o knownGaps) knownGaps {
-	return knownGaps{recall: g.recall + o.recall, closed: g.closed + o.closed, lateKill: g.lateKill + o.lateKill}
 }
 
 // world is what the fake FreeSWITCH knows that the fakes do not: which
@@ -99,18 +70,15 @@ func (g knownGaps) add(o knownGaps) knownGaps {
 type world struct {
 	svc *Service
 
-	mu    sync.Mutex
-	rng   *rand.Rand
-	gone  map[CallID]bool
-	left  map[CallID]string    // parked call -> how it left: "bridged to X", "transferred"
-	since map[CallID]time.Time // when it hung up or left
-	// lateKill: recall legs killed before they started ringing, which then
-	// rang anyway (known bug three, see ringingForNobody).
-	lateKill map[CallID]bool
-	legs     map[CallID]*stressLeg
-	bad      []string // violations seen as they happened
-	calls    []CallID // parked-call candidates, in creation order
-	retrvs   []CallID
+	mu     sync.Mutex
+	rng    *rand.Rand
+	gone   map[CallID]bool
+	left   map[CallID]string    // parked call -> how it left: "bridged to X", "transferred"
+	since  map[CallID]time.Time // when it hung up or left
+	legs   map[CallID]*stressLeg
+	bad    []string // violations seen as they happened
+	calls  []CallID // parked-call candidates, in creation order
+	retrvs []CallID
 }
 
 func (w *world) chance(p float64) bool {
@@ -294,7 +262,7 @@ func stressOnce(t *testing.T, seed uint64, run int) stressStats {
 	rng := rand.New(rand.NewPCG(seed, uint64(run)))
 	w := &world{
 		rng:  rand.New(rand.NewPCG(seed^0x5eed, uint64(run))),
-		gone: map[CallID]bool{}, left: map[CallID]string{}, since: map[CallID]time.Time{}, lateKill: map[CallID]bool{}, legs: map[CallID]*stressLeg{},
+		gone: map[CallID]bool{}, left: map[CallID]string{}, since: map[CallID]time.Time{}, legs: map[CallID]*stressLeg{},
 	}
 	bg := context.Background()
 	t0 := time.Now()
@@ -658,10 +626,7 @@ func stressOnce(t *testing.T, seed uint64, run int) stressStats {
 	if len(sampled) > 0 {
 		fail("inconsistent during the run: %v", sampled)
 	}
-	w.mu.Lock()
-	stats.gaps.lateKill = len(w.lateKill)
-	w.mu.Unlock()
-	if msg := stressCheck(svc, fs, st, w, logs.String(), &stats.gaps); msg != "" {
+	if msg := stressCheck(svc, fs, st, w, logs.String()); msg != "" {
 		fail("%s", msg)
 	}
 	return stats
@@ -670,24 +635,11 @@ func stressOnce(t *testing.T, seed uint64, run int) stressStats {
 // ringingForNobody reports a recall leg still ringing a second or more
 // after its caller hung up or was taken by someone else: it should have
 // been cancelled at once.
-//
-// Known bug three (reported, not fixed here): the Service cancels a recall
-// by killing its leg, but the leg may not exist yet: the recall goroutine
-// is started after the lock is released and may place the call after the
-// kill (on FreeSWITCH, uuid_kill can also overtake bgapi originate). The
-// kill then fails with "no such channel" and the phone rings for the whole
-// ring time for a caller who is gone or with someone else. Unless
-// -stress.strict, a leg that was killed and still rings is counted, not
-// failed; one nobody tried to cancel fails.
 func ringingForNobody(fs *fakeSwitch, w *world) string {
 	fs.mu.Lock()
 	parked := map[CallID]CallID{}
 	for _, o := range fs.placed {
 		parked[o.Leg] = o.Parked
-	}
-	killed := map[CallID]bool{}
-	for _, c := range fs.killed {
-		killed[c] = true
 	}
 	var ringing []CallID
 	for leg := range fs.ringing {
@@ -700,10 +652,6 @@ func ringingForNobody(fs *fakeSwitch, w *world) string {
 	for _, leg := range ringing {
 		c := parked[leg]
 		if at, ok := w.since[c]; ok && time.Since(at) >= time.Second {
-			if killed[leg] && !*stressStrict {
-				w.lateKill[leg] = true
-				continue
-			}
 			how := w.left[c]
 			if w.gone[c] {
 				how = "hung up"
@@ -732,7 +680,7 @@ func tableProblem(occ []Occupant) string {
 }
 
 // stressCheck checks the invariants once everything settled; "" if they hold.
-func stressCheck(svc *Service, fs *fakeSwitch, st *memStore, w *world, logs string, gaps *knownGaps) string {
+func stressCheck(svc *Service, fs *fakeSwitch, st *memStore, w *world, logs string) string {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
@@ -759,20 +707,6 @@ func stressCheck(svc *Service, fs *fakeSwitch, st *memStore, w *world, logs stri
 	}
 
 	// (e): the store's occupancy is the Service's.
-	closedRejected := map[CallID]bool{} // known bug two, see historyProblem
-	if !*stressStrict {
-		open := map[CallID]bool{}
-		for _, r := range st.rows() {
-			switch {
-			case r.Event == EventParked:
-				open[r.Call] = true
-			case r.Event == EventRejected && open[r.Call] && strings.Contains(r.Reason, ErrClosed.Error()):
-				closedRejected[r.Call] = true
-			case isTerminal(r.Event):
-				open[r.Call] = false
-			}
-		}
-	}
 	byCall := map[CallID]Occupant{}
 	for _, o := range stored {
 		byCall[o.Call] = o
@@ -780,7 +714,6 @@ func stressCheck(svc *Service, fs *fakeSwitch, st *memStore, w *world, logs stri
 	for _, o := range occ {
 		s, ok := byCall[o.Call]
 		switch {
-		case !ok && closedRejected[o.Call]:
 		case !ok:
 			bad("%s is parked in %s/%d but has no occupancy row", o.Call, o.Lot, o.Slot)
 		case s.Lot != o.Lot || s.Slot != o.Slot || s.Parker != o.Parker || s.Attempts != o.Attempts || !s.ParkedAt.Equal(o.ParkedAt):
@@ -873,8 +806,7 @@ func stressCheck(svc *Service, fs *fakeSwitch, st *memStore, w *world, logs stri
 	}
 	for _, c := range order {
 		h := hist[c]
-		msg, terminal, open, g := historyProblem(h, svc)
-		*gaps = gaps.add(g)
+		msg, terminal, open := historyProblem(h, svc)
 		if msg != "" {
 			bad("%s: %s: %s", c, msg, eventsOf(h))
 			continue
@@ -944,20 +876,7 @@ func eventsOf(h []Transition) []Event {
 // the last life may be open (no terminal). Every row of a life names the
 // slot it was parked in. It returns the terminal of the last life and
 // whether that life is open.
-//
-// Known gap (reported, not fixed here): when a retrieve takes a call whose
-// recall is ringing, it cancels that recall; if the retrieve then fails
-// (the retriever hung up, the bridge failed), the call goes back to parked
-// and the cancelled attempt never gets an outcome row, so "recall" is
-// followed by the next "recall", or ends the history of a call still
-// parked. Unless -stress.strict, those are counted in gaps, not failed.
-//
-// Known bug two: claim checks "closed" before "already parked", so a park
-// request for a call that is parked, made while the Service shuts down,
-// writes a "rejected" row (which clears the call's occupancy row) and plays
-// the error tone to the parked caller. Unless -stress.strict, such a row in
-// the middle of a park is skipped and counted.
-func historyProblem(h []Transition, svc *Service) (msg string, terminal Event, open bool, gaps knownGaps) {
+func historyProblem(h []Transition, svc *Service) (msg string, terminal Event, open bool) {
 	var (
 		prev     Event // "" between lives
 		slot     string
@@ -967,79 +886,69 @@ func historyProblem(h []Transition, svc *Service) (msg string, terminal Event, o
 	for i, r := range h {
 		here := fmt.Sprintf("%s/%d", r.Lot, r.Slot)
 		if r.Event != EventParked && r.Event != EventRejected && here != slot {
-			return fmt.Sprintf("row %d (%s) in %s, parked in %s", i, r.Event, here, slot), "", false, gaps
+			return fmt.Sprintf("row %d (%s) in %s, parked in %s", i, r.Event, here, slot), "", false
 		}
 		switch r.Event {
 		case EventRejected:
-			if prev != "" && !isTerminal(prev) && prev != EventRejected && !*stressStrict &&
-				strings.Contains(r.Reason, ErrClosed.Error()) {
-				gaps.closed++
-				continue // the known bug: see above
-			}
 			if prev != "" && !isTerminal(prev) && prev != EventRejected {
-				return fmt.Sprintf("row %d: rejected in the middle of a park", i), "", false, gaps
+				return fmt.Sprintf("row %d: rejected in the middle of a park", i), "", false
 			}
 		case EventParked:
 			if prev != "" && !isTerminal(prev) && prev != EventRejected {
-				return fmt.Sprintf("row %d: parked twice without leaving", i), "", false, gaps
+				return fmt.Sprintf("row %d: parked twice without leaving", i), "", false
 			}
 			lives++
 			slot, attempts = here, 0
 			if r.Occupancy == nil {
-				return fmt.Sprintf("row %d: parked without an occupancy row", i), "", false, gaps
+				return fmt.Sprintf("row %d: parked without an occupancy row", i), "", false
 			}
 		case EventRecall:
-			if prev == EventRecall && !*stressStrict {
-				gaps.recall++
-			} else if prev != EventParked && prev != EventRecallFailed {
-				return fmt.Sprintf("row %d: recall after %q", i, prev), "", false, gaps
+			if prev != EventParked && prev != EventRecallFailed {
+				return fmt.Sprintf("row %d: recall after %q", i, prev), "", false
 			}
 			attempts++
 			if r.Occupancy == nil || r.Occupancy.Attempts < attempts {
-				return fmt.Sprintf("row %d: recall without its attempt count", i), "", false, gaps
+				return fmt.Sprintf("row %d: recall without its attempt count", i), "", false
 			}
 		case EventRecallFailed:
 			if prev != EventRecall {
-				return fmt.Sprintf("row %d: recall_failed after %q", i, prev), "", false, gaps
+				return fmt.Sprintf("row %d: recall_failed after %q", i, prev), "", false
 			}
 		case EventRecalled:
 			if prev != EventRecall {
-				return fmt.Sprintf("row %d: recalled after %q", i, prev), "", false, gaps
+				return fmt.Sprintf("row %d: recalled after %q", i, prev), "", false
 			}
 		case EventFallback:
 			if prev != EventParked && prev != EventRecallFailed {
-				return fmt.Sprintf("row %d: fallback after %q", i, prev), "", false, gaps
+				return fmt.Sprintf("row %d: fallback after %q", i, prev), "", false
 			}
 			if prev == EventRecallFailed {
 				lc := svc.byName[r.Lot].cfg
 				if attempts < lc.Recall.Attempts {
-					return fmt.Sprintf("row %d: fallback after %d of %d recalls", i, attempts, lc.Recall.Attempts), "", false, gaps
+					return fmt.Sprintf("row %d: fallback after %d of %d recalls", i, attempts, lc.Recall.Attempts), "", false
 				}
 			}
 		case EventRetrieved, EventAbandoned, EventLost:
 			if prev != EventParked && prev != EventRecall && prev != EventRecallFailed {
-				return fmt.Sprintf("row %d: %s after %q", i, r.Event, prev), "", false, gaps
+				return fmt.Sprintf("row %d: %s after %q", i, r.Event, prev), "", false
 			}
 		default:
-			return fmt.Sprintf("row %d: unknown event %q", i, r.Event), "", false, gaps
+			return fmt.Sprintf("row %d: unknown event %q", i, r.Event), "", false
 		}
 		if r.Event != EventParked && r.Event != EventRecall && r.Event != EventRecallFailed && r.Occupancy != nil {
-			return fmt.Sprintf("row %d: %s keeps an occupancy row", i, r.Event), "", false, gaps
+			return fmt.Sprintf("row %d: %s keeps an occupancy row", i, r.Event), "", false
 		}
 		prev = r.Event
 	}
 	switch {
-	case prev == EventRecall && !*stressStrict:
-		gaps.recall++
-		return "", "", true, gaps
 	case prev == EventRecall:
-		return "ends with a recall nobody settled", "", false, gaps
+		return "ends with a recall nobody settled", "", false
 	case prev == EventRejected:
-		return "", "", false, gaps
+		return "", "", false
 	case isTerminal(prev):
-		return "", prev, false, gaps
+		return "", prev, false
 	}
-	return "", "", prev != "", gaps
+	return "", "", prev != ""
 }
 
 func isTerminal(e Event) bool {
