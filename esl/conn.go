@@ -192,6 +192,13 @@ func (c *Conn) SendAll(ctx context.Context, cmds ...command.Command) ([]Frame, e
 		select {
 		case out[i] = <-ch:
 		case <-c.done:
+			// A reply read before the connection broke is still this
+			// command's: select would pick between the two at random.
+			select {
+			case out[i] = <-ch:
+				continue
+			default:
+			}
 			return nil, fmt.Errorf("%s: %w", names[i], c.err)
 		case <-ctx.Done():
 			// The waiters stay queued: their late replies are consumed
