@@ -414,6 +414,31 @@ func TestService_Shutdown(t *testing.T) {
 	}
 }
 
+// Ensure a park request for a call that is already parked, arriving while
+// the Service shuts down, leaves the call alone: no error tone to the
+// parked caller, no "rejected" row clearing its occupancy.
+func TestService_Shutdown_ParkOfParkedCall(t *testing.T) {
+	st := newMemStore()
+	svc, _, _ := mustService(t, st)
+	park(t, svc, "a", 201)
+	if err := svc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leg := newLeg("a")
+	if _, err := svc.Park(ctx, ParkRequest{Leg: leg, Parker: "1000"}); !errors.Is(err, ErrAlreadyParked) {
+		t.Fatalf("err=%v, want ErrAlreadyParked", err)
+	}
+	if got := leg.calls(); len(got) != 0 {
+		t.Fatalf("the parked caller was driven: %q", got)
+	}
+	if got, want := st.events("a"), []Event{EventParked}; !slices.Equal(got, want) {
+		t.Fatalf("history=%v, want %v", got, want)
+	}
+	if _, ok := st.occupant("a"); !ok {
+		t.Fatal("occupancy row cleared")
+	}
+}
+
 // Ensure a parked channel can never be used as a retriever: two parked
 // callers are never bridged to each other.
 func TestService_Retrieve_ParkedRetriever(t *testing.T) {
