@@ -46,6 +46,10 @@ func TestDB_Report(t *testing.T) {
 	ist := time.FixedZone("IST", 5*3600+1800)
 	minus9 := time.FixedZone("-09", -9*3600)
 	total := rr("", 15, 8, 2, 1, 2, 1, 1, 7, 3, 45_500, 130_000, 190_000)
+	byLot := []store.ReportRow{
+		rr("main", 8, 5, 1, 0, 2, 0, 0, 4, 2, 30_000, 190_000, 190_000),
+		rr("reception", 7, 3, 1, 1, 0, 1, 1, 3, 1, 45_500, 130_000, 130_000),
+	}
 
 	for _, tt := range []struct {
 		name string
@@ -53,14 +57,8 @@ func TestDB_Report(t *testing.T) {
 		loc  *time.Location
 		want []store.ReportRow
 	}{
-		{"Lot", store.ByLot, nil, []store.ReportRow{
-			rr("main", 8, 5, 1, 0, 2, 0, 0, 4, 2, 30_000, 190_000, 190_000),
-			rr("reception", 7, 3, 1, 1, 0, 1, 1, 3, 1, 45_500, 130_000, 130_000),
-		}},
-		{"DefaultIsLot", "", nil, []store.ReportRow{
-			rr("main", 8, 5, 1, 0, 2, 0, 0, 4, 2, 30_000, 190_000, 190_000),
-			rr("reception", 7, 3, 1, 1, 0, 1, 1, 3, 1, 45_500, 130_000, 130_000),
-		}},
+		{"Lot", store.ByLot, nil, byLot},
+		{"DefaultIsLot", "", nil, byLot},
 		{"Parker", store.ByParker, nil, []store.ReportRow{
 			rr("1001", 6, 5, 1, 0, 0, 0, 0, 4, 2, 60_000, 190_000, 190_000),
 			rr("1002", 2, 1, 0, 0, 1, 0, 0, 1, 0, 20_001, 20_001, 20_001),
