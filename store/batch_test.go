@@ -94,13 +94,7 @@ func TestDB_RecordAll_RefusedMove(t *testing.T) {
 	if !errors.Is(refused[2], parking.ErrSlotTaken) {
 		t.Fatalf("refused[2]=%v, want %v", refused[2], parking.ErrSlotTaken)
 	}
-	occ, err := db.Occupied(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := fmt.Sprint(slotsOf(occ)), "[default/1=a default/2=b]"; got != want {
-		t.Fatalf("occupied=%s, want %s", got, want)
-	}
+	wantOccupied(t, db, "[default/1=a default/2=b]")
 	if got, want := HistoryLen(t, db), 2; got != want {
 		t.Fatalf("history=%d, want %d", got, want)
 	}

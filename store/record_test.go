@@ -103,13 +103,7 @@ func TestDB_Record_Occupancy(t *testing.T) {
 		if got, want := HistoryLen(t, db), 2; got != want {
 			t.Fatalf("history=%d, want %d", got, want)
 		}
-		occ, err := db.Occupied(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := fmt.Sprint(slotsOf(occ)), "[default/1=call-1 default/2=call-2]"; got != want {
-			t.Fatalf("occupied=%s, want %s", got, want)
-		}
+		wantOccupied(t, db, "[default/1=call-1 default/2=call-2]")
 	})
 
 	t.Run("SameSlot", func(t *testing.T) {
@@ -137,13 +131,7 @@ func TestDB_Record_Occupancy(t *testing.T) {
 		db := MustOpenDB(t)
 		MustRecord(t, db, Parked("call-1", "default", 1, t0))
 		MustRecord(t, db, Parked("call-1", "overflow", 7, t0.Add(time.Second)))
-		occ, err := db.Occupied(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := fmt.Sprint(slotsOf(occ)), "[overflow/7=call-1]"; got != want {
-			t.Fatalf("occupied=%s, want %s", got, want)
-		}
+		wantOccupied(t, db, "[overflow/7=call-1]")
 	})
 
 	t.Run("NilOccupancyWithoutRow", func(t *testing.T) {
@@ -153,13 +141,7 @@ func TestDB_Record_Occupancy(t *testing.T) {
 		MustRecord(t, db, parking.Transition{
 			At: t0, Event: parking.EventRejected, Lot: "default", Call: "call-2", Reason: "lot full",
 		})
-		occ, err := db.Occupied(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := fmt.Sprint(slotsOf(occ)), "[default/1=call-1]"; got != want {
-			t.Fatalf("occupied=%s, want %s", got, want)
-		}
+		wantOccupied(t, db, "[default/1=call-1]")
 	})
 }
 
@@ -295,6 +277,19 @@ func slotsOf(occ []parking.Occupant) []string {
 		s = append(s, fmt.Sprintf("%s/%d=%s", o.Lot, o.Slot, o.Call))
 	}
 	return s
+}
+
+// wantOccupied fails the test unless db's occupied slots, as slotsOf
+// renders them, are want.
+func wantOccupied(t *testing.T, db *store.DB, want string) {
+	t.Helper()
+	occ, err := db.Occupied(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(slotsOf(occ)); got != want {
+		t.Fatalf("occupied=%s, want %s", got, want)
+	}
 }
 
 // Ensure incomplete transitions are refused with ErrInvalid before anything
