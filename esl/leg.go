@@ -236,7 +236,7 @@ func (l *callLeg) api(ctx context.Context, cmd, args string) (string, error) {
 // FreeSWITCH says it does not exist.
 func (l *callLeg) goneOr(err error) error {
 	var apiErr *APIError
-	if errors.As(err, &apiErr) && isNoSuchChannel(apiErr.Reply) {
+	if errors.As(err, &apiErr) && channelGone(apiErr.Reply) {
 		return fmt.Errorf("%w: %s", parking.ErrCallGone, apiErr.Reply)
 	}
 	if strings.Contains(err.Error(), "invalid session id") {
@@ -246,12 +246,6 @@ func (l *callLeg) goneOr(err error) error {
 		return fmt.Errorf("%w: %v", parking.ErrCallGone, err)
 	}
 	return err
-}
-
-// isNoSuchChannel recognises FreeSWITCH's replies for a channel that is gone.
-func isNoSuchChannel(reply string) bool {
-	return strings.Contains(reply, "No such channel") || strings.Contains(reply, "Invalid uuid") ||
-		strings.Contains(reply, "invalid uuid")
 }
 
 // alive returns ErrCallGone once the channel hung up or its socket closed.
