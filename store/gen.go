@@ -251,7 +251,7 @@ func (g *generator) write(r *genRow) error {
 		s.id = id
 	case r.event == parking.EventRecall:
 		s.attempts++
-	case Terminal(r.event):
+	case terminal(r.event):
 		g.res.Sessions++
 		return g.sess.add(s.id, r.call, r.lot, r.slot, r.caller.Number, r.caller.Name, r.parker, formatTime(s.parkedAt),
 			s.attempts, id, formatTime(r.at), string(r.event), r.retriever, r.wait.Milliseconds())

@@ -17,7 +17,7 @@ import (
 //   - 'parked' starts a session unless the call already has an open one (a
 //     call that moves keeps its session, lot and slot);
 //   - 'recall' adds one recall attempt to the call's open session;
-//   - a terminal event (Terminal) closes the call's open session with its
+//   - a terminal event (see terminal) closes the call's open session with its
 //     time, outcome, wait and retriever (for 'recalled' with no retriever
 //     recorded, the parker);
 //   - other events, and events of calls without an open session, change no
@@ -39,8 +39,8 @@ const (
 	WHERE call_uuid = ?6 AND ended_id IS NULL`
 )
 
-// Terminal reports whether e ends a park session.
-func Terminal(e parking.Event) bool {
+// terminal reports whether e ends a park session.
+func terminal(e parking.Event) bool {
 	switch e {
 	case parking.EventRetrieved, parking.EventRecalled, parking.EventAbandoned, parking.EventFallback, parking.EventLost:
 		return true
@@ -61,7 +61,7 @@ func (db *DB) applySession(ctx context.Context, tx *sql.Tx, t parking.Transition
 		if _, err := tx.StmtContext(ctx, db.stmts.recallSession).ExecContext(ctx, string(t.Call)); err != nil {
 			return fmt.Errorf("count recall: %w", err)
 		}
-	case Terminal(t.Event):
+	case terminal(t.Event):
 		if _, err := tx.StmtContext(ctx, db.stmts.closeSession).ExecContext(ctx, historyID, formatTime(t.At), string(t.Event),
 			t.Retriever, t.Wait.Milliseconds(), string(t.Call)); err != nil {
 			return fmt.Errorf("close session: %w", err)
