@@ -131,18 +131,7 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	r.RecallLateP50, r.RecallLateP99, r.RecallLateMax = pct(late, 50), pct(late, 99), pct(late, 100)
 
 	// The history, as parkd wrote it.
-	want := map[string]int{"parked": len(calls)}
-	for _, pc := range calls {
-		switch pc.fate {
-		case fateRetrieve:
-			want["retrieved"]++
-		case fateAbandon:
-			want["abandoned"]++
-		case fateRecall:
-			want["recall"]++
-			want["recalled"]++
-		}
-	}
+	want := plannedHistory(calls)
 	measured, err := p.history(ctx, r, want, ours)
 	if err != nil {
 		tr.fail("history: %v", err)
@@ -165,6 +154,25 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	r.Errors, r.ErrorSample = tr.nerr, tr.errs
 	tr.mu.Unlock()
 	return r, nil
+}
+
+// plannedHistory is the history rows per event that calls should leave:
+// every call parked, then retrieved, abandoned, or recalled (the recall and
+// the parker's answer).
+func plannedHistory(calls []plannedCall) map[string]int {
+	want := map[string]int{"parked": len(calls)}
+	for _, pc := range calls {
+		switch pc.fate {
+		case fateRetrieve:
+			want["retrieved"]++
+		case fateAbandon:
+			want["abandoned"]++
+		case fateRecall:
+			want["recall"]++
+			want["recalled"]++
+		}
+	}
+	return want
 }
 
 // outcome is what the driver saw of one planned call.

@@ -233,18 +233,7 @@ func TestBench_RunningParkd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"parked": len(calls)}
-	for _, pc := range calls {
-		switch pc.fate {
-		case fateRetrieve:
-			want["retrieved"]++
-		case fateAbandon:
-			want["abandoned"]++
-		case fateRecall:
-			want["recall"]++
-			want["recalled"]++
-		}
-	}
+	want := plannedHistory(calls)
 	if r.Errors != 0 || r.Mode != "remote" || r.Parks != len(calls) || !maps.Equal(r.HistoryEvents, want) ||
 		r.PeakRSSMB <= 0 || r.PeakThreads <= 0 || r.ParkdPID != cmd.Process.Pid || len(r.NotMeasured) != 0 {
 		t.Errorf("errors %d, mode %q, parks %d, history %v, RSS %.1f MB, %d threads, pid %d, not measured %v;\n"+
