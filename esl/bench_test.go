@@ -39,9 +39,7 @@ func BenchmarkReadConnect(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for i, x := range f.Headers {
-			f.Headers[i].Value = URLDecode(x.Value)
-		}
+		decodeValues(f.Headers)
 	}
 }
 

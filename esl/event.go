@@ -70,38 +70,35 @@ func ParseEvent(body []byte) (Event, error) {
 		}
 		ev.Headers = append(ev.Headers, Header{Name: name, Value: strings.TrimLeft(value, " ")})
 	}
-	cl, ok := ev.Headers.Lookup("Content-Length")
-	if !ok {
-		return decodeValues(ev), nil
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(cl))
-	if err != nil || n < 0 {
-		return Event{}, fmt.Errorf("parse event: %w: Content-Length %q", ErrMalformedFrame, clip(cl))
-	}
-	if n > len(text)-pos {
-		return Event{}, fmt.Errorf("parse event: read body: %w", io.ErrUnexpectedEOF)
-	}
-	if n == 0 {
-		return decodeValues(ev), nil
-	}
-	ev.Body = []byte(text[pos : pos+n])
-	// The inner Content-Length is the body's, not an event header.
-	hs := ev.Headers[:0]
-	for _, h := range ev.Headers {
-		if h.Name != "Content-Length" {
-			hs = append(hs, h)
+	if cl, ok := ev.Headers.Lookup("Content-Length"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(cl))
+		if err != nil || n < 0 {
+			return Event{}, fmt.Errorf("parse event: %w: Content-Length %q", ErrMalformedFrame, clip(cl))
+		}
+		if n > len(text)-pos {
+			return Event{}, fmt.Errorf("parse event: read body: %w", io.ErrUnexpectedEOF)
+		}
+		if n > 0 {
+			ev.Body = []byte(text[pos : pos+n])
+			// The inner Content-Length is the body's, not an event header.
+			hs := ev.Headers[:0]
+			for _, h := range ev.Headers {
+				if h.Name != "Content-Length" {
+					hs = append(hs, h)
+				}
+			}
+			ev.Headers = hs
 		}
 	}
-	ev.Headers = hs
-	return decodeValues(ev), nil
+	decodeValues(ev.Headers)
+	return ev, nil
 }
 
-// decodeValues URL-decodes ev's header values in place.
-func decodeValues(ev Event) Event {
-	for i := range ev.Headers {
-		ev.Headers[i].Value = URLDecode(ev.Headers[i].Value)
+// decodeValues URL-decodes the values of h in place.
+func decodeValues(h Headers) {
+	for i := range h {
+		h[i].Value = URLDecode(h[i].Value)
 	}
-	return ev
 }
 
 // AppendPlain appends the event serialized as FreeSWITCH's

@@ -171,11 +171,8 @@ func (s *Server) handle(nc net.Conn) {
 		log.Warn().Err(err).Msg("outbound connection: no channel data")
 		return
 	}
-	data := make(Headers, len(f.Headers))
-	for i, h := range f.Headers {
-		data[i] = Header{Name: h.Name, Value: URLDecode(h.Value)}
-	}
-	req, perr := ParseRequest(data)
+	decodeValues(f.Headers) // the connect reply is ours alone
+	req, perr := ParseRequest(f.Headers)
 	if req.Call == "" {
 		log.Warn().Err(perr).Msg("outbound connection: not a channel; closing")
 		return
