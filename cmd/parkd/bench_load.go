@@ -213,7 +213,7 @@ func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
 		SocketAddr: d.listen, CallerName: "Patient " + num, CallerNumber: num, Destination: "*70",
 		Vars:     map[string]string{"park_action": "park", "park_lot": pc.lot, "park_slot": ""},
 		Answered: true, Callee: "1000", ReferredBy: "<sip:1000@127.0.0.1>",
-		AfterSocket: fallbackTailBench,
+		AfterSocket: fallbackTail,
 	})
 	if err != nil {
 		d.tr.fail("park call %d: %v", i, err)
@@ -274,6 +274,3 @@ func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
 	}
 	return out
 }
-
-// fallbackTailBench is what fsconf puts after `socket` in a park extension.
-var fallbackTailBench = []string{"playback tone_stream://%(250,250,480,620);loops=4", "transfer parkd_return"}

@@ -107,12 +107,17 @@ func (d *demo) say(format string, args ...any) {
 
 func (d *demo) pause() { time.Sleep(700 * time.Millisecond) }
 
+// fallbackTail is what fsconf puts after `socket` in a park extension: the
+// error tone, then back to whoever transferred the call. The simulator runs
+// it when parkd does not take the call.
+var fallbackTail = []string{"playback " + esl.ErrorTone, "transfer parkd_return"}
+
 // call places a call the dialplan hands to parkd, as fsconf's extensions do.
 func (d *demo) call(name, number, dest, action, slot string, transferredBy string) (*fstest.Channel, error) {
 	vars := map[string]string{"park_action": action, "park_lot": d.lot.Name, "park_slot": slot}
 	spec := fstest.CallSpec{
 		SocketAddr: d.m.ListenAddr(), CallerName: name, CallerNumber: number, Destination: dest, Vars: vars,
-		AfterSocket: []string{"playback " + esl.ErrorTone, "transfer parkd_return"},
+		AfterSocket: fallbackTail,
 	}
 	if transferredBy != "" {
 		spec.Answered, spec.Callee = true, transferredBy

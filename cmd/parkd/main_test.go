@@ -110,9 +110,6 @@ func caller(name, number string) callOpt {
 	return func(s *fstest.CallSpec) { s.CallerName, s.CallerNumber = name, number }
 }
 
-// fallbackTail is what fsconf puts after `socket` in a park extension.
-var fallbackTail = []string{"playback " + esl.ErrorTone, "transfer parkd_return"}
-
 func (h *harness) call(action, lotName, slot string, opts ...callOpt) *fstest.Channel {
 	h.t.Helper()
 	spec := fstest.CallSpec{
