@@ -96,6 +96,9 @@ type phone struct {
 	fail        string        // a cause such as USER_BUSY
 	lost        error         // a non-FreeSWITCH error: the outcome never came
 	ring        time.Duration // ring this long before answering (answerAfter) or NO_ANSWER
+	// setup is how long FreeSWITCH takes to create the leg: until then a
+	// kill finds no such channel.
+	setup time.Duration
 }
 
 func (s *fakeSwitch) Survey(_ context.Context, known []CallID) ([]Channel, error) {
@@ -123,6 +126,15 @@ func (s *fakeSwitch) Originate(ctx context.Context, o Origination) error {
 	s.mu.Lock()
 	s.placed = append(s.placed, o)
 	p, ok := s.phones[o.Dial]
+	if p.setup > 0 {
+		s.mu.Unlock()
+		select {
+		case <-time.After(p.setup):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
 	killed := make(chan string, 1)
 	if s.ringing == nil {
 		s.ringing = map[CallID]chan string{}

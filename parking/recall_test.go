@@ -340,6 +340,30 @@ func TestRecall_CallerHangsUpWhileRinging(t *testing.T) {
 	})
 }
 
+// Ensure a recall cancelled before FreeSWITCH has created its leg (the
+// kill finds no such channel) is hung up as soon as the leg exists, not
+// left ringing the parker for a caller who is gone.
+func TestRecall_CancelledBeforeLegExists(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		svc, sw := recallService(t, st, recallLot(nil))
+		sw.phones["user/1000@example.com"] = phone{setup: 2 * time.Second, answerAfter: time.Hour}
+		parkFor(t, svc, "jane", "1000", 202)
+		sleep(120 * time.Second) // the recall is placed; its leg does not exist yet
+		svc.Hangup(ctx, "jane", "NORMAL_CLEARING")
+		sleep(3 * time.Second)
+		sw.mu.Lock()
+		ringing := len(sw.ringing)
+		sw.mu.Unlock()
+		if ringing != 0 {
+			t.Fatal("the cancelled recall leg rings once it exists")
+		}
+		if got, want := st.events("jane"), []Event{EventParked, EventRecall, EventAbandoned}; !slices.Equal(got, want) {
+			t.Fatalf("history=%v, want %v", got, want)
+		}
+	})
+}
+
 // Ensure a caller hanging up while the parker's answer is being bridged
 // ends as abandoned and the parker's leg is hung up.
 func TestRecall_CallerHangsUpDuringBridge(t *testing.T) {
