@@ -154,12 +154,12 @@ func (c *Conn) SendAll(ctx context.Context, cmds ...command.Command) ([]Frame, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	names := make([]string, len(cmds))
+	// The name of a command, for an error: made only when one happens.
+	name := func(i int) string { return commandName(cmds[i].BuildMessage()) }
 	chans := make([]chan Frame, len(cmds))
 	var msg []byte
 	for i, cmd := range cmds {
 		m := cmd.BuildMessage()
-		names[i] = commandName(m)
 		chans[i] = make(chan Frame, 1)
 		msg = append(msg, m...)
 		msg = append(msg, endOfCommand...)
@@ -172,7 +172,7 @@ func (c *Conn) SendAll(ctx context.Context, cmds ...command.Command) ([]Frame, e
 	select {
 	case <-c.done:
 		c.wmu.Unlock()
-		return nil, fmt.Errorf("%s: %w", names[0], c.err)
+		return nil, fmt.Errorf("%s: %w", name(0), c.err)
 	default:
 	}
 	dl, _ := ctx.Deadline()
@@ -184,7 +184,7 @@ func (c *Conn) SendAll(ctx context.Context, cmds ...command.Command) ([]Frame, e
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(fmt.Errorf("write: %w", err))
-		return nil, fmt.Errorf("%s: %w", names[0], err)
+		return nil, fmt.Errorf("%s: %w", name(0), err)
 	}
 
 	out := make([]Frame, len(cmds))
@@ -199,11 +199,11 @@ func (c *Conn) SendAll(ctx context.Context, cmds ...command.Command) ([]Frame, e
 				continue
 			default:
 			}
-			return nil, fmt.Errorf("%s: %w", names[i], c.err)
+			return nil, fmt.Errorf("%s: %w", name(i), c.err)
 		case <-ctx.Done():
 			// The waiters stay queued: their late replies are consumed
 			// by them, so the next command still gets its own reply.
-			return nil, fmt.Errorf("%s: %w", names[i], ctx.Err())
+			return nil, fmt.Errorf("%s: %w", name(i), ctx.Err())
 		}
 	}
 	return out, nil
