@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -358,6 +359,31 @@ func TestCLI_NoteSlots(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Errorf("note created %s", missing)
+	}
+}
+
+// Ensure the commands that open the database find it at -c's store.path,
+// and that --db wins over it.
+func TestCLI_DBFromConfig(t *testing.T) {
+	path := fixtureDB(t)
+	cfg := writeFile(t, "parkd.toml", "[store]\npath = "+strconv.Quote(path)+"\n")
+	for _, tt := range []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"note", "-c", cfg, "reception", "302", "VIP"}, "Noted on reception/302"},
+		{[]string{"slots", "-c", cfg}, "VIP"},
+		{[]string{"history", "-c", cfg, "--event", "note"}, "VIP"},
+		{[]string{"export", "-c", cfg}, ",VIP"},
+		{[]string{"report", "-c", cfg, "--from", "2026-11-01", "--to", "2026-11-03", "--tz", "UTC"}, "TOTAL"},
+	} {
+		if code, out, errOut := cli(t, tt.args...); code != 0 || !strings.Contains(out, tt.out) {
+			t.Errorf("%v: exit %d, want 0 with %q\n%s%s", tt.args, code, tt.out, out, errOut)
+		}
+	}
+	missing := filepath.Join(t.TempDir(), "none.db")
+	if code, _, errOut := cli(t, "slots", "-c", cfg, "--db", missing); code != 1 || !strings.Contains(errOut, "none.db") {
+		t.Errorf("slots -c with --db: exit %d, want 1 naming --db's file\n%s", code, errOut)
 	}
 }
 

@@ -15,8 +15,7 @@ import (
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export", "Write the history and the notes as CSV, oldest first, for archiving (say, before\n"+
 		"[store] keep prunes it). Columns: "+csvColumns(), stderr)
-	cfg := fs.String("c", "", "configuration `FILE` (for store.path)")
-	db := fs.String("db", "", "SQLite `PATH` (overrides store.path)")
+	dbf := addDBFlags(fs)
 	fs.Bool("csv", true, "CSV output (the only format)")
 	win := addTimeFlags(fs, "since", "until", "", "", "export")
 	if err := parse(fs, args); err != nil {
@@ -26,7 +25,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	d, err := openForReading(*cfg, *db)
+	d, err := dbf.openForReading()
 	if err != nil {
 		return err
 	}

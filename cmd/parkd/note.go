@@ -20,8 +20,7 @@ import (
 func runNote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("note", "Attach a note to the call parked in a slot: parkd note [flags] LOT SLOT \"TEXT\".\n"+
 		"The note shows in slots and history. 1 to 500 characters, no line breaks.", stderr)
-	cfg := fs.String("c", "", "configuration `FILE` (for store.path)")
-	db := fs.String("db", "", "SQLite `PATH` (overrides store.path)")
+	dbf := addDBFlags(fs)
 	// Flags come first; LOT SLOT TEXT are the arguments after them.
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -40,13 +39,9 @@ func runNote(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, err := store.CleanNote(text); err != nil {
 		return fmt.Errorf("%w: note: %v", errUsage, err)
 	}
-	path := *db
-	if path == "" {
-		c, err := loadConfig(*cfg)
-		if err != nil {
-			return err
-		}
-		path = c.Store.Path
+	path, err := dbf.path()
+	if err != nil {
+		return err
 	}
 	d, err := store.OpenExisting(path)
 	if err != nil {

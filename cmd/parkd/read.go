@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,23 +15,41 @@ import (
 	"github.com/parkd/parkd/store"
 )
 
-// openForReading opens the store the way the CLI reads it while the daemon
-// runs: read-only, never creating or migrating the file. --db wins over -c.
-func openForReading(cfgPath, dbPath string) (*store.DB, error) {
-	if dbPath == "" {
-		c, err := loadConfig(cfgPath)
-		if err != nil {
-			return nil, err
-		}
-		dbPath = c.Store.Path
+// dbFlags are -c and --db of the commands that open parkd's database.
+type dbFlags struct{ cfg, db *string }
+
+func addDBFlags(fs *flag.FlagSet) dbFlags {
+	return dbFlags{
+		cfg: fs.String("c", "", "configuration `FILE` (for store.path)"),
+		db:  fs.String("db", "", "SQLite `PATH` (overrides store.path)"),
 	}
-	return store.OpenReadOnly(dbPath)
+}
+
+// path is the database's path: --db, else -c's store.path.
+func (f dbFlags) path() (string, error) {
+	if *f.db != "" {
+		return *f.db, nil
+	}
+	c, err := loadConfig(*f.cfg)
+	if err != nil {
+		return "", err
+	}
+	return c.Store.Path, nil
+}
+
+// openForReading opens the store the way the CLI reads it while the daemon
+// runs: read-only, never creating or migrating the file.
+func (f dbFlags) openForReading() (*store.DB, error) {
+	path, err := f.path()
+	if err != nil {
+		return nil, err
+	}
+	return store.OpenReadOnly(path)
 }
 
 func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("slots", "Show the calls parked now, with their next recall and notes.", stderr)
-	cfg := fs.String("c", "", "configuration `FILE` (for store.path)")
-	db := fs.String("db", "", "SQLite `PATH` (overrides store.path)")
+	dbf := addDBFlags(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per parked call")
 	watch := fs.Bool("watch", false, "redraw every --every until interrupted")
 	every := fs.Duration("every", time.Second, "redraw `INTERVAL` for --watch")
@@ -40,7 +59,7 @@ func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *every <= 0 {
 		return fmt.Errorf("%w: slots: --every must be positive", errUsage)
 	}
-	d, err := openForReading(*cfg, *db)
+	d, err := dbf.openForReading()
 	if err != nil {
 		return err
 	}
@@ -152,8 +171,7 @@ func orUnknown(s string) string {
 
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("history", "Show the park history and the notes, oldest first.", stderr)
-	cfg := fs.String("c", "", "configuration `FILE` (for store.path)")
-	db := fs.String("db", "", "SQLite `PATH` (overrides store.path)")
+	dbf := addDBFlags(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	asCSV := fs.Bool("csv", false, "print CSV")
 	lot := fs.String("lot", "", "only this `LOT`")
@@ -180,7 +198,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	d, err := openForReading(*cfg, *db)
+	d, err := dbf.openForReading()
 	if err != nil {
 		return err
 	}

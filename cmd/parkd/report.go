@@ -17,8 +17,7 @@ import (
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", "Report parked calls, outcomes and waits per lot, parker, retriever, hour or day.\n"+
 		"A call counts in the window it was parked in, with the outcome it had later.", stderr)
-	cfg := fs.String("c", "", "configuration `FILE` (for store.path)")
-	db := fs.String("db", "", "SQLite `PATH` (overrides store.path)")
+	dbf := addDBFlags(fs)
 	win := addTimeFlags(fs, "from", "to", "24h", "now", "report window")
 	by := fs.String("by", "lot", "group by `WHAT`: lot, parker, retriever, hour (of day) or day")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -36,7 +35,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	d, err := openForReading(*cfg, *db)
+	d, err := dbf.openForReading()
 	if err != nil {
 		return err
 	}
