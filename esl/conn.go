@@ -41,7 +41,6 @@ type ConnOptions struct {
 	// MaxQueued is how many events may wait for OnEvent before the peer is
 	// considered hostile and dropped.
 	MaxQueued int
-	Limits    Limits
 }
 
 // Conn is a client's side of one event-socket connection: parkd's inbound
@@ -83,20 +82,13 @@ func NewConn(nc net.Conn, r *Reader, opts ConnOptions) *Conn {
 		opts.MaxQueued = 100000
 	}
 	if r == nil {
-		r = NewReaderLimits(nc, limitsOr(opts.Limits))
+		r = NewReader(nc)
 	}
 	c := &Conn{nc: nc, opts: opts, log: opts.Logger, ewake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.wg.Add(2)
 	go c.readLoop(r)
 	go c.eventLoop()
 	return c
-}
-
-func limitsOr(l Limits) Limits {
-	if l == (Limits{}) {
-		return DefaultLimits
-	}
-	return l
 }
 
 // Done is closed when the connection has closed, for whatever reason.
@@ -111,9 +103,6 @@ func (c *Conn) Err() error {
 		return nil
 	}
 }
-
-// RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // Close closes the connection and waits for its goroutines.
 func (c *Conn) Close() error {

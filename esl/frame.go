@@ -64,17 +64,6 @@ func (h *Headers) Add(name, value string) {
 	*h = append(*h, Header{Name: name, Value: value})
 }
 
-// Set replaces the first header called name, or appends it.
-func (h *Headers) Set(name, value string) {
-	for i, f := range *h {
-		if strings.EqualFold(f.Name, name) {
-			(*h)[i].Value = value
-			return
-		}
-	}
-	h.Add(name, value)
-}
-
 // Frame is one message on the event socket: a header block and an optional
 // body whose length the Content-Length header gives.
 type Frame struct {
