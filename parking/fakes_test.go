@@ -219,6 +219,16 @@ func (s *fakeSwitch) Transfer(_ context.Context, c CallID, to Destination) error
 	return nil
 }
 
+// holdBridges makes Bridge wait until release is called, then fail with
+// err (nil: succeed).
+func (s *fakeSwitch) holdBridges(err error) (release func()) {
+	block := make(chan struct{})
+	s.mu.Lock()
+	s.bridgeBlock, s.bridgeErr = block, err
+	s.mu.Unlock()
+	return func() { close(block) }
+}
+
 // snapshot returns copies of what the switch was asked, for assertions.
 func (s *fakeSwitch) snapshot() (placed []Origination, killed []CallID, bridged [][2]CallID, transfers []string) {
 	s.mu.Lock()

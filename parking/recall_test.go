@@ -53,6 +53,17 @@ func parkFor(t *testing.T, svc *Service, call, parker string, slot int) {
 	}
 }
 
+// parkedJane parks "jane" (Jane Roe) for parker 1000@example.com in slot
+// 202 of recallLot(edit), the parker's phone behaving as p.
+func parkedJane(t *testing.T, p phone, edit func(*LotConfig)) (*Service, *fakeSwitch, *memStore) {
+	t.Helper()
+	st := newMemStore()
+	svc, sw := recallService(t, st, recallLot(edit))
+	sw.phones["user/1000@example.com"] = p
+	parkFor(t, svc, "jane", "1000", 202)
+	return svc, sw, st
+}
+
 // sleep advances the bubble's clock and lets everything settle.
 func sleep(d time.Duration) {
 	time.Sleep(d)
@@ -63,10 +74,7 @@ func sleep(d time.Duration) {
 // and an answer is bridged to the caller and recorded as recalled.
 func TestRecall_Answered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(nil))
-		sw.phones["user/1000@example.com"] = phone{answerAfter: 5 * time.Second}
-		parkFor(t, svc, "jane", "1000", 202)
+		svc, sw, st := parkedJane(t, phone{answerAfter: 5 * time.Second}, nil)
 
 		sleep(119 * time.Second)
 		if placed, _, _, _ := sw.snapshot(); len(placed) != 0 {
@@ -107,14 +115,11 @@ func TestRecall_FailuresThenFallback(t *testing.T) {
 	for _, cause := range []string{"USER_BUSY", "NO_ANSWER", "USER_NOT_REGISTERED", "CALL_REJECTED"} {
 		t.Run(cause, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				st := newMemStore()
-				svc, sw := recallService(t, st, recallLot(nil))
+				p := phone{fail: cause}
 				if cause == "NO_ANSWER" {
-					sw.phones["user/1000@example.com"] = phone{answerAfter: time.Hour}
-				} else {
-					sw.phones["user/1000@example.com"] = phone{fail: cause}
+					p = phone{answerAfter: time.Hour}
 				}
-				parkFor(t, svc, "jane", "1000", 202)
+				svc, sw, st := parkedJane(t, p, nil)
 				sleep(120 * time.Second) // first recall
 				for i := 0; i < 3; i++ {
 					sleep(30 * time.Second) // ring (NO_ANSWER) or retry pause
@@ -146,10 +151,7 @@ func TestRecall_FailuresThenFallback(t *testing.T) {
 // so a restart resumes where it was.
 func TestRecall_FailedAttemptUpdatesOccupancy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(nil))
-		sw.phones["user/1000@example.com"] = phone{fail: "USER_BUSY"}
-		parkFor(t, svc, "jane", "1000", 202)
+		_, _, st := parkedJane(t, phone{fail: "USER_BUSY"}, nil)
 		start := time.Now()
 		sleep(120 * time.Second)
 		o, _ := st.occupant("jane")
@@ -163,10 +165,7 @@ func TestRecall_FailedAttemptUpdatesOccupancy(t *testing.T) {
 // recalling: a caller is never hung up on.
 func TestRecall_NoFallbackKeepsRecalling(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(func(l *LotConfig) { l.Fallback = Destination{} }))
-		sw.phones["user/1000@example.com"] = phone{fail: "USER_BUSY"}
-		parkFor(t, svc, "jane", "1000", 202)
+		svc, sw, _ := parkedJane(t, phone{fail: "USER_BUSY"}, func(l *LotConfig) { l.Fallback = Destination{} })
 		sleep(120*time.Second + 6*30*time.Second)
 		placed, _, _, xfers := sw.snapshot()
 		if len(placed) != 7 || len(xfers) != 0 {
@@ -205,7 +204,6 @@ func TestRecall_UnknownParker(t *testing.T) {
 				if !tc.fallback.IsZero() && !slices.Equal(xfers, []string{"jane -> 9000 XML default"}) {
 					t.Fatalf("transfers=%v", xfers)
 				}
-				_ = svc
 			})
 		})
 	}
@@ -222,7 +220,6 @@ func TestRecall_DisabledUsesFallback(t *testing.T) {
 		if len(placed) != 0 || len(xfers) != 1 {
 			t.Fatalf("recalls=%d transfers=%v", len(placed), xfers)
 		}
-		_ = svc
 	})
 }
 
@@ -230,10 +227,7 @@ func TestRecall_DisabledUsesFallback(t *testing.T) {
 // cancelled, the retriever is bridged, and nothing is bridged twice.
 func TestRecall_RetrieveWhileRinging(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(nil))
-		sw.phones["user/1000@example.com"] = phone{answerAfter: 20 * time.Second}
-		parkFor(t, svc, "jane", "1000", 202)
+		svc, sw, st := parkedJane(t, phone{answerAfter: 20 * time.Second}, nil)
 		sleep(125 * time.Second) // ringing
 		r := newLeg("smith")
 		if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: r, Retriever: "2002", Slot: 202}); err != nil {
@@ -260,10 +254,7 @@ func TestRecall_RetrieveWhileRinging(t *testing.T) {
 // exactly one gets it: the late answer is hung up, never bridged.
 func TestRecall_AnswerRacesRetrieve(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(nil))
-		sw.phones["user/1000@example.com"] = phone{answerAfter: 10 * time.Second}
-		parkFor(t, svc, "jane", "1000", 202)
+		svc, sw, st := parkedJane(t, phone{answerAfter: 10 * time.Second}, nil)
 		sleep(120 * time.Second)
 		// The retriever takes the call; its answer is slow, so the recall
 		// answers (at +10 s) while the retrieve is still under way.
@@ -295,11 +286,8 @@ func TestRecall_AnswerRacesRetrieve(t *testing.T) {
 // loses: the parker got there first.
 func TestRecall_RetrieveDuringRecallBridge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(nil))
-		sw.phones["user/1000@example.com"] = phone{answerAfter: time.Second}
-		sw.bridgeBlock = make(chan struct{})
-		parkFor(t, svc, "jane", "1000", 202)
+		svc, sw, st := parkedJane(t, phone{answerAfter: time.Second}, nil)
+		release := sw.holdBridges(nil)
 		sleep(122 * time.Second) // answered, bridge under way
 		late := newLeg("late")
 		if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: late, Slot: 202}); !errors.Is(err, ErrSlotEmpty) {
@@ -308,7 +296,7 @@ func TestRecall_RetrieveDuringRecallBridge(t *testing.T) {
 		if !slices.Equal(late.calls(), []string{"refuse "}) {
 			t.Fatalf("late retriever calls=%q, want the error tone", late.calls())
 		}
-		close(sw.bridgeBlock)
+		release()
 		synctest.Wait()
 		if got, want := st.events("jane"), []Event{EventParked, EventRecall, EventRecalled}; !slices.Equal(got, want) {
 			t.Fatalf("history=%v, want %v", got, want)
@@ -320,10 +308,7 @@ func TestRecall_RetrieveDuringRecallBridge(t *testing.T) {
 // is recorded as abandoned.
 func TestRecall_CallerHangsUpWhileRinging(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(nil))
-		sw.phones["user/1000@example.com"] = phone{answerAfter: time.Hour}
-		parkFor(t, svc, "jane", "1000", 202)
+		svc, sw, st := parkedJane(t, phone{answerAfter: time.Hour}, nil)
 		sleep(125 * time.Second)
 		svc.Hangup(ctx, "jane", "NORMAL_CLEARING")
 		sleep(time.Minute)
@@ -345,10 +330,7 @@ func TestRecall_CallerHangsUpWhileRinging(t *testing.T) {
 // left ringing the parker for a caller who is gone.
 func TestRecall_CancelledBeforeLegExists(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(nil))
-		sw.phones["user/1000@example.com"] = phone{setup: 2 * time.Second, answerAfter: time.Hour}
-		parkFor(t, svc, "jane", "1000", 202)
+		svc, sw, st := parkedJane(t, phone{setup: 2 * time.Second, answerAfter: time.Hour}, nil)
 		sleep(120 * time.Second) // the recall is placed; its leg does not exist yet
 		svc.Hangup(ctx, "jane", "NORMAL_CLEARING")
 		sleep(3 * time.Second)
@@ -368,15 +350,11 @@ func TestRecall_CancelledBeforeLegExists(t *testing.T) {
 // ends as abandoned and the parker's leg is hung up.
 func TestRecall_CallerHangsUpDuringBridge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(nil))
-		sw.phones["user/1000@example.com"] = phone{answerAfter: time.Second}
-		sw.bridgeBlock = make(chan struct{})
-		sw.bridgeErr = ErrCallGone
-		parkFor(t, svc, "jane", "1000", 202)
+		svc, sw, st := parkedJane(t, phone{answerAfter: time.Second}, nil)
+		release := sw.holdBridges(ErrCallGone)
 		sleep(122 * time.Second) // answered, bridge under way
 		svc.Hangup(ctx, "jane", "NORMAL_CLEARING")
-		close(sw.bridgeBlock)
+		release()
 		synctest.Wait()
 		placed, killed, _, _ := sw.snapshot()
 		if got, want := st.events("jane"), []Event{EventParked, EventRecall, EventAbandoned}; !slices.Equal(got, want) {
@@ -392,10 +370,7 @@ func TestRecall_CallerHangsUpDuringBridge(t *testing.T) {
 // dropped) counts as a failed attempt, the leg is hung up, and it retries.
 func TestRecall_OutcomeLost(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(func(l *LotConfig) { l.Fallback = Destination{} }))
-		sw.phones["user/1000@example.com"] = phone{lost: errors.New("connection closed")}
-		parkFor(t, svc, "jane", "1000", 202)
+		_, sw, st := parkedJane(t, phone{lost: errors.New("connection closed")}, func(l *LotConfig) { l.Fallback = Destination{} })
 		sleep(120 * time.Second)
 		placed, killed, _, _ := sw.snapshot()
 		if !slices.Contains(killed, placed[0].Leg) {
@@ -409,7 +384,6 @@ func TestRecall_OutcomeLost(t *testing.T) {
 		if placed, _, _, _ := sw.snapshot(); len(placed) != 2 {
 			t.Fatalf("%d recalls, want a retry", len(placed))
 		}
-		_ = svc
 	})
 }
 
@@ -441,7 +415,6 @@ func TestRecall_RestartKeepsDeadline(t *testing.T) {
 		if placed, _, _, _ := sw2.snapshot(); len(placed) != 1 {
 			t.Fatalf("%d recalls at the original deadline, want 1", len(placed))
 		}
-		_ = svc2
 		if placed, _, _, _ := sw.snapshot(); len(placed) != 0 {
 			t.Fatal("the stopped service recalled")
 		}
@@ -452,10 +425,7 @@ func TestRecall_RestartKeepsDeadline(t *testing.T) {
 // left to bridge the parker's answer.
 func TestRecall_ShutdownCancelsRinging(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(nil))
-		sw.phones["user/1000@example.com"] = phone{answerAfter: time.Hour}
-		parkFor(t, svc, "jane", "1000", 202)
+		svc, sw, st := parkedJane(t, phone{answerAfter: time.Hour}, nil)
 		sleep(125 * time.Second)
 		if err := svc.Shutdown(ctx); err != nil {
 			t.Fatal(err)

@@ -215,11 +215,8 @@ func TestOpen_LotRemoved(t *testing.T) {
 // leaves that leg alone.
 func TestReconcile_DuringRecallBridge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newMemStore()
-		svc, sw := recallService(t, st, recallLot(nil))
-		sw.phones["user/1000@example.com"] = phone{answerAfter: time.Second}
-		sw.bridgeBlock = make(chan struct{})
-		parkFor(t, svc, "jane", "1000", 202)
+		svc, sw, st := parkedJane(t, phone{answerAfter: time.Second}, nil)
+		release := sw.holdBridges(nil)
 		sleep(122 * time.Second) // answered, bridge under way
 		placed, _, _, _ := sw.snapshot()
 		sw.mu.Lock()
@@ -229,7 +226,7 @@ func TestReconcile_DuringRecallBridge(t *testing.T) {
 		if err := svc.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
-		close(sw.bridgeBlock)
+		release()
 		synctest.Wait()
 		_, killed, bridged, _ := sw.snapshot()
 		if len(killed) != 0 || len(bridged) != 1 {
