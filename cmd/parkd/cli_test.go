@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"os"
@@ -384,6 +385,30 @@ func TestCLI_DBFromConfig(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "none.db")
 	if code, _, errOut := cli(t, "slots", "-c", cfg, "--db", missing); code != 1 || !strings.Contains(errOut, "none.db") {
 		t.Errorf("slots -c with --db: exit %d, want 1 naming --db's file\n%s", code, errOut)
+	}
+}
+
+// Ensure notes are merged into the history rows by time, a note at the same
+// millisecond as a row after it, as history and export show them.
+func TestWithNotes(t *testing.T) {
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	var got []string
+	row, rest := withNotes([]store.Note{{At: at(0), Text: "n0"}, {At: at(1), Text: "n1"}, {At: at(3), Text: "n3"}, {At: at(9), Text: "n9"}},
+		func(e entry) error {
+			got = append(got, cmp.Or(e.Note, string(e.Call)))
+			return nil
+		})
+	for _, r := range []store.HistoryRow{{At: at(1), Call: "r1"}, {At: at(2), Call: "r2"}, {At: at(5), Call: "r5"}} {
+		if err := row(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rest(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "n0 r1 n1 r2 n3 r5 n9"; strings.Join(got, " ") != want {
+		t.Errorf("merged %v, want %s", got, want)
 	}
 }
 

@@ -41,23 +41,12 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	// History is streamed: an export of millions of rows never holds them
 	// all. Notes are few; they are merged in by time as rows go by.
-	write := func(e entry) error { return cw.Write(csvRecord(e)) }
-	err = d.EachHistory(ctx, f, func(r store.HistoryRow) error {
-		for len(notes) > 0 && notes[0].At.Before(r.At) {
-			if err := write(noteEntry(notes[0])); err != nil {
-				return err
-			}
-			notes = notes[1:]
-		}
-		return write(entry{HistoryRow: r})
-	})
-	if err != nil {
+	row, rest := withNotes(notes, func(e entry) error { return cw.Write(csvRecord(e)) })
+	if err := d.EachHistory(ctx, f, row); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	for _, n := range notes {
-		if err := write(noteEntry(n)); err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
+	if err := rest(); err != nil {
+		return fmt.Errorf("export: %w", err)
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -241,53 +241,58 @@ func noteEntry(n store.Note) entry {
 // both, "note" for notes only, else that event only), merged by time; with
 // f.Limit, the most recent f.Limit of them.
 func readEntries(ctx context.Context, d *store.DB, f store.HistoryFilter, event string) ([]entry, error) {
-	var rows []store.HistoryRow
 	var notes []store.Note
-	var err error
-	if event != "note" {
-		hf := f
-		hf.Event = parking.Event(event)
-		if rows, err = d.History(ctx, hf); err != nil {
-			return nil, err
-		}
-	}
 	if event == "" || event == "note" {
+		var err error
 		if notes, err = d.Notes(ctx, f); err != nil {
 			return nil, err
 		}
 	}
-	out := make([]entry, 0, len(rows)+len(notes))
-	merge(rows, notes, func(e entry) error {
+	var out []entry
+	row, rest := withNotes(notes, func(e entry) error {
 		out = append(out, e)
 		return nil
 	})
+	if event != "note" {
+		hf := f
+		hf.Event = parking.Event(event)
+		if err := d.EachHistory(ctx, hf, row); err != nil {
+			return nil, err
+		}
+	}
+	if err := rest(); err != nil {
+		return nil, err
+	}
 	if f.Limit > 0 && len(out) > f.Limit {
 		out = out[len(out)-f.Limit:]
 	}
 	return out, nil
 }
 
-// merge calls fn with the history rows (in their recorded order) and the
-// notes merged by time; a note written at the same millisecond as a row
-// comes after it.
-func merge(rows []store.HistoryRow, notes []store.Note, fn func(entry) error) error {
-	for _, r := range rows {
+// withNotes merges notes (oldest first) into a stream of history rows by
+// time: row passes fn the notes written before the row, then the row;
+// rest passes fn the notes left after the last row. A note written at the
+// same millisecond as a row comes after it. Both stop at fn's first error.
+func withNotes(notes []store.Note, fn func(entry) error) (row func(store.HistoryRow) error, rest func() error) {
+	row = func(r store.HistoryRow) error {
 		for len(notes) > 0 && notes[0].At.Before(r.At) {
 			if err := fn(noteEntry(notes[0])); err != nil {
 				return err
 			}
 			notes = notes[1:]
 		}
-		if err := fn(entry{HistoryRow: r}); err != nil {
-			return err
-		}
+		return fn(entry{HistoryRow: r})
 	}
-	for _, n := range notes {
-		if err := fn(noteEntry(n)); err != nil {
-			return err
+	rest = func() error {
+		for len(notes) > 0 {
+			if err := fn(noteEntry(notes[0])); err != nil {
+				return err
+			}
+			notes = notes[1:]
 		}
+		return nil
 	}
-	return nil
+	return row, rest
 }
 
 // printEntriesJSON writes one JSON object per line: the history row shape
