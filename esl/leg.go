@@ -264,12 +264,13 @@ func (l *callLeg) alive() error {
 	}
 }
 
-// waitGone blocks until the channel hangs up, its socket closes, or ctx ends.
-func (l *callLeg) waitGone(ctx context.Context) {
+// waitGone blocks until the channel hangs up, its socket closes, or stop
+// is closed.
+func (l *callLeg) waitGone(stop <-chan struct{}) {
 	select {
 	case <-l.goneCh:
 	case <-l.conn.Done():
-	case <-ctx.Done():
+	case <-stop:
 	}
 }
 

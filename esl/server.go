@@ -227,18 +227,9 @@ func (s *Server) handle(nc net.Conn) {
 			log.Debug().Err(err).Msg("retrieve failed")
 			return
 		}
-		// Keep the retriever's socket until its call ends: the bridge is
-		// FreeSWITCH's from here on.
-		waitCtx, cancelWait := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-s.stop:
-			case <-waitCtx.Done():
-			}
-			cancelWait()
-		}()
-		leg.waitGone(waitCtx)
-		cancelWait()
+		// Keep the retriever's socket until its call ends or Shutdown:
+		// the bridge is FreeSWITCH's from here on.
+		leg.waitGone(s.stop)
 	}
 }
 
