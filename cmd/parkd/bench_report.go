@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"os"
@@ -13,43 +12,35 @@ import (
 	"github.com/parkd/parkd/store"
 )
 
-// historyFigures counts the history parkd wrote.
+// historyFigures counts the history parkd wrote: every row of the database
+// at path, read as runningParkd.history reads a running parkd's.
 func historyFigures(ctx context.Context, path string, r *benchResult) error {
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+	db, err := openHistoryDB(path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, `SELECT event, count(*) FROM history GROUP BY event`)
+	rows, err := db.QueryContext(ctx, `SELECT at, event FROM history`)
 	if err != nil {
 		return err
 	}
+	defer rows.Close()
 	r.HistoryEvents = map[string]int{}
+	var ats []string
 	for rows.Next() {
-		var ev string
-		var n int
-		if err := rows.Scan(&ev, &n); err != nil {
-			rows.Close()
+		var at, ev string
+		if err := rows.Scan(&at, &ev); err != nil {
 			return err
 		}
-		r.HistoryEvents[ev] = n
-		r.HistoryRows += n
+		r.HistoryEvents[ev]++
+		ats = append(ats, at)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	var first, last string
-	if err := db.QueryRowContext(ctx, `SELECT min(at), max(at) FROM history`).Scan(&first, &last); err != nil {
-		return err
-	}
-	t0, err1 := time.Parse("2006-01-02T15:04:05.000Z", first)
-	t1, err2 := time.Parse("2006-01-02T15:04:05.000Z", last)
-	if err1 == nil && err2 == nil && t1.After(t0) {
-		r.HistoryRowsPerS = float64(r.HistoryRows) / t1.Sub(t0).Seconds()
-	}
-	return db.QueryRowContext(ctx, `SELECT count(*) AS n FROM history GROUP BY substr(at, 1, 19) ORDER BY n DESC LIMIT 1`).
-		Scan(&r.HistoryPeakPerS)
+	r.HistoryRows = len(ats)
+	r.HistoryRowsPerS, r.HistoryPeakPerS = rowRates(ats)
+	return nil
 }
 
 // ---------------------------------------------------------------------------
