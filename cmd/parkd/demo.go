@@ -142,7 +142,7 @@ func (d *demo) slots() {
 		return
 	}
 	var b strings.Builder
-	_ = printSlots(&b, occ, time.Now(), false)
+	_ = printSlots(&b, occ, time.Now())
 	fmt.Fprint(d.w, indent(b.String()))
 }
 
@@ -248,7 +248,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	var b strings.Builder
-	if err := printHistory(&b, rows, false); err != nil {
+	if err := printHistory(&b, rows); err != nil {
 		return err
 	}
 	fmt.Fprint(d.w, indent(b.String()))

@@ -104,8 +104,6 @@ func transferredBy(parker string) callOpt {
 	}
 }
 
-func withVar(k, v string) callOpt { return func(s *fstest.CallSpec) { s.Vars[k] = v } }
-
 func caller(name, number string) callOpt {
 	return func(s *fstest.CallSpec) { s.CallerName, s.CallerNumber = name, number }
 }

@@ -105,13 +105,13 @@ func watchSlots(ctx context.Context, interval time.Duration, draw func(clear boo
 	}
 }
 
-// printSlots writes occupants (without notes) as printParked does.
-func printSlots(w io.Writer, occ []parking.Occupant, now time.Time, asJSON bool) error {
+// printSlots writes occupants (without notes) as printParked's table.
+func printSlots(w io.Writer, occ []parking.Occupant, now time.Time) error {
 	parked := make([]store.ParkedCall, len(occ))
 	for i, o := range occ {
 		parked[i] = store.ParkedCall{Occupant: o}
 	}
-	return printParked(w, parked, now, asJSON)
+	return printParked(w, parked, now, false)
 }
 
 // printParked writes the parked calls as a table or as JSON lines. Times in
@@ -318,14 +318,11 @@ func printEntriesJSON(w io.Writer, entries []entry) error {
 	return nil
 }
 
-// printHistory writes history rows as a table or as JSON lines.
-func printHistory(w io.Writer, rows []store.HistoryRow, asJSON bool) error {
+// printHistory writes history rows as printEntries' table.
+func printHistory(w io.Writer, rows []store.HistoryRow) error {
 	entries := make([]entry, len(rows))
 	for i, r := range rows {
 		entries[i] = entry{HistoryRow: r}
-	}
-	if asJSON {
-		return printEntriesJSON(w, entries)
 	}
 	return printEntries(w, entries)
 }
