@@ -84,6 +84,12 @@ type Service struct {
 	// or while it was under way.
 	surveys int
 	letGo   map[CallID]struct{}
+
+	// toLog holds the transitions committed and not yet logged; flush logs
+	// them outside mu, so that a slow log writer never stalls the Service.
+	toLog  []Transition
+	logMu  sync.Mutex   // one logger of transitions at a time, in commit order
+	logged []Transition // the batch logged last, reused as toLog; guarded by logMu
 }
 
 // NewService returns a Service for lots (the first is the default lot),
@@ -464,8 +470,9 @@ func (s *Service) release(e *entry) {
 	}
 }
 
-// commit fills t from e, logs it and queues it for the store. Called with
-// s.mu held, so transitions reach the store in the order they happened.
+// commit fills t from e and queues it for the store and the log. Called
+// with s.mu held, so transitions reach both in the order they happened;
+// the next flush writes and logs them.
 func (s *Service) commit(t Transition, e *entry) {
 	t.At = s.Clock.Now()
 	t.Lot, t.Slot, t.Call = e.occ.Lot, e.occ.Slot, e.occ.Call
@@ -474,6 +481,27 @@ func (s *Service) commit(t Transition, e *entry) {
 		t.Wait = e.occ.Waited(t.At).Round(time.Millisecond)
 	}
 	s.jour.add(t)
+	s.toLog = append(s.toLog, t)
+}
+
+// logCommitted logs the transitions committed since it last ran, in commit
+// order. Called without s.mu.
+func (s *Service) logCommitted() {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	s.mu.Lock()
+	ts := s.toLog
+	s.toLog = s.logged[:0]
+	s.mu.Unlock()
+	for _, t := range ts {
+		s.logTransition(t)
+	}
+	clear(ts)
+	s.logged = ts
+}
+
+// logTransition writes t's log line.
+func (s *Service) logTransition(t Transition) {
 	ev := s.Logger.Info()
 	if t.Event == EventLost || t.Event == EventRejected {
 		ev = s.Logger.Warn()
@@ -489,9 +517,13 @@ func (s *Service) commit(t Transition, e *entry) {
 	ev.Int64("wait_ms", t.Wait.Milliseconds()).Msg(string(t.Event))
 }
 
-// flush writes queued transitions; a failure is logged by the journal and
-// retried on the next flush, so the caller carries on.
-func (s *Service) flush(ctx context.Context) { _ = s.jour.flush(ctx) }
+// flush logs and writes the committed transitions; a write failure is
+// logged by the journal and retried on the next flush, so the caller
+// carries on. Called without s.mu, after every commit.
+func (s *Service) flush(ctx context.Context) {
+	s.logCommitted()
+	_ = s.jour.flush(ctx)
+}
 
 // refuse tells the channel no. A failure to do so only matters to the log:
 // the channel then falls through to the dialplan's own fallback.

@@ -1,13 +1,18 @@
 package parking
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 var ctx = context.Background()
@@ -436,6 +441,42 @@ func TestService_Shutdown_ParkOfParkedCall(t *testing.T) {
 	}
 	if _, ok := st.occupant("a"); !ok {
 		t.Fatal("occupancy row cleared")
+	}
+}
+
+// Ensure every transition is logged once, in the order it happened, with
+// what it was about, by the time the request that made it returns.
+func TestService_LogsTransitions(t *testing.T) {
+	var buf bytes.Buffer
+	svc, _, clk := mustService(t, newMemStore())
+	svc.Logger = zerolog.New(&buf)
+	park(t, svc, "a", 201)
+	clk.Advance(42 * time.Second)
+	if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r"), Retriever: "2002", Slot: 201}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Park(ctx, ParkRequest{Leg: newLeg("b"), Slot: 999}); err == nil {
+		t.Fatal("want the park refused")
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var l struct {
+			Level, Event, Lot, Call, Retriever string
+			Slot                               int
+			WaitMS                             int `json:"wait_ms"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s/%d %s %s %d", l.Level, l.Event, l.Lot, l.Slot, l.Call, l.Retriever, l.WaitMS))
+	}
+	want := []string{
+		"info parked main/201 a  0",
+		"info retrieved main/201 a 2002 42000",
+		"warn rejected main/999 b  0",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("log lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
