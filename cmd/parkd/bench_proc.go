@@ -48,8 +48,7 @@ type parkdProc struct {
 	db     string
 
 	peakThreads, peakGoroutines int
-	stopSample                  chan struct{}
-	sampled                     sync.WaitGroup
+	stopSampling                func()
 }
 
 // benchTOML is parkd's configuration for the bench's lots: FreeSWITCH (the
@@ -91,7 +90,7 @@ func startParkd(ctx context.Context, c benchConfig, lots []benchLot, fsAddr stri
 	if err != nil {
 		return nil, err
 	}
-	p := &parkdProc{listen: listen, db: filepath.Join(c.Dir, "parkd.db"), stopSample: make(chan struct{})}
+	p := &parkdProc{listen: listen, db: filepath.Join(c.Dir, "parkd.db")}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		_ = os.Remove(p.db + suffix)
 	}
@@ -131,30 +130,41 @@ func startParkd(ctx context.Context, c benchConfig, lots []benchLot, fsAddr stri
 		p.stop()
 		return nil, fmt.Errorf("bench: parkd did not connect to the simulator (log: %s)", p.logf.Name())
 	}
-	p.sampled.Add(1)
-	go p.sample()
+	p.stopSampling = sampleEvery(p.sample)
 	return p, nil
 }
 
 // sample records parkd's peak threads (child) or goroutines (inproc).
 func (p *parkdProc) sample() {
-	defer p.sampled.Done()
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if p.cmd != nil {
-			if n := procStatus(p.cmd.Process.Pid, "Threads"); n > p.peakThreads {
-				p.peakThreads = n
-			}
-		} else {
-			p.peakGoroutines = max(p.peakGoroutines, runtime.NumGoroutine())
-		}
-		select {
-		case <-p.stopSample:
-			return
-		case <-t.C:
-		}
+	if p.cmd != nil {
+		p.peakThreads = max(p.peakThreads, procStatus(p.cmd.Process.Pid, "Threads"))
+	} else {
+		p.peakGoroutines = max(p.peakGoroutines, runtime.NumGoroutine())
 	}
+}
+
+// sampleEvery calls sample at once and then every 100ms in a goroutine of
+// its own, until stop is called; stop returns once sample's last call has,
+// and may be called again.
+func sampleEvery(sample func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			sample()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return sync.OnceFunc(func() {
+		close(done)
+		wg.Wait()
+	})
 }
 
 // procStatus reads a numeric field of /proc/<pid>/status (0 for self);
@@ -209,8 +219,7 @@ func selfCPU() time.Duration {
 
 // measure fills the resource figures; call it before stop.
 func (p *parkdProc) measure(r *benchResult) {
-	close(p.stopSample)
-	p.sampled.Wait()
+	p.stopSampling()
 	if p.cmd != nil {
 		pid := p.cmd.Process.Pid
 		r.Mode = "child"

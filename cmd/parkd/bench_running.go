@@ -40,14 +40,12 @@ type runningParkd struct {
 	probeUUID string        // the probe call's channel, once known
 	probeSaw  chan struct{} // closed at parkd's first command on it
 
-	sinceID  int64 // history rows up to this id predate the run
-	dbErr    error // why the history is not measured, if it is not
-	cpu0     time.Duration
-	peakRSS  int // kB, sampled
-	peakThr  int
-	stopOnce sync.Once
-	stopSamp chan struct{}
-	sampled  sync.WaitGroup
+	sinceID      int64 // history rows up to this id predate the run
+	dbErr        error // why the history is not measured, if it is not
+	cpu0         time.Duration
+	peakRSS      int // kB, sampled
+	peakThr      int
+	stopSampling func() // a no-op until attach starts sampling (--pid)
 }
 
 // defaultConnectWait bounds the wait for a running parkd's inbound client:
@@ -76,7 +74,7 @@ func openRunning(path string, c benchConfig, simAddr, listen, db string, pid int
 	}
 	p := &runningParkd{path: path, cfg: cfg, simAddr: cmp.Or(simAddr, cfg.ESL.FreeSWITCH),
 		listen: cmp.Or(listen, dialable(cfg.ESL.Listen)), db: cmp.Or(db, cfg.Store.Path), pid: pid,
-		connectWait: wait, probeSaw: make(chan struct{}), stopSamp: make(chan struct{})}
+		connectWait: wait, probeSaw: make(chan struct{}), stopSampling: func() {}}
 	if pid > 0 {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
 			return nil, fmt.Errorf("%w: bench: --pid %d: no such process on this host", errUsage, pid)
@@ -144,8 +142,7 @@ func (p *runningParkd) attach(ctx context.Context, sim *fstest.Switch, ready <-c
 	}
 	if p.pid > 0 {
 		p.cpu0 = procCPU(p.pid)
-		p.sampled.Add(1)
-		go p.sample()
+		p.stopSampling = sampleEvery(p.sample)
 	}
 	return nil
 }
@@ -196,23 +193,8 @@ func (p *runningParkd) probe(sim *fstest.Switch) error {
 // sample records parkd's peak resident memory and threads. VmHWM would
 // include every earlier run of a long-lived parkd, so VmRSS is sampled.
 func (p *runningParkd) sample() {
-	defer p.sampled.Done()
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		p.peakRSS = max(p.peakRSS, procStatus(p.pid, "VmRSS"))
-		p.peakThr = max(p.peakThr, procStatus(p.pid, "Threads"))
-		select {
-		case <-p.stopSamp:
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (p *runningParkd) stopSampling() {
-	p.stopOnce.Do(func() { close(p.stopSamp) })
-	p.sampled.Wait()
+	p.peakRSS = max(p.peakRSS, procStatus(p.pid, "VmRSS"))
+	p.peakThr = max(p.peakThr, procStatus(p.pid, "Threads"))
 }
 
 func (p *runningParkd) callAddr() string { return p.listen }
