@@ -285,34 +285,31 @@ func (c *Conn) queue(item any) bool {
 	return true
 }
 
-// eventLoop delivers queued events in order.
+// eventLoop delivers queued events in order. queue signals ewake after
+// each item it adds, so every item is taken by a wake that follows it.
 func (c *Conn) eventLoop() {
 	defer c.wg.Done()
 	for {
-		c.emu.Lock()
-		items := c.equeue
-		c.equeue = nil
-		c.emu.Unlock()
-		for _, it := range items {
-			c.deliver(it)
-		}
-		if len(items) > 0 {
-			continue
-		}
 		select {
 		case <-c.ewake:
+			c.deliverQueued()
 		case <-c.done:
 			// Deliver what arrived before the close (a hangup's events
 			// often come just before FreeSWITCH closes the socket).
-			c.emu.Lock()
-			items := c.equeue
-			c.equeue = nil
-			c.emu.Unlock()
-			for _, it := range items {
-				c.deliver(it)
-			}
+			c.deliverQueued()
 			return
 		}
+	}
+}
+
+// deliverQueued delivers the items queued so far.
+func (c *Conn) deliverQueued() {
+	c.emu.Lock()
+	items := c.equeue
+	c.equeue = nil
+	c.emu.Unlock()
+	for _, it := range items {
+		c.deliver(it)
 	}
 }
 
