@@ -74,23 +74,26 @@ func TestBench_PrintConfigParses(t *testing.T) {
 	}
 }
 
-// Ensure flags that do not go together are usage errors.
+// Ensure flags that do not go together are usage errors that say why.
 func TestBench_ModeUsage(t *testing.T) {
-	for _, args := range [][]string{
-		{"--print-config", "-c", "x.toml"},
-		{"--print-config", "--scenario", "report1m"},
-		{"--print-config", "--inproc"},
-		{"-c", "x.toml", "--inproc"},
-		{"-c", "x.toml", "--dir", "d"},
-		{"--pid", "1"},
-		{"--connect-wait", "1s"},
-		{"--sim-addr", "127.0.0.1:1"},
-		{"--print-config", "--listen", "nonsense"},
+	for _, tt := range []struct {
+		args []string
+		why  string
+	}{
+		{[]string{"--print-config", "-c", "x.toml"}, "run with -c afterwards"},
+		{[]string{"--print-config", "--scenario", "report1m"}, "report1m reads a generated database"},
+		{[]string{"--print-config", "--inproc"}, "--inproc starts parkd in this process"},
+		{[]string{"-c", "x.toml", "--inproc"}, "--inproc starts parkd in this process"},
+		{[]string{"-c", "x.toml", "--dir", "d"}, "--dir holds a database"},
+		{[]string{"--pid", "1"}, "--pid goes with -c"},
+		{[]string{"--connect-wait", "1s"}, "--connect-wait goes with -c"},
+		{[]string{"--sim-addr", "127.0.0.1:1"}, "--sim-addr goes with --print-config or -c"},
+		{[]string{"--print-config", "--listen", "nonsense"}, "esl.listen"},
 	} {
 		var out, errb bytes.Buffer
-		err := runBench(context.Background(), args, &out, &errb)
-		if code := exitCode(err, &errb); code != 2 {
-			t.Errorf("%v: exit %d (%v), want 2", args, code, err)
+		err := runBench(context.Background(), tt.args, &out, &errb)
+		if code := exitCode(err, &errb); code != 2 || !strings.Contains(err.Error(), tt.why) {
+			t.Errorf("%v: exit %d (%v), want 2 saying %q", tt.args, code, err, tt.why)
 		}
 	}
 }
