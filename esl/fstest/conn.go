@@ -235,9 +235,11 @@ type filter struct {
 
 func (f filter) match(ev *esl.Event) bool {
 	v, ok := ev.Headers.Lookup(f.header)
-	if !ok {
-		return false
-	}
+	return ok && f.matchValue(v)
+}
+
+// matchValue reports whether a value of the filter's header passes it.
+func (f filter) matchValue(v string) bool {
 	if f.re != nil {
 		return f.re.MatchString(v)
 	}
@@ -303,7 +305,7 @@ func (sub *subscription) mayWant(k eventKey) bool {
 		default:
 			return true
 		}
-		if f.re != nil && f.re.MatchString(v) || f.re == nil && v == f.value {
+		if f.matchValue(v) {
 			return true
 		}
 	}
