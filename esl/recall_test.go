@@ -168,17 +168,26 @@ func TestOriginate_Failures(t *testing.T) {
 	}
 }
 
-// Ensure killing the leg while it rings ends the Originate with
-// NORMAL_CLEARING (FACTS.md E6) and Kill itself succeeds.
-func TestOriginate_KilledWhileRinging(t *testing.T) {
-	t.Parallel()
+// ringUnanswered starts a switch and a recall, under ctx, to a phone that
+// rings for 10s without answering, and returns once the leg rings; res
+// receives what Originate returns.
+func ringUnanswered(ctx context.Context, t *testing.T) (*fstest.Switch, *esl.Client, parking.Origination, <-chan error) {
+	t.Helper()
 	sim, c := startSwitch(t)
 	sim.Register("1000", fstest.Endpoint{NoAnswer: true})
 	o := recall("1000")
 	o.RingFor = 10 * time.Second
 	res := make(chan error, 1)
-	go func() { res <- c.Originate(ctxT(t, 15*time.Second), o) }()
+	go func() { res <- c.Originate(ctx, o) }()
 	waitChannel(t, sim, o.Leg)
+	return sim, c, o, res
+}
+
+// Ensure killing the leg while it rings ends the Originate with
+// NORMAL_CLEARING (FACTS.md E6) and Kill itself succeeds.
+func TestOriginate_KilledWhileRinging(t *testing.T) {
+	t.Parallel()
+	_, c, o, res := ringUnanswered(ctxT(t, 15*time.Second), t)
 	if err := c.Kill(ctxT(t, 2*time.Second), o.Leg, "NORMAL_CLEARING"); err != nil {
 		t.Fatal(err)
 	}
@@ -197,13 +206,7 @@ func TestOriginate_KilledWhileRinging(t *testing.T) {
 // once with an error that is not a CallFailure (the outcome is unknown).
 func TestOriginate_ConnectionLost(t *testing.T) {
 	t.Parallel()
-	sim, c := startSwitch(t)
-	sim.Register("1000", fstest.Endpoint{NoAnswer: true})
-	o := recall("1000")
-	o.RingFor = 10 * time.Second
-	res := make(chan error, 1)
-	go func() { res <- c.Originate(ctxT(t, 15*time.Second), o) }()
-	waitChannel(t, sim, o.Leg)
+	sim, _, _, res := ringUnanswered(ctxT(t, 15*time.Second), t)
 	sim.DropInbound()
 	select {
 	case err := <-res:
@@ -219,14 +222,8 @@ func TestOriginate_ConnectionLost(t *testing.T) {
 // Ensure a cancelled context ends Originate with ctx's error.
 func TestOriginate_ContextEnds(t *testing.T) {
 	t.Parallel()
-	sim, c := startSwitch(t)
-	sim.Register("1000", fstest.Endpoint{NoAnswer: true})
-	o := recall("1000")
-	o.RingFor = 10 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
-	res := make(chan error, 1)
-	go func() { res <- c.Originate(ctx, o) }()
-	waitChannel(t, sim, o.Leg)
+	_, _, _, res := ringUnanswered(ctx, t)
 	cancel()
 	select {
 	case err := <-res:
