@@ -5,8 +5,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +17,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/esl"
+	"github.com/parkd/parkd/esl/fstest"
 	"github.com/parkd/parkd/fsconf"
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
@@ -541,4 +545,45 @@ func TestPruneEvery(t *testing.T) {
 			t.Fatalf("keep 0 pruned %d times", len(idle.calls))
 		}
 	})
+}
+
+// Ensure the daemon applies [store] keep: at start it prunes the sessions
+// that ended longer ago than that, and keeps the call still parked.
+func TestServe_PrunesOnStart(t *testing.T) {
+	// Every fixture session but call-i's ended before the cutoff.
+	keep := time.Since(storetest.WindowEnd().Add(time.Hour))
+	if keep < 24*time.Hour {
+		t.Skip("the clock is not a day past the fixture's history")
+	}
+	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
+	reception := lot("reception", "301-320", func(l *conf.Lot) { l.ParkCode, l.RetrieveCode = "*80", "*81" })
+	h := &harness{t: t, sim: sim, cfg: startConfig(t, sim, lot("main", "201-220", nil), reception)}
+	h.cfg.Store.Keep = keep
+	db := store.NewDB(h.cfg.Store.Path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Record(t, db, storetest.Transitions())
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.boot()
+	calls := func() map[parking.CallID]bool {
+		rows, err := h.m.DB.History(context.Background(), store.HistoryFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[parking.CallID]bool{}
+		for _, r := range rows {
+			out[r.Call] = true
+		}
+		return out
+	}
+	deadline := time.Now().Add(wait5s)
+	for got := calls(); !maps.Equal(got, map[parking.CallID]bool{"call-i": true}); got = calls() {
+		if time.Now().After(deadline) {
+			t.Fatalf("history holds the rows of %v; want only call-i's, the call still parked at start", slices.Sorted(maps.Keys(got)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
