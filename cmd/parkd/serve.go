@@ -33,6 +33,9 @@ type Main struct {
 	// BusyTimeout, if set, overrides how long a store write waits for a
 	// lock held by another process.
 	BusyTimeout time.Duration
+	// RetryEvery is how often history rows a failing store held back are
+	// written again. Default 5s.
+	RetryEvery time.Duration
 
 	DB      *store.DB
 	Service *parking.Service
@@ -48,6 +51,9 @@ type Main struct {
 func (m *Main) Open(ctx context.Context) error {
 	if m.ShutdownTimeout == 0 {
 		m.ShutdownTimeout = 5 * time.Second
+	}
+	if m.RetryEvery == 0 {
+		m.RetryEvery = 5 * time.Second
 	}
 	c := m.Config
 	allow, err := allowList(c)
@@ -125,7 +131,7 @@ func (m *Main) ListenAddr() string { return m.ln.Addr().String() }
 
 // retryHistory writes history rows that a failing disk held back.
 func (m *Main) retryHistory(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(m.RetryEvery)
 	defer t.Stop()
 	for {
 		select {
