@@ -27,10 +27,7 @@ import (
 // before anything listens, with every difference named.
 func TestBench_RunningMismatchRefused(t *testing.T) {
 	dir := t.TempDir()
-	simAddr, err := freeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	simAddr := freePort(t)
 	knobs := []string{"--scenario", "steady", "--rate", "20", "--duration", "1s", "--sim-addr", simAddr}
 	text := printConfig(t, knobs...)
 	edited := strings.Replace(text, `timeout = "2s"`, `timeout = "3s"`, 1)
@@ -42,7 +39,7 @@ func TestBench_RunningMismatchRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	err = runBench(context.Background(), append([]string{"-c", path}, knobs[:len(knobs)-2]...), &out, &errb)
+	err := runBench(context.Background(), append([]string{"-c", path}, knobs[:len(knobs)-2]...), &out, &errb)
 	if err == nil || exitCode(err, &errb) != 1 ||
 		!strings.Contains(err.Error(), `lot "main" has timeout 3s, the scenario plans 2s`) ||
 		!strings.Contains(err.Error(), "--print-config") {
@@ -69,17 +66,14 @@ func TestBench_RunningMismatchRefused(t *testing.T) {
 
 // Ensure a bench whose parkd never connects ends with an error saying so.
 func TestBench_RunningParkdAbsent(t *testing.T) {
-	simAddr, err := freeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	simAddr := freePort(t)
 	path := filepath.Join(t.TempDir(), "parkd.toml")
 	knobs := []string{"--scenario", "burst", "--calls", "5"}
 	if err := os.WriteFile(path, []byte(printConfig(t, append(knobs, "--sim-addr", simAddr)...)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	err = runBench(context.Background(), append([]string{"-c", path, "--connect-wait", "100ms"}, knobs...), &out, &errb)
+	err := runBench(context.Background(), append([]string{"-c", path, "--connect-wait", "100ms"}, knobs...), &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "parkd did not connect to the simulator at "+simAddr) {
 		t.Errorf("err = %v; want parkd's absence named", err)
 	}
@@ -147,14 +141,8 @@ func TestBench_RunningParkd(t *testing.T) {
 		t.Skip("starts parkd as a child process")
 	}
 	dir := t.TempDir()
-	simAddr, err := freeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen, err := freeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	simAddr := freePort(t)
+	listen := freePort(t)
 	db := filepath.Join(dir, "parkd.db")
 	knobs := []string{"--scenario", "steady", "--duration", "1s", "--rate", "20", "--wait", "100ms",
 		"--sim-addr", simAddr, "--listen", listen, "--db", db}
@@ -263,14 +251,8 @@ func TestBench_RunningParkd(t *testing.T) {
 // naming the key, not a run of timed-out calls.
 func TestBench_RunningParkdRefusesHost(t *testing.T) {
 	dir := t.TempDir()
-	simAddr, err := freeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen, err := freeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	simAddr := freePort(t)
+	listen := freePort(t)
 	knobs := []string{"--scenario", "burst", "--calls", "5", "--sim-addr", simAddr, "--listen", listen,
 		"--db", filepath.Join(dir, "parkd.db")}
 	text := strings.Replace(printConfig(t, knobs...), "[store]", "allow = [\"192.0.2.1/32\"]\n[store]", 1)

@@ -19,9 +19,6 @@ const (
 	wrongPassword  = "wr0ng-Pw-17"
 )
 
-// secretLog is a log sink many goroutines write to.
-type secretLog = lockedBuffer
-
 // secretLeaks returns the secrets found in s.
 func secretLeaks(s string) []string {
 	var out []string
@@ -33,12 +30,9 @@ func secretLeaks(s string) []string {
 	return out
 }
 
-// secretsFreeAddr returns a loopback address nobody listens on right now.
-func secretsFreeAddr(t *testing.T) string { return freePort(t) }
-
 // secretsBoot starts a parkd with password pw against sim, logging at
 // debug level (ESL traffic included) to log.
-func secretsBoot(t *testing.T, sim *fstest.Switch, pw string, log *secretLog, wantConnected bool) *Main {
+func secretsBoot(t *testing.T, sim *fstest.Switch, pw string, log *lockedBuffer, wantConnected bool) *Main {
 	t.Helper()
 	c := conf.Default()
 	c.ESL.FreeSWITCH = sim.Addr()
@@ -74,7 +68,7 @@ func secretsBoot(t *testing.T, sim *fstest.Switch, pw string, log *secretLog, wa
 // retrieve) nor when FreeSWITCH refuses a wrong password and parkd retries.
 func TestSecrets_PasswordNotLogged(t *testing.T) {
 	sim := fstest.Start(t, fstest.Options{Password: secretPassword, PlaybackTime: 5 * time.Millisecond})
-	log := &secretLog{}
+	log := &lockedBuffer{}
 	h := &harness{t: t, sim: sim}
 	h.m = secretsBoot(t, sim, secretPassword, log, true)
 	h.cfg = h.m.Config
@@ -86,7 +80,7 @@ func TestSecrets_PasswordNotLogged(t *testing.T) {
 	h.waitFor(jane, "jane hung up", hungUp)
 
 	// A second parkd with the wrong password: refused, it retries.
-	wrongLog := &secretLog{}
+	wrongLog := &lockedBuffer{}
 	wrong := secretsBoot(t, sim, wrongPassword, wrongLog, false)
 	deadline := time.Now().Add(wait5s)
 	for strings.Count(wrongLog.String(), "refused the password") < 3 {
@@ -156,11 +150,11 @@ func TestSecrets_CLI(t *testing.T) {
 
 	t.Run("serve/Unreachable", func(t *testing.T) {
 		config := base + fmt.Sprintf("listen = %q\nfreeswitch = %q\ncommand_timeout = \"200ms\"\n[store]\npath = %q\n[log]\nlevel = \"debug\"\n",
-			secretsFreeAddr(t), secretsFreeAddr(t), filepath.Join(t.TempDir(), "parkd.db"))
+			freePort(t), freePort(t), filepath.Join(t.TempDir(), "parkd.db"))
 		path := writeFile(t, "serve.toml", config)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var stdout, stderr secretLog
+		var stdout, stderr lockedBuffer
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, []string{"serve", "-c", path}, &stdout, &stderr) }()
 		deadline := time.Now().Add(wait5s)
