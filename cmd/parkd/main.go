@@ -118,14 +118,21 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 // parse parses args, turning flag errors into usage errors and rejecting
 // stray arguments.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: %s: unexpected argument %q", errUsage, fs.Name(), fs.Arg(0))
 	}
 	return nil
+}
+
+// parseFlags parses the flags at the head of args, turning flag errors
+// into usage errors; the arguments after them are fs.Args().
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
+	}
+	return err
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -22,11 +20,8 @@ func runNote(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"The note shows in slots and history. 1 to 500 characters, no line breaks.", stderr)
 	dbf := addDBFlags(fs)
 	// Flags come first; LOT SLOT TEXT are the arguments after them.
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: note: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 3 {
 		return fmt.Errorf("%w: note: want LOT SLOT \"TEXT\", got %d argument(s)", errUsage, fs.NArg())
