@@ -61,19 +61,19 @@ func ParseEvent(body []byte) (Event, error) {
 		if ev.Headers == nil {
 			ev.Headers = make(Headers, 0, min(strings.Count(text[pos:], "\n")+1, DefaultLimits.MaxHeaders))
 		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" {
-			return Event{}, fmt.Errorf("parse event: %w: header line %q", ErrMalformedFrame, clip(line))
+		h, err := parseHeader(line)
+		if err != nil {
+			return Event{}, fmt.Errorf("parse event: %w", err)
 		}
 		if len(ev.Headers) >= DefaultLimits.MaxHeaders {
 			return Event{}, fmt.Errorf("parse event: %w: more than %d headers", ErrFrameTooLarge, DefaultLimits.MaxHeaders)
 		}
-		ev.Headers = append(ev.Headers, Header{Name: name, Value: strings.TrimLeft(value, " ")})
+		ev.Headers = append(ev.Headers, h)
 	}
 	if cl, ok := ev.Headers.Lookup("Content-Length"); ok {
-		n, err := strconv.Atoi(strings.TrimSpace(cl))
-		if err != nil || n < 0 {
-			return Event{}, fmt.Errorf("parse event: %w: Content-Length %q", ErrMalformedFrame, clip(cl))
+		n, err := parseContentLength(cl)
+		if err != nil {
+			return Event{}, fmt.Errorf("parse event: %w", err)
 		}
 		if n > len(text)-pos {
 			return Event{}, fmt.Errorf("parse event: read body: %w", io.ErrUnexpectedEOF)

@@ -178,21 +178,20 @@ func (r *Reader) read(command bool) (string, Frame, error) {
 		f.Headers = make(Headers, 0, len(ends))
 	}
 	for _, end := range ends {
-		line := text[start:end]
-		start = end
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" {
-			return "", Frame{}, fmt.Errorf("%w: header line %q", ErrMalformedFrame, clip(line))
+		h, err := parseHeader(text[start:end])
+		if err != nil {
+			return "", Frame{}, err
 		}
-		f.Headers = append(f.Headers, Header{Name: name, Value: strings.TrimLeft(value, " ")})
+		start = end
+		f.Headers = append(f.Headers, h)
 	}
 	cl, ok := f.Headers.Lookup("Content-Length")
 	if !ok {
 		return first, f, nil
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(cl))
-	if err != nil || n < 0 {
-		return "", Frame{}, fmt.Errorf("%w: Content-Length %q", ErrMalformedFrame, clip(cl))
+	n, err := parseContentLength(cl)
+	if err != nil {
+		return "", Frame{}, err
 	}
 	if n > r.limits.MaxBody {
 		return "", Frame{}, fmt.Errorf("%w: Content-Length %d over %d", ErrFrameTooLarge, n, r.limits.MaxBody)
@@ -208,6 +207,27 @@ func (r *Reader) read(command bool) (string, Frame, error) {
 		return "", Frame{}, fmt.Errorf("read body: %w", err)
 	}
 	return first, f, nil
+}
+
+// parseHeader reads one "Name: value" line of a header block, dropping the
+// spaces after the colon. A name is taken as it comes; only a line without
+// a colon, or with nothing before it, is malformed.
+func parseHeader(line string) (Header, error) {
+	name, value, ok := strings.Cut(line, ":")
+	if !ok || name == "" {
+		return Header{}, fmt.Errorf("%w: header line %q", ErrMalformedFrame, clip(line))
+	}
+	return Header{Name: name, Value: strings.TrimLeft(value, " ")}, nil
+}
+
+// parseContentLength reads a Content-Length value: a byte count, with
+// spaces around it allowed.
+func parseContentLength(v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: Content-Length %q", ErrMalformedFrame, clip(v))
+	}
+	return n, nil
 }
 
 // maxKeptBlock bounds the block buffer a Reader keeps between frames.
