@@ -66,11 +66,16 @@ func (l *logBuffer) waitLog(t *testing.T, n int, parts ...string) {
 	}
 }
 
-// parkOnly is the Parking the outbound server drives in these tests: it
-// answers the channel and holds it with music, as parking.Service does.
-type parkOnly struct{ parked atomic.Int32 }
+// oneSlot is the Parking the outbound server drives in these tests: a park
+// answers the channel and holds it with music, as parking.Service does; a
+// retrieve bridges the retriever to the call parked last, if any.
+type oneSlot struct {
+	parked atomic.Int32
+	mu     sync.Mutex
+	last   parking.CallID
+}
 
-func (p *parkOnly) Park(ctx context.Context, req parking.ParkRequest) (parking.Occupant, error) {
+func (p *oneSlot) Park(ctx context.Context, req parking.ParkRequest) (parking.Occupant, error) {
 	if err := req.Leg.Answer(ctx); err != nil {
 		return parking.Occupant{}, err
 	}
@@ -79,11 +84,27 @@ func (p *parkOnly) Park(ctx context.Context, req parking.ParkRequest) (parking.O
 		return parking.Occupant{}, err
 	}
 	p.parked.Add(1)
+	p.mu.Lock()
+	p.last = req.Leg.Call()
+	p.mu.Unlock()
 	return parking.Occupant{Lot: "main", Slot: 201, Call: req.Leg.Call()}, nil
 }
 
-func (p *parkOnly) Retrieve(context.Context, parking.RetrieveRequest) (parking.Occupant, error) {
-	return parking.Occupant{}, parking.ErrSlotEmpty
+func (p *oneSlot) Retrieve(ctx context.Context, req parking.RetrieveRequest) (parking.Occupant, error) {
+	p.mu.Lock()
+	call := p.last
+	p.last = ""
+	p.mu.Unlock()
+	if call == "" {
+		return parking.Occupant{}, parking.ErrSlotEmpty
+	}
+	if err := req.Leg.Answer(ctx); err != nil {
+		return parking.Occupant{}, err
+	}
+	if err := req.Leg.Bridge(ctx, call); err != nil {
+		return parking.Occupant{}, err
+	}
+	return parking.Occupant{Lot: "main", Slot: 201, Call: call}, nil
 }
 
 // outboundRig is parkd's outbound server on a loopback port with its log
@@ -93,14 +114,16 @@ type outboundRig struct {
 	addr string
 	log  *logBuffer
 	sim  *fstest.Switch
-	park *parkOnly
+	srv  *esl.Server
+	park *oneSlot
 }
 
 func startOutboundRig(t *testing.T, timeout time.Duration) *outboundRig {
 	t.Helper()
-	r := &outboundRig{t: t, log: &logBuffer{}, park: &parkOnly{}}
+	r := &outboundRig{t: t, log: &logBuffer{}, park: &oneSlot{}}
 	r.sim = fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
 	srv := esl.NewServer(r.park)
+	r.srv = srv
 	srv.Logger = zerolog.New(r.log).Level(zerolog.DebugLevel)
 	srv.Timeout = timeout
 	srv.CallTimeout = 5 * time.Second

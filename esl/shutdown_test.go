@@ -2,60 +2,22 @@ package esl_test
 
 import (
 	"context"
-	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
-	"github.com/parkd/parkd/parking"
 )
-
-// parkAndBridge parks as parkOnly does and retrieves by bridging the
-// retriever to the call it parked.
-type parkAndBridge struct {
-	parkOnly
-	parked chan parking.CallID
-}
-
-func (p *parkAndBridge) Park(ctx context.Context, req parking.ParkRequest) (parking.Occupant, error) {
-	occ, err := p.parkOnly.Park(ctx, req)
-	if err == nil {
-		p.parked <- occ.Call
-	}
-	return occ, err
-}
-
-func (p *parkAndBridge) Retrieve(ctx context.Context, req parking.RetrieveRequest) (parking.Occupant, error) {
-	call := <-p.parked
-	if err := req.Leg.Answer(ctx); err != nil {
-		return parking.Occupant{}, err
-	}
-	if err := req.Leg.Bridge(ctx, call); err != nil {
-		return parking.Occupant{}, err
-	}
-	return parking.Occupant{Lot: "main", Slot: 201, Call: call}, nil
-}
 
 // Ensure Shutdown lets go of a bridged retriever's socket at once, instead
 // of waiting for the call to end or for its own deadline, and the bridge
 // goes on in FreeSWITCH.
 func TestServer_ShutdownLetsGoOfBridgedRetriever(t *testing.T) {
-	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
-	srv := esl.NewServer(&parkAndBridge{parked: make(chan parking.CallID, 1)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
+	r := startOutboundRig(t, time.Second)
 	call := func(action string) *fstest.Channel {
 		t.Helper()
-		ch, err := sim.Call(fstest.CallSpec{
-			SocketAddr: ln.Addr().String(), CallerNumber: "5550100", Answered: true,
+		ch, err := r.sim.Call(fstest.CallSpec{
+			SocketAddr: r.addr, CallerNumber: "5550100", Answered: true,
 			Vars: map[string]string{"park_action": action, "park_lot": "main", "park_slot": "201"},
 		})
 		if err != nil {
@@ -79,14 +41,11 @@ func TestServer_ShutdownLetsGoOfBridgedRetriever(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := r.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("shutdown took %v with a bridged retriever", d)
-	}
-	if err := <-served; !errors.Is(err, esl.ErrServerClosed) {
-		t.Fatalf("Serve returned %v, want ErrServerClosed", err)
 	}
 	if st, err := retriever.WaitFor(5*time.Second, func(s fstest.ChannelState) bool { return !s.SocketConnected }); err != nil {
 		t.Fatalf("retriever's socket still held: %v", err)
