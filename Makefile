@@ -7,27 +7,31 @@ export CGO_ENABLED = 1
 
 all: build
 
-## build: the parkd binary in bin/
+## build: bin/parkd (the daemon and operator CLI), bin/parkd-bench (the load tool) and bin/parkd-demo
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/parkd ./cmd/parkd
+	$(GO) build -ldflags "-X github.com/parkd/parkd/cli.Version=$(VERSION)" -o bin/parkd ./cmd/parkd
+	$(GO) build -o bin/parkd-bench ./cmd/parkd-bench
+	$(GO) build -o bin/parkd-demo ./cmd/parkd-demo
 
 ## test: static checks, every test with the race detector, then the SIGKILL test at full size
 test: check
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'TestE2E_Kill9MidTraffic' ./cmd/parkd
 
-## check: formatting, vet, and the domain's dependency rule
+## check: formatting, vet, the domain's dependency rule, and a production binary free of test code
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@if $(GO) list -deps ./parking/... | grep -E 'eslgo|go-sqlite3|BurntSushi/toml|parkd/(esl|store|conf|fsconf)$$'; then \
 	  echo "package parking must not depend on adapters or drivers"; exit 1; fi
+	@if $(GO) list -deps ./cmd/parkd | grep -E '^testing$$|/esl/fstest$$|/storetest$$|/internal/testkit$$'; then \
+	  echo "the production binary cmd/parkd must not link test code or the simulator"; exit 1; fi
 
 ## demo: the hospital scenario against the built-in FreeSWITCH simulator
 demo:
 	rm -f parkd-demo.db parkd-demo.db-wal parkd-demo.db-shm
-	$(GO) run ./cmd/parkd demo --db parkd-demo.db
+	$(GO) run ./cmd/parkd-demo --db parkd-demo.db
 
 ## fuzz: a short run of every fuzz target (FUZZTIME per target)
 FUZZTIME ?= 20s
@@ -47,6 +51,6 @@ clean:
 ## bench: the load scenarios of BENCHMARKS.md against the simulator (each under 3 minutes on 2 cores), then the Go benchmarks
 BENCH_SCENARIOS ?= steady parked10k burst report1m
 bench: build
-	@for s in $(BENCH_SCENARIOS); do echo "== parkd bench --scenario $$s"; bin/parkd bench --scenario $$s || exit 1; done
+	@for s in $(BENCH_SCENARIOS); do echo "== parkd-bench --scenario $$s"; bin/parkd-bench --scenario $$s || exit 1; done
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./parking ./esl
 	$(GO) test -run '^$$' -bench 'BenchmarkRecord$$' -benchtime 1s ./store

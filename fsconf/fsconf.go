@@ -24,6 +24,12 @@ import (
 // failed: four short beeps.
 const ErrorTone = "tone_stream://%(250,250,480,620);loops=4"
 
+// FallbackApps is what a park or retrieve extension runs after `socket`
+// when parkd did not take the call: the error tone, then back to whoever
+// transferred it. The simulator runs the same apps in tests, the bench and
+// the demo.
+func FallbackApps() []string { return []string{"playback " + ErrorTone, "transfer parkd_return"} }
+
 // FileName is the suggested name of the rendered file inside FreeSWITCH's
 // conf/dialplan/default/ directory.
 const FileName = "00_parkd.xml"

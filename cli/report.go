@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/parkd/parkd/store"
+)
+
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := NewFlags("report", "Report parked calls, outcomes and waits per lot, parker, retriever, hour or day.\n"+
+		"A call counts in the window it was parked in, with the outcome it had later.", stderr)
+	dbf := addDBFlags(fs)
+	win := addTimeFlags(fs, "from", "to", "24h", "now", "report window")
+	by := fs.String("by", "lot", "group by `WHAT`: lot, parker, retriever, hour (of day) or day")
+	asJSON := fs.Bool("json", false, "print JSON")
+	asCSV := fs.Bool("csv", false, "print CSV")
+	if err := Parse(fs, args); err != nil {
+		return err
+	}
+	if *asJSON && *asCSV {
+		return fmt.Errorf("%w: report: --json and --csv exclude each other", ErrUsage)
+	}
+	if !store.ReportBy(*by).Valid() {
+		return fmt.Errorf("%w: report: --by %q: want lot, parker, retriever, hour or day", ErrUsage, *by)
+	}
+	from, to, loc, err := win.window(time.Now())
+	if err != nil {
+		return err
+	}
+	d, err := dbf.openForReading()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	rep, err := d.Report(ctx, store.ReportQuery{From: from, To: to, By: store.ReportBy(*by), Location: loc})
+	if err != nil {
+		return err
+	}
+	switch {
+	case *asJSON:
+		return printReportJSON(stdout, rep)
+	case *asCSV:
+		return printReportCSV(stdout, rep)
+	}
+	return printReportTable(stdout, rep)
+}
+
+// reportHeader names the CSV columns after the group.
+func reportHeader() []string {
+	return []string{"parked", "retrieved", "recalled", "fallback", "abandoned", "lost", "open",
+		"abandon_rate", "wait_median_ms", "wait_p90_ms", "wait_max_ms", "attempts_per_recalled", "before_recall"}
+}
+
+// reportCells renders the figures of a row. For people (table) rates are
+// percentages and waits exact durations (45.5s, 3m10s); for machines (CSV)
+// rates are fractions and waits milliseconds. Undefined figures are "-".
+func reportCells(r store.ReportRow, forPeople bool) []string {
+	rate := func(v float64) string {
+		if forPeople {
+			return strconv.FormatFloat(v*100, 'f', 1, 64) + "%"
+		}
+		return strconv.FormatFloat(v, 'f', 4, 64)
+	}
+	wait := func(d time.Duration) string {
+		switch {
+		case r.PickedUp() == 0:
+			return "-"
+		case forPeople:
+			return d.String()
+		}
+		return strconv.FormatInt(d.Milliseconds(), 10)
+	}
+	attempts := "-"
+	if v, ok := r.AttemptsPerRecalled(); ok {
+		attempts = strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return []string{
+		strconv.Itoa(r.Parked), strconv.Itoa(r.Retrieved), strconv.Itoa(r.Recalled), strconv.Itoa(r.Fallback),
+		strconv.Itoa(r.Abandoned), strconv.Itoa(r.Lost), strconv.Itoa(r.Open),
+		rate(r.AbandonRate()), wait(r.WaitMedian), wait(r.WaitP90), wait(r.WaitMax), attempts, rate(r.BeforeRecallShare()),
+	}
+}
+
+func printReportTable(w io.Writer, rep store.Report) error {
+	q := rep.Query
+	fmt.Fprintf(w, "Calls parked from %s to %s (%s), by %s\n\n",
+		q.From.In(q.Location).Format("2006-01-02 15:04"), q.To.In(q.Location).Format("2006-01-02 15:04"), q.Location, q.By)
+	if rep.Total.Parked == 0 {
+		_, err := fmt.Fprintln(w, "No calls parked in this window.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, strings.ToUpper(string(q.By))+"\tPARKED\tRETRIEVED\tRECALLED\tFALLBACK\tABANDONED\tLOST\tOPEN\tABANDON\tWAIT MED\tP90\tMAX\tATTEMPTS/RECALLED\tBEFORE RECALL\t")
+	line := func(name string, r store.ReportRow) {
+		fmt.Fprintln(tw, name+"\t"+strings.Join(reportCells(r, true), "\t")+"\t")
+	}
+	for _, g := range rep.Groups {
+		line(dash(g.Group), g)
+	}
+	line("TOTAL", rep.Total)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, "\nA call counts in the window it was parked in. Waits: parked to pickup (retrieved or recalled),\n"+
+		"nearest-rank median and 90th percentile. OPEN: still parked. BEFORE RECALL: retrieved before the first recall.")
+	return err
+}
+
+func printReportCSV(w io.Writer, rep store.Report) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(append([]string{string(rep.Query.By)}, reportHeader()...)); err != nil {
+		return err
+	}
+	for _, g := range rep.Groups {
+		if err := cw.Write(append([]string{g.Group}, reportCells(g, false)...)); err != nil {
+			return err
+		}
+	}
+	if err := cw.Write(append([]string{"TOTAL"}, reportCells(rep.Total, false)...)); err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// reportRowJSON is a report row in JSON: waits in milliseconds, null where
+// undefined (no pickups, no recalled calls).
+type reportRowJSON struct {
+	Group               *string  `json:"group,omitempty"`
+	Parked              int      `json:"parked"`
+	Retrieved           int      `json:"retrieved"`
+	Recalled            int      `json:"recalled"`
+	Fallback            int      `json:"fallback"`
+	Abandoned           int      `json:"abandoned"`
+	Lost                int      `json:"lost"`
+	Open                int      `json:"open"`
+	AbandonRate         float64  `json:"abandon_rate"`
+	WaitMedianMS        *int64   `json:"wait_median_ms"`
+	WaitP90MS           *int64   `json:"wait_p90_ms"`
+	WaitMaxMS           *int64   `json:"wait_max_ms"`
+	AttemptsPerRecalled *float64 `json:"attempts_per_recalled"`
+	BeforeRecall        float64  `json:"before_recall"`
+}
+
+func toJSONRow(r store.ReportRow, group *string) reportRowJSON {
+	out := reportRowJSON{
+		Group: group, Parked: r.Parked, Retrieved: r.Retrieved, Recalled: r.Recalled, Fallback: r.Fallback,
+		Abandoned: r.Abandoned, Lost: r.Lost, Open: r.Open, AbandonRate: r.AbandonRate(), BeforeRecall: r.BeforeRecallShare(),
+	}
+	if r.PickedUp() > 0 {
+		med, p90, mx := r.WaitMedian.Milliseconds(), r.WaitP90.Milliseconds(), r.WaitMax.Milliseconds()
+		out.WaitMedianMS, out.WaitP90MS, out.WaitMaxMS = &med, &p90, &mx
+	}
+	if v, ok := r.AttemptsPerRecalled(); ok {
+		out.AttemptsPerRecalled = &v
+	}
+	return out
+}
+
+func printReportJSON(w io.Writer, rep store.Report) error {
+	q := rep.Query
+	out := struct {
+		From   string          `json:"from"`
+		To     string          `json:"to"`
+		TZ     string          `json:"tz"`
+		By     store.ReportBy  `json:"by"`
+		Groups []reportRowJSON `json:"groups"`
+		Total  reportRowJSON   `json:"total"`
+	}{
+		From: q.From.UTC().Format(timeFormat), To: q.To.UTC().Format(timeFormat), TZ: q.Location.String(), By: q.By,
+		Groups: []reportRowJSON{}, Total: toJSONRow(rep.Total, nil),
+	}
+	for _, g := range rep.Groups {
+		out.Groups = append(out.Groups, toJSONRow(g, &g.Group))
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

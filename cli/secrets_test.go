@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parkd/parkd/internal/testkit"
+)
+
+// The passwords of these tests: the right one, and the wrong one a
+// misconfigured parkd presents.
+const (
+	secretPassword = "s3cret-Pw-42"
+	wrongPassword  = "wr0ng-Pw-17"
+)
+
+// secretLeaks returns the secrets found in s.
+func secretLeaks(s string) []string {
+	var out []string
+	for _, pw := range []string{secretPassword, wrongPassword} {
+		if strings.Contains(s, pw) {
+			out = append(out, pw)
+		}
+	}
+	return out
+}
+
+// Ensure the CLI never prints the password: parkd check on broken configs
+// (a bad value next to the password, a syntax error on its line, a
+// password of the wrong type or with a control character), and parkd serve
+// logging at debug level while FreeSWITCH is unreachable.
+func TestSecrets_CLI(t *testing.T) {
+	base := fmt.Sprintf("[esl]\npassword = %q\n", secretPassword)
+	for _, tc := range []struct {
+		name, config string
+	}{
+		{"BadValueNextToIt", base + "freeswitch = \"nope\"\ncommand_timeout = \"-1s\"\n"},
+		{"UnknownKeyNextToIt", base + "pasword = \"x\"\n"},
+		{"SyntaxErrorOnItsLine", "[esl]\npassword = \"" + secretPassword + "\n"},
+		{"SyntaxErrorAfterIt", base + "listen = = \"x\"\n"},
+		{"UnterminatedMultiline", "[esl]\npassword = \"\"\"" + secretPassword + "\nlisten = \"x\"\n\n"},
+		{"BadEscape", "[esl]\npassword = \"" + secretPassword + "\\q\"\n"},
+		{"JunkAfterIt", "[esl]\npassword = \"" + secretPassword + "\" x\n"},
+		{"WrongType", fmt.Sprintf("[esl]\npassword = [%q]\n", secretPassword)},
+		{"InlineTable", fmt.Sprintf("esl = { password = %q, listen = 5 }\n", secretPassword)},
+		{"ControlCharacter", fmt.Sprintf("[esl]\npassword = \"%s\\u0007\"\n", secretPassword)},
+		{"DuplicateKey", base + fmt.Sprintf("password = %q\n", secretPassword)},
+		{"Valid", base},
+	} {
+		t.Run("check/"+tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "check", "-c", writeFile(t, "pw.toml", tc.config))
+			if got := secretLeaks(out + errOut); len(got) != 0 {
+				t.Fatalf("exit %d printed the password:\nstdout: %s\nstderr: %s", code, out, errOut)
+			}
+			if tc.name != "Valid" && code != 1 {
+				t.Fatalf("exit %d, want 1 for a broken config\nstdout: %s\nstderr: %s", code, out, errOut)
+			}
+			if tc.name == "Valid" && code != 0 {
+				t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", code, out, errOut)
+			}
+		})
+	}
+
+	t.Run("serve/Unreachable", func(t *testing.T) {
+		config := base + fmt.Sprintf("listen = %q\nfreeswitch = %q\ncommand_timeout = \"200ms\"\n[store]\npath = %q\n[log]\nlevel = \"debug\"\n",
+			testkit.FreeAddr(t), testkit.FreeAddr(t), filepath.Join(t.TempDir(), "parkd.db"))
+		path := writeFile(t, "serve.toml", config)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var stdout, stderr testkit.Buffer
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, []string{"serve", "-c", path}, &stdout, &stderr) }()
+		deadline := time.Now().Add(5 * time.Second)
+		for strings.Count(stderr.String(), "cannot connect to FreeSWITCH") < 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("serve did not report the unreachable FreeSWITCH:\n%s", stderr.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("serve did not stop after its context ended")
+		}
+		if got := secretLeaks(stdout.String() + stderr.String()); len(got) != 0 {
+			t.Fatalf("serve printed the password:\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
+		}
+		if !strings.Contains(stderr.String(), `"level":"debug"`) && !strings.Contains(stderr.String(), "parkd started") {
+			t.Fatalf("serve logged nothing:\n%s", stderr.String())
+		}
+	})
+}

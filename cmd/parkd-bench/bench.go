@@ -1,0 +1,507 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/parkd/parkd/cli"
+)
+
+// parkd-bench: a load tool. It starts parkd (as a child process running
+// "serve", or with --inproc in this process) or, with -c, drives one already
+// running (bench_running.go), through the FreeSWITCH simulator over real
+// sockets, and reports what parkd achieved.
+// The simulator runs in this process and sees both ends of every call: when
+// the call's socket to parkd connected, and when parkd's last command for
+// it arrived (uuid_transfer ... endless_playback for a park, uuid_bridge for
+// a retrieve). See BENCHMARKS.md.
+
+// benchConfig is one run: a scenario and its knobs.
+type benchConfig struct {
+	Scenario string
+	Duration time.Duration // steady: how long parks arrive; parked10k: how long recalls are spread over
+	Rate     float64       // parks per second
+	Calls    int           // parked10k, burst: calls parked
+	Wait     time.Duration // mean wait of retrieved and abandoned calls (uniform over 0.5x-1.5x)
+	Retrieve float64       // share of calls retrieved; the rest split between
+	Abandon  float64       // abandoned (the caller hangs up) and
+	Recall   float64       // recalled (nobody retrieves; the parker answers the recall)
+	Timeout  time.Duration // steady, burst: the lot's timeout
+	Talk     time.Duration // how long a retrieved or recalled call stays bridged
+	AnswerIn time.Duration // how long the parker's phone rings before it answers a recall
+	BgRate   float64       // parked10k: background parks/s (retrieved quickly) while recalls fire
+	Lots     int           // parked10k: lots the calls are spread over (staggered timeouts)
+	Rows     int           // report1m: history rows
+	Seed     uint64
+	InProc   bool
+	Parkd    string // the parkd binary a child-process run starts
+	Dir      string
+	Running  *runningParkd // -c: the parkd to drive; nil: the bench starts one
+}
+
+func defaultBench(name string) (benchConfig, error) {
+	c := benchConfig{Scenario: name, Seed: 1, Wait: time.Second, Talk: 100 * time.Millisecond,
+		AnswerIn: 100 * time.Millisecond, Timeout: time.Hour, Retrieve: 1}
+	switch name {
+	case "steady":
+		c.Rate, c.Duration = 500, 60*time.Second
+		c.Retrieve, c.Abandon, c.Recall = 0.9, 0.05, 0.05
+		c.Timeout = 2 * time.Second
+	case "parked10k":
+		c.Rate, c.Calls, c.Duration, c.Lots, c.BgRate = 500, 10_000, 60*time.Second, 50, 100
+		c.Retrieve, c.Recall = 0, 1
+	case "burst":
+		c.Calls, c.Rate, c.Wait = 2000, 2000, 2*time.Second
+	case "report1m":
+		c.Rows = 1_000_000
+	default:
+		return c, fmt.Errorf("%w: bench: unknown scenario %q (steady, parked10k, burst, report1m)", cli.ErrUsage, name)
+	}
+	return c, nil
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("bench", "Load-test parkd against the built-in FreeSWITCH simulator (see BENCHMARKS.md).\n"+
+		"With --print-config it prints the configuration for a parkd you start yourself, here or on\n"+
+		"another host; with -c FILE and the same knobs it drives that parkd and leaves it running.", stderr)
+	scenario := fs.String("scenario", "steady", "`NAME`: steady, parked10k, burst or report1m")
+	duration := fs.Duration("duration", 0, "steady: how long parks arrive; parked10k: how long the recalls are spread over (default per scenario)")
+	rate := fs.Float64("rate", 0, "parks per `N` second (default per scenario)")
+	calls := fs.Int("calls", 0, "parked10k and burst: `N` calls to park (default per scenario)")
+	wait := fs.Duration("wait", 0, "mean wait before a retrieve or an abandon (default per scenario)")
+	mix := fs.String("mix", "", "steady: `R,A,C` shares retrieved, abandoned, recalled (default 0.9,0.05,0.05)")
+	bgRate := fs.Float64("bg-rate", -1, "parked10k: background parks per `N` second, retrieved quickly, while the recalls fire (default 100)")
+	rows := fs.Int("rows", 0, "report1m: history `N` rows (default 1000000)")
+	seed := fs.Uint64("seed", 1, "random `SEED`: the same seed gives the same load")
+	inproc := fs.Bool("inproc", false, "run parkd in this process instead of a child process")
+	parkdBin := fs.String("parkd", "", "the parkd `BINARY` to start as a child process (default: parkd beside this program, else on $PATH)")
+	dir := fs.String("dir", "", "work `DIR` for the database and parkd's log, kept afterwards (default: a temporary one)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile to `FILE` (with --inproc: parkd's and the simulator's)")
+	memProfile := fs.String("memprofile", "", "write this process's allocation profile to `FILE` at the end")
+	cfgPath := fs.String("c", "", "drive the parkd already running with this configuration `FILE` (from --print-config) instead of starting one")
+	printConfig := fs.Bool("print-config", false, "print the parkd configuration the scenario and knobs need, and exit")
+	simAddr := fs.String("sim-addr", "", "`HOST:PORT` where the simulator listens for parkd's inbound client, [esl] freeswitch (default "+benchSimAddr+"; with -c the config's)")
+	listen := fs.String("listen", "", "`HOST:PORT` of parkd's outbound listener, [esl] listen (default "+benchListen+"; with -c the config's)")
+	dbPath := fs.String("db", "", "`PATH` of parkd's database, [store] path (default "+benchDB+"; with -c the config's, read here read-only)")
+	pid := fs.Int("pid", 0, "with -c: parkd's process `ID` on this host, to measure its memory, threads and CPU")
+	connectWait := fs.Duration("connect-wait", defaultConnectWait, "with -c: how long to wait for parkd to connect to the simulator")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkBenchModes(fs, *scenario); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		defer func() {
+			if f, err := os.Create(*memProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
+	c, err := defaultBench(*scenario)
+	if err != nil {
+		return err
+	}
+	if *duration > 0 {
+		c.Duration = *duration
+	}
+	if *rate > 0 {
+		c.Rate = *rate
+	}
+	if *calls > 0 {
+		c.Calls = *calls
+	}
+	if *wait > 0 {
+		c.Wait = *wait
+	}
+	if *rows > 0 {
+		c.Rows = *rows
+	}
+	if *bgRate >= 0 {
+		c.BgRate = *bgRate
+	}
+	if *mix != "" {
+		var v [3]float64
+		f := strings.Split(*mix, ",")
+		if len(f) != 3 {
+			return fmt.Errorf("%w: bench: --mix %q: want three shares R,A,C", cli.ErrUsage, *mix)
+		}
+		for i, s := range f {
+			if v[i], err = strconv.ParseFloat(strings.TrimSpace(s), 64); err != nil || v[i] < 0 {
+				return fmt.Errorf("%w: bench: --mix %q: %q is not a share", cli.ErrUsage, *mix, s)
+			}
+		}
+		sum := v[0] + v[1] + v[2]
+		if sum <= 0 {
+			return fmt.Errorf("%w: bench: --mix %q: shares add up to zero", cli.ErrUsage, *mix)
+		}
+		c.Retrieve, c.Abandon, c.Recall = v[0]/sum, v[1]/sum, v[2]/sum
+	}
+	c.Seed, c.InProc = *seed, *inproc
+	if !c.InProc && *cfgPath == "" && !*printConfig && c.Scenario != "report1m" {
+		if c.Parkd, err = findParkd(*parkdBin); err != nil {
+			return err
+		}
+	}
+	if *printConfig {
+		return printBenchConfig(stdout, c, args, *simAddr, *listen, *dbPath)
+	}
+	if *cfgPath != "" {
+		if c.Running, err = openRunning(*cfgPath, c, *simAddr, *listen, *dbPath, *pid, *connectWait); err != nil {
+			return err
+		}
+	} else if *dir == "" {
+		d, err := os.MkdirTemp("", "parkd-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		c.Dir = d
+	} else {
+		if err := os.MkdirAll(*dir, 0o755); err != nil {
+			return err
+		}
+		c.Dir = *dir
+	}
+
+	var res *benchResult
+	if c.Scenario == "report1m" {
+		res, err = benchReport(ctx, c, stderr)
+	} else {
+		res, err = benchLoad(ctx, c, stderr)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else if err := res.printTable(stdout); err != nil {
+		return err
+	}
+	if res.Errors > 0 {
+		return fmt.Errorf("bench: %d errors", res.Errors)
+	}
+	return nil
+}
+
+// benchResult is what a run reports. Latencies are in milliseconds.
+type benchResult struct {
+	Scenario string  `json:"scenario"`
+	Mode     string  `json:"mode"` // child (parkd in its own process), inproc, or remote (-c: a parkd the bench did not start)
+	Seed     uint64  `json:"seed"`
+	CPUs     int     `json:"cpus"`
+	Seconds  float64 `json:"seconds"` // wall time of the load
+
+	Parks     int `json:"parks"`
+	Retrieves int `json:"retrieves"`
+	Recalls   int `json:"recalls"`
+	Abandons  int `json:"abandons"`
+
+	ParksPerS     float64 `json:"parks_per_s"`
+	RetrievesPerS float64 `json:"retrieves_per_s"`
+
+	ParkP50     float64 `json:"park_p50_ms"`
+	ParkP90     float64 `json:"park_p90_ms"`
+	ParkP99     float64 `json:"park_p99_ms"`
+	ParkMax     float64 `json:"park_max_ms"`
+	RetrieveP50 float64 `json:"retrieve_p50_ms"`
+	RetrieveP90 float64 `json:"retrieve_p90_ms"`
+	RetrieveP99 float64 `json:"retrieve_p99_ms"`
+	RetrieveMax float64 `json:"retrieve_max_ms"`
+	// parkd's own latency: the above less the simulator's time to answer
+	// parkd's commands on the call's socket (see BENCHMARKS.md).
+	ParkOwnP50     float64 `json:"park_own_p50_ms"`
+	ParkOwnP99     float64 `json:"park_own_p99_ms"`
+	RetrieveOwnP50 float64 `json:"retrieve_own_p50_ms"`
+	RetrieveOwnP99 float64 `json:"retrieve_own_p99_ms"`
+	RecallLateP50  float64 `json:"recall_late_p50_ms"`
+	RecallLateP99  float64 `json:"recall_late_p99_ms"`
+	RecallLateMax  float64 `json:"recall_late_max_ms"`
+
+	PeakParked     int     `json:"peak_parked"`
+	PeakRSSMB      float64 `json:"peak_rss_mb"`            // parkd's VmHWM (inproc: the whole process, simulator included)
+	PeakThreads    int     `json:"peak_threads,omitempty"` // child: parkd's OS threads
+	PeakGoroutines int     `json:"peak_goroutines,omitempty"`
+	ParkdCPUS      float64 `json:"parkd_cpu_s"` // child: parkd's user+system CPU; inproc: the whole process
+	SimCPUS        float64 `json:"sim_cpu_s"`   // child: this process (simulator and load driver); inproc: 0, shared
+
+	HistoryRows     int            `json:"history_rows"`
+	HistoryRowsPerS float64        `json:"history_rows_per_s"`
+	HistoryPeakPerS int            `json:"history_peak_rows_per_s"` // the busiest wall-clock second
+	HistoryEvents   map[string]int `json:"history_events"`
+
+	// remote (-c)
+	ParkdPID         int      `json:"parkd_pid,omitempty"`          // the --pid measured
+	HistoryOtherRows int      `json:"history_other_rows,omitempty"` // rows written during the run for other calls: a previous run's leftovers, closed by parkd
+	NotMeasured      []string `json:"not_measured,omitempty"`       // "resources" (no --pid), "history" (database not readable here): their fields are 0
+
+	// report1m
+	ReportRows    int                `json:"report_rows,omitempty"`
+	ReportGenS    float64            `json:"report_gen_s,omitempty"`
+	ReportP50     float64            `json:"report_p50_ms,omitempty"` // the year's report by lot, all rows
+	ReportMax     float64            `json:"report_max_ms,omitempty"`
+	ReportQueries map[string]float64 `json:"report_queries_p50_ms,omitempty"`
+
+	Errors      int      `json:"errors"`
+	ErrorSample []string `json:"error_sample,omitempty"`
+}
+
+func (r *benchResult) printTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	p := func(k string, f string, a ...any) { fmt.Fprintf(tw, "%s\t"+f+"\n", append([]any{k}, a...)...) }
+	p("scenario", "%s (parkd %s, seed %d, %d CPUs)", r.Scenario, r.Mode, r.Seed, r.CPUs)
+	if r.Scenario == "report1m" {
+		p("history rows", "%d (generated in %.1fs)", r.ReportRows, r.ReportGenS)
+		p("report, year by lot", "p50 %.1f ms, max %.1f ms", r.ReportP50, r.ReportMax)
+		keys := make([]string, 0, len(r.ReportQueries))
+		for k := range r.ReportQueries {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			p("  "+k, "p50 %.1f ms", r.ReportQueries[k])
+		}
+	} else {
+		p("wall time", "%.1f s", r.Seconds)
+		p("parks", "%d (%.0f/s)", r.Parks, r.ParksPerS)
+		p("retrieves", "%d (%.0f/s)", r.Retrieves, r.RetrievesPerS)
+		p("recalls, abandons", "%d, %d", r.Recalls, r.Abandons)
+		p("park latency", "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms", r.ParkP50, r.ParkP90, r.ParkP99, r.ParkMax)
+		p("retrieve latency", "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms", r.RetrieveP50, r.RetrieveP90, r.RetrieveP99, r.RetrieveMax)
+		p("  parkd's own", "park p50 %.2f  p99 %.2f ms; retrieve p50 %.2f  p99 %.2f ms (less the simulator's time to answer)",
+			r.ParkOwnP50, r.ParkOwnP99, r.RetrieveOwnP50, r.RetrieveOwnP99)
+		p("recall lateness", "p50 %.2f  p99 %.2f  max %.2f ms", r.RecallLateP50, r.RecallLateP99, r.RecallLateMax)
+		p("peak parked", "%d", r.PeakParked)
+		switch {
+		case r.Mode == "child":
+			p("parkd peak RSS", "%.1f MB, %d threads", r.PeakRSSMB, r.PeakThreads)
+			p("CPU", "parkd %.1f s, simulator+driver %.1f s", r.ParkdCPUS, r.SimCPUS)
+		case r.Mode == "remote" && r.notMeasured("resources"):
+			p("parkd peak RSS", "not measured (remote parkd; --pid N measures a parkd on this host)")
+			p("CPU", "parkd not measured (remote parkd), simulator+driver %.1f s", r.SimCPUS)
+		case r.Mode == "remote":
+			p("parkd peak RSS", "%.1f MB, %d threads (pid %d, sampled during the run)", r.PeakRSSMB, r.PeakThreads, r.ParkdPID)
+			p("CPU", "parkd %.1f s during the run, simulator+driver %.1f s", r.ParkdCPUS, r.SimCPUS)
+		default:
+			p("process peak RSS", "%.1f MB (simulator included), %d goroutines", r.PeakRSSMB, r.PeakGoroutines)
+			p("CPU", "%.1f s (parkd and simulator together)", r.ParkdCPUS)
+		}
+		if r.notMeasured("history") {
+			p("history rows", "not measured (remote parkd: its database is not readable here; --db PATH)")
+		} else {
+			p("history rows", "%d (%.0f/s, busiest second %d)", r.HistoryRows, r.HistoryRowsPerS, r.HistoryPeakPerS)
+		}
+		if r.HistoryOtherRows > 0 {
+			p("", "and %d rows of other calls (a previous run's leftovers, closed by parkd; not this run's errors)", r.HistoryOtherRows)
+		}
+	}
+	p("errors", "%d", r.Errors)
+	for _, e := range r.ErrorSample {
+		p("", "%s", e)
+	}
+	return tw.Flush()
+}
+
+func (r *benchResult) notMeasured(what string) bool { return slices.Contains(r.NotMeasured, what) }
+
+// checkBenchModes refuses flags that do not go together: -c and
+// --print-config are for the call scenarios with parkd out of process, and
+// their addresses mean nothing without one of them.
+func checkBenchModes(fs *flag.FlagSet, scenario string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	remote := set["c"] || set["print-config"]
+	switch {
+	case set["c"] && set["print-config"]:
+		return fmt.Errorf("%w: bench: --print-config prints the configuration to start parkd with; run with -c afterwards", cli.ErrUsage)
+	case remote && scenario == "report1m":
+		return fmt.Errorf("%w: bench: report1m reads a generated database in this process; -c and --print-config are for the call scenarios", cli.ErrUsage)
+	case remote && set["inproc"]:
+		return fmt.Errorf("%w: bench: --inproc starts parkd in this process; -c drives one already running", cli.ErrUsage)
+	case remote && set["dir"]:
+		return fmt.Errorf("%w: bench: --dir holds a database and log of a parkd the bench starts; with -c they are parkd's own", cli.ErrUsage)
+	}
+	for _, name := range []string{"pid", "connect-wait"} {
+		if set[name] && !set["c"] {
+			return fmt.Errorf("%w: bench: --%s goes with -c", cli.ErrUsage, name)
+		}
+	}
+	for _, name := range []string{"sim-addr", "listen", "db"} {
+		if set[name] && !remote {
+			return fmt.Errorf("%w: bench: --%s goes with --print-config or -c", cli.ErrUsage, name)
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// The load scenarios.
+
+type fate int
+
+const (
+	fateRetrieve fate = iota
+	fateAbandon
+	fateRecall
+)
+
+// plannedCall is one call of the load, fixed by the seed before the run.
+type plannedCall struct {
+	at   time.Duration // when it reaches the park code, from the start
+	lot  string
+	fate fate
+	wait time.Duration // retrieve, abandon: how long after the park
+}
+
+// benchLot is a lot of the bench's configuration.
+type benchLot struct {
+	name        string
+	first, last int
+	timeout     time.Duration
+}
+
+// plan builds the lots and the calls of c's scenario.
+func plan(c benchConfig) ([]benchLot, []plannedCall, error) {
+	rng := rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
+	jitter := func(mean time.Duration) time.Duration {
+		return time.Duration(float64(mean) * (0.5 + rng.Float64()))
+	}
+	var calls []plannedCall
+	var lots []benchLot
+	if c.Rate <= 0 {
+		return nil, nil, fmt.Errorf("%w: bench: --rate must be positive", cli.ErrUsage)
+	}
+	switch c.Scenario {
+	case "steady":
+		n := int(c.Rate * c.Duration.Seconds())
+		if n <= 0 {
+			return nil, nil, fmt.Errorf("%w: bench: --duration too short", cli.ErrUsage)
+		}
+		// Slots for everyone parked at once, with room to spare.
+		held := c.Rate * (1.5*c.Wait.Seconds() + c.Timeout.Seconds() + 1)
+		size := max(100, int(2*held))
+		lots = append(lots, benchLot{name: "main", first: 1, last: size, timeout: c.Timeout})
+		for i := range n {
+			p := plannedCall{at: time.Duration(float64(i) / c.Rate * float64(time.Second)), lot: "main"}
+			switch x := rng.Float64(); {
+			case x < c.Retrieve:
+				p.fate, p.wait = fateRetrieve, jitter(c.Wait)
+			case x < c.Retrieve+c.Abandon:
+				p.fate, p.wait = fateAbandon, jitter(c.Wait)
+			default:
+				p.fate = fateRecall
+			}
+			if p.fate != fateRecall && p.wait >= c.Timeout {
+				p.wait = c.Timeout / 2 // retrieved before the recall, as planned
+			}
+			calls = append(calls, p)
+		}
+	case "burst":
+		if c.Calls <= 0 {
+			return nil, nil, fmt.Errorf("%w: bench: --calls must be positive", cli.ErrUsage)
+		}
+		lots = append(lots, benchLot{name: "burst", first: 1, last: c.Calls, timeout: c.Timeout})
+		for i := range c.Calls {
+			calls = append(calls, plannedCall{
+				at: time.Duration(float64(i) / c.Rate * float64(time.Second)), lot: "burst", fate: fateRetrieve, wait: jitter(c.Wait),
+			})
+		}
+	case "parked10k":
+		// Call i is parked at i/Rate into lot j = i*Lots/Calls. Lot j's
+		// timeout is chosen so that the deadlines run from 2s after the
+		// last park to Duration later, evenly: every call is parked before
+		// the first recall fires.
+		if c.Calls <= 0 || c.Lots <= 0 || c.Lots > c.Calls {
+			return nil, nil, fmt.Errorf("%w: bench: need --calls >= %d", cli.ErrUsage, c.Lots)
+		}
+		parkPhase := float64(c.Calls) / c.Rate // seconds
+		start := parkPhase + 2
+		per := (c.Calls + c.Lots - 1) / c.Lots
+		for j := range c.Lots {
+			t := start + float64(j)*(c.Duration.Seconds()-parkPhase)/float64(c.Lots)
+			t = max(t, 1) // conf's minimum
+			lots = append(lots, benchLot{name: fmt.Sprintf("p%02d", j), first: 10000 + j*per, last: 10000 + (j+1)*per - 1,
+				timeout: time.Duration(t * float64(time.Second)).Round(time.Millisecond)})
+		}
+		for i := range c.Calls {
+			calls = append(calls, plannedCall{
+				at:  time.Duration(float64(i) / c.Rate * float64(time.Second)),
+				lot: lots[i/per].name, fate: fateRecall,
+			})
+		}
+		if c.BgRate > 0 {
+			// Background traffic until the last recall: parked and
+			// retrieved quickly.
+			span := start + c.Duration.Seconds()
+			bg := int(c.BgRate * span)
+			lots = append(lots, benchLot{name: "bg", first: 1, last: max(100, int(4*c.BgRate*(1.5*c.Wait.Seconds()+1))), timeout: time.Hour})
+			for i := range bg {
+				calls = append(calls, plannedCall{
+					at: time.Duration(float64(i) / c.BgRate * float64(time.Second)), lot: "bg", fate: fateRetrieve, wait: jitter(c.Wait),
+				})
+			}
+			slices.SortStableFunc(calls, func(a, b plannedCall) int { return int(a.at - b.at) })
+		}
+	default:
+		return nil, nil, fmt.Errorf("%w: bench: unknown scenario %q", cli.ErrUsage, c.Scenario)
+	}
+	return lots, calls, nil
+}
+
+// ratePerS is events per second from from (or the first event) to the last.
+func ratePerS(times []time.Time, from time.Time) float64 {
+	if len(times) == 0 {
+		return 0
+	}
+	ts := slices.Clone(times)
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	if from.IsZero() {
+		from = ts[0]
+	}
+	d := ts[len(ts)-1].Sub(from).Seconds()
+	if d <= 0 {
+		return float64(len(ts))
+	}
+	return float64(len(ts)) / d
+}
+
+// pct is the p-th percentile (nearest rank) in milliseconds; 100 is the max.
+func pct(ds []time.Duration, p int) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(float64(p)/100*float64(len(s)))) - 1
+	i = min(max(i, 0), len(s)-1)
+	return float64(s[i].Microseconds()) / 1000
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/parkd/parkd/esl/fstest"
+	"github.com/parkd/parkd/fsconf"
+)
+
+// benchLoad runs one of the call scenarios.
+func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResult, error) {
+	lots, calls, err := plan(c)
+	if err != nil {
+		return nil, err
+	}
+	timeouts := map[string]time.Duration{}
+	for _, l := range lots {
+		timeouts[l.name] = l.timeout
+	}
+	tr := newTracker(timeouts, c.Talk)
+	// Forget: the simulator keeps no channel or command it no longer
+	// needs, so its memory and GC work do not grow with the run.
+	opts := fstest.Options{OnCommand: tr.onCommand, OnWrite: tr.onWrite, OnConnect: tr.onConnect, Forget: true}
+	if c.Running != nil {
+		c.Running.simOptions(&opts)
+	}
+	sim, err := fstest.New(opts)
+	if err != nil {
+		if c.Running != nil {
+			return nil, fmt.Errorf("bench: the simulator cannot listen where %s points parkd's inbound client ([esl] freeswitch): %w", c.Running.path, err)
+		}
+		return nil, err
+	}
+	tr.sim = sim
+	close(tr.simReady)
+	defer sim.Close()
+	sim.Register("1000", fstest.Endpoint{AnswerAfter: c.AnswerIn})
+
+	var p benchTarget
+	if c.Running != nil {
+		fmt.Fprintf(stderr, "bench %s: waiting up to %v for parkd to connect to the simulator at %s\n", c.Scenario, c.Running.connectWait, sim.Addr())
+		err = c.Running.attach(ctx, sim, tr.ready, stderr)
+		p = c.Running
+	} else {
+		p, err = startParkd(ctx, c, lots, sim.Addr(), tr.ready)
+	}
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = p.stop()
+		}
+	}()
+	fmt.Fprintf(stderr, "bench %s: %d calls, parkd %s\n", c.Scenario, len(calls), p.describe())
+
+	var (
+		mu                   sync.Mutex
+		parkLat, retrLat     []time.Duration
+		parkOwn, retrOwn     []time.Duration
+		parkTimes, retrTimes []time.Time // completion times
+		nRecall, nAbandon    int
+		ours                 []string // the parked calls' UUIDs: their history rows are the run's
+	)
+	driver := &benchDriver{sim: sim, tr: tr, listen: p.callAddr(), talk: c.Talk}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, pc := range calls {
+		if d := time.Until(start.Add(pc.at)); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := driver.run(i, pc)
+			mu.Lock()
+			defer mu.Unlock()
+			if out.call != "" {
+				ours = append(ours, out.call)
+			}
+			if out.park > 0 {
+				parkLat = append(parkLat, out.park)
+				parkOwn = append(parkOwn, out.parkOwn)
+				parkTimes = append(parkTimes, out.parkedAt)
+			}
+			if out.retrieve > 0 {
+				retrLat = append(retrLat, out.retrieve)
+				retrOwn = append(retrOwn, out.retrieveOwn)
+				retrTimes = append(retrTimes, out.retrievedAt)
+			}
+			if out.recalled {
+				nRecall++
+			}
+			if out.abandoned {
+				nAbandon++
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	r := &benchResult{Scenario: c.Scenario, Seed: c.Seed, CPUs: runtime.NumCPU(), Seconds: elapsed.Seconds()}
+	p.measure(r)
+	stopped = true
+	if err := p.stop(); err != nil {
+		tr.fail("parkd shutdown: %v", err)
+	}
+
+	r.Parks, r.Retrieves, r.Recalls, r.Abandons = len(parkLat), len(retrLat), nRecall, nAbandon
+	r.ParksPerS = ratePerS(parkTimes, start)
+	r.RetrievesPerS = ratePerS(retrTimes, time.Time{})
+	r.ParkP50, r.ParkP90, r.ParkP99, r.ParkMax = pct(parkLat, 50), pct(parkLat, 90), pct(parkLat, 99), pct(parkLat, 100)
+	r.RetrieveP50, r.RetrieveP90, r.RetrieveP99, r.RetrieveMax = pct(retrLat, 50), pct(retrLat, 90), pct(retrLat, 99), pct(retrLat, 100)
+	r.ParkOwnP50, r.ParkOwnP99 = pct(parkOwn, 50), pct(parkOwn, 99)
+	r.RetrieveOwnP50, r.RetrieveOwnP99 = pct(retrOwn, 50), pct(retrOwn, 99)
+	tr.mu.Lock()
+	late := slices.Clone(tr.recallLate)
+	r.PeakParked = tr.peakParked
+	tr.mu.Unlock()
+	r.RecallLateP50, r.RecallLateP99, r.RecallLateMax = pct(late, 50), pct(late, 99), pct(late, 100)
+
+	// The history, as parkd wrote it.
+	want := plannedHistory(calls)
+	measured, err := p.history(ctx, r, want, ours)
+	if err != nil {
+		tr.fail("history: %v", err)
+	}
+	if !measured {
+		r.NotMeasured = append(r.NotMeasured, "history")
+		want = nil
+	}
+	for ev, n := range r.HistoryEvents {
+		if want[ev] != n {
+			tr.fail("history: %d %q rows, want %d", n, ev, want[ev])
+		}
+	}
+	for ev, n := range want {
+		if _, ok := r.HistoryEvents[ev]; !ok && n > 0 {
+			tr.fail("history: no %q rows, want %d", ev, n)
+		}
+	}
+	tr.mu.Lock()
+	r.Errors, r.ErrorSample = tr.nerr, tr.errs
+	tr.mu.Unlock()
+	return r, nil
+}
+
+// plannedHistory is the history rows per event that calls should leave:
+// every call parked, then retrieved, abandoned, or recalled (the recall and
+// the parker's answer).
+func plannedHistory(calls []plannedCall) map[string]int {
+	want := map[string]int{"parked": len(calls)}
+	for _, pc := range calls {
+		switch pc.fate {
+		case fateRetrieve:
+			want["retrieved"]++
+		case fateAbandon:
+			want["abandoned"]++
+		case fateRecall:
+			want["recall"]++
+			want["recalled"]++
+		}
+	}
+	return want
+}
+
+// outcome is what the driver saw of one planned call.
+type outcome struct {
+	call                  string // the parked call's UUID, once the simulator made it
+	park, retrieve        time.Duration
+	parkOwn, retrieveOwn  time.Duration // the same without the simulator's time to answer
+	parkedAt, retrievedAt time.Time
+	recalled, abandoned   bool
+}
+
+type benchDriver struct {
+	sim    *fstest.Switch
+	tr     *tracker
+	listen string
+	talk   time.Duration
+}
+
+// callTimeout bounds every wait for parkd: far beyond any latency that
+// would pass, short enough that a lost call ends the run.
+const callTimeout = 10 * time.Second
+
+func (d *benchDriver) waitDone(r *tracked, what, uuid string) bool {
+	select {
+	case <-r.done:
+		return true
+	case <-time.After(callTimeout):
+		d.tr.fail("%s %s: parkd's last command did not arrive within %v", what, uuid, callTimeout)
+		return false
+	}
+}
+
+// run plays one planned call: park, then retrieve, abandon or wait for the
+// recall.
+func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
+	num := strconv.Itoa(5550000 + i%10000)
+	ch, err := d.sim.Call(fstest.CallSpec{
+		SocketAddr: d.listen, CallerName: "Patient " + num, CallerNumber: num, Destination: "*70",
+		Vars:     map[string]string{"park_action": "park", "park_lot": pc.lot, "park_slot": ""},
+		Answered: true, Callee: "1000", ReferredBy: "<sip:1000@127.0.0.1>",
+		AfterSocket: fsconf.FallbackApps(),
+	})
+	if err != nil {
+		d.tr.fail("park call %d: %v", i, err)
+		return out
+	}
+	out.call = ch.UUID()
+	r := d.tr.rec(ch.UUID())
+	if !d.waitDone(r, "park", ch.UUID()) {
+		return out
+	}
+	d.tr.mu.Lock()
+	out.park, out.parkedAt = r.doneAt.Sub(r.connectAt), r.doneAt
+	out.parkOwn = out.park - r.simAtDone
+	lot, slot, deadline := r.lot, r.slot, r.parkedAt.Add(d.tr.timeouts[r.lot])
+	d.tr.mu.Unlock()
+
+	switch pc.fate {
+	case fateAbandon:
+		time.Sleep(pc.wait)
+		d.tr.unparked()
+		ch.Hangup("")
+		out.abandoned = true
+	case fateRecall:
+		select {
+		case <-r.recalled:
+			out.recalled = true
+		case <-time.After(time.Until(deadline) + callTimeout):
+			d.tr.fail("recall of %s (deadline %s) not bridged within %v of its deadline", ch.UUID(), deadline.Format(time.StampMilli), callTimeout)
+		}
+	case fateRetrieve:
+		time.Sleep(pc.wait)
+		d.tr.unparked()
+		rc, err := d.sim.Call(fstest.CallSpec{
+			SocketAddr: d.listen, CallerName: "Nurse", CallerNumber: "2002", Destination: "*71" + strconv.Itoa(slot),
+			Vars: map[string]string{"park_action": "retrieve", "park_lot": lot, "park_slot": strconv.Itoa(slot)},
+		})
+		if err != nil {
+			d.tr.fail("retrieve call for %s: %v", ch.UUID(), err)
+			return out
+		}
+		rr := d.tr.rec(rc.UUID())
+		if !d.waitDone(rr, "retrieve", rc.UUID()) {
+			rc.Hangup("")
+			return out
+		}
+		d.tr.mu.Lock()
+		out.retrieve, out.retrievedAt = rr.doneAt.Sub(rr.connectAt), rr.doneAt
+		out.retrieveOwn = out.retrieve - rr.simAtDone
+		d.tr.mu.Unlock()
+		// parkd's uuid_bridge has arrived; check that it worked.
+		if st, err := rc.WaitFor(callTimeout, func(st fstest.ChannelState) bool {
+			return st.BridgedTo == ch.UUID() || !st.Alive
+		}); err != nil || !st.Alive {
+			d.tr.fail("retrieve %s of %s: not bridged to it: retriever %v; parked %v", rc.UUID(), ch.UUID(), st, ch.State())
+		}
+		time.Sleep(d.talk)
+		rc.Hangup("")
+	}
+	return out
+}

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/parkd/parkd/cli"
+	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/daemon"
+	"github.com/parkd/parkd/esl/fstest"
+	"github.com/parkd/parkd/fsconf"
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("demo", "Run a hospital scenario: parkd against the built-in FreeSWITCH simulator, narrated.", stderr)
+	db := fs.String("db", "parkd-demo.db", "SQLite `PATH` to write (must not exist yet; kept afterwards)")
+	cfgPath := fs.String("c", "", "configuration `FILE` whose first lot (3 slots or more) the scenario uses; default: a reception lot 201-220 that announces slots")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	lot := demoLot()
+	if *cfgPath != "" {
+		c, err := cli.LoadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		if lot = c.Lots[0]; lot.Size() < 3 {
+			return fmt.Errorf("demo: lot %s has %d slot(s); the scenario needs 3", lot.Name, lot.Size())
+		}
+	}
+	if st, err := os.Stat(*db); err == nil && st.Size() > 0 {
+		return fmt.Errorf("demo: %s already exists; remove it or pass another --db", *db)
+	}
+	sim, err := fstest.New(fstest.Options{PlaybackTime: 700 * time.Millisecond})
+	if err != nil {
+		return fmt.Errorf("demo: start the FreeSWITCH simulator: %w", err)
+	}
+	defer sim.Close()
+
+	c := demoConfig(sim.Addr(), *db, lot)
+	// parkd's log lines and the narration interleave on one writer.
+	stdout = zerolog.SyncWriter(stdout)
+	logger, err := daemon.NewLogger(conf.Log{Level: "info", Format: "console"}, stdout)
+	if err != nil {
+		return err
+	}
+	m := &daemon.Main{Config: c, Logger: logger}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	select {
+	case <-m.Client.Connected():
+	case <-time.After(5 * time.Second):
+		return errors.New("demo: parkd did not connect to the simulator")
+	}
+	d := &demo{w: stdout, m: m, sim: sim, lot: lot, start: time.Now()}
+	if err := d.run(ctx); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
+}
+
+// demoLot is the built-in scenario's lot: a reception desk's, announcing slots.
+func demoLot() conf.Lot {
+	lot := conf.DefaultLot()
+	lot.Name, lot.Slots, lot.First, lot.Last, lot.Announce = "reception", "201-220", 201, 220, true
+	// A short timeout so the recall scene fits the demo; every other call
+	// is picked up well before it.
+	lot.Timeout = 6 * time.Second
+	return lot
+}
+
+// maxDemoRecall is the longest lot timeout the demo waits out to show a recall.
+const maxDemoRecall = 10 * time.Second
+
+// demoConfig runs the lot on loopback ports the system picks.
+func demoConfig(freeswitch, db string, lot conf.Lot) conf.Config {
+	c := conf.Default()
+	c.ESL.Listen = "127.0.0.1:0"
+	c.ESL.FreeSWITCH = freeswitch
+	c.Store.Path = db
+	c.Lots = []conf.Lot{lot}
+	return c
+}
+
+// demo narrates the scenario.
+type demo struct {
+	w     io.Writer
+	m     *daemon.Main
+	sim   *fstest.Switch
+	lot   conf.Lot
+	start time.Time
+}
+
+func (d *demo) say(format string, args ...any) {
+	fmt.Fprintf(d.w, "\n[%6.2fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (d *demo) pause() { time.Sleep(700 * time.Millisecond) }
+
+// call places a call the dialplan hands to parkd, as fsconf's extensions do.
+func (d *demo) call(name, number, dest, action, slot string, transferredBy string) (*fstest.Channel, error) {
+	vars := map[string]string{"park_action": action, "park_lot": d.lot.Name, "park_slot": slot}
+	spec := fstest.CallSpec{
+		SocketAddr: d.m.ListenAddr(), CallerName: name, CallerNumber: number, Destination: dest, Vars: vars,
+		AfterSocket: fsconf.FallbackApps(),
+	}
+	if transferredBy != "" {
+		spec.Answered, spec.Callee = true, transferredBy
+		spec.ReferredBy = "<sip:" + transferredBy + "@hospital.example>"
+	}
+	return d.sim.Call(spec)
+}
+
+func hearing(prefix string) func(fstest.ChannelState) bool {
+	return func(s fstest.ChannelState) bool { return strings.HasPrefix(s.Hearing, prefix) }
+}
+
+func gone(s fstest.ChannelState) bool { return !s.Alive }
+
+const wait = 10 * time.Second
+
+func (d *demo) slots() {
+	fmt.Fprintln(d.w, "\n  $ parkd slots")
+	occ, err := d.m.DB.Occupied(context.Background())
+	if err != nil {
+		fmt.Fprintln(d.w, "  (cannot read the store:", err, ")")
+		return
+	}
+	var b strings.Builder
+	_ = cli.PrintSlots(&b, occ, time.Now())
+	fmt.Fprint(d.w, indent(b.String()))
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ") + "\n"
+}
+
+func (d *demo) run(ctx context.Context) error {
+	park, get := d.lot.ParkCode, d.lot.RetrieveCode
+	first, slot := strconv.Itoa(d.lot.First), strconv.Itoa(d.lot.First+1)
+	other := strconv.Itoa(d.lot.First + 2)
+	d.say("St. Mary's reception. Jane Roe (+1 555 0100) calls; reception (ext 1000) answers,\n"+
+		"          then blind-transfers her to %s: \"park on %s\".", park+slot, slot)
+	jane, err := d.call("Jane Roe", "+15550100", park+slot, "park", slot, "1000")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(jane, hearing("music:"), parking.EventParked); err != nil {
+		return fmt.Errorf("jane not parked: %w", err)
+	}
+	d.say("Jane is parked in slot %s and hears hold music. Reception pages: \"Dr. Smith, a call on %s\".", slot, slot)
+	d.slots()
+	d.pause()
+
+	d.say("Dr. Smith dials %s from the ward phone (ext 2002).", get+slot)
+	smith, err := d.call("Dr. Smith", "2002", get+slot, "retrieve", slot, "")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(jane, hearing("bridge:"+smith.UUID()), parking.EventRetrieved); err != nil {
+		return fmt.Errorf("jane not bridged to Dr. Smith: %w", err)
+	}
+	d.say("parkd answered Dr. Smith's phone and bridged it to Jane: the music stopped, they talk,\n"+
+		"          and slot %s is free again.", slot)
+	d.pause()
+
+	d.say("Tom Park calls; reception transfers him to %s (the next free slot, %s).", park, first)
+	tom, err := d.call("Tom Park", "+15550111", park, "park", "", "1000")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(tom, hearing("music:"), parking.EventParked); err != nil {
+		return fmt.Errorf("tom not parked: %w", err)
+	}
+	st := tom.State()
+	if d.lot.Announce {
+		d.say("Tom heard the slot announced (%s) and now hears music in slot %s.", announced(st.Played), st.Vars["park_slot"])
+	} else {
+		d.say("Tom hears music in slot %s (this lot does not announce slots).", st.Vars["park_slot"])
+	}
+	d.pause()
+
+	d.say("Ann Lee is parked on %s ...", park+other)
+	ann, err := d.call("Ann Lee", "+15550122", park+other, "park", other, "1000")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(ann, hearing("music:"), parking.EventParked); err != nil {
+		return fmt.Errorf("ann not parked: %w", err)
+	}
+	d.slots()
+	d.pause()
+	d.say("... and gives up waiting: she hangs up.")
+	ann.Hangup("")
+	if err := d.reached(ann, gone, parking.EventAbandoned); err != nil {
+		return fmt.Errorf("ann's hangup not seen: %w", err)
+	}
+	d.say("Slot %s is free again at once; her call is recorded as abandoned.", other)
+	d.slots()
+	d.pause()
+
+	d.say("Dr. Smith finishes and hangs up; Jane's leg ends with it (no orphaned call).")
+	smith.Hangup("")
+	if _, err := jane.WaitFor(wait, gone); err != nil {
+		return fmt.Errorf("jane still up after Dr. Smith hung up: %w", err)
+	}
+	d.pause()
+
+	d.say("A nurse dials %s with no slot: parkd gives her the caller who has waited longest.", get)
+	nurse, err := d.call("Nurse Ward 3", "2003", get, "retrieve", "", "")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(tom, hearing("bridge:"+nurse.UUID()), parking.EventRetrieved); err != nil {
+		return fmt.Errorf("tom not bridged to the nurse: %w", err)
+	}
+	d.say("The nurse is talking to Tom. The lot is empty:")
+	d.slots()
+	nurse.Hangup("")
+	if _, err := tom.WaitFor(wait, gone); err != nil {
+		return err
+	}
+	d.pause()
+
+	if err := d.recallScene(park, strconv.Itoa(d.lot.First+3)); err != nil {
+		return err
+	}
+
+	d.say("The history, from SQLite (%s):", d.m.Config.Store.Path)
+	fmt.Fprintln(d.w, "\n  $ parkd history")
+	rows, err := d.m.DB.History(ctx, store.HistoryFilter{})
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if err := cli.PrintHistory(&b, rows); err != nil {
+		return err
+	}
+	fmt.Fprint(d.w, indent(b.String()))
+	d.say("Done. Look at it again with: parkd history --db %s", d.m.Config.Store.Path)
+	return nil
+}
+
+// recallScene parks a call nobody picks up: at the lot's timeout
+// reception's phone rings with the distinctive ring and the caller's name,
+// and answering it connects her to the same caller.
+func (d *demo) recallScene(park, slot string) error {
+	if !d.lot.Recall.Enabled || d.lot.Timeout > maxDemoRecall {
+		d.say("(The recall scene is skipped: lot %s recalls after %v, too long for a demo.)", d.lot.Name, d.lot.Timeout)
+		return nil
+	}
+	d.sim.Register("1000", fstest.Endpoint{AnswerAfter: 1500 * time.Millisecond})
+	d.say("Bob Lee is parked on %s, and nobody picks him up ...", park+slot)
+	bob, err := d.call("Bob Lee", "+15550133", park+slot, "park", slot, "1000")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(bob, hearing("music:"), parking.EventParked); err != nil {
+		return fmt.Errorf("bob not parked: %w", err)
+	}
+	if err := d.until(func() bool { return len(d.sim.Invites()) > 0 }, d.lot.Timeout+wait); err != nil {
+		return errors.New("no recall at the timeout")
+	}
+	inv := d.sim.Invites()[0]
+	d.say("%v later reception's phone (1000) rings with Alert-Info %s,\n"+
+		"          showing %q from %s. Bob still hears music.", d.lot.Timeout, inv.AlertInfo, inv.CallerIDName, inv.CallerIDNumber)
+	if err := d.reached(bob, hearing("bridge:"+inv.UUID), parking.EventRecalled); err != nil {
+		return fmt.Errorf("bob not connected to reception: %w", err)
+	}
+	d.say("The receptionist answers and is talking to Bob again: recorded as recalled.")
+	d.sim.Channel(inv.UUID).Hangup("")
+	if _, err := bob.WaitFor(wait, gone); err != nil {
+		return err
+	}
+	d.pause()
+	return nil
+}
+
+// reached waits until the channel is in the state cond describes and its
+// last history row is ev: what the caller hears and what the supervisor
+// reads agree.
+func (d *demo) reached(ch *fstest.Channel, cond func(fstest.ChannelState) bool, ev parking.Event) error {
+	if _, err := ch.WaitFor(wait, cond); err != nil {
+		return err
+	}
+	return d.until(func() bool {
+		rows, err := d.m.DB.History(context.Background(), store.HistoryFilter{Call: parking.CallID(ch.UUID())})
+		return err == nil && len(rows) > 0 && rows[len(rows)-1].Event == ev
+	})
+}
+
+// until polls cond for up to limit (default wait).
+func (d *demo) until(cond func() bool, limit ...time.Duration) error {
+	deadline := time.Now().Add(wait)
+	if len(limit) > 0 {
+		deadline = time.Now().Add(limit[0])
+	}
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// announced finds the spoken slot among what a channel heard.
+func announced(played []string) string {
+	for _, p := range played {
+		if slot, ok := strings.CutPrefix(p, "en number iterated "); ok {
+			return fmt.Sprintf("said digit by digit: %s", strings.Join(strings.Split(slot, ""), " "))
+		}
+	}
+	return "nothing"
+}

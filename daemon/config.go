@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/parking"
+)
+
+// lotConfigs maps the configuration's lots into the domain's.
+func lotConfigs(c conf.Config) []parking.LotConfig {
+	out := make([]parking.LotConfig, 0, len(c.Lots))
+	for _, l := range c.Lots {
+		r := l.Recall
+		ext, dialplan, context := l.FallbackDestination()
+		out = append(out, parking.LotConfig{
+			Name: l.Name, First: l.First, Last: l.Last, Music: l.Music, Timeout: l.Timeout,
+			Announce: l.Announce, OverflowTo: l.OverflowLot(), NextIfTaken: l.OnOccupied == "next",
+			Recall: parking.RecallConfig{
+				Enabled: r.Enabled, Dial: r.Dial, AlertInfo: r.AlertInfo, CallerIDName: r.CallerIDName,
+				CallerIDNumber: r.CallerIDNumber, RingFor: r.RingFor, RetryAfter: r.RetryAfter,
+				Attempts: r.Attempts, Domain: r.Domain,
+			},
+			Fallback: parking.Destination{Extension: ext, Dialplan: dialplan, Context: context},
+		})
+	}
+	return out
+}
+
+// allowList parses esl.allow (already validated by conf).
+func allowList(c conf.Config) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.ESL.Allow {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("esl.allow: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// NewLogger builds the process logger from [log]. Only the commands build
+// loggers; everything else is handed one.
+func NewLogger(c conf.Log, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log.level: %w", err)
+	}
+	if c.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
+	}
+	// Many goroutines log; the writer must take whole lines one at a time.
+	w = zerolog.SyncWriter(w)
+	return zerolog.New(w).Level(level).Hook(timeHook{}), nil
+}
+
+// timeHook stamps every line with the time in UTC to the millisecond,
+// without touching zerolog's package-level time format.
+type timeHook struct{}
+
+func (timeHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

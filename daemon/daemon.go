@@ -1,0 +1,176 @@
+// Package daemon wires parkd's adapters around the park service: the store,
+// the outbound server for calls, the inbound client to FreeSWITCH. It is
+// what `parkd serve` runs, importable so the bench and the demo run the
+// same daemon in process.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/esl"
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+// Main is the daemon: the store, the park service, the outbound server and
+// the inbound client, wired together. `parkd serve` runs one; tests, the
+// bench and the demo boot it in process the same way.
+type Main struct {
+	Config conf.Config
+	Logger zerolog.Logger
+	// Version is logged at start.
+	Version string
+	// ShutdownTimeout bounds Close. Default 5s.
+	ShutdownTimeout time.Duration
+	// ReconnectBackoff is the first wait before reconnecting to
+	// FreeSWITCH. Default: the client's.
+	ReconnectBackoff time.Duration
+	// WrapStore, if set, wraps the store the service writes to (tests use
+	// it to make the disk fail).
+	WrapStore func(parking.Store) parking.Store
+	// BusyTimeout, if set, overrides how long a store write waits for a
+	// lock held by another process.
+	BusyTimeout time.Duration
+	// RetryEvery is how often history rows a failing store held back are
+	// written again. Default 5s.
+	RetryEvery time.Duration
+
+	DB      *store.DB
+	Service *parking.Service
+	Server  *esl.Server
+	Client  *esl.Client
+
+	ln     net.Listener
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open starts the daemon and returns once it listens for calls.
+func (m *Main) Open(ctx context.Context) error {
+	if m.ShutdownTimeout == 0 {
+		m.ShutdownTimeout = 5 * time.Second
+	}
+	if m.RetryEvery == 0 {
+		m.RetryEvery = 5 * time.Second
+	}
+	c := m.Config
+	allow, err := allowList(c)
+	if err != nil {
+		return err
+	}
+	m.DB = store.NewDB(c.Store.Path)
+	if m.BusyTimeout > 0 {
+		m.DB.BusyTimeout = m.BusyTimeout
+	}
+	if err := m.DB.Open(); err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+
+	m.Client = esl.NewClient(c.ESL.FreeSWITCH, c.ESL.Password)
+	m.Client.Logger = m.Logger.With().Str("component", "inbound").Logger()
+	m.Client.Timeout = c.ESL.CommandTimeout
+	if m.ReconnectBackoff > 0 {
+		m.Client.MinBackoff = m.ReconnectBackoff
+	}
+
+	var st parking.Store = m.DB
+	if m.WrapStore != nil {
+		st = m.WrapStore(st)
+	}
+	m.Service, err = parking.NewService(lotConfigs(c), m.Client, st)
+	if err != nil {
+		m.DB.Close()
+		return err
+	}
+	m.Service.Logger = m.Logger.With().Str("component", "parking").Logger()
+	m.Client.Calls = m.Service
+	if err := m.Service.Open(ctx); err != nil {
+		m.DB.Close()
+		return err
+	}
+
+	m.Server = esl.NewServer(m.Service)
+	m.Server.Logger = m.Logger.With().Str("component", "outbound").Logger()
+	m.Server.Allow = allow
+	m.Server.Timeout = c.ESL.CommandTimeout
+	m.ln, err = net.Listen("tcp", c.ESL.Listen)
+	if err != nil {
+		m.DB.Close()
+		return fmt.Errorf("listen for FreeSWITCH's socket application on %s: %w", c.ESL.Listen, err)
+	}
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	m.wg.Add(3)
+	go func() {
+		defer m.wg.Done()
+		if err := m.Server.Serve(m.ln); err != nil && !errors.Is(err, esl.ErrServerClosed) {
+			m.Logger.Error().Err(err).Msg("outbound listener stopped")
+		}
+	}()
+	go func() {
+		defer m.wg.Done()
+		_ = m.Client.Run(runCtx)
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.retryHistory(runCtx)
+	}()
+	m.wg.Go(func() {
+		pruneEvery(runCtx, m.DB, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
+	})
+	m.Logger.Info().Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
+		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Str("version", m.Version).Msg("parkd started")
+	return nil
+}
+
+// ListenAddr is the address the outbound listener took.
+func (m *Main) ListenAddr() string { return m.ln.Addr().String() }
+
+// retryHistory writes history rows that a failing disk held back.
+func (m *Main) retryHistory(ctx context.Context) {
+	t := time.NewTicker(m.RetryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if m.Service.Pending() > 0 {
+				_ = m.Service.Flush(ctx)
+			}
+		}
+	}
+}
+
+// Close shuts down gracefully: no new calls are taken, parks and retrieves
+// under way finish, parked calls stay parked in FreeSWITCH.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := m.Server.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.Service.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	m.cancel()
+	m.wg.Wait()
+	if err := m.DB.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if n := m.Service.Pending(); n > 0 {
+		m.Logger.Error().Int("rows", n).Msg("history rows could not be written before exit")
+	}
+	m.Logger.Info().Msg("parkd stopped; parked calls stay parked in FreeSWITCH")
+	return errors.Join(errs...)
+}

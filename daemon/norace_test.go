@@ -1,0 +1,6 @@
+//go:build !race
+
+package daemon
+
+// raceEnabled: see race_test.go.
+const raceEnabled = false
