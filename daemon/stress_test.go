@@ -32,8 +32,8 @@ var (
 // calls, no call holds two slots, every occupant is a call the simulator
 // has parked with music and every call the simulator has parked is an
 // occupant, no parked call is bridged twice, and every call's history is a
-// legal sequence. parking's TestStress covers thousands of schedules on a
-// fake clock; this covers the real adapter, store and simulator.
+// legal sequence. parking's TestStress covers thousands of schedules in a
+// synctest bubble; this covers the real adapter, store and simulator.
 func TestE2E_Stress(t *testing.T) {
 	rounds := *e2eRuns
 	if rounds == 0 {

@@ -289,29 +289,11 @@ func (m *memStore) events(call CallID) []Event {
 	return out
 }
 
-// fakeClock is a settable clock; these tests need no timers.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
-
 var errDisk = errors.New("disk I/O error")
 
-func mustService(t *testing.T, st Store, lots ...LotConfig) (*Service, *fakeSwitch, *fakeClock) {
+// mustService opens a Service on st and shuts it down when the test ends.
+// Tests that move the clock run in a synctest bubble and sleep.
+func mustService(t *testing.T, st Store, lots ...LotConfig) (*Service, *fakeSwitch) {
 	t.Helper()
 	if len(lots) == 0 {
 		lots = []LotConfig{{Name: "main", First: 201, Last: 205, Music: "local_stream://moh", Timeout: 2 * time.Minute}}
@@ -321,12 +303,11 @@ func mustService(t *testing.T, st Store, lots ...LotConfig) (*Service, *fakeSwit
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &fakeClock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
-	svc.Clock = clk
 	if err := svc.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return svc, sw, clk
+	t.Cleanup(func() { svc.Shutdown(context.Background()) })
+	return svc, sw
 }
 
 // last returns the newest history row.

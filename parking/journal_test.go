@@ -38,7 +38,7 @@ func (b *batchMem) RecordAll(ctx context.Context, ts []Transition) ([]error, err
 // works; a row the store refuses is dropped alone.
 func TestJournal_Batches(t *testing.T) {
 	st := &batchMem{memStore: newMemStore()}
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	st.fail = errDisk
 	park(t, svc, "a", 201)
 	park(t, svc, "b", 202)
@@ -72,7 +72,7 @@ func TestJournal_Batches(t *testing.T) {
 // refuses (the slot holds another call) is dropped alone, not retried.
 func TestJournal_RecordRefused(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	st.occ["intruder"] = Occupant{Lot: "main", Slot: 203, Call: "intruder"}
 	park(t, svc, "c", 203) // the store says 203 is taken: that row is refused
 	park(t, svc, "d", 204)

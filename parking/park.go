@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ParkRequest asks to park a call.
@@ -104,7 +105,7 @@ func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
 	if err != nil {
 		return claimed{}, err
 	}
-	now := s.Clock.Now()
+	now := time.Now()
 	e := &entry{state: stateParking, occ: Occupant{
 		Lot: c.lot.cfg.Name, Slot: c.slot, Call: call, Caller: req.Caller, Parker: req.Parker,
 		ParkerDomain: req.ParkerDomain, ParkedAt: now, Deadline: now.Add(c.lot.cfg.Timeout),

@@ -36,8 +36,8 @@ func (s *Service) arm(e *entry) {
 		return // nothing happens at the timeout: the call waits to be retrieved
 	}
 	gen := e.gen
-	d := e.occ.Deadline.Sub(s.Clock.Now())
-	e.timer = s.Clock.AfterFunc(max(d, 0), func() { s.expire(e, gen) })
+	d := e.occ.Deadline.Sub(time.Now())
+	e.timer = time.AfterFunc(max(d, 0), func() { s.expire(e, gen) })
 }
 
 // current reports whether e is still the call in its slot, in state st and
@@ -187,7 +187,7 @@ func (s *Service) killWhenStopped(leg CallID, stop <-chan struct{}, done <-chan 
 			return // hung up: Originate returns with the leg's cause
 		}
 		retry := make(chan struct{})
-		t := s.Clock.AfterFunc(250*time.Millisecond, func() { close(retry) })
+		t := time.AfterFunc(250*time.Millisecond, func() { close(retry) })
 		select {
 		case <-done:
 			t.Stop()
@@ -210,7 +210,7 @@ func (s *Service) recallFailed(e *entry, cause string) {
 		s.commit(Transition{Event: EventAbandoned, Reason: e.hungUp}, e)
 		return
 	}
-	e.occ.Deadline = s.Clock.Now().Add(s.retryAfter(e))
+	e.occ.Deadline = time.Now().Add(s.retryAfter(e))
 	occ := e.occ
 	s.commit(Transition{Event: EventRecallFailed, Reason: cause, Occupancy: &occ}, e)
 	if e.occ.Attempts >= cfg.Recall.Attempts && !cfg.Fallback.IsZero() {
@@ -255,7 +255,7 @@ func (s *Service) startFallback(e *entry, cfg LotConfig, why string) {
 			s.Logger.Error().Err(err).Str("call", string(e.occ.Call)).Str("fallback", cfg.Fallback.String()).
 				Msg("fallback transfer failed; the call stays parked")
 			e.state = stateParked
-			e.occ.Deadline = s.Clock.Now().Add(s.retryAfter(e))
+			e.occ.Deadline = time.Now().Add(s.retryAfter(e))
 			s.arm(e)
 		}
 		s.mu.Unlock()

@@ -12,48 +12,50 @@ import (
 // bridged one was retrieved, an unknown parked channel is re-adopted with
 // its own facts, a known one stays.
 func TestReconcile(t *testing.T) {
-	st := newMemStore()
-	svc, sw, clk := mustService(t, st)
-	park(t, svc, "alive", 201)
-	park(t, svc, "gone", 202)
-	park(t, svc, "bridged", 203)
-	parkedAt := clk.Now().Add(-time.Minute)
-	sw.live["alive"] = true
-	sw.channels = []Channel{
-		{Call: "bridged", Lot: "main", Slot: 203, Bridged: true},
-		{Call: "marked-but-not-parked", Lot: "main", Slot: 205, Parker: "1001"},
-		{Call: "stranger", Lot: "main", Slot: 204, Parker: "1001", ParkedAt: parkedAt, Parked: true,
-			Caller: Caller{Name: "Ann", Number: "5550122"}},
-	}
-	if err := svc.Reconcile(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// The switch is told every call parkd holds, so that it can report
-	// those its listing does not show yet.
-	known := slices.Clone(sw.surveyedKnown)
-	slices.Sort(known)
-	if want := []CallID{"alive", "bridged", "gone"}; !slices.Equal(known, want) {
-		t.Errorf("Survey was given %v, want %v", known, want)
-	}
-	for call, want := range map[CallID][]Event{
-		"alive":                 {EventParked},
-		"gone":                  {EventParked, EventLost},
-		"bridged":               {EventParked, EventRetrieved},
-		"stranger":              {EventParked},
-		"marked-but-not-parked": nil,
-	} {
-		if got := st.events(call); !slices.Equal(got, want) {
-			t.Errorf("%s: history=%v, want %v", call, got, want)
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		svc, sw := mustService(t, st)
+		park(t, svc, "alive", 201)
+		park(t, svc, "gone", 202)
+		park(t, svc, "bridged", 203)
+		parkedAt := time.Now().Add(-time.Minute)
+		sw.live["alive"] = true
+		sw.channels = []Channel{
+			{Call: "bridged", Lot: "main", Slot: 203, Bridged: true},
+			{Call: "marked-but-not-parked", Lot: "main", Slot: 205, Parker: "1001"},
+			{Call: "stranger", Lot: "main", Slot: 204, Parker: "1001", ParkedAt: parkedAt, Parked: true,
+				Caller: Caller{Name: "Ann", Number: "5550122"}},
 		}
-	}
-	o, ok := st.occupant("stranger")
-	if !ok || o.Slot != 204 || o.Parker != "1001" || !o.ParkedAt.Equal(parkedAt) || o.Caller.Name != "Ann" ||
-		!o.Deadline.Equal(parkedAt.Add(2*time.Minute)) {
-		t.Fatalf("re-adopted occupant=%+v", o)
-	}
-	if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r"), Slot: 204}); err != nil {
-		t.Fatalf("re-adopted call not retrievable: %v", err)
-	}
+		if err := svc.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The switch is told every call parkd holds, so that it can report
+		// those its listing does not show yet.
+		known := slices.Clone(sw.surveyedKnown)
+		slices.Sort(known)
+		if want := []CallID{"alive", "bridged", "gone"}; !slices.Equal(known, want) {
+			t.Errorf("Survey was given %v, want %v", known, want)
+		}
+		for call, want := range map[CallID][]Event{
+			"alive":                 {EventParked},
+			"gone":                  {EventParked, EventLost},
+			"bridged":               {EventParked, EventRetrieved},
+			"stranger":              {EventParked},
+			"marked-but-not-parked": nil,
+		} {
+			if got := st.events(call); !slices.Equal(got, want) {
+				t.Errorf("%s: history=%v, want %v", call, got, want)
+			}
+		}
+		o, ok := st.occupant("stranger")
+		if !ok || o.Slot != 204 || o.Parker != "1001" || !o.ParkedAt.Equal(parkedAt) || o.Caller.Name != "Ann" ||
+			!o.Deadline.Equal(parkedAt.Add(2*time.Minute)) {
+			t.Fatalf("re-adopted occupant=%+v", o)
+		}
+		if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r"), Slot: 204}); err != nil {
+			t.Fatalf("re-adopted call not retrievable: %v", err)
+		}
+	})
 }
 
 // Ensure a call let go of while a survey was under way is not re-adopted
@@ -73,7 +75,7 @@ func TestReconcile_CallCameAndWentDuringSurvey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newMemStore()
-			svc, sw, _ := mustService(t, st)
+			svc, sw := mustService(t, st)
 			sw.channels = []Channel{{Call: "late", Lot: "main", Slot: 205, Parker: "1000", Parked: true}}
 			if tc.parkedBefore {
 				park(t, svc, "late", 205)
@@ -111,7 +113,7 @@ func TestReconcile_CallCameAndWentDuringSurvey(t *testing.T) {
 // moves to a free slot instead of being lost.
 func TestReconcile_AdoptMoves(t *testing.T) {
 	st := newMemStore()
-	svc, sw, _ := mustService(t, st)
+	svc, sw := mustService(t, st)
 	park(t, svc, "owner", 201)
 	sw.live["owner"] = true
 	sw.channels = []Channel{
@@ -175,7 +177,7 @@ func TestReconcile_RecallLegs(t *testing.T) {
 // abandoned: the callers did not give up.
 func TestSwitchShutdown(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	park(t, svc, "a", 201)
 	park(t, svc, "b", 202)
 	svc.SwitchShutdown(ctx)
@@ -204,7 +206,7 @@ func TestSwitchShutdown(t *testing.T) {
 func TestOpen_LotRemoved(t *testing.T) {
 	st := newMemStore()
 	st.occ["old"] = Occupant{Lot: "gone", Slot: 901, Call: "old", Parker: "1000", ParkedAt: time.Now(), Deadline: time.Now()}
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	occ := svc.Occupants()
 	if len(occ) != 1 || occ[0].Lot != "main" || occ[0].Slot != 201 {
 		t.Fatalf("occupants=%+v", occ)

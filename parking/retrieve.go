@@ -3,6 +3,7 @@ package parking
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // RetrieveRequest asks to connect a phone to a parked call.
@@ -48,7 +49,7 @@ func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, 
 			// Still parked: someone may try again, and the recall timer
 			// runs on (a deadline that passed meanwhile waits one retry).
 			e.state = stateParked
-			if now := s.Clock.Now(); e.occ.Deadline.Before(now) {
+			if now := time.Now(); e.occ.Deadline.Before(now) {
 				e.occ.Deadline = now.Add(s.retryAfter(e))
 			}
 			if cancelled {

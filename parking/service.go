@@ -34,7 +34,7 @@ type entry struct {
 	// timer or recall result carrying an older gen is ignored. That settles
 	// timeout-versus-retrieve and recall-versus-hangup races.
 	gen       uint64
-	timer     Timer
+	timer     *time.Timer
 	recallLeg CallID // the leg ringing the parker (stateRecalling) or being bridged to it (stateRecallBridge)
 	// recallStop is closed to cancel the ringing recall: its watcher then
 	// hangs the leg up as soon as it exists (a uuid_kill can overtake the
@@ -57,9 +57,6 @@ func (e *entry) stopRecall() {
 type Service struct {
 	// Logger receives one line per transition. Default: zerolog.Nop().
 	Logger zerolog.Logger
-	// Clock is the time source. Default: RealClock.
-	Clock Clock
-
 	// NewID makes the UUIDs of recall legs. Default: random version 4 UUIDs.
 	NewID func() CallID
 
@@ -101,7 +98,6 @@ func NewService(lots []LotConfig, sw Switch, st Store) (*Service, error) {
 	bgCtx, bgStop := context.WithCancel(context.Background())
 	s := &Service{
 		Logger: zerolog.Nop(),
-		Clock:  RealClock{},
 		NewID:  newUUID,
 		bgCtx:  bgCtx,
 		bgStop: bgStop,
@@ -169,7 +165,7 @@ func (s *Service) adopt(o Occupant, reason string) bool {
 	from := fmt.Sprintf("%s/%d", o.Lot, want)
 	o.Lot, o.Slot = l.cfg.Name, slot
 	if o.ParkedAt.IsZero() {
-		o.ParkedAt = s.Clock.Now()
+		o.ParkedAt = time.Now()
 	}
 	if o.Deadline.IsZero() {
 		o.Deadline = o.ParkedAt.Add(l.cfg.Timeout)
@@ -474,7 +470,7 @@ func (s *Service) release(e *entry) {
 // with s.mu held, so transitions reach both in the order they happened;
 // the next flush writes and logs them.
 func (s *Service) commit(t Transition, e *entry) {
-	t.At = s.Clock.Now()
+	t.At = time.Now()
 	t.Lot, t.Slot, t.Call = e.occ.Lot, e.occ.Slot, e.occ.Call
 	t.Caller, t.Parker = e.occ.Caller, e.occ.Parker
 	if t.Event != EventParked && t.Event != EventRejected && !e.occ.ParkedAt.IsZero() {

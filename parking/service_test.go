@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,25 +30,27 @@ func park(t *testing.T, svc *Service, id string, slot int) Occupant {
 // Ensure a park answers, holds with the lot's music, and records one
 // "parked" row whose occupancy carries the deadline.
 func TestService_Park(t *testing.T) {
-	st := newMemStore()
-	svc, _, clk := mustService(t, st)
-	leg := newLeg("call-1")
-	occ, err := svc.Park(ctx, ParkRequest{Leg: leg, Caller: Caller{Name: "Jane", Number: "5551234"}, Parker: "1000", Slot: 202})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := leg.calls(), []string{"answer", "hold main/202 local_stream://moh"}; !slices.Equal(got, want) {
-		t.Fatalf("leg calls=%q, want %q", got, want)
-	}
-	if got, want := occ.Deadline, clk.Now().Add(2*time.Minute); !got.Equal(want) {
-		t.Errorf("deadline=%v, want %v", got, want)
-	}
-	if got, want := st.events("call-1"), []Event{EventParked}; !slices.Equal(got, want) {
-		t.Fatalf("history=%v, want %v", got, want)
-	}
-	if o := st.occ["call-1"]; o.Slot != 202 || o.Parker != "1000" || o.Caller.Name != "Jane" {
-		t.Fatalf("occupancy=%+v", o)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		svc, _ := mustService(t, st)
+		leg := newLeg("call-1")
+		occ, err := svc.Park(ctx, ParkRequest{Leg: leg, Caller: Caller{Name: "Jane", Number: "5551234"}, Parker: "1000", Slot: 202})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := leg.calls(), []string{"answer", "hold main/202 local_stream://moh"}; !slices.Equal(got, want) {
+			t.Fatalf("leg calls=%q, want %q", got, want)
+		}
+		if got, want := occ.Deadline, time.Now().Add(2*time.Minute); !got.Equal(want) {
+			t.Errorf("deadline=%v, want %v", got, want)
+		}
+		if got, want := st.events("call-1"), []Event{EventParked}; !slices.Equal(got, want) {
+			t.Fatalf("history=%v, want %v", got, want)
+		}
+		if o := st.occ["call-1"]; o.Slot != 202 || o.Parker != "1000" || o.Caller.Name != "Jane" {
+			t.Fatalf("occupancy=%+v", o)
+		}
+	})
 }
 
 // Ensure the announcement is made when the lot asks for it, and when the
@@ -67,7 +70,7 @@ func TestService_Park_Announce(t *testing.T) {
 		{name: "MovedToNext", next: true, taken: true, slot: 201, want: []string{"answer", "announce 202", "hold main/202 m"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			svc, _, _ := mustService(t, newMemStore(), LotConfig{Name: "main", First: 201, Last: 203, Music: "m", Announce: tc.announce, NextIfTaken: tc.next})
+			svc, _ := mustService(t, newMemStore(), LotConfig{Name: "main", First: 201, Last: 203, Music: "m", Announce: tc.announce, NextIfTaken: tc.next})
 			if tc.taken {
 				park(t, svc, "first", 201)
 			}
@@ -96,7 +99,7 @@ func TestService_Park_Refused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newMemStore()
-			svc, _, _ := mustService(t, st)
+			svc, _ := mustService(t, st)
 			park(t, svc, "first", 201)
 			leg := newLeg("call")
 			tc.req.Leg = leg
@@ -120,7 +123,7 @@ func TestService_Park_Refused(t *testing.T) {
 // into a small lot fill it with distinct slots and refuse the rest.
 func TestService_Park_Races(t *testing.T) {
 	t.Run("SameSlot", func(t *testing.T) {
-		svc, _, _ := mustService(t, newMemStore())
+		svc, _ := mustService(t, newMemStore())
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		won := 0
@@ -144,7 +147,7 @@ func TestService_Park_Races(t *testing.T) {
 		}
 	})
 	t.Run("AutoFill", func(t *testing.T) {
-		svc, _, _ := mustService(t, newMemStore())
+		svc, _ := mustService(t, newMemStore())
 		var wg sync.WaitGroup
 		errs := make([]error, 20)
 		for i := range errs {
@@ -178,25 +181,27 @@ func TestService_Park_Races(t *testing.T) {
 // Ensure a retrieve answers the retriever before bridging, frees the slot
 // and records who retrieved it and how long the caller waited.
 func TestService_Retrieve(t *testing.T) {
-	st := newMemStore()
-	svc, _, clk := mustService(t, st)
-	park(t, svc, "parked", 202)
-	clk.Advance(42 * time.Second)
-	r := newLeg("retriever")
-	occ, err := svc.Retrieve(ctx, RetrieveRequest{Leg: r, Retriever: "2002", Slot: 202})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := r.calls(), []string{"answer", "bridge parked"}; !slices.Equal(got, want) {
-		t.Fatalf("retriever calls=%q, want %q", got, want)
-	}
-	if occ.Call != "parked" || len(svc.Occupants()) != 0 || len(st.occ) != 0 {
-		t.Fatalf("slot not freed: %+v %+v", svc.Occupants(), st.occ)
-	}
-	last := st.history[len(st.history)-1]
-	if last.Event != EventRetrieved || last.Retriever != "2002" || last.Wait != 42*time.Second {
-		t.Fatalf("last row=%+v", last)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		svc, _ := mustService(t, st)
+		park(t, svc, "parked", 202)
+		time.Sleep(42 * time.Second)
+		r := newLeg("retriever")
+		occ, err := svc.Retrieve(ctx, RetrieveRequest{Leg: r, Retriever: "2002", Slot: 202})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := r.calls(), []string{"answer", "bridge parked"}; !slices.Equal(got, want) {
+			t.Fatalf("retriever calls=%q, want %q", got, want)
+		}
+		if occ.Call != "parked" || len(svc.Occupants()) != 0 || len(st.occ) != 0 {
+			t.Fatalf("slot not freed: %+v %+v", svc.Occupants(), st.occ)
+		}
+		last := st.history[len(st.history)-1]
+		if last.Event != EventRetrieved || last.Retriever != "2002" || last.Wait != 42*time.Second {
+			t.Fatalf("last row=%+v", last)
+		}
+	})
 }
 
 // Ensure retrieving nothing gives the retriever the error tone and a hangup.
@@ -212,7 +217,7 @@ func TestService_Retrieve_Empty(t *testing.T) {
 		{name: "ErrBadSlot", req: RetrieveRequest{Slot: 9}, want: ErrBadSlot},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			svc, _, _ := mustService(t, newMemStore())
+			svc, _ := mustService(t, newMemStore())
 			r := newLeg("r")
 			tc.req.Leg = r
 			if _, err := svc.Retrieve(ctx, tc.req); !errors.Is(err, tc.want) {
@@ -227,23 +232,25 @@ func TestService_Retrieve_Empty(t *testing.T) {
 
 // Ensure retrieving without a slot takes the call that has waited longest.
 func TestService_Retrieve_Longest(t *testing.T) {
-	svc, _, clk := mustService(t, newMemStore())
-	park(t, svc, "young", 201)
-	clk.Advance(-time.Minute)
-	park(t, svc, "old", 204)
-	clk.Advance(2 * time.Minute)
-	park(t, svc, "newest", 202)
-	occ, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r")})
-	if err != nil || occ.Call != "old" {
-		t.Fatalf("retrieved %v, %v; want old", occ.Call, err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		svc, _ := mustService(t, newMemStore())
+		park(t, svc, "old", 204)
+		time.Sleep(time.Minute)
+		park(t, svc, "young", 201)
+		time.Sleep(time.Minute)
+		park(t, svc, "newest", 202)
+		occ, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r")})
+		if err != nil || occ.Call != "old" {
+			t.Fatalf("retrieved %v, %v; want old", occ.Call, err)
+		}
+	})
 }
 
 // Ensure two retrievers racing for one call: exactly one bridge, the other
 // hears the error.
 func TestService_Retrieve_Race(t *testing.T) {
 	for i := 0; i < 50; i++ {
-		svc, _, _ := mustService(t, newMemStore())
+		svc, _ := mustService(t, newMemStore())
 		park(t, svc, "parked", 201)
 		legs := []*fakeLeg{newLeg("r1"), newLeg("r2"), newLeg("r3")}
 		var wg sync.WaitGroup
@@ -269,7 +276,7 @@ func TestService_Retrieve_Race(t *testing.T) {
 // abandoned; hangups of other channels are ignored.
 func TestService_Hangup(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	park(t, svc, "parked", 201)
 	svc.Hangup(ctx, "someone-else", "NORMAL_CLEARING")
 	svc.Hangup(ctx, "parked", "NORMAL_CLEARING")
@@ -286,7 +293,7 @@ func TestService_Hangup(t *testing.T) {
 // and the slot is free again.
 func TestService_Hangup_DuringPark(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	leg := newLeg("c")
 	release := make(chan struct{})
 	leg.blockOn["hold"] = release
@@ -312,7 +319,7 @@ func TestService_Hangup_DuringPark(t *testing.T) {
 // as abandoned when the bridge fails, and the retriever hears the error.
 func TestService_Hangup_DuringRetrieve(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	park(t, svc, "parked", 201)
 	r := newLeg("r")
 	release := make(chan struct{})
@@ -339,7 +346,7 @@ func TestService_Hangup_DuringRetrieve(t *testing.T) {
 // Ensure a failed bridge with the caller still there leaves it parked.
 func TestService_Retrieve_BridgeFails(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	park(t, svc, "parked", 201)
 	r := newLeg("r")
 	r.failOn["bridge"] = errors.New("timeout")
@@ -358,7 +365,7 @@ func TestService_Retrieve_BridgeFails(t *testing.T) {
 // order and are written once the store works again.
 func TestService_StoreFailure(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	st.fail = errDisk
 	park(t, svc, "a", 201)
 	if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r"), Slot: 201}); err != nil {
@@ -380,11 +387,11 @@ func TestService_StoreFailure(t *testing.T) {
 // ones as lost.
 func TestService_OpenReconcile(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	park(t, svc, "alive", 201)
 	park(t, svc, "gone", 202)
 
-	svc2, sw, _ := mustService(t, st)
+	svc2, sw := mustService(t, st)
 	sw.live["alive"] = true
 	if got := len(svc2.Occupants()); got != 2 {
 		t.Fatalf("%d occupants after Open, want 2", got)
@@ -406,7 +413,7 @@ func TestService_OpenReconcile(t *testing.T) {
 // Ensure Shutdown refuses new requests but leaves parked calls alone.
 func TestService_Shutdown(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	park(t, svc, "a", 201)
 	if err := svc.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -424,7 +431,7 @@ func TestService_Shutdown(t *testing.T) {
 // parked caller, no "rejected" row clearing its occupancy.
 func TestService_Shutdown_ParkOfParkedCall(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	park(t, svc, "a", 201)
 	if err := svc.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -447,43 +454,45 @@ func TestService_Shutdown_ParkOfParkedCall(t *testing.T) {
 // Ensure every transition is logged once, in the order it happened, with
 // what it was about, by the time the request that made it returns.
 func TestService_LogsTransitions(t *testing.T) {
-	var buf bytes.Buffer
-	svc, _, clk := mustService(t, newMemStore())
-	svc.Logger = zerolog.New(&buf)
-	park(t, svc, "a", 201)
-	clk.Advance(42 * time.Second)
-	if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r"), Retriever: "2002", Slot: 201}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Park(ctx, ParkRequest{Leg: newLeg("b"), Slot: 999}); err == nil {
-		t.Fatal("want the park refused")
-	}
-	var got []string
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		var l struct {
-			Level, Event, Lot, Call, Retriever string
-			Slot                               int
-			WaitMS                             int `json:"wait_ms"`
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		svc, _ := mustService(t, newMemStore())
+		svc.Logger = zerolog.New(&buf)
+		park(t, svc, "a", 201)
+		time.Sleep(42 * time.Second)
+		if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r"), Retriever: "2002", Slot: 201}); err != nil {
+			t.Fatal(err)
 		}
-		if err := json.Unmarshal([]byte(line), &l); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
+		if _, err := svc.Park(ctx, ParkRequest{Leg: newLeg("b"), Slot: 999}); err == nil {
+			t.Fatal("want the park refused")
 		}
-		got = append(got, fmt.Sprintf("%s %s %s/%d %s %s %d", l.Level, l.Event, l.Lot, l.Slot, l.Call, l.Retriever, l.WaitMS))
-	}
-	want := []string{
-		"info parked main/201 a  0",
-		"info retrieved main/201 a 2002 42000",
-		"warn rejected main/999 b  0",
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("log lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var l struct {
+				Level, Event, Lot, Call, Retriever string
+				Slot                               int
+				WaitMS                             int `json:"wait_ms"`
+			}
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			got = append(got, fmt.Sprintf("%s %s %s/%d %s %s %d", l.Level, l.Event, l.Lot, l.Slot, l.Call, l.Retriever, l.WaitMS))
+		}
+		want := []string{
+			"info parked main/201 a  0",
+			"info retrieved main/201 a 2002 42000",
+			"warn rejected main/999 b  0",
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("log lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
 }
 
 // Ensure a parked channel can never be used as a retriever: two parked
 // callers are never bridged to each other.
 func TestService_Retrieve_ParkedRetriever(t *testing.T) {
-	svc, _, _ := mustService(t, newMemStore())
+	svc, _ := mustService(t, newMemStore())
 	park(t, svc, "a", 201)
 	park(t, svc, "b", 202)
 	legB := newLeg("b")
