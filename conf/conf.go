@@ -1,16 +1,18 @@
-// Package conf loads and validates parkd's configuration file.
+// Package conf finds, loads and validates parkd's configuration file.
 //
 // The file is TOML. Every key is optional and has a default (see Default),
 // unknown keys are rejected, and every problem is reported on its own line
-// naming the file, the key and what is wrong with it. The ESL password is
-// never included in an error message or in String output.
+// naming the file, the line, the key and what is wrong with it. The ESL
+// password is never included in an error message or in String output.
 package conf
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Defaults applied to keys that the file does not set.
@@ -48,9 +50,12 @@ func DefaultAllow() []string { return []string{"127.0.0.1/32", "::1/128"} }
 
 // Config is the whole configuration file.
 type Config struct {
-	ESL   ESL   `toml:"esl"`
-	Store Store `toml:"store"`
-	Log   Log   `toml:"log"`
+	// Instance names this parkd on every channel it parks, so that it adopts
+	// only its own calls. The default is the host name (see DefaultInstance).
+	Instance string `toml:"instance"`
+	ESL      ESL    `toml:"esl"`
+	Store    Store  `toml:"store"`
+	Log      Log    `toml:"log"`
 	// Lots holds the parking lots in file order. The first lot is the
 	// default lot, used when a call does not name one.
 	Lots []Lot `toml:"lot"`
@@ -163,6 +168,7 @@ type Recall struct {
 // default lot.
 func Default() Config {
 	return Config{
+		Instance: DefaultInstance(),
 		ESL: ESL{
 			Listen:         DefaultListen,
 			FreeSWITCH:     DefaultFreeSWITCH,
@@ -208,13 +214,41 @@ func DefaultRecall() Recall {
 	}
 }
 
-// Load reads the configuration file at path and parses it with Parse.
+// DefaultInstance returns the host name with every character outside
+// A-Z, a-z, 0-9, ".", "_" and "-" replaced by "-", cut to MaxInstanceLen, or
+// "parkd" if the host name is unknown.
+func DefaultInstance() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "parkd"
+	}
+	h = strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf && instanceRE.MatchString(string(r)) {
+			return r
+		}
+		return '-'
+	}, h)
+	return h[:min(len(h), MaxInstanceLen)]
+}
+
+// Load reads the configuration file at path and parses it with Parse. A
+// relative store.path is taken relative to the file's directory, so that
+// every command finds the same database from any working directory.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(data, path)
+	c, err := Parse(data, path)
+	if err != nil || filepath.IsAbs(c.Store.Path) {
+		return c, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	c.Store.Path = filepath.Join(filepath.Dir(abs), c.Store.Path)
+	return c, nil
 }
 
 // OverflowLot returns the name of the lot that takes calls when l is full, or

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -148,6 +149,7 @@ func TestParse_Full(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	want := conf.Config{
+		Instance: conf.DefaultInstance(),
 		ESL: conf.ESL{
 			Listen:         "0.0.0.0:9000",
 			FreeSWITCH:     "10.0.0.5:8021",
@@ -336,13 +338,13 @@ func TestParse_Invalid(t *testing.T) {
 		{"FallbackVariable", lot(`fallback = "${operator}"`), `parkd.toml: lot[0].fallback: "${operator}": must be "extension`},
 		{"FallbackWordTooLong", lot(`fallback = "9000 XML ` + strings.Repeat("c", 65) + `"`), `parkd.toml: lot[0].fallback: "9000 XML ` + strings.Repeat("c", 65) + `": each word is at most 64 characters`},
 		{"FallbackContextAsDialplan", lot(`fallback = "9000 default"`), `parkd.toml: lot[0].fallback: "9000 default": "default" is not a dialplan (XML, inline, enum, asterisk, lua, yaml, directory); to name a context write "9000 XML default"`},
-		{"FallbackUnderRecall", recall(`fallback = "operator"`), `parkd.toml: unknown key lot[0].recall.fallback (a lot key: write it above [lot.recall])`},
+		{"FallbackUnderRecall", recall(`fallback = "operator"`), `parkd.toml: lot[0].recall.fallback: unknown key (a lot key: write it above [lot.recall])`},
 
 		// [lot.recall]
 		{"RecallNotTable", lot(`recall = true`), `parkd.toml: lot[0].recall: must be a table written [lot.recall] after its [[lot]], not a boolean`},
 		{"RecallArray", "[[lot]]\nname = \"main\"\n[[lot.recall]]\nattempts = 2\n", `parkd.toml: lot[0].recall: must be a table written [lot.recall] after its [[lot]], not an array`},
-		{"RecallUnknownKey", recall(`foo = 1`), `parkd.toml: unknown key lot[0].recall.foo`},
-		{"RecallKeyInLot", lot(`ring_for = "10s"`), `parkd.toml: unknown key lot[0].ring_for (a recall key: write it under [lot.recall])`},
+		{"RecallUnknownKey", recall(`foo = 1`), `parkd.toml: lot[0].recall.foo: unknown key`},
+		{"RecallKeyInLot", lot(`ring_for = "10s"`), `parkd.toml: lot[0].ring_for: unknown key (a recall key: write it under [lot.recall])`},
 		{"RecallEnabledString", recall(`enabled = "yes"`), `parkd.toml: lot[0].recall.enabled: must be true or false, not a string`},
 		{"DialEmpty", recall(`dial = ""`), `parkd.toml: lot[0].recall.dial: must not be empty (the default is "user/{parker}@{domain}")`},
 		{"DialType", recall(`dial = 1000`), `parkd.toml: lot[0].recall.dial: must be a quoted string, not an integer`},
@@ -423,14 +425,20 @@ func TestParse_Invalid(t *testing.T) {
 		{"OverflowLoop", lots(`on_full = "overflow:b"`, `on_full = "overflow:a"`), `parkd.toml: lot[0].on_full: "overflow:b": overflow loops: a -> b -> a`},
 
 		// Unknown keys.
-		{"UnknownTopLevel", `colour = "blue"`, `parkd.toml: unknown key colour`},
-		{"UnknownTable", "[database]\npath = \"x\"", `parkd.toml: unknown key database`},
-		{"UnknownESLKey", `esl.pasword = "x"`, `parkd.toml: unknown key esl.pasword`},
-		{"UnknownStoreKey", `store.dsn = "x"`, `parkd.toml: unknown key store.dsn`},
-		{"UnknownLogKey", `log.lvl = "x"`, `parkd.toml: unknown key log.lvl`},
-		{"UnknownLotKey", lot(`timout = "5s"`), `parkd.toml: unknown key lot[0].timout`},
-		{"UnknownQuotedKey", `"a b" = 1`, `parkd.toml: unknown key "a b"`},
-		{"UnknownKeyWithNewline", `"a\nb" = 1`, `parkd.toml: unknown key "a\nb"`},
+		{"UnknownTopLevel", `colour = "blue"`, `parkd.toml: colour: unknown key`},
+		{"UnknownTable", "[database]\npath = \"x\"", `parkd.toml: database: unknown key`},
+		{"UnknownESLKey", `esl.pasword = "x"`, `parkd.toml: esl.pasword: unknown key; did you mean "password"?`},
+		{"UnknownStoreKey", `store.dsn = "x"`, `parkd.toml: store.dsn: unknown key`},
+		{"UnknownLogKey", `log.lvl = "x"`, `parkd.toml: log.lvl: unknown key; did you mean "level"?`},
+		{"UnknownLotKey", lot(`timout = "5s"`), `parkd.toml: lot[0].timout: unknown key; did you mean "timeout"?`},
+		{"UnknownKeyCase", `esl.Listen = "x"`, `parkd.toml: esl.Listen: unknown key; did you mean "listen"?`},
+		{"InstanceInTable", "[log]\ninstance = \"a\"", `parkd.toml: log.instance: unknown key (a top-level key: write it above the first [table])`},
+		{"InstanceBad", `instance = "pbx 1"`, `parkd.toml: instance: "pbx 1": must be 1 to 64 characters from A-Z, a-z, 0-9, . _ and -`},
+		{"InstanceEmpty", `instance = ""`, `parkd.toml: instance: "": must be 1 to 64 characters`},
+		{"InstanceTooLong", `instance = "` + strings.Repeat("i", 65) + `"`, `parkd.toml: instance: "` + strings.Repeat("i", 65) + `": must be 1 to 64 characters`},
+		{"InstanceType", `instance = 7`, `parkd.toml: instance: must be a quoted string, not an integer`},
+		{"UnknownQuotedKey", `"a b" = 1`, `parkd.toml: "a b": unknown key`},
+		{"UnknownKeyWithNewline", `"a\nb" = 1`, `parkd.toml: "a\nb": unknown key`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := conf.Parse([]byte(tt.data), "parkd.toml")
@@ -438,12 +446,15 @@ func TestParse_Invalid(t *testing.T) {
 				t.Fatalf("Parse(%q): no error, want %q", tt.data, tt.want)
 			}
 			msgs := problems(t, err)
-			if got := msgs[0]; !strings.HasPrefix(got, tt.want) {
+			// The line each problem is on is tested by the golden files.
+			if got := lineNumber.ReplaceAllString(msgs[0], ""); !strings.HasPrefix(got, tt.want) {
 				t.Fatalf("first problem=%q, want prefix %q (all: %q)", got, tt.want, msgs)
 			}
 		})
 	}
 }
+
+var lineNumber = regexp.MustCompile(`line [0-9]+: `)
 
 // lot returns a file with one lot named "main" that also sets line; a line
 // that sets the name replaces it.
@@ -526,10 +537,10 @@ slots = "9-1"
 	_, err := conf.Parse([]byte(data), "parkd.toml")
 	msgs := problems(t, err)
 	want := []string{
-		`parkd.toml: esl.listen: "nope": not host:port`,
-		`parkd.toml: esl.command_timeout: "0s": must be greater than 0`,
-		`parkd.toml: log.level: "loud": must be one of debug, info, warn, error`,
-		`parkd.toml: lot[0].slots: "9-1": first slot is greater than last slot`,
+		`parkd.toml: line 3: esl.listen: "nope": not host:port`,
+		`parkd.toml: line 4: esl.command_timeout: "0s": must be greater than 0`,
+		`parkd.toml: line 7: log.level: "loud": must be one of debug, info, warn, error`,
+		`parkd.toml: line 10: lot[0].slots: "9-1": first slot is greater than last slot`,
 	}
 	if !reflect.DeepEqual(msgs, want) {
 		t.Fatalf("problems=%q\nwant %q", msgs, want)
@@ -719,13 +730,19 @@ func TestParse_InlineLots(t *testing.T) {
 }
 
 // Ensure the example configuration shipped with parkd parses, validates and
-// matches the defaults.
+// matches the defaults, its relative store.path taken from its directory.
 func TestParse_ExampleFile(t *testing.T) {
 	c, err := conf.Load("../parkd.example.toml")
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if want := conf.Default(); !reflect.DeepEqual(c, want) {
+	want := conf.Default()
+	dir, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Store.Path = filepath.Join(dir, conf.DefaultStorePath)
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("example=%#v\nwant the defaults %#v", c, want)
 	}
 }

@@ -14,7 +14,7 @@ import (
 type Error struct {
 	// File is the file name given to Parse or Load; empty from Validate.
 	File string
-	// Line is the line of a TOML syntax error; 0 otherwise.
+	// Line is the line the problem is on, when known; 0 otherwise.
 	Line int
 	// Key is the key path, such as "lot[1].slots" or "esl.allow[0]"; empty
 	// for syntax errors.
@@ -23,8 +23,8 @@ type Error struct {
 	Problem string
 }
 
-// Error formats the problem as one line: "file: line N: problem" for syntax
-// errors and "file: key: problem" for everything else.
+// Error formats the problem as one line: "file: line N: key: problem",
+// leaving out the parts that are unknown.
 func (e *Error) Error() string {
 	var parts []string
 	if e.File != "" {
@@ -36,7 +36,7 @@ func (e *Error) Error() string {
 	if e.Key != "" {
 		parts = append(parts, e.Key)
 	}
-	parts = append(parts, oneLine(e.Problem))
+	parts = append(parts, strings.NewReplacer("\r\n", "; ", "\n", "; ", "\r", "; ").Replace(strings.TrimSpace(e.Problem)))
 	return strings.Join(parts, ": ")
 }
 
@@ -51,21 +51,12 @@ func (p *problems) addf(key, format string, args ...any) {
 // err joins the problems, naming file in each, or returns nil if there are
 // none.
 func (p problems) err(file string) error {
-	if len(p) == 0 {
-		return nil
-	}
 	errs := make([]error, len(p))
 	for i, e := range p {
 		e.File = file
 		errs[i] = e
 	}
 	return errors.Join(errs...)
-}
-
-// oneLine replaces line breaks so that every problem stays on one line.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.NewReplacer("\r\n", "; ", "\n", "; ", "\r", "; ").Replace(s)
 }
 
 // maxQuoted is the longest value, in bytes, quoted whole in an error message.
@@ -82,19 +73,14 @@ func quote(v string) string {
 
 var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
-// keyPiece returns one piece of a key path, quoted if it is not a bare TOML
-// key, so that odd keys cannot break the one-line format.
-func keyPiece(s string) string {
-	if bareKey.MatchString(s) {
-		return s
-	}
-	return quote(s)
-}
-
-// joinKey appends piece to the key path parent.
+// joinKey appends piece to the key path parent, quoting piece unless it is a
+// bare TOML key, so that odd keys cannot break the one-line format.
 func joinKey(parent, piece string) string {
-	if parent == "" {
-		return keyPiece(piece)
+	if !bareKey.MatchString(piece) {
+		piece = quote(piece)
 	}
-	return parent + "." + keyPiece(piece)
+	if parent == "" {
+		return piece
+	}
+	return parent + "." + piece
 }

@@ -30,6 +30,8 @@ const (
 	MaxAlertInfoLen     = 256 // bytes
 	MaxFallbackWordLen  = 64  // bytes, of each word of a fallback
 
+	MaxInstanceLen = 64 // bytes
+
 	MinKeep     = 24 * time.Hour // store.keep, unless 0
 	MaxKeepDays = 100 * 366      // store.keep in days
 )
@@ -47,10 +49,11 @@ const (
 )
 
 var (
-	lotNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	codeRE    = regexp.MustCompile(`^[*#]?[0-9]{1,8}$`)
-	slotsRE   = regexp.MustCompile(`^([0-9]+)(?:-([0-9]+))?$`)
-	musicRE   = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=~-]+$`)
+	instanceRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`) // MaxInstanceLen
+	lotNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	codeRE     = regexp.MustCompile(`^[*#]?[0-9]{1,8}$`)
+	slotsRE    = regexp.MustCompile(`^([0-9]+)(?:-([0-9]+))?$`)
+	musicRE    = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=~-]+$`)
 
 	dialLiteralRE     = regexp.MustCompile(`^[A-Za-z0-9_./@:+*#=%-]*$`)
 	numberLiteralRE   = regexp.MustCompile(`^[0-9+*#]*$`)
@@ -72,6 +75,9 @@ func (c *Config) Validate() error {
 // validate returns the problems in c, filling in each lot's First and Last.
 func (c *Config) validate() problems {
 	var p problems
+	if !instanceRE.MatchString(c.Instance) {
+		p.addf("instance", "%s: must be 1 to %d characters from A-Z, a-z, 0-9, . _ and -", quote(c.Instance), MaxInstanceLen)
+	}
 	c.ESL.validate(&p)
 	if c.Store.Path == "" {
 		p.addf("store.path", "must not be empty")
@@ -116,11 +122,20 @@ func (e ESL) validate(p *problems) {
 		}
 	}
 
-	switch d := e.CommandTimeout; {
-	case d <= 0:
-		p.addf("esl.command_timeout", "%q: must be greater than 0", d)
-	case d > MaxCommandTimeout:
-		p.addf("esl.command_timeout", "%q: must be at most %s", d, MaxCommandTimeout)
+	if e.CommandTimeout <= 0 {
+		p.addf("esl.command_timeout", "%q: must be greater than 0", e.CommandTimeout)
+	} else {
+		between(p, "esl.command_timeout", e.CommandTimeout, 0, MaxCommandTimeout)
+	}
+}
+
+// between records a problem unless min <= d <= max.
+func between(p *problems, key string, d, min, max time.Duration) {
+	switch {
+	case d < min:
+		p.addf(key, "%q: must be at least %s", d, min)
+	case d > max:
+		p.addf(key, "%q: must be at most %s", d, max)
 	}
 }
 
@@ -183,12 +198,7 @@ func (c *Config) validateLots(p *problems) {
 			p.addf(key+".music", "%s: may contain only letters, digits and _ . / : @ %% + = ~ - (no spaces, commas, quotes, braces or $)", quote(l.Music))
 		}
 
-		switch d := l.Timeout; {
-		case d < MinLotTimeout:
-			p.addf(key+".timeout", "%q: must be at least %s", d, MinLotTimeout)
-		case d > MaxLotTimeout:
-			p.addf(key+".timeout", "%q: must be at most %s", d, MaxLotTimeout)
-		}
+		between(p, key+".timeout", l.Timeout, MinLotTimeout, MaxLotTimeout)
 
 		if l.OnFull != "reject" && !strings.HasPrefix(l.OnFull, overflowPrefix) {
 			p.addf(key+".on_full", `%s: must be "reject" or "overflow:<lot name>"`, quote(l.OnFull))
@@ -401,18 +411,8 @@ func (r Recall) validate(p *problems, key string) {
 		p.addf(key+".caller_id_number", "%s: may contain only digits, + * # and placeholders such as {slot}", quote(r.CallerIDNumber))
 	}
 
-	switch d := r.RingFor; {
-	case d < MinRecallRingFor:
-		p.addf(key+".ring_for", "%q: must be at least %s", d, MinRecallRingFor)
-	case d > MaxRecallRingFor:
-		p.addf(key+".ring_for", "%q: must be at most %s", d, MaxRecallRingFor)
-	}
-	switch d := r.RetryAfter; {
-	case d < MinRecallRetryAfter:
-		p.addf(key+".retry_after", "%q: must be at least %s", d, MinRecallRetryAfter)
-	case d > MaxRecallRetryAfter:
-		p.addf(key+".retry_after", "%q: must be at most %s", d, MaxRecallRetryAfter)
-	}
+	between(p, key+".ring_for", r.RingFor, MinRecallRingFor, MaxRecallRingFor)
+	between(p, key+".retry_after", r.RetryAfter, MinRecallRetryAfter, MaxRecallRetryAfter)
 	if n := r.Attempts; n < 1 || n > MaxRecallAttempts {
 		p.addf(key+".attempts", "%d: must be from 1 to %d", n, MaxRecallAttempts)
 	}

@@ -1,0 +1,295 @@
+package conf
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Parse decodes data, the contents of a configuration file, over the defaults
+// and validates the result. name is used in error messages, usually the file
+// path.
+//
+// A TOML syntax error is reported alone, with its line: the library stops
+// there. Otherwise the error joins every problem, in file order: values of
+// the wrong type, unknown keys and everything Validate finds, each naming its
+// key and, when the key is written in the file, its line.
+func Parse(data []byte, name string) (Config, error) {
+	var doc map[string]toml.Primitive
+	md, err := toml.Decode(string(data), &doc)
+	if err != nil {
+		return Config{}, syntaxError(name, data, err)
+	}
+	d := decoder{md: &md}
+	c := Default()
+	d.fields(doc, "", reflect.ValueOf(&c).Elem())
+	if len(c.Lots) == 0 {
+		c.Lots = []Lot{DefaultLot()}
+	}
+	p := d.problems
+	for _, e := range c.validate() {
+		// A value that could not be decoded was zeroed; do not report it twice.
+		if !slices.ContainsFunc(d.problems, func(r *Error) bool { return within(e.Key, r.Key) }) {
+			p = append(p, e)
+		}
+	}
+	lines := keyLines(data)
+	for _, e := range p {
+		e.Line = lines.find(e.Key)
+	}
+	slices.SortStableFunc(p, func(a, b *Error) int { return cmp.Compare(lineOrder(a), lineOrder(b)) })
+	if err := p.err(name); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// within reports whether key is the key path outer or one inside it.
+func within(key, outer string) bool {
+	rest, ok := strings.CutPrefix(key, outer)
+	return ok && (rest == "" || rest[0] == '.' || rest[0] == '[')
+}
+
+// lineOrder sorts problems without a line after the others.
+func lineOrder(e *Error) int {
+	if e.Line == 0 {
+		return math.MaxInt
+	}
+	return e.Line
+}
+
+// syntaxError turns a TOML decoding error into a one-line *Error with the line
+// number. If the error might quote the ESL password, its details are hidden.
+func syntaxError(name string, data []byte, err error) error {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return &Error{File: name, Problem: "syntax error: " + err.Error()}
+	}
+	msg := "syntax error: " + pe.Message
+	lines := strings.Split(string(data), "\n")
+	if n := pe.Position.Line; mentionsPassword(pe.LastKey) || n >= 1 && n <= len(lines) && mentionsPassword(lines[n-1]) {
+		msg = "syntax error near esl.password (details hidden so that the password is not printed)"
+	} else if pe.LastKey != "" {
+		msg += fmt.Sprintf(" (after key %s)", quote(pe.LastKey))
+	}
+	return &Error{File: name, Line: pe.Position.Line, Problem: msg}
+}
+
+// mentionsPassword reports whether s contains the word "password" in any case.
+func mentionsPassword(s string) bool {
+	return strings.Contains(strings.ToLower(s), "password")
+}
+
+// decoder decodes a parsed file into the Config structs one key at a time,
+// so that one bad value does not hide the others.
+type decoder struct {
+	md       *toml.MetaData
+	problems problems
+}
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	lotsType     = reflect.TypeFor[[]Lot]()
+)
+
+// fields decodes each key of a table into the field of the struct v whose
+// toml tag names it exactly (the library would also take "Listen" for
+// "listen", and pick one of the two at random when both are written).
+func (d *decoder) fields(keys map[string]toml.Primitive, key string, v reflect.Value) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if i := fieldIndex(v.Type(), k); i >= 0 {
+			d.value(keys[k], joinKey(key, k), v.Field(i))
+		} else {
+			d.unknown(key, k, v.Type())
+		}
+	}
+}
+
+// value decodes p into v, which holds the default, or records why it cannot
+// and zeroes v (a struct keeps its defaults).
+func (d *decoder) value(p toml.Primitive, key string, v reflect.Value) {
+	var raw any
+	_ = d.md.PrimitiveDecode(p, &raw) // into any, decoding cannot fail
+	if want, ok := expect(v.Type(), key, raw); !ok {
+		d.problems.addf(key, "must be %s, not %s", want, typeName(raw))
+		if v.Kind() != reflect.Struct {
+			v.SetZero()
+		}
+		return
+	}
+	var err error
+	switch {
+	case v.Type() == lotsType:
+		var items []toml.Primitive
+		err = d.md.PrimitiveDecode(p, &items)
+		lots := make([]Lot, len(items))
+		for i, item := range items {
+			lots[i] = DefaultLot() // each lot starts from the defaults, not from the lot before
+			d.value(item, fmt.Sprintf("%s[%d]", key, i), reflect.ValueOf(&lots[i]).Elem())
+		}
+		v.Set(reflect.ValueOf(lots))
+	case v.Kind() == reflect.Struct:
+		var keys map[string]toml.Primitive
+		err = d.md.PrimitiveDecode(p, &keys)
+		d.fields(keys, key, v)
+	case v.Type() == durationType:
+		var t encodingDuration = new(duration)
+		if key == "store.keep" {
+			t = new(period)
+		}
+		err = d.md.PrimitiveDecode(p, t)
+		v.SetInt(int64(t.value()))
+	case v.Kind() == reflect.Slice:
+		if i := slices.IndexFunc(raw.([]any), func(e any) bool { _, ok := e.(string); return !ok }); i >= 0 {
+			d.problems.addf(fmt.Sprintf("%s[%d]", key, i), "must be a quoted string, not %s", typeName(raw.([]any)[i]))
+			return // keeping the default list, valid, so that esl.allow is not reported twice
+		}
+		fallthrough
+	default:
+		err = d.md.PrimitiveDecode(p, v.Addr().Interface())
+	}
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			err = errors.New(pe.Message)
+		}
+		d.problems.addf(key, "%v", err)
+		v.SetZero()
+	}
+}
+
+// expect describes the TOML value a field of type t takes, and reports
+// whether raw is one. Durations must be quoted: the library would take a bare
+// 45 as 45 nanoseconds, or pass it to UnmarshalText as "45".
+func expect(t reflect.Type, key string, raw any) (want string, ok bool) {
+	switch {
+	case key == "store.keep":
+		_, ok = raw.(string)
+		return `a quoted period such as "400d"`, ok
+	case t == durationType:
+		_, ok = raw.(string)
+		return `a quoted duration such as "45s" or "2m"`, ok
+	case t == lotsType:
+		switch raw.(type) {
+		case []map[string]any, []any:
+			ok = true
+		}
+		return "an array of tables written [[lot]]", ok
+	}
+	switch t.Kind() {
+	case reflect.String:
+		_, ok = raw.(string)
+		return "a quoted string", ok
+	case reflect.Bool:
+		_, ok = raw.(bool)
+		return "true or false", ok
+	case reflect.Int:
+		_, ok = raw.(int64)
+		return "a whole number such as 3", ok
+	case reflect.Slice:
+		_, ok = raw.([]any)
+		return "an array of quoted strings", ok
+	case reflect.Struct:
+		_, ok = raw.(map[string]any)
+		return "a table written " + header(key), ok
+	}
+	panic("conf: no TOML type for " + t.String())
+}
+
+// header is how the table with the key path key is written in the file.
+func header(key string) string {
+	switch name := indexRE.ReplaceAllString(key, ""); {
+	case strings.HasSuffix(key, "]"):
+		return "[[" + name + "]]"
+	case strings.Contains(key, "]"):
+		return "[" + name + "] after its [[lot]]"
+	default:
+		return "[" + name + "]"
+	}
+}
+
+// duration is a quoted Go duration such as "45s"; period is store.keep, which
+// also takes days ("400d") and "" (keep everything).
+type (
+	duration time.Duration
+	period   time.Duration
+)
+
+type encodingDuration interface {
+	UnmarshalText([]byte) error
+	value() time.Duration
+}
+
+func (d *duration) value() time.Duration { return time.Duration(*d) }
+func (p *period) value() time.Duration   { return time.Duration(*p) }
+
+func (d *duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf(`%s: not a duration (write it like "45s" or "2m")`, quote(string(text)))
+	}
+	*d = duration(v)
+	return nil
+}
+
+func (p *period) UnmarshalText(text []byte) error {
+	s := string(text)
+	v, err := parseKeep(s)
+	if err == nil && v == 0 && s != "" {
+		err = errors.New(`must be at least one day ("1d"), or "" to keep everything`)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %v", quote(s), err)
+	}
+	*p = period(v)
+	return nil
+}
+
+// parseKeep parses a retention period: "" is 0 (keep everything), "400d" is
+// 400 days, anything else a Go duration such as "9600h". Validate checks the
+// minimum.
+func parseKeep(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > MaxKeepDays {
+			return 0, fmt.Errorf(`not a number of days (write it like "400d", at most %dd)`, MaxKeepDays)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New(`not a period (write it like "400d" or "9600h")`)
+	}
+	return d, nil
+}
+
+// typeName names the TOML type of a decoded value for an error message.
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return "a date-time" // the only other TOML type
+}

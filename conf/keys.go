@@ -1,0 +1,170 @@
+package conf
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// fieldIndex returns the index of the field of the struct type t whose toml
+// tag is key, or -1.
+func fieldIndex(t reflect.Type, key string) int {
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); name == key && name != "-" {
+			return i
+		}
+	}
+	return -1
+}
+
+// tables says, for each table, where its keys are written: the hint given for
+// a key written in the wrong table.
+var tables = []struct {
+	t    reflect.Type
+	hint string
+}{
+	{reflect.TypeFor[Config](), "a top-level key: write it above the first [table]"},
+	{reflect.TypeFor[ESL](), "an [esl] key: write it under [esl]"},
+	{reflect.TypeFor[Store](), "a [store] key: write it under [store]"},
+	{reflect.TypeFor[Log](), "a [log] key: write it under [log]"},
+	{reflect.TypeFor[Lot](), "a lot key: write it above [lot.recall]"},
+	{reflect.TypeFor[Recall](), "a recall key: write it under [lot.recall]"},
+}
+
+// unknown records the key k of the table at path parent, decoded into the
+// struct type t, as unknown: with where it belongs if another table has it,
+// else with the closest key of t if one is close.
+func (d *decoder) unknown(parent, k string, t reflect.Type) {
+	msg := "unknown key"
+	for _, tb := range tables {
+		if tb.t != t && fieldIndex(tb.t, k) >= 0 {
+			d.problems.addf(joinKey(parent, k), "%s (%s)", msg, tb.hint)
+			return
+		}
+	}
+	best, bestDist := "", 3 // farther than 2 edits is no suggestion
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+		if dist := editDistance(strings.ToLower(k), name); name != "-" && dist < bestDist && dist < len(k) {
+			best, bestDist = name, dist
+		}
+	}
+	if best != "" {
+		msg += fmt.Sprintf("; did you mean %q?", best)
+	}
+	d.problems.addf(joinKey(parent, k), "%s", msg)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := range len(a) {
+		cur := make([]int, len(b)+1)
+		cur[0] = i + 1
+		for j := range len(b) {
+			cost := 1
+			if a[i] == b[j] {
+				cost = 0
+			}
+			cur[j+1] = min(prev[j]+cost, prev[j+1]+1, cur[j]+1)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// lineIndex maps key paths, in the form problems use ("esl.listen",
+// "lot[1].recall.attempts"), to the line where they are first written.
+type lineIndex map[string]int
+
+var (
+	indexRE    = regexp.MustCompile(`\[[0-9]+\]`)
+	keyLineRE  = regexp.MustCompile(`^((?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'))*)\s*=`)
+	keyPieceRE = regexp.MustCompile(`[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'`)
+)
+
+// keyLines finds the line of every table header and key = value line of a
+// file that the TOML library accepted (the library keeps key positions to
+// itself). It reads the file line by line, so a line inside a multi-line
+// string that looks like a key can mislead it; it then only names a wrong
+// line, never a wrong key.
+func keyLines(data []byte) lineIndex {
+	lines := lineIndex{}
+	table, lots := "", -1
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		var path string
+		switch {
+		case strings.HasPrefix(line, "[["):
+			name, _, _ := strings.Cut(line[2:], "]]")
+			if table = dotted(name); table == "lot" {
+				lots++
+			}
+			path = table
+		case strings.HasPrefix(line, "["):
+			name, _, _ := strings.Cut(line[1:], "]")
+			table, path = dotted(name), dotted(name)
+		default:
+			m := keyLineRE.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			path = table + "." + dotted(m[1])
+		}
+		// Keys under [[lot]] belong to the latest lot.
+		if lots >= 0 && (path == "lot" && strings.HasPrefix(line, "[[") || strings.HasPrefix(path, "lot.")) {
+			path = "lot[" + strconv.Itoa(lots) + "]" + strings.TrimPrefix(path, "lot")
+		}
+		path = strings.TrimPrefix(path, ".")
+		for j := range path {
+			if path[j] == '.' || path[j] == '[' {
+				lines.add(path[:j], i+1)
+			}
+		}
+		lines.add(path, i+1)
+	}
+	return lines
+}
+
+// add records line n for path unless an earlier line has it.
+func (l lineIndex) add(path string, n int) {
+	if _, ok := l[path]; !ok {
+		l[path] = n
+	}
+}
+
+// dotted normalises a dotted TOML key as written ("a . b", `"x y".c`) to a
+// key path as problems name it.
+func dotted(s string) string {
+	var path string
+	for _, piece := range keyPieceRE.FindAllString(s, -1) {
+		if uq, err := strconv.Unquote(piece); err == nil && piece[0] == '"' {
+			piece = uq
+		} else if piece[0] == '\'' {
+			piece = strings.Trim(piece, "'")
+		}
+		path = joinKey(path, piece)
+	}
+	return path
+}
+
+// find returns the line of key, or of the nearest table or array holding it,
+// or 0.
+func (l lineIndex) find(key string) int {
+	for key != "" {
+		if n, ok := l[key]; ok {
+			return n
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
+}
