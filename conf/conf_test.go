@@ -612,13 +612,20 @@ func TestPassword_NeverPrinted(t *testing.T) {
 		{"SyntaxNextLine", "[esl]\npassword = \"" + pw + "\" " + pw + "\n"},
 		{"RecallErrorElsewhere", "[esl]\npassword = \"" + pw + "\"\n[[lot]]\nfallback = \"a;b\"\n[lot.recall]\ncaller_id_name = \"x:y\"\n"},
 		{"RecallUnknownKey", "[esl]\npassword = \"" + pw + "\"\n[[lot]]\n[lot.recall]\npassword = \"" + pw + "\"\n"},
+		{"SameValueElsewhere", "[esl]\npassword = \"" + pw + "\"\nfreeswitch = \"" + pw + "\"\n"},
+		{"SameValueAsKey", "[esl]\npassword = \"" + pw + "\"\n" + pw + " = 1\n"},
+		{"SyntaxSameValueElsewhere", "[esl]\npassword = \"" + pw + "\"\nlisten = " + pw + "\n"},
+		{"SyntaxPasswordLater", "[esl]\nlisten = " + pw + "\npassword = '" + pw + "'\n"},
+		{"TypeErrorAndUnknownKey", "[esl]\npassword = 12345678901\npasswd = \"" + pw + "\"\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := conf.Parse([]byte(tt.data), "parkd.toml")
 			if err == nil {
 				t.Fatalf("Parse(%q): no error", tt.data)
 			}
-			for _, secret := range []string{pw, "12345678901"} {
+			// pw[:3]: a syntax error quotes the token it stopped at, which may be
+			// the start of the password only.
+			for _, secret := range []string{pw, pw[:3], "12345678901"} {
 				if strings.Contains(err.Error(), secret) {
 					t.Fatalf("error contains the password: %v", err)
 				}

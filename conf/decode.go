@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ func Parse(data []byte, name string) (Config, error) {
 	lines := keyLines(data)
 	for _, e := range p {
 		e.Line = lines.find(e.Key)
+		e.Key, e.Problem = redact(e.Key, c.ESL.Password), redact(e.Problem, c.ESL.Password)
 	}
 	slices.SortStableFunc(p, func(a, b *Error) int { return cmp.Compare(lineOrder(a), lineOrder(b)) })
 	if err := p.err(name); err != nil {
@@ -74,14 +76,41 @@ func syntaxError(name string, data []byte, err error) error {
 	if !errors.As(err, &pe) {
 		return &Error{File: name, Problem: "syntax error: " + err.Error()}
 	}
+	var pw, line string // the password as written, and the line of the error
+	if m := passwordLineRE.FindStringSubmatch(string(data)); m != nil {
+		pw = m[1] + m[2]
+	}
+	if lines := strings.Split(string(data), "\n"); pe.Position.Line >= 1 && pe.Position.Line <= len(lines) {
+		line = lines[pe.Position.Line-1]
+	}
 	msg := "syntax error: " + pe.Message
-	lines := strings.Split(string(data), "\n")
-	if n := pe.Position.Line; mentionsPassword(pe.LastKey) || n >= 1 && n <= len(lines) && mentionsPassword(lines[n-1]) {
+	switch {
+	case mentionsPassword(pe.LastKey) || mentionsPassword(line):
 		msg = "syntax error near esl.password (details hidden so that the password is not printed)"
-	} else if pe.LastKey != "" {
+	case len(pw) >= minRedacted && strings.Contains(line, pw):
+		msg = "syntax error (details hidden: the line holds the password)"
+	case pe.LastKey != "":
 		msg += fmt.Sprintf(" (after key %s)", quote(pe.LastKey))
 	}
 	return &Error{File: name, Line: pe.Position.Line, Problem: msg}
+}
+
+// passwordLineRE finds the password as written in a file that does not parse.
+var passwordLineRE = regexp.MustCompile(`(?m)^\s*password\s*=\s*(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)')`)
+
+// minRedacted is the shortest password redact hides: a shorter one cannot be
+// told from ordinary text.
+const minRedacted = 4
+
+// redact replaces the password pw, as written or as quote escapes it, with
+// "***" in s: in case the same text is also the value of another key, or a
+// key, that a message quotes.
+func redact(s, pw string) string {
+	if len(pw) < minRedacted {
+		return s
+	}
+	escaped := strconv.Quote(pw)
+	return strings.ReplaceAll(strings.ReplaceAll(s, pw, "***"), escaped[1:len(escaped)-1], "***")
 }
 
 // mentionsPassword reports whether s contains the word "password" in any case.

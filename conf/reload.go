@@ -1,0 +1,34 @@
+package conf
+
+import "slices"
+
+// NeedsRestart returns the keys whose value differs between running, the
+// configuration parkd runs with, and next, a reloaded one, but that a running
+// parkd cannot change: the listener and its allow list, the connection to
+// FreeSWITCH, the database, the instance name and logging are set up once at
+// start. Lots, their recall and their music apply to new calls at once, so
+// they are never listed. The keys are named, never their values (one is the
+// password).
+func NeedsRestart(running, next Config) []string {
+	var keys []string
+	for _, k := range []struct {
+		key     string
+		changed bool
+	}{
+		{"instance", running.Instance != next.Instance},
+		{"esl.listen", running.ESL.Listen != next.ESL.Listen},
+		{"esl.allow", !slices.Equal(running.ESL.Allow, next.ESL.Allow)},
+		{"esl.freeswitch", running.ESL.FreeSWITCH != next.ESL.FreeSWITCH},
+		{"esl.password", running.ESL.Password != next.ESL.Password},
+		{"esl.command_timeout", running.ESL.CommandTimeout != next.ESL.CommandTimeout},
+		{"store.path", running.Store.Path != next.Store.Path},
+		{"store.keep", running.Store.Keep != next.Store.Keep},
+		{"log.level", running.Log.Level != next.Log.Level},
+		{"log.format", running.Log.Format != next.Log.Format},
+	} {
+		if k.changed {
+			keys = append(keys, k.key)
+		}
+	}
+	return keys
+}
