@@ -214,21 +214,25 @@ func DefaultRecall() Recall {
 	}
 }
 
-// DefaultInstance returns the host name with every character outside
-// A-Z, a-z, 0-9, ".", "_" and "-" replaced by "-", cut to MaxInstanceLen, or
-// "parkd" if the host name is unknown.
+// DefaultInstance returns the host name made a valid instance name: each
+// character outside A-Z, a-z, 0-9, ".", "_" and "-" replaced by "-", cut to
+// MaxInstanceLen; "parkd" if the host name is unknown.
 func DefaultInstance() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
+	h, _ := os.Hostname()
+	return safeInstance(h)
+}
+
+func safeInstance(host string) string {
+	if host == "" {
 		return "parkd"
 	}
-	h = strings.Map(func(r rune) rune {
+	host = strings.Map(func(r rune) rune {
 		if r < utf8.RuneSelf && instanceRE.MatchString(string(r)) {
 			return r
 		}
 		return '-'
-	}, h)
-	return h[:min(len(h), MaxInstanceLen)]
+	}, host)
+	return host[:min(len(host), MaxInstanceLen)]
 }
 
 // Load reads the configuration file at path and parses it with Parse. A

@@ -817,7 +817,7 @@ func TestParse_ExampleRecall(t *testing.T) {
 		}
 		b.WriteString(line)
 	}
-	wantKeys := []string{"fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
+	wantKeys := []string{"instance", "fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
 		"caller_id_name", "caller_id_number", "ring_for", "retry_after", "attempts"}
 	if !reflect.DeepEqual(keys, wantKeys) {
 		t.Fatalf("uncommented %q, want %q", keys, wantKeys)
@@ -832,6 +832,9 @@ func TestParse_ExampleRecall(t *testing.T) {
 	}
 	if got, want := l.Fallback, "operator"; got != want {
 		t.Fatalf("fallback=%q, want %q", got, want)
+	}
+	if got, want := c.Instance, "pbx1"; got != want {
+		t.Fatalf("instance=%q, want %q", got, want)
 	}
 
 	// Every Alert-Info value in the example's comments.
