@@ -48,7 +48,9 @@ func Parse(data []byte, name string) (Config, error) {
 		e.Line = lines.find(e.Key)
 		e.Key, e.Problem = redact(e.Key, c.ESL.Password), redact(e.Problem, c.ESL.Password)
 	}
-	slices.SortStableFunc(p, func(a, b *Error) int { return cmp.Compare(lineOrder(a), lineOrder(b)) })
+	slices.SortStableFunc(p, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(lineOrder(a), lineOrder(b)), cmp.Compare(a.Key, b.Key))
+	})
 	if err := p.err(name); err != nil {
 		return Config{}, err
 	}
@@ -171,12 +173,12 @@ func (d *decoder) value(p toml.Primitive, key string, v reflect.Value) {
 		err = d.md.PrimitiveDecode(p, &keys)
 		d.fields(keys, key, v)
 	case v.Type() == durationType:
-		var t encodingDuration = new(duration)
+		t := duration{parse: parseDuration}
 		if key == "store.keep" {
-			t = new(period)
+			t.parse = parseKeep
 		}
-		err = d.md.PrimitiveDecode(p, t)
-		v.SetInt(int64(t.value()))
+		err = d.md.PrimitiveDecode(p, &t)
+		v.SetInt(int64(t.d))
 	case v.Kind() == reflect.Slice:
 		if i := slices.IndexFunc(raw.([]any), func(e any) bool { _, ok := e.(string); return !ok }); i >= 0 {
 			d.problems.addf(fmt.Sprintf("%s[%d]", key, i), "must be a quoted string, not %s", typeName(raw.([]any)[i]))
@@ -187,11 +189,11 @@ func (d *decoder) value(p toml.Primitive, key string, v reflect.Value) {
 		err = d.md.PrimitiveDecode(p, v.Addr().Interface())
 	}
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			err = errors.New(pe.Message)
+		msg := err.Error()
+		if pe := (toml.ParseError{}); errors.As(err, &pe) {
+			msg = pe.Message // from UnmarshalText, without the library's prefix
 		}
-		d.problems.addf(key, "%v", err)
+		d.problems.addf(key, "%s", msg)
 		v.SetZero()
 	}
 }
@@ -246,60 +248,46 @@ func header(key string) string {
 	}
 }
 
-// duration is a quoted Go duration such as "45s"; period is store.keep, which
-// also takes days ("400d") and "" (keep everything).
-type (
-	duration time.Duration
-	period   time.Duration
-)
-
-type encodingDuration interface {
-	UnmarshalText([]byte) error
-	value() time.Duration
+// duration decodes a quoted duration with parse: parseDuration, or
+// parseKeep for store.keep.
+type duration struct {
+	d     time.Duration
+	parse func(string) (time.Duration, error)
 }
 
-func (d *duration) value() time.Duration { return time.Duration(*d) }
-func (p *period) value() time.Duration   { return time.Duration(*p) }
-
-func (d *duration) UnmarshalText(text []byte) error {
-	v, err := time.ParseDuration(string(text))
-	if err != nil {
-		return fmt.Errorf(`%s: not a duration (write it like "45s" or "2m")`, quote(string(text)))
+func (d *duration) UnmarshalText(text []byte) (err error) {
+	if d.d, err = d.parse(string(text)); err != nil {
+		return fmt.Errorf("%s: %v", quote(string(text)), err)
 	}
-	*d = duration(v)
 	return nil
 }
 
-func (p *period) UnmarshalText(text []byte) error {
-	s := string(text)
-	v, err := parseKeep(s)
-	if err == nil && v == 0 && s != "" {
-		err = errors.New(`must be at least one day ("1d"), or "" to keep everything`)
-	}
+// parseDuration parses a Go duration such as "45s".
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("%s: %v", quote(s), err)
+		return 0, errors.New(`not a duration (write it like "45s" or "2m")`)
 	}
-	*p = period(v)
-	return nil
+	return d, nil
 }
 
 // parseKeep parses a retention period: "" is 0 (keep everything), "400d" is
 // 400 days, anything else a Go duration such as "9600h". Validate checks the
 // minimum.
-func parseKeep(s string) (time.Duration, error) {
+func parseKeep(s string) (d time.Duration, err error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
 		if err != nil || days < 0 || days > MaxKeepDays {
 			return 0, fmt.Errorf(`not a number of days (write it like "400d", at most %dd)`, MaxKeepDays)
 		}
-		return time.Duration(days) * 24 * time.Hour, nil
+		d = time.Duration(days) * 24 * time.Hour
+	} else if s != "" {
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, errors.New(`not a period (write it like "400d" or "9600h")`)
+		}
 	}
-	if s == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, errors.New(`not a period (write it like "400d" or "9600h")`)
+	if d == 0 && s != "" {
+		return 0, errors.New(`must be at least one day ("1d"), or "" to keep everything`)
 	}
 	return d, nil
 }

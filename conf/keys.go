@@ -96,7 +96,7 @@ var (
 func keyLines(data []byte) lineIndex {
 	lines := lineIndex{}
 	table, lots := "", -1
-	for i, line := range strings.Split(string(data), "\n") {
+	for i, line := range strings.Split(strings.TrimPrefix(string(data), "\ufeff"), "\n") {
 		line = strings.TrimSpace(line)
 		var path string
 		switch {
