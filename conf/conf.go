@@ -1,4 +1,6 @@
-// Package conf finds, loads and validates parkd's configuration file.
+// Package conf finds (Locate), loads (Load) and validates parkd's
+// configuration file, and tells which changes a reload cannot apply
+// (NeedsRestart).
 //
 // The file is TOML. Every key is optional and has a default (see Default),
 // unknown keys are rejected, and every problem is reported on its own line
@@ -79,7 +81,8 @@ type ESL struct {
 
 // Store configures the SQLite database.
 type Store struct {
-	// Path is the SQLite database file.
+	// Path is the SQLite database file. Load makes a relative path
+	// relative to the configuration file's directory.
 	Path string `toml:"path"`
 	// Keep is how long the history of ended park sessions is kept; a daily
 	// prune deletes what is older. 0 (the default, keep = "") keeps
