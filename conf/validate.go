@@ -87,18 +87,17 @@ func (c *Config) validate() problems {
 	if c.Store.Keep != 0 && c.Store.Keep < MinKeep {
 		p.addf("store.keep", "%s: must be at least one day (\"1d\"), or \"\" to keep everything", c.Store.Keep)
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		p.addf("log.level", "%s: must be one of debug, info, warn, error", quote(c.Log.Level))
-	}
-	switch c.Log.Format {
-	case "json", "console":
-	default:
-		p.addf("log.format", "%s: must be json or console", quote(c.Log.Format))
-	}
+	oneOf(&p, "log.level", c.Log.Level, "one of debug, info, warn, error", "debug", "info", "warn", "error")
+	oneOf(&p, "log.format", c.Log.Format, "json or console", "json", "console")
 	c.validateLots(&p)
 	return p
+}
+
+// oneOf records a problem unless v is one of allowed, which want lists.
+func oneOf(p *problems, key, v, want string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		p.addf(key, "%s: must be %s", quote(v), want)
+	}
 }
 
 // validate records the problems in e. The password is never quoted.
@@ -203,11 +202,7 @@ func (c *Config) validateLots(p *problems) {
 		if l.OnFull != "reject" && !strings.HasPrefix(l.OnFull, overflowPrefix) {
 			p.addf(key+".on_full", `%s: must be "reject" or "overflow:<lot name>"`, quote(l.OnFull))
 		}
-		switch l.OnOccupied {
-		case "reject", "next":
-		default:
-			p.addf(key+".on_occupied", `%s: must be "reject" or "next"`, quote(l.OnOccupied))
-		}
+		oneOf(p, key+".on_occupied", l.OnOccupied, `"reject" or "next"`, "reject", "next")
 
 		for _, code := range []struct{ field, value string }{
 			{"park_code", l.ParkCode},
@@ -288,27 +283,15 @@ func (c *Config) validateOverflow(p *problems, byName map[string]int) {
 		}
 	}
 
-	// Report each loop once, on the lot with the lowest index in it.
-	for i := range c.Lots {
-		path := []string{c.Lots[i].Name}
-		seen := map[int]bool{i: true}
-		loop, lowest := false, true
-		for j := next[i]; j >= 0; j = next[j] {
-			path = append(path, c.Lots[j].Name)
-			if j == i {
-				loop = true
-				break
-			}
-			if seen[j] {
-				break // a loop that does not include i
-			}
-			seen[j] = true
-			if j < i {
-				lowest = false
-			}
+	// Report each loop once, on the lot with the lowest index in it: follow
+	// the links from i through higher indexes only, at most once round.
+	for i, l := range c.Lots {
+		path, j := []string{l.Name}, next[i]
+		for steps := 0; j > i && steps < len(c.Lots); steps++ {
+			path, j = append(path, c.Lots[j].Name), next[j]
 		}
-		if loop && lowest {
-			p.addf(fmt.Sprintf("lot[%d].on_full", i), "%s: overflow loops: %s", quote(c.Lots[i].OnFull), strings.Join(path, " -> "))
+		if j == i {
+			p.addf(fmt.Sprintf("lot[%d].on_full", i), "%s: overflow loops: %s", quote(l.OnFull), strings.Join(append(path, l.Name), " -> "))
 		}
 	}
 }
