@@ -338,7 +338,7 @@ func TestParse_Invalid(t *testing.T) {
 		{"FallbackVariable", lot(`fallback = "${operator}"`), `parkd.toml: lot[0].fallback: "${operator}": must be "extension`},
 		{"FallbackWordTooLong", lot(`fallback = "9000 XML ` + strings.Repeat("c", 65) + `"`), `parkd.toml: lot[0].fallback: "9000 XML ` + strings.Repeat("c", 65) + `": each word is at most 64 characters`},
 		{"FallbackContextAsDialplan", lot(`fallback = "9000 default"`), `parkd.toml: lot[0].fallback: "9000 default": "default" is not a dialplan (XML, inline, enum, asterisk, lua, yaml, directory); to name a context write "9000 XML default"`},
-		{"FallbackUnderRecall", recall(`fallback = "operator"`), `parkd.toml: lot[0].recall.fallback: unknown key (a lot key: write it above [lot.recall])`},
+		{"FallbackUnderRecall", recall(`fallback = "operator"`), `parkd.toml: lot[0].recall.fallback: unknown key (a lot key: write it under [[lot]], above [lot.recall])`},
 
 		// [lot.recall]
 		{"RecallNotTable", lot(`recall = true`), `parkd.toml: lot[0].recall: must be a table written [lot.recall] after its [[lot]], not a boolean`},

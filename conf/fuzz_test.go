@@ -2,6 +2,7 @@ package conf_test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,8 +12,11 @@ import (
 // FuzzParse ensures Parse never panics, reports every problem on its own line
 // naming the file, and only returns configurations that validate again.
 func FuzzParse(f *testing.F) {
-	if data, err := os.ReadFile("../parkd.example.toml"); err == nil {
-		f.Add(data)
+	files, _ := filepath.Glob("testdata/*.toml")
+	for _, file := range append(files, "../parkd.example.toml") {
+		if data, err := os.ReadFile(file); err == nil {
+			f.Add(data)
+		}
 	}
 	for _, s := range []string{
 		"",

@@ -29,7 +29,7 @@ var tables = []struct {
 	{reflect.TypeFor[ESL](), "an [esl] key: write it under [esl]"},
 	{reflect.TypeFor[Store](), "a [store] key: write it under [store]"},
 	{reflect.TypeFor[Log](), "a [log] key: write it under [log]"},
-	{reflect.TypeFor[Lot](), "a lot key: write it above [lot.recall]"},
+	{reflect.TypeFor[Lot](), "a lot key: write it under [[lot]], above [lot.recall]"},
 	{reflect.TypeFor[Recall](), "a recall key: write it under [lot.recall]"},
 }
 
