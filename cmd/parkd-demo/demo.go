@@ -75,14 +75,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func demoLot() conf.Lot {
 	lot := conf.DefaultLot()
 	lot.Name, lot.Slots, lot.First, lot.Last, lot.Announce = "reception", "201-220", 201, 220, true
-	// A short timeout so the recall scene fits the demo; every other call
-	// is picked up well before it.
+	// A short timeout and recall cycle so the recall scene (a missed
+	// recall, then an answered one) fits the demo; every other call is
+	// picked up well before the timeout. Each value is one a real config
+	// accepts (ring_for is at least 5s).
 	lot.Timeout = 6 * time.Second
+	lot.Recall.RingFor = 5 * time.Second
+	lot.Recall.RetryAfter = 2 * time.Second
 	return lot
 }
 
-// maxDemoRecall is the longest lot timeout the demo waits out to show a recall.
-const maxDemoRecall = 10 * time.Second
+// maxDemoRecall is the longest wait the demo sits through to show the
+// recall scene: the lot's timeout, one unanswered recall and the pause
+// before the next.
+const maxDemoRecall = 15 * time.Second
+
+// answerAfter is how long reception's phone rings before she picks up the
+// second recall.
+const answerAfter = 1500 * time.Millisecond
 
 // demoConfig runs the lot on loopback ports the system picks.
 func demoConfig(freeswitch, db string, lot conf.Lot) conf.Config {
@@ -254,14 +264,27 @@ func (d *demo) run(ctx context.Context) error {
 }
 
 // recallScene parks a call nobody picks up: at the lot's timeout
-// reception's phone rings with the distinctive ring and the caller's name,
-// and answering it connects her to the same caller.
+// reception's phone rings with the distinctive ring and the caller's name;
+// the receptionist is away and misses it, parkd records the failure and
+// rings again after the lot's pause, and this time answering connects her
+// to the same caller, who heard music throughout.
 func (d *demo) recallScene(park, slot string) error {
-	if !d.lot.Recall.Enabled || d.lot.Timeout > maxDemoRecall {
-		d.say("(The recall scene is skipped: lot %s recalls after %v, too long for a demo.)", d.lot.Name, d.lot.Timeout)
+	r := d.lot.Recall
+	switch {
+	case !r.Enabled:
+		d.say("(The recall scene is skipped: lot %s does not recall.)", d.lot.Name)
+		return nil
+	case r.Attempts < 2:
+		d.say("(The recall scene is skipped: lot %s makes %d recall(s); the scene needs 2.)", d.lot.Name, r.Attempts)
+		return nil
+	case d.lot.Timeout+r.RingFor+r.RetryAfter > maxDemoRecall:
+		d.say("(The recall scene is skipped: lot %s recalls after %v and rings for %v, too long for a demo.)",
+			d.lot.Name, d.lot.Timeout, r.RingFor)
 		return nil
 	}
-	d.sim.Register("1000", fstest.Endpoint{AnswerAfter: 1500 * time.Millisecond})
+	// Reception's phone is registered but nobody is at the desk: it rings
+	// until the recall's ring time runs out.
+	d.sim.Register("1000", fstest.Endpoint{NoAnswer: true})
 	d.say("Bob Lee is parked on %s, and nobody picks him up ...", park+slot)
 	bob, err := d.call("Bob Lee", "+15550133", park+slot, "park", slot, "1000")
 	if err != nil {
@@ -270,22 +293,65 @@ func (d *demo) recallScene(park, slot string) error {
 	if err := d.reached(bob, hearing("music:"), parking.EventParked); err != nil {
 		return fmt.Errorf("bob not parked: %w", err)
 	}
-	if err := d.until(func() bool { return len(d.sim.Invites()) > 0 }, d.lot.Timeout+wait); err != nil {
-		return errors.New("no recall at the timeout")
+	first, err := d.invite(1, d.lot.Timeout+wait)
+	if err != nil {
+		return err
 	}
-	inv := d.sim.Invites()[0]
 	d.say("%v later reception's phone (1000) rings with Alert-Info %s,\n"+
-		"          showing %q from %s. Bob still hears music.", d.lot.Timeout, inv.AlertInfo, inv.CallerIDName, inv.CallerIDNumber)
-	if err := d.reached(bob, hearing("bridge:"+inv.UUID), parking.EventRecalled); err != nil {
+		"          showing %q from %s. Bob still hears music.", d.lot.Timeout, first.AlertInfo, first.CallerIDName, first.CallerIDNumber)
+	d.say("The receptionist is away from her desk: the phone rings for %v, unanswered.", r.RingFor)
+	// She will answer the next recall. The simulator reads an endpoint when
+	// an originate starts, so re-registering now leaves this ringing recall
+	// unanswered and cannot be too late for the next one, however slow the
+	// machine.
+	d.sim.Register("1000", fstest.Endpoint{AnswerAfter: answerAfter})
+	if err := d.untilEvent(bob, parking.EventRecallFailed, r.RingFor+wait); err != nil {
+		return fmt.Errorf("the missed recall was not recorded: %w", err)
+	}
+	if _, err := bob.WaitFor(wait, hearing("music:")); err != nil {
+		return fmt.Errorf("bob lost his music after the missed recall: %w", err)
+	}
+	d.say("parkd records the missed recall (recall_failed); Bob keeps his music,\n"+
+		"          and parkd will ring reception again in %v (attempt 2 of %d).", r.RetryAfter, r.Attempts)
+	d.say("The receptionist is back at her desk.")
+	second, err := d.invite(2, r.RetryAfter+wait)
+	if err != nil {
+		return err
+	}
+	d.say("Reception's phone rings again, showing %q.", second.CallerIDName)
+	if err := d.reached(bob, hearing("bridge:"+second.UUID), parking.EventRecalled); err != nil {
 		return fmt.Errorf("bob not connected to reception: %w", err)
 	}
-	d.say("The receptionist answers and is talking to Bob again: recorded as recalled.")
-	d.sim.Channel(inv.UUID).Hangup("")
+	d.say("This time she answers and is talking to Bob again: recorded as recalled.")
+	d.sim.Channel(second.UUID).Hangup("")
 	if _, err := bob.WaitFor(wait, gone); err != nil {
 		return err
 	}
 	d.pause()
 	return nil
+}
+
+// invite waits up to limit for the n-th INVITE the simulator sent (from 1)
+// and returns it.
+func (d *demo) invite(n int, limit time.Duration) (fstest.Invite, error) {
+	if err := d.until(func() bool { return len(d.sim.Invites()) >= n }, limit); err != nil {
+		return fstest.Invite{}, fmt.Errorf("no recall number %d", n)
+	}
+	return d.sim.Invites()[n-1], nil
+}
+
+// untilEvent waits up to limit until the call's last history row is ev.
+func (d *demo) untilEvent(ch *fstest.Channel, ev parking.Event, limit time.Duration) error {
+	return d.until(func() bool { return d.lastEvent(ch) == ev }, limit)
+}
+
+// lastEvent is the event of the call's last history row, "" if none.
+func (d *demo) lastEvent(ch *fstest.Channel) parking.Event {
+	rows, err := d.m.DB.History(context.Background(), store.HistoryFilter{Call: parking.CallID(ch.UUID())})
+	if err != nil || len(rows) == 0 {
+		return ""
+	}
+	return rows[len(rows)-1].Event
 }
 
 // reached waits until the channel is in the state cond describes and its
@@ -295,10 +361,7 @@ func (d *demo) reached(ch *fstest.Channel, cond func(fstest.ChannelState) bool, 
 	if _, err := ch.WaitFor(wait, cond); err != nil {
 		return err
 	}
-	return d.until(func() bool {
-		rows, err := d.m.DB.History(context.Background(), store.HistoryFilter{Call: parking.CallID(ch.UUID())})
-		return err == nil && len(rows) > 0 && rows[len(rows)-1].Event == ev
-	})
+	return d.untilEvent(ch, ev, wait)
 }
 
 // until polls cond for up to limit (default wait).
