@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parkd/parkd/store"
+	"github.com/parkd/parkd/store/storegen"
 )
 
 // BenchmarkReport1M measures reports over a generated history of 1,000,000
@@ -17,7 +18,7 @@ func BenchmarkReport1M(b *testing.B) {
 	end := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 	db := MustOpenDB(b)
 	start := time.Now()
-	res, err := db.Generate(ctx, store.GenOptions{Rows: 1_000_000, Seed: 1, End: end})
+	res, err := storegen.Generate(ctx, db.Path, storegen.Options{Rows: 1_000_000, Seed: 1, End: end})
 	if err != nil {
 		b.Fatal(err)
 	}

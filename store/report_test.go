@@ -13,6 +13,7 @@ import (
 
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
+	"github.com/parkd/parkd/store/storegen"
 	"github.com/parkd/parkd/store/storetest"
 )
 
@@ -388,7 +389,7 @@ func TestDB_ReportMatchesSessions(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	end := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC) // the window spans the EU and US ends of summer time
-	if _, err := db.Generate(ctx, store.GenOptions{Rows: 6000, Seed: 7, End: end, Span: 40 * 24 * time.Hour}); err != nil {
+	if _, err := storegen.Generate(ctx, db.Path, storegen.Options{Rows: 6000, Seed: 7, End: end, Span: 40 * 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	var zones []*time.Location

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parkd/parkd/store"
+	"github.com/parkd/parkd/store/storegen"
 	"github.com/parkd/parkd/store/storetest"
 )
 
@@ -189,9 +191,9 @@ func TestMigration_BackfillsSessions(t *testing.T) {
 func TestDB_Generate(t *testing.T) {
 	ctx := context.Background()
 	end := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
-	gen := func(seed uint64) (*store.DB, store.GenResult) {
+	gen := func(seed uint64) (*store.DB, storegen.Result) {
 		db := MustOpenDB(t)
-		res, err := db.Generate(ctx, store.GenOptions{Rows: 20_000, Seed: seed, End: end, Span: 30 * 24 * time.Hour})
+		res, err := storegen.Generate(ctx, db.Path, storegen.Options{Rows: 20_000, Seed: seed, End: end, Span: 30 * 24 * time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +228,7 @@ func TestDB_Generate(t *testing.T) {
 	if bad != 0 {
 		t.Fatalf("%d rows earlier than the row before them", bad)
 	}
-	if _, err := db.Generate(ctx, store.GenOptions{Rows: 10, End: end}); err == nil {
-		t.Fatal("Generate on a database with history: no error")
+	if _, err := storegen.Generate(ctx, db.Path, storegen.Options{Rows: 10, End: end}); !errors.Is(err, storegen.ErrHasHistory) {
+		t.Fatalf("Generate on a database with history: err=%v, want %v", err, storegen.ErrHasHistory)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parkd/parkd/store"
+	"github.com/parkd/parkd/store/storegen"
 )
 
 // historyFigures counts the history parkd wrote: every row of the database
@@ -54,15 +55,8 @@ func benchReport(ctx context.Context, c benchConfig, stderr io.Writer) (*benchRe
 	end := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 	r := &benchResult{Scenario: c.Scenario, Mode: "inproc", Seed: c.Seed, CPUs: runtime.NumCPU(), ReportQueries: map[string]float64{}}
 	fmt.Fprintf(stderr, "bench report1m: generating %d history rows in %s\n", c.Rows, path)
-	w := store.NewDB(path)
-	if err := w.Open(); err != nil {
-		return nil, err
-	}
 	t0 := time.Now()
-	gen, err := w.Generate(ctx, store.GenOptions{Rows: c.Rows, Seed: c.Seed, End: end})
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
+	gen, err := storegen.Generate(ctx, path, storegen.Options{Rows: c.Rows, Seed: c.Seed, End: end})
 	if err != nil {
 		return nil, err
 	}

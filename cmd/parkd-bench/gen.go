@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/parkd/parkd/cli"
-	"github.com/parkd/parkd/store"
+	"github.com/parkd/parkd/store/storegen"
 )
 
 // runGenHistory fills a new database with a synthetic history for load
@@ -37,12 +37,7 @@ func runGenHistory(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if _, err := os.Stat(*db); err == nil {
 		return fmt.Errorf("gen-history: %s exists; give a new file", *db)
 	}
-	d := store.NewDB(*db)
-	if err := d.Open(); err != nil {
-		return err
-	}
-	defer d.Close()
-	res, err := d.Generate(ctx, store.GenOptions{Rows: *rows, Seed: *seed, End: endAt, Span: time.Duration(*days) * 24 * time.Hour})
+	res, err := storegen.Generate(ctx, *db, storegen.Options{Rows: *rows, Seed: *seed, End: endAt, Span: time.Duration(*days) * 24 * time.Hour})
 	if err != nil {
 		return err
 	}

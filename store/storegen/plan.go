@@ -1,35 +1,14 @@
-package store
+package storegen
 
 import (
 	"container/heap"
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/parkd/parkd/parking"
 )
-
-// GenOptions describes a synthetic history for load tests and benchmarks.
-type GenOptions struct {
-	// Rows is the exact number of history rows to write.
-	Rows int
-	// Seed makes the history reproducible: the same options give the same
-	// rows.
-	Seed uint64
-	// End is when the last session starts; zero means now. Span is how far
-	// back the first one starts; zero means 365 days.
-	End  time.Time
-	Span time.Duration
-}
-
-// GenResult says what Generate wrote.
-type GenResult struct {
-	Rows     int // history rows
-	Sessions int // park sessions (all of them ended)
-}
 
 // genLot is a lot of the synthetic hospital.
 type genLot struct {
@@ -60,105 +39,6 @@ type genSession struct {
 	attempts int
 }
 
-// Generate appends a synthetic but realistic history of Rows rows to an
-// empty database, with its sessions, in one transaction of batched inserts
-// (about ten seconds per million rows on a 2-vCPU VM). Sessions start
-// evenly over [End-Span, End] with a random jitter, in three lots; about
-// 55% are retrieved before any
-// recall, 10% abandoned, the rest recalled up to three times and then
-// recalled, retrieved, abandoned or sent to the fallback; 1% are lost, and
-// about 3% of rows are refused parks. Every session ends, so nobody is left
-// in a slot. It refuses a database that already has history.
-func (db *DB) Generate(ctx context.Context, o GenOptions) (GenResult, error) {
-	if o.Rows <= 0 {
-		return GenResult{}, fmt.Errorf("generate: %w: rows %d", ErrInvalid, o.Rows)
-	}
-	if o.End.IsZero() {
-		o.End = time.Now()
-	}
-	if o.Span <= 0 {
-		o.Span = 365 * 24 * time.Hour
-	}
-	if db.w == nil {
-		return GenResult{}, fmt.Errorf("generate: %w", errNotOpen)
-	}
-	// A large page cache keeps the index rebuilds in memory. The writer
-	// pool has one connection, so the pragma lands on it; it is restored
-	// before Generate returns.
-	if _, err := db.w.ExecContext(ctx, `PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY`); err != nil {
-		return GenResult{}, fmt.Errorf("generate: %w", err)
-	}
-	defer db.w.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000; PRAGMA temp_store = DEFAULT`)
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return GenResult{}, fmt.Errorf("generate: begin: %w", err)
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM history`).Scan(&n); err != nil {
-		return GenResult{}, fmt.Errorf("generate: %w", err)
-	}
-	if n > 0 {
-		return GenResult{}, fmt.Errorf("generate: %w: the database already has %d history rows", ErrInvalid, n)
-	}
-
-	// Secondary indexes are dropped while the rows go in and rebuilt after
-	// (a sort instead of a million random B-tree inserts), in the same
-	// transaction, from their own stored definitions.
-	indexes, err := dropIndexes(ctx, tx)
-	if err != nil {
-		return GenResult{}, fmt.Errorf("generate: %w", err)
-	}
-	g := &generator{
-		rng:  rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)),
-		hist: newBatcher(tx, "history", "at, lot, slot, call_uuid, caller_number, caller_name, parker, event, reason, retriever, wait_ms", 11),
-		sess: newBatcher(tx, "sessions", "id, call_uuid, lot, slot, caller_number, caller_name, parker, parked_at, recall_attempts, ended_id, ended_at, outcome, retriever, wait_ms", 14),
-	}
-	res, err := g.run(ctx, o)
-	if err != nil {
-		return GenResult{}, fmt.Errorf("generate: %w", err)
-	}
-	for _, ddl := range indexes {
-		if _, err := tx.ExecContext(ctx, ddl); err != nil {
-			return GenResult{}, fmt.Errorf("generate: rebuild index: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return GenResult{}, fmt.Errorf("generate: commit: %w", err)
-	}
-	return res, nil
-}
-
-// dropIndexes drops the secondary indexes of history and sessions and
-// returns the statements that recreate them.
-func dropIndexes(ctx context.Context, tx *sql.Tx) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_master
-	WHERE type = 'index' AND tbl_name IN ('history', 'sessions') AND sql IS NOT NULL ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list indexes: %w", err)
-	}
-	var names, ddls []string
-	for rows.Next() {
-		var name, ddl string
-		if err := rows.Scan(&name, &ddl); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list indexes: %w", err)
-		}
-		names, ddls = append(names, name), append(ddls, ddl)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list indexes: %w", err)
-	}
-	for _, name := range names {
-		// Names come from sqlite_master, not from input; quoted all the same.
-		if _, err := tx.ExecContext(ctx, `DROP INDEX "`+strings.ReplaceAll(name, `"`, `""`)+`"`); err != nil {
-			return nil, fmt.Errorf("drop index %s: %w", name, err)
-		}
-	}
-	return ddls, nil
-}
-
 // generator plans sessions in order of start and writes their rows in order
 // of time, through a heap of rows planned but not yet due.
 type generator struct {
@@ -168,7 +48,7 @@ type generator struct {
 	pending rowHeap
 	seq     int64
 	nextID  int64
-	res     GenResult
+	res     Result
 }
 
 // genLots are the lots of the synthetic hospital.
@@ -176,7 +56,7 @@ func genLots() [3]genLot {
 	return [...]genLot{{"main", 701, 20}, {"reception", 201, 20}, {"er", 301, 10}}
 }
 
-func (g *generator) run(ctx context.Context, o GenOptions) (GenResult, error) {
+func (g *generator) run(ctx context.Context, o Options) (Result, error) {
 	// Sessions start in proportion to the rows planned so far, so the last
 	// one starts near End, with a random jitter of about one session.
 	start := o.End.Add(-o.Span).UTC()
@@ -185,7 +65,7 @@ func (g *generator) run(ctx context.Context, o GenOptions) (GenResult, error) {
 	planned := 0
 	for planned < o.Rows {
 		if err := ctx.Err(); err != nil {
-			return GenResult{}, err
+			return Result{}, err
 		}
 		next := start.Add(time.Duration(float64(o.Span) * float64(planned) / float64(o.Rows))).
 			Add(time.Duration(g.rng.Int64N(jitter))).Truncate(time.Millisecond)
@@ -193,7 +73,7 @@ func (g *generator) run(ctx context.Context, o GenOptions) (GenResult, error) {
 			at = next
 		}
 		if err := g.flush(at); err != nil {
-			return GenResult{}, err
+			return Result{}, err
 		}
 		rows := g.plan(at)
 		if g.rng.IntN(100) < 3 || planned+len(rows) > o.Rows {
@@ -205,17 +85,17 @@ func (g *generator) run(ctx context.Context, o GenOptions) (GenResult, error) {
 		}
 		// The first row (parked or rejected) is due now.
 		if err := g.flush(at); err != nil {
-			return GenResult{}, err
+			return Result{}, err
 		}
 	}
 	if err := g.flush(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
-		return GenResult{}, err
+		return Result{}, err
 	}
 	if err := g.hist.close(); err != nil {
-		return GenResult{}, err
+		return Result{}, err
 	}
 	if err := g.sess.close(); err != nil {
-		return GenResult{}, err
+		return Result{}, err
 	}
 	return g.res, nil
 }
@@ -342,62 +222,4 @@ func (h *rowHeap) Pop() any {
 	r := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return r
-}
-
-// batchRows is how many rows one multi-row INSERT carries.
-const batchRows = 256
-
-// batcher inserts rows into a table batchRows at a time.
-type batcher struct {
-	tx    *sql.Tx
-	table string
-	cols  string
-	ncol  int
-	args  []any
-	full  *sql.Stmt
-}
-
-func newBatcher(tx *sql.Tx, table, cols string, ncol int) *batcher {
-	return &batcher{tx: tx, table: table, cols: cols, ncol: ncol}
-}
-
-// insertSQL returns an INSERT of rows rows into b's table.
-func (b *batcher) insertSQL(rows int) string {
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", b.ncol), ", ") + ")"
-	return "INSERT INTO " + b.table + " (" + b.cols + ") VALUES " + strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
-}
-
-func (b *batcher) add(vals ...any) error {
-	b.args = append(b.args, vals...)
-	if len(b.args) < batchRows*b.ncol {
-		return nil
-	}
-	if b.full == nil {
-		var err error
-		if b.full, err = b.tx.Prepare(b.insertSQL(batchRows)); err != nil {
-			return fmt.Errorf("%s: %w", b.table, err)
-		}
-	}
-	if _, err := b.full.Exec(b.args...); err != nil {
-		return fmt.Errorf("%s: %w", b.table, err)
-	}
-	b.args = b.args[:0]
-	return nil
-}
-
-// close writes the rows left and closes the statements.
-func (b *batcher) close() error {
-	defer func() {
-		if b.full != nil {
-			b.full.Close()
-		}
-	}()
-	if len(b.args) == 0 {
-		return nil
-	}
-	if _, err := b.tx.Exec(b.insertSQL(len(b.args)/b.ncol), b.args...); err != nil {
-		return fmt.Errorf("%s: %w", b.table, err)
-	}
-	b.args = b.args[:0]
-	return nil
 }
