@@ -16,11 +16,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
 	"github.com/parkd/parkd/parking"
 )
 
@@ -36,8 +33,17 @@ var (
 	// ErrOlderSchema: OpenReadOnly found a database that still needs
 	// migrations, which only a writable Open applies.
 	ErrOlderSchema = errors.New("database schema is older than this parkd")
-	// ErrReadOnly: a write was attempted on a DB from OpenReadOnly.
+	// ErrReadOnly: the database cannot be written. Open and OpenExisting
+	// return it, before SQLite tries, when the file, its directory or the
+	// filesystem is read-only, with a message that says which; the
+	// writing methods return it on a DB from OpenReadOnly.
 	ErrReadOnly = errors.New("database opened read-only")
+	// ErrCorrupt: SQLite found the file damaged, on open (Open and
+	// CheckOpen run SQLite's quick_check) or on any later read or write.
+	// The message names the file and says how to recover its rows with the
+	// sqlite3 shell's .recover into a new file; the damaged file is never
+	// modified.
+	ErrCorrupt = errors.New("database file is damaged")
 	// ErrInvalid: a transition or a history filter failed validation.
 	ErrInvalid = errors.New("invalid argument")
 )
@@ -84,6 +90,9 @@ type DB struct {
 	w *sql.DB // writer: one connection; nil when read-only
 	r *sql.DB // readers: mode=ro
 
+	// file is the file Path named when it was opened, for Replaced.
+	file os.FileInfo
+
 	stmts writeStmts
 }
 
@@ -127,8 +136,12 @@ func NewDB(path string) *DB {
 //
 // If the file exists but is not a SQLite database, or is another program's
 // database (tables but no schema_migrations), Open returns an error wrapping
-// ErrForeignDB; if a newer parkd migrated it, one wrapping ErrNewerSchema. In
-// those cases the file is not modified.
+// ErrForeignDB; if a newer parkd migrated it, one wrapping ErrNewerSchema;
+// if SQLite's quick_check finds it damaged, one wrapping ErrCorrupt. In
+// those cases the file is not modified and no -wal or -shm file is left
+// beside it. If the file, its directory or the filesystem is read-only, it
+// fails with an error wrapping ErrReadOnly that says which, and if the
+// directory does not exist, with one wrapping fs.ErrNotExist.
 func (db *DB) Open() error {
 	if db.w != nil || db.r != nil {
 		return fmt.Errorf("store: %s already open", db.Path)
@@ -142,55 +155,58 @@ func (db *DB) Open() error {
 	}
 	ctx := context.Background()
 
-	// Inspect an existing file through a read-only connection before the
-	// writer touches it: opening the writer switches the file to WAL, which
-	// rewrites its header.
-	switch _, err := os.Stat(db.Path); {
-	case err == nil:
-		if db.r, err = db.openReader(); err != nil {
-			return err
-		}
-		if _, err := inspect(ctx, db.r, db.Path, migs); err != nil {
-			db.closePools()
-			return err
-		}
-	case !errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("store: %w", err)
+	// Inspect an existing file through a read-only connection of its own
+	// before the writer touches it: opening the writer switches the file to
+	// WAL, which rewrites its header.
+	st, err := readFileState(db.Path)
+	if err != nil {
+		return err
 	}
-
+	if st.exists && !st.empty {
+		if _, err := inspectFile(ctx, db.Path, st, migs, true); err != nil {
+			return err
+		}
+	}
+	if err := checkWritable(db.Path, st); err != nil {
+		return err
+	}
 	if err := db.openWriter(ctx, migs, true); err != nil {
 		db.Close()
 		return err
 	}
-	if db.r == nil {
-		if db.r, err = db.openReader(); err != nil {
-			db.Close()
-			return err
-		}
+	if db.r, err = db.openReader(readParams); err != nil {
+		db.Close()
+		return err
 	}
-	return nil
+	return db.noteFile()
 }
 
 // OpenReadOnly opens an existing parkd database for queries only, for
 // example to read one that a running daemon writes. It never creates the
 // file, applies migrations or writes; Record returns ErrReadOnly. It returns
 // an error wrapping ErrOlderSchema if the database needs migrations (run the
-// daemon once to apply them), and the errors Open returns for foreign files
-// and newer schemas.
+// daemon once to apply them), and the errors Open returns for foreign files,
+// newer schemas and damaged files (ErrCorrupt; it runs quick_check too).
+//
+// It works on a read-only file and in a read-only directory or filesystem.
+// There, a WAL-mode database with no -wal file beside it (no daemon has it
+// open) is read with SQLite's immutable=1, which needs no -wal or -shm
+// file; such a DB does not see rows a daemon that starts later writes.
 func OpenReadOnly(path string) (*DB, error) {
-	db, _, err := openExisting(path)
+	db, _, err := openExisting(path, false)
 	return db, err
 }
 
 // OpenExisting opens an existing parkd database for reading and writing
 // alongside the daemon that owns it, for the CLI commands that write (such
 // as notes). Like OpenReadOnly it never creates the file or applies
-// migrations, and fails the same way on a missing, foreign, older or newer
-// database. Writes wait for the daemon's (SQLite's busy timeout, 5 s) and
-// the daemon's wait for them; neither ever sees the other's half-done
-// transaction.
+// migrations, and fails the same way on a missing, foreign, older, newer or
+// damaged database; like Open it fails with ErrReadOnly if the file or its
+// directory cannot be written. Writes wait for the daemon's (SQLite's busy
+// timeout, 5 s) and the daemon's wait for them; neither ever sees the
+// other's half-done transaction.
 func OpenExisting(path string) (*DB, error) {
-	db, migs, err := openExisting(path)
+	db, migs, err := openExisting(path, true)
 	if err != nil {
 		return nil, err
 	}
@@ -201,8 +217,9 @@ func OpenExisting(path string) (*DB, error) {
 	return db, nil
 }
 
-// openExisting opens the read pool of an existing, fully migrated database.
-func openExisting(path string) (*DB, []migration, error) {
+// openExisting opens the read pool of an existing, fully migrated database,
+// after checking that it can be written if the caller will.
+func openExisting(path string, write bool) (*DB, []migration, error) {
 	db := NewDB(path)
 	if err := db.checkPath(); err != nil {
 		return nil, nil, err
@@ -211,23 +228,40 @@ func openExisting(path string) (*DB, []migration, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}
-	// mode=ro never creates the file, but say so plainly rather than with
-	// SQLite's "unable to open database file".
-	if _, err := os.Stat(path); err != nil {
+	st, err := readFileState(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.exists {
+		// mode=ro never creates the file, but say so plainly rather than
+		// with SQLite's "unable to open database file".
+		_, err := os.Stat(path)
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}
-	if db.r, err = db.openReader(); err != nil {
-		return nil, nil, err
-	}
-	version, err := inspect(context.Background(), db.r, path, migs)
-	if err != nil {
-		db.closePools()
-		return nil, nil, err
+	version := 0
+	if !st.empty {
+		if version, err = inspectFile(context.Background(), path, st, migs, true); err != nil {
+			return nil, nil, err
+		}
 	}
 	if latest := migs[len(migs)-1].version; version < latest {
-		db.closePools()
 		return nil, nil, fmt.Errorf("store: %s has schema version %d, this parkd needs %d: %w; run parkd serve once to migrate",
 			path, version, latest, ErrOlderSchema)
+	}
+	params := readParams
+	if write {
+		if err := checkWritable(path, st); err != nil {
+			return nil, nil, err
+		}
+	} else if st.immutable(dirWritable(path)) {
+		params += "&immutable=1"
+	}
+	if db.r, err = db.openReader(params); err != nil {
+		return nil, nil, err
+	}
+	if err := db.noteFile(); err != nil {
+		db.Close()
+		return nil, nil, err
 	}
 	return db, migs, nil
 }
@@ -242,6 +276,7 @@ func (db *DB) Close() error {
 		}
 	}
 	errs = append(errs, db.closePools())
+	db.file = nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.Path, err)
 	}
@@ -281,9 +316,9 @@ func dsn(path, params string) string {
 	return "file:" + u.EscapedPath() + "?" + params
 }
 
-// openReader opens the read-only query pool and checks that it can connect.
-func (db *DB) openReader() (*sql.DB, error) {
-	r, err := sql.Open("sqlite3", dsn(db.Path, readParams))
+// openReader opens the read-only query pool with the DSN parameters params.
+func (db *DB) openReader(params string) (*sql.DB, error) {
+	r, err := sql.Open("sqlite3", dsn(db.Path, params))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", db.Path, err)
 	}
@@ -293,8 +328,7 @@ func (db *DB) openReader() (*sql.DB, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	// No Ping: the first query (inspect's, for an existing file) connects,
-	// and its error says whether the file is SQLite at all.
+	// No Ping: inspectFile has read the file; the first query connects.
 	return r, nil
 }
 
@@ -327,30 +361,6 @@ func (db *DB) openWriter(ctx context.Context, migs []migration, doMigrate bool) 
 		}
 	}
 	return nil
-}
-
-// inspect returns the schema version of the database behind r, or an error if
-// it is not a parkd database this binary can use. It only reads.
-func inspect(ctx context.Context, r *sql.DB, path string, migs []migration) (int, error) {
-	tables, err := tableNames(ctx, r)
-	var se sqlite3.Error
-	if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
-		return 0, fmt.Errorf("store: %s is %w: not a SQLite file, or corrupt: %w", path, ErrForeignDB, err)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	if len(tables) == 0 {
-		return 0, nil // empty SQLite file: ours to initialise
-	}
-	if !slices.Contains(tables, "schema_migrations") {
-		return 0, fmt.Errorf("store: %s is %w (found tables: %s)", path, ErrForeignDB, strings.Join(tables, ", "))
-	}
-	version, err := checkApplied(ctx, r, migs)
-	if err != nil {
-		return 0, fmt.Errorf("store: %s: %w", path, err)
-	}
-	return version, nil
 }
 
 // tableNames lists the user tables and views in the database behind q.

@@ -104,7 +104,8 @@ func (db *DB) History(ctx context.Context, f HistoryFilter) ([]HistoryRow, error
 // EachHistory calls fn for each history row f selects, in the order History
 // returns them, without holding them all in memory (for exports). It stops
 // at fn's first error and returns it.
-func (db *DB) EachHistory(ctx context.Context, f HistoryFilter, fn func(HistoryRow) error) error {
+func (db *DB) EachHistory(ctx context.Context, f HistoryFilter, fn func(HistoryRow) error) (rerr error) {
+	defer db.damaged(&rerr)
 	if db.r == nil {
 		return fmt.Errorf("history: %w", errNotOpen)
 	}

@@ -58,7 +58,8 @@ func CleanNote(text string) (string, error) {
 // It is safe to call from another process while the daemon runs: SQLite
 // serialises the two writers (WAL, busy timeout) and the note never touches
 // the history or the occupancy.
-func (db *DB) AddNote(ctx context.Context, lot string, slot int, text string, at time.Time) (Note, error) {
+func (db *DB) AddNote(ctx context.Context, lot string, slot int, text string, at time.Time) (_ Note, rerr error) {
+	defer db.damaged(&rerr)
 	text, err := CleanNote(text)
 	if err != nil {
 		return Note{}, fmt.Errorf("note: %w", err)
@@ -107,7 +108,8 @@ func (db *DB) AddNote(ctx context.Context, lot string, slot int, text string, at
 // Notes returns the notes f selects, ordered by time of writing. Lot, Slot,
 // Call, Parker, Caller, Since, Until, Limit and Newest filter as they do for
 // History; Event is ignored (notes are no history event).
-func (db *DB) Notes(ctx context.Context, f HistoryFilter) ([]Note, error) {
+func (db *DB) Notes(ctx context.Context, f HistoryFilter) (_ []Note, rerr error) {
+	defer db.damaged(&rerr)
 	if db.r == nil {
 		return nil, fmt.Errorf("notes: %w", errNotOpen)
 	}

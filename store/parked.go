@@ -18,7 +18,8 @@ type ParkedCall struct {
 
 // Parked returns every occupied slot ordered by lot and slot, like Occupied,
 // with the latest note written for each call since it was parked.
-func (db *DB) Parked(ctx context.Context) ([]ParkedCall, error) {
+func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
+	defer db.damaged(&rerr)
 	if db.r == nil {
 		return nil, fmt.Errorf("parked: %w", errNotOpen)
 	}

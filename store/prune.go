@@ -42,7 +42,8 @@ END`
 // It runs in one write transaction, so the daemon's writes wait for it
 // (briefly: it deletes by index) and readers see all of it or none of it.
 // The daemon calls it once a day with before = now - [store] keep.
-func (db *DB) Prune(ctx context.Context, before time.Time) (int64, error) {
+func (db *DB) Prune(ctx context.Context, before time.Time) (_ int64, rerr error) {
+	defer db.damaged(&rerr)
 	if !validTime(before) {
 		return 0, fmt.Errorf("prune: %w: time %v", ErrInvalid, before)
 	}

@@ -37,7 +37,8 @@ const (
 // wait, an occupancy for another call or with a negative attempt count fails
 // with ErrInvalid. Times are
 // stored in UTC with millisecond precision; Wait in whole milliseconds.
-func (db *DB) Record(ctx context.Context, t parking.Transition) error {
+func (db *DB) Record(ctx context.Context, t parking.Transition) (rerr error) {
+	defer db.damaged(&rerr)
 	if err := validate(t); err != nil {
 		return fmt.Errorf("record %s: %w", t.Call, err)
 	}
@@ -100,7 +101,8 @@ func (db *DB) record(ctx context.Context, t parking.Transition) error {
 // refused, as Record would have reported it; the others are written. Any
 // other error (disk full, database locked) writes nothing and is returned
 // as err.
-func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused []error, err error) {
+func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused []error, rerr error) {
+	defer db.damaged(&rerr)
 	if err := db.writable(); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
@@ -222,7 +224,8 @@ func validate(t parking.Transition) error {
 
 // Occupied returns every occupied slot ordered by lot and slot, with the
 // parker's domain and the recall attempts so far. Times are in UTC.
-func (db *DB) Occupied(ctx context.Context) ([]parking.Occupant, error) {
+func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
+	defer db.damaged(&rerr)
 	if db.r == nil {
 		return nil, fmt.Errorf("occupied: %w", errNotOpen)
 	}

@@ -182,7 +182,8 @@ func selectNth(s []time.Duration, k, budget int) {
 // sqlReport); Go groups them, computing the local hour or day itself, and
 // finds the percentiles of each group's waits by selection. A missing or
 // reversed window, or an unknown grouping, fails with ErrInvalid.
-func (db *DB) Report(ctx context.Context, q ReportQuery) (Report, error) {
+func (db *DB) Report(ctx context.Context, q ReportQuery) (_ Report, rerr error) {
+	defer db.damaged(&rerr)
 	if q.By == "" {
 		q.By = ByLot
 	}

@@ -89,7 +89,8 @@ type Session struct {
 // Sessions returns the park sessions parked in [since, until), read from the
 // park_sessions view, ordered by parked_at then call. A zero since or until
 // leaves that end open.
-func (db *DB) Sessions(ctx context.Context, since, until time.Time) ([]Session, error) {
+func (db *DB) Sessions(ctx context.Context, since, until time.Time) (_ []Session, rerr error) {
+	defer db.damaged(&rerr)
 	if db.r == nil {
 		return nil, fmt.Errorf("sessions: %w", errNotOpen)
 	}

@@ -1,0 +1,36 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// CheckOpen reports whether Open would succeed on path, for a check command
+// to run before the daemon does, and changes nothing: it creates no file,
+// not even SQLite's -wal and -shm. It returns nil when the directory exists
+// and this user may create files in it and, if the file exists, when it is
+// writable and a parkd database of a schema version this parkd knows (an
+// older one passes: Open migrates it) that SQLite's quick_check finds
+// intact. Otherwise it returns the error Open would: one wrapping
+// fs.ErrNotExist for a missing directory, ErrReadOnly (a read-only
+// filesystem, even for root, or a file or directory this user cannot
+// write), ErrForeignDB, ErrNewerSchema or ErrCorrupt.
+func CheckOpen(path string) error {
+	if err := (&DB{Path: path}).checkPath(); err != nil {
+		return err
+	}
+	migs, err := loadMigrations()
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	st, err := readFileState(path)
+	if err != nil {
+		return err
+	}
+	if st.exists && !st.empty {
+		if _, err := inspectFile(context.Background(), path, st, migs, true); err != nil {
+			return err
+		}
+	}
+	return checkWritable(path, st)
+}
