@@ -186,7 +186,9 @@ func (db *DB) Open() error {
 // file, applies migrations or writes; Record returns ErrReadOnly. It returns
 // an error wrapping ErrOlderSchema if the database needs migrations (run the
 // daemon once to apply them), and the errors Open returns for foreign files,
-// newer schemas and damaged files (ErrCorrupt; it runs quick_check too).
+// newer schemas and damaged files (ErrCorrupt: it runs SQLite's
+// quick_check on files up to 64 MiB, and any read that meets a damaged page
+// fails with ErrCorrupt).
 //
 // It works on a read-only file and in a read-only directory or filesystem.
 // There, a WAL-mode database with no -wal file beside it (no daemon has it
@@ -240,7 +242,7 @@ func openExisting(path string, write bool) (*DB, []migration, error) {
 	}
 	version := 0
 	if !st.empty {
-		if version, err = inspectFile(context.Background(), path, st, migs, true); err != nil {
+		if version, err = inspectFile(context.Background(), path, st, migs, st.size <= quickCheckMax); err != nil {
 			return nil, nil, err
 		}
 	}

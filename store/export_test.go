@@ -7,6 +7,14 @@ import (
 	"time"
 )
 
+// SetQuickCheckMax sets the largest file the CLI's opens run quick_check
+// on, until the test ends.
+func SetQuickCheckMax(tb interface{ Cleanup(func()) }, n int64) {
+	old := quickCheckMax
+	quickCheckMax = n
+	tb.Cleanup(func() { quickCheckMax = old })
+}
+
 // WritePool exposes the writer pool to tests.
 func (db *DB) WritePool() *sql.DB { return db.w }
 

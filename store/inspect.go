@@ -23,6 +23,7 @@ const sqliteMagic = "SQLite format 3\x00"
 // with.
 type fileState struct {
 	exists bool
+	size   int64
 	empty  bool // zero bytes: a new database, ours to initialise
 	wal    bool // the header says WAL mode
 	// walExists: the -wal file exists, so a connection may be writing,
@@ -41,12 +42,14 @@ func readFileState(path string) (fileState, error) {
 		return fileState{}, fmt.Errorf("store: %w", err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return fileState{}, fmt.Errorf("store: %w", err)
-	} else if fi.IsDir() {
+	}
+	if fi.IsDir() {
 		return fileState{}, fmt.Errorf("store: %s is a directory, not a database file", path)
 	}
-	st := fileState{exists: true}
+	st := fileState{exists: true, size: fi.Size()}
 	var hdr [100]byte
 	n, err := io.ReadFull(f, hdr[:])
 	switch {
@@ -77,6 +80,13 @@ func readFileState(path string) (fileState, error) {
 func (st fileState) immutable(mayCreate bool) bool {
 	return st.wal && !st.walExists && !mayCreate
 }
+
+// quickCheckMax is the largest file the CLI's opens (OpenReadOnly,
+// OpenExisting) run quick_check on: it reads every page, about half a
+// second per 100 MiB, which the daemon's start can afford and a slots
+// command on a year of history should not pay. Beyond it they rely on
+// every read classifying the damage it meets (see DB.damaged).
+var quickCheckMax int64 = 64 << 20
 
 // inspectFile returns the schema version of the existing, non-empty
 // database at path, or an error if it is not a parkd database this binary
@@ -123,7 +133,19 @@ func inspect(ctx context.Context, r *sql.DB, path string, migs []migration) (int
 		return 0, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	if len(tables) == 0 {
-		return 0, nil // empty SQLite file: ours to initialise
+		// An empty SQLite file is ours to initialise, unless pages that
+		// are neither the schema's nor free say the schema was damaged.
+		var used int
+		err := r.QueryRowContext(ctx, `SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count)`).Scan(&used)
+		switch {
+		case isCorrupt(err):
+			return 0, classify(path, err)
+		case err != nil:
+			return 0, fmt.Errorf("store: open %s: %w", path, err)
+		case used > 1:
+			return 0, &corruptError{path: path, cause: fmt.Errorf("no tables, but %d pages in use", used)}
+		}
+		return 0, nil
 	}
 	if !slices.Contains(tables, "schema_migrations") {
 		return 0, fmt.Errorf("store: %s is %w (found tables: %s)", path, ErrForeignDB, strings.Join(tables, ", "))

@@ -132,15 +132,21 @@ func TestOpen_Corrupt(t *testing.T) {
 		t.Fatalf("test database has %d pages, want a few more", pages)
 	}
 
+	page := func(n func(path string) int) func(t *testing.T, path string) {
+		return func(t *testing.T, path string) { garble(t, path, n(path)) }
+	}
 	for _, tt := range []struct {
-		name string
-		page func(path string) int
+		name   string
+		damage func(t *testing.T, path string)
 	}{
-		{"Page2", func(string) int { return 2 }},
-		{"HistoryRoot", func(path string) int { return rootPage(t, path, "history") }},
-		{"OccupancyRoot", func(path string) int { return rootPage(t, path, "occupancy") }},
-		{"MiddlePage", func(string) int { return pages / 2 }},
-		{"LastPage", func(string) int { return pages }},
+		{"Page2", page(func(string) int { return 2 })},
+		{"HistoryRoot", page(func(path string) int { return rootPage(t, path, "history") })},
+		{"OccupancyRoot", page(func(path string) int { return rootPage(t, path, "occupancy") })},
+		{"MiddlePage", page(func(string) int { return pages / 2 })},
+		{"LastPage", page(func(string) int { return pages })},
+		// The schema's page reads as a valid, empty one: the file looks
+		// like a new database, which Open would initialise.
+		{"SchemaEmptied", emptySchema},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -148,7 +154,7 @@ func TestOpen_Corrupt(t *testing.T) {
 			if err := os.WriteFile(path, good, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			garble(t, path, tt.page(path))
+			tt.damage(t, path)
 			before := dirFiles(t, dir)
 
 			opens := []struct {
@@ -196,6 +202,43 @@ func TestOpen_Corrupt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// emptySchema rewrites the b-tree header of page 1, the root of the schema
+// table, to that of an empty leaf page (type 0x0d, no cells).
+func emptySchema(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(b[100:108], []byte{0x0d, 0, 0, 0, 0, b[16], b[17], 0})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Ensure a file whose schema page was damaged into an empty one is refused
+// as damaged, not taken for a new database, by a reader of a file too large
+// for quick_check on open.
+func TestOpenReadOnly_SchemaEmptied(t *testing.T) {
+	store.SetQuickCheckMax(t, 0)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "parkd.db")
+	makeParkdDB(t, path, 30)
+	emptySchema(t, path)
+	before := dirFiles(t, dir)
+	db, err := store.OpenReadOnly(path)
+	if !errors.Is(err, store.ErrCorrupt) {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("err=%v, want %v", err, store.ErrCorrupt)
+	}
+	if want := "no tables, but"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("err=%q, want it to say %q", err, want)
+	}
+	sameFiles(t, dir, before)
 }
 
 // Ensure a read that meets a damaged page fails with ErrCorrupt, wrapping
