@@ -90,8 +90,9 @@ type DB struct {
 	w *sql.DB // writer: one connection; nil when read-only
 	r *sql.DB // readers: mode=ro
 
-	// file is the file Path named when it was opened, for Replaced.
-	file os.FileInfo
+	// file is the file Path named when it was opened, for Replaced; wal
+	// and shm are its -wal and -shm files, for Reopen (nil if absent).
+	file, wal, shm os.FileInfo
 
 	stmts writeStmts
 }
@@ -278,7 +279,7 @@ func (db *DB) Close() error {
 		}
 	}
 	errs = append(errs, db.closePools())
-	db.file = nil
+	db.file, db.wal, db.shm = nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.Path, err)
 	}

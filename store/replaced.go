@@ -7,23 +7,28 @@ import (
 	"os"
 )
 
-// noteFile remembers which file Path names now that it is open, for
-// Replaced.
+// noteFile remembers which files Path and its -wal and -shm name now that
+// the database is open, for Replaced and Reopen.
 func (db *DB) noteFile() error {
 	fi, err := os.Stat(db.Path)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	db.file = fi
+	// Absent (nil) for a reader of a file no writer has open.
+	db.wal, _ = os.Stat(db.Path + "-wal")
+	db.shm, _ = os.Stat(db.Path + "-shm")
 	return nil
 }
 
 // Replaced reports whether Path no longer names the file db opened: the
-// file was deleted (true), or another file was moved or copied into its
-// place (true, it is another inode). An open SQLite connection keeps
-// writing to the file it opened, so a daemon whose file was replaced
-// writes where nobody will ever read; it should poll Replaced and Reopen.
-// It fails if db is not open or Path cannot be examined (for example a
+// file was deleted (true), or another file was moved into its place (true:
+// another inode). A copy over the file itself (cp onto it) keeps the inode
+// and is not seen. An open SQLite connection keeps writing the file it
+// opened, so a daemon whose file was deleted writes where nobody will ever
+// read, and its pooled readers, which open the path anew, may read another
+// file than it writes: it should poll Replaced and Reopen promptly. Replaced
+// fails if db is not open or Path cannot be examined (for example a
 // directory on the way lost its search permission).
 func (db *DB) Replaced() (bool, error) {
 	if db.file == nil {
@@ -44,23 +49,68 @@ func (db *DB) Replaced() (bool, error) {
 // occupancy and the rows it still holds into a database at the path
 // operators read, after Replaced said the old one is gone. If another file
 // now stands at Path, Open's checks apply to it (it may be refused as
-// foreign, newer or damaged). The old file is closed first, so SQLite
-// checkpoints into it and removes its -wal and -shm files before a new
-// file takes the name; a -wal left behind would otherwise be read as the
-// new file's.
+// foreign, newer or damaged).
+//
+// SQLite does not remove the -wal and -shm files of a database file that
+// was deleted or moved when it closes it, and would read that -wal as the
+// new file's: rows of the lost file would appear in, or corrupt, the new
+// one. So when Path was replaced, Reopen first empties the -wal into the
+// old file (a file moved away, not deleted, then holds every row written
+// to it) and then removes the -wal and -shm files it had open (the same
+// inodes), never others.
 //
 // Reopen must not run concurrently with any other method of db. It may be
 // called again after it failed (db is closed then). It returns Open's
-// error, or Close's if Open succeeded but closing the old file failed (the
-// new file is open then). A DB from OpenReadOnly or OpenExisting cannot be
-// reopened (ErrReadOnly: Reopen may create the file).
+// error, or the old file's close error if Open succeeded (the new file is
+// open then). A DB from OpenReadOnly cannot be reopened (ErrReadOnly).
 func (db *DB) Reopen() error {
 	if db.w == nil && db.r != nil {
 		return fmt.Errorf("store: reopen %s: %w", db.Path, ErrReadOnly)
 	}
-	cerr := db.Close()
+	var replaced bool
+	if db.file != nil {
+		var err error
+		if replaced, err = db.Replaced(); err != nil {
+			return err
+		}
+	}
+	wal, shm := db.wal, db.shm
+	var errs []error
+	if replaced && db.w != nil {
+		// Readers first: a checkpoint cannot pass a reader's snapshot.
+		if db.r != nil {
+			errs = append(errs, db.r.Close())
+			db.r = nil
+		}
+		if _, err := db.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+		}
+	}
+	errs = append(errs, db.Close())
+	if replaced {
+		errs = append(errs, removeIfSame(db.Path+"-wal", wal), removeIfSame(db.Path+"-shm", shm))
+	}
 	if err := db.Open(); err != nil {
 		return err
 	}
-	return cerr
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("store: reopen %s: %w", db.Path, err)
+	}
+	return nil
+}
+
+// removeIfSame removes the file at name if it is was, the file seen
+// before.
+func removeIfSame(name string, was os.FileInfo) error {
+	if was == nil {
+		return nil
+	}
+	fi, err := os.Stat(name)
+	if err != nil || !os.SameFile(fi, was) {
+		return nil // gone, or another file's: not ours to remove
+	}
+	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
