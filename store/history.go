@@ -24,7 +24,8 @@ type HistoryFilter struct {
 	// Parker selects the rows of calls parked by this party (exact match).
 	Parker string
 	// Caller selects the rows whose caller number or name contains this
-	// text, ignoring ASCII case.
+	// text, ignoring ASCII case. Every character matches itself: % and _
+	// are not wildcards.
 	Caller string
 	// Newest makes Limit keep the most recent rows instead of the oldest.
 	// They are still returned oldest first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -68,6 +69,59 @@ func TestDB_History_Filter(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Ensure HistoryFilter.Caller is a substring of the caller's number or
+// name, ignoring ASCII case, in which LIKE's wildcards % and _ and the
+// escape character \ are plain characters: "--caller %" finds the callers
+// with a percent sign, not everyone.
+func TestDB_History_CallerLiteral(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	callers := []parking.Caller{
+		{Name: "100% Gadgets", Number: "+15550001"}, // 1
+		{Name: "1000 Gadgets", Number: "+15550002"}, // 2
+		{Name: "A_B Corp", Number: "+15550003"},     // 3
+		{Name: "AxB Corp", Number: "+15550004"},     // 4
+		{Name: `C:\Temp`, Number: "+15550005"},      // 5
+		{Name: "", Number: "555%0006"},              // 6
+	}
+	for i, c := range callers {
+		tr := Parked(parking.CallID(fmt.Sprintf("call-%d", i+1)), "main", i+1, t0)
+		tr.Caller, tr.Occupancy.Caller = c, c
+		MustRecord(t, db, tr)
+	}
+	for _, tt := range []struct {
+		caller string
+		want   []int64
+	}{
+		{"%", []int64{1, 6}},
+		{"0%", []int64{1}},
+		{"%0", []int64{6}},
+		{"%%", nil},
+		{"_", []int64{3}},
+		{"a_b", []int64{3}},
+		{"A_B CORP", []int64{3}},
+		{`\`, []int64{5}},
+		{`\%`, nil},
+		{"gadgets", []int64{1, 2}},
+		{"+1555000", []int64{1, 2, 3, 4, 5}},
+		{"", []int64{1, 2, 3, 4, 5, 6}},
+	} {
+		t.Run(tt.caller, func(t *testing.T) {
+			rows, err := db.History(ctx, store.HistoryFilter{Caller: tt.caller})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, r := range rows {
+				got = append(got, r.ID)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("caller %q: ids=%v, want %v", tt.caller, got, tt.want)
+			}
+		})
+	}
 }
 
 // Ensure a history row marshals to the flat JSON object the CLI prints, with
