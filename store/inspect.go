@@ -27,8 +27,10 @@ type fileState struct {
 	empty  bool // zero bytes: a new database, ours to initialise
 	wal    bool // the header says WAL mode
 	// walExists: the -wal file exists, so a connection may be writing,
-	// or one crashed with rows the main file lacks.
+	// or one crashed with rows the main file lacks (walSize > 0).
 	walExists bool
+	walSize   int64
+	shmExists bool
 }
 
 // readFileState reads the header of the file at path. A file that is not
@@ -63,8 +65,13 @@ func readFileState(path string) (fileState, error) {
 	}
 	// Bytes 18 and 19 are the write and read format versions: 2 is WAL.
 	st.wal = hdr[18] == 2 || hdr[19] == 2
-	if _, err := os.Lstat(path + "-wal"); err == nil {
-		st.walExists = true
+	if fi, err := os.Stat(path + "-wal"); err == nil {
+		st.walExists, st.walSize = true, fi.Size()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fileState{}, fmt.Errorf("store: %w", err)
+	}
+	if _, err := os.Stat(path + "-shm"); err == nil {
+		st.shmExists = true
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fileState{}, fmt.Errorf("store: %w", err)
 	}
@@ -72,13 +79,24 @@ func readFileState(path string) (fileState, error) {
 }
 
 // immutable reports whether the file must be read with SQLite's
-// immutable=1: a WAL-mode file without a -wal file, which therefore holds
-// every committed row and has no connection open on it, when a reader
-// could not create the -wal and -shm files (a read-only directory) or
-// must not (a file it may refuse: see inspectFile). Immutable readers take
-// no locks and create nothing.
+// immutable=1: a WAL-mode file without a -wal file (or with an empty one),
+// which therefore holds every committed row and has no connection writing
+// it, when a reader could not create the -wal and -shm files (a read-only
+// directory) or must not (a file it may refuse: see inspectFile).
+// Immutable readers take no locks and create nothing.
 func (st fileState) immutable(mayCreate bool) bool {
-	return st.wal && !st.walExists && !mayCreate
+	return st.wal && (!st.walExists || st.walSize == 0) && !mayCreate
+}
+
+// unreadable returns an error if SQLite cannot read the file without
+// creating files beside it and creating them is impossible: a -wal file
+// with rows in it, whose index (-shm) is missing, in a read-only directory.
+func (st fileState) unreadable(path string, mayCreate bool) error {
+	if !st.wal || st.walSize == 0 || st.shmExists || mayCreate {
+		return nil
+	}
+	return &readOnlyError{path: path, why: "its -wal file holds rows, its -shm file is missing and the directory is read-only, " +
+		"so SQLite cannot read it here; open it once where it can be written (parkd serve does), or copy it with its -wal file to such a place"}
 }
 
 // quickCheckMax is the largest file the CLI's opens (OpenReadOnly,
@@ -104,6 +122,8 @@ func inspectFile(ctx context.Context, path string, st fileState, migs []migratio
 	params := "mode=ro&_busy_timeout=5000"
 	if st.immutable(false) {
 		params += "&immutable=1"
+	} else if err := st.unreadable(path, dirWritable(path)); err != nil {
+		return 0, err
 	}
 	r, err := sql.Open("sqlite3", dsn(path, params))
 	if err != nil {

@@ -549,3 +549,55 @@ func TestCheckOpen(t *testing.T) {
 	// damaged ones: TestOpen_Corrupt; read-only ones:
 	// TestOpen_ReadOnlyFilesystem and TestOpen_ReadOnlyFileAndDir.
 }
+
+// Ensure the readers read, on a read-only filesystem, a database a daemon
+// left with its -wal file (rows the main file lacks), and say clearly why
+// they cannot when SQLite has no -shm file to read that -wal with.
+func TestOpenReadOnly_ReadOnlyFilesystemWAL(t *testing.T) {
+	// snapshot copies the files of a database a daemon has open, with
+	// rows in its -wal, to a new directory mounted read-only, leaving out
+	// those in skip, and returns the database's path there.
+	snapshot := func(t *testing.T, skip ...string) string {
+		t.Helper()
+		src := t.TempDir()
+		path := filepath.Join(src, "parkd.db")
+		db := MustOpenPath(t, path)
+		MustRecord(t, db, Parked("call-1", "main", 701, t0))
+		dst := t.TempDir()
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if slices.Contains(skip, suffix) {
+				continue
+			}
+			b, err := os.ReadFile(path + suffix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, "parkd.db"+suffix), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return filepath.Join(roBindMount(t, dst), "parkd.db")
+	}
+
+	t.Run("WithShm", func(t *testing.T) {
+		path := snapshot(t)
+		db, err := store.OpenReadOnly(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if got, want := HistoryLen(t, db), 1; got != want {
+			t.Fatalf("history=%d, want %d (the row in the -wal)", got, want)
+		}
+	})
+	t.Run("WithoutShm", func(t *testing.T) {
+		path := snapshot(t, "-shm")
+		db, err := store.OpenReadOnly(path)
+		if err == nil {
+			db.Close()
+		}
+		if !errors.Is(err, store.ErrReadOnly) || !strings.Contains(err.Error(), "its -shm file is missing and the directory is read-only") {
+			t.Fatalf("err=%v, want ErrReadOnly saying the -shm is missing", err)
+		}
+	})
+}
