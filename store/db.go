@@ -173,7 +173,7 @@ func (db *DB) Open() error {
 	}
 	if err := db.openWriter(ctx, migs, true); err != nil {
 		db.Close()
-		return err
+		return classify(db.Path, err)
 	}
 	if db.r, err = db.openReader(readParams); err != nil {
 		db.Close()
