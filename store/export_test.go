@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 )
 
 // SetQuickCheckMax sets the largest file the CLI's opens run quick_check
@@ -38,18 +37,6 @@ func MigrateTo(path string, n int) error {
 	defer w.Close()
 	w.SetMaxOpenConns(1)
 	return migrate(context.Background(), w, migs[:n])
-}
-
-// Percentile returns the nearest-rank p-th percentile (0 < p <= 100) of
-// sorted, which must be in ascending order, at the rank rankIndex gives;
-// 0 for no values. The tests take it as the definition the report's
-// percentiles must agree with.
-func Percentile(sorted []time.Duration, p int) time.Duration {
-	n := len(sorted)
-	if n == 0 || p <= 0 {
-		return 0
-	}
-	return sorted[rankIndex(n, p)]
 }
 
 // WaitPercentiles exposes waitPercentiles to tests.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/mattn/go-sqlite3"
+
 	"github.com/parkd/parkd/parking"
 )
 

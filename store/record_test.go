@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
 )

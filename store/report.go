@@ -113,6 +113,19 @@ func rankIndex(n, p int) int {
 	return min(rank, n) - 1
 }
 
+// Percentile returns the nearest-rank p-th percentile (0 < p <= 100) of
+// sorted, which must be in ascending order, at the rank rankIndex gives;
+// 0 for no values. It is parkd's one definition of a percentile: the
+// report's selection-based figures are tested against it, and the bench
+// reports its latencies with it.
+func Percentile(sorted []time.Duration, p int) time.Duration {
+	n := len(sorted)
+	if n == 0 || p <= 0 {
+		return 0
+	}
+	return sorted[rankIndex(n, p)]
+}
+
 // waitPercentiles returns the nearest-rank percentiles p = 50, 90 and 100
 // of ws (all zero for no waits), found by selection, in linear time on
 // average, instead of by sorting ws. It reorders ws.

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/parkd/parkd/cli"
+	"github.com/parkd/parkd/store"
 )
 
 // parkd-bench: a load tool. It starts parkd (as a child process running
@@ -494,14 +494,9 @@ func ratePerS(times []time.Time, from time.Time) float64 {
 	return float64(len(ts)) / d
 }
 
-// pct is the p-th percentile (nearest rank) in milliseconds; 100 is the max.
+// pct is store.Percentile of ds in milliseconds; 100 is the max.
 func pct(ds []time.Duration, p int) float64 {
-	if len(ds) == 0 {
-		return 0
-	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	i := int(math.Ceil(float64(p)/100*float64(len(s)))) - 1
-	i = min(max(i, 0), len(s)-1)
-	return float64(s[i].Microseconds()) / 1000
+	return float64(store.Percentile(s, p).Microseconds()) / 1000
 }
