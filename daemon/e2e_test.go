@@ -114,7 +114,7 @@ func (h *harness) call(action, lotName, slot string, opts ...callOpt) *fstest.Ch
 	spec := fstest.CallSpec{
 		SocketAddr: h.m.ListenAddr(), CallerName: "Patient", CallerNumber: "5550100",
 		Destination: "*7x" + slot,
-		Vars:        map[string]string{"park_action": action, "park_lot": lotName, "park_slot": slot},
+		Vars:        map[string]string{"parkd_action": action, "parkd_lot": lotName, "parkd_slot": slot},
 		AfterSocket: fsconf.FallbackApps(),
 	}
 	for _, o := range opts {
@@ -214,7 +214,7 @@ func TestE2E_ParkAndRetrieve(t *testing.T) {
 	h := startHarness(t)
 	jane := h.park("202", caller("Jane Roe", "+15550100"))
 	st := jane.State()
-	if st.Vars["park_slot"] != "202" || st.Vars["park_lot"] != "main" || st.Vars["park_parker"] != "1000" || st.Vars["park_parked_at"] == "" {
+	if st.Vars["parkd_slot"] != "202" || st.Vars["parkd_lot"] != "main" || st.Vars["parkd_parker"] != "1000" || st.Vars["parkd_parked_at"] == "" {
 		t.Fatalf("park facts not on the channel: %v", st.Vars)
 	}
 	if occ := h.occupied(); len(occ) != 1 || occ[0].Slot != 202 || occ[0].Parker != "1000" || occ[0].Caller.Name != "Jane Roe" {
@@ -278,8 +278,8 @@ func TestE2E_AutoParkAnnounced(t *testing.T) {
 	h.park("201")
 	tom := h.park("")
 	st := tom.State()
-	if st.Vars["park_slot"] != "202" {
-		t.Fatalf("auto park took slot %q, want 202", st.Vars["park_slot"])
+	if st.Vars["parkd_slot"] != "202" {
+		t.Fatalf("auto park took slot %q, want 202", st.Vars["parkd_slot"])
 	}
 	i := slices.Index(st.Played, "en number iterated 202")
 	j := slices.Index(st.Played, "local_stream://moh")
@@ -436,11 +436,11 @@ func TestE2E_Policies(t *testing.T) {
 	h := startHarness(t, main, spill)
 	h.park("201")
 	moved := h.park("201")
-	if st := moved.State(); st.Vars["park_slot"] != "202" || !slices.Contains(st.Played, "en number iterated 202") {
-		t.Fatalf("next: slot %q, played %q", st.Vars["park_slot"], st.Played)
+	if st := moved.State(); st.Vars["parkd_slot"] != "202" || !slices.Contains(st.Played, "en number iterated 202") {
+		t.Fatalf("next: slot %q, played %q", st.Vars["parkd_slot"], st.Played)
 	}
 	spilled := h.park("")
-	if st := spilled.State(); st.Vars["park_lot"] != "spill" || st.Vars["park_slot"] != "901" {
+	if st := spilled.State(); st.Vars["parkd_lot"] != "spill" || st.Vars["parkd_slot"] != "901" {
 		t.Fatalf("overflow: %v", st.Vars)
 	}
 	full := h.call("park", "main", "", transferredBy("1000"))

@@ -16,7 +16,7 @@ import (
 // call) into a park request, as Server.handle does after decoding it.
 func BenchmarkParseRequest(b *testing.B) {
 	h := readConnect(b, "connect-refer.txt",
-		Header{Name: "variable_park_action", Value: "park"}, Header{Name: "variable_park_lot", Value: "main"})
+		Header{Name: "variable_parkd_action", Value: "park"}, Header{Name: "variable_parkd_lot", Value: "main"})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ParseRequest(h); err != nil {
@@ -65,7 +65,7 @@ func BenchmarkBuilders(b *testing.B) {
 	at := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC).Format("2006-01-02T15:04:05.000Z")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := setVars(a, [][2]string{{"park_lot", "main"}, {"park_slot", "202"}, {"park_parked_at", at}, {"hangup_after_bridge", "true"}, {"park_parker", "1000"}}); err != nil {
+		if _, err := setVars(a, [][2]string{{"parkd_lot", "main"}, {"parkd_slot", "202"}, {"parkd_parked_at", at}, {"hangup_after_bridge", "true"}, {"parkd_parker", "1000"}}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := transferInline(a, "local_stream://moh"); err != nil {
@@ -86,7 +86,7 @@ func BenchmarkRecallOriginate(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		cmd, err := recallOriginate(o, "5e7c0a00-0000-4000-8000-0000000000c3")
+		cmd, err := recallOriginate(o, "5e7c0a00-0000-4000-8000-0000000000c3", "pbx1")
 		if err != nil {
 			b.Fatal(err)
 		}

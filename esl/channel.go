@@ -12,10 +12,10 @@ import (
 )
 
 // ErrBadRequest: the channel data does not make a park or retrieve request
-// parkd can act on (missing or malformed park_action, park_lot, park_slot).
+// parkd can act on (missing or malformed VarAction, VarLot, VarSlot).
 var ErrBadRequest = errors.New("bad park request")
 
-// Actions the dialplan can ask for in park_action.
+// Actions the dialplan can ask for in VarAction.
 const (
 	ActionPark     = "park"
 	ActionRetrieve = "retrieve"
@@ -79,21 +79,21 @@ func parseRequest(h Headers) (Request, error) {
 	r.Parker = parker(h)
 	r.ParkerDomain = parkerDomain(h)
 
-	switch action := variable(h, "park_action"); action {
+	switch action := variable(h, VarAction); action {
 	case ActionPark, ActionRetrieve:
 		r.Action = action
 	case "":
-		return r, fmt.Errorf("%w: park_action is not set", ErrBadRequest)
+		return r, fmt.Errorf("%w: parkd_action is not set", ErrBadRequest)
 	default:
-		return r, fmt.Errorf("%w: park_action %q is neither park nor retrieve", ErrBadRequest, clip(action))
+		return r, fmt.Errorf("%w: parkd_action %q is neither park nor retrieve", ErrBadRequest, clip(action))
 	}
-	if lot := variable(h, "park_lot"); lot != "" {
+	if lot := variable(h, VarLot); lot != "" {
 		if !lotRE.MatchString(lot) {
-			return r, fmt.Errorf("%w: park_lot %q is not a lot name", ErrBadRequest, clip(lot))
+			return r, fmt.Errorf("%w: parkd_lot %q is not a lot name", ErrBadRequest, clip(lot))
 		}
 		r.Lot = lot
 	}
-	if s := variable(h, "park_slot"); s != "" {
+	if s := variable(h, VarSlot); s != "" {
 		n, err := parseSlot(s)
 		if err != nil {
 			return r, err
@@ -116,16 +116,16 @@ func variable(h Headers, name string) string {
 // parseSlot accepts 1 to 9 ASCII digits naming a slot other than 0.
 func parseSlot(s string) (int, error) {
 	if len(s) > 9 {
-		return 0, fmt.Errorf("%w: park_slot %q is too long", ErrBadRequest, clip(s))
+		return 0, fmt.Errorf("%w: parkd_slot %q is too long", ErrBadRequest, clip(s))
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, fmt.Errorf("%w: park_slot %q is not a number", ErrBadRequest, clip(s))
+			return 0, fmt.Errorf("%w: parkd_slot %q is not a number", ErrBadRequest, clip(s))
 		}
 	}
 	n, _ := strconv.Atoi(s)
 	if n == 0 {
-		return 0, fmt.Errorf("%w: park_slot %q: there is no slot 0", ErrBadRequest, s)
+		return 0, fmt.Errorf("%w: parkd_slot %q: there is no slot 0", ErrBadRequest, s)
 	}
 	return n, nil
 }

@@ -31,7 +31,7 @@ func readConnect(t testing.TB, name string, extra ...Header) Headers {
 // the parker comes from Referred-By, else from the party the caller was
 // bridged to, else is unknown (FACTS.md E4).
 func TestParseRequest_Transcripts(t *testing.T) {
-	park := Header{Name: "variable_park_action", Value: "park"}
+	park := Header{Name: "variable_parkd_action", Value: "park"}
 	for _, tc := range []struct {
 		file       string
 		wantParker string
@@ -60,7 +60,7 @@ func TestParseRequest_Transcripts(t *testing.T) {
 // Ensure the Referred-By user wins over the callee when they differ.
 func TestParseRequest_ReferredByFirst(t *testing.T) {
 	h := readConnect(t, "connect-refer.txt",
-		Header{Name: "variable_park_action", Value: "park"},
+		Header{Name: "variable_parkd_action", Value: "park"},
 		Header{Name: "variable_sip_h_Referred-By", Value: `"Reception" <sip:reception-1@pbx.example;transport=udp>`})
 	req, err := ParseRequest(h)
 	if err != nil || req.Parker != "reception-1" {
@@ -71,7 +71,7 @@ func TestParseRequest_ReferredByFirst(t *testing.T) {
 // Ensure the parker's domain is Referred-By's host (no port, no parameters),
 // else domain_name, else dialed_domain, and only ever a plain host name.
 func TestParseRequest_ParkerDomain(t *testing.T) {
-	park := Header{Name: "variable_park_action", Value: "park"}
+	park := Header{Name: "variable_parkd_action", Value: "park"}
 	refer := func(v string) Header { return Header{Name: "variable_sip_h_Referred-By", Value: v} }
 	domainName := func(v string) Header { return Header{Name: "variable_domain_name", Value: v} }
 	dialed := func(v string) Header { return Header{Name: "variable_dialed_domain", Value: v} }
@@ -113,13 +113,13 @@ func TestParseRequest_Bad(t *testing.T) {
 		extra []Header
 	}{
 		{"NoAction", nil},
-		{"UnknownAction", []Header{{"variable_park_action", "steal"}}},
-		{"SlotNotDigits", []Header{{"variable_park_action", "park"}, {"variable_park_slot", "20a"}}},
-		{"SlotInjection", []Header{{"variable_park_action", "park"}, {"variable_park_slot", "202\n\napi uuid_kill x"}}},
-		{"SlotZero", []Header{{"variable_park_action", "park"}, {"variable_park_slot", "000"}}},
-		{"SlotHuge", []Header{{"variable_park_action", "park"}, {"variable_park_slot", "12345678901"}}},
-		{"LotWithSpace", []Header{{"variable_park_action", "park"}, {"variable_park_lot", "main lot"}}},
-		{"LotUpperCase", []Header{{"variable_park_action", "retrieve"}, {"variable_park_lot", "MAIN"}}},
+		{"UnknownAction", []Header{{"variable_parkd_action", "steal"}}},
+		{"SlotNotDigits", []Header{{"variable_parkd_action", "park"}, {"variable_parkd_slot", "20a"}}},
+		{"SlotInjection", []Header{{"variable_parkd_action", "park"}, {"variable_parkd_slot", "202\n\napi uuid_kill x"}}},
+		{"SlotZero", []Header{{"variable_parkd_action", "park"}, {"variable_parkd_slot", "000"}}},
+		{"SlotHuge", []Header{{"variable_parkd_action", "park"}, {"variable_parkd_slot", "12345678901"}}},
+		{"LotWithSpace", []Header{{"variable_parkd_action", "park"}, {"variable_parkd_lot", "main lot"}}},
+		{"LotUpperCase", []Header{{"variable_parkd_action", "retrieve"}, {"variable_parkd_lot", "MAIN"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Extra headers come first, so they win over the transcript's.
@@ -163,7 +163,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, action, lot, slot, referredBy, name string) {
 		h := Headers{
 			{"Unique-ID", "0c9f5a1e-8a7b-4c1d-9e2f-3a4b5c6d7e8f"},
-			{"variable_park_action", action}, {"variable_park_lot", lot}, {"variable_park_slot", slot},
+			{"variable_parkd_action", action}, {"variable_parkd_lot", lot}, {"variable_parkd_slot", slot},
 			{"variable_sip_h_Referred-By", referredBy}, {"Caller-Caller-ID-Name", name},
 		}
 		req, err := ParseRequest(h)
@@ -186,8 +186,8 @@ func FuzzParseRequest(f *testing.F) {
 // from: the Reader cuts every header from one string, and a parked call's
 // UUID or caller kept from it would keep the whole reply alive.
 func TestParseRequest_Detached(t *testing.T) {
-	h := readConnect(t, "connect-refer.txt", Header{Name: "variable_park_action", Value: "park"},
-		Header{Name: "variable_park_lot", Value: "main"})
+	h := readConnect(t, "connect-refer.txt", Header{Name: "variable_parkd_action", Value: "park"},
+		Header{Name: "variable_parkd_lot", Value: "main"})
 	req, err := ParseRequest(h)
 	if err != nil {
 		t.Fatal(err)

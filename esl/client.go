@@ -49,6 +49,12 @@ type Client struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Calls is told of hangups and asked to reconcile. Required.
 	Calls Calls
+	// Instance is this parkd's name, as the Server writes it on the calls
+	// it parks (VarInstance): Survey reports only channels that carry it,
+	// and recall legs are marked with it. It must pass ValidateInstance;
+	// Run refuses to start otherwise. Default: DefaultInstance (the host
+	// name).
+	Instance string
 
 	mu        sync.Mutex
 	conn      *Conn
@@ -64,18 +70,22 @@ var _ parking.Switch = (*Client)(nil)
 // NewClient returns a Client for FreeSWITCH at addr. Set Calls before Run.
 func NewClient(addr, password string) *Client {
 	return &Client{
-		Addr: addr, Password: password, Logger: zerolog.Nop(),
+		Addr: addr, Password: password, Logger: zerolog.Nop(), Instance: DefaultInstance(),
 		Timeout: 5 * time.Second, ProbeEvery: 10 * time.Second,
 		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second,
 		connected: make(chan struct{}),
 	}
 }
 
-// Run keeps the connection up until ctx ends. Every redial waits a
+// Run keeps the connection up until ctx ends, or returns at once an error
+// wrapping ErrBadInstance when Instance is not valid. Every redial waits a
 // jittered backoff first; the backoff only starts over once a connection
 // has stayed up for a probe interval, so a FreeSWITCH that accepts and then
 // drops parkd at once is not hammered.
 func (c *Client) Run(ctx context.Context) error {
+	if err := ValidateInstance(c.Instance); err != nil {
+		return fmt.Errorf("esl: run: %w", err)
+	}
 	backoff := c.MinBackoff
 	for ctx.Err() == nil {
 		conn, err := c.dial(ctx)

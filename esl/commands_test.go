@@ -26,8 +26,8 @@ func TestBuilders(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{must(transferInline(uuidA, "local_stream://moh")), "api uuid_transfer " + uuidA + " endless_playback:local_stream://moh inline"},
 		{must(bridge(uuidA, uuidB)), "api uuid_bridge " + uuidA + " " + uuidB},
-		{must(setVars(uuidA, [][2]string{{"park_lot", "main"}, {"park_parked_at", "2026-11-22T03:16:00.000Z"}, {"park_parker", "Bob Lee=1000"}})),
-			"api uuid_setvar_multi " + uuidA + " park_lot=main;park_parked_at=2026-11-22T03:16:00.000Z;park_parker=Bob Lee=1000"},
+		{must(setVars(uuidA, [][2]string{{"parkd_lot", "main"}, {"parkd_parked_at", "2026-11-22T03:16:00.000Z"}, {"parkd_parker", "Bob Lee=1000"}})),
+			"api uuid_setvar_multi " + uuidA + " parkd_lot=main;parkd_parked_at=2026-11-22T03:16:00.000Z;parkd_parker=Bob Lee=1000"},
 		{must(transferTo(uuidA, "1000", "default")), "api uuid_transfer " + uuidA + " 1000 XML default"},
 		{must(kill(uuidA, "NORMAL_CLEARING")), "api uuid_kill " + uuidA + " NORMAL_CLEARING"},
 	} {
@@ -52,7 +52,7 @@ func TestBuilders_RefuseUnsafe(t *testing.T) {
 	bad := []string{
 		"hello\n\napi uuid_kill " + uuidA, "hello\r\n\r\napi uuid_kill x", "hello\nX-Extra: 1",
 		"X',park_timeout=1,ignore='", "a b", "{x}", "a,b", "", strings.Repeat("9", 300),
-		"x;park_slot=1", " x", "x ", `x\;y`,
+		"x;parkd_slot=1", " x", "x ", `x\;y`,
 	}
 	for _, v := range bad {
 		for name, err := range map[string]error{
@@ -61,7 +61,7 @@ func TestBuilders_RefuseUnsafe(t *testing.T) {
 			"transferTo ext":       second(transferTo(uuidA, v, "default")),
 			"transferTo context":   second(transferTo(uuidA, "1000", v)),
 			"bridge a":             second(bridge(v, uuidB)),
-			"setVars value":        second(setVars(uuidA, [][2]string{{"park_lot", "main"}, {"park_parker", v}})),
+			"setVars value":        second(setVars(uuidA, [][2]string{{"parkd_lot", "main"}, {"parkd_parker", v}})),
 			"setVars name":         second(setVars(uuidA, [][2]string{{v, "x"}})),
 			"kill":                 second(kill(v, "NORMAL_CLEARING")),
 		} {
@@ -103,12 +103,12 @@ func FuzzBuilders(f *testing.F) {
 		check(transferInline(uuid, media))
 		check(transferTo(uuid, value, media))
 		check(bridge(uuid, uuidB))
-		check(setVars(uuid, [][2]string{{"park_parker", value}}))
-		check(setVars(uuidA, [][2]string{{value, media}, {"park_lot", value}}))
-		if c, err := setVars(uuidA, [][2]string{{"park_lot", "main"}, {"park_parker", value}}); err == nil {
+		check(setVars(uuid, [][2]string{{"parkd_parker", value}}))
+		check(setVars(uuidA, [][2]string{{value, media}, {"parkd_lot", value}}))
+		if c, err := setVars(uuidA, [][2]string{{"parkd_lot", "main"}, {"parkd_parker", value}}); err == nil {
 			// Split as FreeSWITCH splits it: exactly the two variables.
 			_, list, _ := strings.Cut(c.Arguments, " ")
-			if parts := strings.Split(list, ";"); len(parts) != 2 || parts[1] != "park_parker="+value {
+			if parts := strings.Split(list, ";"); len(parts) != 2 || parts[1] != "parkd_parker="+value {
 				t.Fatalf("uuid_setvar_multi list %q does not split back into its variables", list)
 			}
 		}

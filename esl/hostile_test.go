@@ -154,7 +154,7 @@ func (r *outboundRig) goodPark() time.Duration {
 	start := time.Now()
 	ch, err := r.sim.Call(fstest.CallSpec{
 		SocketAddr: r.addr, CallerName: "Jane Roe", CallerNumber: "5550100", Destination: "*70201",
-		Vars: map[string]string{"park_action": "park", "park_lot": "main", "park_slot": "201"}, Answered: true,
+		Vars: map[string]string{"parkd_action": "park", "parkd_lot": "main", "parkd_slot": "201"}, Answered: true,
 	})
 	if err != nil {
 		r.t.Errorf("good call: %v", err)

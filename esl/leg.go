@@ -19,9 +19,10 @@ const ErrorTone = "tone_stream://%(250,250,480,620);loops=4"
 // callLeg is one channel handed to parkd by the dialplan's socket
 // application, controlled through that socket. It implements parking.Leg.
 type callLeg struct {
-	conn    *Conn
-	uuid    string
-	context string
+	conn     *Conn
+	uuid     string
+	context  string
+	instance string // written on the channel as VarInstance by Hold
 
 	mu       sync.Mutex
 	answered bool
@@ -32,8 +33,8 @@ type callLeg struct {
 
 var _ parking.Leg = (*callLeg)(nil)
 
-func newCallLeg() *callLeg {
-	return &callLeg{goneCh: make(chan struct{}), waiting: make(map[string]chan string)}
+func newCallLeg(instance string) *callLeg {
+	return &callLeg{instance: instance, goneCh: make(chan struct{}), waiting: make(map[string]chan string)}
 }
 
 // bind sets the channel the leg controls, once the connect reply is read.
@@ -112,14 +113,18 @@ func (l *callLeg) Announce(ctx context.Context, slot int) error {
 // endless_playback survives parkd closing the socket or exiting (E2), and
 // ends the call when a bridge to it ends (E3 r14/r15: no orphans).
 func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
+	if err := ValidateInstance(l.instance); err != nil {
+		return fmt.Errorf("hold: %w", err)
+	}
 	vars := [][2]string{
-		{"park_lot", h.Lot},
-		{"park_slot", strconv.Itoa(h.Slot)},
-		{"park_parked_at", h.ParkedAt.UTC().Format("2006-01-02T15:04:05.000Z")},
+		{VarInstance, l.instance},
+		{VarLot, h.Lot},
+		{VarSlot, strconv.Itoa(h.Slot)},
+		{VarParkedAt, h.ParkedAt.UTC().Format("2006-01-02T15:04:05.000Z")},
 		{"hangup_after_bridge", "true"},
 	}
 	if h.Parker != "" {
-		vars = append(vars, [2]string{"park_parker", h.Parker})
+		vars = append(vars, [2]string{VarParker, h.Parker})
 	}
 	set, err := setVars(l.uuid, vars)
 	if err != nil {

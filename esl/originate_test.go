@@ -15,7 +15,7 @@ const jobA = "5e7c0a00-0000-4000-8000-0000000000a1"
 
 // The variables a recall originate sets, in order.
 var (
-	recallVars        = []string{"origination_uuid", "origination_caller_id_name", "origination_caller_id_number", "alert_info", "originate_timeout", "park_recall", "park_recall_for", "park_lot", "park_slot"}
+	recallVars        = []string{"origination_uuid", "origination_caller_id_name", "origination_caller_id_number", "alert_info", "originate_timeout", "parkd_instance", "parkd_recall", "parkd_recall_for", "parkd_lot", "parkd_slot"}
 	recallVarsNoAlert = append(append([]string(nil), recallVars[:3]...), recallVars[4:]...)
 )
 
@@ -30,13 +30,13 @@ func testOrigination() parking.Origination {
 // Ensure the recall originate is exactly the FACTS.md E6 command, with
 // parkd's Job-UUID as a header line.
 func TestRecallOriginate_Command(t *testing.T) {
-	cmd, err := recallOriginate(testOrigination(), jobA)
+	cmd, err := recallOriginate(testOrigination(), jobA, "pbx1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "bgapi originate {origination_uuid=" + uuidA + ",origination_caller_id_name='Park 202 - Jane Roe'," +
 		"origination_caller_id_number=202,alert_info='<http://127.0.0.1>;info=alert-autoanswer',originate_timeout=15," +
-		"park_recall=true,park_recall_for=" + uuidB + ",park_lot=main,park_slot=202}user/1000@example.com &park()" +
+		"parkd_instance=pbx1,parkd_recall=true,parkd_recall_for=" + uuidB + ",parkd_lot=main,parkd_slot=202}user/1000@example.com &park()" +
 		"\r\nJob-UUID: " + jobA
 	if got := cmd.BuildMessage(); got != want {
 		t.Fatalf("got  %q\nwant %q", got, want)
@@ -44,7 +44,7 @@ func TestRecallOriginate_Command(t *testing.T) {
 
 	o := testOrigination()
 	o.AlertInfo, o.RingFor, o.CallerIDName, o.CallerIDNumber = "", 300*time.Millisecond, "Jones, Ann", ""
-	cmd, err = recallOriginate(o, jobA)
+	cmd, err = recallOriginate(o, jobA, "pbx1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestRecallOriginate_Command(t *testing.T) {
 	}
 
 	o.CallerIDName, o.CallerIDNumber = "'@:/", "+1 (555) 123"
-	cmd, _ = recallOriginate(o, jobA)
+	cmd, _ = recallOriginate(o, jobA, "pbx1")
 	if !strings.Contains(cmd.Args, "origination_caller_id_name='+1555123',") {
 		t.Fatalf("an empty name falls back to the number: %q", cmd.Args)
 	}
@@ -99,22 +99,27 @@ func TestRecallOriginate_RefusesUnsafe(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			o := testOrigination()
 			mutate(&o)
-			if _, err := recallOriginate(o, jobA); !errors.Is(err, ErrUnsafeValue) {
+			if _, err := recallOriginate(o, jobA, "pbx1"); !errors.Is(err, ErrUnsafeValue) {
 				t.Fatalf("err=%v, want ErrUnsafeValue", err)
 			}
 		})
 	}
+	for _, bad := range []string{"", "pbx1,park_timeout=1", "pbx1'", "pbx 1", "pbx1;x=y", "pbx1}", "pbx1\n\napi hupall"} {
+		if _, err := recallOriginate(testOrigination(), jobA, bad); !errors.Is(err, ErrUnsafeValue) {
+			t.Errorf("instance %q: err=%v, want ErrUnsafeValue", bad, err)
+		}
+	}
 	for _, ok := range []string{"sofia/gateway/gw1/5551234", "loopback/1000/default", "user/1000@example.com", "sofia/internal/1000%127.0.0.1"} {
 		o := testOrigination()
 		o.Dial = ok
-		if _, err := recallOriginate(o, jobA); err != nil {
+		if _, err := recallOriginate(o, jobA, "pbx1"); err != nil {
 			t.Errorf("dial %q: %v", ok, err)
 		}
 	}
 	for _, ok := range []string{"<http://127.0.0.1/Bellcore-dr4>", "<http://127.0.0.1>;info=alert-autoanswer", "info=external"} {
 		o := testOrigination()
 		o.AlertInfo = ok
-		if _, err := recallOriginate(o, jobA); err != nil {
+		if _, err := recallOriginate(o, jobA, "pbx1"); err != nil {
 			t.Errorf("alert info %q: %v", ok, err)
 		}
 	}
@@ -266,7 +271,7 @@ func FuzzOriginateCommand(f *testing.F) {
 
 		o := testOrigination()
 		o.CallerIDName, o.CallerIDNumber, o.AlertInfo, o.Dial = name, number, alert, dial
-		cmd, err := recallOriginate(o, jobA)
+		cmd, err := recallOriginate(o, jobA, "pbx1")
 		if err != nil {
 			if !errors.Is(err, ErrUnsafeValue) {
 				t.Fatalf("err=%v, want ErrUnsafeValue", err)

@@ -52,8 +52,10 @@ func (c originateCommand) BuildMessage() string {
 //
 // Identifiers and configuration are validated (ErrUnsafeValue); the caller-ID
 // name and number, which come from outside callers, are sanitised instead.
-func recallOriginate(o parking.Origination, job string) (originateCommand, error) {
+func recallOriginate(o parking.Origination, job, instance string) (originateCommand, error) {
 	switch {
+	case ValidateInstance(instance) != nil:
+		return originateCommand{}, unsafe("instance", instance)
 	case !ValidUUID(job):
 		return originateCommand{}, unsafe("job uuid", job)
 	case !ValidUUID(string(o.Leg)):
@@ -75,7 +77,7 @@ func recallOriginate(o parking.Origination, job string) (originateCommand, error
 		name = number
 	}
 
-	vars := make([]string, 0, 9)
+	vars := make([]string, 0, 10)
 	vars = append(vars,
 		"origination_uuid="+string(o.Leg),
 		"origination_caller_id_name='"+name+"'",
@@ -86,10 +88,11 @@ func recallOriginate(o parking.Origination, job string) (originateCommand, error
 	}
 	vars = append(vars,
 		"originate_timeout="+strconv.Itoa(ringSeconds(o)),
-		"park_recall=true",
-		"park_recall_for="+string(o.Parked),
-		"park_lot="+o.Lot,
-		"park_slot="+strconv.Itoa(o.Slot),
+		VarInstance+"="+instance,
+		VarRecall+"=true",
+		VarRecallFor+"="+string(o.Parked),
+		VarLot+"="+o.Lot,
+		VarSlot+"="+strconv.Itoa(o.Slot),
 	)
 	return originateCommand{Job: job, Args: "{" + strings.Join(vars, ",") + "}" + o.Dial + " &park()"}, nil
 }
@@ -163,7 +166,7 @@ func SafeCallerIDNumber(s string) string {
 // caller should kill o.Leg.
 func (c *Client) Originate(ctx context.Context, o parking.Origination) error {
 	job := NewUUID()
-	cmd, err := recallOriginate(o, job)
+	cmd, err := recallOriginate(o, job, c.Instance)
 	if err != nil {
 		return fmt.Errorf("originate recall leg: %w", err)
 	}

@@ -93,7 +93,7 @@ func originates(sim *fstest.Switch) int {
 
 // wantVars are the variables of a recall originate, sorted.
 var wantVars = []string{"alert_info", "originate_timeout", "origination_caller_id_name", "origination_caller_id_number",
-	"origination_uuid", "park_lot", "park_recall", "park_recall_for", "park_slot"}
+	"origination_uuid", "parkd_instance", "parkd_lot", "parkd_recall", "parkd_recall_for", "parkd_slot"}
 
 // Ensure an answered recall returns nil and reaches the phone as FACTS.md E6
 // describes: Alert-Info verbatim, the name intact, the leg parkd chose,
@@ -117,8 +117,8 @@ func TestOriginate_Answered(t *testing.T) {
 		t.Fatalf("vars %q", got)
 	}
 	v := inv[0].Vars
-	if v["park_recall_for"] != string(o.Parked) || v["park_lot"] != "main" || v["park_slot"] != "202" ||
-		v["originate_timeout"] != "2" || v["park_recall"] != "true" {
+	if v["parkd_recall_for"] != string(o.Parked) || v["parkd_lot"] != "main" || v["parkd_slot"] != "202" ||
+		v["originate_timeout"] != "2" || v["parkd_recall"] != "true" {
 		t.Fatalf("vars %q", v)
 	}
 	ch := sim.Channel(string(o.Leg))

@@ -42,6 +42,11 @@ type Server struct {
 	// LingerSeconds is how long FreeSWITCH keeps a hung-up call's socket
 	// open for parkd to read its last events. Default 30.
 	LingerSeconds int
+	// Instance names this parkd on every channel it parks (VarInstance),
+	// so that reconciliation adopts only its own calls. It must pass
+	// ValidateInstance; Serve refuses to start otherwise. Default:
+	// DefaultInstance (the host name). Set the same name on the Client.
+	Instance string
 
 	parking Parking
 
@@ -57,15 +62,20 @@ type Server struct {
 func NewServer(p Parking) *Server {
 	return &Server{
 		Logger: zerolog.Nop(), Timeout: 5 * time.Second, CallTimeout: 30 * time.Second, LingerSeconds: 30,
-		parking: p, conns: make(map[*Conn]struct{}), stop: make(chan struct{}),
+		Instance: DefaultInstance(), parking: p, conns: make(map[*Conn]struct{}), stop: make(chan struct{}),
 	}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("esl: server closed")
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown. It refuses to start
+// (and closes ln) when Instance is not a valid instance name.
 func (s *Server) Serve(ln net.Listener) error {
+	if err := ValidateInstance(s.Instance); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("esl: serve: %w", err)
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -154,7 +164,7 @@ func (s *Server) allowed(a net.Addr) bool {
 // handle runs one call's socket from connect to exit.
 func (s *Server) handle(nc net.Conn) {
 	log := s.Logger.With().Str("remote", nc.RemoteAddr().String()).Logger()
-	leg := newCallLeg()
+	leg := newCallLeg(s.Instance)
 	conn := NewConn(nc, nil, ConnOptions{
 		Logger: log, Timeout: s.Timeout, OnEvent: leg.onEvent, OnNotice: leg.onNotice, MaxQueued: 10000,
 	})

@@ -18,7 +18,7 @@ func TestServer_ShutdownLetsGoOfBridgedRetriever(t *testing.T) {
 		t.Helper()
 		ch, err := r.sim.Call(fstest.CallSpec{
 			SocketAddr: r.addr, CallerNumber: "5550100", Answered: true,
-			Vars: map[string]string{"park_action": action, "park_lot": "main", "park_slot": "201"},
+			Vars: map[string]string{"parkd_action": action, "parkd_lot": "main", "parkd_slot": "201"},
 		})
 		if err != nil {
 			t.Fatal(err)

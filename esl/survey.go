@@ -13,12 +13,13 @@ import (
 
 // Survey implements parking.Switch: `show calls as json` lists the
 // channels, a bridged pair as one row with the second leg in its b_
-// columns (FACTS.md E7; it carries no channel variables), then
-// `uuid_getvar` reads parkd's marks on each: park_slot for a parked call
-// (with park_lot, park_parker and park_parked_at), or park_recall_for for a
-// recall leg. Channels without either are not parkd's and are left out.
+// columns (it carries no channel variables: see docs/freeswitch.md#show-calls-pairs-bridged-legs),
+// then `uuid_getvar` reads parkd's marks on each. Only channels whose
+// VarInstance is this Client's Instance are reported: a recall leg by its
+// VarRecallFor, a parked call by its VarSlot (with VarLot, VarParker and
+// VarParkedAt). Any other channel is not this parkd's and is left out.
 // bridge_uuid is no sign of a bridge: a call transferred by REFER carries
-// its old partner's there (E4).
+// its old partner's there (docs/freeswitch.md#refer-leaves-bridge-uuid).
 //
 // `show calls` reads FreeSWITCH's core database, which lags behind new
 // channels (on a freshly started switch a call parked a fraction of a
@@ -129,17 +130,28 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow) (parking.
 		Answered: r.CallState == "ACTIVE" || r.CallState == "HELD",
 		Bridged:  r.Bridged,
 	}
-	slot, alive, err := get("park_slot")
+	// Ours only: a channel parked by another parkd (another instance) or
+	// by something else (FusionPBX's valet park writes park_lot and
+	// park_slot) is never adopted.
+	instance, alive, err := get(VarInstance)
+	if err != nil || !alive || instance != c.Instance {
+		return ch, false, err
+	}
+	// A recall leg carries the slot it rings for too: VarRecallFor first.
+	forCall, alive, err := get(VarRecallFor)
 	if err != nil || !alive {
 		return ch, false, err
 	}
-	if slot == "" {
-		forCall, alive, err := get("park_recall_for")
-		if err != nil || !alive || !ValidUUID(forCall) {
-			return ch, false, err
+	if forCall != "" {
+		if !ValidUUID(forCall) {
+			return ch, false, nil
 		}
 		ch.RecallFor = parking.CallID(forCall)
 		return ch, true, nil
+	}
+	slot, alive, err := get(VarSlot)
+	if err != nil || !alive || slot == "" {
+		return ch, false, err
 	}
 	n, err := parseSlot(slot)
 	if err != nil {
@@ -149,7 +161,7 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow) (parking.
 	for _, v := range []struct {
 		name string
 		dst  *string
-	}{{"park_lot", &ch.Lot}, {"park_parker", &ch.Parker}} {
+	}{{VarLot, &ch.Lot}, {VarParker, &ch.Parker}} {
 		val, alive, err := get(v.name)
 		if err != nil || !alive {
 			return ch, false, err
@@ -170,7 +182,7 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow) (parking.
 	// channel with the marks but another application left the park (or
 	// never got there: parkd died between marking and moving it).
 	ch.Parked = app == "endless_playback" && !ch.Bridged
-	at, alive, err := get("park_parked_at")
+	at, alive, err := get(VarParkedAt)
 	if err != nil || !alive {
 		return ch, false, err
 	}

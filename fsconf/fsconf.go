@@ -3,7 +3,7 @@
 //
 // The output is an XML file for FreeSWITCH's conf/dialplan/default/
 // directory, conventionally 00_parkd.xml. For each lot it holds a park and a
-// retrieve extension that set park_action, park_lot and park_slot and hand the
+// retrieve extension that set parkd_action, parkd_lot and parkd_slot and hand the
 // call to parkd with the socket application. It holds no call logic.
 package fsconf
 

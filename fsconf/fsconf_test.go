@@ -165,7 +165,7 @@ func TestRender_XML(t *testing.T) {
 					t.Fatalf("%s: playback data=%q, want %q", ext.Name, got, want)
 				}
 				if got, want := c.Actions[0].Data+" "+c.Actions[1].Data+" "+c.Actions[2].Data,
-					"park_action="+kind.action+" park_lot="+l.Name+" park_slot=$1"; got != want {
+					"parkd_action="+kind.action+" parkd_lot="+l.Name+" parkd_slot=$1"; got != want {
 					t.Fatalf("%s: set data=%q, want %q", ext.Name, got, want)
 				}
 			}

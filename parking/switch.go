@@ -9,8 +9,8 @@ import (
 // own connection. The esl package's Client implements it.
 type Switch interface {
 	// Survey lists the channels FreeSWITCH has that carry parkd's marks:
-	// parked calls (park_lot, park_slot, ...) and recall legs
-	// (park_recall_for). State lost by parkd is rebuilt from it. Each of
+	// parked calls (parkd_lot, parkd_slot, ...) and recall legs
+	// (parkd_recall_for). State lost by parkd is rebuilt from it. Each of
 	// the known calls (those parkd holds) must be reported if it exists,
 	// even when FreeSWITCH's channel listing does not show it yet: the
 	// listing lags behind new channels, and a parked call missing from a

@@ -212,7 +212,7 @@ func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
 	num := strconv.Itoa(5550000 + i%10000)
 	ch, err := d.sim.Call(fstest.CallSpec{
 		SocketAddr: d.listen, CallerName: "Patient " + num, CallerNumber: num, Destination: "*70",
-		Vars:     map[string]string{"park_action": "park", "park_lot": pc.lot, "park_slot": ""},
+		Vars:     map[string]string{"parkd_action": "park", "parkd_lot": pc.lot, "parkd_slot": ""},
 		Answered: true, Callee: "1000", ReferredBy: "<sip:1000@127.0.0.1>",
 		AfterSocket: fsconf.FallbackApps(),
 	})
@@ -249,7 +249,7 @@ func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
 		d.tr.unparked()
 		rc, err := d.sim.Call(fstest.CallSpec{
 			SocketAddr: d.listen, CallerName: "Nurse", CallerNumber: "2002", Destination: "*71" + strconv.Itoa(slot),
-			Vars: map[string]string{"park_action": "retrieve", "park_lot": lot, "park_slot": strconv.Itoa(slot)},
+			Vars: map[string]string{"parkd_action": "retrieve", "parkd_lot": lot, "parkd_slot": strconv.Itoa(slot)},
 		})
 		if err != nil {
 			d.tr.fail("retrieve call for %s: %v", ch.UUID(), err)

@@ -157,7 +157,7 @@ func (p *runningParkd) probe(sim *fstest.Switch) error {
 	l := p.cfg.Lots[0]
 	ch, err := sim.Call(fstest.CallSpec{
 		SocketAddr: p.listen, CallerName: "parkd-bench probe", CallerNumber: "2002", Destination: "*71",
-		Vars: map[string]string{"park_action": "retrieve", "park_lot": l.Name, "park_slot": strconv.Itoa(l.Last + 1)},
+		Vars: map[string]string{"parkd_action": "retrieve", "parkd_lot": l.Name, "parkd_slot": strconv.Itoa(l.Last + 1)},
 	})
 	if err != nil {
 		return fmt.Errorf("bench: the simulator cannot reach parkd's outbound listener at %s: %w", p.listen, err)

@@ -196,7 +196,7 @@ func TestBench_RunningParkd(t *testing.T) {
 	}
 	left, err := sim.Call(fstest.CallSpec{
 		SocketAddr: listen, CallerName: "Left Over", CallerNumber: "5559999", Destination: "*70",
-		Vars: map[string]string{"park_action": "park", "park_lot": "main", "park_slot": ""}, Answered: true,
+		Vars: map[string]string{"parkd_action": "park", "parkd_lot": "main", "parkd_slot": ""}, Answered: true,
 		ReferredBy: "<sip:1000@127.0.0.1>", Callee: "1000", AfterSocket: fsconf.FallbackApps(),
 	})
 	if err != nil {

@@ -18,7 +18,7 @@ type tracked struct {
 	done      chan struct{} // closed at doneAt
 	lot       string
 	slot      int
-	parkedAt  time.Time // park_parked_at as parkd set it
+	parkedAt  time.Time // parkd_parked_at as parkd set it
 	recalled  chan struct{}
 
 	// Who has the ball on the call's socket (onCommand, onWrite): the
@@ -154,7 +154,7 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 		case f[0] == "event":
 			t.readyOne.Do(func() { close(t.ready) })
 		case f[0] == "bgapi" && f[1] == "originate":
-			call, leg := varOf(line, "park_recall_for"), varOf(line, "origination_uuid")
+			call, leg := varOf(line, "parkd_recall_for"), varOf(line, "origination_uuid")
 			t.mu.Lock()
 			defer t.mu.Unlock()
 			r := t.get(call)
@@ -198,11 +198,11 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 		for kv := range strings.SplitSeq(list, ";") {
 			name, value, _ := strings.Cut(kv, "=")
 			switch name {
-			case "park_lot":
+			case "parkd_lot":
 				r.lot = value
-			case "park_slot":
+			case "parkd_slot":
 				r.slot, _ = strconv.Atoi(value)
-			case "park_parked_at":
+			case "parkd_parked_at":
 				r.parkedAt, _ = time.Parse("2006-01-02T15:04:05.000Z", value)
 			}
 		}

@@ -121,7 +121,7 @@ func (d *demo) pause() { time.Sleep(700 * time.Millisecond) }
 
 // call places a call the dialplan hands to parkd, as fsconf's extensions do.
 func (d *demo) call(name, number, dest, action, slot string, transferredBy string) (*fstest.Channel, error) {
-	vars := map[string]string{"park_action": action, "park_lot": d.lot.Name, "park_slot": slot}
+	vars := map[string]string{"parkd_action": action, "parkd_lot": d.lot.Name, "parkd_slot": slot}
 	spec := fstest.CallSpec{
 		SocketAddr: d.m.ListenAddr(), CallerName: name, CallerNumber: number, Destination: dest, Vars: vars,
 		AfterSocket: fsconf.FallbackApps(),
@@ -196,9 +196,9 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	st := tom.State()
 	if d.lot.Announce {
-		d.say("Tom heard the slot announced (%s) and now hears music in slot %s.", announced(st.Played), st.Vars["park_slot"])
+		d.say("Tom heard the slot announced (%s) and now hears music in slot %s.", announced(st.Played), st.Vars["parkd_slot"])
 	} else {
-		d.say("Tom hears music in slot %s (this lot does not announce slots).", st.Vars["park_slot"])
+		d.say("Tom hears music in slot %s (this lot does not announce slots).", st.Vars["parkd_slot"])
 	}
 	d.pause()
 

@@ -118,7 +118,7 @@ func (d *daemon) readDB(t *testing.T) ([]parking.Occupant, []store.HistoryRow) {
 func placeCall(sim *fstest.Switch, addr, action, lot, slot string) (*fstest.Channel, error) {
 	return sim.Call(fstest.CallSpec{
 		SocketAddr: addr, CallerName: "Caller", CallerNumber: "5550100", Destination: "*70" + slot,
-		Vars:     map[string]string{"park_action": action, "park_lot": lot, "park_slot": slot},
+		Vars:     map[string]string{"parkd_action": action, "parkd_lot": lot, "parkd_slot": slot},
 		Answered: action == "park", ReferredBy: "<sip:1000@127.0.0.1>", Callee: "1000",
 		AfterSocket: fsconf.FallbackApps(),
 	})

@@ -97,7 +97,7 @@ func TestConnectReply(t *testing.T) {
 	p := newParkd(t)
 	ch, c, data := p.call(s, CallSpec{
 		CallerName: "Patient", CallerNumber: "patient", Destination: "*70202",
-		Vars: map[string]string{"park_slot": "202"}, Answered: true,
+		Vars: map[string]string{"parkd_slot": "202"}, Answered: true,
 		ReferredBy: "<sip:1000@127.0.0.1>",
 	})
 	h := data.Headers
@@ -113,8 +113,8 @@ func TestConnectReply(t *testing.T) {
 	if got := h.Get("variable_sip_h_Referred-By"); got != "%3Csip%3A1000%40127.0.0.1%3E" {
 		t.Fatalf("Referred-By on the wire: %q", got)
 	}
-	if got := esl.URLDecode(h.Get("variable_park_slot")); got != "202" {
-		t.Fatalf("park_slot %q", got)
+	if got := esl.URLDecode(h.Get("variable_parkd_slot")); got != "202" {
+		t.Fatalf("parkd_slot %q", got)
 	}
 	if h.Get("Caller-Callee-ID-Number") != "1000" || h.Get("variable_last_sent_callee_id_number") != "1000" {
 		t.Fatal("callee headers missing")
@@ -137,7 +137,7 @@ func TestConnectReply(t *testing.T) {
 func TestRecommendedPark(t *testing.T) {
 	s := Start(t, Options{})
 	p := newParkd(t)
-	ch, c, _ := p.call(s, CallSpec{CallerNumber: "patient", Vars: map[string]string{"park_slot": "701"}})
+	ch, c, _ := p.call(s, CallSpec{CallerNumber: "patient", Vars: map[string]string{"parkd_slot": "701"}})
 	c.answer(ch.UUID())
 	if got := c.api("uuid_transfer " + ch.UUID() + " endless_playback:local_stream://moh inline"); got != "+OK\n" {
 		t.Fatalf("transfer: %q", got)
@@ -166,7 +166,7 @@ func TestRecommendedPark(t *testing.T) {
 	if st := ch.State(); st.Hearing != "music:local_stream://moh" {
 		t.Fatalf("after break %v", st)
 	}
-	if got := obs.api("uuid_getvar " + ch.UUID() + " park_slot"); got != "701" {
+	if got := obs.api("uuid_getvar " + ch.UUID() + " parkd_slot"); got != "701" {
 		t.Fatalf("getvar %q", got)
 	}
 	if got := obs.api("uuid_getvar " + ch.UUID() + " nope"); got != "_undef_" {

@@ -21,7 +21,7 @@ type CallSpec struct {
 	// Destination is Caller-Destination-Number, e.g. "*70202". Default "701".
 	Destination string
 	// Vars are channel variables the dialplan set before `socket`
-	// (park_slot, ...); they appear as variable_<name> in the connect reply.
+	// (parkd_slot, ...); they appear as variable_<name> in the connect reply.
 	Vars map[string]string
 	// Answered: the call is already answered (transferred by REFER).
 	Answered bool

@@ -26,7 +26,7 @@ func (s *state) parkByRefer(t *testing.T, from int, number, name, target, referr
 	p := s.inboundCall(t, from, number)
 	// The REFER moves the patient's channel (same UUID) into parkd's extension.
 	s.fs.wait(t, from, 15*time.Second, "the REFER's transfer into parkd's park extension",
-		is("CHANNEL_EXECUTE", p, "Application", "set", "Application-Data", "park_action=park"))
+		is("CHANNEL_EXECUTE", p, "Application", "set", "Application-Data", "parkd_action=park"))
 	return p, rec, pat
 }
 
@@ -47,7 +47,7 @@ func TestA_HospitalReferParkAndRetrieve(t *testing.T) {
 	want(t, row, "caller_name", "Patient A")
 
 	// FreeSWITCH's view of the parked call.
-	for name, v := range map[string]string{"park_lot": "interop", "park_slot": "202", "park_parker": reception,
+	for name, v := range map[string]string{"parkd_lot": "interop", "parkd_slot": "202", "parkd_parker": reception,
 		"hangup_after_bridge": "true", "sip_h_Referred-By": "<sip:" + reception + "@" + s.env.Domain + ">"} {
 		if got := s.fs.getvar(p, name); got != v {
 			t.Errorf("uuid_getvar %s: %q, want %q", name, got, v)
