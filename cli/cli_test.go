@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parkd/parkd/esl"
-	"github.com/parkd/parkd/fsconf"
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
 	"github.com/parkd/parkd/store/storetest"
@@ -77,14 +75,6 @@ func TestCLI_PasswordNotPrinted(t *testing.T) {
 	_, out, errOut := runCLI(t, "check", "-c", p)
 	if strings.Contains(out+errOut, "s3cret-Pw") {
 		t.Fatalf("password printed: %s%s", out, errOut)
-	}
-}
-
-// Ensure the tone parkd plays and the one the dialplan fallback plays are
-// the same, so a caller hears one sound for "no".
-func TestErrorToneMatchesDialplan(t *testing.T) {
-	if esl.ErrorTone != fsconf.ErrorTone {
-		t.Fatalf("esl.ErrorTone=%q, fsconf.ErrorTone=%q", esl.ErrorTone, fsconf.ErrorTone)
 	}
 }
 

@@ -3,8 +3,12 @@
 //
 // The output is an XML file for FreeSWITCH's conf/dialplan/default/
 // directory, conventionally 00_parkd.xml. For each lot it holds a park and a
-// retrieve extension that set parkd_action, parkd_lot and parkd_slot and hand the
-// call to parkd with the socket application. It holds no call logic.
+// retrieve extension that set the request variables parkd reads
+// (esl.VarAction, esl.VarLot, esl.VarSlot) and hand the call to parkd with
+// the socket application. A park also records who transferred the call
+// (esl.VarReturn), so that when parkd is not there to take it the dialplan
+// itself plays the error tone and sends the caller back. It holds no call
+// logic.
 package fsconf
 
 import (
@@ -18,17 +22,26 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/parkd/parkd/esl"
 )
 
-// ErrorTone is the FreeSWITCH tone played to a caller whose park or retrieve
-// failed: four short beeps.
-const ErrorTone = "tone_stream://%(250,250,480,620);loops=4"
+// ReferredByRegex captures the user of a SIP URI in a Referred-By header
+// such as `"Reception" <sip:1000@pbx.example.com;transport=udp>` or
+// `sip:1000@pbx`. The dialplan tries it on ${sip_h_Referred-By}; the user it
+// captures must be an extension the fallback can transfer to, so it takes
+// the characters ReturnRegex allows and nothing else.
+const ReferredByRegex = `^(?:[^<]*<)?sips?:([A-Za-z0-9_.+-]+)@`
+
+// ReturnRegex is what the fallback accepts in ${parkd_return} as an
+// extension to send the caller back to.
+const ReturnRegex = `^([A-Za-z0-9_.+-]+)$`
 
 // FallbackApps is what a park or retrieve extension runs after `socket`
 // when parkd did not take the call: the error tone, then back to whoever
 // transferred it. The simulator runs the same apps in tests, the bench and
 // the demo.
-func FallbackApps() []string { return []string{"playback " + ErrorTone, "transfer parkd_return"} }
+func FallbackApps() []string { return []string{"playback " + esl.ErrorTone, "transfer parkd_return"} }
 
 // FileName is the suggested name of the rendered file inside FreeSWITCH's
 // conf/dialplan/default/ directory.
@@ -66,9 +79,11 @@ var dialplan = template.Must(template.New("dialplan").Option("missingkey=error")
 // view is the template's data. Every string is already escaped for where the
 // template places it.
 type view struct {
-	Socket    string
-	ErrorTone string
-	Lots      []lotView
+	Socket          string
+	ErrorTone       string
+	ReferredByRegex string
+	ReturnRegex     string
+	Lots            []lotView
 }
 
 // lotView is one lot in the template's data.
@@ -89,8 +104,10 @@ func Render(w io.Writer, p Params) error {
 		return fmt.Errorf("render dialplan: %w", err)
 	}
 	v := view{
-		Socket:    attr(p.Listen + " async full"),
-		ErrorTone: attr(ErrorTone),
+		Socket:          attr(p.Listen + " async full"),
+		ErrorTone:       attr(esl.ErrorTone),
+		ReferredByRegex: attr(ReferredByRegex),
+		ReturnRegex:     attr(ReturnRegex),
 	}
 	for _, l := range p.Lots {
 		v.Lots = append(v.Lots, lotView{

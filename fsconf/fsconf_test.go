@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/fsconf"
 )
 
@@ -75,6 +77,7 @@ type extension struct {
 type condition struct {
 	Field       string   `xml:"field,attr"`
 	Expression  string   `xml:"expression,attr"`
+	Break       string   `xml:"break,attr"`
 	Actions     []action `xml:"action"`
 	AntiActions []action `xml:"anti-action"`
 }
@@ -111,64 +114,41 @@ func TestRender_XML(t *testing.T) {
 			t.Fatalf("%d extensions, want %d", got, want)
 		}
 		for i, l := range p.Lots {
-			for j, kind := range []struct{ action, code, last string }{
-				{"park", l.ParkCode, "transfer"},
-				{"retrieve", l.RetrieveCode, "hangup"},
-			} {
-				ext := inc.Extensions[2*i+j]
-				if got, want := ext.Name, "parkd_"+kind.action+"_"+l.Name; got != want {
-					t.Fatalf("extension name=%q, want %q", got, want)
-				}
-				if got, want := len(ext.Conditions), 1; got != want {
-					t.Fatalf("%s: %d conditions, want %d", ext.Name, got, want)
-				}
-				c := ext.Conditions[0]
-				if got, want := c.Field, "destination_number"; got != want {
-					t.Fatalf("%s: field=%q, want %q", ext.Name, got, want)
-				}
-				re, err := regexp.Compile(c.Expression)
-				if err != nil {
-					t.Fatalf("%s: expression %q: %v", ext.Name, c.Expression, err)
-				}
-				for _, tc := range []struct {
-					dialed string
-					match  bool
-					slot   string
-				}{
-					{kind.code, true, ""},
-					{kind.code + "705", true, "705"},
-					{kind.code[:len(kind.code)-1], false, ""},
-					{"x" + kind.code, false, ""},
-					{kind.code + "7a", false, ""},
-				} {
-					m := re.FindStringSubmatch(tc.dialed)
-					if got := m != nil; got != tc.match {
-						t.Fatalf("%s: %q matches %q: %v, want %v", ext.Name, c.Expression, tc.dialed, got, tc.match)
-					}
-					if m != nil && m[1] != tc.slot {
-						t.Fatalf("%s: slot from %q=%q, want %q", ext.Name, tc.dialed, m[1], tc.slot)
-					}
-				}
-				var apps []string
-				data := map[string]string{}
-				for _, a := range c.Actions {
-					apps = append(apps, a.Application)
-					data[a.Application] = a.Data
-				}
-				if got, want := strings.Join(apps, " "), "set set set socket playback "+kind.last; got != want {
-					t.Fatalf("%s: applications=%q, want %q", ext.Name, got, want)
-				}
-				if got, want := data["socket"], p.Listen+" async full"; got != want {
-					t.Fatalf("%s: socket data=%q, want %q", ext.Name, got, want)
-				}
-				if got, want := data["playback"], fsconf.ErrorTone; got != want {
-					t.Fatalf("%s: playback data=%q, want %q", ext.Name, got, want)
-				}
-				if got, want := c.Actions[0].Data+" "+c.Actions[1].Data+" "+c.Actions[2].Data,
-					"parkd_action="+kind.action+" parkd_lot="+l.Name+" parkd_slot=$1"; got != want {
-					t.Fatalf("%s: set data=%q, want %q", ext.Name, got, want)
-				}
+			park, retrieve := inc.Extensions[2*i], inc.Extensions[2*i+1]
+			checkName(t, park, "parkd_park_"+l.Name)
+			checkName(t, retrieve, "parkd_retrieve_"+l.Name)
+
+			// Park: the request; who transferred the call (break="never":
+			// either way the extension goes on); then the socket and the
+			// fallback, under the same destination condition.
+			if got, want := len(park.Conditions), 3; got != want {
+				t.Fatalf("%s: %d conditions, want %d", park.Name, got, want)
 			}
+			checkCode(t, park.Name, park.Conditions[0], l.ParkCode)
+			checkCode(t, park.Name, park.Conditions[2], l.ParkCode)
+			if park.Conditions[0].Expression != park.Conditions[2].Expression {
+				t.Fatalf("%s: the socket's condition %q differs from the request's %q", park.Name, park.Conditions[2].Expression, park.Conditions[0].Expression)
+			}
+			checkActions(t, park.Name, park.Conditions[0].Actions,
+				action{"set", esl.VarAction + "=park"}, action{"set", esl.VarLot + "=" + l.Name}, action{"set", esl.VarSlot + "=$1"})
+			ret := park.Conditions[1]
+			if ret.Field != "${sip_h_Referred-By}" || ret.Break != "never" || ret.Expression != fsconf.ReferredByRegex {
+				t.Fatalf("%s: return condition %+v", park.Name, ret)
+			}
+			checkActions(t, park.Name, ret.Actions, action{"set", esl.VarReturn + "=$1"})
+			checkActions(t, park.Name, ret.AntiActions, action{"set", esl.VarReturn + "=${last_sent_callee_id_number}"})
+			checkActions(t, park.Name, park.Conditions[2].Actions,
+				action{"socket", p.Listen + " async full"}, action{"playback", esl.ErrorTone}, action{"transfer", "parkd_return"})
+
+			// Retrieve: the request, the socket, and a hangup after the
+			// error tone when parkd is not there.
+			if got, want := len(retrieve.Conditions), 1; got != want {
+				t.Fatalf("%s: %d conditions, want %d", retrieve.Name, got, want)
+			}
+			checkCode(t, retrieve.Name, retrieve.Conditions[0], l.RetrieveCode)
+			checkActions(t, retrieve.Name, retrieve.Conditions[0].Actions,
+				action{"set", esl.VarAction + "=retrieve"}, action{"set", esl.VarLot + "=" + l.Name}, action{"set", esl.VarSlot + "=$1"},
+				action{"socket", p.Listen + " async full"}, action{"playback", esl.ErrorTone}, action{"hangup", "NORMAL_TEMPORARY_FAILURE"})
 		}
 		ret := inc.Extensions[len(inc.Extensions)-1]
 		if got, want := ret.Name, "parkd_return"; got != want {
@@ -181,14 +161,98 @@ func TestRender_XML(t *testing.T) {
 			t.Fatalf("parkd_return expression=%q, want %q", got, want)
 		}
 		c := ret.Conditions[1]
-		if got, want := c.Field, "${last_sent_callee_id_number}"; got != want {
+		if got, want := c.Field, "${"+esl.VarReturn+"}"; got != want {
 			t.Fatalf("parkd_return field=%q, want %q", got, want)
+		}
+		if got, want := c.Expression, fsconf.ReturnRegex; got != want {
+			t.Fatalf("parkd_return expression=%q, want %q", got, want)
 		}
 		if len(c.Actions) != 1 || c.Actions[0] != (action{"transfer", "$1"}) {
 			t.Fatalf("parkd_return actions=%+v", c.Actions)
 		}
 		if len(c.AntiActions) != 1 || c.AntiActions[0] != (action{"hangup", "NORMAL_TEMPORARY_FAILURE"}) {
 			t.Fatalf("parkd_return anti-actions=%+v", c.AntiActions)
+		}
+	}
+}
+
+// checkName fails t unless ext is called name.
+func checkName(t *testing.T, ext extension, name string) {
+	t.Helper()
+	if ext.Name != name {
+		t.Fatalf("extension name=%q, want %q", ext.Name, name)
+	}
+}
+
+// checkCode fails t unless c matches the destination numbers of code and
+// captures the slot after it.
+func checkCode(t *testing.T, ext string, c condition, code string) {
+	t.Helper()
+	if got, want := c.Field, "destination_number"; got != want {
+		t.Fatalf("%s: field=%q, want %q", ext, got, want)
+	}
+	re, err := regexp.Compile(c.Expression)
+	if err != nil {
+		t.Fatalf("%s: expression %q: %v", ext, c.Expression, err)
+	}
+	for _, tc := range []struct {
+		dialed string
+		match  bool
+		slot   string
+	}{
+		{code, true, ""},
+		{code + "705", true, "705"},
+		{code[:len(code)-1], false, ""},
+		{"x" + code, false, ""},
+		{code + "7a", false, ""},
+	} {
+		m := re.FindStringSubmatch(tc.dialed)
+		if got := m != nil; got != tc.match {
+			t.Fatalf("%s: %q matches %q: %v, want %v", ext, c.Expression, tc.dialed, got, tc.match)
+		}
+		if m != nil && m[1] != tc.slot {
+			t.Fatalf("%s: slot from %q=%q, want %q", ext, tc.dialed, m[1], tc.slot)
+		}
+	}
+}
+
+// checkActions fails t unless got are the actions want, in order.
+func checkActions(t *testing.T, ext string, got []action, want ...action) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: actions\n%+v\nwant\n%+v", ext, got, want)
+	}
+}
+
+// Ensure the dialplan takes the transferor from Referred-By as FreeSWITCH
+// passes it on (display name, parameters, sips), and nothing that is not a
+// plain extension; and that the fallback sends back only a plain extension.
+func TestRegexes(t *testing.T) {
+	referredBy := regexp.MustCompile(fsconf.ReferredByRegex)
+	for _, tc := range []struct{ header, user string }{
+		{"<sip:1000@127.0.0.1>", "1000"},
+		{`"Reception" <sip:reception-1@pbx.example.com:5060;transport=udp>`, "reception-1"},
+		{"<sips:+1555@sbc.example.net;user=phone>", "+1555"},
+		{"sip:1000@pbx", "1000"},
+		{"", ""},
+		{"<sip:pbx.example.com>", ""},
+		{"<sip:10 00@pbx>", ""},
+		{"<sip:1000;evil@pbx>", ""},
+		{"<sip:%31000@pbx>", ""},
+		{"<tel:+1555>", ""},
+	} {
+		user := ""
+		if m := referredBy.FindStringSubmatch(tc.header); m != nil {
+			user = m[1]
+		}
+		if user != tc.user {
+			t.Errorf("Referred-By %q: user %q, want %q", tc.header, user, tc.user)
+		}
+	}
+	ret := regexp.MustCompile(fsconf.ReturnRegex)
+	for v, ok := range map[string]bool{"1000": true, "reception-1": true, "+1555": true, "": false, "1000 XML default": false, "a|b": false, "${x}": false} {
+		if got := ret.MatchString(v); got != ok {
+			t.Errorf("return %q accepted %v, want %v", v, got, ok)
 		}
 	}
 }

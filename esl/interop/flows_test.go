@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parkd/parkd/esl"
 )
 
 // parkByRefer is the hospital's blind transfer: a patient (caller-ID number,
@@ -390,4 +392,48 @@ func TestG_StopWhileBridged(t *testing.T) {
 	}
 	s.fs.api("uuid_kill " + r)
 	s.gone(t, m2, p, 5*time.Second)
+}
+
+// (h) parkd is not running: the generated dialplan's own fallback (not
+// the suite's) takes the REFER-parked call. Before the socket application
+// it recorded the transferor from Referred-By in parkd_return; the socket
+// fails, the caller hears the error tone and is transferred back to
+// reception. parkd, started again afterwards, has no record of the call.
+func TestH_ParkdDownReturnsToTransferor(t *testing.T) {
+	s := need(t)
+	m := s.fresh(t)
+	reception := s.env.Users[0]
+	s.fs.note("SIGTERM %s: the generated dialplan's fallback takes the next park", s.parkd.name)
+	s.parkd.stop()
+	t.Cleanup(func() {
+		d, err := startDaemon(s, "parkd-h")
+		if err != nil {
+			t.Errorf("restart parkd: %v", err)
+			return
+		}
+		s.parkd = d
+	})
+
+	p, _, _ := s.parkByRefer(t, m, "4801", "Patient J", "*70213", reception)
+	s.fs.wait(t, m, 5*time.Second, "parkd_return set from Referred-By before the socket application",
+		is("CHANNEL_EXECUTE", p, "Application", "set", "Application-Data", "parkd_return="+reception))
+	sock := s.fs.wait(t, m, 5*time.Second, "the socket application", is("CHANNEL_EXECUTE", p, "Application", "socket"))
+	tone := s.fs.wait(t, m, 5*time.Second, "the dialplan's error tone after the failed socket",
+		is("CHANNEL_EXECUTE", p, "Application", "playback"))
+	if d := tone.Get("Application-Data"); d != esl.ErrorTone {
+		t.Errorf("playback %q, want the error tone %q", d, esl.ErrorTone)
+	}
+	if tone.At.Before(sock.At) {
+		t.Errorf("the tone played before the socket application")
+	}
+	back, ok := s.fs.waitOK(m, 10*time.Second, is("CHANNEL_EXECUTE", p, "Application", "transfer", "Application-Data", reception))
+	if !ok {
+		t.Fatalf("the caller was not transferred back to %s; its events: %s", reception, s.fs.summary(m, p))
+	}
+	if back.At.Sub(tone.At) < 1500*time.Millisecond {
+		t.Errorf("transferred back %v after the tone started; the tone lasts 2s", back.At.Sub(tone.At))
+	}
+	if rows := s.history(t, p); len(rows) != 0 {
+		t.Errorf("parkd's history has the call it never saw: %v", rows)
+	}
 }

@@ -276,7 +276,11 @@ const (
 	alertInfo   = "<http://127.0.0.1>;info=alert-autoanswer"
 )
 
-// fallbackDialplan is the suite's own extension: the recall lot's fallback.
+// fallbackDialplan is the suite's own extension: the recall lot's fallback
+// destination (lot.fallback), where parkd sends a call whose recalls all
+// failed. It is configuration an operator writes, not parkd's: the
+// fallback for a park parkd does not take (parkd_return) is the generated
+// dialplan's own, which TestH_ParkdDownReturnsToTransferor exercises.
 const fallbackDialplan = `<include>
   <!-- parkd interop suite: the recall lot's fallback. Removed when the suite ends. -->
   <extension name="parkd_interop_fallback">
