@@ -11,6 +11,8 @@ import (
 
 	"github.com/percipia/eslgo/command"
 	"github.com/rs/zerolog"
+
+	"github.com/parkd/parkd/parking"
 )
 
 // Errors of a connection.
@@ -19,7 +21,8 @@ var (
 	ErrConnClosed = errors.New("ESL connection closed")
 	// ErrUnsolicitedReply: a reply arrived that no command was waiting for;
 	// the stream can no longer be trusted, so the connection is dropped.
-	ErrUnsolicitedReply = errors.New("ESL reply nobody asked for")
+	// It wraps ErrProtocol.
+	ErrUnsolicitedReply = fmt.Errorf("%w: ESL reply nobody asked for", ErrProtocol)
 	// ErrEventFlood: the peer sent events faster than they could be handled.
 	ErrEventFlood = errors.New("ESL event queue overflow")
 )
@@ -210,18 +213,47 @@ func (c *Conn) API(ctx context.Context, cmd, args string) (string, error) {
 		body = f.Headers.Get("Reply-Text")
 	}
 	if strings.HasPrefix(body, "-ERR") {
-		return body, &APIError{Command: cmd, Reply: strings.TrimSpace(body)}
+		return body, NewAPIError(cmd, body)
 	}
 	return body, nil
 }
 
-// APIError is a -ERR answer from FreeSWITCH.
+// APIError is a -ERR answer from FreeSWITCH, to an api command or in a
+// command/reply. One that says the channel does not exist matches
+// parking.ErrCallGone with errors.Is: this is the one place where
+// FreeSWITCH's words for it are read.
 type APIError struct {
 	Command string
 	Reply   string // e.g. "-ERR No such channel!"
+	gone    bool
+}
+
+// NewAPIError returns the *APIError for FreeSWITCH's reply to cmd, and
+// classifies it: "-ERR No such channel!" (uuid_kill, uuid_transfer,
+// uuid_getvar, ...), "-ERR Invalid uuid" (uuid_bridge, uuid_broadcast) and
+// "-ERR invalid session id [<uuid>]" (sendmsg on a channel that is gone)
+// mean the channel is gone.
+func NewAPIError(cmd, reply string) *APIError {
+	reply = strings.TrimSpace(reply)
+	r := strings.ToLower(reply)
+	gone := strings.Contains(r, "no such channel") || strings.Contains(r, "invalid uuid") ||
+		strings.Contains(r, "invalid session id")
+	return &APIError{Command: cmd, Reply: reply, gone: gone}
 }
 
 func (e *APIError) Error() string { return e.Command + ": " + e.Reply }
+
+// Unwrap returns parking.ErrCallGone when the reply says the channel is
+// gone, so that errors.Is(err, parking.ErrCallGone) holds for it.
+func (e *APIError) Unwrap() error {
+	if e.gone {
+		return parking.ErrCallGone
+	}
+	return nil
+}
+
+// peer is the remote address, for log lines about the peer's behaviour.
+func (c *Conn) peer() string { return c.nc.RemoteAddr().String() }
 
 // readLoop reads frames until the connection breaks.
 func (c *Conn) readLoop(r *Reader) {
@@ -229,6 +261,9 @@ func (c *Conn) readLoop(r *Reader) {
 	for {
 		f, err := r.ReadFrame()
 		if err != nil {
+			if errors.Is(err, ErrProtocol) {
+				c.log.Warn().Err(err).Str("peer", c.peer()).Msg("esl: protocol violation; dropping the connection")
+			}
 			c.fail(fmt.Errorf("read: %w", err))
 			return
 		}
@@ -237,7 +272,8 @@ func (c *Conn) readLoop(r *Reader) {
 			c.qmu.Lock()
 			if len(c.waiters) == 0 {
 				c.qmu.Unlock()
-				c.log.Warn().Str("content_type", ct).Msg("esl: reply nobody asked for; dropping the connection")
+				c.log.Warn().Err(ErrUnsolicitedReply).Str("peer", c.peer()).Str("content_type", ct).
+					Msg("esl: protocol violation; dropping the connection")
 				c.fail(ErrUnsolicitedReply)
 				return
 			}
@@ -248,7 +284,7 @@ func (c *Conn) readLoop(r *Reader) {
 		case TypeEventPlain:
 			ev, err := ParseEvent(f.Body)
 			if err != nil {
-				c.log.Warn().Err(err).Msg("esl: unreadable event skipped")
+				c.log.Warn().Err(err).Str("peer", c.peer()).Msg("esl: unreadable event skipped")
 				continue
 			}
 			if !c.queue(ev) {
@@ -272,7 +308,7 @@ func (c *Conn) queue(item any) bool {
 	c.emu.Lock()
 	if len(c.equeue) >= c.opts.MaxQueued {
 		c.emu.Unlock()
-		c.log.Error().Int("queued", c.opts.MaxQueued).Msg("esl: event flood; dropping the connection")
+		c.log.Error().Int("queued", c.opts.MaxQueued).Str("peer", c.peer()).Msg("esl: event flood; dropping the connection")
 		c.fail(ErrEventFlood)
 		return false
 	}

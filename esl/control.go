@@ -2,7 +2,6 @@ package esl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -54,14 +53,10 @@ func (c *Client) Transfer(ctx context.Context, call parking.CallID, to parking.D
 }
 
 // control runs an api command whose success reply starts with +OK. A -ERR
-// saying the channel does not exist is reported as parking.ErrCallGone (and
-// the *APIError); any other -ERR as the *APIError.
+// is returned as the *APIError, which matches parking.ErrCallGone when it
+// says the channel does not exist.
 func (c *Client) control(ctx context.Context, cmd command.API) error {
 	reply, err := c.API(ctx, cmd)
-	var apiErr *APIError
-	if errors.As(err, &apiErr) && channelGone(apiErr.Reply) {
-		return fmt.Errorf("%w: %w", parking.ErrCallGone, apiErr)
-	}
 	if err != nil {
 		return err
 	}
@@ -69,14 +64,6 @@ func (c *Client) control(ctx context.Context, cmd command.API) error {
 		return fmt.Errorf("%s: unexpected reply %q", cmd.Command, clip(strings.TrimSpace(reply)))
 	}
 	return nil
-}
-
-// channelGone recognises the -ERR replies of mod_commands for a UUID that
-// names no channel: "No such channel!" (uuid_kill, uuid_transfer, ...) and
-// "Invalid uuid" (uuid_bridge, uuid_broadcast).
-func channelGone(reply string) bool {
-	r := strings.ToLower(reply)
-	return strings.Contains(r, "no such channel") || strings.Contains(r, "invalid uuid")
 }
 
 // kill builds `uuid_kill <uuid> [<cause>]`.

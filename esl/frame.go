@@ -10,14 +10,20 @@ import (
 	"strings"
 )
 
+// ErrProtocol: the peer broke the event-socket protocol (a malformed or
+// oversized frame, a reply nobody asked for). It is the peer's fault, not a
+// caller leaving: the connection is dropped and the violation logged at
+// warn with the peer's address. Every error below wraps it.
+var ErrProtocol = errors.New("ESL protocol violation")
+
 // Errors of the wire codec. A connection that produced one is unusable:
-// framing is lost, so the caller drops it.
+// framing is lost, so the caller drops it. Both wrap ErrProtocol.
 var (
 	// ErrMalformedFrame: a header line, Content-Length or body that does not
 	// follow the event-socket framing.
-	ErrMalformedFrame = errors.New("malformed ESL frame")
+	ErrMalformedFrame = fmt.Errorf("%w: malformed ESL frame", ErrProtocol)
 	// ErrFrameTooLarge: a frame over the reader's limits.
-	ErrFrameTooLarge = errors.New("ESL frame too large")
+	ErrFrameTooLarge = fmt.Errorf("%w: ESL frame too large", ErrProtocol)
 )
 
 // Header is one "Name: value" line of a frame.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/parkd/parkd/parking"
 )
 
@@ -23,6 +25,7 @@ type callLeg struct {
 	uuid     string
 	context  string
 	instance string // written on the channel as VarInstance by Hold
+	log      zerolog.Logger
 
 	mu       sync.Mutex
 	answered bool
@@ -37,10 +40,11 @@ func newCallLeg(instance string) *callLeg {
 	return &callLeg{instance: instance, goneCh: make(chan struct{}), waiting: make(map[string]chan string)}
 }
 
-// bind sets the channel the leg controls, once the connect reply is read.
-func (l *callLeg) bind(conn *Conn, req Request) {
+// bind sets the channel the leg controls, once the connect reply is read,
+// and the logger for what happens to it.
+func (l *callLeg) bind(conn *Conn, req Request, log zerolog.Logger) {
 	l.mu.Lock()
-	l.conn, l.uuid, l.context, l.answered = conn, req.Call, req.Context, req.Answered
+	l.conn, l.uuid, l.context, l.answered, l.log = conn, req.Call, req.Context, req.Answered, log
 	l.mu.Unlock()
 }
 
@@ -213,19 +217,51 @@ func (l *callLeg) run(ctx context.Context, app, arg string) (string, error) {
 
 	f, err := l.conn.Send(ctx, cmd)
 	if err != nil {
-		return "", l.goneOr(err)
+		return "", l.ended(app, l.goneOr(err))
 	}
 	if reply := f.Headers.Get("Reply-Text"); !strings.HasPrefix(reply, "+OK") {
-		return "", l.goneOr(fmt.Errorf("%s: %s", app, reply))
+		return "", l.goneOr(NewAPIError(app, reply))
 	}
+	// The application's end comes as an event; the socket closing (EOF or
+	// reset from FreeSWITCH's side) ends the wait as surely, so nothing
+	// waits out ctx on a dead socket.
 	select {
 	case resp := <-done:
 		return resp, nil
 	case <-l.goneCh:
 		return "", parking.ErrCallGone
+	case <-l.conn.Done():
+		return "", l.ended(app, l.closed(app))
 	case <-ctx.Done():
 		return "", fmt.Errorf("%s: %w", app, ctx.Err())
 	}
+}
+
+// ended logs at info that the caller left when err, the outcome of
+// starting or running app, is the channel gone because FreeSWITCH closed
+// the call's socket (EOF or reset), and returns err. A socket parkd closed
+// itself (Shutdown) is not the caller leaving, and a protocol violation is
+// logged by Conn.
+func (l *callLeg) ended(app string, err error) error {
+	select {
+	case <-l.conn.Done():
+		if why := l.conn.Err(); errors.Is(err, parking.ErrCallGone) && !errors.Is(why, ErrConnClosed) {
+			l.log.Info().Str("app", app).AnErr("socket", why).
+				Msg("the caller left: FreeSWITCH closed the call's socket while parkd waited for an application")
+		}
+	default:
+	}
+	return err
+}
+
+// closed is why app's wait ended with the socket: a protocol violation by
+// the peer (which Conn has logged), or else the channel gone.
+func (l *callLeg) closed(app string) error {
+	err := l.conn.Err()
+	if errors.Is(err, ErrProtocol) {
+		return fmt.Errorf("%s: %w", app, err)
+	}
+	return fmt.Errorf("%s: %w: socket closed: %v", app, parking.ErrCallGone, err)
 }
 
 // api runs an api command on the channel's socket.
@@ -237,23 +273,22 @@ func (l *callLeg) api(ctx context.Context, cmd, args string) (string, error) {
 	return reply, nil
 }
 
-// goneOr maps an error to ErrCallGone when the channel has hung up or
-// FreeSWITCH says it does not exist.
+// goneOr maps a command's error to parking.ErrCallGone when the channel
+// has hung up or its socket closed. FreeSWITCH's own "no such channel"
+// replies already match it (NewAPIError); a protocol violation by the peer
+// stays one, so that it is not taken for the caller leaving.
 func (l *callLeg) goneOr(err error) error {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) && channelGone(apiErr.Reply) {
-		return fmt.Errorf("%w: %s", parking.ErrCallGone, apiErr.Reply)
-	}
-	if strings.Contains(err.Error(), "invalid session id") {
-		return fmt.Errorf("%w: %v", parking.ErrCallGone, err)
+	if errors.Is(err, parking.ErrCallGone) || errors.Is(err, ErrProtocol) {
+		return err
 	}
 	if l.alive() != nil {
-		return fmt.Errorf("%w: %v", parking.ErrCallGone, err)
+		return fmt.Errorf("%w: %w", parking.ErrCallGone, err)
 	}
 	return err
 }
 
-// alive returns ErrCallGone once the channel hung up or its socket closed.
+// alive returns ErrCallGone once the channel hung up or its socket closed,
+// or the protocol violation that closed the socket.
 func (l *callLeg) alive() error {
 	l.mu.Lock()
 	gone := l.gone
@@ -263,6 +298,9 @@ func (l *callLeg) alive() error {
 	}
 	select {
 	case <-l.conn.Done():
+		if err := l.conn.Err(); errors.Is(err, ErrProtocol) {
+			return err
+		}
 		return parking.ErrCallGone
 	default:
 		return nil

@@ -187,8 +187,8 @@ func (s *Server) handle(nc net.Conn) {
 		log.Warn().Err(perr).Msg("outbound connection: not a channel; closing")
 		return
 	}
-	leg.bind(conn, req)
 	log = log.With().Str("call", req.Call).Str("action", req.Action).Str("lot", req.Lot).Int("slot", req.Slot).Logger()
+	leg.bind(conn, req, log)
 	defer s.exit(conn, log)
 
 	// The channel's events and linger, in one round trip (Conn.SendAll):

@@ -514,6 +514,36 @@ func (ch *Channel) sendmsg(cmd esl.Command) {
 	}
 }
 
+// CloseSocket closes the channel's outbound socket from the switch's side,
+// mid-command or mid-application, without an exit, a disconnect notice or
+// a hangup: the client reads what was already queued for it (the reply to
+// the command that started the application, say) and then EOF. The
+// channel carries on as when its socket goes away: an application started
+// inside the socket app, such as a playback, plays on. It does nothing when
+// the channel has no socket.
+func (ch *Channel) CloseSocket() { ch.dropSocket(false) }
+
+// ResetSocket is CloseSocket with a TCP reset instead of an orderly close:
+// the client's read fails with "connection reset by peer" (and data not
+// yet read by the client may be lost with it).
+func (ch *Channel) ResetSocket() { ch.dropSocket(true) }
+
+func (ch *Channel) dropSocket(reset bool) {
+	ch.s.mu.Lock()
+	defer ch.s.mu.Unlock()
+	c := ch.sock
+	if c == nil || c.gone {
+		return
+	}
+	if tc, ok := c.nc.(*net.TCPConn); ok && reset {
+		_ = tc.SetLinger(0) // Close sends RST
+	}
+	// The writer closes the connection once the queue is written; the
+	// reader then ends and runs connGone, which tells the channel
+	// (socketClosed) as for a client that went away.
+	c.closeAfterFlush()
+}
+
 // socketClosed applies the E1 table when the outbound socket goes away
 // (exit or TCP close): the park loop running at that moment ends.
 // Called with s.mu held, after ch.sock was cleared.
