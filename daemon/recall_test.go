@@ -118,7 +118,8 @@ func TestE2E_Recall_CallerLeavesWhileRinging(t *testing.T) {
 }
 
 // Ensure a hostile caller name reaches the parker's phone as harmless text:
-// no extra variables, no second command (FACTS.md E9).
+// no extra variables, no second command
+// (docs/freeswitch.md#quotes-break-out-of-originate-variables).
 func TestE2E_Recall_HostileCallerName(t *testing.T) {
 	h := startHarness(t, quickRecall(nil))
 	h.sim.Register("1000", fstest.Endpoint{AnswerAfter: 50 * time.Millisecond})

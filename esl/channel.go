@@ -130,8 +130,9 @@ func parseSlot(s string) (int, error) {
 	return n, nil
 }
 
-// parker finds who parked the call (FACTS.md E4): the user of the blind
-// transfer's Referred-By, else the party the caller was last bridged to.
+// parker finds who parked the call: the user of the blind transfer's
+// Referred-By, else the party the caller was last bridged to
+// (docs/freeswitch.md#referred-by-names-the-parker).
 func parker(h Headers) string {
 	if u := sipUser(h.Get("variable_sip_h_Referred-By")); u != "" {
 		return u

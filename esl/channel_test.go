@@ -29,7 +29,7 @@ func readConnect(t testing.TB, name string, extra ...Header) Headers {
 
 // Ensure the connect replies FreeSWITCH really sends parse into requests:
 // the parker comes from Referred-By, else from the party the caller was
-// bridged to, else is unknown (FACTS.md E4).
+// bridged to, else is unknown (docs/freeswitch.md#referred-by-names-the-parker).
 func TestParseRequest_Transcripts(t *testing.T) {
 	park := Header{Name: "variable_parkd_action", Value: "park"}
 	for _, tc := range []struct {

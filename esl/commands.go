@@ -12,8 +12,10 @@ import (
 )
 
 // Every value spliced into a FreeSWITCH command passes one of these checks
-// first (FACTS.md E9: a newline in a value becomes a second command, a quote
-// breaks out of an originate variable). Builders refuse what fails them.
+// first: a blank line in a value starts a second command, a quote breaks out
+// of an originate variable (docs/freeswitch.md#newlines-split-commands,
+// docs/freeswitch.md#quotes-break-out-of-originate-variables).
+// Builders refuse what fails them.
 var (
 	uuidRE  = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	tokenRE = regexp.MustCompile(`^[A-Za-z0-9_.+*#-]{1,64}$`)       // extensions, users, contexts
@@ -40,7 +42,7 @@ func apiCommand(cmd string, args ...string) command.API {
 }
 
 // transferInline builds `uuid_transfer <uuid> endless_playback:<music> inline`,
-// the park that outlives parkd's socket (FACTS.md E1/E2).
+// the park that outlives parkd's socket (docs/freeswitch.md#inline-transfer-keeps-music).
 func transferInline(uuid, music string) (command.API, error) {
 	if !ValidUUID(uuid) {
 		return command.API{}, unsafe("uuid", uuid)

@@ -14,7 +14,7 @@ const (
 	uuidB = "ac7d6a85-64db-4fa8-82fa-c3d8e935bb8d"
 )
 
-// Ensure the builders produce the exact commands of FACTS.md.
+// Ensure the builders produce the exact commands docs/freeswitch.md describes.
 func TestBuilders(t *testing.T) {
 	must := func(c command.API, err error) string {
 		t.Helper()
@@ -47,7 +47,8 @@ func TestBuilders(t *testing.T) {
 	}
 }
 
-// Ensure every builder refuses the E9 injection payloads and other unsafe values.
+// Ensure every builder refuses the injection payloads of
+// docs/freeswitch.md#newlines-split-commands and other unsafe values.
 func TestBuilders_RefuseUnsafe(t *testing.T) {
 	bad := []string{
 		"hello\n\napi uuid_kill " + uuidA, "hello\r\n\r\napi uuid_kill x", "hello\nX-Extra: 1",

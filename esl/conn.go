@@ -49,7 +49,7 @@ type ConnOptions struct {
 // Conn is a client's side of one event-socket connection: parkd's inbound
 // connection to FreeSWITCH, or one call's outbound socket. parkd owns this
 // transport instead of using eslgo's Conn, whose defects cannot be defended
-// from outside (research/eslgo.md): one reader goroutine parses frames with
+// from outside (docs/eslgo.md): one reader goroutine parses frames with
 // limits (a negative or huge Content-Length is an error, not a panic);
 // replies are matched to commands strictly first-in first-out, so a command
 // that timed out cannot hand its late reply to the next one; events reach

@@ -11,7 +11,8 @@ import (
 )
 
 // Bridge implements parking.Switch with `uuid_bridge <parked> <leg>` on the
-// inbound connection (FACTS.md E3, E6). It returns an error wrapping
+// inbound connection, the parked call first
+// (docs/freeswitch.md#bridge-argument-order). It returns an error wrapping
 // parking.ErrCallGone when FreeSWITCH knows either channel no more.
 func (c *Client) Bridge(ctx context.Context, parked, leg parking.CallID) error {
 	cmd, err := bridge(string(parked), string(leg))

@@ -113,9 +113,11 @@ func (l *callLeg) Announce(ctx context.Context, slot int) error {
 // Hold implements parking.Leg. The park facts are written on the channel,
 // then the channel is moved to an inline dialplan that plays the music
 // forever: unlike uuid_park, which leaves a socket-delivered channel silent
-// and dormant once the socket closes (FACTS.md E1), the inline
-// endless_playback survives parkd closing the socket or exiting (E2), and
-// ends the call when a bridge to it ends (E3 r14/r15: no orphans).
+// and dormant once the socket closes (docs/freeswitch.md#uuid-park-goes-dormant),
+// the inline endless_playback survives parkd closing the socket or exiting
+// (docs/freeswitch.md#inline-transfer-keeps-music), and ends the call when a
+// bridge to it ends, so no caller is orphaned
+// (docs/freeswitch.md#bridge-end-ends-the-inline-park).
 func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
 	if err := ValidateInstance(l.instance); err != nil {
 		return fmt.Errorf("hold: %w", err)
@@ -150,7 +152,8 @@ func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
 }
 
 // Bridge implements parking.Leg: `uuid_bridge <parked> <this>`, with the
-// parked call first so that it ends when this leg hangs up (E3 r14).
+// parked call first so that it ends when this leg hangs up
+// (docs/freeswitch.md#bridge-argument-order).
 func (l *callLeg) Bridge(ctx context.Context, parked parking.CallID) error {
 	cmd, err := bridge(string(parked), l.uuid)
 	if err != nil {

@@ -27,7 +27,8 @@ func testOrigination() parking.Origination {
 	}
 }
 
-// Ensure the recall originate is exactly the FACTS.md E6 command, with
+// Ensure the recall originate is exactly the command of
+// docs/freeswitch.md#recall-originate, with
 // parkd's Job-UUID as a header line.
 func TestRecallOriginate_Command(t *testing.T) {
 	cmd, err := recallOriginate(testOrigination(), jobA, "pbx1")
@@ -125,8 +126,9 @@ func TestRecallOriginate_RefusesUnsafe(t *testing.T) {
 	}
 }
 
-// Ensure caller-ID names become harmless text that survives mod_sofia (E6)
-// and originate's quoting (E9).
+// Ensure caller-ID names become harmless text that survives mod_sofia
+// (docs/freeswitch.md#caller-id-name-mangling) and originate's quoting
+// (docs/freeswitch.md#quotes-break-out-of-originate-variables).
 func TestSafeCallerIDName(t *testing.T) {
 	for in, want := range map[string]string{
 		"Park 202 - Jane Roe":            "Park 202 - Jane Roe",

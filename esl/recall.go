@@ -14,7 +14,8 @@ import (
 	"github.com/parkd/parkd/parking"
 )
 
-// Values a recall originate accepts (FACTS.md E6, E9). The dial string and
+// Values a recall originate accepts (docs/freeswitch.md#recall-originate,
+// docs/freeswitch.md#quotes-break-out-of-originate-variables). The dial string and
 // the Alert-Info come from parkd's configuration; they are refused, not
 // repaired, when they could break the command.
 var (
@@ -33,7 +34,7 @@ const (
 const jobGrace = 15 * time.Second
 
 // originateCommand is `bgapi originate <args>` followed by a Job-UUID header
-// line: FreeSWITCH then uses parkd's job UUID (research/eslgo.md §2), so the
+// line: FreeSWITCH then uses parkd's job UUID (docs/eslgo.md#bgapi-job-uuid), so the
 // waiter for its BACKGROUND_JOB is registered before the command is sent.
 type originateCommand struct {
 	Job  string // the Job-UUID parkd chose
@@ -45,7 +46,8 @@ func (c originateCommand) BuildMessage() string {
 	return "bgapi originate " + c.Args + "\r\nJob-UUID: " + c.Job
 }
 
-// recallOriginate builds the recall originate for o (FACTS.md E6):
+// recallOriginate builds the recall originate for o
+// (docs/freeswitch.md#recall-originate):
 //
 //	bgapi originate {origination_uuid=…,origination_caller_id_name='…',…}<dial> &park()
 //	Job-UUID: <job>
@@ -103,9 +105,10 @@ func ringSeconds(o parking.Origination) int { return max(int(o.RingFor/time.Seco
 // SafeCallerIDName makes caller-supplied text fit to be shown as a recall's
 // caller-ID name. It never refuses: control and format characters (line
 // breaks, bidi overrides) and invalid UTF-8 are dropped; the characters
-// mod_sofia cuts at (':', '/', '@', FACTS.md E6) and those that could break
-// out of originate's {var='…'} quoting (quotes, braces, brackets, '^', '\',
-// ';', '$', FACTS.md E9) become spaces; runs of spaces collapse; the text is
+// mod_sofia cuts at (':', '/', '@': docs/freeswitch.md#caller-id-name-mangling)
+// and those that could break out of originate's {var='…'} quoting (quotes,
+// braces, brackets, '^', '\', ';', '$':
+// docs/freeswitch.md#quotes-break-out-of-originate-variables) become spaces; runs of spaces collapse; the text is
 // trimmed and capped at 64 runes; then every comma is written "\," as
 // originate's {…} block requires. The cap counts an escaped comma as one rune
 // and never splits an escape.

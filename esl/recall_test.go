@@ -95,9 +95,9 @@ func originates(sim *fstest.Switch) int {
 var wantVars = []string{"alert_info", "originate_timeout", "origination_caller_id_name", "origination_caller_id_number",
 	"origination_uuid", "parkd_instance", "parkd_lot", "parkd_recall", "parkd_recall_for", "parkd_slot"}
 
-// Ensure an answered recall returns nil and reaches the phone as FACTS.md E6
-// describes: Alert-Info verbatim, the name intact, the leg parkd chose,
-// parked and waiting.
+// Ensure an answered recall returns nil and reaches the phone as
+// docs/freeswitch.md#recall-originate describes: Alert-Info verbatim, the
+// name intact, the leg parkd chose, parked and waiting.
 func TestOriginate_Answered(t *testing.T) {
 	sim, c := startSwitch(t)
 	sim.Register("1000", fstest.Endpoint{AnswerAfter: 20 * time.Millisecond})
@@ -184,7 +184,7 @@ func ringUnanswered(ctx context.Context, t *testing.T) (*fstest.Switch, *esl.Cli
 }
 
 // Ensure killing the leg while it rings ends the Originate with
-// NORMAL_CLEARING (FACTS.md E6) and Kill itself succeeds.
+// NORMAL_CLEARING (docs/freeswitch.md#recall-originate) and Kill itself succeeds.
 func TestOriginate_KilledWhileRinging(t *testing.T) {
 	t.Parallel()
 	_, c, o, res := ringUnanswered(ctxT(t, 15*time.Second), t)
@@ -269,7 +269,8 @@ func TestOriginate_UnsafeRefused(t *testing.T) {
 	}
 }
 
-// Ensure a caller name crafted to inject (FACTS.md E9) ends up as harmless
+// Ensure a caller name crafted to inject
+// (docs/freeswitch.md#quotes-break-out-of-originate-variables) ends up as harmless
 // text on the recall leg: one originate, no extra command, no extra
 // variable, and the call still works.
 func TestOriginate_CallerNameInjection(t *testing.T) {

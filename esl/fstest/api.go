@@ -260,7 +260,9 @@ func (ch *Channel) reroute() {
 	ch.setState("CS_EXECUTE")
 }
 
-// transferInline runs an inline dialplan "app:arg,app:arg" (FACTS E1-J/M, E3 r14).
+// transferInline runs an inline dialplan "app:arg,app:arg"
+// (docs/freeswitch.md#inline-transfer-keeps-music,
+// docs/freeswitch.md#bridge-end-ends-the-inline-park).
 func (ch *Channel) transferInline(dest string) {
 	if !ch.alive {
 		return
@@ -291,10 +293,11 @@ func (ch *Channel) transferExtension(args []string) {
 	ch.notify()
 }
 
-// uuidPark is uuid_park: CS_PARK; dormant if the socket closes later (E1-C).
+// uuidPark is uuid_park: CS_PARK; dormant if the socket closes later
+// (docs/freeswitch.md#uuid-park-goes-dormant).
 func (ch *Channel) uuidPark() {
 	if !ch.alive || ch.uuidParked || ch.dormant {
-		return // a state change to the same state does nothing (E1-K)
+		return // a state change to the same state does nothing
 	}
 	ch.leaveBridge()
 	ch.unwind("PLAYBACK ERROR")
@@ -307,7 +310,7 @@ func (ch *Channel) uuidPark() {
 }
 
 // broadcast is uuid_broadcast: a nested playback (or app::args). A dormant
-// channel ignores it (E1-C).
+// channel ignores it (docs/freeswitch.md#uuid-park-goes-dormant).
 func (ch *Channel) broadcast(path string) {
 	if !ch.alive || ch.dormant {
 		return
@@ -323,7 +326,7 @@ func (ch *Channel) broadcast(path string) {
 }
 
 // breakMedia is uuid_break: it stops playback and broadcasts, never
-// endless_playback (E2).
+// endless_playback (docs/freeswitch.md#inline-transfer-keeps-music).
 func (ch *Channel) breakMedia(all bool) {
 	var stop []*app
 	for i := len(ch.stack) - 1; i >= 0; i-- {
@@ -395,7 +398,8 @@ func jsonString(s string) []byte {
 	return b
 }
 
-// showFields are the columns of "show channels" (FACTS E7).
+// showFields are the columns of "show channels"
+// (docs/freeswitch.md#show-calls-pairs-bridged-legs).
 var showFields = []string{"uuid", "direction", "created", "created_epoch", "name", "state", "cid_name",
 	"cid_num", "ip_addr", "dest", "application", "application_data", "dialplan", "context", "read_codec",
 	"read_rate", "read_bit_rate", "write_codec", "write_rate", "write_bit_rate", "secure", "hostname",
@@ -405,8 +409,9 @@ var showFields = []string{"uuid", "direction", "created", "created_epoch", "name
 
 // callFields are the columns of "show calls" as the real FreeSWITCH
 // returns them: no application columns, and the bridge partner's in b_
-// columns, empty for an unbridged channel (FACTS E7; checked on the
-// interop FreeSWITCH).
+// columns, empty for an unbridged channel
+// (docs/freeswitch.md#show-calls-pairs-bridged-legs; checked on the interop
+// FreeSWITCH).
 var callFields = []string{"uuid", "direction", "created", "created_epoch", "name", "state", "cid_name",
 	"cid_num", "ip_addr", "dest", "presence_id", "presence_data", "accountcode", "callstate", "callee_name",
 	"callee_num", "callee_direction", "call_uuid", "hostname", "sent_callee_name", "sent_callee_num",

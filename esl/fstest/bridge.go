@@ -7,10 +7,11 @@ import (
 	"github.com/parkd/parkd/esl"
 )
 
-// bridge is uuid_bridge a b (FACTS E3). The music stops on both legs, both
+// bridge is uuid_bridge a b (docs/freeswitch.md#bridge-argument-order). The music stops on both legs, both
 // leave what they ran, and CHANNEL_BRIDGE fires once with Unique-ID = a. If
 // b is not answered the bridge fails shortly after: b is hung up
-// DESTINATION_OUT_OF_ORDER and a ORIGINATOR_CANCEL (E3 r7).
+// DESTINATION_OUT_OF_ORDER and a ORIGINATOR_CANCEL
+// (docs/freeswitch.md#unanswered-retriever-kills-both).
 // Called with s.mu held.
 func (s *Switch) bridge(a, b *Channel) {
 	for _, leg := range []*Channel{a, b} {

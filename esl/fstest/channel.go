@@ -51,7 +51,7 @@ type Channel struct {
 	sock       *conn // connected outbound socket
 	socketApp  *app  // the socket app while it runs
 	uuidParked bool  // CS_PARK after uuid_park
-	dormant    bool  // uuid_park + socket close (E1-C)
+	dormant    bool  // uuid_park + socket close (docs/freeswitch.md#uuid-park-goes-dormant)
 	extern     bool  // transferred to an extension: out of our model
 
 	bridge  *Channel
@@ -96,7 +96,8 @@ type ChannelState struct {
 	BridgedTo       string
 	Vars            map[string]string
 	SocketConnected bool
-	// Dormant: uuid_park, then the socket closed (FACTS E1-C): CS_PARK with
+	// Dormant: uuid_park, then the socket closed
+	// (docs/freeswitch.md#uuid-park-goes-dormant): CS_PARK with
 	// nothing servicing the channel.
 	Dormant bool
 	// Played lists every media path played to the channel, in order.
@@ -725,7 +726,8 @@ func (ch *Channel) hangup(cause, disposition string) {
 }
 
 // afterBridge continues the first leg of a bridge whose second leg hung up
-// (FACTS E3): hangup_after_bridge, park_after_bridge, or its own dialplan.
+// (docs/freeswitch.md#after-bridge-variables): hangup_after_bridge,
+// park_after_bridge, or its own dialplan.
 func (ch *Channel) afterBridge() {
 	if !ch.alive {
 		return

@@ -2,7 +2,7 @@
 // for HTTP: an inbound event socket (FreeSWITCH's :8021), the outbound
 // `socket <addr> async full` dialplan application dialling the code under
 // test, channels with the park, music, bridge and hangup behaviour measured on
-// a real FreeSWITCH 1.11.3 (see the project's shared freeswitch/FACTS.md), scripted
+// a real FreeSWITCH 1.11.3 (docs/freeswitch.md states each behaviour), scripted
 // SIP endpoints for originate, and faults (dropped connections, restarts).
 //
 // Every frame is written with the codec in package esl, so what a client
@@ -49,7 +49,8 @@ type Options struct {
 	// CHANNEL_HANGUP is fired).
 	HangupAfterNotice bool
 	// BridgeFailDelay is how long after uuid_bridge an unanswered second leg
-	// fails (FACTS E3 r7: about 40ms). Default 40ms.
+	// fails (about 40ms: docs/freeswitch.md#unanswered-retriever-kills-both).
+	// Default 40ms.
 	BridgeFailDelay time.Duration
 	// OnCommand, if set, is called with every command line a client sends,
 	// as soon as it is read and before the switch acts on it: conn is "in"
@@ -225,7 +226,8 @@ func (s *Switch) DropInbound() {
 	}
 }
 
-// Restart simulates FreeSWITCH being stopped and started (FACTS E7): every
+// Restart simulates FreeSWITCH being stopped and started
+// (docs/freeswitch.md#switch-restart-kills-parked-calls): every
 // inbound subscriber gets SHUTDOWN, then every channel is hung up with
 // SYSTEM_SHUTDOWN (CHANNEL_UNPARK first unless it is dormant, then
 // CHANNEL_HANGUP_COMPLETE), then a "The system is being shut down." notice

@@ -133,7 +133,8 @@ func TestConnectReply(t *testing.T) {
 	}
 }
 
-// The recommended park: answer, inline endless_playback, exit (E1 r14).
+// The recommended park: answer, inline endless_playback, exit
+// (docs/freeswitch.md#inline-transfer-keeps-music).
 func TestRecommendedPark(t *testing.T) {
 	s := Start(t, Options{})
 	p := newParkd(t)
@@ -183,7 +184,8 @@ func TestRecommendedPark(t *testing.T) {
 	}
 }
 
-// E1-A: exit with nothing done: hangup NORMAL_CLEARING. E1 tail: AfterSocket runs.
+// Exit with nothing done: hangup NORMAL_CLEARING; with actions after the
+// socket, they run (docs/freeswitch.md#socket-close-ends-the-park-loop).
 func TestSocketCloseLifecycle(t *testing.T) {
 	s := Start(t, Options{})
 	p := newParkd(t)
@@ -195,7 +197,7 @@ func TestSocketCloseLifecycle(t *testing.T) {
 	c.cmd("exit")
 	st := waitFor(t, ch, "hangup", dead)
 	if st.HangupCause != "NORMAL_CLEARING" || len(st.Ran) != 0 {
-		t.Fatalf("E1-A %v", st)
+		t.Fatalf("exit with nothing done: %v", st)
 	}
 	ev, _ := obs.waitEvent("CHANNEL_HANGUP_COMPLETE", ch.UUID())
 	if ev.Get("variable_sip_hangup_disposition") != "send_bye" {
@@ -221,7 +223,8 @@ func TestSocketCloseLifecycle(t *testing.T) {
 	waitFor(t, ch, "music", func(st ChannelState) bool { return st.Hearing == "music:local_stream://moh" })
 }
 
-// E1-C: uuid_park then exit: dormant; broadcasts ignored; inline park revives.
+// uuid_park then exit: dormant; broadcasts ignored; inline park revives
+// (docs/freeswitch.md#uuid-park-goes-dormant).
 func TestDormant(t *testing.T) {
 	s := Start(t, Options{})
 	p := newParkd(t)
@@ -324,7 +327,8 @@ func TestRetrieveAndHangupRules(t *testing.T) {
 	}
 }
 
-// E3 r7: bridging an unanswered retriever kills both.
+// Bridging an unanswered retriever kills both
+// (docs/freeswitch.md#unanswered-retriever-kills-both).
 func TestUnansweredRetriever(t *testing.T) {
 	s := Start(t, Options{})
 	p := newParkd(t)
@@ -451,7 +455,8 @@ func TestOriginate(t *testing.T) {
 		t.Fatalf("kill while ringing %q", ev.Body)
 	}
 
-	// E9: the quote breakout really sets park_timeout
+	// The quote breakout really sets park_timeout
+	// (docs/freeswitch.md#quotes-break-out-of-originate-variables)
 	c.send("bgapi originate {origination_caller_id_name='X',park_timeout=1,ignore='',originate_timeout=5}user/1000 &park()", "Job-UUID: j3")
 	c.next()
 	ev, _ = c.waitEvent("BACKGROUND_JOB", "")

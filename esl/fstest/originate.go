@@ -33,7 +33,7 @@ type Invite struct {
 	// AlertInfo is the Alert-Info header: alert_info, verbatim.
 	AlertInfo string
 	// CallerIDName and CallerIDNumber are the From display and user after
-	// mod_sofia's sanitising (FACTS E6).
+	// mod_sofia's sanitising (docs/freeswitch.md#caller-id-name-mangling).
 	CallerIDName, CallerIDNumber string
 	// UUID is the originated leg's Unique-ID.
 	UUID string

@@ -544,7 +544,8 @@ func (ch *Channel) dropSocket(reset bool) {
 	c.closeAfterFlush()
 }
 
-// socketClosed applies the E1 table when the outbound socket goes away
+// socketClosed applies docs/freeswitch.md#socket-close-ends-the-park-loop
+// when the outbound socket goes away
 // (exit or TCP close): the park loop running at that moment ends.
 // Called with s.mu held, after ch.sock was cleared.
 func (ch *Channel) socketClosed() {
