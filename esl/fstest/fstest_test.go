@@ -1,9 +1,12 @@
 package fstest
 
 import (
+	"errors"
+	"io"
 	"net"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -582,5 +585,53 @@ func TestCloseNoLeak(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > base+1 {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("goroutines %d > %d\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// CloseSocket mid-playback: the client gets the reply already queued, then
+// EOF without a disconnect notice; the playback started inside the socket
+// app plays on. ResetSocket: the client's read fails with a reset.
+func TestDropSocketMidPlayback(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		s := Start(t, Options{PlaybackTime: time.Hour})
+		p := newParkd(t)
+		ch, c, _ := p.call(s, CallSpec{CallerNumber: "patient", Answered: true})
+		c.send("sendmsg "+ch.UUID(), "call-command: execute", "execute-app-name: playback",
+			"execute-app-arg: tone_stream://%(250,250,480,620);loops=4", "event-lock: true")
+		waitFor(t, ch, "tone", func(st ChannelState) bool { return strings.HasPrefix(st.Hearing, "tone:") })
+		if reset {
+			ch.ResetSocket()
+		} else {
+			ch.CloseSocket()
+		}
+		var err error
+		var frames []esl.Frame
+		for {
+			_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var f esl.Frame
+			if f, err = c.r.ReadFrame(); err != nil {
+				break
+			}
+			frames = append(frames, f)
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("reset=%v: connection still open", reset)
+		}
+		if reset {
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("reset: read error %v, want connection reset", err)
+			}
+		} else {
+			if !errors.Is(err, io.EOF) {
+				t.Errorf("close: read error %v, want EOF", err)
+			}
+			if got := c.summary(frames); !contains(got, "reply:+OK") || contains(got, "notice:disconnect") {
+				t.Errorf("close: frames %v, want the sendmsg reply and no disconnect notice", got)
+			}
+		}
+		st := waitFor(t, ch, "socket gone", func(st ChannelState) bool { return !st.SocketConnected })
+		if !st.Alive || !strings.HasPrefix(st.Hearing, "tone:") {
+			t.Fatalf("reset=%v: after the socket closed %v", reset, st)
+		}
 	}
 }
