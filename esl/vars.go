@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
+	"unicode/utf8"
 )
 
 // Channel variables parkd reads from the dialplan and writes on the
@@ -41,27 +43,34 @@ const (
 // ErrBadInstance: an instance name parkd may not write on a channel.
 var ErrBadInstance = errors.New("bad parkd instance name")
 
-// instanceRE is what an instance name may be made of: a host name's
-// characters and '_', nothing that could end a value in uuid_setvar_multi
-// (';'), an originate {…} block (',', quotes) or a command line (spaces,
-// line breaks).
-var instanceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$`)
+// instanceRE is what an instance name may be made of (the same rule as
+// parkd's configuration): a host name's characters and '_', nothing that
+// could end a value in uuid_setvar_multi (';'), an originate {…} block (',',
+// quotes) or a command line (spaces, line breaks).
+var instanceRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // ValidateInstance reports whether name can be a parkd instance name: 1 to
-// 253 characters from A-Z, a-z, 0-9, '_', '.' and '-', starting with a
-// letter or digit. A host name always qualifies.
+// 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'.
 func ValidateInstance(name string) error {
 	if !instanceRE.MatchString(name) {
-		return fmt.Errorf("%w: %q: want 1 to 253 characters from A-Z, a-z, 0-9, '_', '.' and '-', starting with a letter or digit", ErrBadInstance, clip(name))
+		return fmt.Errorf("%w: %q: want 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'", ErrBadInstance, clip(name))
 	}
 	return nil
 }
 
 // DefaultInstance is the instance name a Server or Client starts with: the
-// host name when it is a valid instance name, else "parkd".
+// host name, each character an instance name may not hold replaced by '-',
+// cut to 64 characters; "parkd" if the host name is unknown.
 func DefaultInstance() string {
-	if h, err := os.Hostname(); err == nil && ValidateInstance(h) == nil {
-		return h
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "parkd"
 	}
-	return "parkd"
+	h = strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf && instanceRE.MatchString(string(r)) {
+			return r
+		}
+		return '-'
+	}, h)
+	return h[:min(len(h), 64)]
 }
