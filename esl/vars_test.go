@@ -2,6 +2,7 @@ package esl
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -22,4 +23,42 @@ func TestValidateInstance(t *testing.T) {
 			t.Errorf("ValidateInstance(%q)=%v, want ErrBadInstance", bad, err)
 		}
 	}
+}
+
+// Ensure an instance name either is refused everywhere it would reach a
+// command, or reaches it as exactly one variable value: one setvar entry,
+// one originate variable, no second command.
+func FuzzInstance(f *testing.F) {
+	for _, s := range []string{"pbx1", "pbx-1.example.com", "pbx1;parkd_slot=1", "pbx1,park_timeout=1", "a'b", "a\n\napi hupall", "", "-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, instance string) {
+		valid := ValidateInstance(instance) == nil
+		set, err := setVars(uuidA, [][2]string{{VarInstance, instance}, {VarLot, "main"}})
+		if valid {
+			if err != nil {
+				t.Fatalf("setVars refused valid instance %q: %v", instance, err)
+			}
+			if parts := strings.Split(set.Arguments, ";"); len(parts) != 2 || parts[0] != uuidA+" "+VarInstance+"="+instance {
+				t.Fatalf("setVars with %q: %q", instance, set.Arguments)
+			}
+		}
+		cmd, err := recallOriginate(testOrigination(), jobA, instance)
+		if !valid {
+			if !errors.Is(err, ErrUnsafeValue) {
+				t.Fatalf("recallOriginate with invalid instance %q: %v, want ErrUnsafeValue", instance, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("recallOriginate with valid instance %q: %v", instance, err)
+		}
+		line, _, _ := strings.Cut(cmd.BuildMessage(), "\r\n")
+		if got := originateVarNames(t, line, testOrigination().Dial); !slices.Equal(got, recallVars) {
+			t.Fatalf("instance %q: vars %q", instance, got)
+		}
+		if !strings.Contains(line, ","+VarInstance+"="+instance+","+VarRecall+"=") {
+			t.Fatalf("instance %q not one value: %q", instance, line)
+		}
+	})
 }
