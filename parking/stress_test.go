@@ -34,6 +34,11 @@ var (
 // two calls, no call holds two slots, no parked call is bridged twice (nor to
 // another parked caller), every call's history is a legal sequence, and the
 // store's occupancy, the Service's table and the switch's channels agree.
+
+// errLegBusy is a stress leg's refusal of a second app while it is bridged
+// elsewhere, as FreeSWITCH refuses to run two at once.
+var errLegBusy = errors.New("is busy")
+
 func TestStress(t *testing.T) {
 	runs := *stressRuns
 	if runs <= 0 {
@@ -134,7 +139,7 @@ func (l *stressLeg) step(ctx context.Context, method string) error {
 		return ErrCallGone
 	}
 	if how := l.w.left[l.id]; how != "" {
-		return fmt.Errorf("%s is busy: %s", l.id, how)
+		return fmt.Errorf("%s: %w: %s", l.id, errLegBusy, how)
 	}
 	return nil
 }
@@ -174,7 +179,7 @@ func (l *stressLeg) Bridge(ctx context.Context, parked CallID) error {
 		return fmt.Errorf("%w: %s", ErrCallGone, parked)
 	}
 	if busy != "" {
-		return fmt.Errorf("%s is busy: %s", l.id, busy)
+		return fmt.Errorf("%s: %w: %s", l.id, errLegBusy, busy)
 	}
 	l.w.svc.mu.Lock()
 	_, self := l.w.svc.calls[l.id]
@@ -411,7 +416,7 @@ func stressOnce(t *testing.T, seed uint64, run int) stressStats {
 			case errors.Is(err, ErrSlotTaken), errors.Is(err, ErrLotFull), errors.Is(err, ErrBadSlot),
 				errors.Is(err, ErrUnknownLot), errors.Is(err, ErrCallGone), errors.Is(err, ErrClosed),
 				errors.Is(err, ErrAlreadyParked): // the duplicate won the race
-			case strings.Contains(err.Error(), "is busy"): // the channel is bridged elsewhere
+			case errors.Is(err, errLegBusy): // the channel is bridged elsewhere
 			default:
 				w.violation("park of %s: unexpected error %v", leg.id, err)
 			}
@@ -436,7 +441,7 @@ func stressOnce(t *testing.T, seed uint64, run int) stressStats {
 			case errors.Is(err, ErrSlotEmpty), errors.Is(err, ErrBadSlot), errors.Is(err, ErrUnknownLot),
 				errors.Is(err, ErrClosed), errors.Is(err, ErrCallGone), errors.Is(err, ErrAlreadyParked):
 			default:
-				if !strings.Contains(err.Error(), "is busy") {
+				if !errors.Is(err, errLegBusy) {
 					w.violation("retrieve by %s: unexpected error %v", leg.id, err)
 				}
 			}
