@@ -58,21 +58,22 @@ func (p *reportingParking) Park(ctx context.Context, req parking.ParkRequest) (p
 // never end by themselves. Every timeout of the server is an hour: whatever
 // ends a wait in these tests is not a timer.
 type deadlineRig struct {
-	sim  *fstest.Switch
-	srv  *esl.Server
-	addr string
-	park *reportingParking
-	log  *logBuffer
+	sim   *fstest.Switch
+	srv   *esl.Server
+	addr  string
+	park  *reportingParking
+	log   *logBuffer
+	store *memStore
 }
 
 func startDeadlineRig(t *testing.T) *deadlineRig {
 	t.Helper()
-	r := &deadlineRig{log: &logBuffer{}}
+	r := &deadlineRig{log: &logBuffer{}, store: &memStore{}}
 	r.sim = fstest.Start(t, fstest.Options{PlaybackTime: time.Hour})
 	logger := zerolog.New(r.log).Level(zerolog.DebugLevel)
 	svc, err := parking.NewService([]parking.LotConfig{{
 		Name: "main", First: 201, Last: 201, Music: "local_stream://moh", Timeout: time.Hour, Announce: true,
-	}}, nil, &memStore{})
+	}}, nil, r.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +178,12 @@ func TestServer_SocketClosedDuringAnnouncement(t *testing.T) {
 			}
 			if got := r.park.Occupants(); len(got) != 0 {
 				t.Fatalf("slots still held: %+v", got)
+			}
+			r.store.mu.Lock()
+			rows := slices.Clone(r.store.ts)
+			r.store.mu.Unlock()
+			if len(rows) != 1 || rows[0].Event != parking.EventAbandoned || rows[0].Call != parking.CallID(first.UUID()) {
+				t.Fatalf("history %+v, want the first caller abandoned", rows)
 			}
 
 			second := r.call(t, "5550102", "201")

@@ -62,12 +62,23 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 	s.mu.Lock()
 	if err != nil || e.hungUp != "" {
 		s.release(e)
-		s.mu.Unlock()
-		if e.hungUp != "" || errors.Is(err, ErrCallGone) {
+		if gone := e.hungUp != "" || errors.Is(err, ErrCallGone); gone {
+			// The caller hung up while being parked (during the slot
+			// announcement, say): the slot is free again at once and the
+			// history says the call was abandoned, with no parked row
+			// since it never heard the music.
+			reason := "caller left before the park completed"
+			if e.hungUp != "" {
+				reason += ": " + e.hungUp
+			}
+			s.commit(Transition{Event: EventAbandoned, Reason: reason}, e)
+			s.mu.Unlock()
+			s.flush(ctx)
 			s.Logger.Info().Str("lot", e.occ.Lot).Int("slot", e.occ.Slot).Str("call", string(call)).
 				Msg("caller left before the park completed")
 			return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, ErrCallGone)
 		}
+		s.mu.Unlock()
 		s.refuse(ctx, req.Leg, req.Parker, err)
 		return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, err)
 	}

@@ -289,8 +289,9 @@ func TestService_Hangup(t *testing.T) {
 	park(t, svc, "next", 201) // the slot is reusable
 }
 
-// Ensure a caller who hangs up while being parked never shows as parked,
-// and the slot is free again.
+// Ensure a caller who hangs up while being parked never shows as parked:
+// the slot is free again and the history has one abandoned row, naming
+// the slot and the hangup cause.
 func TestService_Hangup_DuringPark(t *testing.T) {
 	st := newMemStore()
 	svc, _ := mustService(t, st)
@@ -310,8 +311,15 @@ func TestService_Hangup_DuringPark(t *testing.T) {
 	if err := <-done; !errors.Is(err, ErrCallGone) {
 		t.Fatalf("err=%v, want ErrCallGone", err)
 	}
-	if len(st.history) != 0 || len(svc.Occupants()) != 0 {
-		t.Fatalf("history=%v occupants=%v, want none", st.history, svc.Occupants())
+	if len(svc.Occupants()) != 0 || len(st.occ) != 0 {
+		t.Fatalf("occupants=%v %v, want none", svc.Occupants(), st.occ)
+	}
+	if len(st.history) != 1 {
+		t.Fatalf("history=%v, want one abandoned row", st.history)
+	}
+	if h := st.history[0]; h.Event != EventAbandoned || h.Slot != 201 || h.Occupancy != nil ||
+		h.Reason != "caller left before the park completed: NORMAL_CLEARING" {
+		t.Fatalf("row=%+v, want abandoned in 201 with the cause", h)
 	}
 }
 
@@ -504,5 +512,30 @@ func TestService_Retrieve_ParkedRetriever(t *testing.T) {
 	}
 	if got := len(svc.Occupants()); got != 2 {
 		t.Fatalf("%d occupants, want both still parked", got)
+	}
+}
+
+// Ensure a caller whose socket closes while parkd announces the slot or
+// starts the music is recorded as abandoned, and the slot is free at once.
+func TestService_Park_CallerGoneMidPark(t *testing.T) {
+	for _, step := range []string{"answer", "announce", "hold"} {
+		t.Run(step, func(t *testing.T) {
+			st := newMemStore()
+			svc, _ := mustService(t, st, LotConfig{Name: "main", First: 201, Last: 205, Music: "m", Timeout: time.Minute, Announce: true})
+			leg := newLeg("c")
+			leg.failOn[step] = fmt.Errorf("connection closed: %w", ErrCallGone)
+			if _, err := svc.Park(ctx, ParkRequest{Leg: leg}); !errors.Is(err, ErrCallGone) {
+				t.Fatalf("err=%v, want ErrCallGone", err)
+			}
+			if got := st.events("c"); !slices.Equal(got, []Event{EventAbandoned}) {
+				t.Fatalf("history=%v, want [abandoned]", got)
+			}
+			if slices.Contains(leg.calls(), "refuse ") {
+				t.Fatalf("a caller who left was refused: %q", leg.calls())
+			}
+			if _, err := svc.Park(ctx, ParkRequest{Leg: newLeg("next"), Slot: 201}); err != nil {
+				t.Fatalf("slot 201 not free again: %v", err)
+			}
+		})
 	}
 }

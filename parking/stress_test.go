@@ -874,7 +874,8 @@ func eventsOf(h []Transition) []Event {
 
 // historyProblem checks one call's rows. A call's history is a series of
 // lives (a call may be parked again once it left, e.g. transferred back):
-// each is "rejected" alone, or "parked", then any number of "recall"
+// each is "rejected" alone, "abandoned" alone (the caller left while being
+// parked), or "parked", then any number of "recall"
 // followed by "recall_failed", then at most one terminal (retrieved,
 // recalled, abandoned, fallback, lost) directly after "parked",
 // "recall" or "recall_failed"; "recalled" only right after "recall". Only
@@ -890,7 +891,8 @@ func historyProblem(h []Transition, svc *Service) (msg string, terminal Event, o
 	)
 	for i, r := range h {
 		here := fmt.Sprintf("%s/%d", r.Lot, r.Slot)
-		if r.Event != EventParked && r.Event != EventRejected && here != slot {
+		leftWhileParking := r.Event == EventAbandoned && (prev == "" || isTerminal(prev) || prev == EventRejected)
+		if r.Event != EventParked && r.Event != EventRejected && !leftWhileParking && here != slot {
 			return fmt.Sprintf("row %d (%s) in %s, parked in %s", i, r.Event, here, slot), "", false
 		}
 		switch r.Event {
@@ -934,6 +936,9 @@ func historyProblem(h []Transition, svc *Service) (msg string, terminal Event, o
 				}
 			}
 		case EventRetrieved, EventAbandoned, EventLost:
+			if leftWhileParking {
+				break
+			}
 			if prev != EventParked && prev != EventRecall && prev != EventRecallFailed {
 				return fmt.Sprintf("row %d: %s after %q", i, r.Event, prev), "", false
 			}

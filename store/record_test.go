@@ -484,3 +484,25 @@ func TestDB_Record_Context(t *testing.T) {
 		t.Fatalf("%d occupied, want %d", len(occ), len(ts))
 	}
 }
+
+// Ensure a call that left while being parked (an abandoned row with no
+// parked row before it) is recorded, holds no slot and opens no session,
+// so the reports do not count a park that never happened.
+func TestDB_Record_AbandonedWhileParking(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	MustRecord(t, db, parking.Transition{
+		At: t0, Event: parking.EventAbandoned, Lot: "default", Slot: 202, Call: "left",
+		Caller: parking.Caller{Name: "Jane Roe", Number: "+15550100"}, Reason: "caller left before the park completed",
+	})
+	rows, err := db.History(ctx, store.HistoryFilter{Call: "left"})
+	if err != nil || len(rows) != 1 || rows[0].Event != parking.EventAbandoned {
+		t.Fatalf("history=%+v, %v; want one abandoned row", rows, err)
+	}
+	if occ, err := db.Occupied(ctx); err != nil || len(occ) != 0 {
+		t.Fatalf("occupied=%v, %v; want none", occ, err)
+	}
+	if s, err := db.Sessions(ctx, t0.Add(-time.Hour), t0.Add(time.Hour)); err != nil || len(s) != 0 {
+		t.Fatalf("sessions=%+v, %v; want none", s, err)
+	}
+}
