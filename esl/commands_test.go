@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parkd/parkd/parking"
 	"github.com/percipia/eslgo/command"
+
+	"github.com/parkd/parkd/parking"
 )
 
 const (

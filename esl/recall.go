@@ -160,6 +160,9 @@ func SafeCallerIDNumber(s string) string {
 	return string(b)
 }
 
+// NewCallID names a recall leg before it is placed (its origination_uuid).
+func (c *Client) NewCallID() parking.CallID { return parking.CallID(NewUUID()) }
+
 // Originate implements parking.Switch: it places the recall leg o.Leg with
 // bgapi originate on the inbound connection and waits for its
 // BACKGROUND_JOB. It returns nil once the phone answered (the leg then runs

@@ -87,6 +87,7 @@ type fakeSwitch struct {
 	channels      []Channel              // marked channels Survey reports besides the live calls
 	duringSurvey  func()                 // if set, runs inside Survey, after what it reports is taken
 	surveyedKnown []CallID               // the known calls the last Survey was given
+	legSeq        int                    // recall legs named so far
 }
 
 // phone scripts a recall leg: answer after a delay, or fail with a cause
@@ -99,6 +100,14 @@ type phone struct {
 	// setup is how long FreeSWITCH takes to create the leg: until then a
 	// kill finds no such channel.
 	setup time.Duration
+}
+
+// NewCallID names recall legs recall-1, recall-2, ... so runs repeat.
+func (s *fakeSwitch) NewCallID() CallID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.legSeq++
+	return CallID(fmt.Sprintf("recall-%d", s.legSeq))
 }
 
 func (s *fakeSwitch) Survey(_ context.Context, known []CallID) ([]Channel, error) {

@@ -81,7 +81,7 @@ func (s *Service) startRecall(e *entry, cfg LotConfig) Origination {
 	e.gen++
 	e.state = stateRecalling
 	e.occ.Attempts++
-	e.recallLeg = s.NewID()
+	e.recallLeg = s.sw.NewCallID()
 	e.recallStop = make(chan struct{})
 	occ := e.occ
 	s.commit(Transition{Event: EventRecall, Reason: fmt.Sprintf("attempt %d", e.occ.Attempts), Occupancy: &occ}, e)

@@ -57,11 +57,8 @@ func (e *entry) stopRecall() {
 type Service struct {
 	// Logger receives one line per transition. Default: zerolog.Nop().
 	Logger zerolog.Logger
-	// NewID makes the UUIDs of recall legs. Default: random version 4 UUIDs.
-	NewID func() CallID
-
-	sw   Switch
-	jour *journal
+	sw     Switch
+	jour   *journal
 
 	bgCtx  context.Context // recalls and fallbacks run under it; Shutdown ends it
 	bgStop context.CancelFunc
@@ -98,7 +95,6 @@ func NewService(lots []LotConfig, sw Switch, st Store) (*Service, error) {
 	bgCtx, bgStop := context.WithCancel(context.Background())
 	s := &Service{
 		Logger: zerolog.Nop(),
-		NewID:  newUUID,
 		bgCtx:  bgCtx,
 		bgStop: bgStop,
 		sw:     sw,

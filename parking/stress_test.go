@@ -341,14 +341,6 @@ func stressOnce(t *testing.T, seed uint64, run int) stressStats {
 	}
 	logs := &syncBuffer{}
 	svc.Logger = zerolog.New(logs)
-	var legSeq int
-	var idMu sync.Mutex
-	svc.NewID = func() CallID {
-		idMu.Lock()
-		defer idMu.Unlock()
-		legSeq++
-		return CallID(fmt.Sprintf("recall-%d", legSeq))
-	}
 	if err := svc.Open(bg); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,10 @@ type Switch interface {
 	// survey is taken for gone.
 	Survey(ctx context.Context, known []CallID) ([]Channel, error)
 
+	// NewCallID names a channel before it exists (a recall leg), so the
+	// Service can cancel it while it rings: a UUID in FreeSWITCH's form.
+	NewCallID() CallID
+
 	// Originate places a recall leg o.Leg to o.Dial for the parked call and
 	// returns nil once the phone answered (the leg then waits, parked, to be
 	// bridged), or a *CallFailure carrying FreeSWITCH's cause (USER_BUSY,

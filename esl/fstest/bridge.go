@@ -40,11 +40,11 @@ func (s *Switch) bridge(a, b *Channel) {
 		leg, other := p[0], p[1]
 		leg.vars.set("bridge_uuid", other.uuid)
 		leg.vars.set("signal_bond", other.uuid)
-		leg.vars.set("transfer_source", fmt.Sprintf("%d:%s:uuid_br:%s", now.Unix(), newUUID(), other.uuid))
+		leg.vars.set("transfer_source", fmt.Sprintf("%d:%s:uuid_br:%s", now.Unix(), esl.NewUUID(), other.uuid))
 		leg.vars.set("current_application_data", other.uuid)
 		leg.vars.set("current_application", "uuid_bridge")
 		leg.appName, leg.appData = "uuid_bridge", other.uuid
-		leg.execEvent("CHANNEL_EXECUTE", &app{name: "uuid_bridge", data: other.uuid, uuid: newUUID()}, "")
+		leg.execEvent("CHANNEL_EXECUTE", &app{name: "uuid_bridge", data: other.uuid, uuid: esl.NewUUID()}, "")
 	}
 	a.event("CHANNEL_BRIDGE", evOpts{level: levelFull, pre: esl.Headers{
 		hdr("Bridge-A-Unique-ID", a.uuid), hdr("Bridge-B-Unique-ID", b.uuid)}})

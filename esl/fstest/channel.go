@@ -367,7 +367,7 @@ func (ch *Channel) startApp(a *app) {
 		return
 	}
 	if a.uuid == "" {
-		a.uuid = newUUID()
+		a.uuid = esl.NewUUID()
 	}
 	ch.stack = append(ch.stack, a)
 	ch.appName, ch.appData = a.name, a.data
@@ -742,7 +742,7 @@ func (ch *Channel) afterBridge() {
 		ch.state = "CS_PARK"
 		ch.setState("CS_PARK")
 		ch.appName, ch.appData = "park", ""
-		ch.stack = append(ch.stack, &app{name: "park", endless: true, parks: true, uuid: newUUID()})
+		ch.stack = append(ch.stack, &app{name: "park", endless: true, parks: true, uuid: esl.NewUUID()})
 		ch.fullEvent("CHANNEL_PARK")
 		ch.notify()
 		return

@@ -15,7 +15,6 @@
 package fstest
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parkd/parkd/esl"
 )
 
 // Options configure a Switch. The zero value is usable.
@@ -141,7 +142,7 @@ func New(opts Options) (*Switch, error) {
 	s := &Switch{
 		opts:      opts,
 		ln:        ln,
-		coreUUID:  newUUID(),
+		coreUUID:  esl.NewUUID(),
 		done:      make(chan struct{}),
 		started:   time.Now(),
 		channels:  map[string]*Channel{},
@@ -260,7 +261,7 @@ func (s *Switch) Restart() error {
 	}
 	s.channels = map[string]*Channel{}
 	s.order = nil
-	s.coreUUID = newUUID()
+	s.coreUUID = esl.NewUUID()
 	s.seq = 0
 	s.started = time.Now()
 	s.sessions = 0
@@ -327,13 +328,4 @@ func (s *Switch) trace(label, dir string, b []byte) {
 		fmt.Fprintf(&sb, "[%s] %s %s\n", label, dir, line)
 	}
 	_, _ = io.WriteString(s.opts.Trace, sb.String())
-}
-
-// newUUID returns a random version-4 UUID in FreeSWITCH's lower-case form.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parkd/parkd/esl"
 )
 
 // Endpoint scripts a registered SIP phone that originate calls.
@@ -143,7 +145,7 @@ func (s *Switch) originateStart(args string, done func(string)) {
 	}
 	uuid := vm["origination_uuid"]
 	if uuid == "" || s.channels[uuid] != nil {
-		uuid = newUUID()
+		uuid = esl.NewUUID()
 	}
 	timeout := 60 * time.Second
 	if v, err := strconv.ParseFloat(vm["originate_timeout"], 64); err == nil && v > 0 {

@@ -62,7 +62,7 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("fstest: switch closed")
 	}
-	ch := s.newChannel(newUUID(), "inbound", user, name, user, dest)
+	ch := s.newChannel(esl.NewUUID(), "inbound", user, name, user, dest)
 	if spec.Answered {
 		ch.answered, ch.media, ch.answerState = true, true, "answered"
 		ch.answeredAt = ch.created
@@ -147,11 +147,11 @@ func (ch *Channel) applyTransfer(spec CallSpec) {
 		callee = strings.Trim(callee, "<>")
 	}
 	now := time.Now()
-	prof := newUUID()
+	prof := esl.NewUUID()
 	ch.calleeName, ch.calleeNum, ch.rdnis = "Outbound Call", callee, callee
 	ch.profileIndex = 2
 	ch.transferSource = fmt.Sprintf("%d:%s:bl_xfer:%s/default/XML", now.Unix(), prof, ch.dest)
-	r := strings.NewReplacer("__UUID__", ch.uuid, "__BUUID__", newUUID(), "__DEST__", ch.dest,
+	r := strings.NewReplacer("__UUID__", ch.uuid, "__BUUID__", esl.NewUUID(), "__DEST__", ch.dest,
 		"__CALLEE__", callee, "__REFERRED_BY__", spec.ReferredBy,
 		"__EPOCH__", strconv.FormatInt(now.Unix(), 10), "__PROFUUID__", prof)
 	for _, kv := range templateVars("transfer", r) {
@@ -280,7 +280,7 @@ func (s *Switch) handle(c *conn, cmd esl.Command) {
 	case "bgapi":
 		job := cmd.Headers.Get("Job-UUID")
 		if job == "" {
-			job = newUUID()
+			job = esl.NewUUID()
 		}
 		c.reply("+OK Job-UUID: "+job, hdr("Job-UUID", job))
 		owner := ""
@@ -415,7 +415,7 @@ func (s *Switch) handle(c *conn, cmd esl.Command) {
 		if name == "" {
 			name = "CUSTOM"
 		}
-		id := newUUID()
+		id := esl.NewUUID()
 		ev := s.newEvent(name, "mod_event_socket.c", "parse_command", 2283)
 		for _, h := range cmd.Headers {
 			if !strings.EqualFold(h.Name, "Content-Length") {
