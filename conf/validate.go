@@ -41,6 +41,7 @@ const (
 
 	maxFallbackWords = 3 // extension, dialplan, context
 	placeholderHelp  = "{lot}, {slot}, {caller_name}, {caller_number}, {parker}, {domain}"
+	codeHelp         = "must be 1 to 8 digits, optionally after * or #"
 	// Characters FreeSWITCH gives a meaning in the channel variables of an
 	// originate ({a=1,b=2}, [per-leg], ^^:delimiter, quoting), so a value
 	// containing them would be split or mangled.
@@ -75,43 +76,34 @@ func (c *Config) Validate() error {
 // validate returns the problems in c, filling in each lot's First and Last.
 func (c *Config) validate() problems {
 	var p problems
-	if !instanceRE.MatchString(c.Instance) {
-		p.addf("instance", "%s: must be 1 to %d characters from A-Z, a-z, 0-9, . _ and -", quote(c.Instance), MaxInstanceLen)
-	}
+	p.match("instance", c.Instance, instanceRE,
+		fmt.Sprintf("must be 1 to %d characters from A-Z, a-z, 0-9, . _ and -", MaxInstanceLen))
 	c.ESL.validate(&p)
-	if c.Store.Path == "" {
+	switch {
+	case c.Store.Path == "":
 		p.addf("store.path", "must not be empty")
-	} else if strings.ContainsRune(c.Store.Path, 0) {
+	case strings.ContainsRune(c.Store.Path, 0):
 		p.addf("store.path", "%s: must not contain a NUL byte", quote(c.Store.Path))
 	}
 	if c.Store.Keep != 0 && c.Store.Keep < MinKeep {
 		p.addf("store.keep", "%s: must be at least one day (\"1d\"), or \"\" to keep everything", c.Store.Keep)
 	}
-	oneOf(&p, "log.level", c.Log.Level, "one of debug, info, warn, error", "debug", "info", "warn", "error")
-	oneOf(&p, "log.format", c.Log.Format, "json or console", "json", "console")
+	p.oneOf("log.level", c.Log.Level, "one of debug, info, warn, error", "debug", "info", "warn", "error")
+	p.oneOf("log.format", c.Log.Format, "json or console", "json", "console")
 	c.validateLots(&p)
 	return p
 }
 
-// oneOf records a problem unless v is one of allowed, which want lists.
-func oneOf(p *problems, key, v, want string, allowed ...string) {
-	if !slices.Contains(allowed, v) {
-		p.addf(key, "%s: must be %s", quote(v), want)
-	}
-}
-
 // validate records the problems in e. The password is never quoted.
 func (e ESL) validate(p *problems) {
-	validateHostPort(p, "esl.listen", e.Listen)
-	validateHostPort(p, "esl.freeswitch", e.FreeSWITCH)
-
+	p.hostPort("esl.listen", e.Listen)
+	p.hostPort("esl.freeswitch", e.FreeSWITCH)
 	switch {
 	case e.Password == "":
 		p.addf("esl.password", "must not be empty")
 	case strings.ContainsFunc(e.Password, unicode.IsControl):
 		p.addf("esl.password", "must not contain control characters such as line breaks")
 	}
-
 	if len(e.Allow) == 0 {
 		p.addf("esl.allow", "must list at least one CIDR prefix (an empty list refuses every connection)")
 	}
@@ -120,45 +112,10 @@ func (e ESL) validate(p *problems) {
 			p.addf(fmt.Sprintf("esl.allow[%d]", i), "%s: not a CIDR prefix", quote(s))
 		}
 	}
-
 	if e.CommandTimeout <= 0 {
 		p.addf("esl.command_timeout", "%q: must be greater than 0", e.CommandTimeout)
 	} else {
-		between(p, "esl.command_timeout", e.CommandTimeout, 0, MaxCommandTimeout)
-	}
-}
-
-// between records a problem unless min <= d <= max.
-func between(p *problems, key string, d, min, max time.Duration) {
-	switch {
-	case d < min:
-		p.addf(key, "%q: must be at least %s", d, min)
-	case d > max:
-		p.addf(key, "%q: must be at most %s", d, max)
-	}
-}
-
-// validateHostPort records a problem unless s is host:port with a non-empty
-// host and a numeric port from 1 to 65535.
-func validateHostPort(p *problems, key, s string) {
-	if s == "" {
-		p.addf(key, "must not be empty (want host:port)")
-		return
-	}
-	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		p.addf(key, "%s: must not contain spaces or control characters", quote(s))
-		return
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		p.addf(key, "%s: not host:port", quote(s))
-		return
-	}
-	if host == "" {
-		p.addf(key, "%s: missing host (write 0.0.0.0:PORT to mean every interface)", quote(s))
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '+' {
-		p.addf(key, "%s: port must be a number from 1 to 65535", quote(s))
+		p.between("esl.command_timeout", e.CommandTimeout, 0, MaxCommandTimeout)
 	}
 }
 
@@ -169,23 +126,22 @@ func (c *Config) validateLots(p *problems) {
 		return
 	}
 	byName := make(map[string]int, len(c.Lots))
+	var codes []code // the valid park and retrieve codes, in file order
 	for i := range c.Lots {
 		l := &c.Lots[i]
 		key := fmt.Sprintf("lot[%d]", i)
-		l.First, l.Last = 0, 0
-
-		if !lotNameRE.MatchString(l.Name) {
-			p.addf(key+".name", "%s: must be 1 to 32 characters from a-z, 0-9, _ and -, starting with a letter or digit", quote(l.Name))
-		} else if j, dup := byName[l.Name]; dup {
-			p.addf(key+".name", "%s: duplicate lot name (also lot[%d])", quote(l.Name), j)
-		} else {
-			byName[l.Name] = i
+		if p.match(key+".name", l.Name, lotNameRE,
+			"must be 1 to 32 characters from a-z, 0-9, _ and -, starting with a letter or digit") {
+			if j, dup := byName[l.Name]; dup {
+				p.addf(key+".name", "%s: duplicate lot name (also lot[%d])", quote(l.Name), j)
+			} else {
+				byName[l.Name] = i
+			}
 		}
 
-		if first, last, msg := parseSlots(l.Slots); msg != "" {
+		var msg string
+		if l.First, l.Last, msg = parseSlots(l.Slots); msg != "" {
 			p.addf(key+".slots", "%s: %s", quote(l.Slots), msg)
-		} else {
-			l.First, l.Last = first, last
 		}
 
 		switch {
@@ -197,32 +153,26 @@ func (c *Config) validateLots(p *problems) {
 			p.addf(key+".music", "%s: may contain only letters, digits and _ . / : @ %% + = ~ - (no spaces, commas, quotes, braces or $)", quote(l.Music))
 		}
 
-		between(p, key+".timeout", l.Timeout, MinLotTimeout, MaxLotTimeout)
-
+		p.between(key+".timeout", l.Timeout, MinLotTimeout, MaxLotTimeout)
 		if l.OnFull != "reject" && !strings.HasPrefix(l.OnFull, overflowPrefix) {
 			p.addf(key+".on_full", `%s: must be "reject" or "overflow:<lot name>"`, quote(l.OnFull))
 		}
-		oneOf(p, key+".on_occupied", l.OnOccupied, `"reject" or "next"`, "reject", "next")
-
-		for _, code := range []struct{ field, value string }{
-			{"park_code", l.ParkCode},
-			{"retrieve_code", l.RetrieveCode},
-		} {
-			if !codeRE.MatchString(code.value) {
-				p.addf(key+"."+code.field, "%s: must be 1 to 8 digits, optionally after * or #", quote(code.value))
+		p.oneOf(key+".on_occupied", l.OnOccupied, `"reject" or "next"`, "reject", "next")
+		for _, cd := range []code{{key + ".park_code", l.ParkCode}, {key + ".retrieve_code", l.RetrieveCode}} {
+			if p.match(cd.key, cd.value, codeRE, codeHelp) {
+				codes = append(codes, cd)
 			}
 		}
-
 		l.Recall.validate(p, key+".recall")
 		validateFallback(p, key+".fallback", l.Fallback)
 	}
 	c.validateOverflow(p, byName)
 	c.validateOverlap(p)
-	c.validateCodes(p)
+	validateCodes(p, codes)
 }
 
 // parseSlots parses "first-last" or a single slot number. It returns a
-// non-empty msg describing the problem if s is not a valid range.
+// non-empty msg describing the problem, and 0, 0, if s is not a valid range.
 func parseSlots(s string) (first, last int, msg string) {
 	m := slotsRE.FindStringSubmatch(s)
 	if m == nil {
@@ -231,24 +181,18 @@ func parseSlots(s string) (first, last int, msg string) {
 	if m[2] == "" {
 		m[2] = m[1]
 	}
-	nums := [2]int{}
-	for i, d := range m[1:] {
+	for _, d := range m[1:] {
 		switch {
 		case len(d) > MaxSlotDigits:
 			return 0, 0, fmt.Sprintf("slot numbers have at most %d digits", MaxSlotDigits)
 		case len(d) > 1 && d[0] == '0':
 			return 0, 0, "slot numbers must not have leading zeros"
-		}
-		n, err := strconv.Atoi(d)
-		if err != nil {
-			return 0, 0, "slot numbers must be positive integers"
-		}
-		if n < 1 {
+		case d == "0":
 			return 0, 0, "slot numbers start at 1"
 		}
-		nums[i] = n
 	}
-	first, last = nums[0], nums[1]
+	first, _ = strconv.Atoi(m[1]) // at most MaxSlotDigits digits: cannot fail
+	last, _ = strconv.Atoi(m[2])
 	switch {
 	case first > last:
 		return 0, 0, "first slot is greater than last slot"
@@ -297,47 +241,33 @@ func (c *Config) validateOverflow(p *problems, byName map[string]int) {
 }
 
 // validateOverlap checks that no slot belongs to two lots. It uses the First
-// and Last already parsed; lots whose Slots are invalid are skipped.
+// and Last already parsed; lots whose Slots are invalid (First 0) are skipped.
 func (c *Config) validateOverlap(p *problems) {
 	for j, b := range c.Lots {
-		if b.First == 0 {
-			continue
-		}
 		for i, a := range c.Lots[:j] {
-			if a.First == 0 {
-				continue
-			}
-			if a.First <= b.Last && b.First <= a.Last {
+			if a.First > 0 && b.First > 0 && a.First <= b.Last && b.First <= a.Last {
 				p.addf(fmt.Sprintf("lot[%d].slots", j), "%s: overlaps lot[%d] %s (%s)", quote(b.Slots), i, quote(a.Name), a.Slots)
 			}
 		}
 	}
 }
 
-// validateCodes checks that every park and retrieve code is distinct and that
-// none is a prefix of another, as the dialplan matches ^<code>(\d*)$.
-func (c *Config) validateCodes(p *problems) {
-	type code struct{ key, value string }
-	var codes []code
-	for i, l := range c.Lots {
-		for _, cd := range []code{
-			{fmt.Sprintf("lot[%d].park_code", i), l.ParkCode},
-			{fmt.Sprintf("lot[%d].retrieve_code", i), l.RetrieveCode},
-		} {
-			if !codeRE.MatchString(cd.value) {
-				continue // already reported
+// code is a park or retrieve code and its key.
+type code struct{ key, value string }
+
+// validateCodes checks that the valid codes, in file order, are distinct and
+// that none is a prefix of another, as the dialplan matches ^<code>(\d*)$.
+func validateCodes(p *problems, codes []code) {
+	for i, cd := range codes {
+		for _, prev := range codes[:i] {
+			switch {
+			case cd.value == prev.value:
+				p.addf(cd.key, "%s: same code as %s", quote(cd.value), prev.key)
+			case strings.HasPrefix(cd.value, prev.value):
+				p.addf(cd.key, "%s: starts with %s %s, so the dialplan cannot tell them apart", quote(cd.value), prev.key, quote(prev.value))
+			case strings.HasPrefix(prev.value, cd.value):
+				p.addf(cd.key, "%s: is a prefix of %s %s, so the dialplan cannot tell them apart", quote(cd.value), prev.key, quote(prev.value))
 			}
-			for _, prev := range codes {
-				switch {
-				case cd.value == prev.value:
-					p.addf(cd.key, "%s: same code as %s", quote(cd.value), prev.key)
-				case strings.HasPrefix(cd.value, prev.value):
-					p.addf(cd.key, "%s: starts with %s %s, so the dialplan cannot tell them apart", quote(cd.value), prev.key, quote(prev.value))
-				case strings.HasPrefix(prev.value, cd.value):
-					p.addf(cd.key, "%s: is a prefix of %s %s, so the dialplan cannot tell them apart", quote(cd.value), prev.key, quote(prev.value))
-				}
-			}
-			codes = append(codes, cd)
 		}
 	}
 }
@@ -347,14 +277,13 @@ func (c *Config) validateCodes(p *problems) {
 // turning it on later cannot break the file.
 func (r Recall) validate(p *problems, key string) {
 	// dial: a FreeSWITCH dial string, pasted into an originate command.
-	if r.Dial == "" {
-		p.addf(key+".dial", "must not be empty (the default is %q)", DefaultRecallDial)
-	} else if lit, ok := templateLiteral(p, key+".dial", r.Dial); ok && !dialLiteralRE.MatchString(lit) {
+	if lit, ok := p.template(key+".dial", r.Dial, DefaultRecallDial); ok && !dialLiteralRE.MatchString(lit) {
 		p.addf(key+".dial", "%s: may contain only letters, digits, _ . / @ : + * # = %% - and placeholders (no spaces, commas, quotes, brackets or $)", quote(r.Dial))
 	}
 
-	if r.Domain != "" && !domainRE.MatchString(r.Domain) {
-		p.addf(key+".domain", `%s: must be a host name of 1 to 253 letters, digits, . and - (or "" for the parker's own domain)`, quote(r.Domain))
+	if r.Domain != "" {
+		p.match(key+".domain", r.Domain, domainRE,
+			`must be a host name of 1 to 253 letters, digits, . and - (or "" for the parker's own domain)`)
 	}
 
 	// alert_info: sent verbatim as a channel variable of the originate.
@@ -363,73 +292,69 @@ func (r Recall) validate(p *problems, key string) {
 		p.addf(key+".alert_info", "must not be empty (the default is %q)", DefaultRecallAlertInfo)
 	case len(a) > MaxAlertInfoLen:
 		p.addf(key+".alert_info", "%s: longer than %d bytes", quote(a), MaxAlertInfoLen)
-	case strings.ContainsFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+	case hasSpaceOrControl(a):
 		p.addf(key+".alert_info", "%s: must not contain spaces or control characters", quote(a))
-	case strings.ContainsAny(a, alertInfoSpecials):
-		c := a[strings.IndexAny(a, alertInfoSpecials)]
-		p.addf(key+".alert_info", "%s: must not contain %s: FreeSWITCH would split or mangle the value there (leave out ' \" { } [ ] ^ \\ ,)", quote(a), strconv.QuoteRune(rune(c)))
+	case firstOf(a, alertInfoSpecials) != "":
+		p.addf(key+".alert_info", "%s: must not contain %s: FreeSWITCH would split or mangle the value there (leave out ' \" { } [ ] ^ \\ ,)", quote(a), firstOf(a, alertInfoSpecials))
 	}
 
 	// caller_id_name: FreeSWITCH parses the name like a SIP display name.
-	if r.CallerIDName == "" {
-		p.addf(key+".caller_id_name", "must not be empty (the default is %q)", DefaultRecallCallerIDName)
-	} else if lit, ok := templateLiteral(p, key+".caller_id_name", r.CallerIDName); ok {
+	if lit, ok := p.template(key+".caller_id_name", r.CallerIDName, DefaultRecallCallerIDName); ok {
+		name := quote(r.CallerIDName)
 		switch {
 		case strings.ContainsFunc(lit, unicode.IsControl):
-			p.addf(key+".caller_id_name", "%s: must not contain control characters such as line breaks", quote(r.CallerIDName))
-		case strings.ContainsAny(lit, ":/@"):
-			c := lit[strings.IndexAny(lit, ":/@")]
-			p.addf(key+".caller_id_name", "%s: FreeSWITCH would cut the name at %s and the phone would show only what follows (write it without : / @)", quote(r.CallerIDName), strconv.QuoteRune(rune(c)))
-		case strings.ContainsAny(lit, callerIDNameSpecials):
-			c := lit[strings.IndexAny(lit, callerIDNameSpecials)]
-			p.addf(key+".caller_id_name", "%s: must not contain %s: FreeSWITCH would split or mangle the name there (leave out ' \" [ ] ^ \\ , ;)", quote(r.CallerIDName), strconv.QuoteRune(rune(c)))
+			p.addf(key+".caller_id_name", "%s: must not contain control characters such as line breaks", name)
+		case firstOf(lit, ":/@") != "":
+			p.addf(key+".caller_id_name", "%s: FreeSWITCH would cut the name at %s and the phone would show only what follows (write it without : / @)", name, firstOf(lit, ":/@"))
+		case firstOf(lit, callerIDNameSpecials) != "":
+			p.addf(key+".caller_id_name", "%s: must not contain %s: FreeSWITCH would split or mangle the name there (leave out ' \" [ ] ^ \\ , ;)", name, firstOf(lit, callerIDNameSpecials))
 		case len(r.CallerIDName) > MaxCallerIDNameLen:
-			p.addf(key+".caller_id_name", "%s: longer than %d bytes", quote(r.CallerIDName), MaxCallerIDNameLen)
+			p.addf(key+".caller_id_name", "%s: longer than %d bytes", name, MaxCallerIDNameLen)
 		}
 	}
 
-	if r.CallerIDNumber == "" {
-		p.addf(key+".caller_id_number", "must not be empty (the default is %q)", DefaultRecallCallerIDNumber)
-	} else if lit, ok := templateLiteral(p, key+".caller_id_number", r.CallerIDNumber); ok && !numberLiteralRE.MatchString(lit) {
+	if lit, ok := p.template(key+".caller_id_number", r.CallerIDNumber, DefaultRecallCallerIDNumber); ok && !numberLiteralRE.MatchString(lit) {
 		p.addf(key+".caller_id_number", "%s: may contain only digits, + * # and placeholders such as {slot}", quote(r.CallerIDNumber))
 	}
 
-	between(p, key+".ring_for", r.RingFor, MinRecallRingFor, MaxRecallRingFor)
-	between(p, key+".retry_after", r.RetryAfter, MinRecallRetryAfter, MaxRecallRetryAfter)
+	p.between(key+".ring_for", r.RingFor, MinRecallRingFor, MaxRecallRingFor)
+	p.between(key+".retry_after", r.RetryAfter, MinRecallRetryAfter, MaxRecallRetryAfter)
 	if n := r.Attempts; n < 1 || n > MaxRecallAttempts {
 		p.addf(key+".attempts", "%d: must be from 1 to %d", n, MaxRecallAttempts)
 	}
 }
 
-// templateLiteral returns the text of the template tmpl outside its
-// placeholders, or records a problem naming key and returns false if a
-// placeholder is unknown or a brace has no partner.
-func templateLiteral(p *problems, key, tmpl string) (string, bool) {
-	var lit strings.Builder
-	for rest := tmpl; rest != ""; {
-		i := strings.IndexAny(rest, "{}")
-		if i < 0 {
-			lit.WriteString(rest)
-			break
-		}
-		lit.WriteString(rest[:i])
-		if rest[i] == '}' {
+// template checks the recall template tmpl, the value of key, and returns
+// its text outside the placeholders. It records a problem and returns false
+// if tmpl is empty (def is the default), a placeholder is unknown or a brace
+// has no partner.
+func (p *problems) template(key, tmpl, def string) (lit string, ok bool) {
+	if tmpl == "" {
+		p.addf(key, "must not be empty (the default is %q)", def)
+		return "", false
+	}
+	var b strings.Builder
+	for rest := tmpl; ; {
+		text, after, open := strings.Cut(rest, "{")
+		if strings.Contains(text, "}") {
 			p.addf(key, "%s: } without a matching { (placeholders are written like {slot})", quote(tmpl))
 			return "", false
 		}
-		j := strings.IndexAny(rest[i+1:], "{}")
-		if j < 0 || rest[i+1+j] == '{' {
+		b.WriteString(text)
+		if !open {
+			return b.String(), true
+		}
+		name, after, closed := strings.Cut(after, "}")
+		if !closed || strings.Contains(name, "{") {
 			p.addf(key, "%s: { without a matching } (placeholders are written like {slot})", quote(tmpl))
 			return "", false
 		}
-		name := rest[i+1 : i+1+j]
 		if !recallPlaceholder[name] {
 			p.addf(key, "unknown placeholder %s (use %s)", placeholderText(name), placeholderHelp)
 			return "", false
 		}
-		rest = rest[i+1+j+1:]
+		rest = after
 	}
-	return lit.String(), true
 }
 
 // placeholderText renders an unknown placeholder for an error message:
@@ -453,28 +378,93 @@ func validateFallback(p *problems, key, f string) {
 	switch {
 	case strings.TrimSpace(f) != f || strings.Contains(f, "  "):
 		p.addf(key, "%s: %s, one space between words", quote(f), syntax)
+		return
 	case len(words) > maxFallbackWords:
 		p.addf(key, "%s: %s: %d words is too many", quote(f), syntax, len(words))
-	default:
-		for _, w := range words {
-			switch {
-			case !fallbackWordRE.MatchString(w):
-				p.addf(key, "%s: %s, each word only letters, digits and _ . + * # -", quote(f), syntax)
-				return
-			case len(w) > MaxFallbackWordLen:
-				p.addf(key, "%s: each word is at most %d characters", quote(f), MaxFallbackWordLen)
-				return
-			}
+		return
+	}
+	for _, w := range words {
+		switch {
+		case !fallbackWordRE.MatchString(w):
+			p.addf(key, "%s: %s, each word only letters, digits and _ . + * # -", quote(f), syntax)
+			return
+		case len(w) > MaxFallbackWordLen:
+			p.addf(key, "%s: each word is at most %d characters", quote(f), MaxFallbackWordLen)
+			return
 		}
-		// The second word is the dialplan: "9000 default" would send the
-		// call to a dialplan named default, not to the context default,
-		// and fail only when the recalls have run out.
-		if len(words) >= 2 && !slices.Contains(dialplans, words[1]) {
-			p.addf(key, "%s: %q is not a dialplan (%s); to name a context write %q",
-				quote(f), words[1], strings.Join(dialplans, ", "), words[0]+" XML "+words[1])
-		}
+	}
+	// The second word is the dialplan: "9000 default" would send the call to
+	// a dialplan named default, not to the context default, and fail only
+	// when the recalls have run out.
+	if len(words) >= 2 && !slices.Contains(dialplans, words[1]) {
+		p.addf(key, "%s: %q is not a dialplan (%s); to name a context write %q",
+			quote(f), words[1], strings.Join(dialplans, ", "), words[0]+" XML "+words[1])
 	}
 }
 
 // dialplans are the dialplan modules a fallback may name.
 var dialplans = []string{"XML", "inline", "enum", "asterisk", "lua", "yaml", "directory"}
+
+// match records a problem, the quoted v followed by want, unless re matches
+// v. It reports whether re matched.
+func (p *problems) match(key, v string, re *regexp.Regexp, want string) bool {
+	if re.MatchString(v) {
+		return true
+	}
+	p.addf(key, "%s: %s", quote(v), want)
+	return false
+}
+
+// oneOf records a problem unless v is one of allowed, which want lists.
+func (p *problems) oneOf(key, v, want string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		p.addf(key, "%s: must be %s", quote(v), want)
+	}
+}
+
+// between records a problem unless min <= d <= max.
+func (p *problems) between(key string, d, min, max time.Duration) {
+	switch {
+	case d < min:
+		p.addf(key, "%q: must be at least %s", d, min)
+	case d > max:
+		p.addf(key, "%q: must be at most %s", d, max)
+	}
+}
+
+// hostPort records a problem unless s is host:port with a non-empty host and
+// a numeric port from 1 to 65535.
+func (p *problems) hostPort(key, s string) {
+	host, port, err := net.SplitHostPort(s)
+	switch {
+	case s == "":
+		p.addf(key, "must not be empty (want host:port)")
+		return
+	case hasSpaceOrControl(s):
+		p.addf(key, "%s: must not contain spaces or control characters", quote(s))
+		return
+	case err != nil:
+		p.addf(key, "%s: not host:port", quote(s))
+		return
+	}
+	if host == "" {
+		p.addf(key, "%s: missing host (write 0.0.0.0:PORT to mean every interface)", quote(s))
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '+' {
+		p.addf(key, "%s: port must be a number from 1 to 65535", quote(s))
+	}
+}
+
+// hasSpaceOrControl reports whether s contains a space or a control character.
+func hasSpaceOrControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+}
+
+// firstOf returns the first byte of s that is one of chars, quoted like '"',
+// or "" if there is none.
+func firstOf(s, chars string) string {
+	if i := strings.IndexAny(s, chars); i >= 0 {
+		return strconv.QuoteRune(rune(s[i]))
+	}
+	return ""
+}
