@@ -157,11 +157,11 @@ func (d *decoder) value(p toml.Primitive, key string, v reflect.Value) {
 		}
 		return
 	}
-	var err error
+	// Below, raw has the TOML type v takes, so no decoding can fail.
 	switch {
 	case v.Type() == lotsType:
 		var items []toml.Primitive
-		err = d.md.PrimitiveDecode(p, &items)
+		_ = d.md.PrimitiveDecode(p, &items)
 		lots := make([]Lot, len(items))
 		for i, item := range items {
 			lots[i] = DefaultLot() // each lot starts from the defaults, not from the lot before
@@ -170,70 +170,62 @@ func (d *decoder) value(p toml.Primitive, key string, v reflect.Value) {
 		v.Set(reflect.ValueOf(lots))
 	case v.Kind() == reflect.Struct:
 		var keys map[string]toml.Primitive
-		err = d.md.PrimitiveDecode(p, &keys)
+		_ = d.md.PrimitiveDecode(p, &keys)
 		d.fields(keys, key, v)
 	case v.Type() == durationType:
-		t := duration{parse: parseDuration}
+		parse := parseDuration
 		if key == "store.keep" {
-			t.parse = parseKeep
+			parse = parseKeep
 		}
-		err = d.md.PrimitiveDecode(p, &t)
-		v.SetInt(int64(t.d))
+		t, err := parse(raw.(string))
+		if err != nil {
+			d.problems.addf(key, "%s: %v", quote(raw.(string)), err)
+		}
+		v.SetInt(int64(t)) // 0 after an error
 	case v.Kind() == reflect.Slice:
-		if i := slices.IndexFunc(raw.([]any), func(e any) bool { _, ok := e.(string); return !ok }); i >= 0 {
-			d.problems.addf(fmt.Sprintf("%s[%d]", key, i), "must be a quoted string, not %s", typeName(raw.([]any)[i]))
-			return // keeping the default list, valid, so that esl.allow is not reported twice
+		for i, e := range raw.([]any) {
+			if !is[string](e) {
+				d.problems.addf(fmt.Sprintf("%s[%d]", key, i), "must be a quoted string, not %s", typeName(e))
+				return // keeping the default list, valid, so that esl.allow is not reported twice
+			}
 		}
 		fallthrough
 	default:
-		err = d.md.PrimitiveDecode(p, v.Addr().Interface())
-	}
-	if err != nil {
-		msg := err.Error()
-		if pe := (toml.ParseError{}); errors.As(err, &pe) {
-			msg = pe.Message // from UnmarshalText, without the library's prefix
-		}
-		d.problems.addf(key, "%s", msg)
-		v.SetZero()
+		_ = d.md.PrimitiveDecode(p, v.Addr().Interface())
 	}
 }
 
 // expect describes the TOML value a field of type t takes, and reports
 // whether raw is one. Durations must be quoted: the library would take a bare
-// 45 as 45 nanoseconds, or pass it to UnmarshalText as "45".
+// 45 as 45 nanoseconds.
 func expect(t reflect.Type, key string, raw any) (want string, ok bool) {
 	switch {
 	case key == "store.keep":
-		_, ok = raw.(string)
-		return `a quoted period such as "400d"`, ok
+		return `a quoted period such as "400d"`, is[string](raw)
 	case t == durationType:
-		_, ok = raw.(string)
-		return `a quoted duration such as "45s" or "2m"`, ok
+		return `a quoted duration such as "45s" or "2m"`, is[string](raw)
 	case t == lotsType:
-		switch raw.(type) {
-		case []map[string]any, []any:
-			ok = true
-		}
-		return "an array of tables written [[lot]]", ok
+		return "an array of tables written [[lot]]", is[[]map[string]any](raw) || is[[]any](raw)
 	}
 	switch t.Kind() {
 	case reflect.String:
-		_, ok = raw.(string)
-		return "a quoted string", ok
+		return "a quoted string", is[string](raw)
 	case reflect.Bool:
-		_, ok = raw.(bool)
-		return "true or false", ok
+		return "true or false", is[bool](raw)
 	case reflect.Int:
-		_, ok = raw.(int64)
-		return "a whole number such as 3", ok
+		return "a whole number such as 3", is[int64](raw)
 	case reflect.Slice:
-		_, ok = raw.([]any)
-		return "an array of quoted strings", ok
+		return "an array of quoted strings", is[[]any](raw)
 	case reflect.Struct:
-		_, ok = raw.(map[string]any)
-		return "a table written " + header(key), ok
+		return "a table written " + header(key), is[map[string]any](raw)
 	}
 	panic("conf: no TOML type for " + t.String())
+}
+
+// is reports whether v holds a T.
+func is[T any](v any) bool {
+	_, ok := v.(T)
+	return ok
 }
 
 // header is how the table with the key path key is written in the file.
@@ -246,20 +238,6 @@ func header(key string) string {
 	default:
 		return "[" + name + "]"
 	}
-}
-
-// duration decodes a quoted duration with parse: parseDuration, or
-// parseKeep for store.keep.
-type duration struct {
-	d     time.Duration
-	parse func(string) (time.Duration, error)
-}
-
-func (d *duration) UnmarshalText(text []byte) (err error) {
-	if d.d, err = d.parse(string(text)); err != nil {
-		return fmt.Errorf("%s: %v", quote(string(text)), err)
-	}
-	return nil
 }
 
 // parseDuration parses a Go duration such as "45s".

@@ -1,7 +1,6 @@
 package conf
 
 import (
-	"fmt"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -9,10 +8,10 @@ import (
 )
 
 // fieldIndex returns the index of the field of the struct type t whose toml
-// tag is key, or -1.
+// tag is key, or -1. The tags are plain names, without options.
 func fieldIndex(t reflect.Type, key string) int {
 	for i := range t.NumField() {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); name == key && name != "-" {
+		if tag := t.Field(i).Tag.Get("toml"); tag == key && tag != "-" {
 			return i
 		}
 	}
@@ -37,24 +36,25 @@ var tables = []struct {
 // struct type t, as unknown: with where it belongs if another table has it,
 // else with the closest key of t if one is close.
 func (d *decoder) unknown(parent, k string, t reflect.Type) {
-	msg := "unknown key"
+	key := joinKey(parent, k)
 	for _, tb := range tables {
 		if tb.t != t && fieldIndex(tb.t, k) >= 0 {
-			d.problems.addf(joinKey(parent, k), "%s (%s)", msg, tb.hint)
+			d.problems.addf(key, "unknown key (%s)", tb.hint)
 			return
 		}
 	}
 	best, bestDist := "", 3 // farther than 2 edits is no suggestion
 	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+		name := t.Field(i).Tag.Get("toml")
 		if dist := editDistance(strings.ToLower(k), name); name != "-" && dist < bestDist && dist < len(k) {
 			best, bestDist = name, dist
 		}
 	}
-	if best != "" {
-		msg += fmt.Sprintf("; did you mean %q?", best)
+	if best == "" {
+		d.problems.addf(key, "unknown key")
+	} else {
+		d.problems.addf(key, "unknown key; did you mean %q?", best)
 	}
-	d.problems.addf(joinKey(parent, k), "%s", msg)
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes.
@@ -82,10 +82,14 @@ func editDistance(a, b string) int {
 // "lot[1].recall.attempts"), to the line where they are first written.
 type lineIndex map[string]int
 
+// keyPiece is one piece of a dotted TOML key: bare, "quoted" or 'literal'.
+const keyPiece = `[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'`
+
 var (
 	indexRE    = regexp.MustCompile(`\[[0-9]+\]`)
-	keyLineRE  = regexp.MustCompile(`^((?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'))*)\s*=`)
-	keyPieceRE = regexp.MustCompile(`[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'`)
+	keyPieceRE = regexp.MustCompile(keyPiece)
+	// keyLineRE matches the dotted key at the start of a key = value line.
+	keyLineRE = regexp.MustCompile(`^((?:` + keyPiece + `)(?:\s*\.\s*(?:` + keyPiece + `))*)\s*=`)
 )
 
 // keyLines finds the line of every table header and key = value line of a
@@ -114,13 +118,12 @@ func keyLines(data []byte) lineIndex {
 			if m == nil {
 				continue
 			}
-			path = table + "." + dotted(m[1])
+			path = strings.TrimPrefix(table+"."+dotted(m[1]), ".")
 		}
-		// Keys under [[lot]] belong to the latest lot.
-		if lots >= 0 && (path == "lot" && strings.HasPrefix(line, "[[") || strings.HasPrefix(path, "lot.")) {
-			path = "lot[" + strconv.Itoa(lots) + "]" + strings.TrimPrefix(path, "lot")
+		// Tables and keys under [[lot]] belong to the latest lot.
+		if lots >= 0 && within(path, "lot") {
+			path = "lot[" + strconv.Itoa(lots) + "]" + path[len("lot"):]
 		}
-		path = strings.TrimPrefix(path, ".")
 		for j := range path {
 			if path[j] == '.' || path[j] == '[' {
 				lines.add(path[:j], i+1)
