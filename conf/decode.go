@@ -45,7 +45,7 @@ func Parse(data []byte, name string) (Config, error) {
 	}
 	lines := keyLines(data)
 	for _, e := range p {
-		e.Line = lines.find(e.Key)
+		e.Line = findLine(lines, e.Key)
 		e.Key, e.Problem = redact(e.Key, c.ESL.Password), redact(e.Problem, c.ESL.Password)
 	}
 	slices.SortStableFunc(p, func(a, b *Error) int {

@@ -78,9 +78,12 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// lineIndex maps key paths, in the form problems use ("esl.listen",
-// "lot[1].recall.attempts"), to the line where they are first written.
-type lineIndex map[string]int
+// keyLine is a key path, in the form problems use ("esl.listen",
+// "lot[1].recall.attempts"), and the line where it is written.
+type keyLine struct {
+	path string
+	line int
+}
 
 // keyPiece is one piece of a dotted TOML key: bare, "quoted" or 'literal'.
 const keyPiece = `[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'`
@@ -97,8 +100,8 @@ var (
 // itself). It reads the file line by line, so a line inside a multi-line
 // string that looks like a key can mislead it; it then only names a wrong
 // line, never a wrong key.
-func keyLines(data []byte) lineIndex {
-	lines := lineIndex{}
+func keyLines(data []byte) []keyLine {
+	var lines []keyLine
 	table, lots := "", -1
 	for i, line := range strings.Split(strings.TrimPrefix(string(data), "\ufeff"), "\n") {
 		line = strings.TrimSpace(line)
@@ -124,21 +127,9 @@ func keyLines(data []byte) lineIndex {
 		if lots >= 0 && within(path, "lot") {
 			path = "lot[" + strconv.Itoa(lots) + "]" + path[len("lot"):]
 		}
-		for j := range path {
-			if path[j] == '.' || path[j] == '[' {
-				lines.add(path[:j], i+1)
-			}
-		}
-		lines.add(path, i+1)
+		lines = append(lines, keyLine{path, i + 1})
 	}
 	return lines
-}
-
-// add records line n for path unless an earlier line has it.
-func (l lineIndex) add(path string, n int) {
-	if _, ok := l[path]; !ok {
-		l[path] = n
-	}
 }
 
 // dotted normalises a dotted TOML key as written ("a . b", `"x y".c`) to a
@@ -156,12 +147,14 @@ func dotted(s string) string {
 	return path
 }
 
-// find returns the line of key, or of the nearest table or array holding it,
-// or 0.
-func (l lineIndex) find(key string) int {
+// findLine returns the first of lines that writes key or a key inside it,
+// else the line of the nearest table or array holding key, or 0.
+func findLine(lines []keyLine, key string) int {
 	for key != "" {
-		if n, ok := l[key]; ok {
-			return n
+		for _, kl := range lines {
+			if within(kl.path, key) {
+				return kl.line
+			}
 		}
 		i := strings.LastIndexAny(key, ".[")
 		if i < 0 {
