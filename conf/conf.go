@@ -14,7 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/parkd/parkd/esl"
 )
 
 // Defaults applied to keys that the file does not set.
@@ -53,7 +54,7 @@ func DefaultAllow() []string { return []string{"127.0.0.1/32", "::1/128"} }
 // Config is the whole configuration file.
 type Config struct {
 	// Instance names this parkd on every channel it parks, so that it adopts
-	// only its own calls. The default is the host name (see DefaultInstance).
+	// only its own calls. The default is the host name (see esl.DefaultInstance).
 	Instance string `toml:"instance"`
 	ESL      ESL    `toml:"esl"`
 	Store    Store  `toml:"store"`
@@ -171,7 +172,7 @@ type Recall struct {
 // default lot.
 func Default() Config {
 	return Config{
-		Instance: DefaultInstance(),
+		Instance: esl.DefaultInstance(),
 		ESL: ESL{
 			Listen:         DefaultListen,
 			FreeSWITCH:     DefaultFreeSWITCH,
@@ -215,27 +216,6 @@ func DefaultRecall() Recall {
 		RetryAfter:     DefaultRecallRetryAfter,
 		Attempts:       DefaultRecallAttempts,
 	}
-}
-
-// DefaultInstance returns the host name made a valid instance name: each
-// character outside A-Z, a-z, 0-9, ".", "_" and "-" replaced by "-", cut to
-// MaxInstanceLen; "parkd" if the host name is unknown.
-func DefaultInstance() string {
-	h, _ := os.Hostname()
-	return safeInstance(h)
-}
-
-func safeInstance(host string) string {
-	if host == "" {
-		return "parkd"
-	}
-	host = strings.Map(func(r rune) rune {
-		if r < utf8.RuneSelf && instanceRE.MatchString(string(r)) {
-			return r
-		}
-		return '-'
-	}, host)
-	return host[:min(len(host), MaxInstanceLen)]
 }
 
 // Load reads the configuration file at path and parses it with Parse. A

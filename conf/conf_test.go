@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/esl"
 )
 
 // Ensure an empty file yields every default and a single default lot.
@@ -149,7 +150,7 @@ func TestParse_Full(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	want := conf.Config{
-		Instance: conf.DefaultInstance(),
+		Instance: esl.DefaultInstance(),
 		ESL: conf.ESL{
 			Listen:         "0.0.0.0:9000",
 			FreeSWITCH:     "10.0.0.5:8021",

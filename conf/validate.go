@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/parkd/parkd/esl"
 )
 
 // Limits enforced by Validate.
@@ -50,11 +52,10 @@ const (
 )
 
 var (
-	instanceRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`) // MaxInstanceLen
-	lotNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	codeRE     = regexp.MustCompile(`^[*#]?[0-9]{1,8}$`)
-	slotsRE    = regexp.MustCompile(`^([0-9]+)(?:-([0-9]+))?$`)
-	musicRE    = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=~-]+$`)
+	lotNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	codeRE    = regexp.MustCompile(`^[*#]?[0-9]{1,8}$`)
+	slotsRE   = regexp.MustCompile(`^([0-9]+)(?:-([0-9]+))?$`)
+	musicRE   = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=~-]+$`)
 
 	dialLiteralRE     = regexp.MustCompile(`^[A-Za-z0-9_./@:+*#=%-]*$`)
 	numberLiteralRE   = regexp.MustCompile(`^[0-9+*#]*$`)
@@ -76,8 +77,9 @@ func (c *Config) Validate() error {
 // validate returns the problems in c, filling in each lot's First and Last.
 func (c *Config) validate() problems {
 	var p problems
-	p.match("instance", c.Instance, instanceRE,
-		fmt.Sprintf("must be 1 to %d characters from A-Z, a-z, 0-9, . _ and -", MaxInstanceLen))
+	if esl.ValidateInstance(c.Instance) != nil { // esl writes it on channels: its rule
+		p.addf("instance", "%s: must be 1 to %d characters from A-Z, a-z, 0-9, . _ and -", quote(c.Instance), MaxInstanceLen)
+	}
 	c.ESL.validate(&p)
 	switch {
 	case c.Store.Path == "":

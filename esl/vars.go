@@ -62,8 +62,13 @@ func ValidateInstance(name string) error {
 // host name, each character an instance name may not hold replaced by '-',
 // cut to 64 characters; "parkd" if the host name is unknown.
 func DefaultInstance() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
+	h, _ := os.Hostname()
+	return instanceFromHost(h)
+}
+
+// instanceFromHost is DefaultInstance for the host name h.
+func instanceFromHost(h string) string {
+	if h == "" {
 		return "parkd"
 	}
 	h = strings.Map(func(r rune) rune {

@@ -62,3 +62,21 @@ func FuzzInstance(f *testing.F) {
 		}
 	})
 }
+
+// Ensure the default instance is the host name with every character an
+// instance name may not hold replaced, cut to 64, and "parkd" without one.
+func TestInstanceFromHost(t *testing.T) {
+	for host, want := range map[string]string{
+		"pbx1":                  "pbx1",
+		"pbx-1.example.com":     "pbx-1.example.com",
+		"PBX_1":                 "PBX_1",
+		"pbx 1;x":               "pbx-1-x",
+		"zürich":                "z-rich",
+		"":                      "parkd",
+		strings.Repeat("h", 70): strings.Repeat("h", 64),
+	} {
+		if got := instanceFromHost(host); got != want {
+			t.Errorf("instanceFromHost(%q)=%q, want %q", host, got, want)
+		}
+	}
+}
