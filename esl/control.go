@@ -1,6 +1,7 @@
 package esl
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -100,6 +101,12 @@ func transferDest(uuid string, to parking.Destination) (command.API, error) {
 			return command.API{}, unsafe(part.what, part.v)
 		}
 	}
-	args = append(args, strings.Fields(to.String())...)
+	args = append(args, to.Extension)
+	if to.Dialplan != "" || to.Context != "" {
+		args = append(args, cmp.Or(to.Dialplan, "XML"))
+	}
+	if to.Context != "" {
+		args = append(args, to.Context)
+	}
 	return apiCommand("uuid_transfer", args...), nil
 }
