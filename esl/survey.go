@@ -45,8 +45,11 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 	for _, r := range rows {
 		listed[r.UUID] = true
 	}
+	isKnown := make(map[string]bool, len(known))
 	for _, k := range known {
-		if id := string(k); ValidUUID(id) && !listed[id] {
+		id := string(k)
+		isKnown[id] = true
+		if ValidUUID(id) && !listed[id] {
 			rows = append(rows, showRow{UUID: id, CallState: "ACTIVE"})
 			listed[id] = true
 		}
@@ -56,7 +59,7 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 		if !ValidUUID(r.UUID) {
 			continue
 		}
-		ch, ok, err := c.surveyOne(ctx, conn, r)
+		ch, ok, err := c.surveyOne(ctx, conn, r, isKnown[r.UUID])
 		if err != nil {
 			return nil, err
 		}
@@ -106,9 +109,23 @@ func parseShowCalls(body string) ([]showRow, error) {
 	return out, nil
 }
 
+// markNames are the channel variables a parked call's marks are read from.
+type markNames struct{ recallFor, slot, lot, parker, parkedAt string }
+
+var (
+	marks = markNames{VarRecallFor, VarSlot, VarLot, VarParker, VarParkedAt}
+	// legacyMarks are the names parkd wrote before its variables took the
+	// parkd_ prefix and an instance. They are read only on a call parkd's
+	// own database holds (known), so that calls parked before an upgrade
+	// are re-adopted rather than closed as lost while they still hear the
+	// music; FusionPBX's valet park writes the same names, but its calls
+	// are never in parkd's database.
+	legacyMarks = markNames{"park_recall_for", "park_slot", "park_lot", "park_parker", "park_parked_at"}
+)
+
 // surveyOne reads one channel's marks; ok is false when it is not parkd's
-// or vanished meanwhile.
-func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow) (parking.Channel, bool, error) {
+// or vanished meanwhile. known says parkd's database holds the call.
+func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow, known bool) (parking.Channel, bool, error) {
 	get := func(name string) (string, bool, error) {
 		v, err := conn.API(ctx, "uuid_getvar", r.UUID+" "+name)
 		var apiErr *APIError
@@ -133,12 +150,18 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow) (parking.
 	// Ours only: a channel parked by another parkd (another instance) or
 	// by something else (FusionPBX's valet park writes park_lot and
 	// park_slot) is never adopted.
+	names := marks
 	instance, alive, err := get(VarInstance)
-	if err != nil || !alive || instance != c.Instance {
+	switch {
+	case err != nil || !alive:
 		return ch, false, err
+	case instance == "" && known:
+		names = legacyMarks
+	case instance != c.Instance:
+		return ch, false, nil
 	}
-	// A recall leg carries the slot it rings for too: VarRecallFor first.
-	forCall, alive, err := get(VarRecallFor)
+	// A recall leg carries the slot it rings for too: recallFor first.
+	forCall, alive, err := get(names.recallFor)
 	if err != nil || !alive {
 		return ch, false, err
 	}
@@ -149,7 +172,7 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow) (parking.
 		ch.RecallFor = parking.CallID(forCall)
 		return ch, true, nil
 	}
-	slot, alive, err := get(VarSlot)
+	slot, alive, err := get(names.slot)
 	if err != nil || !alive || slot == "" {
 		return ch, false, err
 	}
@@ -161,7 +184,7 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow) (parking.
 	for _, v := range []struct {
 		name string
 		dst  *string
-	}{{VarLot, &ch.Lot}, {VarParker, &ch.Parker}} {
+	}{{names.lot, &ch.Lot}, {names.parker, &ch.Parker}} {
 		val, alive, err := get(v.name)
 		if err != nil || !alive {
 			return ch, false, err
@@ -182,7 +205,7 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow) (parking.
 	// channel with the marks but another application left the park (or
 	// never got there: parkd died between marking and moving it).
 	ch.Parked = app == "endless_playback" && !ch.Bridged
-	at, alive, err := get(VarParkedAt)
+	at, alive, err := get(names.parkedAt)
 	if err != nil || !alive {
 		return ch, false, err
 	}

@@ -172,3 +172,43 @@ func TestInstance_InvalidRefused(t *testing.T) {
 		}
 	}
 }
+
+// Ensure a call parked before parkd's variables took the parkd_ prefix
+// (park_slot, park_lot, ... and no instance) is re-adopted when parkd's
+// database holds it, so an upgrade with calls parked loses none; the same
+// variables on a call parkd does not know (FusionPBX's valet park) are
+// still left alone.
+func TestClient_SurveyAdoptsItsCallsParkedBeforeTheUpgrade(t *testing.T) {
+	sim, c := startSwitch(t)
+	c.Instance = "pbx1"
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	old, _ := sim.Call(fstest.CallSpec{
+		SocketAddr: deadAddr, CallerNumber: "5550300", Answered: true,
+		Vars: map[string]string{"park_lot": "main", "park_slot": "202", "park_parker": "1000",
+			"park_parked_at": "2026-12-01T09:00:00.000Z"},
+		AfterSocket: []string{"endless_playback local_stream://moh"},
+	})
+	if _, err := old.WaitFor(5*time.Second, func(s fstest.ChannelState) bool {
+		return strings.HasPrefix(s.Hearing, "music:")
+	}); err != nil {
+		t.Fatalf("old call not on music: %v", err)
+	}
+
+	chans, err := c.Survey(ctxT(t, 5*time.Second), []parking.CallID{parking.CallID(old.UUID())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	if len(chans) != 1 || chans[0].Slot != 202 || chans[0].Lot != "main" || chans[0].Parker != "1000" ||
+		!chans[0].Parked || !chans[0].ParkedAt.Equal(want) {
+		t.Fatalf("surveyed %+v, want the old call in main/202, parked by 1000 at %v", chans, want)
+	}
+	if chans, err := c.Survey(ctxT(t, 5*time.Second), nil); err != nil || len(chans) != 0 {
+		t.Fatalf("not known: surveyed %+v, %v; want nothing", chans, err)
+	}
+}
