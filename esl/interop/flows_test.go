@@ -405,7 +405,16 @@ func TestH_ParkdDownReturnsToTransferor(t *testing.T) {
 	reception := s.env.Users[0]
 	s.fs.note("SIGTERM %s: the generated dialplan's fallback takes the next park", s.parkd.name)
 	s.parkd.stop()
+	// Nothing may listen where the dialplan's socket goes, as when parkd
+	// is not running: the suite's recording proxy would take the call and
+	// close it without the connect a socket application waits for, which
+	// is not what the dialplan's fallback is for.
+	s.outTee.close()
 	t.Cleanup(func() {
+		if err := s.outTee.reopen(); err != nil {
+			t.Errorf("listen again for the socket application: %v", err)
+			return
+		}
 		d, err := startDaemon(s, "parkd-h")
 		if err != nil {
 			t.Errorf("restart parkd: %v", err)

@@ -42,6 +42,17 @@ func (t *tee) addr() string { return t.ln.Addr().String() }
 
 func (t *tee) close() { _ = t.ln.Close() }
 
+// reopen listens again on the address close let go of.
+func (t *tee) reopen() error {
+	ln, err := net.Listen("tcp", t.ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	t.ln = ln
+	go t.serve()
+	return nil
+}
+
 func (t *tee) serve() {
 	for {
 		c, err := t.ln.Accept()
