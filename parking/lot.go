@@ -2,6 +2,7 @@ package parking
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -41,6 +42,9 @@ func (c LotConfig) Contains(slot int) bool { return slot >= c.First && slot <= c
 type lot struct {
 	cfg   LotConfig
 	slots []*entry // index slot-First; nil = free
+	// held are calls in slots outside cfg's range: parked before a reload
+	// shrank the lot, kept until they leave. No park goes into them.
+	held map[int]*entry
 	// low is an index below which every slot is taken: the search for the
 	// lowest free slot starts there, so filling a big lot costs O(1) per
 	// park instead of a scan from its first slot.
@@ -51,14 +55,37 @@ func newLot(cfg LotConfig) *lot {
 	return &lot{cfg: cfg, slots: make([]*entry, cfg.Last-cfg.First+1)}
 }
 
-func (l *lot) at(slot int) *entry { return l.slots[slot-l.cfg.First] }
+// at returns the call in slot, or nil.
+func (l *lot) at(slot int) *entry {
+	if !l.cfg.Contains(slot) {
+		return l.held[slot]
+	}
+	return l.slots[slot-l.cfg.First]
+}
 
+// set puts e in slot (nil frees it); a slot outside the range is held.
 func (l *lot) set(slot int, e *entry) {
+	if !l.cfg.Contains(slot) {
+		if e == nil {
+			delete(l.held, slot)
+			return
+		}
+		if l.held == nil {
+			l.held = map[int]*entry{}
+		}
+		l.held[slot] = e
+		return
+	}
 	i := slot - l.cfg.First
 	l.slots[i] = e
 	if e == nil && i < l.low {
 		l.low = i
 	}
+}
+
+// empty reports whether no call holds a slot of l.
+func (l *lot) empty() bool {
+	return len(l.held) == 0 && !slices.ContainsFunc(l.slots, func(e *entry) bool { return e != nil })
 }
 
 // free returns the lowest free slot at or after from, wrapping around to the
@@ -132,13 +159,19 @@ func choose(l *lot, want int, lots map[string]*lot) (choice, error) {
 // longest returns the lot's parked call that has waited longest, or nil.
 func (l *lot) longest() *entry {
 	var best *entry
-	for _, e := range l.slots {
+	consider := func(e *entry) {
 		if e == nil || (e.state != stateParked && e.state != stateRecalling) {
-			continue
+			return
 		}
 		if best == nil || e.occ.ParkedAt.Before(best.occ.ParkedAt) {
 			best = e
 		}
+	}
+	for _, e := range l.slots {
+		consider(e)
+	}
+	for _, e := range l.held {
+		consider(e)
 	}
 	return best
 }

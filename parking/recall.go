@@ -31,7 +31,7 @@ func (s *Service) arm(e *entry) {
 		e.timer.Stop()
 		e.timer = nil
 	}
-	cfg := s.byName[e.occ.Lot].cfg
+	cfg := s.cfgOf(e)
 	if s.closed || (!cfg.Recall.Enabled && cfg.Fallback.IsZero()) {
 		return // nothing happens at the timeout: the call waits to be retrieved
 	}
@@ -53,7 +53,7 @@ func (s *Service) expire(e *entry, gen uint64) {
 		s.mu.Unlock()
 		return
 	}
-	cfg := s.byName[e.occ.Lot].cfg
+	cfg := s.cfgOf(e)
 	switch {
 	case cfg.Recall.Enabled && e.occ.Parker != "":
 		o := s.startRecall(e, cfg)
@@ -200,7 +200,7 @@ func (s *Service) killWhenStopped(leg CallID, stop <-chan struct{}, done <-chan 
 // recallFailed records a failed attempt, then retries or falls back.
 // Called with s.mu held, e recalling or being bridged.
 func (s *Service) recallFailed(e *entry, cause string) {
-	cfg := s.byName[e.occ.Lot].cfg
+	cfg := s.cfgOf(e)
 	e.recallLeg = ""
 	e.recallStop = nil
 	e.state = stateParked
@@ -265,7 +265,7 @@ func (s *Service) startFallback(e *entry, cfg LotConfig, why string) {
 
 // retryAfter is the pause before e's next try. Called with s.mu held.
 func (s *Service) retryAfter(e *entry) time.Duration {
-	if d := s.byName[e.occ.Lot].cfg.Recall.RetryAfter; d > 0 {
+	if d := s.cfgOf(e).Recall.RetryAfter; d > 0 {
 		return d
 	}
 	return 30 * time.Second

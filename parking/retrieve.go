@@ -86,15 +86,16 @@ func (s *Service) take(req RetrieveRequest) (e *entry, cancelled bool, err error
 		return nil, false, fmt.Errorf("%w: retriever %s is itself parked", ErrAlreadyParked, req.Leg.Call())
 	}
 	l, err := s.lot(req.Lot)
+	if r, ok := s.retired[req.Lot]; ok && err != nil {
+		l, err = r, nil // removed by a reload; its calls can still be retrieved
+	}
 	if err != nil {
 		return nil, false, err
 	}
 	if req.Slot == 0 {
 		e = l.longest()
-	} else if !l.cfg.Contains(req.Slot) {
+	} else if e = l.at(req.Slot); e == nil && !l.cfg.Contains(req.Slot) {
 		return nil, false, fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, req.Slot, l.cfg.Name, l.cfg.First, l.cfg.Last)
-	} else {
-		e = l.at(req.Slot)
 	}
 	if e == nil || (e.state != stateParked && e.state != stateRecalling) {
 		return nil, false, fmt.Errorf("%w: %s/%d", ErrSlotEmpty, l.cfg.Name, req.Slot)

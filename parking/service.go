@@ -67,9 +67,13 @@ type Service struct {
 	mu     sync.Mutex
 	lots   []*lot
 	byName map[string]*lot
-	calls  map[CallID]*entry
-	closed bool
-	busy   sync.WaitGroup // operations under way, for Shutdown
+	// retired are lots a Reconfigure removed while calls were parked in
+	// them, with their last configuration: those calls stay, can be
+	// retrieved and recalled, and the lot goes once the last one leaves.
+	retired map[string]*lot
+	calls   map[CallID]*entry
+	closed  bool
+	busy    sync.WaitGroup // operations under way, for Shutdown
 
 	// surveys counts the reconciles whose survey is under way; while
 	// there is one, letGo holds the calls released, so that a call
@@ -89,31 +93,42 @@ type Service struct {
 // NewService returns a Service for lots (the first is the default lot),
 // driving sw and persisting to st. Set optional fields, then call Open.
 func NewService(lots []LotConfig, sw Switch, st Store) (*Service, error) {
-	if len(lots) == 0 {
-		return nil, errors.New("parking: no lots configured")
+	ls, byName, err := buildLots(lots)
+	if err != nil {
+		return nil, err
 	}
 	bgCtx, bgStop := context.WithCancel(context.Background())
-	s := &Service{
+	return &Service{
 		Logger: zerolog.Nop(),
 		bgCtx:  bgCtx,
 		bgStop: bgStop,
 		sw:     sw,
 		jour:   newJournal(st),
-		byName: make(map[string]*lot),
+		lots:   ls,
+		byName: byName,
 		calls:  make(map[CallID]*entry),
+	}, nil
+}
+
+// buildLots checks lot configurations and makes their empty lots.
+func buildLots(cfgs []LotConfig) ([]*lot, map[string]*lot, error) {
+	if len(cfgs) == 0 {
+		return nil, nil, errors.New("parking: no lots configured")
 	}
-	for _, cfg := range lots {
+	lots := make([]*lot, 0, len(cfgs))
+	byName := make(map[string]*lot, len(cfgs))
+	for _, cfg := range cfgs {
 		if cfg.Name == "" || cfg.First <= 0 || cfg.Last < cfg.First {
-			return nil, fmt.Errorf("parking: lot %q: bad slot range %d-%d", cfg.Name, cfg.First, cfg.Last)
+			return nil, nil, fmt.Errorf("parking: lot %q: bad slot range %d-%d", cfg.Name, cfg.First, cfg.Last)
 		}
-		if _, dup := s.byName[cfg.Name]; dup {
-			return nil, fmt.Errorf("parking: lot %q configured twice", cfg.Name)
+		if _, dup := byName[cfg.Name]; dup {
+			return nil, nil, fmt.Errorf("parking: lot %q configured twice", cfg.Name)
 		}
 		l := newLot(cfg)
-		s.lots = append(s.lots, l)
-		s.byName[cfg.Name] = l
+		lots = append(lots, l)
+		byName[cfg.Name] = l
 	}
-	return s, nil
+	return lots, byName, nil
 }
 
 // Open loads the calls the Store says are parked and re-adopts them, so
@@ -441,6 +456,23 @@ func (s *Service) lot(name string) (*lot, error) {
 	return l, nil
 }
 
+// lotOf returns the lot that holds e: a configured one, or a retired one
+// that a reload removed while e was in it. Called with s.mu held.
+func (s *Service) lotOf(e *entry) *lot {
+	if l, ok := s.byName[e.occ.Lot]; ok {
+		return l
+	}
+	return s.retired[e.occ.Lot]
+}
+
+// cfgOf returns the configuration of e's lot. Called with s.mu held.
+func (s *Service) cfgOf(e *entry) LotConfig {
+	if l := s.lotOf(e); l != nil {
+		return l.cfg
+	}
+	return LotConfig{Name: e.occ.Lot} // unreachable: every call is in a lot
+}
+
 // release frees e's slot and stops its timer. Called with s.mu held.
 func (s *Service) release(e *entry) {
 	e.gen++
@@ -448,8 +480,11 @@ func (s *Service) release(e *entry) {
 		e.timer.Stop()
 		e.timer = nil
 	}
-	if l, ok := s.byName[e.occ.Lot]; ok && l.cfg.Contains(e.occ.Slot) && l.at(e.occ.Slot) == e {
+	if l := s.lotOf(e); l != nil && l.at(e.occ.Slot) == e {
 		l.set(e.occ.Slot, nil)
+		if s.retired[l.cfg.Name] == l && l.empty() {
+			delete(s.retired, l.cfg.Name)
+		}
 	}
 	if s.calls[e.occ.Call] == e {
 		delete(s.calls, e.occ.Call)
