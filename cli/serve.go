@@ -3,12 +3,25 @@ package cli
 import (
 	"context"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/daemon"
 )
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := NewFlags("serve", "Run the parkd daemon until SIGINT or SIGTERM.", stderr)
+	// A daemon must survive its signals and its log sink: SIGHUP (systemctl
+	// reload, an operator) reloads the configuration instead of killing
+	// parkd, and with SIGPIPE ignored a log pipe whose reader has gone makes
+	// writes fail (the log sink counts them) instead of killing parkd.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	signal.Ignore(syscall.SIGPIPE)
+
+	fs := NewFlags("serve", "Run the parkd daemon until SIGINT or SIGTERM; SIGHUP reloads the configuration.", stderr)
 	path := fs.String("c", "", "configuration `FILE`")
 	if err := Parse(fs, args); err != nil {
 		return err
@@ -17,15 +30,28 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger, err := daemon.NewLogger(c.Log, stderr)
+	sink := daemon.NewLogSink(stderr)
+	logger, err := daemon.NewLogger(c.Log, sink)
 	if err != nil {
 		return err
 	}
-	m := &daemon.Main{Config: c, Logger: logger, Version: Version}
+	m := &daemon.Main{Config: c, Logger: logger, Version: Version,
+		Load: func() (conf.Config, error) { return LoadConfig(*path) }}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	logger.Info().Msg("signal received; shutting down")
-	return m.Close()
+	for {
+		select {
+		case <-hup:
+			logger.Info().Msg("SIGHUP received; reloading the configuration")
+			_ = m.Reload() // refused reloads are logged; parkd runs on
+		case <-ctx.Done():
+			logger.Info().Msg("signal received; shutting down")
+			err := m.Close()
+			if n := sink.Lost(); n > 0 {
+				logger.Warn().Uint64("lines", n).Msg("log lines lost in all while the log's destination failed")
+			}
+			return err
+		}
+	}
 }

@@ -46,19 +46,32 @@ func allowList(c conf.Config) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// NewLogger builds the process logger from [log]. Only the commands build
-// loggers; everything else is handed one.
+// NewLogger builds the process logger from [log], writing to w. Only the
+// commands build loggers; everything else is handed one. Unless w is
+// already a *LogSink, it is wrapped in one, so that a log destination that
+// fails never stops the daemon (pass a LogSink to read how many lines
+// were lost).
 func NewLogger(c conf.Log, w io.Writer) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil {
 		return zerolog.Logger{}, fmt.Errorf("log.level: %w", err)
 	}
-	if c.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
+	sink, ok := w.(*LogSink)
+	if !ok {
+		sink = NewLogSink(w)
 	}
+	format := func(w io.Writer) io.Writer { return w }
+	if c.Format == "console" {
+		color := isTerminal(sink.w)
+		format = func(w io.Writer) io.Writer {
+			return zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !color}
+		}
+	}
+	sink.mu.Lock()
+	sink.notice = lostNotice(format)
+	sink.mu.Unlock()
 	// Many goroutines log; the writer must take whole lines one at a time.
-	w = zerolog.SyncWriter(w)
-	return zerolog.New(w).Level(level).Hook(timeHook{}), nil
+	return zerolog.New(zerolog.SyncWriter(format(sink))).Level(level).Hook(timeHook{}), nil
 }
 
 // timeHook stamps every line with the time in UTC to the millisecond,

@@ -42,28 +42,52 @@ type Main struct {
 	// RetryEvery is how often history rows a failing store held back are
 	// written again. Default 5s.
 	RetryEvery time.Duration
+	// CheckStoreEvery is how often the daemon checks that the database
+	// path still names the file it has open. Default 5s.
+	CheckStoreEvery time.Duration
+	// Load reads the configuration again, for Reload; serve sets it to
+	// read the file it started from.
+	Load func() (conf.Config, error)
 
 	DB      *store.DB
 	Service *parking.Service
 	Server  *esl.Server
 	Client  *esl.Client
 
+	lock   *dbLock
+	store  *gatedStore
 	ln     net.Listener
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	reloadMu sync.Mutex // one Reload at a time
+
+	readyMu  sync.Mutex
+	notReady error // why Ready fails; nil when ready
 }
+
+// DefaultShutdownTimeout bounds Close when ShutdownTimeout is not set.
+// The systemd unit's TimeoutStopSec leaves room for it.
+const DefaultShutdownTimeout = 5 * time.Second
 
 // Open starts the daemon and returns once it listens for calls.
 func (m *Main) Open(ctx context.Context) error {
 	if m.ShutdownTimeout == 0 {
-		m.ShutdownTimeout = 5 * time.Second
+		m.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if m.RetryEvery == 0 {
 		m.RetryEvery = 5 * time.Second
 	}
+	if m.CheckStoreEvery == 0 {
+		m.CheckStoreEvery = 5 * time.Second
+	}
 	c := m.Config
 	allow, err := allowList(c)
 	if err != nil {
+		return err
+	}
+	// One daemon per database, before the database is touched.
+	if m.lock, err = lockDatabase(c.Store.Path); err != nil {
 		return err
 	}
 	m.DB = store.NewDB(c.Store.Path)
@@ -71,8 +95,10 @@ func (m *Main) Open(ctx context.Context) error {
 		m.DB.BusyTimeout = m.BusyTimeout
 	}
 	if err := m.DB.Open(); err != nil {
+		m.lock.release()
 		return fmt.Errorf("open store: %w", err)
 	}
+	m.store = &gatedStore{db: m.DB}
 
 	m.Client = esl.NewClient(c.ESL.FreeSWITCH, c.ESL.Password)
 	m.Client.Logger = m.Logger.With().Str("component", "inbound").Logger()
@@ -81,19 +107,19 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Client.MinBackoff = m.ReconnectBackoff
 	}
 
-	var st parking.Store = m.DB
+	var st parking.Store = m.store
 	if m.WrapStore != nil {
 		st = m.WrapStore(st)
 	}
 	m.Service, err = parking.NewService(lotConfigs(c), m.Client, st)
 	if err != nil {
-		m.DB.Close()
+		m.closeStore()
 		return err
 	}
 	m.Service.Logger = m.Logger.With().Str("component", "parking").Logger()
 	m.Client.Calls = m.Service
 	if err := m.Service.Open(ctx); err != nil {
-		m.DB.Close()
+		m.closeStore()
 		return err
 	}
 
@@ -103,7 +129,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Server.Timeout = c.ESL.CommandTimeout
 	m.ln, err = net.Listen("tcp", c.ESL.Listen)
 	if err != nil {
-		m.DB.Close()
+		m.closeStore()
 		return fmt.Errorf("listen for FreeSWITCH's socket application on %s: %w", c.ESL.Listen, err)
 	}
 
@@ -125,8 +151,14 @@ func (m *Main) Open(ctx context.Context) error {
 		m.retryHistory(runCtx)
 	}()
 	m.wg.Go(func() {
-		pruneEvery(runCtx, m.DB, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
+		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
+	if f, ok := any(m.DB).(storeFile); ok {
+		w := &storeWatch{m: m, f: f, path: c.Store.Path}
+		m.wg.Go(func() { w.run(runCtx, m.CheckStoreEvery) })
+	} else {
+		m.Logger.Warn().Msg("this build's store cannot tell whether its file was deleted or replaced; not watching it")
+	}
 	m.Logger.Info().Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
 		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Str("version", m.Version).Msg("parkd started")
 	return nil
@@ -165,7 +197,7 @@ func (m *Main) Close() error {
 	}
 	m.cancel()
 	m.wg.Wait()
-	if err := m.DB.Close(); err != nil {
+	if err := m.closeStore(); err != nil {
 		errs = append(errs, err)
 	}
 	if n := m.Service.Pending(); n > 0 {
@@ -173,4 +205,10 @@ func (m *Main) Close() error {
 	}
 	m.Logger.Info().Msg("parkd stopped; parked calls stay parked in FreeSWITCH")
 	return errors.Join(errs...)
+}
+
+// closeStore closes the database, then lets its lock go.
+func (m *Main) closeStore() error {
+	err := m.DB.Close()
+	return errors.Join(err, m.lock.release())
 }

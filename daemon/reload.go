@@ -1,0 +1,86 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/parkd/parkd/conf"
+)
+
+// Reload reads the configuration again with Load and applies what can
+// change while parkd runs (SIGHUP in `parkd serve`). The new file is read
+// and checked whole first: if it has problems, each is logged at error
+// level and parkd runs on with the configuration it had. Lots, their
+// recall and their music apply to new calls at once, as
+// parking.Service.Reconfigure describes (calls already parked keep their
+// slot and deadline; a removed lot keeps its calls until they leave).
+// Settings that are set up once at start (listen address, FreeSWITCH
+// address, password, store, logging) are named in a warning and keep
+// their running values until a restart. It returns the reason a reload
+// was refused, already logged.
+func (m *Main) Reload() error {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	log := m.Logger.With().Str("component", "reload").Logger()
+	if m.Load == nil {
+		log.Error().Msg("configuration not reloaded: this daemon has no configuration file to read")
+		return errors.New("reload: no Load function")
+	}
+	next, err := m.Load()
+	if err != nil {
+		problems := splitJoined(err)
+		for _, p := range problems {
+			log.Error().Str("problem", p.Error()).Msg("configuration problem")
+		}
+		log.Error().Int("problems", len(problems)).
+			Msg("configuration not reloaded: parkd runs on with the configuration it had")
+		return fmt.Errorf("reload: %w", err)
+	}
+	if err := m.Service.Reconfigure(lotConfigs(next)); err != nil {
+		log.Error().Err(err).Msg("configuration not reloaded: parkd runs on with the configuration it had")
+		return fmt.Errorf("reload: %w", err)
+	}
+	if keys := restartOnly(m.Config, next); len(keys) > 0 {
+		log.Warn().Strs("keys", keys).
+			Msg("these settings changed but apply only when parkd restarts; it runs on with their old values")
+	}
+	m.Config.Lots = next.Lots
+	log.Info().Int("lots", len(next.Lots)).Msg("configuration reloaded: lots, recall and music apply to new calls now")
+	return nil
+}
+
+// splitJoined returns the errors joined in err (conf reports one per
+// problem), or err alone.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// restartOnly returns the keys that differ between running and next but
+// cannot change while parkd runs: they are set up once, at start. Only
+// keys are named, never values (one is the password).
+func restartOnly(running, next conf.Config) []string {
+	var keys []string
+	for _, k := range []struct {
+		key     string
+		changed bool
+	}{
+		{"esl.listen", running.ESL.Listen != next.ESL.Listen},
+		{"esl.allow", !slices.Equal(running.ESL.Allow, next.ESL.Allow)},
+		{"esl.freeswitch", running.ESL.FreeSWITCH != next.ESL.FreeSWITCH},
+		{"esl.password", running.ESL.Password != next.ESL.Password},
+		{"esl.command_timeout", running.ESL.CommandTimeout != next.ESL.CommandTimeout},
+		{"store.path", running.Store.Path != next.Store.Path},
+		{"store.keep", running.Store.Keep != next.Store.Keep},
+		{"log.level", running.Log.Level != next.Log.Level},
+		{"log.format", running.Log.Format != next.Log.Format},
+	} {
+		if k.changed {
+			keys = append(keys, k.key)
+		}
+	}
+	return keys
+}
