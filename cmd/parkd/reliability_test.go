@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -37,6 +38,7 @@ func TestMain(m *testing.M) {
 // daemon is parkd running as a child process against the simulator.
 type daemon struct {
 	t      *testing.T
+	fs     string // the simulator's address
 	cfg    string // config file
 	db     string
 	listen string
@@ -49,22 +51,36 @@ type daemon struct {
 func newDaemon(t *testing.T, fs string, lots string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
-	d := &daemon{t: t, db: filepath.Join(dir, "parkd.db"), listen: testkit.FreeAddr(t), cfg: filepath.Join(dir, "parkd.toml")}
-	conf := fmt.Sprintf("[esl]\nlisten = %q\nfreeswitch = %q\n[store]\npath = %q\n[log]\nlevel = \"warn\"\n%s",
-		d.listen, fs, d.db, lots)
-	if err := os.WriteFile(d.cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	d := &daemon{t: t, fs: fs, db: filepath.Join(dir, "parkd.db"), listen: testkit.FreeAddr(t), cfg: filepath.Join(dir, "parkd.toml")}
+	d.writeConfig("warn", lots)
 	return d
+}
+
+// writeConfig (re)writes the daemon's config file with the given log
+// level and lots (TOML).
+func (d *daemon) writeConfig(level, lots string) {
+	d.t.Helper()
+	conf := fmt.Sprintf("[esl]\nlisten = %q\nfreeswitch = %q\n[store]\npath = %q\n[log]\nlevel = %q\n%s",
+		d.listen, d.fs, d.db, level, lots)
+	if err := os.WriteFile(d.cfg, []byte(conf), 0o600); err != nil {
+		d.t.Fatal(err)
+	}
 }
 
 // start runs parkd serve and waits until it takes connections.
 func (d *daemon) start() {
 	d.t.Helper()
 	d.logs = &testkit.Buffer{}
+	d.startWith(d.logs)
+}
+
+// startWith runs parkd serve with its standard output and error to out,
+// and waits until it takes connections.
+func (d *daemon) startWith(out io.Writer) {
+	d.t.Helper()
 	d.cmd = exec.Command(os.Args[0], "serve", "-c", d.cfg)
 	d.cmd.Env = append(os.Environ(), "PARKD_TEST_AS_PARKD=1")
-	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	d.cmd.Stdout, d.cmd.Stderr = out, out
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}
