@@ -56,6 +56,7 @@ type Main struct {
 
 	lock   *dbLock
 	store  *gatedStore
+	watch  *storeWatch
 	ln     net.Listener
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -99,6 +100,11 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	m.store = &gatedStore{db: m.DB}
+	f, err := newPathWatch(m.DB, m.Logger.With().Str("component", "store").Logger())
+	if err != nil {
+		m.closeStore()
+		return err
+	}
 
 	m.Client = esl.NewClient(c.ESL.FreeSWITCH, c.ESL.Password)
 	m.Client.Logger = m.Logger.With().Str("component", "inbound").Logger()
@@ -153,12 +159,8 @@ func (m *Main) Open(ctx context.Context) error {
 	m.wg.Go(func() {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
-	if f, ok := any(m.DB).(storeFile); ok {
-		w := &storeWatch{m: m, f: f, path: c.Store.Path}
-		m.wg.Go(func() { w.run(runCtx, m.CheckStoreEvery) })
-	} else {
-		m.Logger.Warn().Msg("this build's store cannot tell whether its file was deleted or replaced; not watching it")
-	}
+	m.watch = &storeWatch{m: m, f: f, path: c.Store.Path}
+	m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })
 	m.Logger.Info().Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
 		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Str("version", m.Version).Msg("parkd started")
 	return nil
