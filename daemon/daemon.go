@@ -100,11 +100,6 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	m.store = &gatedStore{db: m.DB}
-	f, err := newPathWatch(m.DB, m.Logger.With().Str("component", "store").Logger())
-	if err != nil {
-		m.closeStore()
-		return err
-	}
 
 	m.Client = esl.NewClient(c.ESL.FreeSWITCH, c.ESL.Password)
 	m.Client.Logger = m.Logger.With().Str("component", "inbound").Logger()
@@ -159,9 +154,9 @@ func (m *Main) Open(ctx context.Context) error {
 	m.wg.Go(func() {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
-	m.watch = &storeWatch{m: m, f: f, path: c.Store.Path}
+	m.watch = &storeWatch{m: m, f: m.DB, path: c.Store.Path}
 	m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })
-	m.Logger.Info().Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
+	m.Logger.Info().Str("instance", c.Instance).Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
 		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Str("version", m.Version).Msg("parkd started")
 	return nil
 }

@@ -3,7 +3,6 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/parkd/parkd/conf"
 )
@@ -15,9 +14,9 @@ import (
 // recall and their music apply to new calls at once, as
 // parking.Service.Reconfigure describes (calls already parked keep their
 // slot and deadline; a removed lot keeps its calls until they leave).
-// Settings that are set up once at start (listen address, FreeSWITCH
-// address, password, store, logging) are named in a warning and keep
-// their running values until a restart. It returns the reason a reload
+// Settings that are set up once at start (conf.NeedsRestart: listen
+// address, FreeSWITCH address, password, store, instance, logging) are
+// named in a warning and keep their running values until a restart. It returns the reason a reload
 // was refused, already logged.
 func (m *Main) Reload() error {
 	m.reloadMu.Lock()
@@ -41,7 +40,7 @@ func (m *Main) Reload() error {
 		log.Error().Err(err).Msg("configuration not reloaded: parkd runs on with the configuration it had")
 		return fmt.Errorf("reload: %w", err)
 	}
-	if keys := restartOnly(m.Config, next); len(keys) > 0 {
+	if keys := conf.NeedsRestart(m.Config, next); len(keys) > 0 {
 		log.Warn().Strs("keys", keys).
 			Msg("these settings changed but apply only when parkd restarts; it runs on with their old values")
 	}
@@ -57,30 +56,4 @@ func splitJoined(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
-}
-
-// restartOnly returns the keys that differ between running and next but
-// cannot change while parkd runs: they are set up once, at start. Only
-// keys are named, never values (one is the password).
-func restartOnly(running, next conf.Config) []string {
-	var keys []string
-	for _, k := range []struct {
-		key     string
-		changed bool
-	}{
-		{"esl.listen", running.ESL.Listen != next.ESL.Listen},
-		{"esl.allow", !slices.Equal(running.ESL.Allow, next.ESL.Allow)},
-		{"esl.freeswitch", running.ESL.FreeSWITCH != next.ESL.FreeSWITCH},
-		{"esl.password", running.ESL.Password != next.ESL.Password},
-		{"esl.command_timeout", running.ESL.CommandTimeout != next.ESL.CommandTimeout},
-		{"store.path", running.Store.Path != next.Store.Path},
-		{"store.keep", running.Store.Keep != next.Store.Keep},
-		{"log.level", running.Log.Level != next.Log.Level},
-		{"log.format", running.Log.Format != next.Log.Format},
-	} {
-		if k.changed {
-			keys = append(keys, k.key)
-		}
-	}
-	return keys
 }

@@ -9,96 +9,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
 )
 
 // storeFile is what the watch needs of the database: to tell that its
 // path no longer names the file it has open, and to open the path again
-// (creating a new database if the file is gone). pathWatch implements it
-// over store.DB.
+// (creating a new database if the file is gone). store.DB implements it.
 type storeFile interface {
 	Replaced() (bool, error)
 	Reopen() error
-}
-
-// pathWatch gives a store.DB Replaced and Reopen: it remembers which file
-// the path named when the database was opened.
-type pathWatch struct {
-	db   *store.DB
-	log  zerolog.Logger
-	file os.FileInfo // nil while the database is closed
-}
-
-func newPathWatch(db *store.DB, log zerolog.Logger) (*pathWatch, error) {
-	fi, err := os.Stat(db.Path)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	return &pathWatch{db: db, log: log, file: fi}, nil
-}
-
-// Replaced reports whether the path no longer names the file opened:
-// deleted, or another file moved or copied into its place.
-func (p *pathWatch) Replaced() (bool, error) {
-	fi, err := os.Stat(p.db.Path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return true, nil
-	case err != nil:
-		return false, err
-	}
-	return p.file == nil || !os.SameFile(fi, p.file), nil
-}
-
-// Reopen closes the database and opens the path again: a new database if
-// it is free, else the file there, if it is a parkd database.
-//
-// SQLite does not checkpoint a WAL-mode file that was deleted or renamed
-// while open when it closes it: the -wal and -shm beside the path are
-// still the old file's, and opened with a new file they would be read as
-// its own. So after closing, they are set aside (the -wal under a name
-// that says so, for an operator who wants the old file's last rows back)
-// before the path is opened.
-func (p *pathWatch) Reopen() error {
-	var cerr error
-	if p.file != nil {
-		cerr = p.db.Close()
-		p.file = nil
-		p.setAside()
-	}
-	if err := p.db.Open(); err != nil {
-		return err
-	}
-	fi, err := os.Stat(p.db.Path)
-	if err != nil {
-		return err
-	}
-	p.file = fi
-	return cerr
-}
-
-// setAside moves the closed file's -wal and -shm away from the path.
-func (p *pathWatch) setAside() {
-	path := p.db.Path
-	if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		p.log.Error().Err(err).Msg("cannot remove the lost database file's -shm")
-	}
-	fi, err := os.Stat(path + "-wal")
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err == nil && fi.Size() == 0:
-		os.Remove(path + "-wal")
-	default:
-		kept := fmt.Sprintf("%s-wal.lost-%s", path, time.Now().UTC().Format("20060102T150405Z"))
-		if err := os.Rename(path+"-wal", kept); err != nil {
-			p.log.Error().Err(err).Msg("cannot set the lost database file's -wal aside")
-			return
-		}
-		p.log.Warn().Str("kept", kept).Msg("the lost database file's last writes are in its -wal, set aside")
-	}
 }
 
 // gatedStore is the store as the service and the prune loop use it: the

@@ -117,46 +117,48 @@ func TestService_Reconfigure(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := newMemStore()
-			svc, _, clk := mustService(t, st, main)
-			for call, slot := range tc.parked {
-				park(t, svc, call, slot)
-			}
-			err := svc.Reconfigure(tc.after)
-			clk.Advance(time.Second) // calls parked from now on waited less
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("Reconfigure: err=%v, want error %v", err, tc.wantErr)
-			}
-			for i, s := range tc.steps {
-				what := fmt.Sprintf("step %d (%s %s %s/%d)", i, s.op, s.call, s.lot, s.slot)
-				var occ Occupant
-				var err error
-				switch s.op {
-				case "park":
-					leg := newLeg(s.call)
-					occ, err = svc.Park(ctx, ParkRequest{Leg: leg, Parker: "1000", Lot: s.lot, Slot: s.slot})
-					if err == nil && s.music != "" && !slices.Contains(leg.calls(), fmt.Sprintf("hold %s/%d %s", occ.Lot, occ.Slot, s.music)) {
-						t.Errorf("%s: leg calls %q, want the music %s", what, leg.calls(), s.music)
+			synctest.Test(t, func(t *testing.T) {
+				st := newMemStore()
+				svc, _ := mustService(t, st, main)
+				for call, slot := range tc.parked {
+					park(t, svc, call, slot)
+				}
+				err := svc.Reconfigure(tc.after)
+				time.Sleep(time.Second) // calls parked from now on waited less
+				if (err != nil) != tc.wantErr {
+					t.Fatalf("Reconfigure: err=%v, want error %v", err, tc.wantErr)
+				}
+				for i, s := range tc.steps {
+					what := fmt.Sprintf("step %d (%s %s %s/%d)", i, s.op, s.call, s.lot, s.slot)
+					var occ Occupant
+					var err error
+					switch s.op {
+					case "park":
+						leg := newLeg(s.call)
+						occ, err = svc.Park(ctx, ParkRequest{Leg: leg, Parker: "1000", Lot: s.lot, Slot: s.slot})
+						if err == nil && s.music != "" && !slices.Contains(leg.calls(), fmt.Sprintf("hold %s/%d %s", occ.Lot, occ.Slot, s.music)) {
+							t.Errorf("%s: leg calls %q, want the music %s", what, leg.calls(), s.music)
+						}
+					case "retrieve":
+						occ, err = svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg(fmt.Sprint("r", i)), Retriever: "1001", Lot: s.lot, Slot: s.slot})
+					case "hangup":
+						svc.Hangup(ctx, CallID(s.call), "NORMAL_CLEARING")
+						continue
 					}
-				case "retrieve":
-					occ, err = svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg(fmt.Sprint("r", i)), Retriever: "1001", Lot: s.lot, Slot: s.slot})
-				case "hangup":
-					svc.Hangup(ctx, CallID(s.call), "NORMAL_CLEARING")
-					continue
-				}
-				if s.wantErr != nil {
-					if !errors.Is(err, s.wantErr) {
-						t.Fatalf("%s: err=%v, want %v", what, err, s.wantErr)
+					if s.wantErr != nil {
+						if !errors.Is(err, s.wantErr) {
+							t.Fatalf("%s: err=%v, want %v", what, err, s.wantErr)
+						}
+						continue
 					}
-					continue
+					if err != nil {
+						t.Fatalf("%s: %v", what, err)
+					}
+					if occ.Lot != s.wantLot || occ.Slot != s.wantSlot {
+						t.Fatalf("%s: got %s/%d, want %s/%d", what, occ.Lot, occ.Slot, s.wantLot, s.wantSlot)
+					}
 				}
-				if err != nil {
-					t.Fatalf("%s: %v", what, err)
-				}
-				if occ.Lot != s.wantLot || occ.Slot != s.wantSlot {
-					t.Fatalf("%s: got %s/%d, want %s/%d", what, occ.Lot, occ.Slot, s.wantLot, s.wantSlot)
-				}
-			}
+			})
 		})
 	}
 }
@@ -164,24 +166,28 @@ func TestService_Reconfigure(t *testing.T) {
 // Ensure a new timeout applies to calls parked after the reload, and a
 // call parked before keeps the deadline it was given.
 func TestService_Reconfigure_TimeoutForNewCalls(t *testing.T) {
-	main := LotConfig{Name: "main", First: 201, Last: 205, Timeout: 2 * time.Minute}
-	svc, _, clk := mustService(t, newMemStore(), main)
-	before := park(t, svc, "a", 201)
-	main.Timeout = 10 * time.Minute
-	if err := svc.Reconfigure([]LotConfig{main}); err != nil {
-		t.Fatal(err)
-	}
-	after := park(t, svc, "b", 202)
-	if want := clk.Now().Add(2 * time.Minute); !before.Deadline.Equal(want) {
-		t.Errorf("call parked before the reload: deadline %v, want %v", before.Deadline, want)
-	}
-	occ := svc.Occupants()
-	if len(occ) != 2 || !occ[0].Deadline.Equal(before.Deadline) {
-		t.Errorf("call parked before the reload now %+v, want its deadline %v kept", occ, before.Deadline)
-	}
-	if want := clk.Now().Add(10 * time.Minute); !after.Deadline.Equal(want) {
-		t.Errorf("call parked after the reload: deadline %v, want %v", after.Deadline, want)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		main := LotConfig{Name: "main", First: 201, Last: 205, Timeout: 2 * time.Minute}
+		svc, _ := mustService(t, newMemStore(), main)
+		start := time.Now()
+		before := park(t, svc, "a", 201)
+		main.Timeout = 10 * time.Minute
+		if err := svc.Reconfigure([]LotConfig{main}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		after := park(t, svc, "b", 202)
+		if want := start.Add(2 * time.Minute); !before.Deadline.Equal(want) {
+			t.Errorf("call parked before the reload: deadline %v, want %v", before.Deadline, want)
+		}
+		occ := svc.Occupants()
+		if len(occ) != 2 || !occ[0].Deadline.Equal(before.Deadline) {
+			t.Errorf("call parked before the reload now %+v, want its deadline %v kept", occ, before.Deadline)
+		}
+		if want := start.Add(time.Second + 10*time.Minute); !after.Deadline.Equal(want) {
+			t.Errorf("call parked after the reload: deadline %v, want %v", after.Deadline, want)
+		}
+	})
 }
 
 // Ensure a parked call's recall follows its lot's configuration at its
@@ -251,7 +257,7 @@ func TestService_Reconfigure_Recall(t *testing.T) {
 func TestService_Reconfigure_ParkInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		main := LotConfig{Name: "main", First: 201, Last: 205, Timeout: 2 * time.Minute}
-		svc, _, _ := mustService(t, newMemStore(), main)
+		svc, _ := mustService(t, newMemStore(), main)
 		leg := newLeg("a")
 		hold := make(chan struct{})
 		leg.blockOn["hold"] = hold
@@ -274,6 +280,5 @@ func TestService_Reconfigure_ParkInFlight(t *testing.T) {
 		if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: newLeg("r"), Lot: "main", Slot: 203}); err != nil {
 			t.Fatalf("retrieve from the removed lot: %v", err)
 		}
-		svc.Shutdown(ctx)
 	})
 }

@@ -39,7 +39,7 @@ func TestService_Resync(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newMemStore()
-			svc, _, _ := mustService(t, st)
+			svc, _ := mustService(t, st)
 			park(t, svc, "a", 201)
 			park(t, svc, "b", 202)
 			st.mu.Lock()
@@ -75,7 +75,7 @@ func TestService_Resync(t *testing.T) {
 // written twice, and a store that still fails is reported.
 func TestService_Resync_HeldRowsFirst(t *testing.T) {
 	st := newMemStore()
-	svc, _, _ := mustService(t, st)
+	svc, _ := mustService(t, st)
 	st.mu.Lock()
 	st.fail = errDisk
 	st.mu.Unlock()
