@@ -87,6 +87,13 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Instance != "" {
+		// conf checks it too; a Config built by hand is checked here, as
+		// the listener would refuse to serve after Open returned.
+		if err := esl.ValidateInstance(c.Instance); err != nil {
+			return fmt.Errorf("instance: %w", err)
+		}
+	}
 	// One daemon per database, before the database is touched.
 	if m.lock, err = lockDatabase(c.Store.Path); err != nil {
 		return err
@@ -104,6 +111,12 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Client = esl.NewClient(c.ESL.FreeSWITCH, c.ESL.Password)
 	m.Client.Logger = m.Logger.With().Str("component", "inbound").Logger()
 	m.Client.Timeout = c.ESL.CommandTimeout
+	// The instance name marks every call this parkd parks, so that it
+	// adopts only its own; conf defaults it to the host name, as esl does
+	// for a Config built by hand that leaves it empty.
+	if c.Instance != "" {
+		m.Client.Instance = c.Instance
+	}
 	if m.ReconnectBackoff > 0 {
 		m.Client.MinBackoff = m.ReconnectBackoff
 	}
@@ -128,6 +141,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Server.Logger = m.Logger.With().Str("component", "outbound").Logger()
 	m.Server.Allow = allow
 	m.Server.Timeout = c.ESL.CommandTimeout
+	m.Server.Instance = m.Client.Instance
 	m.ln, err = net.Listen("tcp", c.ESL.Listen)
 	if err != nil {
 		m.closeStore()
@@ -156,7 +170,7 @@ func (m *Main) Open(ctx context.Context) error {
 	})
 	m.watch = &storeWatch{m: m, f: m.DB, path: c.Store.Path}
 	m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })
-	m.Logger.Info().Str("instance", c.Instance).Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
+	m.Logger.Info().Str("instance", m.Client.Instance).Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
 		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Str("version", m.Version).Msg("parkd started")
 	return nil
 }
