@@ -19,44 +19,85 @@ var Version = "dev"
 var ErrUsage = errors.New("usage")
 
 // ExitCode maps Run's error to the process exit code: 0 ok (and --help),
-// 2 usage, 1 anything else.
+// 2 usage, 1 anything else. It prints the error on one line; a usage error
+// from Run, NewFlags' flag sets or Parse adds a line saying where help is.
 func ExitCode(err error, stderr io.Writer) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
-	case errors.Is(err, ErrUsage):
-		fmt.Fprintln(stderr, "parkd:", err)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "parkd:", err)
+	}
+	var ue *usageError
+	prog := "parkd"
+	if errors.As(err, &ue) && ue.prog != "" {
+		prog = ue.prog
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+	if !errors.Is(err, ErrUsage) {
 		return 1
 	}
+	if ue != nil && ue.hint != "" {
+		fmt.Fprintln(stderr, ue.hint)
+	}
+	return 2
 }
 
-const usage = `parkd: call park for FreeSWITCH
+// usageError is a command-line mistake made in a known place, with the
+// hint that says where the help for it is.
+type usageError struct {
+	prog string // the program, if not parkd
+	msg  string // the mistake, naming the command
+	hint string // one line: where the help is
+}
 
-Usage: parkd <command> [flags]
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == ErrUsage }
 
-Commands:
-  serve     run the daemon
-  slots     show who is parked now
-  history   show the park history and notes (filters: --lot, --parker, --caller, --since, ...)
-  report    parked calls, outcomes and waits per lot, parker, retriever, hour or day
-  note      attach a note to a parked call: parkd note LOT SLOT "TEXT"
-  export    write the history and notes as CSV, for archiving
-  fsconf    print the FreeSWITCH dialplan include for the configured lots
-  check     validate a configuration file
-  version   print the version
+// Usagef returns a usage error (exit code 2) of the command or program fs
+// parses, followed on stderr by the line saying where its help is.
+func Usagef(fs *flag.FlagSet, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if isProgram(fs.Name()) {
+		return &usageError{prog: fs.Name(), msg: msg, hint: helpHint(fs.Name())}
+	}
+	return &usageError{msg: fs.Name() + ": " + msg, hint: helpHint(fs.Name())}
+}
 
-Every command takes -c FILE (default: built-in defaults). Run
-"parkd <command> --help" for its flags.
-`
+// helpHint says where the help for the command named name is.
+func helpHint(name string) string {
+	if isProgram(name) {
+		return fmt.Sprintf("run %q", name+" --help")
+	}
+	return fmt.Sprintf("run %q (or %q)", "parkd help", "parkd "+name+" --help")
+}
+
+// commands are parkd's commands in the order help lists them.
+var commands = []struct{ name, what string }{
+	{"serve", "run the daemon"},
+	{"slots", "show who is parked now"},
+	{"history", "show the park history and notes (filters: --lot, --parker, --caller, --since, ...)"},
+	{"report", "parked calls, outcomes and waits per lot, parker, retriever, hour or day"},
+	{"note", `attach a note to a parked call: parkd note LOT SLOT "TEXT"`},
+	{"export", "write the history and notes as CSV, for archiving"},
+	{"fsconf", "print the FreeSWITCH dialplan include for the configured lots"},
+	{"check", "check a configuration and the store it names, as serve would use them"},
+	{"version", "print the version"},
+	{"help", "print this help, or a command's: parkd help COMMAND"},
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, "parkd: call park for FreeSWITCH\n\nUsage: parkd COMMAND [flags] [arguments]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.what)
+	}
+	fmt.Fprint(w, "\nThe configuration is -c FILE, else $PARKD_CONFIG, else /etc/parkd/parkd.toml.\n"+
+		"Flags may come before or after the arguments; \"--\" ends the flags.\n"+
+		"Run \"parkd COMMAND --help\" for a command's flags.\n")
+}
 
 // Run dispatches a subcommand. It never calls os.Exit, so tests can run it.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("%w: no command given", ErrUsage)
+		printUsage(stderr)
+		return &usageError{msg: "no command given"}
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -77,47 +118,39 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "check":
 		return runCheck(rest, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "parkd", Version)
-		return nil
+		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+		return runHelp(ctx, rest, stdout, stderr)
+	}
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	msg := fmt.Sprintf("unknown command %q", cmd)
+	if s := suggest(cmd, names); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return &usageError{msg: msg, hint: `run "parkd help"`}
+}
+
+// runHelp prints the list of commands to stdout, or with a command name
+// that command's help (as "parkd COMMAND --help" does).
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		printUsage(stdout)
 		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("%w: unknown command %q", ErrUsage, cmd)
 	}
+	if args[0] == "help" {
+		return runHelp(ctx, nil, stdout, stderr)
+	}
+	return Run(ctx, []string{args[0], "--help"}, stdout, stderr)
 }
 
-// NewFlags returns a flag set for a subcommand whose parse errors are
-// usage errors and whose --help prints to stderr.
-func NewFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: parkd %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// Parse parses args, turning flag errors into usage errors and rejecting
-// stray arguments.
-func Parse(fs *flag.FlagSet, args []string) error {
-	if err := ParseFlags(fs, args); err != nil {
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlags("version", "Print parkd's version.", stderr)
+	if err := Parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: %s: unexpected argument %q", ErrUsage, fs.Name(), fs.Arg(0))
-	}
-	return nil
-}
-
-// ParseFlags parses the flags at the head of args, turning flag errors
-// into usage errors; the arguments after them are fs.Args().
-func ParseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		return fmt.Errorf("%w: %s: %v", ErrUsage, fs.Name(), err)
-	}
+	_, err := fmt.Fprintln(stdout, "parkd", Version)
 	return err
 }

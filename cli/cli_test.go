@@ -367,30 +367,6 @@ func TestWithNotes(t *testing.T) {
 	}
 }
 
-// Ensure slots --watch redraws until its context ends, then exits 0.
-func TestCLI_SlotsWatch(t *testing.T) {
-	path := fixtureDB(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
-	defer cancel()
-	var out, errb bytes.Buffer
-	if err := Run(ctx, []string{"slots", "--db", path, "--watch", "--every", "20ms"}, &out, &errb); err != nil {
-		t.Fatalf("slots --watch: %v (%s)", err, errb.String())
-	}
-	if got := strings.Count(out.String(), "\x1b[2J"); got < 3 {
-		t.Fatalf("redraws=%d, want several", got)
-	}
-	if !strings.Contains(out.String(), "Ana Silva") {
-		t.Fatalf("watch output:\n%s", out.String())
-	}
-
-	// watchSlots stops on the context, not on a draw error caused by it.
-	draws := 0
-	err := watchSlots(ctx, time.Millisecond, func(bool) error { draws++; return nil })
-	if err != nil || draws != 1 {
-		t.Fatalf("watchSlots after cancel: %v, %d draws, want one draw and nil", err, draws)
-	}
-}
-
 // Ensure export writes every history row and note as CSV, within
 // --since/--until.
 func TestCLI_Export(t *testing.T) {

@@ -17,11 +17,12 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"[store] keep prunes it). Columns: "+csvColumns(), stderr)
 	dbf := addDBFlags(fs)
 	fs.Bool("csv", true, "CSV output (the only format)")
-	win := addTimeFlags(fs, "since", "until", "", "", "export")
+	win := addTimeFlags(fs, "since", "until", "", "", "export",
+		"time `ZONE` of --since and --until dates without an offset (the CSV's times are UTC): Local, UTC, Europe/Paris, ...")
 	if err := Parse(fs, args); err != nil {
 		return err
 	}
-	since, until, _, err := win.window(time.Now())
+	since, until, _, err := win.window(fs, time.Now())
 	if err != nil {
 		return err
 	}
@@ -63,17 +64,21 @@ func csvHeader() []string {
 
 // csvColumns describes the CSV columns for --help.
 func csvColumns() string {
-	return strings.Join(csvHeader(), ", ") + ". Times are UTC; notes have event \"note\" and no id."
+	return strings.Join(csvHeader(), ", ") + ".\nTimes are UTC; notes have event \"note\" and no id. A text cell that a spreadsheet\n" +
+		"would read as a formula (=, +, -, @, tab, CR first) starts with a ' added."
 }
 
-// csvRecord renders an entry as a CSV record under csvHeader.
+// csvRecord renders an entry as a CSV record under csvHeader. Text cells
+// go through csvText (no formulas); the id, time, slot and wait are
+// parkd's own and written as they are.
 func csvRecord(e entry) []string {
 	id := ""
 	if !e.isNote() {
 		id = strconv.FormatInt(e.ID, 10)
 	}
-	return []string{id, e.At.UTC().Format(timeFormat), string(e.Event), e.Lot, strconv.Itoa(e.Slot), string(e.Call),
-		e.Caller.Number, e.Caller.Name, e.Parker, e.Retriever, e.Reason, strconv.FormatInt(e.Wait.Milliseconds(), 10), e.Note}
+	return []string{id, e.At.UTC().Format(timeFormat), string(e.Event), csvText(e.Lot), strconv.Itoa(e.Slot), csvText(string(e.Call)),
+		csvText(e.Caller.Number), csvText(e.Caller.Name), csvText(e.Parker), csvText(e.Retriever), csvText(e.Reason),
+		strconv.FormatInt(e.Wait.Milliseconds(), 10), csvText(e.Note)}
 }
 
 // writeEntriesCSV writes entries as CSV under csvHeader.

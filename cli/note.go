@@ -19,20 +19,19 @@ func runNote(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := NewFlags("note", "Attach a note to the call parked in a slot: parkd note [flags] LOT SLOT \"TEXT\".\n"+
 		"The note shows in slots and history. 1 to 500 characters, no line breaks.", stderr)
 	dbf := addDBFlags(fs)
-	// Flags come first; LOT SLOT TEXT are the arguments after them.
 	if err := ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 3 {
-		return fmt.Errorf("%w: note: want LOT SLOT \"TEXT\", got %d argument(s)", ErrUsage, fs.NArg())
+		return Usagef(fs, "want LOT SLOT \"TEXT\", got %d argument(s)", fs.NArg())
 	}
 	lot, text := fs.Arg(0), fs.Arg(2)
 	slot, err := strconv.Atoi(fs.Arg(1))
 	if err != nil || slot <= 0 {
-		return fmt.Errorf("%w: note: slot %q is not a slot number", ErrUsage, fs.Arg(1))
+		return Usagef(fs, "slot %q is not a slot number", fs.Arg(1))
 	}
 	if _, err := store.CleanNote(text); err != nil {
-		return fmt.Errorf("%w: note: %v", ErrUsage, err)
+		return Usagef(fs, "%v", err)
 	}
 	path, err := dbf.path()
 	if err != nil {
@@ -47,6 +46,6 @@ func runNote(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "Noted on %s/%d (%s): %s\n", n.Lot, n.Slot, callerText(n.Caller), n.Text)
+	_, err = fmt.Fprintf(stdout, "Noted on %s/%d (%s): %s\n", tableText(n.Lot), n.Slot, callerText(n.Caller), tableText(n.Text))
 	return err
 }

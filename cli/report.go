@@ -18,7 +18,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := NewFlags("report", "Report parked calls, outcomes and waits per lot, parker, retriever, hour or day.\n"+
 		"A call counts in the window it was parked in, with the outcome it had later.", stderr)
 	dbf := addDBFlags(fs)
-	win := addTimeFlags(fs, "from", "to", "24h", "now", "report window")
+	win := addTimeFlags(fs, "from", "to", "24h", "now", "report window",
+		"time `ZONE` of --from and --to dates without an offset, of --by hour and day, and of the window shown: Local, UTC, Europe/Paris, ...")
 	by := fs.String("by", "lot", "group by `WHAT`: lot, parker, retriever, hour (of day) or day")
 	asJSON := fs.Bool("json", false, "print JSON")
 	asCSV := fs.Bool("csv", false, "print CSV")
@@ -26,12 +27,12 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *asJSON && *asCSV {
-		return fmt.Errorf("%w: report: --json and --csv exclude each other", ErrUsage)
+		return Usagef(fs, "--json and --csv exclude each other")
 	}
 	if !store.ReportBy(*by).Valid() {
-		return fmt.Errorf("%w: report: --by %q: want lot, parker, retriever, hour or day", ErrUsage, *by)
+		return Usagef(fs, "--by %q: want lot, parker, retriever, hour or day", *by)
 	}
-	from, to, loc, err := win.window(time.Now())
+	from, to, loc, err := win.window(fs, time.Now())
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func printReportCSV(w io.Writer, rep store.Report) error {
 		return err
 	}
 	for _, g := range rep.Groups {
-		if err := cw.Write(append([]string{g.Group}, reportCells(g, false)...)); err != nil {
+		if err := cw.Write(append([]string{csvText(g.Group)}, reportCells(g, false)...)); err != nil {
 			return err
 		}
 	}

@@ -61,30 +61,30 @@ type timeFlags struct {
 	toName       string
 }
 
-// addTimeFlags declares the window flags named from and to, and --tz.
-func addTimeFlags(fs *flag.FlagSet, from, to, fromDefault, toDefault, what string) timeFlags {
+// addTimeFlags declares the window flags named from and to, and --tz
+// described by tzUsage (what the zone is for depends on the command).
+func addTimeFlags(fs *flag.FlagSet, from, to, fromDefault, toDefault, what, tzUsage string) timeFlags {
 	return timeFlags{
 		from:     fs.String(from, fromDefault, "start of the "+what+" (inclusive): `WHEN`, a date 2026-11-01, 2026-11-01T08:00, or a duration ago such as 7d or 24h"),
 		to:       fs.String(to, toDefault, "end of the "+what+" (exclusive): `WHEN`, as --"+from),
-		tz:       fs.String("tz", "Local", "time `ZONE` for dates without an offset, and for --by hour/day: Local, UTC, Europe/Paris, ..."),
+		tz:       fs.String("tz", "Local", tzUsage),
 		fromName: from, toName: to,
 	}
 }
 
 // window resolves the flags against now. Errors are usage errors.
-func (f timeFlags) window(now time.Time) (from, to time.Time, loc *time.Location, err error) {
-	loc, err = time.LoadLocation(*f.tz)
-	if err != nil {
-		return from, to, nil, fmt.Errorf("%w: --tz %q: unknown time zone", ErrUsage, *f.tz)
+func (f timeFlags) window(fs *flag.FlagSet, now time.Time) (from, to time.Time, loc *time.Location, err error) {
+	if loc, err = loadZone(fs, *f.tz); err != nil {
+		return from, to, nil, err
 	}
 	if from, err = ParseWhen(*f.from, now, loc); err != nil {
-		return from, to, nil, fmt.Errorf("%w: --%s %v", ErrUsage, f.fromName, err)
+		return from, to, nil, Usagef(fs, "--%s %v", f.fromName, err)
 	}
 	if to, err = ParseWhen(*f.to, now, loc); err != nil {
-		return from, to, nil, fmt.Errorf("%w: --%s %v", ErrUsage, f.toName, err)
+		return from, to, nil, Usagef(fs, "--%s %v", f.toName, err)
 	}
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
-		return from, to, nil, fmt.Errorf("%w: --%s %s is not before --%s %s", ErrUsage, f.fromName, *f.from, f.toName, *f.to)
+		return from, to, nil, Usagef(fs, "--%s %s is not before --%s %s", f.fromName, *f.from, f.toName, *f.to)
 	}
 	return from, to, loc, nil
 }

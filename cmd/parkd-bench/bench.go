@@ -73,7 +73,7 @@ func defaultBench(name string) (benchConfig, error) {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("bench", "Load-test parkd against the built-in FreeSWITCH simulator (see BENCHMARKS.md).\n"+
+	fs := cli.NewFlags("parkd-bench", "Load-test parkd against the built-in FreeSWITCH simulator (see BENCHMARKS.md).\n"+
 		"With --print-config it prints the configuration for a parkd you start yourself, here or on\n"+
 		"another host; with -c FILE and the same knobs it drives that parkd and leaves it running.", stderr)
 	scenario := fs.String("scenario", "steady", "`NAME`: steady, parked10k, burst or report1m")
@@ -82,7 +82,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	calls := fs.Int("calls", 0, "parked10k and burst: `N` calls to park (default per scenario)")
 	wait := fs.Duration("wait", 0, "mean wait before a retrieve or an abandon (default per scenario)")
 	mix := fs.String("mix", "", "steady: `R,A,C` shares retrieved, abandoned, recalled (default 0.9,0.05,0.05)")
-	bgRate := fs.Float64("bg-rate", -1, "parked10k: background parks per `N` second, retrieved quickly, while the recalls fire (default 100)")
+	bgRate := fs.Float64("bg-rate", 0, "parked10k: background parks per `N` second, retrieved quickly, while the recalls fire (default 100)")
 	rows := fs.Int("rows", 0, "report1m: history `N` rows (default 1000000)")
 	seed := fs.Uint64("seed", 1, "random `SEED`: the same seed gives the same load")
 	inproc := fs.Bool("inproc", false, "run parkd in this process instead of a child process")
@@ -142,9 +142,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *rows > 0 {
 		c.Rows = *rows
 	}
-	if *bgRate >= 0 {
-		c.BgRate = *bgRate
+	if *bgRate < 0 {
+		return cli.Usagef(fs, "--bg-rate must not be negative")
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "bg-rate" {
+			c.BgRate = *bgRate // 0 too: no background parks
+		}
+	})
 	if *mix != "" {
 		var v [3]float64
 		f := strings.Split(*mix, ",")

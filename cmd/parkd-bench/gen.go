@@ -14,7 +14,7 @@ import (
 // runGenHistory fills a new database with a synthetic history for load
 // tests and benchmarks. It is not listed in the usage.
 func runGenHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("gen-history", "Create a database filled with a synthetic, reproducible park history (for load tests).", stderr)
+	fs := cli.NewFlags("parkd-bench gen-history", "Create a database filled with a synthetic, reproducible park history (for load tests).", stderr)
 	db := fs.String("db", "", "SQLite `PATH` of the new database (must not exist)")
 	rows := fs.Int("rows", 1_000_000, "history `N` rows to write")
 	seed := fs.Uint64("seed", 1, "random `SEED`; the same seed gives the same history")

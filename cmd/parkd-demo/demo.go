@@ -22,7 +22,7 @@ import (
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("demo", "Run a hospital scenario: parkd against the built-in FreeSWITCH simulator, narrated.", stderr)
+	fs := cli.NewFlags("parkd-demo", "Run a hospital scenario: parkd against the built-in FreeSWITCH simulator, narrated.", stderr)
 	db := fs.String("db", "parkd-demo.db", "SQLite `PATH` to write (must not exist yet; kept afterwards)")
 	cfgPath := fs.String("c", "", "configuration `FILE` whose first lot (3 slots or more) the scenario uses; default: a reception lot 201-220 that announces slots")
 	if err := cli.Parse(fs, args); err != nil {
