@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/csv"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -44,16 +43,13 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// all. Notes are few; they are merged in by time as rows go by.
 	row, rest := withNotes(notes, func(e entry) error { return cw.Write(csvRecord(e)) })
 	if err := d.EachHistory(ctx, f, row); err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
 	if err := rest(); err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
 	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	return nil
+	return cw.Error()
 }
 
 // csvHeader is the header of history --csv and export.
