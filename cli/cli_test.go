@@ -51,7 +51,7 @@ func TestCLI_ExitCodes(t *testing.T) {
 		{args: []string{"check", "-c", good}, code: 0, out: "OK: 1 lot(s)"},
 		{args: []string{"check", "-c", bad}, code: 1, out: "lot[0].slots"},
 		{args: []string{"check", "-c", filepath.Join(t.TempDir(), "missing.toml")}, code: 1, out: "missing.toml"},
-		{args: []string{"check"}, code: 0, out: "built-in defaults"},
+		{args: []string{"check", "--defaults"}, code: 0, out: "built-in defaults"},
 		{args: []string{"version"}, code: 0, out: "parkd "},
 		{args: []string{"fsconf", "-c", good}, code: 0, out: `data="127.0.0.1:8084 async full"`},
 		{args: []string{"slots", "--db", filepath.Join(t.TempDir(), "none.db")}, code: 1, out: "none.db"},

@@ -1,20 +1,67 @@
 package cli
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/fsconf"
 )
 
-// loadConfig reads -c FILE, or returns the defaults when path is "".
+// LoadConfig reads the configuration file at path, or returns the built-in
+// defaults when path is "" (for programs that run on them, such as the
+// demo). parkd's own commands find their file with conf.Locate instead.
 func LoadConfig(path string) (conf.Config, error) {
 	if path == "" {
 		c := conf.Default()
 		return c, c.Validate()
 	}
 	return conf.Load(path)
+}
+
+// locateConfig loads the configuration a command runs with: -c FILE, else
+// $PARKD_CONFIG, else conf.DefaultPath; with --defaults (serve, check,
+// fsconf) the built-in defaults instead, reading no file. It returns the
+// file read ("" for the defaults). When no -c was given and there is no
+// file, the error says where it looked and, as orElse, how to do without
+// one.
+func locateConfig(fs *flag.FlagSet, path string, defaults bool, orElse string) (conf.Config, string, error) {
+	if defaults {
+		if path != "" {
+			return conf.Config{}, "", Usagef(fs, "-c and --defaults exclude each other")
+		}
+		c := conf.Default()
+		return c, "", c.Validate()
+	}
+	file, err := conf.Locate(path, os.Getenv)
+	if errors.Is(err, conf.ErrNoConfig) && path == "" {
+		return conf.Config{}, "", fmt.Errorf("%s: %w; %s", fs.Name(), err, orElse)
+	}
+	if err != nil {
+		return conf.Config{}, "", err
+	}
+	c, err := conf.Load(file)
+	return c, file, err
+}
+
+// addDefaultsFlag declares --defaults, for the commands that can run
+// without a configuration file.
+func addDefaultsFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("defaults", false, "use the built-in defaults instead of a configuration file")
+}
+
+// serveConfig is the configuration serve runs with. serve never falls back
+// to the built-in defaults by itself: a daemon that found no file would
+// attach to whatever FreeSWITCH listens on 127.0.0.1:8021 with the default
+// password; --defaults says that is meant.
+func serveConfig(fs *flag.FlagSet, path string, defaults bool) (conf.Config, error) {
+	c, _, err := locateConfig(fs, path, defaults,
+		"give one with -c FILE or "+conf.EnvPath+", or run on the built-in defaults with --defaults")
+	return c, err
 }
 
 // fsconfParams maps the configuration into the dialplan renderer's input.
@@ -29,31 +76,58 @@ func fsconfParams(c conf.Config) fsconf.Params {
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) error {
-	fs := NewFlags("check", "Validate a configuration file and report every problem.", stderr)
-	path := fs.String("c", "", "configuration `FILE`")
+	fs := NewFlags("check", "Check the configuration serve would run with, and the store it names: the\n"+
+		"store's directory exists and is writable, and an existing file there is an intact parkd\n"+
+		"database of a version this parkd knows. Prints the absolute store path; warns when the file\n"+
+		"holding the ESL password is readable by every user. Changes nothing.", stderr)
+	path := fs.String("c", "", "configuration `FILE` (default: $"+conf.EnvPath+", else "+conf.DefaultPath+")")
+	defaults := addDefaultsFlag(fs)
 	if err := Parse(fs, args); err != nil {
 		return err
 	}
-	c, err := LoadConfig(*path)
+	c, file, err := locateConfig(fs, *path, *defaults, "give one with -c FILE, or check the built-in defaults with --defaults")
 	if err != nil {
 		return err
 	}
-	name := *path
-	if name == "" {
+	name := file
+	if file == "" {
 		name = "built-in defaults"
+	} else if err := warnReadable(file, c, stderr); err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "%s: OK: %d lot(s), listening on %s, FreeSWITCH at %s, store %s\n",
-		name, len(c.Lots), c.ESL.Listen, c.ESL.FreeSWITCH, c.Store.Path)
+	fmt.Fprintf(stdout, "%s: OK: %d lot(s), listening on %s, FreeSWITCH at %s\n",
+		name, len(c.Lots), c.ESL.Listen, c.ESL.FreeSWITCH)
+	db, err := filepath.Abs(c.Store.Path)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "store %s\n", db)
+	return err
+}
+
+// warnReadable warns on stderr when file, which holds the ESL password
+// (one other than FreeSWITCH's well-known default), can be read by every
+// user of the host.
+func warnReadable(file string, c conf.Config, stderr io.Writer) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	if mode := fi.Mode().Perm(); mode&0o004 != 0 && c.ESL.Password != conf.DefaultPassword {
+		fmt.Fprintf(stderr, "parkd: warning: %s holds the ESL password and every user can read it (mode %04o); "+
+			"chmod o-r it (owner root, group parkd, mode 0640)\n", file, mode)
+	}
 	return nil
 }
 
 func runFSConf(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlags("fsconf", "Print the FreeSWITCH dialplan include (conf/dialplan/default/00_parkd.xml).", stderr)
-	path := fs.String("c", "", "configuration `FILE`")
+	path := fs.String("c", "", "configuration `FILE` (default: $"+conf.EnvPath+", else "+conf.DefaultPath+")")
+	defaults := addDefaultsFlag(fs)
 	if err := Parse(fs, args); err != nil {
 		return err
 	}
-	c, err := LoadConfig(*path)
+	c, _, err := locateConfig(fs, *path, *defaults, "give one with -c FILE, or print the built-in defaults' with --defaults")
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/parkd/parkd/conf"
+)
+
+// noDefaultConfig clears $PARKD_CONFIG, and skips the test on a host where
+// conf.DefaultPath exists (a host with parkd installed).
+func noDefaultConfig(t *testing.T) {
+	t.Helper()
+	t.Setenv(conf.EnvPath, "")
+	if _, err := os.Stat(conf.DefaultPath); err == nil {
+		t.Skipf("%s exists on this host", conf.DefaultPath)
+	}
+}
+
+// Ensure serve refuses to start without a configuration file, saying where
+// it looked and how to run on the defaults, and that --defaults and -c
+// exclude each other.
+func TestCLI_ServeNeedsConfig(t *testing.T) {
+	noDefaultConfig(t)
+	code, out, errOut := runCLI(t, "serve")
+	if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 ||
+		!strings.Contains(errOut, conf.DefaultPath) || !strings.Contains(errOut, "--defaults") {
+		t.Fatalf("serve without a config: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	missing := filepath.Join(t.TempDir(), "gone.toml")
+	t.Setenv(conf.EnvPath, missing)
+	if code, _, errOut := runCLI(t, "serve"); code != 1 || !strings.Contains(errOut, conf.EnvPath+"="+missing) {
+		t.Fatalf("serve with $%s missing: exit %d: %s", conf.EnvPath, code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "serve", "-c", missing, "--defaults"); code != 2 || !strings.Contains(errOut, "exclude") {
+		t.Fatalf("serve -c --defaults: exit %d: %s", code, errOut)
+	}
+}
+
+// Ensure every command reads $PARKD_CONFIG when no -c is given, finds a
+// relative store.path beside the configuration from any directory, and
+// that the read commands without a configuration ask for -c or --db.
+func TestCLI_ConfigFromEnvironment(t *testing.T) {
+	db := fixtureDB(t)
+	cfg := filepath.Join(filepath.Dir(db), "parkd.toml")
+	if err := os.WriteFile(cfg, []byte("[store]\npath = \"fixture.db\"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(conf.EnvPath, cfg)
+	for _, args := range [][]string{{"slots"}, {"history", "--event", "note"}, {"note", "reception", "302", "VIP"}} {
+		if code, _, errOut := runCLI(t, args...); code != 0 {
+			t.Errorf("%q with $%s: exit %d: %s", args, conf.EnvPath, code, errOut)
+		}
+	}
+	if code, out, _ := runCLI(t, "check"); code != 0 || !strings.Contains(out, "store "+db) {
+		t.Errorf("check with $%s: exit %d\n%s", conf.EnvPath, code, out)
+	}
+
+	noDefaultConfig(t)
+	code, _, errOut := runCLI(t, "slots")
+	if code != 1 || !strings.Contains(errOut, conf.DefaultPath) || !strings.Contains(errOut, "--db") {
+		t.Errorf("slots without a config: exit %d: %s", code, errOut)
+	}
+	if code, out, _ := runCLI(t, "fsconf", "--defaults"); code != 0 || !strings.Contains(out, "127.0.0.1:8084") {
+		t.Errorf("fsconf --defaults: exit %d\n%s", code, out)
+	}
+}
+
+// Ensure check prints the absolute path of the store and warns when the
+// file with the password is readable by every user.
+func TestCLI_CheckStore(t *testing.T) {
+	config := func(t *testing.T, storePath string, mode os.FileMode) string {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "parkd.toml")
+		content := "[esl]\npassword = \"s3cret\"\n[store]\npath = " + strconv.Quote(storePath) + "\n"
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := fixtureDB(t)
+	for _, tt := range []struct {
+		name      string
+		store     string
+		mode      os.FileMode
+		out, err  string // in stdout, in stderr
+		noWarning bool
+	}{
+		{name: "existing", store: good, mode: 0o640, out: "store " + good + "\n", noWarning: true},
+		{name: "relative", store: "parkd.db", mode: 0o600, out: "/parkd.db\n", noWarning: true},
+		{name: "world-readable", store: good, mode: 0o644, out: "store /", err: "every user can read it (mode 0644)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "check", "-c", config(t, tt.store, tt.mode))
+			if code != 0 || !strings.Contains(out, tt.out) || !strings.Contains(out, "store /") || !strings.Contains(errOut, tt.err) ||
+				tt.noWarning && strings.Contains(errOut, "warning") {
+				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+			}
+		})
+	}
+}
