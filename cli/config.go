@@ -76,10 +76,8 @@ func fsconfParams(c conf.Config) fsconf.Params {
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) error {
-	fs := NewFlags("check", "Check the configuration serve would run with, and the store it names: the\n"+
-		"store's directory exists and is writable, and an existing file there is an intact parkd\n"+
-		"database of a version this parkd knows. Prints the absolute store path; warns when the file\n"+
-		"holding the ESL password is readable by every user. Changes nothing.", stderr)
+	fs := NewFlags("check", "Check the configuration serve would run with and print the absolute path of its\n"+
+		"store; warn when the file holding the ESL password is readable by every user.", stderr)
 	path := fs.String("c", "", "configuration `FILE` (default: $"+conf.EnvPath+", else "+conf.DefaultPath+")")
 	defaults := addDefaultsFlag(fs)
 	if err := Parse(fs, args); err != nil {
