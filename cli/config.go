@@ -54,14 +54,19 @@ func addDefaultsFlag(fs *flag.FlagSet) *bool {
 	return fs.Bool("defaults", false, "use the built-in defaults instead of a configuration file")
 }
 
-// serveConfig is the configuration serve runs with. serve never falls back
-// to the built-in defaults by itself: a daemon that found no file would
-// attach to whatever FreeSWITCH listens on 127.0.0.1:8021 with the default
-// password; --defaults says that is meant.
-func serveConfig(fs *flag.FlagSet, path string, defaults bool) (conf.Config, error) {
-	c, _, err := locateConfig(fs, path, defaults,
+// serveConfig is the configuration serve runs with, and reload reads it
+// again from the same source (the file found at start, or the defaults)
+// for a live reload. serve never falls back to the built-in defaults by
+// itself: a daemon that found no file would attach to whatever FreeSWITCH
+// listens on 127.0.0.1:8021 with the default password; --defaults says
+// that is meant.
+func serveConfig(fs *flag.FlagSet, path string, defaults bool) (c conf.Config, reload func() (conf.Config, error), err error) {
+	c, file, err := locateConfig(fs, path, defaults,
 		"give one with -c FILE or "+conf.EnvPath+", or run on the built-in defaults with --defaults")
-	return c, err
+	if err != nil {
+		return c, nil, err
+	}
+	return c, func() (conf.Config, error) { return LoadConfig(file) }, nil
 }
 
 // fsconfParams maps the configuration into the dialplan renderer's input.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -103,5 +104,28 @@ func TestCLI_CheckStore(t *testing.T) {
 				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 			}
 		})
+	}
+}
+
+// Ensure serve's configuration reloads from the file found at start, even
+// when that file came from $PARKD_CONFIG rather than -c.
+func TestServeConfig_ReloadsTheSameFile(t *testing.T) {
+	cfg := writeFile(t, "parkd.toml", "[[lot]]\nname = \"main\"\nslots = \"201-220\"\n")
+	t.Setenv(conf.EnvPath, cfg)
+	fs := NewFlags("serve", "test", io.Discard)
+	c, reload, err := serveConfig(fs, "", false)
+	if err != nil || len(c.Lots) != 1 || c.Lots[0].Name != "main" {
+		t.Fatalf("serveConfig: %v, lots %v", err, c.Lots)
+	}
+	if err := os.WriteFile(cfg, []byte("[[lot]]\nname = \"main\"\nslots = \"201-220\"\n[[lot]]\nname = \"vip\"\nslots = \"301-305\"\npark_code = \"*80\"\nretrieve_code = \"*81\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(conf.EnvPath, "")
+	if c, err := reload(); err != nil || len(c.Lots) != 2 {
+		t.Fatalf("reload: %v, lots %v, want both lots of the edited file", err, c.Lots)
+	}
+	_, reload, err = serveConfig(fs, "", true)
+	if c, rerr := reload(); err != nil || rerr != nil || len(c.Lots) != len(conf.Default().Lots) {
+		t.Fatalf("reload with --defaults: %v %v, lots %v", err, rerr, c.Lots)
 	}
 }

@@ -27,7 +27,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := Parse(fs, args); err != nil {
 		return err
 	}
-	c, err := serveConfig(fs, *path, *defaults)
+	c, _, err := serveConfig(fs, *path, *defaults) // the loader is for a reload on SIGHUP
 	if err != nil {
 		return err
 	}
