@@ -78,7 +78,7 @@ var commands = []struct{ name, what string }{
 	{"note", `attach a note to a parked call: parkd note LOT SLOT "TEXT"`},
 	{"export", "write the history and notes as CSV, for archiving"},
 	{"fsconf", "print the FreeSWITCH dialplan include for the configured lots"},
-	{"check", "check the configuration serve would run with"},
+	{"check", "check the configuration serve would run with, and its store"},
 	{"version", "print the version"},
 	{"help", "print this help, or a command's: parkd help COMMAND"},
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/fsconf"
+	"github.com/parkd/parkd/store"
 )
 
 // LoadConfig reads the configuration file at path, or returns the built-in
@@ -81,8 +82,10 @@ func fsconfParams(c conf.Config) fsconf.Params {
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) error {
-	fs := NewFlags("check", "Check the configuration serve would run with and print the absolute path of its\n"+
-		"store; warn when the file holding the ESL password is readable by every user.", stderr)
+	fs := NewFlags("check", "Check the configuration serve would run with, and its store as serve will open it:\n"+
+		"the store's directory exists and is writable, and an existing file there is an intact parkd\n"+
+		"database of a version this parkd knows. Prints the absolute store path; warns when the file\n"+
+		"holding the ESL password is readable by every user. Changes nothing.", stderr)
 	path := fs.String("c", "", "configuration `FILE` (default: $"+conf.EnvPath+", else "+conf.DefaultPath+")")
 	defaults := addDefaultsFlag(fs)
 	if err := Parse(fs, args); err != nil {
@@ -104,7 +107,10 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "store %s\n", db)
+	if err := store.CheckOpen(db); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "store %s: OK\n", db)
 	return err
 }
 

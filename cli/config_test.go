@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"database/sql"
 	"io"
 	"os"
 	"path/filepath"
@@ -56,7 +57,7 @@ func TestCLI_ConfigFromEnvironment(t *testing.T) {
 			t.Errorf("%q with $%s: exit %d: %s", args, conf.EnvPath, code, errOut)
 		}
 	}
-	if code, out, _ := runCLI(t, "check"); code != 0 || !strings.Contains(out, "store "+db) {
+	if code, out, _ := runCLI(t, "check"); code != 0 || !strings.Contains(out, "store "+db+": OK") {
 		t.Errorf("check with $%s: exit %d\n%s", conf.EnvPath, code, out)
 	}
 
@@ -70,8 +71,10 @@ func TestCLI_ConfigFromEnvironment(t *testing.T) {
 	}
 }
 
-// Ensure check prints the absolute path of the store and warns when the
-// file with the password is readable by every user.
+// Ensure check tests what serve needs of the store (its directory exists,
+// an existing file there is an intact parkd database), prints the absolute
+// path it checked, and warns when the file with the password is readable
+// by every user.
 func TestCLI_CheckStore(t *testing.T) {
 	config := func(t *testing.T, storePath string, mode os.FileMode) string {
 		t.Helper()
@@ -86,24 +89,48 @@ func TestCLI_CheckStore(t *testing.T) {
 		return p
 	}
 	good := fixtureDB(t)
+	damaged := fixtureDB(t)
+	damage(t, damaged, "history")
+	foreign := filepath.Join(t.TempDir(), "other.db")
+	db, err := sql.Open("sqlite3", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	newDir := t.TempDir()
+
 	for _, tt := range []struct {
 		name      string
 		store     string
 		mode      os.FileMode
+		code      int
 		out, err  string // in stdout, in stderr
 		noWarning bool
 	}{
-		{name: "existing", store: good, mode: 0o640, out: "store " + good + "\n", noWarning: true},
-		{name: "relative", store: "parkd.db", mode: 0o600, out: "/parkd.db\n", noWarning: true},
-		{name: "world-readable", store: good, mode: 0o644, out: "store /", err: "every user can read it (mode 0644)"},
+		{name: "existing", store: good, mode: 0o640, code: 0, out: "store " + good + ": OK", noWarning: true},
+		{name: "new file", store: filepath.Join(newDir, "parkd.db"), mode: 0o600, code: 0, out: "store " + filepath.Join(newDir, "parkd.db") + ": OK", noWarning: true},
+		{name: "relative", store: "parkd.db", mode: 0o600, code: 0, out: "/parkd.db: OK", noWarning: true},
+		{name: "world-readable", store: good, mode: 0o644, code: 0, out: ": OK", err: "every user can read it (mode 0644)"},
+		{name: "no directory", store: filepath.Join(newDir, "missing", "parkd.db"), mode: 0o640, code: 1, err: filepath.Join(newDir, "missing")},
+		{name: "damaged", store: damaged, mode: 0o640, code: 1, err: "damaged"},
+		{name: "foreign", store: foreign, mode: 0o640, code: 1, err: "not a parkd database"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "check", "-c", config(t, tt.store, tt.mode))
-			if code != 0 || !strings.Contains(out, tt.out) || !strings.Contains(out, "store /") || !strings.Contains(errOut, tt.err) ||
+			if code != tt.code || !strings.Contains(out, tt.out) || !strings.Contains(errOut, tt.err) ||
 				tt.noWarning && strings.Contains(errOut, "warning") {
-				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			if tt.code == 0 && !strings.Contains(out, "store /") {
+				t.Fatalf("check does not print the absolute store path:\n%s", out)
 			}
 		})
+	}
+	if entries, _ := os.ReadDir(newDir); len(entries) != 0 {
+		t.Errorf("check created %d file(s) in the store's directory", len(entries))
 	}
 }
 

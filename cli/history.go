@@ -21,7 +21,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	lot := fs.String("lot", "", "only this `LOT`")
 	slot := fs.Int("slot", 0, "only this `SLOT`")
 	parker := fs.String("parker", "", "only calls parked by `WHO`")
-	caller := fs.String("caller", "", "only callers whose number or name contains `TEXT`")
+	caller := fs.String("caller", "", "only callers whose number or name contains `TEXT` (ignoring case; % and _ are no wildcards)")
 	call := fs.String("call", "", "only this call `UUID`")
 	event := fs.String("event", "", "only this `EVENT` (parked, retrieved, recall, ..., or note)")
 	limit := fs.Int("limit", 0, "only the most recent `N` rows (still printed oldest first)")
