@@ -7,7 +7,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/daemon"
 )
 
@@ -27,7 +26,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := Parse(fs, args); err != nil {
 		return err
 	}
-	c, _, err := serveConfig(fs, *path, *defaults) // the loader is for a reload on SIGHUP
+	c, load, err := serveConfig(fs, *path, *defaults)
 	if err != nil {
 		return err
 	}
@@ -37,7 +36,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	m := &daemon.Main{Config: c, Logger: logger, Version: Version,
-		Load: func() (conf.Config, error) { return LoadConfig(*path) }}
+		Load: load}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
