@@ -34,35 +34,48 @@ func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if *watch {
+		return watchParked(ctx, dbf, stdout, *asJSON, *every, loc)
+	}
 	d, err := dbf.openForReading()
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if !*watch {
-		parked, err := d.Parked(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printParkedJSON(stdout, parked, time.Now())
-		}
-		return printParked(stdout, parked, time.Now(), loc)
+	parked, err := d.Parked(ctx)
+	if err != nil {
+		return err
 	}
+	if *asJSON {
+		return printParkedJSON(stdout, parked, time.Now())
+	}
+	return printParked(stdout, parked, time.Now(), loc)
+}
+
+// watchParked shows the parked calls again every interval until ctx ends.
+// It opens the database for each refresh: a reader that found no daemon
+// reads the file as it was (see store.OpenReadOnly), and must open it
+// again to see a daemon that started meanwhile.
+func watchParked(ctx context.Context, dbf dbFlags, stdout io.Writer, asJSON bool, every time.Duration, loc *time.Location) error {
 	mode := refreshPiped
 	switch {
-	case *asJSON:
+	case asJSON:
 		mode = refreshJSON
 	case isTerminal(stdout):
 		mode = refreshScreen
 	}
-	return watchSlots(ctx, *every, func() error {
+	return watchSlots(ctx, every, func() error {
+		d, err := dbf.openForReading()
+		if err != nil {
+			return err
+		}
 		parked, err := d.Parked(ctx)
+		d.Close()
 		if err != nil {
 			return err
 		}
 		var buf bytes.Buffer
-		if err := writeRefresh(&buf, mode, parked, time.Now(), loc, *every); err != nil {
+		if err := writeRefresh(&buf, mode, parked, time.Now(), loc, every); err != nil {
 			return err
 		}
 		_, err = stdout.Write(buf.Bytes())

@@ -494,3 +494,43 @@ func TestOpenReadOnly(t *testing.T) {
 		}
 	})
 }
+
+// Ensure a reader of a database no daemon has open leaves the directory
+// as it found it (no -wal, no -shm), and a reader of one a daemon has open
+// reads it normally and sees the rows the daemon writes after it opened.
+func TestOpenReadOnly_LeavesNothingBehind(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "parkd.db")
+	w := store.NewDB(path)
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	MustRecord(t, w, Parked("call-1", "default", 201, t0))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := listDir(t, dir)
+	r, err := store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if occ, err := r.Occupied(ctx); err != nil || len(occ) != 1 {
+		t.Fatalf("occupied=%v, %v; want call-1", occ, err)
+	}
+	r.Close()
+	if after := listDir(t, dir); !slices.Equal(before, after) {
+		t.Fatalf("directory %v after a read, was %v", after, before)
+	}
+
+	w = MustOpenPath(t, path) // the daemon runs
+	r, err = store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	MustRecord(t, w, Parked("call-2", "default", 202, t0))
+	if occ, err := r.Occupied(ctx); err != nil || len(occ) != 2 {
+		t.Fatalf("occupied=%v, %v; want the daemon's new row too", occ, err)
+	}
+}

@@ -88,6 +88,13 @@ func (st fileState) immutable(mayCreate bool) bool {
 	return st.wal && (!st.walExists || st.walSize == 0) && !mayCreate
 }
 
+// unopened reports whether a WAL-mode file has no -wal and no -shm file
+// beside it: no connection has it open, so it holds every committed row
+// and a reader may take it as immutable and leave nothing behind.
+func (st fileState) unopened() bool {
+	return st.wal && !st.walExists && !st.shmExists
+}
+
 // unreadable returns an error if SQLite cannot read the file without
 // creating files beside it and creating them is impossible: a -wal file
 // with rows in it, whose index (-shm) is missing, in a read-only directory.
