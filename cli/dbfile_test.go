@@ -3,11 +3,14 @@ package cli
 import (
 	"bytes"
 	"database/sql"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/parkd/parkd/internal/testkit"
 )
 
 // damage writes garbage over the root page of table in the parkd database
@@ -143,6 +146,11 @@ func TestCLI_ReadOnlyDatabase(t *testing.T) {
 		code, _, errOut := runCLI(t, "note", "--db", ro, "reception", "302", "hi")
 		if code != 1 || !strings.Contains(errOut, "read-only") || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("note on a read-only mount: exit %d, stderr %q", code, errOut)
+		}
+		cfg := writeFile(t, "ro.toml", fmt.Sprintf("[esl]\nlisten = %q\n[store]\npath = %q\n", testkit.FreeAddr(t), ro))
+		code, _, errOut = runCLI(t, "serve", "-c", cfg)
+		if want := "store: " + ro + ": the filesystem is read-only"; code != 1 || !strings.HasPrefix(errOut, "parkd: "+want) {
+			t.Errorf("serve on a read-only mount: exit %d, stderr %q, want %q", code, errOut, want)
 		}
 	})
 }

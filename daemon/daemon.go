@@ -94,7 +94,12 @@ func (m *Main) Open(ctx context.Context) error {
 			return fmt.Errorf("instance: %w", err)
 		}
 	}
-	// One daemon per database, before the database is touched.
+	// One daemon per database, before the database is touched; a store
+	// that cannot be written is said so first, not as a lock file that
+	// cannot be created.
+	if err := store.CheckWritable(c.Store.Path); err != nil {
+		return err
+	}
 	if m.lock, err = lockDatabase(c.Store.Path); err != nil {
 		return err
 	}
@@ -104,7 +109,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if err := m.DB.Open(); err != nil {
 		m.lock.release()
-		return fmt.Errorf("open store: %w", err)
+		return err // the store's errors name the store and the path
 	}
 	m.store = &gatedStore{db: m.DB}
 
