@@ -32,7 +32,7 @@ func Locate(flagPath string, getenv func(string) string) (string, error) {
 	var looked []string
 	switch {
 	case flagPath != "":
-		path, looked = flagPath, []string{"-c " + flagPath}
+		path = flagPath
 	case env != "":
 		path, looked = env, []string{"-c (not given)", EnvPath + "=" + env}
 	default:
@@ -40,6 +40,8 @@ func Locate(flagPath string, getenv func(string) string) (string, error) {
 	}
 	info, err := os.Stat(path)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && flagPath != "":
+		return "", fmt.Errorf("%w: -c %s does not exist", ErrNoConfig, path)
 	case errors.Is(err, fs.ErrNotExist):
 		return "", fmt.Errorf("%w: %s does not exist (looked at %s)", ErrNoConfig, path, strings.Join(looked, ", "))
 	case err != nil:

@@ -30,7 +30,7 @@ func TestLocate(t *testing.T) {
 	}{
 		{"Flag", flagFile, envFile, flagFile, nil},
 		{"Env", "", envFile, envFile, nil},
-		{"FlagMissing", missing, envFile, "", []string{"-c " + missing, missing + " does not exist"}},
+		{"FlagMissing", missing, envFile, "", []string{"-c " + missing + " does not exist"}},
 		{"EnvMissing", "", missing, "", []string{"-c (not given)", "PARKD_CONFIG=" + missing}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,8 +51,8 @@ func TestLocate(t *testing.T) {
 				t.Fatalf("Locate=%q, %v; want an error wrapping ErrNoConfig", got, err)
 			}
 			for _, w := range tt.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not say %q", err, w)
+				if n := strings.Count(err.Error(), w); n != 1 {
+					t.Errorf("error %q says %q %d times, want once", err, w, n)
 				}
 			}
 		})
