@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,7 +19,7 @@ import (
 // the file's bytes after.
 func damage(t *testing.T, path, table string) []byte {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&immutable=1") // leaves no -wal, no -shm
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +66,34 @@ func TestCLI_DamagedDatabase(t *testing.T) {
 				t.Errorf("%s damaged, %q: exit %d\nstdout: %s\nstderr: %s", table, args, code, out, errOut)
 			}
 		}
+		cfg := writeFile(t, "p.toml", fmt.Sprintf("[esl]\nlisten = %q\n[store]\npath = %q\n", testkit.FreeAddr(t), path))
+		for _, cmd := range []string{"serve", "check"} {
+			code, _, errOut := runCLI(t, cmd, "-c", cfg)
+			if code != 1 || !strings.Contains(errOut, "damaged") || !strings.Contains(errOut, ".recover") {
+				t.Errorf("%s damaged, %s: exit %d\nstderr: %s", table, cmd, code, errOut)
+			}
+		}
 		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 			t.Errorf("%s damaged: the file was modified", table)
 		}
+		if names := dirNames(t, filepath.Dir(path)); !slices.Equal(names, []string{filepath.Base(path)}) {
+			t.Errorf("%s damaged: the directory holds %v afterwards, want the database alone", table, names)
+		}
 	}
+}
+
+// dirNames lists dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 // roBindMount mounts dir read-only at a new directory and returns it, or

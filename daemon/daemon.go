@@ -94,10 +94,14 @@ func (m *Main) Open(ctx context.Context) error {
 			return fmt.Errorf("instance: %w", err)
 		}
 	}
-	// One daemon per database, before the database is touched; a store
-	// that cannot be written is said so first, not as a lock file that
-	// cannot be created.
-	if err := store.CheckWritable(c.Store.Path); err != nil {
+	// One daemon per database, before the database is touched. A store
+	// that serve would refuse (read-only, foreign, damaged, newer) is
+	// refused first, creating nothing: neither a lock file beside a file
+	// that is not parkd's nor one that says "read-only file system" where
+	// the store says what is read-only. CheckOpen reads the whole file
+	// once (quick_check) and Open does again: a second or so at start on
+	// a year of history.
+	if err := store.CheckOpen(c.Store.Path); err != nil {
 		return err
 	}
 	if m.lock, err = lockDatabase(c.Store.Path); err != nil {

@@ -34,20 +34,3 @@ func CheckOpen(path string) error {
 	}
 	return checkWritable(path, st)
 }
-
-// CheckWritable answers, without reading the database, whether Open could
-// write at path: the directory exists and this user may write it and the
-// file, on a filesystem mounted read-write. It fails as Open would (with
-// ErrReadOnly, or fs.ErrNotExist for a missing directory). The daemon asks
-// it before it takes the lock beside the database, so that a read-only
-// mount is reported as such rather than as a lock file it cannot create.
-func CheckWritable(path string) error {
-	if err := (&DB{Path: path}).checkPath(); err != nil {
-		return err
-	}
-	st, err := readFileState(path)
-	if err != nil {
-		return err
-	}
-	return checkWritable(path, st)
-}
