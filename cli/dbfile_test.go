@@ -76,24 +76,10 @@ func TestCLI_DamagedDatabase(t *testing.T) {
 		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 			t.Errorf("%s damaged: the file was modified", table)
 		}
-		if names := dirNames(t, filepath.Dir(path)); !slices.Equal(names, []string{filepath.Base(path)}) {
+		if names := testkit.DirNames(t, filepath.Dir(path)); !slices.Equal(names, []string{filepath.Base(path)}) {
 			t.Errorf("%s damaged: the directory holds %v afterwards, want the database alone", table, names)
 		}
 	}
-}
-
-// dirNames lists dir.
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 // roBindMount mounts dir read-only at a new directory and returns it, or

@@ -81,7 +81,7 @@ func TestE2E_DiskFull(t *testing.T) {
 	}
 	h.m = m
 	t.Cleanup(func() { m.Close() })
-	waitUntil(t, 5*time.Second, "connected", func() bool {
+	testkit.WaitUntil(t, 5*time.Second, "connected", func() bool {
 		select {
 		case <-m.Client.Connected():
 			return true
@@ -96,13 +96,13 @@ func TestE2E_DiskFull(t *testing.T) {
 	h.waitFor(jane, "retrieved while the disk is full", bridgedTo(r))
 	tom := h.park("203")
 	// The music starts before the row is queued: wait for the queue.
-	waitUntil(t, 5*time.Second, "3 rows pending", func() bool { return m.Service.Pending() == 3 })
+	testkit.WaitUntil(t, 5*time.Second, "3 rows pending", func() bool { return m.Service.Pending() == 3 })
 	if !strings.Contains(logs.String(), `"level":"error"`) || !strings.Contains(logs.String(), "history write failed") {
 		t.Fatalf("no loud error logged:\n%s", logs)
 	}
 	// Nothing happens on the calls now: the daemon's retry writes the rows.
 	fs.set(false)
-	waitUntil(t, 5*time.Second, "the held-back rows written", func() bool { return m.Service.Pending() == 0 })
+	testkit.WaitUntil(t, 5*time.Second, "the held-back rows written", func() bool { return m.Service.Pending() == 0 })
 	if got, want := h.history(jane.UUID()), []parking.Event{parking.EventParked, parking.EventRetrieved}; !slices.Equal(got, want) {
 		t.Fatalf("jane: history=%v, want %v", got, want)
 	}
@@ -129,7 +129,7 @@ func TestE2E_SwitchRestart(t *testing.T) {
 	if len(h.occupied()) != 0 {
 		t.Fatal("slots not freed")
 	}
-	waitUntil(t, 5*time.Second, "reconnected", func() bool {
+	testkit.WaitUntil(t, 5*time.Second, "reconnected", func() bool {
 		select {
 		case <-h.m.Client.Connected():
 			return true
@@ -169,7 +169,7 @@ func TestE2E_DatabaseLocked(t *testing.T) {
 	jane := h.park("202")
 	r := h.call("retrieve", "main", "202")
 	h.waitFor(jane, "retrieved while the database is locked", bridgedTo(r))
-	waitUntil(t, 5*time.Second, "2 rows pending", func() bool { return m.Service.Pending() == 2 })
+	testkit.WaitUntil(t, 5*time.Second, "2 rows pending", func() bool { return m.Service.Pending() == 2 })
 	if !strings.Contains(logs.String(), "database is locked") {
 		t.Fatalf("the lock was not logged:\n%s", logs)
 	}
@@ -208,7 +208,7 @@ func TestE2E_ReconnectWhileListingLags(t *testing.T) {
 	}
 	before, _ := surveys()
 	sim.DropInbound()
-	waitUntil(t, 5*time.Second, "a survey after the reconnect that looks the unlisted call up", func() bool {
+	testkit.WaitUntil(t, 5*time.Second, "a survey after the reconnect that looks the unlisted call up", func() bool {
 		n, lookedUp := surveys()
 		return n > before && lookedUp
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
+	"github.com/parkd/parkd/internal/testkit"
 	"github.com/parkd/parkd/parking"
 )
 
@@ -100,7 +101,7 @@ func TestE2E_Stress(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		h.checkAgreement(t, round, snapshot(&mu, all), bridges)
+		h.checkAgreement(t, round, testkit.Snapshot(&mu, all), bridges)
 	}
 	rows, err := h.m.DB.History(t.Context(), storeFilter(""))
 	if err != nil {
@@ -140,7 +141,7 @@ func (h *harness) checkAgreement(t *testing.T, round int, calls []*fstest.Channe
 				why = "a park is still under way"
 				return false
 			}
-			if musicParked(st) != held[ch.UUID()] {
+			if testkit.MusicParked(st) != held[ch.UUID()] {
 				why = fmt.Sprintf("call %s: switch %v, store holds it: %v", ch.UUID(), st, held[ch.UUID()])
 				return false
 			}
@@ -184,7 +185,7 @@ func legalHistory(ev []parking.Event) bool {
 			recalling = true
 		case e == parking.EventRecallFailed && recalling:
 			recalling = false
-		case endsLife(e) && last:
+		case testkit.EndsLife(e) && last:
 		default:
 			return false
 		}

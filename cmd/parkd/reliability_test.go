@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -140,10 +139,6 @@ func placeCall(sim *fstest.Switch, addr, action, lot, slot string) (*fstest.Chan
 	})
 }
 
-func musicParked(s fstest.ChannelState) bool {
-	return s.Alive && strings.HasPrefix(s.Hearing, "music:")
-}
-
 // Ensure no caller is lost when parkd is killed with SIGKILL in the middle
 // of traffic, with 1,000 calls parked and recalls ringing: after a restart
 // every call is either still parked and retrievable, or accounted for in
@@ -203,7 +198,7 @@ ring_for = "5m"
 	parkMany(parked, "main")
 	parkMany(20, "quick")
 	phase("parked")
-	waitUntil(t, 90*time.Second, "calls parked and 20 recalls ringing", func() bool {
+	testkit.WaitUntil(t, 90*time.Second, "calls parked and 20 recalls ringing", func() bool {
 		occ, _ := d.readDB(t)
 		return len(occ) == parked+20 && len(sim.Invites()) >= 20
 	})
@@ -228,8 +223,8 @@ ring_for = "5m"
 		t.Fatal("parkd exited cleanly on SIGKILL?")
 	}
 	traffic.Wait()
-	waitUntil(t, 10*time.Second, "calls whose socket died to settle", func() bool {
-		for _, ch := range snapshot(&mu, calls) {
+	testkit.WaitUntil(t, 10*time.Second, "calls whose socket died to settle", func() bool {
+		for _, ch := range testkit.Snapshot(&mu, calls) {
 			if ch.State().SocketConnected {
 				return false
 			}
@@ -240,15 +235,15 @@ ring_for = "5m"
 	phase("settled; restarting")
 	d.start()
 	var mismatch []string
-	waitUntil(t, 90*time.Second, "restarted parkd to match FreeSWITCH", func() bool {
+	testkit.WaitUntil(t, 90*time.Second, "restarted parkd to match FreeSWITCH", func() bool {
 		occ, _ := d.readDB(t)
 		inDB := map[parking.CallID]bool{}
 		for _, o := range occ {
 			inDB[o.Call] = true
 		}
 		mismatch = mismatch[:0]
-		for _, ch := range snapshot(&mu, calls) {
-			if musicParked(ch.State()) != inDB[parking.CallID(ch.UUID())] {
+		for _, ch := range testkit.Snapshot(&mu, calls) {
+			if testkit.MusicParked(ch.State()) != inDB[parking.CallID(ch.UUID())] {
 				mismatch = append(mismatch, fmt.Sprintf("%v inDB=%v", ch.State(), inDB[parking.CallID(ch.UUID())]))
 			}
 		}
@@ -269,13 +264,13 @@ ring_for = "5m"
 		inDB[o.Call] = o
 	}
 	var stillParked, closed, handedBack, unaccounted int
-	for _, ch := range snapshot(&mu, calls) {
+	for _, ch := range testkit.Snapshot(&mu, calls) {
 		st, id := ch.State(), parking.CallID(ch.UUID())
 		ev := events[id]
 		switch {
-		case musicParked(st):
+		case testkit.MusicParked(st):
 			stillParked++
-		case len(ev) > 0 && endsLife(ev[len(ev)-1]):
+		case len(ev) > 0 && testkit.EndsLife(ev[len(ev)-1]):
 			closed++
 		case len(ev) == 0 && slices.Contains(st.Ran, "transfer parkd_return"):
 			handedBack++ // never parked: the dialplan's fallback took it back
@@ -323,35 +318,6 @@ ring_for = "5m"
 	})
 }
 
-func endsLife(e parking.Event) bool {
-	switch e {
-	case parking.EventRetrieved, parking.EventRecalled, parking.EventAbandoned, parking.EventFallback, parking.EventLost:
-		return true
-	}
-	return false
-}
-
-func snapshot(mu *sync.Mutex, calls []*fstest.Channel) []*fstest.Channel {
-	mu.Lock()
-	defer mu.Unlock()
-	return append([]*fstest.Channel(nil), calls...)
-}
-
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool, explain ...func() string) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			why := ""
-			for _, e := range explain {
-				why += e()
-			}
-			t.Fatalf("timed out waiting for %s %s", what, why)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // Ensure SIGTERM shuts parkd down within a few seconds, exit code 0, with
 // the parked calls still parked in FreeSWITCH and still in the store.
 func TestE2E_SIGTERM(t *testing.T) {
@@ -364,12 +330,12 @@ func TestE2E_SIGTERM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ch.WaitFor(5*time.Second, musicParked); err != nil {
+		if _, err := ch.WaitFor(5*time.Second, testkit.MusicParked); err != nil {
 			t.Fatal(err)
 		}
 		chans = append(chans, ch)
 	}
-	waitUntil(t, 5*time.Second, "parks stored", func() bool { occ, _ := d.readDB(t); return len(occ) == 3 })
+	testkit.WaitUntil(t, 5*time.Second, "parks stored", func() bool { occ, _ := d.readDB(t); return len(occ) == 3 })
 	took, err := d.stop(syscall.SIGTERM)
 	if err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, d.logs)
@@ -378,7 +344,7 @@ func TestE2E_SIGTERM(t *testing.T) {
 		t.Fatalf("shutdown took %v", took)
 	}
 	for _, ch := range chans {
-		if st := ch.State(); !musicParked(st) {
+		if st := ch.State(); !testkit.MusicParked(st) {
 			t.Fatalf("call not parked after parkd stopped: %v", st)
 		}
 	}

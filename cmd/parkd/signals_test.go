@@ -25,7 +25,7 @@ func parkAt(t *testing.T, sim *fstest.Switch, d *daemon, lot string) *fstest.Cha
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.WaitFor(5*time.Second, musicParked); err != nil {
+	if _, err := ch.WaitFor(5*time.Second, testkit.MusicParked); err != nil {
 		t.Fatalf("not parked: %v\n%s", err, d.logs)
 	}
 	d.slotOf(t, ch)
@@ -36,7 +36,7 @@ func parkAt(t *testing.T, sim *fstest.Switch, d *daemon, lot string) *fstest.Cha
 func (d *daemon) slotOf(t *testing.T, ch *fstest.Channel) parking.Occupant {
 	t.Helper()
 	var got parking.Occupant
-	waitUntil(t, 5*time.Second, "the park's row", func() bool {
+	testkit.WaitUntil(t, 5*time.Second, "the park's row", func() bool {
 		occ, _ := d.readDB(t)
 		for _, o := range occ {
 			if string(o.Call) == ch.UUID() {
@@ -81,7 +81,7 @@ func TestE2E_SIGHUPReload(t *testing.T) {
 	// A valid file: new slots and music, and a log level (needs a restart).
 	d.writeConfig("error", "[[lot]]\nname = \"main\"\nslots = \"301-305\"\nmusic = \"local_stream://jazz\"\n")
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	waitUntil(t, 5*time.Second, "the restart-only warning", func() bool {
+	testkit.WaitUntil(t, 5*time.Second, "the restart-only warning", func() bool {
 		return strings.Contains(d.logs.String(), "apply only when parkd restarts")
 	}, func() string { return d.logs.String() })
 	if logs := d.logs.String(); !strings.Contains(logs, `"log.level"`) {
@@ -99,7 +99,7 @@ func TestE2E_SIGHUPReload(t *testing.T) {
 	// An invalid file: refused, every problem logged, the old one kept.
 	d.writeConfig("warn", "[[lot]]\nname = \"main\"\nslots = \"9-1\"\non_full = \"explode\"\n")
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	waitUntil(t, 5*time.Second, "the refused reload", func() bool {
+	testkit.WaitUntil(t, 5*time.Second, "the refused reload", func() bool {
 		return strings.Contains(d.logs.String(), "configuration not reloaded")
 	}, func() string { return d.logs.String() })
 	logs := d.logs.String()

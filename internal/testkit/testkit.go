@@ -5,9 +5,14 @@ package testkit
 
 import (
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/parkd/parkd/esl/fstest"
+	"github.com/parkd/parkd/parking"
 )
 
 // Buffer is a strings.Builder that many goroutines (a logger, a child
@@ -40,4 +45,56 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// MusicParked reports whether a simulated call is up and hears music.
+func MusicParked(s fstest.ChannelState) bool {
+	return s.Alive && strings.HasPrefix(s.Hearing, "music:")
+}
+
+// EndsLife reports whether e closes a parked call's life.
+func EndsLife(e parking.Event) bool {
+	switch e {
+	case parking.EventRetrieved, parking.EventRecalled, parking.EventAbandoned, parking.EventFallback, parking.EventLost:
+		return true
+	}
+	return false
+}
+
+// Snapshot copies calls under mu.
+func Snapshot(mu *sync.Mutex, calls []*fstest.Channel) []*fstest.Channel {
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]*fstest.Channel(nil), calls...)
+}
+
+// WaitUntil polls cond until it holds, or fails the test after limit,
+// saying what it waited for and what explain adds.
+func WaitUntil(t testing.TB, limit time.Duration, what string, cond func() bool, explain ...func() string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			why := ""
+			for _, e := range explain {
+				why += e()
+			}
+			t.Fatalf("timed out waiting for %s %s", what, why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// DirNames lists the names in dir, sorted.
+func DirNames(t testing.TB, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
