@@ -509,17 +509,17 @@ func TestE2E_InboundReconnect(t *testing.T) {
 	h.waitFor(kept, "the other call still retrievable", bridgedTo(r))
 }
 
-// Ensure a connection from an address outside esl.allow is refused before
-// parkd reads anything, and the dialplan's fallback takes the call.
+// Ensure a call from a switch outside esl.allow is never parked: it hears
+// the error tone and goes back to its parker, as a bad request does.
 func TestE2E_NotAllowed(t *testing.T) {
 	h := startHarness(t)
 	h.stop()
 	h.cfg.ESL.Allow = []string{"10.0.0.0/8"}
 	h.boot()
 	ch := h.call("park", "main", "201", transferredBy("1000"))
-	h.waitFor(ch, "fallback ran", func(s fstest.ChannelState) bool {
-		return slices.Contains(s.Ran, "transfer parkd_return")
-	})
+	// Refused like a bad request, never by closing the socket before its
+	// connect: the real switch would then keep the call parked, silent.
+	h.waitFor(ch, "refused and returned to the parker", refusedAndReturned("1000"))
 	if len(h.occupied()) != 0 {
 		t.Fatal("a refused connection parked a call")
 	}

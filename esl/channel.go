@@ -15,6 +15,10 @@ import (
 // parkd can act on (missing or malformed VarAction, VarLot, VarSlot).
 var ErrBadRequest = errors.New("bad park request")
 
+// ErrNotAllowed: the call came from a FreeSWITCH whose address is not in
+// esl.allow; it is refused whatever it asks for.
+var ErrNotAllowed = errors.New("the switch's address is not in esl.allow")
+
 // Actions the dialplan can ask for in VarAction.
 const (
 	ActionPark     = "park"

@@ -102,15 +102,20 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("accept: %w", err)
 		}
 		delay = 0
+		// A peer outside esl.allow is never parked for, but its call is
+		// refused like a bad request (error tone, back to the parker)
+		// rather than by closing the socket: FreeSWITCH's socket
+		// application, closed before the connect, parks the call for
+		// good, in silence (docs/freeswitch.md#socket-closed-before-connect).
+		var refuse error
 		if !s.allowed(nc.RemoteAddr()) {
 			s.Logger.Warn().Str("remote", nc.RemoteAddr().String()).Msg("outbound connection refused: address not in esl.allow")
-			_ = nc.Close()
-			continue
+			refuse = ErrNotAllowed
 		}
 		s.handlers.Add(1)
 		go func() {
 			defer s.handlers.Done()
-			s.handle(nc)
+			s.handle(nc, refuse)
 		}()
 	}
 }
@@ -161,8 +166,9 @@ func (s *Server) allowed(a net.Addr) bool {
 	return false
 }
 
-// handle runs one call's socket from connect to exit.
-func (s *Server) handle(nc net.Conn) {
+// handle runs one call's socket from connect to exit. A non-nil refuse
+// refuses the call whatever it asks for.
+func (s *Server) handle(nc net.Conn, refuse error) {
 	log := s.Logger.With().Str("remote", nc.RemoteAddr().String()).Logger()
 	leg := newCallLeg(s.Instance)
 	conn := NewConn(nc, nil, ConnOptions{
@@ -206,6 +212,9 @@ func (s *Server) handle(nc net.Conn) {
 	if _, err := conn.SendAll(ctx, setup...); err != nil {
 		log.Warn().Err(err).Msg("outbound connection: setup failed")
 		return
+	}
+	if refuse != nil {
+		perr = refuse
 	}
 	if perr != nil {
 		log.Warn().Err(perr).Str("parker", req.Parker).Msg("request refused")

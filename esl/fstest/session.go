@@ -228,7 +228,13 @@ func (s *Switch) connGone(c *conn) {
 	c.kill()
 	if ch := c.ch; ch != nil && ch.sock == c {
 		ch.sock = nil
-		ch.socketClosed()
+		if c.connected {
+			ch.socketClosed()
+		}
+		// Closed before its connect, the real socket application goes on
+		// to park the channel after its listener ended, a park nothing
+		// ends: the call stays, silent, until it hangs up or is killed
+		// (docs/freeswitch.md#socket-closed-before-connect).
 	}
 }
 
@@ -449,7 +455,13 @@ func (s *Switch) exit(c *conn) {
 	c.gone = true
 	if ch := c.ch; ch != nil && ch.sock == c {
 		ch.sock = nil
-		ch.socketClosed()
+		if c.connected {
+			ch.socketClosed()
+		}
+		// Closed before its connect, the real socket application goes on
+		// to park the channel after its listener ended, a park nothing
+		// ends: the call stays, silent, until it hangs up or is killed
+		// (docs/freeswitch.md#socket-closed-before-connect).
 	}
 }
 
