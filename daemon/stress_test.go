@@ -167,11 +167,13 @@ func (h *harness) checkAgreement(t *testing.T, round int, calls []*fstest.Channe
 	}
 }
 
-// legalHistory: rejected alone, or parked, then recall/recall_failed
-// pairs (the last recall may end the life directly), then at most one
-// end; nothing after the end.
+// legalHistory: rejected alone, abandoned alone (the caller left while
+// being parked: no parked row, as it never heard the music), or parked,
+// then recall/recall_failed pairs (the last recall may end the life
+// directly), then at most one end; nothing after the end.
 func legalHistory(ev []parking.Event) bool {
-	if len(ev) == 0 || slices.Equal(ev, []parking.Event{parking.EventRejected}) {
+	if len(ev) == 0 || slices.Equal(ev, []parking.Event{parking.EventRejected}) ||
+		slices.Equal(ev, []parking.Event{parking.EventAbandoned}) {
 		return true
 	}
 	if ev[0] != parking.EventParked {
@@ -233,4 +235,36 @@ func watchBridges(t *testing.T, sim *fstest.Switch) *bridgeWatch {
 		}
 	}
 	return b
+}
+
+// Ensure the stress checker accepts every life the service records and
+// nothing else: a caller who hangs up during the slot announcement leaves
+// one abandoned row (parking's Park), which is legal.
+func TestLegalHistory(t *testing.T) {
+	const (
+		parked   = parking.EventParked
+		rejected = parking.EventRejected
+		recall   = parking.EventRecall
+		failed   = parking.EventRecallFailed
+		ab       = parking.EventAbandoned
+		ret      = parking.EventRetrieved
+	)
+	for _, tc := range []struct {
+		ev   []parking.Event
+		want bool
+	}{
+		{nil, true},
+		{[]parking.Event{rejected}, true},
+		{[]parking.Event{ab}, true}, // left while being parked
+		{[]parking.Event{parked, ret}, true},
+		{[]parking.Event{parked, recall, failed, recall, ab}, true},
+		{[]parking.Event{ret}, false},
+		{[]parking.Event{ab, ab}, false},
+		{[]parking.Event{parked, ret, ab}, false},
+		{[]parking.Event{parked, failed}, false},
+	} {
+		if got := legalHistory(tc.ev); got != tc.want {
+			t.Errorf("legalHistory(%v)=%v, want %v", tc.ev, got, tc.want)
+		}
+	}
 }
