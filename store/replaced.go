@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -59,6 +60,10 @@ func (db *DB) Replaced() (bool, error) {
 // to it) and then removes the -wal and -shm files it had open (the same
 // inodes), never others.
 //
+// If the -wal cannot be emptied (another process's reader of the old file
+// holds a snapshot, past SQLite's busy timeout), Reopen returns an error
+// and leaves db open, writing the old file: call it again later.
+//
 // Reopen must not run concurrently with any other method of db. It may be
 // called again after it failed (db is closed then). It returns Open's
 // error, or the old file's close error if Open succeeded (the new file is
@@ -82,8 +87,13 @@ func (db *DB) Reopen() error {
 			errs = append(errs, db.r.Close())
 			db.r = nil
 		}
-		if _, err := db.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+		if err := checkpoint(db.w); err != nil {
+			// Removing the -wal now would lose, or leave half-copied,
+			// the rows a moved file lacks: stay on the old file, with
+			// a read pool again, for the caller to retry.
+			var rerr error
+			db.r, rerr = db.openReader(readParams)
+			return errors.Join(fmt.Errorf("store: reopen %s: %w", db.Path, err), rerr)
 		}
 	}
 	errs = append(errs, db.Close())
@@ -111,6 +121,20 @@ func removeIfSame(name string, was os.FileInfo) error {
 	}
 	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	return nil
+}
+
+// checkpoint copies every frame of w's -wal into its database file and
+// empties the -wal. The pragma reports a checkpoint that a reader stopped
+// short in a row, not as an error.
+func checkpoint(w *sql.DB) error {
+	var busy, logFrames, done int
+	if err := w.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint: %d of %d frames copied, a reader of the old file holds the rest", done, logFrames)
 	}
 	return nil
 }
