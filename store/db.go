@@ -209,10 +209,11 @@ func OpenReadOnly(path string) (*DB, error) {
 // alongside the daemon that owns it, for the CLI commands that write (such
 // as notes). Like OpenReadOnly it never creates the file or applies
 // migrations, and fails the same way on a missing, foreign, older, newer or
-// damaged database; like Open it fails with ErrReadOnly if the file or its
-// directory cannot be written. Writes wait for the daemon's (SQLite's busy
-// timeout, 5 s) and the daemon's wait for them; neither ever sees the
-// other's half-done transaction.
+// damaged database, except that it runs quick_check whatever the file's
+// size, so that it never writes into a damaged file; like Open it fails
+// with ErrReadOnly if the file or its directory cannot be written. Writes
+// wait for the daemon's (SQLite's busy timeout, 5 s) and the daemon's wait
+// for them; neither ever sees the other's half-done transaction.
 func OpenExisting(path string) (*DB, error) {
 	db, migs, err := openExisting(path, true)
 	if err != nil {
@@ -248,7 +249,11 @@ func openExisting(path string, write bool) (*DB, []migration, error) {
 	}
 	version := 0
 	if !st.empty {
-		if version, err = inspectFile(context.Background(), path, st, migs, st.size <= quickCheckMax); err != nil {
+		// A writer checks every page whatever the size: a write that
+		// misses the damaged page would succeed and change a file that
+		// must be left as it is for .recover.
+		quick := write || st.size <= quickCheckMax
+		if version, err = inspectFile(context.Background(), path, st, migs, quick); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -602,3 +602,30 @@ func TestOpenReadOnly_ReadOnlyFilesystemWAL(t *testing.T) {
 		}
 	})
 }
+
+// Ensure OpenExisting, which the CLI's writing commands use, refuses a
+// damaged file too large for the readers' quick_check: a note written
+// beside a damaged page succeeded and changed the file that .recover
+// needs as it was.
+func TestOpenExisting_CorruptBeyondQuickCheckMax(t *testing.T) {
+	store.SetQuickCheckMax(t, 1) // every test file is larger
+	dir := t.TempDir()
+	path := filepath.Join(dir, "parkd.db")
+	makeParkdDB(t, path, 300)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garble(t, path, len(b)/int(binary.BigEndian.Uint16(b[16:18]))/2)
+	before := dirFiles(t, dir)
+	db, err := store.OpenExisting(path)
+	if err == nil {
+		_, nerr := db.AddNote(context.Background(), "main", 799, "a note", t0)
+		db.Close()
+		t.Fatalf("OpenExisting opened a damaged file (AddNote err=%v)", nerr)
+	}
+	if !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("OpenExisting err=%v, want %v", err, store.ErrCorrupt)
+	}
+	sameFiles(t, dir, before)
+}
