@@ -192,9 +192,10 @@ func (db *DB) Open() error {
 // fails with ErrCorrupt).
 //
 // It works on a read-only file and in a read-only directory or filesystem.
-// There, a WAL-mode database with no -wal file beside it (no daemon has it
-// open) is read with SQLite's immutable=1, which needs no -wal or -shm
-// file; such a DB does not see rows a daemon that starts later writes.
+// There, a WAL-mode database with no -shm and no (or an empty) -wal file
+// beside it (no daemon has it open) is read with SQLite's immutable=1,
+// which needs no -wal or -shm file; such a DB does not see rows a daemon
+// that starts later writes.
 // So is a WAL-mode file that nothing has open (neither -wal nor -shm
 // beside it) in a writable directory: a reader that opened it normally
 // would leave a -wal and a -shm behind, since it may not checkpoint and

@@ -79,13 +79,18 @@ func readFileState(path string) (fileState, error) {
 }
 
 // immutable reports whether the file must be read with SQLite's
-// immutable=1: a WAL-mode file without a -wal file (or with an empty one),
-// which therefore holds every committed row and has no connection writing
-// it, when a reader could not create the -wal and -shm files (a read-only
-// directory) or must not (a file it may refuse: see inspectFile).
-// Immutable readers take no locks and create nothing.
+// immutable=1: a WAL-mode file without a -wal file (or with an empty one)
+// and without a -shm file, which therefore holds every committed row and
+// has no connection writing it, when a reader could not create the -wal
+// and -shm files (a read-only directory) or must not (a file it may
+// refuse: see inspectFile). Immutable readers take no locks and create
+// nothing. A -shm file means a connection may have the file open (a
+// daemon that has written nothing since it started leaves an empty -wal):
+// an immutable reader would not see its checkpoints rewrite the file's
+// pages, and would report a healthy database damaged; a plain read-only
+// reader can use that -shm even where it cannot write it.
 func (st fileState) immutable(mayCreate bool) bool {
-	return st.wal && (!st.walExists || st.walSize == 0) && !mayCreate
+	return st.wal && (!st.walExists || st.walSize == 0) && !st.shmExists && !mayCreate
 }
 
 // unopened reports whether a WAL-mode file has no -wal and no -shm file

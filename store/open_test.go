@@ -629,3 +629,50 @@ func TestOpenExisting_CorruptBeyondQuickCheckMax(t *testing.T) {
 	}
 	sameFiles(t, dir, before)
 }
+
+// Ensure a reader that cannot write the directory (a parkd-group reader,
+// a read-only mount) reads a database a daemon has open through SQLite's
+// locks, not as immutable: a daemon that had written nothing since it
+// started left an empty -wal, the reader took the file as immutable, and
+// once the daemon's writes were checkpointed into the file it reported
+// the healthy database as damaged.
+func TestOpenReadOnly_DaemonIdleSinceStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "parkd.db")
+	makeParkdDB(t, path, 50)
+	ro := filepath.Join(roBindMount(t, dir), "parkd.db")
+	// The daemon closes before the mount goes (cleanups run last first):
+	// SQLite keeps a closed reader's descriptor while another connection
+	// of the process holds the same file.
+	db := store.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() != 0 {
+		t.Fatalf("daemon idle since start: -wal %v, %v; want an empty one", fi, err)
+	}
+
+	r, err := store.OpenReadOnly(ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got, want := HistoryLen(t, r), 101; got != want {
+		t.Fatalf("history=%d, want %d", got, want)
+	}
+	// Enough rows for SQLite's automatic checkpoint (1000 pages) to
+	// write them into the database file under the reader.
+	for i := range 3000 {
+		call := parking.CallID(fmt.Sprintf("new-%04d", i))
+		at := t0.Add(time.Duration(i) * time.Minute)
+		MustRecord(t, db, Parked(call, "main", 701+i%20, at))
+		MustRecord(t, db, Retrieved(call, "main", 701+i%20, at, 30*time.Second))
+	}
+	if _, err := r.Sessions(context.Background(), time.Time{}, time.Time{}); err != nil {
+		t.Fatalf("Sessions: %v", err)
+	}
+	if got, want := HistoryLen(t, r), 6101; got != want {
+		t.Fatalf("history=%d, want %d", got, want)
+	}
+}
