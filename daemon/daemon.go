@@ -154,7 +154,9 @@ func (m *Main) Open(ctx context.Context) error {
 	m.ln, err = net.Listen("tcp", c.ESL.Listen)
 	if err != nil {
 		m.closeStore()
-		return fmt.Errorf("listen for FreeSWITCH's socket application on %s: %w", c.ESL.Listen, err)
+		// The net error names the address ("listen tcp 127.0.0.1:8084: bind:
+		// address already in use"); this says what the listener is for.
+		return fmt.Errorf("esl.listen: listen for FreeSWITCH's socket application: %w", err)
 	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
