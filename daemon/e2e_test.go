@@ -519,7 +519,10 @@ func TestE2E_NotAllowed(t *testing.T) {
 	ch := h.call("park", "main", "201", transferredBy("1000"))
 	// Refused like a bad request, never by closing the socket before its
 	// connect: the real switch would then keep the call parked, silent.
-	h.waitFor(ch, "refused and returned to the parker", refusedAndReturned("1000"))
+	st := h.waitFor(ch, "refused and returned to the parker", refusedAndReturned("1000"))
+	if got := st.Vars[esl.VarRefused]; got != esl.RefusedNotAllowed {
+		t.Errorf("%s=%q, want %q", esl.VarRefused, got, esl.RefusedNotAllowed)
+	}
 	if len(h.occupied()) != 0 {
 		t.Fatal("a refused connection parked a call")
 	}

@@ -215,6 +215,9 @@ func (s *Server) handle(nc net.Conn, refuse error) {
 	}
 	if refuse != nil {
 		perr = refuse
+		if set, err := setVars(req.Call, [][2]string{{VarRefused, RefusedNotAllowed}}); err == nil {
+			_, _ = conn.Send(ctx, set) // only a mark: the refusal goes on without it
+		}
 	}
 	if perr != nil {
 		log.Warn().Err(perr).Str("parker", req.Parker).Msg("request refused")

@@ -38,7 +38,14 @@ const (
 	// dialplan's own fallback can send the caller back when parkd is not
 	// there to do it.
 	VarReturn = "parkd_return"
+	// VarRefused is set to RefusedNotAllowed on a call parkd refused
+	// because its switch is outside esl.allow, so that the switch's logs
+	// (and the load tool's probe) can tell it from other refusals.
+	VarRefused = "parkd_refused"
 )
+
+// RefusedNotAllowed is VarRefused's value for a switch outside esl.allow.
+const RefusedNotAllowed = "not_allowed"
 
 // ErrBadInstance: an instance name parkd may not write on a channel.
 var ErrBadInstance = errors.New("bad parkd instance name")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/parkd/parkd/cli"
 	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
 )
 
@@ -166,21 +167,31 @@ func (p *runningParkd) probe(sim *fstest.Switch) error {
 	p.probeUUID = ch.UUID()
 	saw := p.probeSaw
 	p.probeMu.Unlock()
-	// parkd's first command on a call socket is "connect"; one the allow
-	// list refuses is closed without any, and the call then ends.
+	// parkd's first command on a call socket is "connect". A parkd whose
+	// allow list shuts this host out still answers (closing the socket
+	// before connect would strand the call on a real switch) but marks the
+	// call refused (esl.VarRefused) and hangs it up; an older parkd closed
+	// it without a word.
 	ended := make(chan struct{})
 	go func() {
 		defer close(ended)
 		_, _ = ch.WaitFor(callTimeout, func(st fstest.ChannelState) bool { return !st.Alive })
 	}()
+	refused := func() error {
+		if ch.State().Vars[esl.VarRefused] == esl.RefusedNotAllowed {
+			return fmt.Errorf("bench: parkd at %s refused the simulator's calls: "+
+				"let this host in with [esl] allow in %s (parkd logs \"outbound connection refused\")", p.listen, p.path)
+		}
+		return nil
+	}
 	select {
 	case <-saw:
-		return nil
 	case <-ended:
 	}
 	select {
-	case <-saw: // it talked, then hung up
-		return nil
+	case <-saw: // it talked: took the call, or refused this host
+		_, _ = ch.WaitFor(callTimeout, func(st fstest.ChannelState) bool { return !st.Alive })
+		return refused()
 	default:
 	}
 	if !ch.State().Alive {
