@@ -158,6 +158,10 @@ func (m *Main) Open(ctx context.Context) error {
 		// address already in use"); this says what the listener is for.
 		return fmt.Errorf("esl.listen: listen for FreeSWITCH's socket application: %w", err)
 	}
+	// Calls routed to a park extension before now and left waiting in the
+	// socket application were on their way to a parkd that stopped: the
+	// first survey sends them back.
+	m.Client.StrandedBefore = time.Now()
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel

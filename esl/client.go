@@ -55,6 +55,14 @@ type Client struct {
 	// Run refuses to start otherwise. Default: DefaultInstance (the host
 	// name).
 	Instance string
+	// StrandedBefore, if set, is when this parkd started listening for
+	// calls. A channel routed to its extension before then that still
+	// waits in the socket application with a parkd request (VarAction) and
+	// no parkd mark was on its way to a parkd that stopped before
+	// answering: FreeSWITCH keeps it there, silent, for good
+	// (docs/freeswitch.md#socket-closed-before-connect). Survey reports
+	// it as stranded, to go back through ReturnExtension.
+	StrandedBefore time.Time
 
 	mu        sync.Mutex
 	conn      *Conn

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,6 +158,8 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow, known boo
 		return ch, false, err
 	case instance == "" && known:
 		names = legacyMarks
+	case instance == "" && !c.StrandedBefore.IsZero() && !r.Bridged:
+		return c.surveyStranded(ch, get)
 	case instance != c.Instance:
 		return ch, false, nil
 	}
@@ -212,5 +215,37 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow, known boo
 	if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
 		ch.ParkedAt = t.UTC()
 	}
+	return ch, true, nil
+}
+
+// surveyStranded reports ch as stranded if it waits in the socket
+// application with a parkd request, routed there before this parkd
+// started listening (see Client.StrandedBefore): it goes back through the
+// dialplan's ReturnExtension in its own context. A call parkd is handling
+// has run an application since the socket one (answer, at least), so its
+// current application is no longer "socket"; profile_created_time (when
+// the call was routed to the extension, in microseconds) keeps out a call
+// that reached this parkd a moment ago.
+func (c *Client) surveyStranded(ch parking.Channel, get func(string) (string, bool, error)) (parking.Channel, bool, error) {
+	for _, want := range []struct{ name, is string }{{VarAction, ""}, {"current_application", "socket"}} {
+		v, alive, err := get(want.name)
+		if err != nil || !alive || v == "" || (want.is != "" && v != want.is) {
+			return ch, false, err
+		}
+	}
+	routed, alive, err := get("profile_created_time")
+	if err != nil || !alive {
+		return ch, false, err
+	}
+	us, perr := strconv.ParseInt(routed, 10, 64)
+	if perr != nil || us <= 0 || !time.UnixMicro(us).Before(c.StrandedBefore) {
+		return ch, false, nil
+	}
+	ctxName, alive, err := get("context")
+	if err != nil || !alive || !tokenRE.MatchString(ctxName) {
+		return ch, false, err
+	}
+	ch.Stranded = true
+	ch.Return = parking.Destination{Extension: ReturnExtension, Dialplan: "XML", Context: ctxName}
 	return ch, true, nil
 }

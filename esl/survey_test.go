@@ -212,3 +212,54 @@ func TestClient_SurveyAdoptsItsCallsParkedBeforeTheUpgrade(t *testing.T) {
 		t.Fatalf("not known: surveyed %+v, %v; want nothing", chans, err)
 	}
 }
+
+// Ensure Survey reports as stranded a call left in the socket application
+// with a parkd request by a listener that closed before its connect (as a
+// parkd killed with calls in its accept queue does), routed before this
+// parkd started; and not one routed after it started.
+func TestClient_SurveyFindsStrandedCalls(t *testing.T) {
+	sim, c := startSwitch(t)
+	c.Instance = "pbx1"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			nc.Close() // closed before any connect
+		}
+	}()
+	strand := func() *fstest.Channel {
+		ch, err := sim.Call(fstest.CallSpec{
+			SocketAddr: ln.Addr().String(), CallerNumber: "5550400", Answered: true,
+			Vars: map[string]string{esl.VarAction: "park", esl.VarLot: "main"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ch.WaitFor(5*time.Second, func(s fstest.ChannelState) bool { return !s.SocketConnected }); err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	old := strand()
+	c.StrandedBefore = time.Now()
+	fresh := strand()
+
+	chans, err := c.Survey(ctxT(t, 5*time.Second), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chans) != 1 || chans[0].Call != parking.CallID(old.UUID()) || !chans[0].Stranded ||
+		chans[0].Return != (parking.Destination{Extension: esl.ReturnExtension, Dialplan: "XML", Context: "default"}) {
+		t.Fatalf("surveyed %+v, want only %s, stranded, to go back through %s", chans, old.UUID(), esl.ReturnExtension)
+	}
+	if st := fresh.State(); st.Application != "socket" {
+		t.Fatalf("the fresh call is in %q, want it still in the socket application", st.Application)
+	}
+}

@@ -44,6 +44,11 @@ const (
 	VarRefused = "parkd_refused"
 )
 
+// ReturnExtension is the extension the generated dialplan (fsconf) has for
+// a call parkd cannot take: it goes back to whoever transferred it
+// (VarReturn), after the error tone.
+const ReturnExtension = "parkd_return"
+
 // RefusedNotAllowed is VarRefused's value for a switch outside esl.allow.
 const RefusedNotAllowed = "not_allowed"
 

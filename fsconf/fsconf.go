@@ -41,7 +41,9 @@ const ReturnRegex = `^([A-Za-z0-9_.+-]+)$`
 // when parkd did not take the call: the error tone, then back to whoever
 // transferred it. The simulator runs the same apps in tests, the bench and
 // the demo.
-func FallbackApps() []string { return []string{"playback " + esl.ErrorTone, "transfer parkd_return"} }
+func FallbackApps() []string {
+	return []string{"playback " + esl.ErrorTone, "transfer " + esl.ReturnExtension}
+}
 
 // FileName is the suggested name of the rendered file inside FreeSWITCH's
 // conf/dialplan/default/ directory.

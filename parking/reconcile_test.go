@@ -261,3 +261,28 @@ func TestReconcile_SurveyFailsStillArms(t *testing.T) {
 		}
 	})
 }
+
+// Ensure a call stranded on its way to a parkd that stopped is sent where
+// the dialplan sends calls parkd cannot take, without a history row (it
+// was never parked), and the calls parkd holds are untouched.
+func TestReconcile_SendsBackStrandedCalls(t *testing.T) {
+	st := newMemStore()
+	svc, sw := mustService(t, st)
+	park(t, svc, "mine", 201)
+	sw.live["mine"] = true
+	back := Destination{Extension: "parkd_return", Dialplan: "XML", Context: "default"}
+	sw.channels = []Channel{{Call: "stranded", Stranded: true, Return: back}}
+	before := len(st.history)
+	if err := svc.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sw.mu.Lock()
+	got := slices.Clone(sw.transfers)
+	sw.mu.Unlock()
+	if want := []string{"stranded -> parkd_return XML default"}; !slices.Equal(got, want) {
+		t.Fatalf("transfers=%q, want %q", got, want)
+	}
+	if len(st.history) != before || len(svc.Occupants()) != 1 {
+		t.Fatalf("history %v, occupants %v: want no new row and mine still parked", st.history[before:], svc.Occupants())
+	}
+}

@@ -241,6 +241,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	}
 	var kill []CallID
 	var attach []recallAttach
+	var stranded []Channel
 
 	s.mu.Lock()
 	if s.closed {
@@ -264,6 +265,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 	}
 	for _, ch := range chans {
+		if _, known := s.calls[ch.Call]; ch.Stranded && !known && !ch.Return.IsZero() {
+			stranded = append(stranded, ch)
+		}
 		if ch.RecallFor != "" || ch.Slot == 0 || !ch.Parked {
 			continue
 		}
@@ -302,6 +306,14 @@ func (s *Service) Reconcile(ctx context.Context) error {
 
 	for _, leg := range kill {
 		s.kill(ctx, leg, "NORMAL_CLEARING")
+	}
+	// A call stranded by a parkd that died before answering it was never
+	// parked and has no history: it goes where the dialplan sends a call
+	// parkd cannot take, as if the park had been refused.
+	for _, ch := range stranded {
+		err := s.sw.Transfer(ctx, ch.Call, ch.Return)
+		s.Logger.Warn().Err(err).Str("call", string(ch.Call)).Str("to", ch.Return.String()).
+			Msg("a call stranded on its way to a parkd that stopped is sent back")
 	}
 	for _, a := range attach {
 		go s.bridgeRecall(a.e, a.gen, a.leg)

@@ -101,4 +101,11 @@ type Channel struct {
 	Bridged   bool      // bridged to someone: no longer waiting in its slot
 	Answered  bool
 	RecallFor CallID // set on a recall leg: the parked call it rings for
+
+	// Stranded marks a call that was on its way to a parkd that stopped
+	// before it answered: FreeSWITCH keeps such a call, silent, in its
+	// socket application until it is moved. Return is where the dialplan
+	// sends a call parkd could not take (back to whoever transferred it).
+	Stranded bool
+	Return   Destination
 }

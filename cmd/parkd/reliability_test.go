@@ -17,6 +17,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
 	"github.com/parkd/parkd/fsconf"
 	"github.com/parkd/parkd/internal/testkit"
@@ -143,7 +144,8 @@ func placeCall(sim *fstest.Switch, addr, action, lot, slot string) (*fstest.Chan
 // of traffic, with 1,000 calls parked and recalls ringing: after a restart
 // every call is either still parked and retrievable, or accounted for in
 // the history, or was handed back by the dialplan's own fallback (its park
-// had not completed). Zero unaccounted.
+// had not completed), or was stranded by the kill in the socket
+// application and sent back by the restarted parkd. Zero unaccounted.
 func TestE2E_Kill9MidTraffic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("parks and checks 1,000 calls")
@@ -263,7 +265,7 @@ ring_for = "5m"
 	for _, o := range occ {
 		inDB[o.Call] = o
 	}
-	var stillParked, closed, handedBack, unaccounted int
+	var stillParked, closed, handedBack, sentBack, unaccounted int
 	for _, ch := range testkit.Snapshot(&mu, calls) {
 		st, id := ch.State(), parking.CallID(ch.UUID())
 		ev := events[id]
@@ -274,6 +276,11 @@ ring_for = "5m"
 			closed++
 		case len(ev) == 0 && slices.Contains(st.Ran, "transfer parkd_return"):
 			handedBack++ // never parked: the dialplan's fallback took it back
+		case len(ev) == 0 && st.Destination == esl.ReturnExtension:
+			// Stranded in the socket application by the kill (its socket
+			// closed before parkd's connect); the restarted parkd sent it
+			// back to its transferor.
+			sentBack++
 		case len(ev) > 0 && ev[len(ev)-1] == parking.EventRejected:
 			closed++
 		default:
@@ -281,8 +288,9 @@ ring_for = "5m"
 			t.Errorf("unaccounted call %s: state %v, history %v", id, st, ev)
 		}
 	}
-	t.Logf("after SIGKILL and restart: %d still parked, %d closed in history, %d handed back by the dialplan, %d unaccounted",
-		stillParked, closed, handedBack, unaccounted)
+	t.Logf("after SIGKILL and restart: %d still parked, %d closed in history, %d handed back by the dialplan, "+
+		"%d stranded by the kill and sent back by the restarted parkd, %d unaccounted",
+		stillParked, closed, handedBack, sentBack, unaccounted)
 	if stillParked < parked {
 		t.Fatalf("only %d calls still parked, want at least %d", stillParked, parked)
 	}

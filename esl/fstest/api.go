@@ -205,6 +205,8 @@ func (ch *Channel) getvar(name string) (string, bool) {
 		"ani": ch.cidNum, "uuid": ch.uuid, "context": "default", "dialplan": "XML",
 		"network_addr": "127.0.0.1", "chan_name": ch.name, "username": ch.user,
 		"source": "mod_sofia", "transfer_source": ch.transferSource,
+		// Microseconds; the simulator routes a call once, when it is made.
+		"created_time": strconv.FormatInt(ch.created.UnixMicro(), 10), "profile_created_time": strconv.FormatInt(ch.created.UnixMicro(), 10),
 	}[name]
 	return v, v != ""
 }

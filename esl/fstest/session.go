@@ -230,6 +230,8 @@ func (s *Switch) connGone(c *conn) {
 		ch.sock = nil
 		if c.connected {
 			ch.socketClosed()
+		} else {
+			ch.notify()
 		}
 		// Closed before its connect, the real socket application goes on
 		// to park the channel after its listener ended, a park nothing
@@ -457,6 +459,8 @@ func (s *Switch) exit(c *conn) {
 		ch.sock = nil
 		if c.connected {
 			ch.socketClosed()
+		} else {
+			ch.notify()
 		}
 		// Closed before its connect, the real socket application goes on
 		// to park the channel after its listener ended, a park nothing
