@@ -58,10 +58,12 @@ func transferTo(uuid, ext, context string) (command.API, error) {
 	if !ValidUUID(uuid) {
 		return command.API{}, unsafe("uuid", uuid)
 	}
-	if !tokenRE.MatchString(ext) {
+	// No part may start with '-': uuid_transfer reads -bleg or -both there
+	// as a flag and would move the caller's partner instead.
+	if !tokenRE.MatchString(ext) || strings.HasPrefix(ext, "-") {
 		return command.API{}, unsafe("extension", ext)
 	}
-	if !tokenRE.MatchString(context) {
+	if !tokenRE.MatchString(context) || strings.HasPrefix(context, "-") {
 		return command.API{}, unsafe("context", context)
 	}
 	return apiCommand("uuid_transfer", uuid, ext, "XML", context), nil

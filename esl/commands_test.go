@@ -126,3 +126,18 @@ func FuzzBuilders(f *testing.F) {
 		}
 	})
 }
+
+// Ensure transferTo, like transferDest, refuses an extension or context
+// starting with '-': uuid_transfer reads a first argument of -bleg or
+// -both as a flag, so a Referred-By user "-bleg" (the parker a refused
+// call is sent back to) would transfer the caller's partner instead.
+func TestTransferTo_RefusesFlagLikeParts(t *testing.T) {
+	for _, v := range []string{"-bleg", "-both", "-1000"} {
+		if _, err := transferTo(uuidA, v, "default"); !errors.Is(err, ErrUnsafeValue) {
+			t.Errorf("transferTo accepted extension %q: %v", v, err)
+		}
+		if _, err := transferTo(uuidA, "1000", v); !errors.Is(err, ErrUnsafeValue) {
+			t.Errorf("transferTo accepted context %q: %v", v, err)
+		}
+	}
+}
