@@ -31,11 +31,12 @@ import (
 // `sip:1000@pbx`. The dialplan tries it on ${sip_h_Referred-By}; the user it
 // captures must be an extension the fallback can transfer to, so it takes
 // the characters ReturnRegex allows and nothing else.
-const ReferredByRegex = `^(?:[^<]*<)?sips?:([A-Za-z0-9_.+-]+)@`
+const ReferredByRegex = `^(?:[^<]*<)?sips?:([A-Za-z0-9_.+][A-Za-z0-9_.+-]*)@`
 
 // ReturnRegex is what the fallback accepts in ${parkd_return} as an
-// extension to send the caller back to.
-const ReturnRegex = `^([A-Za-z0-9_.+-]+)$`
+// extension to send the caller back to. It may not start with '-': the
+// transfer application reads -bleg or -both there as a flag.
+const ReturnRegex = `^([A-Za-z0-9_.+][A-Za-z0-9_.+-]*)$`
 
 // FallbackApps is what a park or retrieve extension runs after `socket`
 // when parkd did not take the call: the error tone, then back to whoever

@@ -240,6 +240,10 @@ func TestRegexes(t *testing.T) {
 		{"<sip:1000;evil@pbx>", ""},
 		{"<sip:%31000@pbx>", ""},
 		{"<tel:+1555>", ""},
+		// The fallback's transfer would read a leading '-' as its -bleg
+		// or -both flag and leave the caller where it is.
+		{"<sip:-bleg@pbx>", ""},
+		{"<sip:-both@pbx>", ""},
 	} {
 		user := ""
 		if m := referredBy.FindStringSubmatch(tc.header); m != nil {
@@ -250,7 +254,7 @@ func TestRegexes(t *testing.T) {
 		}
 	}
 	ret := regexp.MustCompile(fsconf.ReturnRegex)
-	for v, ok := range map[string]bool{"1000": true, "reception-1": true, "+1555": true, "": false, "1000 XML default": false, "a|b": false, "${x}": false} {
+	for v, ok := range map[string]bool{"1000": true, "reception-1": true, "+1555": true, "": false, "1000 XML default": false, "a|b": false, "${x}": false, "-bleg": false, "-both": false} {
 		if got := ret.MatchString(v); got != ok {
 			t.Errorf("return %q accepted %v, want %v", v, got, ok)
 		}
