@@ -240,6 +240,8 @@ func TestHostile_BadFrames(t *testing.T) {
 		{"ContentLengthOverLimit", fmt.Sprintf("Content-Type: api/response\nContent-Length: %d\n\n", 16<<20+1), "ESL frame too large"},
 		{"HeaderWithoutColon", "Content-Type command/reply\n\n", "malformed ESL frame"},
 		{"Garbage", "\x00\x01\xff\xfe\x80\x7f garbage \x1b[2J\n\n", "malformed ESL frame"},
+		// 2 MiB takes a while to write on a loaded machine: the size limit,
+		// not the 200ms timeout, must be what drops it (see the rig below).
 		{"HugeHeaderLine", big, "ESL frame too large"},
 		{"TooManyHeaders", strings.Repeat("X-A: b\n", 9000) + "\n", "ESL frame too large"},
 		{"TruncatedBody", "Content-Type: command/reply\nContent-Length: 100\n\nshort", "deadline exceeded"},
@@ -249,7 +251,11 @@ func TestHostile_BadFrames(t *testing.T) {
 			"Content-Type: command/reply\nReply-Text: +OK\nUnique-ID: not-a-uuid\n\n", "not a channel"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := startOutboundRig(t, 200*time.Millisecond)
+			timeout := 200 * time.Millisecond
+			if len(tc.send) > 1<<20 {
+				timeout = 5 * time.Second // the write itself may outlast 200ms
+			}
+			r := startOutboundRig(t, timeout)
 			p := dialPeer(t, r.addr, true)
 			go func() { _, _ = io.WriteString(p.nc, tc.send) }() // parkd may hang up mid-write
 			if got := r.goodPark(); got > time.Second {
