@@ -7,23 +7,17 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/signal"
-	"syscall"
+	"io"
 
 	"github.com/parkd/parkd/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(cli.ExitCode(run(ctx, os.Args[1:]), os.Stderr))
-}
+func main() { cli.Main(run) }
 
 // run dispatches: gen-history, or the load test (the default).
-func run(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "gen-history" {
-		return runGenHistory(ctx, args[1:], os.Stdout, os.Stderr)
+		return runGenHistory(ctx, args[1:], stdout, stderr)
 	}
-	return runBench(ctx, args, os.Stdout, os.Stderr)
+	return runBench(ctx, args, stdout, stderr)
 }

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/parkd/parkd/cli"
@@ -18,10 +15,7 @@ var testParkd string
 
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "parkd" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := cli.ExitCode(cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr)
-		stop()
-		os.Exit(code)
+		cli.Main(cli.Run)
 	}
 	dir, err := os.MkdirTemp("", "parkd-bench-test-")
 	if err != nil {

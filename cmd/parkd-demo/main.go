@@ -4,16 +4,7 @@
 package main
 
 import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/parkd/parkd/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(cli.ExitCode(runDemo(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
-}
+func main() { cli.Main(runDemo) }
