@@ -72,6 +72,8 @@ fuzz:
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzAppendEventFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzParseEventOracle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzReaderOracle$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./esl -run '^$$' -fuzz '^FuzzOriginateCommand$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./esl -run '^$$' -fuzz '^FuzzInstance$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 clean:
