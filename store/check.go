@@ -16,21 +16,33 @@ import (
 // filesystem, even for root, or a file or directory this user cannot
 // write), ErrForeignDB, ErrNewerSchema or ErrCorrupt.
 func CheckOpen(path string) error {
+	_, err := checkOpen(path)
+	return err
+}
+
+// checkOpen makes the checks Open makes before it touches the file, and
+// returns the migrations it loaded for Open to apply. An existing file is
+// inspected through a read-only connection of its own: opening the writer
+// switches the file to WAL, which rewrites its header.
+func checkOpen(path string) ([]migration, error) {
 	if err := (&DB{Path: path}).checkPath(); err != nil {
-		return err
+		return nil, err
 	}
 	migs, err := loadMigrations()
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	st, err := readFileState(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if st.exists && !st.empty {
 		if _, err := inspectFile(context.Background(), path, st, migs, true); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return checkWritable(path, st)
+	if err := checkWritable(path, st); err != nil {
+		return nil, err
+	}
+	return migs, nil
 }

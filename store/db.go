@@ -147,31 +147,11 @@ func (db *DB) Open() error {
 	if db.w != nil || db.r != nil {
 		return fmt.Errorf("store: %s already open", db.Path)
 	}
-	if err := db.checkPath(); err != nil {
-		return err
-	}
-	migs, err := loadMigrations()
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	ctx := context.Background()
-
-	// Inspect an existing file through a read-only connection of its own
-	// before the writer touches it: opening the writer switches the file to
-	// WAL, which rewrites its header.
-	st, err := readFileState(db.Path)
+	migs, err := checkOpen(db.Path)
 	if err != nil {
 		return err
 	}
-	if st.exists && !st.empty {
-		if _, err := inspectFile(ctx, db.Path, st, migs, true); err != nil {
-			return err
-		}
-	}
-	if err := checkWritable(db.Path, st); err != nil {
-		return err
-	}
-	if err := db.openWriter(ctx, migs, true); err != nil {
+	if err := db.openWriter(context.Background(), migs, true); err != nil {
 		db.Close()
 		return classify(db.Path, err)
 	}
