@@ -48,14 +48,7 @@ func TestDB_History_Filter(t *testing.T) {
 		{"NoMatch", store.HistoryFilter{Call: "call-z"}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rows, err := db.History(ctx, tt.filter)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []int64
-			for _, r := range rows {
-				got = append(got, r.ID)
-			}
+			got := historyIDs(t, db, tt.filter)
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("ids=%v, want %v", got, tt.want)
 			}
@@ -76,7 +69,6 @@ func TestDB_History_Filter(t *testing.T) {
 // escape character \ are plain characters: "--caller %" finds the callers
 // with a percent sign, not everyone.
 func TestDB_History_CallerLiteral(t *testing.T) {
-	ctx := context.Background()
 	db := MustOpenDB(t)
 	callers := []parking.Caller{
 		{Name: "100% Gadgets", Number: "+15550001"}, // 1
@@ -109,14 +101,7 @@ func TestDB_History_CallerLiteral(t *testing.T) {
 		{"", []int64{1, 2, 3, 4, 5, 6}},
 	} {
 		t.Run(tt.caller, func(t *testing.T) {
-			rows, err := db.History(ctx, store.HistoryFilter{Caller: tt.caller})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []int64
-			for _, r := range rows {
-				got = append(got, r.ID)
-			}
+			got := historyIDs(t, db, store.HistoryFilter{Caller: tt.caller})
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("caller %q: ids=%v, want %v", tt.caller, got, tt.want)
 			}
@@ -155,4 +140,18 @@ func TestHistoryRow_MarshalJSON(t *testing.T) {
 	if b2, err := json.Marshal(&row); err != nil || string(b2) != want {
 		t.Fatalf("pointer json=%s, %v", b2, err)
 	}
+}
+
+// historyIDs returns the IDs of the rows History finds for f, in order.
+func historyIDs(t *testing.T, db *store.DB, f store.HistoryFilter) []int64 {
+	t.Helper()
+	rows, err := db.History(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, r := range rows {
+		got = append(got, r.ID)
+	}
+	return got
 }
