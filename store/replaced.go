@@ -109,8 +109,8 @@ func (db *DB) Reopen() error {
 	return nil
 }
 
-// removeIfSame removes the file at name if it is was, the file seen
-// before.
+// removeIfSame removes the file at name if it is still was, the file
+// seen before.
 func removeIfSame(name string, was os.FileInfo) error {
 	if was == nil {
 		return nil
