@@ -195,16 +195,23 @@ func (m *Main) ListenAddr() string { return m.ln.Addr().String() }
 
 // retryHistory writes history rows that a failing disk held back.
 func (m *Main) retryHistory(ctx context.Context) {
-	t := time.NewTicker(m.RetryEvery)
+	everyTick(ctx, m.RetryEvery, func() {
+		if m.Service.Pending() > 0 {
+			_ = m.Service.Flush(ctx)
+		}
+	})
+}
+
+// everyTick runs f every interval until ctx is done.
+func everyTick(ctx context.Context, every time.Duration, f func()) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if m.Service.Pending() > 0 {
-				_ = m.Service.Flush(ctx)
-			}
+			f()
 		}
 	}
 }

@@ -81,16 +81,7 @@ type storeWatch struct {
 
 // run checks the file every interval until ctx is done.
 func (w *storeWatch) run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			w.check(ctx)
-		}
-	}
+	everyTick(ctx, every, func() { w.check(ctx) })
 }
 
 // check looks at the file once and repairs what it finds.
