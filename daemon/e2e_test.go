@@ -350,35 +350,40 @@ func TestE2E_RetrieveRace(t *testing.T) {
 	}
 }
 
+// parkAtOnce parks n calls into lot main at slot (empty: any free slot)
+// at the same time, all transferred by 1000, and returns their channels.
+func (h *harness) parkAtOnce(n int, slot string) []*fstest.Channel {
+	chans := make([]*fstest.Channel, n)
+	var wg sync.WaitGroup
+	for i := range chans {
+		wg.Go(func() { chans[i] = h.call("park", "main", slot, transferredBy("1000")) })
+	}
+	wg.Wait()
+	return chans
+}
+
+// parkedOrReturned counts the calls parked and the calls refused and sent
+// back to 1000.
+func parkedOrReturned(chans []*fstest.Channel) (p, ret int) {
+	for _, ch := range chans {
+		st := ch.State()
+		switch {
+		case parked(st):
+			p++
+		case refusedAndReturned("1000")(st):
+			ret++
+		}
+	}
+	return p, ret
+}
+
 // Ensure parks racing for one slot never share it: one parks, the others
 // hear the error tone and go back to the receptionist.
 func TestE2E_ParkRace(t *testing.T) {
 	h := startHarness(t)
-	var chans []*fstest.Channel
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ch := h.call("park", "main", "212", transferredBy("1000"))
-			mu.Lock()
-			chans = append(chans, ch)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	chans := h.parkAtOnce(8, "212")
 	h.eventually("one parked, seven returned", func() bool {
-		p, ret := 0, 0
-		for _, ch := range chans {
-			st := ch.State()
-			switch {
-			case parked(st):
-				p++
-			case refusedAndReturned("1000")(st):
-				ret++
-			}
-		}
+		p, ret := parkedOrReturned(chans)
 		return p == 1 && ret == 7
 	})
 	if occ := h.occupied(); len(occ) != 1 {
@@ -390,30 +395,9 @@ func TestE2E_ParkRace(t *testing.T) {
 // the calls that do not fit.
 func TestE2E_AutoParkFill(t *testing.T) {
 	h := startHarness(t, lot("main", "201-205", nil))
-	var chans []*fstest.Channel
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := 0; i < 9; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ch := h.call("park", "main", "", transferredBy("1000"))
-			mu.Lock()
-			chans = append(chans, ch)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	chans := h.parkAtOnce(9, "")
 	h.eventually("five parked, four returned", func() bool {
-		p, ret := 0, 0
-		for _, ch := range chans {
-			st := ch.State()
-			if parked(st) {
-				p++
-			} else if refusedAndReturned("1000")(st) {
-				ret++
-			}
-		}
+		p, ret := parkedOrReturned(chans)
 		return p == 5 && ret == 4
 	})
 	seen := map[int]bool{}
