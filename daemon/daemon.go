@@ -183,7 +183,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.wg.Go(func() {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
-	m.watch = &storeWatch{m: m, f: m.DB, path: c.Store.Path}
+	m.watch = &storeWatch{m: m, path: c.Store.Path}
 	m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })
 	m.Logger.Info().Str("instance", m.Client.Instance).Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
 		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Str("version", m.Version).Msg("parkd started")

@@ -13,14 +13,6 @@ import (
 	"github.com/parkd/parkd/store"
 )
 
-// storeFile is what the watch needs of the database: to tell that its
-// path no longer names the file it has open, and to open the path again
-// (creating a new database if the file is gone). store.DB implements it.
-type storeFile interface {
-	Replaced() (bool, error)
-	Reopen() error
-}
-
 // gatedStore is the store as the service and the prune loop use it: the
 // watch closes it for a Reopen, which must not run beside any other use.
 type gatedStore struct {
@@ -52,11 +44,12 @@ func (g *gatedStore) Prune(ctx context.Context, before time.Time) (int64, error)
 	return g.db.Prune(ctx, before)
 }
 
-// reopen runs f with the store to itself.
-func (g *gatedStore) reopen(f storeFile) error {
+// reopen opens the database's path again (creating a new database if the
+// file is gone), with the store to itself.
+func (g *gatedStore) reopen() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return f.Reopen()
+	return g.db.Reopen()
 }
 
 // storeWatch notices the database file deleted or replaced under the
@@ -69,7 +62,6 @@ func (g *gatedStore) reopen(f storeFile) error {
 // database is back, Ready reports why and rows wait in memory.
 type storeWatch struct {
 	m    *Main
-	f    storeFile
 	path string
 	// lost says how the file was lost ("deleted", "replaced by another
 	// file") while the database is not back; owned by the watch goroutine.
@@ -88,7 +80,7 @@ func (w *storeWatch) run(ctx context.Context, every time.Duration) {
 func (w *storeWatch) check(ctx context.Context) {
 	log := w.m.Logger.With().Str("component", "store").Str("store", w.path).Logger()
 	if w.lost == "" {
-		replaced, err := w.f.Replaced()
+		replaced, err := w.m.DB.Replaced()
 		if err != nil {
 			w.m.setReady(fmt.Errorf("cannot check the database file: %w", err))
 			log.Error().Err(err).Msg("cannot check the database file")
@@ -107,7 +99,7 @@ func (w *storeWatch) check(ctx context.Context) {
 			Msg("the database file was deleted or replaced while parkd had it open; putting a database back at its path with the calls parked now and the rows held in memory")
 	}
 	if !w.reopened {
-		if err := w.m.store.reopen(w.f); err != nil {
+		if err := w.m.store.reopen(); err != nil {
 			log.Error().Err(err).
 				Msg("cannot open a database at the path; calls are parked as usual, history rows wait in memory, retrying")
 			return
