@@ -94,25 +94,26 @@ func (m *Main) Open(ctx context.Context) error {
 			return fmt.Errorf("instance: %w", err)
 		}
 	}
-	// One daemon per database, before the database is touched. A store
-	// that serve would refuse (read-only, foreign, damaged, newer) is
-	// refused first, creating nothing: neither a lock file beside a file
-	// that is not parkd's nor one that says "read-only file system" where
-	// the store says what is read-only. CheckOpen reads the whole file
-	// once (quick_check) and Open does again: a second or so at start on
-	// a year of history.
-	if err := store.CheckOpen(c.Store.Path); err != nil {
-		return err
-	}
-	if m.lock, err = lockDatabase(c.Store.Path); err != nil {
-		return err
-	}
 	m.DB = store.NewDB(c.Store.Path)
 	if m.BusyTimeout > 0 {
 		m.DB.BusyTimeout = m.BusyTimeout
 	}
+	// One daemon per database, taken once the store has found the file
+	// usable and before it writes: a store serve refuses (read-only,
+	// foreign, damaged, newer) gets no lock file beside it, and its error
+	// says what is wrong rather than that a lock file cannot be created.
+	// Reopen keeps the lock it has.
+	m.DB.BeforeWrite = func() error {
+		if m.lock != nil {
+			return nil
+		}
+		var err error
+		m.lock, err = lockDatabase(c.Store.Path)
+		return err
+	}
 	if err := m.DB.Open(); err != nil {
 		m.lock.release()
+		m.lock = nil
 		return err // the store's errors name the store and the path
 	}
 	m.store = &gatedStore{db: m.DB}

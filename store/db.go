@@ -86,6 +86,11 @@ type DB struct {
 	// (the CLI adding a note, a supervisor's tool) before it fails with
 	// "database is locked". NewDB sets DefaultBusyTimeout.
 	BusyTimeout time.Duration
+	// BeforeWrite, if set, is called by Open (and Reopen) once the file
+	// has passed Open's checks and before anything is written; an error
+	// stops Open. The daemon takes its one-daemon-per-database lock there,
+	// so a file Open refuses never gets a lock file beside it.
+	BeforeWrite func() error
 
 	w *sql.DB // writer: one connection; nil when read-only
 	r *sql.DB // readers: mode=ro
@@ -150,6 +155,11 @@ func (db *DB) Open() error {
 	migs, err := checkOpen(db.Path)
 	if err != nil {
 		return err
+	}
+	if db.BeforeWrite != nil {
+		if err := db.BeforeWrite(); err != nil {
+			return err
+		}
 	}
 	if err := db.openWriter(context.Background(), migs, true); err != nil {
 		db.Close()

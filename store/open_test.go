@@ -676,3 +676,35 @@ func TestOpenReadOnly_DaemonIdleSinceStart(t *testing.T) {
 		t.Fatalf("history=%d, want %d", got, want)
 	}
 }
+
+// Ensure Open calls BeforeWrite only for a file it will use, before it
+// writes anything, and stops on its error.
+func TestOpen_BeforeWrite(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "foreign.db")
+	if err := os.WriteFile(foreign, []byte("not a database at all, not even close"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	db := store.NewDB(foreign)
+	db.BeforeWrite = func() error { called = true; return nil }
+	if err := db.Open(); !errors.Is(err, store.ErrForeignDB) || called {
+		t.Fatalf("foreign file: Open=%v, BeforeWrite called=%v; want ErrForeignDB and no call", err, called)
+	}
+
+	path := filepath.Join(dir, "parkd.db")
+	errLocked := errors.New("locked")
+	db = store.NewDB(path)
+	db.BeforeWrite = func() error {
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("BeforeWrite called after the file was created (%v)", err)
+		}
+		return errLocked
+	}
+	if err := db.Open(); !errors.Is(err, errLocked) {
+		t.Fatalf("Open=%v, want BeforeWrite's error", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open stopped by BeforeWrite created the file (%v)", err)
+	}
+}
