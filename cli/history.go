@@ -119,17 +119,9 @@ func readEntries(ctx context.Context, d *store.DB, f store.HistoryFilter, event 
 // rest passes fn the notes left after the last row. A note written at the
 // same millisecond as a row comes after it. Both stop at fn's first error.
 func withNotes(notes []store.Note, fn func(entry) error) (row func(store.HistoryRow) error, rest func() error) {
-	row = func(r store.HistoryRow) error {
-		for len(notes) > 0 && notes[0].At.Before(r.At) {
-			if err := fn(noteEntry(notes[0])); err != nil {
-				return err
-			}
-			notes = notes[1:]
-		}
-		return fn(entry{HistoryRow: r})
-	}
-	rest = func() error {
-		for len(notes) > 0 {
+	// emit passes fn the leading notes whose time due accepts.
+	emit := func(due func(time.Time) bool) error {
+		for len(notes) > 0 && due(notes[0].At) {
 			if err := fn(noteEntry(notes[0])); err != nil {
 				return err
 			}
@@ -137,6 +129,13 @@ func withNotes(notes []store.Note, fn func(entry) error) (row func(store.History
 		}
 		return nil
 	}
+	row = func(r store.HistoryRow) error {
+		if err := emit(r.At.After); err != nil {
+			return err
+		}
+		return fn(entry{HistoryRow: r})
+	}
+	rest = func() error { return emit(func(time.Time) bool { return true }) }
 	return row, rest
 }
 
