@@ -49,6 +49,12 @@ func locateConfig(fs *flag.FlagSet, path string, defaults bool, orElse string) (
 	return c, file, err
 }
 
+// addConfigFlag declares -c, the configuration file of serve, check and
+// fsconf, with the same default locateConfig searches.
+func addConfigFlag(fs *flag.FlagSet) *string {
+	return fs.String("c", "", "configuration `FILE` (default: $"+conf.EnvPath+", else "+conf.DefaultPath+")")
+}
+
 // addDefaultsFlag declares --defaults, for the commands that can run
 // without a configuration file.
 func addDefaultsFlag(fs *flag.FlagSet) *bool {
@@ -86,7 +92,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		"the store's directory exists and is writable, and an existing file there is an intact parkd\n"+
 		"database of a version this parkd knows. Prints the absolute store path; warns when the file\n"+
 		"holding the ESL password is readable by every user. Changes nothing.", stderr)
-	path := fs.String("c", "", "configuration `FILE` (default: $"+conf.EnvPath+", else "+conf.DefaultPath+")")
+	path := addConfigFlag(fs)
 	defaults := addDefaultsFlag(fs)
 	if err := Parse(fs, args); err != nil {
 		return err
@@ -131,7 +137,7 @@ func warnReadable(file string, c conf.Config, stderr io.Writer) error {
 
 func runFSConf(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlags("fsconf", "Print the FreeSWITCH dialplan include (conf/dialplan/default/00_parkd.xml).", stderr)
-	path := fs.String("c", "", "configuration `FILE` (default: $"+conf.EnvPath+", else "+conf.DefaultPath+")")
+	path := addConfigFlag(fs)
 	defaults := addDefaultsFlag(fs)
 	if err := Parse(fs, args); err != nil {
 		return err

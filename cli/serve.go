@@ -21,7 +21,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	signal.Ignore(syscall.SIGPIPE)
 
 	fs := NewFlags("serve", "Run the parkd daemon until SIGINT or SIGTERM; SIGHUP reloads the configuration.", stderr)
-	path := fs.String("c", "", "configuration `FILE` (default: $PARKD_CONFIG, else /etc/parkd/parkd.toml)")
+	path := addConfigFlag(fs)
 	defaults := addDefaultsFlag(fs)
 	if err := Parse(fs, args); err != nil {
 		return err
