@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/parkd/parkd/conf"
 )
 
 // Version is set at build time with
@@ -88,7 +90,7 @@ func printUsage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.what)
 	}
-	fmt.Fprint(w, "\nThe configuration is -c FILE, else $PARKD_CONFIG, else /etc/parkd/parkd.toml.\n"+
+	fmt.Fprint(w, "\nThe configuration is -c FILE, else $"+conf.EnvPath+", else "+conf.DefaultPath+".\n"+
 		"Flags may come before or after the arguments; \"--\" ends the flags.\n"+
 		"Run \"parkd COMMAND --help\" for a command's flags.\n")
 }
