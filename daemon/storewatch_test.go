@@ -20,19 +20,7 @@ import (
 // returns the calls it has parked and the events of each call.
 func onDisk(t *testing.T, path string) ([]parking.CallID, map[parking.CallID][]parking.Event) {
 	t.Helper()
-	db, err := store.OpenReadOnly(path)
-	if err != nil {
-		t.Fatalf("the database at the path: %v", err)
-	}
-	defer db.Close()
-	occ, err := db.Occupied(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := db.History(context.Background(), store.HistoryFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	occ, rows := testkit.ReadStore(t, path)
 	var calls []parking.CallID
 	for _, o := range occ {
 		calls = append(calls, o.Call)

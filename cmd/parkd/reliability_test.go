@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -114,20 +113,7 @@ func (d *daemon) stop(sig syscall.Signal) (time.Duration, error) {
 
 func (d *daemon) readDB(t *testing.T) ([]parking.Occupant, []store.HistoryRow) {
 	t.Helper()
-	db, err := store.OpenReadOnly(d.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	occ, err := db.Occupied(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := db.History(context.Background(), store.HistoryFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return occ, rows
+	return testkit.ReadStore(t, d.db)
 }
 
 // placeCall hands a call to the daemon as fsconf's dialplan would.

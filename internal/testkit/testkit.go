@@ -4,6 +4,7 @@
 package testkit
 
 import (
+	"context"
 	"net"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/parkd/parkd/esl/fstest"
 	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
 )
 
 // Buffer is a strings.Builder that many goroutines (a logger, a child
@@ -97,4 +99,24 @@ func DirNames(t testing.TB, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// ReadStore returns the occupancy and the whole history of the parkd
+// database at path, read as the operator's commands read it.
+func ReadStore(t testing.TB, path string) ([]parking.Occupant, []store.HistoryRow) {
+	t.Helper()
+	db, err := store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatalf("the database at %s: %v", path, err)
+	}
+	defer db.Close()
+	occ, err := db.Occupied(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.History(context.Background(), store.HistoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return occ, rows
 }
