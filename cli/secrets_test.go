@@ -11,49 +11,31 @@ import (
 	"github.com/parkd/parkd/internal/testkit"
 )
 
-// The passwords of these tests: the right one, and the wrong one a
-// misconfigured parkd presents.
-const (
-	secretPassword = "s3cret-Pw-42"
-	wrongPassword  = "wr0ng-Pw-17"
-)
-
-// secretLeaks returns the secrets found in s.
-func secretLeaks(s string) []string {
-	var out []string
-	for _, pw := range []string{secretPassword, wrongPassword} {
-		if strings.Contains(s, pw) {
-			out = append(out, pw)
-		}
-	}
-	return out
-}
-
 // Ensure the CLI never prints the password: parkd check on broken configs
 // (a bad value next to the password, a syntax error on its line, a
 // password of the wrong type or with a control character), and parkd serve
 // logging at debug level while FreeSWITCH is unreachable.
 func TestSecrets_CLI(t *testing.T) {
-	base := fmt.Sprintf("[esl]\npassword = %q\n", secretPassword)
+	base := fmt.Sprintf("[esl]\npassword = %q\n", testkit.SecretPassword)
 	for _, tc := range []struct {
 		name, config string
 	}{
 		{"BadValueNextToIt", base + "freeswitch = \"nope\"\ncommand_timeout = \"-1s\"\n"},
 		{"UnknownKeyNextToIt", base + "pasword = \"x\"\n"},
-		{"SyntaxErrorOnItsLine", "[esl]\npassword = \"" + secretPassword + "\n"},
+		{"SyntaxErrorOnItsLine", "[esl]\npassword = \"" + testkit.SecretPassword + "\n"},
 		{"SyntaxErrorAfterIt", base + "listen = = \"x\"\n"},
-		{"UnterminatedMultiline", "[esl]\npassword = \"\"\"" + secretPassword + "\nlisten = \"x\"\n\n"},
-		{"BadEscape", "[esl]\npassword = \"" + secretPassword + "\\q\"\n"},
-		{"JunkAfterIt", "[esl]\npassword = \"" + secretPassword + "\" x\n"},
-		{"WrongType", fmt.Sprintf("[esl]\npassword = [%q]\n", secretPassword)},
-		{"InlineTable", fmt.Sprintf("esl = { password = %q, listen = 5 }\n", secretPassword)},
-		{"ControlCharacter", fmt.Sprintf("[esl]\npassword = \"%s\\u0007\"\n", secretPassword)},
-		{"DuplicateKey", base + fmt.Sprintf("password = %q\n", secretPassword)},
+		{"UnterminatedMultiline", "[esl]\npassword = \"\"\"" + testkit.SecretPassword + "\nlisten = \"x\"\n\n"},
+		{"BadEscape", "[esl]\npassword = \"" + testkit.SecretPassword + "\\q\"\n"},
+		{"JunkAfterIt", "[esl]\npassword = \"" + testkit.SecretPassword + "\" x\n"},
+		{"WrongType", fmt.Sprintf("[esl]\npassword = [%q]\n", testkit.SecretPassword)},
+		{"InlineTable", fmt.Sprintf("esl = { password = %q, listen = 5 }\n", testkit.SecretPassword)},
+		{"ControlCharacter", fmt.Sprintf("[esl]\npassword = \"%s\\u0007\"\n", testkit.SecretPassword)},
+		{"DuplicateKey", base + fmt.Sprintf("password = %q\n", testkit.SecretPassword)},
 		{"Valid", base},
 	} {
 		t.Run("check/"+tc.name, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "check", "-c", writeFile(t, "pw.toml", tc.config))
-			if got := secretLeaks(out + errOut); len(got) != 0 {
+			if got := testkit.SecretLeaks(out + errOut); len(got) != 0 {
 				t.Fatalf("exit %d printed the password:\nstdout: %s\nstderr: %s", code, out, errOut)
 			}
 			if tc.name != "Valid" && code != 1 {
@@ -90,7 +72,7 @@ func TestSecrets_CLI(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("serve did not stop after its context ended")
 		}
-		if got := secretLeaks(stdout.String() + stderr.String()); len(got) != 0 {
+		if got := testkit.SecretLeaks(stdout.String() + stderr.String()); len(got) != 0 {
 			t.Fatalf("serve printed the password:\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
 		}
 		if !strings.Contains(stderr.String(), `"level":"debug"`) && !strings.Contains(stderr.String(), "parkd started") {

@@ -12,15 +12,6 @@ import (
 	"github.com/parkd/parkd/internal/testkit"
 )
 
-// The passwords of these tests: the right one, and the wrong one a
-// misconfigured parkd presents.
-const (
-	secretPassword = "s3cret-Pw-42"
-	wrongPassword  = "wr0ng-Pw-17"
-)
-
-// secretLeaks returns the secrets found in s.
-
 // secretsBoot starts a parkd with password pw against sim, logging at
 // debug level (ESL traffic included) to log.
 func secretsBoot(t *testing.T, sim *fstest.Switch, pw string, log *testkit.Buffer, wantConnected bool) *Main {
@@ -58,10 +49,10 @@ func secretsBoot(t *testing.T, sim *fstest.Switch, pw string, log *testkit.Buffe
 // where ESL traffic is logged, neither on the happy path (auth, park,
 // retrieve) nor when FreeSWITCH refuses a wrong password and parkd retries.
 func TestSecrets_PasswordNotLogged(t *testing.T) {
-	sim := fstest.Start(t, fstest.Options{Password: secretPassword, PlaybackTime: 5 * time.Millisecond})
+	sim := fstest.Start(t, fstest.Options{Password: testkit.SecretPassword, PlaybackTime: 5 * time.Millisecond})
 	log := &testkit.Buffer{}
 	h := &harness{t: t, sim: sim}
-	h.m = secretsBoot(t, sim, secretPassword, log, true)
+	h.m = secretsBoot(t, sim, testkit.SecretPassword, log, true)
 	h.cfg = h.m.Config
 
 	jane := h.park("202", caller("Jane Roe", "+15550100"))
@@ -72,7 +63,7 @@ func TestSecrets_PasswordNotLogged(t *testing.T) {
 
 	// A second parkd with the wrong password: refused, it retries.
 	wrongLog := &testkit.Buffer{}
-	wrong := secretsBoot(t, sim, wrongPassword, wrongLog, false)
+	wrong := secretsBoot(t, sim, testkit.WrongPassword, wrongLog, false)
 	deadline := time.Now().Add(wait5s)
 	for strings.Count(wrongLog.String(), "refused the password") < 3 {
 		if time.Now().After(deadline) {
@@ -88,7 +79,7 @@ func TestSecrets_PasswordNotLogged(t *testing.T) {
 	}
 
 	for name, out := range map[string]string{"parkd": log.String(), "parkd with the wrong password": wrongLog.String()} {
-		if got := secretLeaks(out); len(got) != 0 {
+		if got := testkit.SecretLeaks(out); len(got) != 0 {
 			t.Errorf("%s's log contains the password(s) %q:\n%s", name, got, out)
 		}
 		// The log was really at debug level with ESL traffic in it, auth included.
@@ -101,15 +92,4 @@ func TestSecrets_PasswordNotLogged(t *testing.T) {
 	if got, want := strings.Count(log.String(), `"message":"esl >>"`), 10; got < want {
 		t.Errorf("%d ESL commands logged on the happy path, want at least %d", got, want)
 	}
-}
-
-// secretLeaks returns the secrets found in s.
-func secretLeaks(s string) []string {
-	var out []string
-	for _, pw := range []string{secretPassword, wrongPassword} {
-		if strings.Contains(s, pw) {
-			out = append(out, pw)
-		}
-	}
-	return out
 }

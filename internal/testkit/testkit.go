@@ -120,3 +120,21 @@ func ReadStore(t testing.TB, path string) ([]parking.Occupant, []store.HistoryRo
 	}
 	return occ, rows
 }
+
+// The ESL passwords of the secrets tests: the right one, and the wrong one
+// a misconfigured parkd presents. Neither may appear in any output.
+const (
+	SecretPassword = "s3cret-Pw-42"
+	WrongPassword  = "wr0ng-Pw-17"
+)
+
+// SecretLeaks returns the test passwords found in s.
+func SecretLeaks(s string) []string {
+	var out []string
+	for _, pw := range []string{SecretPassword, WrongPassword} {
+		if strings.Contains(s, pw) {
+			out = append(out, pw)
+		}
+	}
+	return out
+}
