@@ -182,15 +182,11 @@ func (db *DB) Open() error {
 // fails with ErrCorrupt).
 //
 // It works on a read-only file and in a read-only directory or filesystem.
-// There, a WAL-mode database with no -shm and no (or an empty) -wal file
-// beside it (no daemon has it open) is read with SQLite's immutable=1,
-// which needs no -wal or -shm file; such a DB does not see rows a daemon
-// that starts later writes.
-// So is a WAL-mode file that nothing has open (neither -wal nor -shm
-// beside it) in a writable directory: a reader that opened it normally
-// would leave a -wal and a -shm behind, since it may not checkpoint and
-// delete them. Readers that run for long (slots --watch) open the file
-// again for each read, to see a daemon that started meanwhile.
+// A WAL-mode database with no -shm and no (or an empty) -wal file beside
+// it (no daemon has it open) is read with SQLite's immutable=1, which
+// needs no -wal or -shm file and leaves none behind; such a DB does not
+// see rows a daemon that starts later writes, so readers that run for
+// long (slots --watch) open the file again for each read.
 func OpenReadOnly(path string) (*DB, error) {
 	db, _, err := openExisting(path, false)
 	return db, err
@@ -257,7 +253,7 @@ func openExisting(path string, write bool) (*DB, []migration, error) {
 		if err := checkWritable(path, st); err != nil {
 			return nil, nil, err
 		}
-	} else if st.immutable(dirWritable(path)) || st.unopened() {
+	} else if st.immutable() {
 		params += "&immutable=1"
 	}
 	if db.r, err = db.openReader(params); err != nil {

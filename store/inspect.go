@@ -78,26 +78,21 @@ func readFileState(path string) (fileState, error) {
 	return st, nil
 }
 
-// immutable reports whether the file must be read with SQLite's
+// immutable reports whether the file is to be read with SQLite's
 // immutable=1: a WAL-mode file without a -wal file (or with an empty one)
 // and without a -shm file, which therefore holds every committed row and
-// has no connection writing it, when a reader could not create the -wal
-// and -shm files (a read-only directory) or must not (a file it may
-// refuse: see inspectFile). Immutable readers take no locks and create
-// nothing. A -shm file means a connection may have the file open (a
-// daemon that has written nothing since it started leaves an empty -wal):
-// an immutable reader would not see its checkpoints rewrite the file's
-// pages, and would report a healthy database damaged; a plain read-only
-// reader can use that -shm even where it cannot write it.
-func (st fileState) immutable(mayCreate bool) bool {
-	return st.wal && (!st.walExists || st.walSize == 0) && !st.shmExists && !mayCreate
-}
-
-// unopened reports whether a WAL-mode file has no -wal and no -shm file
-// beside it: no connection has it open, so it holds every committed row
-// and a reader may take it as immutable and leave nothing behind.
-func (st fileState) unopened() bool {
-	return st.wal && !st.walExists && !st.shmExists
+// has no connection writing it. Immutable readers take no locks and
+// create nothing: a plain reader could not create the -wal and -shm in a
+// read-only directory, would leave them behind in a writable one (a
+// read-only connection may not checkpoint and delete them), and must not
+// create them beside a file it may refuse (see inspectFile). A -shm file
+// means a connection may have the file open (a daemon that has written
+// nothing since it started leaves an empty -wal): an immutable reader
+// would not see its checkpoints rewrite the file's pages, and would report
+// a healthy database damaged; a plain read-only reader can use that -shm
+// even where it cannot write it.
+func (st fileState) immutable() bool {
+	return st.wal && (!st.walExists || st.walSize == 0) && !st.shmExists
 }
 
 // unreadable returns an error if SQLite cannot read the file without
@@ -132,7 +127,7 @@ var quickCheckMax int64 = 64 << 20
 // fails safe (an open refused, to be retried), never a write.
 func inspectFile(ctx context.Context, path string, st fileState, migs []migration, quick bool) (int, error) {
 	params := "mode=ro&_busy_timeout=5000"
-	if st.immutable(false) {
+	if st.immutable() {
 		params += "&immutable=1"
 	} else if err := st.unreadable(path, dirWritable(path)); err != nil {
 		return 0, err
