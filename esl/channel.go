@@ -23,6 +23,10 @@ var ErrNotAllowed = errors.New("the switch's address is not in esl.allow")
 const (
 	ActionPark     = "park"
 	ActionRetrieve = "retrieve"
+	// ActionKey is a slot's busy-lamp key dialled (park+<slot>): a call
+	// transferred there is parked in that slot; a phone dialling it
+	// retrieves the call in it.
+	ActionKey = "key"
 )
 
 // Request is what the dialplan asked parkd to do with a channel, read from
@@ -41,6 +45,16 @@ type Request struct {
 	// Referred-By, else the channel's domain_name or dialed_domain; "" if
 	// none is a plain host name.
 	ParkerDomain string
+
+	// Transferred says the call was sent here by a transfer (it carries
+	// the REFER's Refer-To or a Referred-By), not dialled by its own phone.
+	Transferred bool
+	// Dialog is the channel's SIP Call-ID (variable_sip_call_id); "" if none.
+	Dialog string
+	// Replaces is the Call-ID in the Replaces parameter of the transfer's
+	// Refer-To: the call this one takes the place of (an attended
+	// transfer); "" for none.
+	Replaces string
 }
 
 // ParseRequest reads a park or retrieve request from the decoded headers of

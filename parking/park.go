@@ -16,6 +16,20 @@ type ParkRequest struct {
 	ParkerDomain string
 	Lot          string // "" for the default lot
 	Slot         int    // 0 for the lowest free slot
+
+	// Dialog identifies the call's SIP dialog (its Call-ID), so that a call
+	// that replaces it later can take its slot; "" if unknown.
+	Dialog string
+	// Replaces is the Dialog of a parked call this call takes the place of:
+	// an attended transfer completed into a parked consult call sends the
+	// transferred caller to the park with it. The caller then takes that
+	// call's slot, whatever Lot and Slot say. "" for none.
+	Replaces string
+	// SelfPark says the call dialled the park code itself rather than being
+	// transferred there: the person parking it is on this channel (the
+	// consult call of an attended transfer), so the slot is always
+	// announced to it.
+	SelfPark bool
 }
 
 // Park claims a slot for req's call, answers it, announces the slot when

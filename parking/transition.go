@@ -29,12 +29,16 @@ const (
 	EventFallback Event = "fallback"
 	// EventLost: the call vanished while parkd was not watching (restart, switch restart).
 	EventLost Event = "lost"
+	// EventReplaced: the parked call was the consult call of an attended
+	// transfer and handed its slot to the transferred caller, who is
+	// parked there in its place. It ends the consult call's stay.
+	EventReplaced Event = "replaced"
 )
 
 // Events lists every event, in the order of a call's life.
 var Events = []Event{
 	EventParked, EventRetrieved, EventAbandoned, EventRejected, EventRecall,
-	EventRecalled, EventRecallFailed, EventFallback, EventLost,
+	EventRecalled, EventRecallFailed, EventFallback, EventLost, EventReplaced,
 }
 
 // Valid reports whether e is one of the known events.
@@ -68,6 +72,9 @@ type Occupant struct {
 	ParkerDomain string
 	// Attempts counts the recalls placed so far.
 	Attempts int
+	// Dialog is the parked call's SIP dialog (Call-ID), by which a call
+	// replacing it (attended transfer) finds it; "" when unknown.
+	Dialog string
 }
 
 // Waited is how long the occupant has been parked at t.
