@@ -49,6 +49,10 @@ type lot struct {
 	// lowest free slot starts there, so filling a big lot costs O(1) per
 	// park instead of a scan from its first slot.
 	low int
+	// key is the lamp of the lot's key as Lamps was last told (keyLit),
+	// so that it is told only of changes.
+	key    Lamp
+	keyLit bool
 }
 
 func newLot(cfg LotConfig) *lot {

@@ -33,9 +33,11 @@ type ParkRequest struct {
 }
 
 // Park claims a slot for req's call, answers it, announces the slot when
-// the lot says so for a park into the next free slot (or when the call did
-// not get the slot it asked for),
-// starts the music and records the park. A request that cannot be parked is
+// the lot says so for a park into the next free slot, when the call did
+// not get the slot it asked for, or always to a call that parks itself
+// (SelfPark), starts the music and records the park. A call that replaces
+// a parked one (Replaces) takes its slot and parker, and hears no
+// announcement: the parker heard it (see claimReplaced). A request that cannot be parked is
 // refused on the leg (error tone, then back to the parker) and returned as an
 // error: ErrUnknownLot, ErrBadSlot, ErrSlotTaken, ErrLotFull, ErrCallGone,
 // ErrAlreadyParked or ErrClosed.
@@ -64,7 +66,7 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 	defer s.busy.Done()
 
 	err = req.Leg.Answer(ctx)
-	if err == nil && (c.moved || (c.lot.cfg.Announce && req.Slot == 0)) {
+	if err == nil && !c.replaces && (c.moved || req.SelfPark || (c.lot.cfg.Announce && req.Slot == 0)) {
 		err = req.Leg.Announce(ctx, e.occ.Slot)
 	}
 	if err == nil {
@@ -108,8 +110,9 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 // claimed is a slot taken for a call being parked.
 type claimed struct {
 	*entry
-	lot   *lot
-	moved bool
+	lot      *lot
+	moved    bool
+	replaces bool // took the slot of the call it replaces
 }
 
 // claim picks and takes a slot for req. Called with s.mu held.
@@ -122,6 +125,11 @@ func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
 	if s.closed {
 		return claimed{}, ErrClosed
 	}
+	if req.Replaces != "" {
+		if c, ok := s.claimReplaced(call, req); ok {
+			return c, nil
+		}
+	}
 	l, err := s.lot(req.Lot)
 	if err != nil {
 		return claimed{}, err
@@ -133,7 +141,7 @@ func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
 	now := time.Now()
 	e := &entry{state: stateParking, occ: Occupant{
 		Lot: c.lot.cfg.Name, Slot: c.slot, Call: call, Caller: req.Caller, Parker: req.Parker,
-		ParkerDomain: req.ParkerDomain, ParkedAt: now, Deadline: now.Add(c.lot.cfg.Timeout),
+		ParkerDomain: req.ParkerDomain, ParkedAt: now, Deadline: now.Add(c.lot.cfg.Timeout), Dialog: req.Dialog,
 	}}
 	c.lot.set(c.slot, e)
 	s.calls[call] = e

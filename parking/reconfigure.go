@@ -45,7 +45,22 @@ func (s *Service) Reconfigure(lots []LotConfig) error {
 		}
 		r.set(e.occ.Slot, e)
 	}
+	old := s.lots
 	s.lots, s.byName, s.retired = ls, byName, retired
+	// A lot removed with no call in it has no key any more: dark.
+	for _, l := range old {
+		if _, kept := byName[l.cfg.Name]; !kept && retired[l.cfg.Name] == nil && s.Lamps != nil {
+			s.Lamps.Light(Lamp{Lot: l.cfg.Name})
+		}
+	}
+	// The keys of new lots, and of lots whose calls moved in or out of
+	// them, are told; slots keep their calls and so their lamps.
+	for _, l := range ls {
+		s.relightKey(l)
+	}
+	for _, l := range retired {
+		s.relightKey(l)
+	}
 	// Re-arm the parked calls' timers on their unchanged deadlines, so that
 	// a lot whose recall or fallback was switched on or off takes effect.
 	// The new generation voids a timer firing right now.

@@ -111,5 +111,8 @@ func (s *Service) take(req RetrieveRequest) (e *entry, cancelled bool, err error
 		e.timer.Stop()
 	}
 	e.state = stateRetrieving
+	if cancelled {
+		s.relight(e.occ.Lot, e.occ.Slot) // no longer ringing
+	}
 	return e, cancelled, nil
 }

@@ -22,6 +22,7 @@ const (
 	stateRecalling                 // a recall leg rings the parker
 	stateRecallBridge              // the parker answered; being bridged to it
 	stateTransferring              // being sent to the lot's fallback
+	stateHandoff                   // hung up by an attended transfer: the slot waits for the call replacing it
 )
 
 // entry is a call that holds a slot. Guarded by Service.mu.
@@ -57,8 +58,11 @@ func (e *entry) stopRecall() {
 type Service struct {
 	// Logger receives one line per transition. Default: zerolog.Nop().
 	Logger zerolog.Logger
-	sw     Switch
-	jour   *journal
+	// Lamps, if set (before Open), is told every change of a slot's or a
+	// lot's busy lamp. Nil: no lamps.
+	Lamps Lamps
+	sw    Switch
+	jour  *journal
 
 	bgCtx  context.Context // recalls and fallbacks run under it; Shutdown ends it
 	bgStop context.CancelFunc
@@ -191,6 +195,8 @@ func (s *Service) adopt(o Occupant, reason string) bool {
 	if reason != "" {
 		occ := e.occ
 		s.commit(Transition{Event: EventParked, Reason: reason, Occupancy: &occ}, e)
+	} else {
+		s.relight(o.Lot, slot)
 	}
 	return true
 }
@@ -294,6 +300,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			e.gen++
 			e.state = stateRecallBridge
 			e.recallLeg = ch.Call
+			s.relight(e.occ.Lot, e.occ.Slot)
 			s.bg.Add(1)
 			attach = append(attach, recallAttach{e: e, gen: e.gen, leg: ch.Call})
 		default:
@@ -352,7 +359,7 @@ func (s *Service) SwitchShutdown(ctx context.Context) {
 	s.mu.Lock()
 	for _, e := range s.calls {
 		switch e.state {
-		case stateParked, stateRecalling:
+		case stateParked, stateRecalling, stateHandoff:
 			e.stopRecall()
 			s.release(e)
 			s.commit(Transition{Event: EventLost, Reason: "FreeSWITCH shut down"}, e)
@@ -366,7 +373,9 @@ func (s *Service) SwitchShutdown(ctx context.Context) {
 
 // Hangup tells the Service that a channel hung up. A parked caller's slot
 // is freed at once and the call is recorded as abandoned, and a recall
-// ringing for it is cancelled; a call in the middle of being parked,
+// ringing for it is cancelled; a parked call hung up by an attended
+// transfer (cause ATTENDED_TRANSFER) keeps its slot a while for the call
+// replacing it (see awaitReplacement); a call in the middle of being parked,
 // retrieved, recalled or transferred is marked, and that operation settles
 // it. Other channels are ignored.
 func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
@@ -379,10 +388,17 @@ func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
 		s.mu.Unlock()
 		return
 	}
+	if cause == causeAttendedTransfer && s.awaitReplacement(e) {
+		s.mu.Unlock()
+		return
+	}
 	switch e.state {
 	case stateParked:
 	case stateRecalling:
 		e.stopRecall()
+	case stateHandoff:
+		s.mu.Unlock()
+		return // already gone; its slot waits for its replacement
 	default:
 		e.hungUp = cause
 		s.mu.Unlock()
@@ -495,6 +511,9 @@ func (s *Service) release(e *entry) {
 	if l := s.lotOf(e); l != nil && l.at(e.occ.Slot) == e {
 		l.set(e.occ.Slot, nil)
 		if s.retired[l.cfg.Name] == l && l.empty() {
+			// The lot goes with its last call: commit will find no lot
+			// to relight, so its lamps go dark here.
+			s.relight(l.cfg.Name, e.occ.Slot)
 			delete(s.retired, l.cfg.Name)
 		}
 	}
@@ -521,6 +540,9 @@ func (s *Service) commit(t Transition, e *entry) {
 	}
 	s.jour.add(t)
 	s.toLog = append(s.toLog, t)
+	if t.Event != EventRejected {
+		s.relight(t.Lot, t.Slot)
+	}
 }
 
 // logCommitted logs the transitions committed since it last ran, in commit

@@ -24,7 +24,7 @@ func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
 		return nil, fmt.Errorf("parked: %w", errNotOpen)
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT o.lot, o.slot, o.call_uuid, o.caller_number, o.caller_name, o.parker,
-	o.parked_at, o.deadline, o.parker_domain, o.recall_attempts,
+	o.parked_at, o.deadline, o.parker_domain, o.recall_attempts, o.dialog,
 	(SELECT n.text FROM notes n
 		WHERE n.call_uuid = o.call_uuid
 		AND n.session_id IS (SELECT s.id FROM sessions s WHERE s.call_uuid = o.call_uuid AND s.ended_id IS NULL ORDER BY s.id DESC LIMIT 1)
@@ -41,7 +41,7 @@ func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
 		var parkedAt, deadline string
 		var note sql.NullString
 		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
-			&o.ParkerDomain, &o.Attempts, &note); err != nil {
+			&o.ParkerDomain, &o.Attempts, &o.Dialog, &note); err != nil {
 			return nil, fmt.Errorf("parked: %w", err)
 		}
 		if o.ParkedAt, err = parseTime(parkedAt); err != nil {

@@ -14,8 +14,8 @@ import (
 const (
 	sqlDeleteOccupancy = `DELETE FROM occupancy WHERE call_uuid = ?`
 	sqlInsertOccupancy = `INSERT INTO occupancy
-	(lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline, parker_domain, recall_attempts)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline, parker_domain, recall_attempts, dialog)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertHistory = `INSERT INTO history
 	(at, lot, slot, call_uuid, caller_number, caller_name, parker, event, reason, retriever, wait_ms)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -156,7 +156,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) error
 	if o := t.Occupancy; o != nil {
 		_, err := tx.StmtContext(ctx, db.stmts.insOccupancy).ExecContext(ctx,
 			o.Lot, o.Slot, string(o.Call), o.Caller.Number, o.Caller.Name, o.Parker,
-			formatTime(o.ParkedAt), formatTime(o.Deadline), o.ParkerDomain, o.Attempts)
+			formatTime(o.ParkedAt), formatTime(o.Deadline), o.ParkerDomain, o.Attempts, o.Dialog)
 		if isConstraint(err) {
 			// The call's own row is gone, so the only key left to collide
 			// is (lot, slot): another call holds the slot.
@@ -224,14 +224,14 @@ func validate(t parking.Transition) error {
 }
 
 // Occupied returns every occupied slot ordered by lot and slot, with the
-// parker's domain and the recall attempts so far. Times are in UTC.
+// parker's domain, the recall attempts so far and the call's SIP dialog. Times are in UTC.
 func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
 	defer db.damaged(&rerr)
 	if db.r == nil {
 		return nil, fmt.Errorf("occupied: %w", errNotOpen)
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline,
-	parker_domain, recall_attempts
+	parker_domain, recall_attempts, dialog
 	FROM occupancy ORDER BY lot, slot`)
 	if err != nil {
 		return nil, fmt.Errorf("occupied: %w", err)
@@ -242,7 +242,7 @@ func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
 		var o parking.Occupant
 		var parkedAt, deadline string
 		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
-			&o.ParkerDomain, &o.Attempts); err != nil {
+			&o.ParkerDomain, &o.Attempts, &o.Dialog); err != nil {
 			return nil, fmt.Errorf("occupied: %w", err)
 		}
 		if o.ParkedAt, err = parseTime(parkedAt); err != nil {

@@ -267,11 +267,13 @@ func segments(q ReportQuery) []segment {
 // line up, and escapes any text, so a lot or a parker can hold anything.
 // There is no GROUP BY on purpose: SQLite groups by sorting every session
 // into a temp B-tree, which was two thirds of the time of a year's report
-// by lot; Go groups them in a map instead.
+// by lot; Go groups them in a map instead. A 'replaced' session is the
+// stay of an attended transfer's consult call, not a parked call: it is
+// left out (the caller it handed its slot to has a session of its own).
 const sqlReport = `SELECT json_group_array(%s), json_group_array(outcome),
 	json_group_array(recall_attempts), json_group_array(wait_ms)
 	FROM sessions INDEXED BY sessions_parked_at
-	WHERE parked_at >= ?1 AND parked_at < ?2`
+	WHERE parked_at >= ?1 AND parked_at < ?2 AND outcome IS NOT 'replaced'`
 
 // reportQuery returns the query of sqlReport for grouping by. Hour and day
 // read parked_at and compute the local clock in Go (see clockGroups).

@@ -19,7 +19,7 @@ import (
 //   - 'recall' adds one recall attempt to the call's open session;
 //   - a terminal event (see terminal) closes the call's open session with its
 //     time, outcome, wait and retriever (for 'recalled' with no retriever
-//     recorded, the parker);
+//     recorded, the parker); 'replaced' (migration 0004) is terminal too;
 //   - other events, and events of calls without an open session, change no
 //     session.
 
@@ -42,7 +42,8 @@ const (
 // terminal reports whether e ends a park session.
 func terminal(e parking.Event) bool {
 	switch e {
-	case parking.EventRetrieved, parking.EventRecalled, parking.EventAbandoned, parking.EventFallback, parking.EventLost:
+	case parking.EventRetrieved, parking.EventRecalled, parking.EventAbandoned, parking.EventFallback, parking.EventLost,
+		parking.EventReplaced:
 		return true
 	}
 	return false

@@ -51,7 +51,8 @@ func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 // terminal reports whether e ends a park session, as the store decides it.
 func terminal(e parking.Event) bool {
 	switch e {
-	case parking.EventRetrieved, parking.EventRecalled, parking.EventAbandoned, parking.EventFallback, parking.EventLost:
+	case parking.EventRetrieved, parking.EventRecalled, parking.EventAbandoned, parking.EventFallback, parking.EventLost,
+		parking.EventReplaced:
 		return true
 	}
 	return false
