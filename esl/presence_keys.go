@@ -114,8 +114,8 @@ const maxCallerText = 48
 // SanitizeCallerText makes caller-supplied text (a name or a number) fit
 // for a lamp's status text, which FreeSWITCH copies into SIP NOTIFY bodies
 // (XML) and which travels as an event header. It never refuses: control and
-// format characters (line breaks, bidi overrides) and invalid UTF-8 are
-// dropped; characters that mean something to a header, a URL-encoded value
+// format characters (bidi overrides, NUL) and invalid UTF-8 are dropped;
+// line breaks and tabs become spaces; characters that mean something to a header, a URL-encoded value
 // or XML (quotes, '<', '>', '&', '%', '\', ';') become spaces; runs of
 // spaces collapse; the text is trimmed and capped at 48 runes. Unlike
 // SafeCallerIDName it keeps ':', '/', '@' and ',', which do no harm here.
@@ -125,10 +125,10 @@ func SanitizeCallerText(s string) string {
 	n := 0
 	for _, r := range strings.ToValidUTF8(s, "") {
 		switch {
-		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError:
-			continue
 		case unicode.IsSpace(r) || strings.ContainsRune(`'"<>&%\;`+"`", r):
 			space = b.Len() > 0
+			continue
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError:
 			continue
 		}
 		if n == maxCallerText {
