@@ -52,7 +52,8 @@ type Presence struct {
 	// Logger: a debug line per batch published and per probe answered.
 	Logger zerolog.Logger
 	// BatchSize is how many events go in one write (one round trip).
-	// Default 64.
+	// Default 16: small batches keep a change from waiting long behind
+	// a republication (BENCHMARKS.md#blf-presence).
 	BatchSize int
 	// MaxProbes bounds the probes waiting for an answer; more are dropped
 	// (and counted Failed). Default 4096.
@@ -77,6 +78,11 @@ type Presence struct {
 	republish bool
 	domConn   *Conn  // the connection domain was asked on
 	domain    string // the switch's domain, when domains is empty
+
+	// Run's own: what is left of a republication, and the keys whose
+	// newer changes were sent meanwhile.
+	snap   []parking.Lamp
+	struck map[lampTarget]bool
 
 	count                       atomic.Uint64 // event_count
 	published, answered, failed atomic.Uint64
@@ -105,7 +111,7 @@ var _ parking.Lamps = (*Presence)(nil)
 // domains ValidDomain, or Run returns the error.
 func NewPresence(c *Client, src LampSource, keys LampKeys, domains []string) *Presence {
 	p := &Presence{
-		Logger: zerolog.Nop(), BatchSize: 64, MaxProbes: 4096, RetryAfter: time.Second,
+		Logger: zerolog.Nop(), BatchSize: 16, MaxProbes: 4096, RetryAfter: time.Second,
 		c: c, src: src, domains: append([]string(nil), domains...),
 		wake: make(chan struct{}, 1), pending: map[lampTarget]parking.Lamp{},
 	}
@@ -284,10 +290,16 @@ type presenceItem struct {
 	probe bool
 }
 
-// flush sends everything queued. Without a connection it drops the queue:
-// the next connection republishes every lamp anyway. A send that fails on
-// a connection that stays up returns an error, and Run republishes
-// everything a little later.
+// flush sends the off keys, the queued changes and probe answers, then the
+// next chunk of a republication: a change never waits for more than one
+// chunk of a republication of thousands of keys. Without a connection it
+// drops the queue: the next connection republishes every lamp anyway. A
+// send that fails on a connection that stays up returns an error, and Run
+// republishes everything a little later.
+//
+// Order: the snapshot (EveryLamp) is taken before the queue, so a queued
+// change is never older than the snapshot's lamp for its key; it is sent
+// first and the key is struck from what is left of the snapshot.
 func (p *Presence) flush(ctx context.Context) error {
 	conn, err := p.c.current()
 	p.mu.Lock()
@@ -306,11 +318,8 @@ func (p *Presence) flush(ctx context.Context) error {
 		}
 		return err
 	}
-	// The snapshot is taken before the queue: a change queued before it
-	// shows the same state, one queued after it is newer and goes after.
-	var every []parking.Lamp
 	if republish {
-		every = p.src.EveryLamp()
+		p.snap, p.struck = p.src.EveryLamp(), map[lampTarget]bool{}
 	}
 	p.mu.Lock()
 	off, probes, lamps := p.off, p.probes, make([]parking.Lamp, 0, len(p.order))
@@ -330,11 +339,29 @@ func (p *Presence) flush(ctx context.Context) error {
 	for _, k := range off {
 		add(k, parking.Lamp{Lot: k.t.lot, Slot: k.t.slot}, domains, "", false)
 	}
-	for _, l := range append(every, lamps...) {
-		if k, ok := p.keyOf(lampTarget{l.Lot, l.Slot}); ok {
+	for _, l := range lamps {
+		t := lampTarget{l.Lot, l.Slot}
+		if k, ok := p.keyOf(t); ok {
 			add(k, l, domains, "", false)
+			if p.struck != nil {
+				p.struck[t] = true
+			}
 		}
 	}
+	chunk := max(p.BatchSize/len(domains), 1)
+	for len(p.snap) > 0 && chunk > 0 {
+		l := p.snap[0]
+		p.snap = p.snap[1:]
+		t := lampTarget{l.Lot, l.Slot}
+		if k, ok := p.keyOf(t); ok && !p.struck[t] {
+			add(k, l, domains, "", false)
+			chunk--
+		}
+	}
+	if len(p.snap) == 0 {
+		p.snap, p.struck = nil, nil
+	}
+	more := p.snap != nil
 	p.mu.Unlock()
 	for _, pr := range probes {
 		l, err := p.src.Lamp(pr.key.t.lot, pr.key.t.slot)
@@ -342,9 +369,10 @@ func (p *Presence) flush(ctx context.Context) error {
 			// A lot or slot the Service does not know (yet): dark.
 			l = parking.Lamp{Lot: pr.key.t.lot, Slot: pr.key.t.slot}
 		}
-		p.mu.Lock()
 		add(pr.key, l, []string{pr.domain}, pr.callID, true)
-		p.mu.Unlock()
+	}
+	if more {
+		p.poke() // the rest of the republication, after what comes meanwhile
 	}
 	return p.send(ctx, conn, items)
 }
@@ -356,6 +384,7 @@ func (p *Presence) drop() {
 	p.failed.Add(uint64(len(p.order) + len(p.probes)))
 	p.probes, p.order = nil, p.order[:0]
 	clear(p.pending)
+	p.snap, p.struck = nil, nil
 }
 
 // send writes items in batches of BatchSize, one round trip each.

@@ -59,7 +59,7 @@ func (s *Switch) recordPresence(h esl.Headers) {
 		p.history = map[string][]PresenceIn{}
 	}
 	hist := append(p.history[k], in)
-	if len(hist) > maxHistory {
+	if len(hist) > 2*maxHistory { // trimmed now and then, not at every event
 		hist = append(hist[:0:0], hist[len(hist)-maxHistory:]...)
 	}
 	p.history[k] = hist
@@ -84,7 +84,8 @@ const maxHistory = 256
 func (s *Switch) PresenceHistory(key string) []PresenceIn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]PresenceIn(nil), s.pres.history[strings.ToLower(key)]...)
+	hist := s.pres.history[strings.ToLower(key)]
+	return append([]PresenceIn(nil), hist[max(len(hist)-maxHistory, 0):]...)
 }
 
 // PresenceCount returns how many PRESENCE_IN events were received since
