@@ -387,3 +387,52 @@ func TestClient_ValetLoaded(t *testing.T) {
 		t.Fatalf("ValetLoaded unconnected: %v", err)
 	}
 }
+
+// Ensure probes are answered before and after a FreeSWITCH restart, and
+// that a change made while the switch was away is what the lamps show
+// once it is back.
+func TestPresence_ProbesAcrossRestart(t *testing.T) {
+	r := startPresence(t, fstest.Options{}, testKeys, nil, nil)
+	r.wait(t, "park+701@127.0.0.1", answer("terminated"))
+	id := r.sim.Subscribe("park+701", "127.0.0.1")
+	r.wait(t, "park+701@127.0.0.1", func(in fstest.PresenceIn) bool { return in.CallID == id })
+
+	if err := r.sim.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	r.lamps.set(parking.Lamp{Lot: "a", Slot: 701, State: parking.LampParked, Caller: parking.Caller{Name: "Back"}})
+	r.wait(t, "park+701@127.0.0.1", func(in fstest.PresenceIn) bool { return in.Status == "Parked: Back" })
+	id = r.sim.Subscribe("park+701", "127.0.0.1")
+	in := r.wait(t, "park+701@127.0.0.1", func(in fstest.PresenceIn) bool { return in.CallID == id })
+	if in.AnswerState != "confirmed" || in.Status != "Parked: Back" {
+		t.Fatalf("probe after the restart answered %+v", in)
+	}
+}
+
+// Ensure changes made while thousands of keys are being republished win
+// over the republication's older snapshot: the last change of a key late
+// in the snapshot is its final state.
+func TestPresence_ChangesDuringRepublishWin(t *testing.T) {
+	r := startPresence(t, fstest.Options{}, bigKeys, nil, nil)
+	r.wait(t, "park+big@127.0.0.1", answer("terminated"))
+	for r.sim.PresenceCount() < 2001 {
+		time.Sleep(time.Millisecond)
+	}
+	for round := 0; round < 5; round++ {
+		if err := r.p.SetKeys(bigKeys); err != nil {
+			t.Fatal(err)
+		}
+		base := r.sim.PresenceCount()
+		var last string
+		for i := 0; i < 200; i++ {
+			last = fmt.Sprintf("Parked: r%d n%d", round, i)
+			r.lamps.set(parking.Lamp{Lot: "big", Slot: 1999, State: parking.LampParked,
+				Caller: parking.Caller{Name: fmt.Sprintf("r%d n%d", round, i)}})
+		}
+		r.wait(t, "park+2000@127.0.0.1", func(in fstest.PresenceIn) bool { return in.N > base })
+		r.wait(t, "park+big@127.0.0.1", func(in fstest.PresenceIn) bool { return in.N > base })
+		if in, _ := r.sim.Presence("park+1999@127.0.0.1"); in.Status != last {
+			t.Fatalf("round %d: park+1999 shows %q after the republication, want %q", round, in.Status, last)
+		}
+	}
+}
