@@ -284,7 +284,7 @@ func (p *Presence) Run(ctx context.Context) error {
 	}
 }
 
-// item is one event to send; probe marks a probe answer.
+// presenceItem is one event to send; probe marks a probe answer.
 type presenceItem struct {
 	ev    presenceIn
 	probe bool
