@@ -74,6 +74,7 @@ fuzz:
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzReaderOracle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzOriginateCommand$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzInstance$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./esl -run '^$$' -fuzz '^FuzzPresenceIn$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 clean:

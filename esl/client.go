@@ -68,6 +68,7 @@ type Client struct {
 	conn      *Conn
 	connected chan struct{} // closed while connected; replaced on disconnect
 	jobs      jobTable      // bgapi commands awaiting their BACKGROUND_JOB
+	presence  *Presence     // set by NewPresence: probes and reconnects go to it
 }
 
 // Events the inbound connection subscribes to.
@@ -104,6 +105,9 @@ func (c *Client) Run(ctx context.Context) error {
 			c.Logger.Info().Str("freeswitch", c.Addr).Msg("connected to FreeSWITCH")
 			c.setConn(conn)
 			reconciled := c.reconcile(ctx)
+			if p := c.presenceHook(); p != nil {
+				p.connected() // after reconcile: the lamps are the switch's again
+			}
 			c.supervise(ctx, conn, reconciled)
 			c.setConn(nil)
 			_ = conn.Close()
@@ -189,7 +193,7 @@ func (c *Client) dial(ctx context.Context) (*Conn, error) {
 		_ = conn.Close()
 		return nil, errors.New("authenticate: FreeSWITCH refused the password (esl.password)")
 	}
-	reply, err = conn.Send(ctx, command.Event{Format: "plain", Listen: subscribed})
+	reply, err = conn.Send(ctx, command.Event{Format: "plain", Listen: c.eventNames()})
 	if err != nil || !strings.HasPrefix(reply.Headers.Get("Reply-Text"), "+OK") {
 		_ = conn.Close()
 		return nil, fmt.Errorf("subscribe: %v %s", err, reply.Headers.Get("Reply-Text"))
@@ -208,6 +212,10 @@ func (c *Client) onEvent(ev Event) {
 	case "SHUTDOWN":
 		c.Logger.Warn().Msg("FreeSWITCH is shutting down: its parked calls are lost")
 		c.Calls.SwitchShutdown(context.Background())
+	case "PRESENCE_PROBE":
+		if p := c.presenceHook(); p != nil {
+			p.onProbe(ev)
+		}
 	}
 }
 

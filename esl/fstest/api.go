@@ -54,6 +54,9 @@ func (s *Switch) apiLocked(cmd, args string) (string, bool) {
 		return ""
 	}
 	ch := s.channels[arg(0)]
+	if res, ok := s.presenceAPI(cmd, args); ok {
+		return res, true
+	}
 	switch cmd {
 	case "status":
 		up := time.Since(s.started)

@@ -81,6 +81,10 @@ type Options struct {
 	// does not grow the switch's memory with every call it ever made.
 	// Handles returned by Call keep working.
 	Forget bool
+	// Valet says mod_valet_parking is loaded (`module_exists`).
+	Valet bool
+	// Domain is the switch's `global_getvar domain`, default "127.0.0.1".
+	Domain string
 }
 
 // Switch is a simulated FreeSWITCH. Create it with New or Start.
@@ -107,6 +111,7 @@ type Switch struct {
 	endpoints map[string]Endpoint
 	invites   []Invite
 	timers    map[*timer]struct{}
+	pres      presenceState // PRESENCE_IN received (presence.go)
 
 	traceMu sync.Mutex
 	connSeq int
@@ -134,6 +139,9 @@ func New(opts Options) (*Switch, error) {
 	}
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.Domain == "" {
+		opts.Domain = "127.0.0.1"
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
@@ -262,6 +270,7 @@ func (s *Switch) Restart() error {
 	s.channels = map[string]*Channel{}
 	s.order = nil
 	s.coreUUID = esl.NewUUID()
+	s.pres.latest, s.pres.history, s.pres.n = nil, nil, 0 // FreeSWITCH forgets every presence
 	s.seq = 0
 	s.started = time.Now()
 	s.sessions = 0

@@ -432,6 +432,9 @@ func (s *Switch) handle(c *conn, cmd esl.Command) {
 		}
 		ev.Body = cmd.Body
 		c.reply("+OK " + id)
+		if name == "PRESENCE_IN" {
+			s.recordPresence(cmd.Headers)
+		}
 		s.dispatch(ev)
 	case "log":
 		c.reply("+OK log level 7 [7]")
