@@ -1,10 +1,3 @@
-//go:build parkd_service_lamps
-
-// This test needs parking.Service's Lamps field and its Lamp and EveryLamp
-// methods, which come with branch h-domain: the lead removes the build tag
-// after merging h-domain and h-presence. Until then `go test
-// -tags parkd_service_lamps ./esl` does not compile.
-
 package esl_test
 
 import (
