@@ -132,6 +132,9 @@ func parseRequest(h Headers) (Request, error) {
 		}
 		r.Slot = n
 	}
+	if r.Action == ActionKey && r.Lot == "" && r.Slot == 0 {
+		return r, fmt.Errorf("%w: parkd_action key names neither a slot nor a lot", ErrBadRequest)
+	}
 	return r, nil
 }
 
