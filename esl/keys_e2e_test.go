@@ -27,10 +27,13 @@ type keyRig struct {
 func startKeyRig(t *testing.T) *keyRig {
 	t.Helper()
 	r := &keyRig{sim: fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})}
+	// The inbound connection tells the Service of hangups, as in parkd.
+	client := esl.NewClient(r.sim.Addr(), "ClueCon")
+	client.MinBackoff, client.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	svc, err := parking.NewService([]parking.LotConfig{
 		{Name: "main", First: 201, Last: 203, Music: "local_stream://moh", Timeout: time.Hour},
 		{Name: "vip", First: 301, Last: 302, Music: "local_stream://moh", Timeout: time.Hour},
-	}, nil, &memStore{})
+	}, client, &memStore{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +41,16 @@ func startKeyRig(t *testing.T) *keyRig {
 		t.Fatal(err)
 	}
 	r.svc = svc
+	client.Calls = svc
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = client.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-ran })
+	select {
+	case <-client.Connected():
+	case <-time.After(5 * time.Second):
+		t.Fatal("inbound client did not connect")
+	}
 	srv := esl.NewServer(svc)
 	srv.Logger = zerolog.Nop()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
