@@ -818,7 +818,7 @@ func TestParse_ExampleRecall(t *testing.T) {
 		}
 		b.WriteString(line)
 	}
-	wantKeys := []string{"instance", "fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
+	wantKeys := []string{"instance", "domains", "fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
 		"caller_id_name", "caller_id_number", "ring_for", "retry_after", "attempts"}
 	if !reflect.DeepEqual(keys, wantKeys) {
 		t.Fatalf("uncommented %q, want %q", keys, wantKeys)
@@ -836,6 +836,9 @@ func TestParse_ExampleRecall(t *testing.T) {
 	}
 	if got, want := c.Instance, "pbx1"; got != want {
 		t.Fatalf("instance=%q, want %q", got, want)
+	}
+	if got := c.BLF.Domains; len(got) != 1 || got[0] != "pbx.example.com" {
+		t.Fatalf("blf.domains=%q", got)
 	}
 
 	// Every Alert-Info value in the example's comments.
