@@ -204,3 +204,34 @@ func TestKey_LotKeyBothWays(t *testing.T) {
 	}
 	r.empty(t)
 }
+
+// Ensure a request parkd refuses itself is sent back to whoever transferred
+// it, but a call that dialled parkd itself is not sent to its own phone:
+// the error tone, then a hangup.
+func TestKey_RefusedNotSentToItself(t *testing.T) {
+	r := startKeyRig(t)
+	for _, tc := range []struct {
+		referredBy string
+		wantDest   string
+	}{
+		{"", ""},
+		{reception, "1000"},
+	} {
+		ch, err := r.sim.Call(fstest.CallSpec{
+			SocketAddr: r.addr, CallerNumber: "1001", Destination: "park+x", Answered: true, ReferredBy: tc.referredBy,
+			Vars: map[string]string{esl.VarAction: esl.ActionKey, esl.VarSlot: "x"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := ch.WaitFor(5*time.Second, func(s fstest.ChannelState) bool {
+			return slices.Contains(s.Played, esl.ErrorTone) && (!s.Alive || s.Destination == tc.wantDest)
+		})
+		if err != nil {
+			t.Fatalf("referred by %q: %v", tc.referredBy, err)
+		}
+		if tc.wantDest == "" && (st.Alive || st.Destination == "1001") {
+			t.Fatalf("a call that dialled parkd itself: %v, want hung up after the tone", st)
+		}
+	}
+}
