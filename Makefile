@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzURLCode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./esl -run '^$$' -fuzz '^FuzzReplacesCallID$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzBuilders$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzAppendEventFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzParseEventOracle$$' -fuzztime $(FUZZTIME)

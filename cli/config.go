@@ -78,10 +78,11 @@ func serveConfig(fs *flag.FlagSet, path string, defaults bool) (c conf.Config, r
 
 // fsconfParams maps the configuration into the dialplan renderer's input.
 func fsconfParams(c conf.Config) fsconf.Params {
-	p := fsconf.Params{Listen: c.ESL.Listen}
+	p := fsconf.Params{Listen: c.ESL.Listen, BLF: c.BLF.Enabled}
 	for _, l := range c.Lots {
 		p.Lots = append(p.Lots, fsconf.Lot{
 			Name: l.Name, ParkCode: l.ParkCode, RetrieveCode: l.RetrieveCode, First: l.First, Last: l.Last,
+			BLFPrefix: l.BLFPrefix, LotKey: l.LotKey(),
 		})
 	}
 	return p

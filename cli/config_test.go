@@ -156,3 +156,41 @@ func TestServeConfig_ReloadsTheSameFile(t *testing.T) {
 		t.Fatalf("reload with --defaults: %v %v, lots %v", err, rerr, c.Lots)
 	}
 }
+
+// Ensure `parkd fsconf` writes the busy-lamp keys' extensions from the
+// configuration, each lot's blf_prefix and lot key carried through, only
+// with [blf] enabled.
+func TestCLI_FsconfBLF(t *testing.T) {
+	lots := `
+[[lot]]
+name = "main"
+slots = "701-705"
+
+[[lot]]
+name = "vip"
+slots = "201-202"
+park_code = "*80"
+retrieve_code = "*81"
+blf_prefix = "valet+"
+blf_lot = "name"
+`
+	off := writeFile(t, "off.toml", lots)
+	if code, out, errOut := runCLI(t, "fsconf", "-c", off); code != 0 || strings.Contains(out, "parkd_action=key") {
+		t.Fatalf("fsconf with [blf] off: exit %d, keys written?\n%s%s", code, out, errOut)
+	}
+	on := writeFile(t, "on.toml", "[blf]\nenabled = true\n"+lots)
+	code, out, errOut := runCLI(t, "fsconf", "-c", on)
+	if code != 0 {
+		t.Fatalf("fsconf: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		`<extension name="parkd_key_main">`, `expression="^park\+(70[1-5])$"`,
+		`<extension name="parkd_lotkey_main">`, `expression="^park\+\*70$"`,
+		`<extension name="parkd_key_vip">`, `expression="^valet\+(20[1-2])$"`,
+		`<extension name="parkd_lotkey_vip">`, `expression="^valet\+vip$"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("fsconf output lacks %s\n%s", want, out)
+		}
+	}
+}

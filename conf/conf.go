@@ -59,6 +59,8 @@ type Config struct {
 	ESL      ESL    `toml:"esl"`
 	Store    Store  `toml:"store"`
 	Log      Log    `toml:"log"`
+	// BLF configures the phones' busy-lamp keys.
+	BLF BLF `toml:"blf"`
 	// Lots holds the parking lots in file order. The first lot is the
 	// default lot, used when a call does not name one.
 	Lots []Lot `toml:"lot"`
@@ -130,6 +132,13 @@ type Lot struct {
 	// FallbackDestination.
 	Fallback string `toml:"fallback"`
 
+	// BLFPrefix is what a busy-lamp key's user part starts with, before a
+	// slot number or the lot's key: park+201@<domain>.
+	BLFPrefix string `toml:"blf_prefix"`
+	// BLFLot is what follows BLFPrefix on the lot's own key: "park_code",
+	// "name" or "off" (see LotKey).
+	BLFLot string `toml:"blf_lot"`
+
 	// First and Last are the slot range parsed from Slots by Validate (and so
 	// by Parse and Load).
 	First, Last int `toml:"-"`
@@ -198,6 +207,8 @@ func DefaultLot() Lot {
 		OnOccupied:   DefaultOnOccupied,
 		ParkCode:     DefaultParkCode,
 		RetrieveCode: DefaultRetrieveCode,
+		BLFPrefix:    DefaultBLFPrefix,
+		BLFLot:       DefaultBLFLot,
 		Recall:       DefaultRecall(),
 		First:        701,
 		Last:         720,

@@ -165,7 +165,7 @@ func TestParse_Full(t *testing.T) {
 				Name: "main", Slots: "701-799", Music: "local_stream://default",
 				Timeout: 90 * time.Second, OnFull: "overflow:reception", OnOccupied: "reject",
 				ParkCode: "*70", RetrieveCode: "*71", First: 701, Last: 799,
-				Fallback: "9000 XML default",
+				Fallback: "9000 XML default", BLFPrefix: "park+", BLFLot: "park_code",
 				Recall: conf.Recall{
 					Enabled: true, Dial: "sofia/gateway/pbx/{parker}", Domain: "pbx.example.com",
 					AlertInfo: "<http://127.0.0.1>;info=alert-internal", CallerIDName: "{caller_name} ({lot} {slot})",
@@ -177,7 +177,7 @@ func TestParse_Full(t *testing.T) {
 				Music:   "/usr/share/freeswitch/sounds/music/8000/ponce-preludio-in-e-major.wav",
 				Timeout: 3 * time.Minute, Announce: true, OnFull: "reject", OnOccupied: "next",
 				ParkCode: "#80", RetrieveCode: "#81", First: 201, Last: 201,
-				Recall: conf.DefaultRecall(),
+				Recall: conf.DefaultRecall(), BLFPrefix: "park+", BLFLot: "park_code",
 			},
 		},
 	}
@@ -818,7 +818,7 @@ func TestParse_ExampleRecall(t *testing.T) {
 		}
 		b.WriteString(line)
 	}
-	wantKeys := []string{"instance", "fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
+	wantKeys := []string{"instance", "domains", "fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
 		"caller_id_name", "caller_id_number", "ring_for", "retry_after", "attempts"}
 	if !reflect.DeepEqual(keys, wantKeys) {
 		t.Fatalf("uncommented %q, want %q", keys, wantKeys)
@@ -836,6 +836,9 @@ func TestParse_ExampleRecall(t *testing.T) {
 	}
 	if got, want := c.Instance, "pbx1"; got != want {
 		t.Fatalf("instance=%q, want %q", got, want)
+	}
+	if got := c.BLF.Domains; len(got) != 1 || got[0] != "pbx.example.com" {
+		t.Fatalf("blf.domains=%q", got)
 	}
 
 	// Every Alert-Info value in the example's comments.

@@ -28,6 +28,7 @@ var tables = []struct {
 	{reflect.TypeFor[ESL](), "an [esl] key: write it under [esl]"},
 	{reflect.TypeFor[Store](), "a [store] key: write it under [store]"},
 	{reflect.TypeFor[Log](), "a [log] key: write it under [log]"},
+	{reflect.TypeFor[BLF](), "a [blf] key: write it under [blf]"},
 	{reflect.TypeFor[Lot](), "a lot key: write it under [[lot]], above [lot.recall]"},
 	{reflect.TypeFor[Recall](), "a recall key: write it under [lot.recall]"},
 }

@@ -25,6 +25,11 @@ func NeedsRestart(running, next Config) []string {
 		{"store.keep", running.Store.Keep != next.Store.Keep},
 		{"log.level", running.Log.Level != next.Log.Level},
 		{"log.format", running.Log.Format != next.Log.Format},
+		// Presence is set up at start: whether it is published and for
+		// which domains. A lot's blf_prefix and blf_lot apply like the rest
+		// of the lot (and need the dialplan regenerated).
+		{"blf.enabled", running.BLF.Enabled != next.BLF.Enabled},
+		{"blf.domains", !slices.Equal(running.BLF.Domains, next.BLF.Domains)},
 	} {
 		if k.changed {
 			keys = append(keys, k.key)

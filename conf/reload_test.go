@@ -31,11 +31,14 @@ func TestNeedsRestart(t *testing.T) {
 		{"StoreKeep", func(c *conf.Config) { c.Store.Keep = 400 * 24 * time.Hour }, []string{"store.keep"}},
 		{"LogLevel", func(c *conf.Config) { c.Log.Level = "debug" }, []string{"log.level"}},
 		{"LogFormat", func(c *conf.Config) { c.Log.Format = "console" }, []string{"log.format"}},
+		{"BLFEnabled", func(c *conf.Config) { c.BLF.Enabled = true }, []string{"blf.enabled"}},
+		{"BLFDomains", func(c *conf.Config) { c.BLF.Domains = []string{"pbx.example.com"} }, []string{"blf.domains"}},
 		{"Several", func(c *conf.Config) { c.Log.Level, c.ESL.Listen = "debug", "127.0.0.1:1" }, []string{"esl.listen", "log.level"}},
 		{"LotsLive", func(c *conf.Config) {
 			c.Lots[0].Music, c.Lots[0].Timeout, c.Lots[0].Recall.Attempts = "local_stream://other", time.Minute, 5
 			l := conf.DefaultLot()
 			l.Name, l.Slots, l.ParkCode, l.RetrieveCode = "b", "801-820", "*80", "*81"
+			l.BLFPrefix, l.BLFLot = "valet+", conf.BLFLotName
 			c.Lots = append(c.Lots, l)
 		}, nil},
 	} {
@@ -60,7 +63,7 @@ func TestNeedsRestart(t *testing.T) {
 // a lot setting, which applies live.
 func TestNeedsRestart_EveryKey(t *testing.T) {
 	base := conf.Default()
-	for _, section := range []any{&base.ESL, &base.Store, &base.Log} {
+	for _, section := range []any{&base.ESL, &base.Store, &base.Log, &base.BLF} {
 		v := reflect.ValueOf(section).Elem()
 		for i := range v.NumField() {
 			next := conf.Default()
@@ -68,6 +71,8 @@ func TestNeedsRestart_EveryKey(t *testing.T) {
 			switch nv.Kind() {
 			case reflect.String:
 				nv.SetString(nv.String() + "x")
+			case reflect.Bool:
+				nv.SetBool(!nv.Bool())
 			case reflect.Int64:
 				nv.SetInt(nv.Int() + 1)
 			case reflect.Slice:
@@ -80,7 +85,7 @@ func TestNeedsRestart_EveryKey(t *testing.T) {
 			}
 		}
 	}
-	if got, want := reflect.TypeFor[conf.Config]().NumField(), 5; got != want {
+	if got, want := reflect.TypeFor[conf.Config]().NumField(), 6; got != want {
 		t.Fatalf("Config has %d fields, want %d: decide whether the new one applies live and update NeedsRestart", got, want)
 	}
 }

@@ -92,6 +92,7 @@ func (c *Config) validate() problems {
 	}
 	p.oneOf("log.level", c.Log.Level, "one of debug, info, warn, error", "debug", "info", "warn", "error")
 	p.oneOf("log.format", c.Log.Format, "json or console", "json", "console")
+	c.BLF.validate(&p)
 	c.validateLots(&p)
 	return p
 }
@@ -167,10 +168,12 @@ func (c *Config) validateLots(p *problems) {
 		}
 		l.Recall.validate(p, key+".recall")
 		validateFallback(p, key+".fallback", l.Fallback)
+		l.validateBLF(p, key)
 	}
 	c.validateOverflow(p, byName)
 	c.validateOverlap(p)
 	validateCodes(p, codes)
+	c.validateBLFKeys(p)
 }
 
 // parseSlots parses "first-last" or a single slot number. It returns a

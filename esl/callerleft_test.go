@@ -101,11 +101,14 @@ func startDeadlineRig(t *testing.T) *deadlineRig {
 	return r
 }
 
-// call places a call asking to park into slot ("" for any).
+// call places a call blind-transferred by 1000 to park into slot ("" for
+// any). Transferred, so that only a park into "any slot" is announced: a
+// call that dials the park code itself hears its slot always (SelfPark), and
+// these tests' announcements never end.
 func (r *deadlineRig) call(t *testing.T, number, slot string) *fstest.Channel {
 	t.Helper()
 	ch, err := r.sim.Call(fstest.CallSpec{
-		SocketAddr: r.addr, CallerNumber: number, Answered: true,
+		SocketAddr: r.addr, CallerNumber: number, Answered: true, ReferredBy: "<sip:1000@127.0.0.1>",
 		Vars: map[string]string{esl.VarAction: "park", esl.VarLot: "main", esl.VarSlot: slot},
 	})
 	if err != nil {

@@ -32,12 +32,15 @@ const (
 // Request is what the dialplan asked parkd to do with a channel, read from
 // the socket's connect reply.
 type Request struct {
-	Action   string // ActionPark or ActionRetrieve
-	Call     string // the channel's UUID
-	Lot      string // "" for the default lot
-	Slot     int    // 0 for "any" (park: lowest free; retrieve: longest waiting)
-	Caller   parking.Caller
-	Parker   string // who transferred the call here; "" if unknown
+	Action string // ActionPark, ActionRetrieve or ActionKey
+	Call   string // the channel's UUID
+	Lot    string // "" for the default lot
+	Slot   int    // 0 for "any" (park: lowest free; retrieve: longest waiting)
+	Caller parking.Caller
+	// Parker is who transferred the call here, or the caller's own number
+	// when it was not transferred (a self-park, e.g. a consult call); ""
+	// if unknown.
+	Parker   string
 	Answered bool
 	Context  string // the channel's dialplan context, for transfers back
 
@@ -72,7 +75,7 @@ func ParseRequest(h Headers) (Request, error) {
 // parked (its UUID, caller, parker) would otherwise keep the whole ~10 KB
 // connect reply alive: 10,000 parked calls took 190 MB instead of 40.
 func (r Request) detached() Request {
-	for _, p := range []*string{&r.Action, &r.Call, &r.Lot, &r.Caller.Name, &r.Caller.Number, &r.Parker, &r.Context, &r.ParkerDomain} {
+	for _, p := range []*string{&r.Action, &r.Call, &r.Lot, &r.Caller.Name, &r.Caller.Number, &r.Parker, &r.Context, &r.ParkerDomain, &r.Dialog, &r.Replaces} {
 		*p = strings.Clone(*p)
 	}
 	return r
@@ -94,16 +97,27 @@ func parseRequest(h Headers) (Request, error) {
 	if !ValidUUID(r.Call) {
 		return Request{}, fmt.Errorf("%w: Unique-ID %q is not a channel UUID", ErrBadRequest, clip(r.Call))
 	}
+	r.Transferred = transferred(h)
+	r.Dialog = callID(variable(h, "sip_call_id"))
+	r.Replaces = ReplacesCallID(variable(h, "sip_refer_to"))
 	r.Parker = parker(h)
+	if !r.Transferred {
+		// Nobody sent the call here: the person on it parks it, or
+		// retrieves with it.
+		r.Parker = ""
+		if tokenRE.MatchString(r.Caller.Number) {
+			r.Parker = r.Caller.Number
+		}
+	}
 	r.ParkerDomain = parkerDomain(h)
 
 	switch action := variable(h, VarAction); action {
-	case ActionPark, ActionRetrieve:
+	case ActionPark, ActionRetrieve, ActionKey:
 		r.Action = action
 	case "":
 		return r, fmt.Errorf("%w: parkd_action is not set", ErrBadRequest)
 	default:
-		return r, fmt.Errorf("%w: parkd_action %q is neither park nor retrieve", ErrBadRequest, clip(action))
+		return r, fmt.Errorf("%w: parkd_action %q is not park, retrieve or key", ErrBadRequest, clip(action))
 	}
 	if lot := variable(h, VarLot); lot != "" {
 		if !lotRE.MatchString(lot) {
@@ -117,6 +131,9 @@ func parseRequest(h Headers) (Request, error) {
 			return r, err
 		}
 		r.Slot = n
+	}
+	if r.Action == ActionKey && r.Lot == "" && r.Slot == 0 {
+		return r, fmt.Errorf("%w: parkd_action key names neither a slot nor a lot", ErrBadRequest)
 	}
 	return r, nil
 }
@@ -146,6 +163,19 @@ func parseSlot(s string) (int, error) {
 		return 0, fmt.Errorf("%w: parkd_slot %q: there is no slot 0", ErrBadRequest, s)
 	}
 	return n, nil
+}
+
+// transferred reports whether a transfer sent the call here: a REFER leaves
+// its Refer-To (and usually a Referred-By) on the transferred channel, and
+// the transfer history names a blind (bl_xfer) or attended (att_xfer)
+// transfer (docs/freeswitch.md#referred-by-names-the-parker). A bridge
+// (uuid_br) is not a transfer.
+func transferred(h Headers) bool {
+	if variable(h, "sip_h_Referred-By") != "" || variable(h, "sip_refer_to") != "" {
+		return true
+	}
+	th := variable(h, "transfer_history")
+	return strings.Contains(th, ":bl_xfer:") || strings.Contains(th, ":att_xfer:")
 }
 
 // parker finds who parked the call: the user of the blind transfer's

@@ -29,7 +29,8 @@ func readConnect(t testing.TB, name string, extra ...Header) Headers {
 
 // Ensure the connect replies FreeSWITCH really sends parse into requests:
 // the parker comes from Referred-By, else from the party the caller was
-// bridged to, else is unknown (docs/freeswitch.md#referred-by-names-the-parker).
+// bridged to (docs/freeswitch.md#referred-by-names-the-parker); a call
+// dialled directly is not transferred and parks itself.
 func TestParseRequest_Transcripts(t *testing.T) {
 	park := Header{Name: "variable_parkd_action", Value: "park"}
 	for _, tc := range []struct {
@@ -39,10 +40,11 @@ func TestParseRequest_Transcripts(t *testing.T) {
 		answered   bool
 		slot       int
 		caller     string
+		xfer       bool
 	}{
-		{file: "connect-refer.txt", wantParker: "1000", wantDomain: "127.0.0.1", answered: true, slot: 202, caller: "Patient"},
-		{file: "connect-refer-no-referred-by.txt", wantParker: "1000", wantDomain: "127.0.0.1", answered: true, slot: 202, caller: "Patient"},
-		{file: "connect-direct.txt", wantParker: "", wantDomain: "", answered: false, caller: "Patient"},
+		{file: "connect-refer.txt", wantParker: "1000", wantDomain: "127.0.0.1", answered: true, slot: 202, caller: "Patient", xfer: true},
+		{file: "connect-refer-no-referred-by.txt", wantParker: "1000", wantDomain: "127.0.0.1", answered: true, slot: 202, caller: "Patient", xfer: true},
+		{file: "connect-direct.txt", wantParker: "patient", wantDomain: "", answered: false, caller: "Patient"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			req, err := ParseRequest(readConnect(t, tc.file, park))
@@ -50,7 +52,8 @@ func TestParseRequest_Transcripts(t *testing.T) {
 				t.Fatal(err)
 			}
 			if req.Action != ActionPark || req.Parker != tc.wantParker || req.ParkerDomain != tc.wantDomain || req.Answered != tc.answered ||
-				req.Slot != tc.slot || req.Caller.Name != tc.caller || req.Context != "default" || !ValidUUID(req.Call) {
+				req.Slot != tc.slot || req.Caller.Name != tc.caller || req.Context != "default" || !ValidUUID(req.Call) ||
+				req.Transferred != tc.xfer || !ValidCallID(req.Dialog) || req.Replaces != "" {
 				t.Fatalf("request=%+v", req)
 			}
 		})

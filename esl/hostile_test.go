@@ -107,6 +107,9 @@ func (p *oneSlot) Retrieve(ctx context.Context, req parking.RetrieveRequest) (pa
 	return parking.Occupant{Lot: "main", Slot: 201, Call: call}, nil
 }
 
+// LotOfSlot: the one slot, 201, is in lot main.
+func (p *oneSlot) LotOfSlot(slot int) (string, bool) { return "main", slot == 201 }
+
 // outboundRig is parkd's outbound server on a loopback port with its log
 // captured at debug level, and a simulated FreeSWITCH whose calls reach it.
 type outboundRig struct {

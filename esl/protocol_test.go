@@ -47,7 +47,10 @@ func TestServer_ProtocolViolationInAPIReply(t *testing.T) {
 	expect("connect")
 	call := esl.NewUUID()
 	send("Content-Type: command/reply\nReply-Text: +OK\nUnique-ID: " + call + "\nAnswer-State: answered\n" +
-		"Caller-Caller-ID-Number: 5550100\nvariable_parkd_action: park\nvariable_parkd_lot: main\nvariable_parkd_slot: 201\n\n")
+		"Caller-Caller-ID-Number: 5550100\nvariable_parkd_action: park\nvariable_parkd_lot: main\nvariable_parkd_slot: 201\n" +
+		// Blind-transferred: a call that dials the park code itself hears
+		// its slot first (SelfPark), and this test expects the hold next.
+		"variable_sip_h_Referred-By: <sip:1000@127.0.0.1>\n\n")
 	for _, c := range []string{"myevents", "linger", "filter", "filter", "filter", "filter"} {
 		expect(c)
 		send(ok)

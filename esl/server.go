@@ -24,6 +24,9 @@ var legEvents = []string{"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_ANSWER", "CHANNEL_
 type Parking interface {
 	Park(ctx context.Context, req parking.ParkRequest) (parking.Occupant, error)
 	Retrieve(ctx context.Context, req parking.RetrieveRequest) (parking.Occupant, error)
+	// LotOfSlot names the lot whose range holds slot, for a slot's
+	// busy-lamp key (park+<slot>), which names no lot.
+	LotOfSlot(slot int) (string, bool)
 }
 
 // Server accepts the connections FreeSWITCH's socket application makes for
@@ -221,8 +224,11 @@ func (s *Server) handle(nc net.Conn, refuse error) {
 	}
 	if perr != nil {
 		log.Warn().Err(perr).Str("parker", req.Parker).Msg("request refused")
+		// A refused park goes back to whoever transferred it; a call that
+		// dialled parkd itself (a retrieve, a key pressed, a self-park) is
+		// not sent back to its own phone.
 		returnTo := ""
-		if req.Action != ActionRetrieve {
+		if req.Transferred && req.Action != ActionRetrieve {
 			returnTo = req.Parker
 		}
 		if err := leg.Refuse(ctx, returnTo); err != nil && !errors.Is(err, parking.ErrCallGone) {
@@ -233,25 +239,11 @@ func (s *Server) handle(nc net.Conn, refuse error) {
 
 	switch req.Action {
 	case ActionPark:
-		_, err := s.parking.Park(ctx, parking.ParkRequest{
-			Leg: leg, Caller: req.Caller, Parker: req.Parker, ParkerDomain: req.ParkerDomain,
-			Lot: req.Lot, Slot: req.Slot,
-		})
-		if err != nil {
-			// parking has logged the outcome; this only ties it to the socket.
-			log.Debug().Err(err).Msg("park failed")
-		}
+		s.park(ctx, leg, req, req.Lot, req.Slot, log)
 	case ActionRetrieve:
-		_, err := s.parking.Retrieve(ctx, parking.RetrieveRequest{
-			Leg: leg, Retriever: req.Caller.Number, Lot: req.Lot, Slot: req.Slot,
-		})
-		if err != nil {
-			log.Debug().Err(err).Msg("retrieve failed")
-			return
-		}
-		// Keep the retriever's socket until its call ends or Shutdown:
-		// the bridge is FreeSWITCH's from here on.
-		leg.waitGone(s.stop)
+		s.retrieve(ctx, leg, req, req.Lot, req.Slot, log)
+	case ActionKey:
+		s.key(ctx, leg, req, log)
 	}
 }
 

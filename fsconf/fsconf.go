@@ -57,6 +57,10 @@ type Params struct {
 	Listen string
 	// Lots are the parking lots, in configuration order.
 	Lots []Lot
+	// BLF writes, for each lot, the extensions its busy-lamp keys dial:
+	// <BLFPrefix><slot> for each of its slots and <BLFPrefix><LotKey>.
+	// A call transferred there parks, a phone dialling one retrieves.
+	BLF bool
 }
 
 // Lot is one parking lot as the dialplan sees it.
@@ -65,12 +69,22 @@ type Lot struct {
 	ParkCode     string
 	RetrieveCode string
 	First, Last  int
+	// BLFPrefix starts the user part of the lot's busy-lamp keys, e.g.
+	// "park+" (conf's blf_prefix). Used when Params.BLF is set.
+	BLFPrefix string
+	// LotKey follows BLFPrefix on the lot's own key (conf's Lot.LotKey):
+	// its park code or name; "" for none.
+	LotKey string
 }
 
 var (
 	lotNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	codeRE    = regexp.MustCompile(`^[*#]?[0-9]{1,8}$`)
 	hostRE    = regexp.MustCompile(`^[A-Za-z0-9._:%-]+$`)
+	// blfPrefixRE and lotKeyRE are conf's rules for blf_prefix and for a
+	// lot key (a park code or a lot name).
+	blfPrefixRE = regexp.MustCompile(`^[A-Za-z0-9+*#._-]{1,16}$`)
+	lotKeyRE    = regexp.MustCompile(`^(?:[*#]?[0-9]{1,8}|[a-z0-9][a-z0-9_-]{0,31})$`)
 )
 
 //go:embed dialplan.xml.tmpl
@@ -86,6 +100,7 @@ type view struct {
 	ErrorTone       string
 	ReferredByRegex string
 	ReturnRegex     string
+	BLF             bool
 	Lots            []lotView
 }
 
@@ -98,6 +113,10 @@ type lotView struct {
 	ParkRegex     string // attribute-escaped
 	RetrieveRegex string // attribute-escaped
 	First, Last   int
+	SlotKeyRegex  string // attribute-escaped: ^<prefix>(<the lot's slots>)$
+	SlotKeys      string // safe inside an XML comment: park+<slot>
+	LotKeyRegex   string // attribute-escaped: ^<prefix><lot key>$; "" for none
+	LotKey        string // safe inside an XML comment
 }
 
 // Render validates p and writes the dialplan include to w. Nothing is written
@@ -111,6 +130,7 @@ func Render(w io.Writer, p Params) error {
 		ErrorTone:       attr(esl.ErrorTone),
 		ReferredByRegex: attr(ReferredByRegex),
 		ReturnRegex:     attr(ReturnRegex),
+		BLF:             p.BLF,
 	}
 	for _, l := range p.Lots {
 		v.Lots = append(v.Lots, lotView{
@@ -122,7 +142,14 @@ func Render(w io.Writer, p Params) error {
 			RetrieveRegex: attr(regexp.QuoteMeta(l.RetrieveCode)),
 			First:         l.First,
 			Last:          l.Last,
+			SlotKeyRegex:  attr("^" + regexp.QuoteMeta(l.BLFPrefix) + "(" + slotRangeRegex(l.First, l.Last) + ")$"),
+			SlotKeys:      comment(l.BLFPrefix + "<slot>"),
 		})
+		if l.LotKey != "" {
+			lv := &v.Lots[len(v.Lots)-1]
+			lv.LotKeyRegex = attr("^" + regexp.QuoteMeta(l.BLFPrefix+l.LotKey) + "$")
+			lv.LotKey = comment(l.BLFPrefix + l.LotKey)
+		}
 	}
 	// Render into a buffer so that a template error never leaves half a
 	// file in w.
@@ -161,7 +188,13 @@ func (p Params) Validate() error {
 		if !codeRE.MatchString(l.RetrieveCode) {
 			errs = append(errs, fmt.Errorf("lot[%d]: retrieve code %q: must be 1 to 8 digits, optionally after * or #", i, l.RetrieveCode))
 		}
-		if l.First < 1 || l.Last < l.First {
+		if p.BLF && !blfPrefixRE.MatchString(l.BLFPrefix) {
+			errs = append(errs, fmt.Errorf("lot[%d]: blf prefix %q: must be 1 to 16 characters from A-Z, a-z, 0-9 and + * # . _ -", i, l.BLFPrefix))
+		}
+		if p.BLF && l.LotKey != "" && !lotKeyRE.MatchString(l.LotKey) {
+			errs = append(errs, fmt.Errorf("lot[%d]: lot key %q: must be a park code or a lot name", i, l.LotKey))
+		}
+		if l.First < 1 || l.Last < l.First || l.Last > 999999999 {
 			errs = append(errs, fmt.Errorf("lot[%d]: slots %d-%d: want 1 <= first <= last", i, l.First, l.Last))
 		}
 	}

@@ -97,7 +97,17 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 	ch.vars.set("socket_host", "127.0.0.1")
 	s.mu.Unlock()
 
-	nc, err := net.DialTimeout("tcp", spec.SocketAddr, 5*time.Second)
+	if err := s.dialSocket(ch, sa, spec.SocketAddr); err != nil {
+		return ch, err
+	}
+	return ch, nil
+}
+
+// dialSocket connects the socket app sa, started on ch, to addr: the TCP
+// dial FreeSWITCH makes, then the outbound session. If the dial fails the
+// socket app returns and the dialplan goes on. Called without s.mu.
+func (s *Switch) dialSocket(ch *Channel, sa *app, addr string) error {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err == nil && s.opts.OnConnect != nil {
 		s.opts.OnConnect(ch.uuid, time.Now())
 	}
@@ -115,7 +125,7 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 			ch.endApp(sa, "_none_")
 			ch.runNext()
 		}
-		return ch, fmt.Errorf("fstest: socket %s: %w", spec.SocketAddr, err)
+		return fmt.Errorf("fstest: socket %s: %w", addr, err)
 	}
 	s.connSeq++
 	c := newConn(s, nc, fmt.Sprintf("out%d", s.connSeq), false)
@@ -132,7 +142,7 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 	go c.writer()
 	go s.serve(c)
 	ch.notify()
-	return ch, nil
+	return nil
 }
 
 // applyTransfer adds what a blind REFER leaves on the transferred channel.
