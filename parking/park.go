@@ -38,7 +38,8 @@ type ParkRequest struct {
 // (SelfPark), starts the music and records the park. A call that replaces
 // a parked one (Replaces) takes its slot and parker, and hears no
 // announcement: the parker heard it (see claimReplaced). A request that cannot be parked is
-// refused on the leg (error tone, then back to the parker) and returned as an
+// refused on the leg (error tone, then back to the parker, or hung up when the
+// call parked itself) and returned as an
 // error: ErrUnknownLot, ErrBadSlot, ErrSlotTaken, ErrLotFull, ErrCallGone,
 // ErrAlreadyParked or ErrClosed.
 func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
@@ -57,7 +58,7 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 		}
 		s.mu.Unlock()
 		s.flush(ctx)
-		s.refuse(ctx, req.Leg, req.Parker, err)
+		s.refuse(ctx, req.Leg, req.returnTo(), err)
 		return Occupant{}, err
 	}
 	e := c.entry
@@ -95,7 +96,7 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 			return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, ErrCallGone)
 		}
 		s.mu.Unlock()
-		s.refuse(ctx, req.Leg, req.Parker, err)
+		s.refuse(ctx, req.Leg, req.returnTo(), err)
 		return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, err)
 	}
 	e.state = stateParked
@@ -146,4 +147,15 @@ func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
 	c.lot.set(c.slot, e)
 	s.calls[call] = e
 	return claimed{entry: e, lot: c.lot, moved: c.moved}, nil
+}
+
+// returnTo is where a refused park goes after the error tone: back to the
+// parker who transferred the call, or nowhere (hang up) when the call
+// parked itself, since its parker is the very phone on this channel and
+// sending it there would ring the caller's own phone.
+func (r ParkRequest) returnTo() string {
+	if r.SelfPark {
+		return ""
+	}
+	return r.Parker
 }

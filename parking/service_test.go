@@ -85,17 +85,20 @@ func TestService_Park_Announce(t *testing.T) {
 	}
 }
 
-// Ensure refused parks play the error tone, go back to the parker, and are
+// Ensure refused parks play the error tone, go back to the parker (or hang
+// up a call that parked itself, whose parker is its own phone), and are
 // recorded as rejected without taking a slot.
 func TestService_Park_Refused(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		req  ParkRequest
 		want error
+		leg  string // the leg's call after the tone
 	}{
-		{name: "ErrUnknownLot", req: ParkRequest{Lot: "nope", Parker: "1000"}, want: ErrUnknownLot},
-		{name: "ErrBadSlot", req: ParkRequest{Slot: 999, Parker: "1000"}, want: ErrBadSlot},
-		{name: "ErrSlotTaken", req: ParkRequest{Slot: 201, Parker: "1000"}, want: ErrSlotTaken},
+		{name: "ErrUnknownLot", req: ParkRequest{Lot: "nope", Parker: "1000"}, want: ErrUnknownLot, leg: "refuse 1000"},
+		{name: "ErrBadSlot", req: ParkRequest{Slot: 999, Parker: "1000"}, want: ErrBadSlot, leg: "refuse 1000"},
+		{name: "ErrSlotTaken", req: ParkRequest{Slot: 201, Parker: "1000"}, want: ErrSlotTaken, leg: "refuse 1000"},
+		{name: "SelfParkHungUp", req: ParkRequest{Slot: 201, Parker: "1000", SelfPark: true}, want: ErrSlotTaken, leg: "refuse "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newMemStore()
@@ -106,7 +109,7 @@ func TestService_Park_Refused(t *testing.T) {
 			if _, err := svc.Park(ctx, tc.req); !errors.Is(err, tc.want) {
 				t.Fatalf("err=%v, want %v", err, tc.want)
 			}
-			if got, want := leg.calls(), []string{"refuse 1000"}; !slices.Equal(got, want) {
+			if got, want := leg.calls(), []string{tc.leg}; !slices.Equal(got, want) {
 				t.Fatalf("leg calls=%q, want %q", got, want)
 			}
 			if got, want := st.events("call"), []Event{EventRejected}; !slices.Equal(got, want) {
