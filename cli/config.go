@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/fsconf"
 	"github.com/parkd/parkd/store"
 )
@@ -117,8 +120,32 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if err := store.CheckOpen(db); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "store %s: OK\n", db)
-	return err
+	if _, err := fmt.Fprintf(stdout, "store %s: OK\n", db); err != nil {
+		return err
+	}
+	if c.BLF.Enabled {
+		checkSwitchForLamps(c, stdout, stderr)
+	}
+	return nil
+}
+
+// checkSwitchForLamps asks a running switch what would spoil the busy
+// lamps (mod_valet_parking answering park+ probes itself) and warns on
+// stderr. A switch that cannot be reached is said, not an error: check
+// is often run before FreeSWITCH is up.
+func checkSwitchForLamps(c conf.Config, stdout, stderr io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	f, err := esl.InspectSwitch(ctx, c.ESL.FreeSWITCH, c.ESL.Password, 2*time.Second)
+	if err != nil {
+		fmt.Fprintf(stdout, "FreeSWITCH at %s: not checked (%v)\n", c.ESL.FreeSWITCH, err)
+		return
+	}
+	if f.ValetLoaded {
+		fmt.Fprintf(stderr, "warning: FreeSWITCH at %s: %s\n", c.ESL.FreeSWITCH, esl.ValetWarning)
+		return
+	}
+	fmt.Fprintf(stdout, "FreeSWITCH at %s: OK: mod_valet_parking is not loaded\n", c.ESL.FreeSWITCH)
 }
 
 // warnReadable warns on stderr when file, which holds the ESL password

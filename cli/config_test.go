@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/esl/fstest"
 )
 
 // noDefaultConfig clears $PARKD_CONFIG, and skips the test on a host where
@@ -192,5 +193,39 @@ blf_lot = "name"
 		if !strings.Contains(out, want) {
 			t.Errorf("fsconf output lacks %s\n%s", want, out)
 		}
+	}
+}
+
+// Ensure check, with [blf] on, warns when the running switch has
+// mod_valet_parking loaded (it would answer the park+ probes itself), says
+// so plainly when the switch is fine or cannot be reached, and never shows
+// the password.
+func TestCLI_CheckValet(t *testing.T) {
+	config := func(t *testing.T, addr string) string {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "parkd.toml")
+		content := "[esl]\nfreeswitch = " + strconv.Quote(addr) + "\npassword = \"ClueCon\"\n" +
+			"[store]\npath = " + strconv.Quote(filepath.Join(t.TempDir(), "parkd.db")) + "\n[blf]\nenabled = true\n"
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	loaded := fstest.Start(t, fstest.Options{Valet: true})
+	clean := fstest.Start(t, fstest.Options{})
+	for _, tt := range []struct {
+		name, addr, out, err string
+	}{
+		{name: "valet loaded", addr: loaded.Addr(), out: "store ", err: "warning: FreeSWITCH at " + loaded.Addr() + ": mod_valet_parking is loaded"},
+		{name: "valet not loaded", addr: clean.Addr(), out: "mod_valet_parking is not loaded"},
+		{name: "switch down", addr: "127.0.0.1:1", out: "FreeSWITCH at 127.0.0.1:1: not checked"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "check", "-c", config(t, tt.addr))
+			if code != 0 || !strings.Contains(out, tt.out) || !strings.Contains(errOut, tt.err) ||
+				tt.err == "" && strings.Contains(errOut, "warning") || strings.Contains(out+errOut, "ClueCon") {
+				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+			}
+		})
 	}
 }

@@ -53,6 +53,8 @@ type Main struct {
 	Service *parking.Service
 	Server  *esl.Server
 	Client  *esl.Client
+	// Presence publishes the busy lamps; nil unless [blf] is enabled.
+	Presence *esl.Presence
 
 	lock   *dbLock
 	store  *gatedStore
@@ -142,6 +144,10 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Service.Logger = m.Logger.With().Str("component", "parking").Logger()
 	m.Client.Calls = m.Service
+	if err := m.startLamps(); err != nil {
+		m.closeStore()
+		return err
+	}
 	if err := m.Service.Open(ctx); err != nil {
 		m.closeStore()
 		return err
@@ -181,13 +187,20 @@ func (m *Main) Open(ctx context.Context) error {
 		defer m.wg.Done()
 		m.retryHistory(runCtx)
 	}()
+	if m.Presence != nil {
+		m.wg.Go(func() {
+			if err := m.Presence.Run(runCtx); err != nil && runCtx.Err() == nil {
+				m.Logger.Error().Err(err).Msg("busy lamps stopped")
+			}
+		})
+	}
 	m.wg.Go(func() {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
 	m.watch = &storeWatch{m: m, path: c.Store.Path}
 	m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })
 	m.Logger.Info().Str("instance", m.Client.Instance).Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
-		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Str("version", m.Version).Msg("parkd started")
+		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Bool("blf", m.Presence != nil).Str("version", m.Version).Msg("parkd started")
 	return nil
 }
 

@@ -40,6 +40,13 @@ func (m *Main) Reload() error {
 		log.Error().Err(err).Msg("configuration not reloaded: parkd runs on with the configuration it had")
 		return fmt.Errorf("reload: %w", err)
 	}
+	if m.Presence != nil {
+		// The lots are the Service's now; a key set the lamps refuse
+		// (conf checked it, so this is a bug) keeps the old keys lit.
+		if err := m.Presence.SetKeys(lampKeys(next)); err != nil {
+			log.Error().Err(err).Msg("busy-lamp keys not changed")
+		}
+	}
 	if keys := conf.NeedsRestart(m.Config, next); len(keys) > 0 {
 		log.Warn().Strs("keys", keys).
 			Msg("these settings changed but apply only when parkd restarts; it runs on with their old values")

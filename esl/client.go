@@ -106,6 +106,7 @@ func (c *Client) Run(ctx context.Context) error {
 			c.setConn(conn)
 			reconciled := c.reconcile(ctx)
 			if p := c.presenceHook(); p != nil {
+				c.warnIfValet(ctx)
 				p.connected() // after reconcile: the lamps are the switch's again
 			}
 			c.supervise(ctx, conn, reconciled)
@@ -166,6 +167,12 @@ func (c *Client) supervise(ctx context.Context, conn *Conn, reconciled bool) {
 
 // dial connects, authenticates and subscribes.
 func (c *Client) dial(ctx context.Context) (*Conn, error) {
+	return c.connect(ctx, c.eventNames())
+}
+
+// connect connects, authenticates and subscribes to events (none if
+// events is empty).
+func (c *Client) connect(ctx context.Context, events []string) (*Conn, error) {
 	d := net.Dialer{Timeout: c.Timeout}
 	nc, err := d.DialContext(ctx, "tcp", c.Addr)
 	if err != nil {
@@ -193,7 +200,10 @@ func (c *Client) dial(ctx context.Context) (*Conn, error) {
 		_ = conn.Close()
 		return nil, errors.New("authenticate: FreeSWITCH refused the password (esl.password)")
 	}
-	reply, err = conn.Send(ctx, command.Event{Format: "plain", Listen: c.eventNames()})
+	if len(events) == 0 {
+		return conn, nil
+	}
+	reply, err = conn.Send(ctx, command.Event{Format: "plain", Listen: events})
 	if err != nil || !strings.HasPrefix(reply.Headers.Get("Reply-Text"), "+OK") {
 		_ = conn.Close()
 		return nil, fmt.Errorf("subscribe: %v %s", err, reply.Headers.Get("Reply-Text"))
