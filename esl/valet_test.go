@@ -1,7 +1,6 @@
 package esl_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -12,32 +11,15 @@ import (
 
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
+	"github.com/parkd/parkd/internal/testkit"
 )
-
-// syncBuffer is a log destination safe for the Client's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Ensure a Client serving busy lamps warns at every connection when the
 // switch has mod_valet_parking loaded, and says nothing when it has not.
 func TestClient_WarnsWhenValetLoaded(t *testing.T) {
 	for _, valet := range []bool{true, false} {
 		sim := fstest.Start(t, fstest.Options{Valet: valet})
-		var log syncBuffer
+		var log testkit.Buffer
 		c := esl.NewClient(sim.Addr(), "ClueCon")
 		c.Logger = zerolog.New(&log)
 		c.Calls = &recordingCalls{}
