@@ -101,6 +101,16 @@ func (s *Service) claimReplaced(call CallID, req ParkRequest) (claimed, bool) {
 		}
 		s.letGo[old.occ.Call] = struct{}{}
 	}
+	if old.state != stateHandoff {
+		// The transfer reached parkd before the switch hung the consult
+		// call up: end it now, as Replaces means (RFC 3891), so that it
+		// never stays on hold music outside the park.
+		s.bg.Add(1)
+		go func(leg CallID) {
+			defer s.bg.Done()
+			s.kill(s.bgCtx, leg, causeAttendedTransfer)
+		}(old.occ.Call)
+	}
 	now := time.Now()
 	e := &entry{state: stateParking, occ: Occupant{
 		Lot: old.occ.Lot, Slot: old.occ.Slot, Call: call, Caller: req.Caller,
@@ -113,13 +123,16 @@ func (s *Service) claimReplaced(call CallID, req ParkRequest) (claimed, bool) {
 	return claimed{entry: e, lot: l, replaces: true}, true
 }
 
-// byDialog returns the call parked with dialog, or waiting for its
-// replacement, or nil. A call in the middle of an operation (being parked,
+// byDialog returns the consult call parked with dialog, or waiting for its
+// replacement, or nil. Only a call that parked itself (its parker is its
+// own number, as for a consult call) can be replaced: a caller someone
+// else parked is never a consult call, and a REFER naming its dialog must
+// not take its slot. A call in the middle of an operation (being parked,
 // retrieved, bridged to a recall, sent to the fallback) is not found: that
 // operation owns it. Called with s.mu held.
 func (s *Service) byDialog(dialog string) *entry {
 	for _, e := range s.calls {
-		if e.occ.Dialog != dialog {
+		if e.occ.Dialog != dialog || e.occ.Parker != e.occ.Caller.Number {
 			continue
 		}
 		switch e.state {

@@ -151,6 +151,10 @@ func TestHandoff_Orders(t *testing.T) {
 				if got := svc.Occupants(); len(got) != 1 || got[0].Call != "held" {
 					t.Fatalf("occupants=%+v", got)
 				}
+				if _, killed, _, _ := sw.snapshot(); slices.Contains(killed, "consult") != (tc.before == nil) {
+					t.Fatalf("consult hung up by parkd=%v, want %v (only when the caller came first): killed=%v",
+						!slices.Contains(killed, "consult"), tc.before == nil, killed)
+				}
 				if tc.recalling {
 					placed, killed, bridged, _ := sw.snapshot()
 					if len(placed) != 1 || !slices.Contains(killed, placed[0].Leg) || len(bridged) != 0 {
@@ -275,4 +279,31 @@ func TestHandoff_Race(t *testing.T) {
 		}
 		svc.Shutdown(ctx)
 	}
+}
+
+// Ensure a Replaces naming the dialog of a caller someone else parked (not
+// a consult call) takes nothing: that caller keeps its slot and its call,
+// and the request parks as any other.
+func TestHandoff_OnlyConsultCallsAreReplaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		svc, sw, _ := lampService(t, st, handoffLot())
+		parked, err := svc.Park(ctx, ParkRequest{
+			Leg: newLeg("patient"), Caller: jane, Parker: "1000", Dialog: "cid-patient",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		occ := parkHeld(t, svc, newLeg("held"), "cid-patient")
+		synctest.Wait()
+		if occ.Slot == parked.Slot || occ.Parker != "5550100" {
+			t.Fatalf("took a parked caller's slot: %+v (it was %+v)", occ, parked)
+		}
+		if got := st.events("patient"); !slices.Equal(got, []Event{EventParked}) {
+			t.Fatalf("parked caller's history=%v", got)
+		}
+		if _, killed, _, _ := sw.snapshot(); slices.Contains(killed, "patient") {
+			t.Fatal("the parked caller was hung up")
+		}
+	})
 }

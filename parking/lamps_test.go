@@ -62,6 +62,9 @@ func slotLit(slot int, st LampState) Lamp {
 	return l
 }
 
+// reception is the receptionist's own phone, parking itself (a consult call).
+var reception = Caller{Name: "Reception", Number: "1000"}
+
 func keyLit(n int) Lamp {
 	if n == 0 {
 		return Lamp{Lot: "main"}
@@ -140,15 +143,23 @@ func TestLamps_StateChanges(t *testing.T) {
 		},
 		{
 			name: "Replaced",
+			// The receptionist's consult call parks itself in 203; the
+			// caller she transfers into it takes that slot.
 			do: func(t *testing.T, svc *Service) {
-				_, err := svc.Park(ctx, ParkRequest{Leg: newLeg("held"), Caller: Caller{Name: "Al", Number: "5550111"}, Replaces: "consult-dialog"})
+				_, err := svc.Park(ctx, ParkRequest{Leg: newLeg("consult"), Caller: reception, Parker: "1000",
+					Slot: 203, Dialog: "consult-dialog", SelfPark: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = svc.Park(ctx, ParkRequest{Leg: newLeg("held"), Caller: Caller{Name: "Al", Number: "5550111"}, Replaces: "consult-dialog"})
 				if err != nil {
 					t.Fatal(err)
 				}
 			},
 			want: []Lamp{
-				slotLit(202, LampIdle), keyLit(0),
-				{Lot: "main", Slot: 202, State: LampParked, Caller: Caller{Name: "Al", Number: "5550111"}}, keyLit(1),
+				{Lot: "main", Slot: 203, State: LampParked, Caller: reception}, keyLit(2),
+				{Lot: "main", Slot: 203}, keyLit(1),
+				{Lot: "main", Slot: 203, State: LampParked, Caller: Caller{Name: "Al", Number: "5550111"}}, keyLit(2),
 			},
 		},
 	} {
