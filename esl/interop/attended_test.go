@@ -265,7 +265,7 @@ func (s *state) saveAttendedCapture(t *testing.T, from int, at *attended, surviv
 	b.WriteString("== observer (events from the REFER on)\n")
 	for _, e := range s.fs.since(from, func(e obsEvent) bool {
 		u := e.UniqueID()
-		return u == at.a || u == at.c || u == survivor || u == at.bLeg
+		return (u == at.a || u == at.c || u == survivor || u == at.bLeg) && !noise(e)
 	}) {
 		label := map[string]string{at.a: "A", at.c: "C", at.bLeg: "B", survivor: "A"}[e.UniqueID()]
 		b.WriteString(abridgeEvent(label, e))

