@@ -76,7 +76,9 @@ func lampStatus(l parking.Lamp) string {
 
 // BuildMessage implements command.Command: the `sendevent` frame of the
 // transcript (docs/freeswitch.md#presence), without the blank line that
-// Conn adds.
+// Conn adds. Its lines end in CR LF like that blank line: the real switch
+// reads a frame whose lines end in LF but whose end is CR LF CR LF as one
+// line, replies +OK, and fires a CUSTOM event instead of PRESENCE_IN.
 func (e presenceIn) BuildMessage() string {
 	answer, rpid, chState := "terminated", "unknown", "CS_HANGUP"
 	switch e.state {
@@ -92,9 +94,9 @@ func (e presenceIn) BuildMessage() string {
 		b.WriteString(name)
 		b.WriteString(": ")
 		b.WriteString(value)
-		b.WriteByte('\n')
+		b.WriteString("\r\n")
 	}
-	b.WriteString("sendevent PRESENCE_IN\n")
+	b.WriteString("sendevent PRESENCE_IN\r\n")
 	line("proto", e.proto)
 	line("login", at)
 	line("from", at)
@@ -110,5 +112,5 @@ func (e presenceIn) BuildMessage() string {
 	if e.callID != "" {
 		line("call-id", e.callID)
 	}
-	return strings.TrimSuffix(b.String(), "\n")
+	return strings.TrimSuffix(b.String(), "\r\n")
 }

@@ -96,10 +96,12 @@ func FuzzPresenceIn(f *testing.F) {
 			return
 		}
 		msg := ev.BuildMessage()
-		if !utf8.ValidString(msg) || strings.Contains(msg, "\r") || strings.Contains(msg, "\n\n") || strings.HasSuffix(msg, "\n") {
+		// Every line ends in CR LF, like the blank line Conn adds: no bare
+		// CR or LF, no empty line, no line ending at the end.
+		lines := strings.Split(msg, "\r\n")
+		if !utf8.ValidString(msg) || strings.ContainsAny(strings.Join(lines, ""), "\r\n") || strings.HasSuffix(msg, "\n") {
 			t.Fatalf("bad frame %q", msg)
 		}
-		lines := strings.Split(msg, "\n")
 		if lines[0] != "sendevent PRESENCE_IN" {
 			t.Fatalf("first line %q", lines[0])
 		}

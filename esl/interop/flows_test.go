@@ -15,6 +15,13 @@ import (
 // returns the patient's channel and the two sipp endpoints.
 func (s *state) parkByRefer(t *testing.T, from int, number, name, target, referredBy string) (string, *endpoint, *endpoint) {
 	t.Helper()
+	return s.referTo(t, from, number, name, target, referredBy, "park")
+}
+
+// referTo is parkByRefer for any of parkd's extensions: it waits for the
+// transferred call to reach the one that sets parkd_action=action.
+func (s *state) referTo(t *testing.T, from int, number, name, target, referredBy, action string) (string, *endpoint, *endpoint) {
+	t.Helper()
 	reception := s.env.Users[0]
 	s.register(t, reception, receptionReg, receptionSIP)
 	rec := s.sipp(t, "reception", sippOpts{scenario: "uas_reception_refer.xml", port: receptionSIP, mport: receptionRTP,
@@ -27,8 +34,8 @@ func (s *state) parkByRefer(t *testing.T, from int, number, name, target, referr
 		port: patientSIP, mport: patientRTP, tone: 500, keys: map[string]string{"from_user": number, "from_name": name}})
 	p := s.inboundCall(t, from, number)
 	// The REFER moves the patient's channel (same UUID) into parkd's extension.
-	s.fs.wait(t, from, 15*time.Second, "the REFER's transfer into parkd's park extension",
-		is("CHANNEL_EXECUTE", p, "Application", "set", "Application-Data", "parkd_action=park"))
+	s.fs.wait(t, from, 15*time.Second, "the REFER's transfer into parkd's "+action+" extension",
+		is("CHANNEL_EXECUTE", p, "Application", "set", "Application-Data", "parkd_action="+action))
 	return p, rec, pat
 }
 
@@ -110,7 +117,9 @@ func TestB_AutoParkAnnouncesSlot(t *testing.T) {
 	s.parkedWithMusic(t, m, p)
 	row := s.waitHistory(t, p, "parked", 5*time.Second)
 	want(t, row, "lot", "interop")
-	want(t, row, "parker", "")
+	// Nobody transferred it: the call parked itself, and its own number is
+	// the parker (a self-park, like a consult call's).
+	want(t, row, "parker", "4201")
 	slot := fmt.Sprint(row["slot"])
 
 	say, ok := s.fs.waitOK(m, time.Second, is("CHANNEL_EXECUTE", p, "Application", "say"))

@@ -21,6 +21,17 @@ const (
 	patient2SIP, patient2RTP   = 5175, 6140
 )
 
+// Ports of the Go user agents (ua_test.go); their RTP ports are in the
+// capture's range too.
+const (
+	uaCallerSIP, uaCallerRTP       = 5194, 6150
+	uaReceptionSIP, uaReceptionRTP = 5195, 6160 // Users[0]; its consult call uses uaConsultRTP
+	uaConsultRTP                   = 6162
+	uaRetrieverSIP, uaRetrieverRTP = 5196, 6170 // Users[1]
+	uaLampsSIP                     = 5197       // Users[2], subscribes to keys
+	uaParkerSIP, uaParkerRTP       = 5198, 6180 // Users[1], answers recalls
+)
+
 // fresh starts a test: the channels it creates are killed when it ends.
 func (s *state) fresh(t *testing.T) int {
 	t.Helper()

@@ -231,7 +231,9 @@ func setup(e env) (*state, error) {
 }
 
 // parkdConfig is the configuration under test: lot "interop" for parks and
-// retrieves (announcing auto-parks), lot "recall" with short timers.
+// retrieves (announcing auto-parks), lot "recall" with short timers, and
+// busy-lamp presence for FreeSWITCH's domain with the default keys
+// (park+<slot>, park+<park_code> for a lot).
 func parkdConfig(s *state, listen, freeswitch string) string {
 	return fmt.Sprintf(`# parkd interop suite configuration (generated)
 [esl]
@@ -245,6 +247,10 @@ path = %q
 [log]
 level = "debug"
 format = "console"
+
+[blf]
+enabled = true
+domains = [%q]
 
 [[lot]]
 name = "interop"
@@ -268,7 +274,7 @@ caller_id_name = "Park {slot} - {caller_name}"
 ring_for = "5s"
 retry_after = "3s"
 attempts = 2
-`, listen, freeswitch, s.env.Password, s.db, fallbackExt, alertInfo)
+`, listen, freeswitch, s.env.Password, s.db, s.env.Domain, fallbackExt, alertInfo)
 }
 
 const (

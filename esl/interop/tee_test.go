@@ -79,6 +79,17 @@ func (t *tee) pipe(c net.Conn) {
 		return
 	}
 	defer f.Close()
+	// The raw byte streams too, one file per direction, for tests that
+	// parse the frames (transcriptFrames).
+	raw := map[string]*os.File{}
+	for dir, suffix := range map[string]string{">>": "parkd.raw", "<<": "fs.raw"} {
+		rf, err := os.Create(filepath.Join(t.dir, fmt.Sprintf("%s-%03d.%s", t.prefix, n, suffix)))
+		if err != nil {
+			return
+		}
+		defer rf.Close()
+		raw[dir] = rf
+	}
 	var wmu sync.Mutex
 	t0 := time.Now()
 	fmt.Fprintf(f, "## %s connection %d, %s -> %s, started %s\n", t.prefix, n, c.RemoteAddr(), t.target, t0.Format(time.RFC3339Nano))
@@ -103,6 +114,7 @@ func (t *tee) pipe(c net.Conn) {
 				if buf[k-1] != '\n' {
 					fmt.Fprintln(f)
 				}
+				_, _ = raw[dir].Write(buf[:k])
 				wmu.Unlock()
 				if _, err := dst.Write(buf[:k]); err != nil {
 					return
