@@ -178,6 +178,32 @@ func TestReader_ReadCommand(t *testing.T) {
 	}
 }
 
+// Ensure a command whose lines mix LF and CR LF is read as the real switch
+// reads it (it cuts lines at CR when there is one): the lines up to the
+// first one ending in CR LF are one command line, so a sendevent built that
+// way carries no headers.
+func TestReader_ReadCommandMixedEndings(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, line string
+		headers        int
+	}{
+		{name: "CRLF", in: "sendevent PRESENCE_IN\r\nproto: park\r\nfrom: a@b\r\n\r\n", line: "sendevent PRESENCE_IN", headers: 2},
+		{name: "LF", in: "sendevent PRESENCE_IN\nproto: park\nfrom: a@b\n\n", line: "sendevent PRESENCE_IN", headers: 2},
+		{name: "LFThenCRLFEnd", in: "sendevent PRESENCE_IN\nproto: park\nfrom: a@b\r\n\r\n",
+			line: "sendevent PRESENCE_IN\nproto: park\nfrom: a@b"},
+		{name: "LFThenCRLFBlank", in: "sendevent PRESENCE_IN\nproto: park\n\r\n", line: "sendevent PRESENCE_IN\nproto: park"},
+		{name: "CRLFThenLF", in: "sendevent PRESENCE_IN\r\nproto: park\nfrom: a@b\n\n", line: "sendevent PRESENCE_IN", headers: 2},
+		{name: "LeadingBlankLines", in: "\n\r\napi status\r\n\r\n", line: "api status"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewReader(strings.NewReader(tc.in)).ReadCommand()
+			if err != nil || c.Line != tc.line || len(c.Headers) != tc.headers {
+				t.Fatalf("read %q: line %q, %d headers, %v; want %q, %d", tc.in, c.Line, len(c.Headers), err, tc.line, tc.headers)
+			}
+		})
+	}
+}
+
 // FuzzAppendEventFrame holds the one-buffer event frame to the two-step
 // one it replaced: same bytes, and a frame ReadFrame and ParseEvent read
 // back to the same headers.

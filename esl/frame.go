@@ -112,6 +112,13 @@ type Reader struct {
 	// one string, which its headers are cut from.
 	block []byte
 	ends  []int
+	// bareLF counts the lines of the block read last that ended in a bare
+	// LF before the first line that ended in CR LF (the blank line that
+	// ends the block included); sawCR says there was one. FreeSWITCH cuts
+	// a command's lines at CR when it has any, so such lines run together
+	// (see ReadCommand).
+	bareLF int
+	sawCR  bool
 }
 
 // NewReader returns a Reader over r with DefaultLimits.
@@ -153,6 +160,12 @@ type Command struct {
 
 // ReadCommand reads the next client command, as FreeSWITCH's listener does:
 // the first non-blank line is the command, the lines after it are headers.
+// Like FreeSWITCH, which cuts a command's lines at CR whenever the command
+// has one, lines that end in a bare LF before the first line ending in CR
+// LF run together with it into the command line, joined by LF: a
+// `sendevent` whose header lines end in LF and whose blank line is CR LF
+// is one long line to the switch (docs/freeswitch.md,
+// mixed-line-endings-make-one-line).
 func (r *Reader) ReadCommand() (Command, error) {
 	line, f, err := r.read(true)
 	return Command{Line: line, Headers: f.Headers, Body: f.Body}, err
@@ -174,8 +187,12 @@ func (r *Reader) read(command bool) (string, Frame, error) {
 		start int
 	)
 	if command {
-		first, start = text[:ends[0]], ends[0]
-		ends = ends[1:]
+		k := 0 // the command line's last line
+		if r.sawCR && r.bareLF > 0 {
+			k = min(r.bareLF, len(ends)-1)
+		}
+		first, start = joinLines(text, ends[:k+1]), ends[k]
+		ends = ends[k+1:]
 	}
 	if len(ends) > r.limits.MaxHeaders {
 		return "", Frame{}, fmt.Errorf("%w: more than %d headers", ErrFrameTooLarge, r.limits.MaxHeaders)
@@ -258,35 +275,65 @@ func (r *Reader) readBlock() ([]byte, []int, error) {
 		}
 	}()
 	total := 0
+	r.bareLF, r.sawCR = 0, false
 	for {
 		n := len(block)
-		var err error
-		block, err = r.appendLine(block, &total)
+		var (
+			cr  bool
+			err error
+		)
+		block, cr, err = r.appendLine(block, &total)
 		if err != nil {
 			if len(ends) > 0 && errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, nil, err
 		}
-		if len(block) == n {
-			if len(ends) == 0 {
-				continue // blank lines between frames
+		if len(block) == n && len(ends) == 0 {
+			continue // blank lines between frames
+		}
+		if !r.sawCR {
+			if cr {
+				r.sawCR = true
+			} else {
+				r.bareLF++
 			}
+		}
+		if len(block) == n {
 			return block, ends, nil
 		}
 		ends = append(ends, len(block))
 	}
 }
 
+// joinLines returns the lines of text that end at ends (each line's end,
+// the lines run together in text), joined by LF.
+func joinLines(text string, ends []int) string {
+	if len(ends) == 1 {
+		return text[:ends[0]]
+	}
+	var b strings.Builder
+	b.Grow(ends[len(ends)-1] + len(ends))
+	start := 0
+	for i, end := range ends {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(text[start:end])
+		start = end
+	}
+	return b.String()
+}
+
 // appendLine appends one line, without its LF or CR LF, to block, counting
-// its bytes against the header limit.
-func (r *Reader) appendLine(block []byte, total *int) ([]byte, error) {
+// its bytes against the header limit, and reports whether it ended in CR LF.
+func (r *Reader) appendLine(block []byte, total *int) ([]byte, bool, error) {
 	n := len(block)
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		*total += len(chunk)
 		if *total > r.limits.MaxHeaderBytes {
-			return block, fmt.Errorf("%w: header block over %d bytes", ErrFrameTooLarge, r.limits.MaxHeaderBytes)
+			return block, false, fmt.Errorf("%w: header block over %d bytes", ErrFrameTooLarge, r.limits.MaxHeaderBytes)
 		}
 		block = append(block, chunk...)
 		if err == nil {
@@ -296,15 +343,16 @@ func (r *Reader) appendLine(block []byte, total *int) ([]byte, error) {
 			continue
 		}
 		if len(block) > n && errors.Is(err, io.EOF) {
-			return block, io.ErrUnexpectedEOF
+			return block, false, io.ErrUnexpectedEOF
 		}
-		return block, err
+		return block, false, err
 	}
 	block = bytes.TrimSuffix(block, []byte("\n"))
-	if len(block) > n {
-		block = bytes.TrimSuffix(block, []byte("\r"))
+	cr := len(block) > n && block[len(block)-1] == '\r'
+	if cr {
+		block = block[:len(block)-1]
 	}
-	return block, nil
+	return block, cr, nil
 }
 
 // AppendFrame appends f's wire form to b: the headers in order, a blank
