@@ -101,6 +101,9 @@ func (e presenceIn) BuildMessage() string {
 	line("login", at)
 	line("from", at)
 	line("status", e.status)
+	// sofia writes its own note ("On The Phone") into a presence (PIDF)
+	// NOTIFY for a confirmed dialog unless force-status names one.
+	line("force-status", e.status)
 	line("rpid", rpid)
 	line("event_type", "presence")
 	line("alt_event_type", "dialog")

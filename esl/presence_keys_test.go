@@ -107,7 +107,7 @@ func FuzzPresenceIn(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		allowed := map[string]bool{"call-id": true}
-		for _, n := range []string{"proto", "login", "from", "status", "rpid", "event_type", "alt_event_type",
+		for _, n := range []string{"proto", "login", "from", "status", "force-status", "rpid", "event_type", "alt_event_type",
 			"event_count", "unique-id", "channel-state", "answer-state", "presence-call-direction"} {
 			allowed[n] = true
 		}
@@ -117,7 +117,7 @@ func FuzzPresenceIn(f *testing.F) {
 				t.Fatalf("line %q in %q", line, msg)
 			}
 			seen[n] = true
-			if n == "status" && (strings.ContainsAny(v, "<>&\"'%;\\") || strings.HasPrefix(strings.ToLower(v), "hold")) {
+			if (n == "status" || n == "force-status") && (strings.ContainsAny(v, "<>&\"'%;\\") || strings.HasPrefix(strings.ToLower(v), "hold")) {
 				t.Fatalf("status %q", v)
 			}
 			if (n == "from" || n == "login") && strings.Count(v, "@") != 1 {

@@ -56,7 +56,7 @@ func TestPresence_ParsesTranscriptProbe(t *testing.T) {
 		t.Fatal("answer refused")
 	}
 	want := "sendevent PRESENCE_IN\r\nproto: park\r\nlogin: park+701@127.0.0.1\r\nfrom: park+701@127.0.0.1\r\n" +
-		"status: Available\r\nrpid: unknown\r\nevent_type: presence\r\nalt_event_type: dialog\r\nevent_count: 1\r\n" +
+		"status: Available\r\nforce-status: Available\r\nrpid: unknown\r\nevent_type: presence\r\nalt_event_type: dialog\r\nevent_count: 1\r\n" +
 		"unique-id: 701\r\nchannel-state: CS_HANGUP\r\nanswer-state: terminated\r\npresence-call-direction: inbound\r\n" +
 		"call-id: 1-8901@127.0.0.1"
 	if got := e.BuildMessage(); got != want {

@@ -130,7 +130,7 @@ var parkedJane = parking.Lamp{Lot: "a", Slot: 702, State: parking.LampParked,
 
 // The transcript's headers, in its order: what the switch needs to NOTIFY
 // dialog-info (docs/freeswitch.md#presence).
-var presenceHeaderNames = []string{"proto", "login", "from", "status", "rpid", "event_type",
+var presenceHeaderNames = []string{"proto", "login", "from", "status", "force-status", "rpid", "event_type",
 	"alt_event_type", "event_count", "unique-id", "channel-state", "answer-state", "presence-call-direction"}
 
 func checkHeaders(t *testing.T, in fstest.PresenceIn, withCallID bool) {

@@ -72,12 +72,11 @@ func TestJ1_BLFParkRetrieveAbandon(t *testing.T) {
 	n := lamp(t, l.slot, ns, "confirmed", "after the park")
 	t.Logf("slot key NOTIFY after the park:\n%s", n.body)
 	lamp(t, l.lot, nl, "confirmed", "after the park")
-	// A presence (PIDF) key: sofia writes its own note for a confirmed
-	// dialog ("On The Phone", rpid on-the-phone) in place of the event's
-	// status text, unless something changes that; either is accepted, and
-	// the note is logged.
+	// A presence (PIDF) key: sofia would write its own note for a
+	// confirmed dialog ("On The Phone"); parkd's force-status makes it the
+	// status text, with the caller's name and number.
 	if pn, ok := l.presence.waitNotify(np, 5*time.Second, func(m *sipMsg) bool {
-		return strings.Contains(string(m.body), "on-the-phone") || strings.Contains(noteOf(m.body), "Caller J")
+		return strings.Contains(noteOf(m.body), "Parked: Caller J 4911")
 	}); ok {
 		t.Logf("presence NOTIFY note after the park: %q", noteOf(pn.body))
 	} else {
