@@ -2,7 +2,6 @@ package fstest
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/parkd/parkd/esl"
@@ -139,19 +138,10 @@ func (s *Switch) CompleteAttendedTransfer(caller, consult *Channel, x AttendedTr
 	caller.vars.set("sip_refer_to", referTo)
 	caller.vars.set("transfer_history", fmt.Sprintf("%d:%s:bl_xfer:%s/default/XML", caller.created.Unix(), esl.NewUUID(), dest))
 	caller.vars.set("DP_MATCH", "ARRAY::"+dest)
-	keys := make([]string, 0, len(x.Vars))
-	for k := range x.Vars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		caller.vars.set(k, x.Vars[k])
-	}
+	caller.setVars(x.Vars)
 	caller.setState("CS_ROUTING")
 	caller.setState("CS_EXECUTE")
-	sa := &app{name: "socket", data: x.SocketAddr + " async full", endless: true}
-	caller.socketApp = sa
-	caller.startApp(sa)
+	sa := caller.startSocket(x.SocketAddr)
 	s.mu.Unlock()
 
 	err := s.dialSocket(caller, sa, x.SocketAddr)

@@ -81,19 +81,10 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 	ch.setState("CS_ROUTING")
 	ch.vars.set("DP_MATCH", "ARRAY::"+dest)
 	ch.vars.set("call_uuid", ch.uuid)
-	keys := make([]string, 0, len(spec.Vars))
-	for k := range spec.Vars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		ch.vars.set(k, spec.Vars[k])
-	}
+	ch.setVars(spec.Vars)
 	ch.setState("CS_EXECUTE")
 	ch.plan = append([]string(nil), spec.AfterSocket...)
-	sa := &app{name: "socket", data: spec.SocketAddr + " async full", endless: true}
-	ch.socketApp = sa
-	ch.startApp(sa)
+	sa := ch.startSocket(spec.SocketAddr)
 	ch.vars.set("socket_host", "127.0.0.1")
 	s.mu.Unlock()
 
@@ -605,4 +596,27 @@ func cut(s string) (string, string) {
 	s = strings.TrimSpace(s)
 	w, rest, _ := strings.Cut(s, " ")
 	return w, strings.TrimSpace(rest)
+}
+
+// setVars sets the dialplan's variables on ch in name order, so that the
+// connect reply's headers come in the same order on every run. Called with
+// s.mu held.
+func (ch *Channel) setVars(vars map[string]string) {
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ch.vars.set(k, vars[k])
+	}
+}
+
+// startSocket starts the dialplan's `socket <addr> async full` on ch;
+// dialSocket then connects it. Called with s.mu held.
+func (ch *Channel) startSocket(addr string) *app {
+	sa := &app{name: "socket", data: addr + " async full", endless: true}
+	ch.socketApp = sa
+	ch.startApp(sa)
+	return sa
 }
