@@ -612,23 +612,36 @@ func (d *dialog) rejectInvite(status int, reason string) {
 // nextCall waits for the next incoming INVITE (ringing: 180 sent).
 func (u *ua) nextCall(timeout time.Duration) *dialog {
 	u.t.Helper()
+	var call *dialog
+	if !u.waitUntil(timeout, func() bool {
+		for _, d := range u.incoming {
+			if !d.taken {
+				d.taken, call = true, d
+				return true
+			}
+		}
+		return false
+	}) {
+		u.t.Fatalf("UA %s: no INVITE within %v", u.name, timeout)
+	}
+	return call
+}
+
+// waitUntil waits until done, called with u.mu held whenever the UA's state
+// changes, reports true; false if timeout passes or the UA closes first.
+func (u *ua) waitUntil(timeout time.Duration, done func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() { u.mu.Lock(); u.cond.Broadcast(); u.mu.Unlock() })
 	defer timer.Stop()
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	for {
-		for _, d := range u.incoming {
-			if !d.taken {
-				d.taken = true
-				return d
-			}
-		}
+	for !done() {
 		if u.closed || time.Now().After(deadline) {
-			u.t.Fatalf("UA %s: no INVITE within %v", u.name, timeout)
+			return false
 		}
 		u.cond.Wait()
 	}
+	return true
 }
 
 // answer answers an incoming call with PCMU SDP from rtpPort and streams
@@ -724,19 +737,7 @@ func (d *dialog) ended(reason string) {
 
 // waitEnded waits for the dialog to end (BYE received or sent).
 func (d *dialog) waitEnded(timeout time.Duration) bool {
-	u := d.u
-	deadline := time.Now().Add(timeout)
-	timer := time.AfterFunc(timeout, func() { u.mu.Lock(); u.cond.Broadcast(); u.mu.Unlock() })
-	defer timer.Stop()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for d.state != dialogEnded {
-		if u.closed || time.Now().After(deadline) {
-			return false
-		}
-		u.cond.Wait()
-	}
-	return true
+	return d.u.waitUntil(timeout, func() bool { return d.state == dialogEnded })
 }
 
 // up reports whether the dialog is confirmed and not ended.
@@ -927,29 +928,27 @@ func sipEscape(s string) string {
 // waitReferFinal waits for a NOTIFY (Event: refer) whose sipfrag is a final
 // status and returns that status line.
 func (d *dialog) waitReferFinal(timeout time.Duration) (string, bool) {
-	u := d.u
-	deadline := time.Now().Add(timeout)
-	timer := time.AfterFunc(timeout, func() { u.mu.Lock(); u.cond.Broadcast(); u.mu.Unlock() })
-	defer timer.Stop()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for {
+	var final string
+	if d.u.waitUntil(timeout, func() bool {
 		for _, n := range d.refer {
 			line, _, _ := strings.Cut(strings.TrimSpace(string(n.body)), "\n")
 			line = strings.TrimSpace(line)
 			if f := strings.Fields(line); len(f) >= 2 && f[1] >= "200" {
-				return line, true
+				final = line
+				return true
 			}
 		}
-		if u.closed || time.Now().After(deadline) {
-			var all []string
-			for _, n := range d.refer {
-				all = append(all, strings.TrimSpace(string(n.body)))
-			}
-			return strings.Join(all, " | "), false
-		}
-		u.cond.Wait()
+		return false
+	}) {
+		return final, true
 	}
+	d.u.mu.Lock()
+	defer d.u.mu.Unlock()
+	var all []string
+	for _, n := range d.refer {
+		all = append(all, strings.TrimSpace(string(n.body)))
+	}
+	return strings.Join(all, " | "), false
 }
 
 // rtpStream sends a tone as PCMU RTP to the peer every 20 ms and reads
@@ -1151,23 +1150,18 @@ func (sb *subscription) waitState(from int, state string, timeout time.Duration)
 
 // waitNotify waits from index from on for a NOTIFY that matches.
 func (sb *subscription) waitNotify(from int, timeout time.Duration, match func(*sipMsg) bool) (*sipMsg, bool) {
-	u := sb.u
-	deadline := time.Now().Add(timeout)
-	timer := time.AfterFunc(timeout, func() { u.mu.Lock(); u.cond.Broadcast(); u.mu.Unlock() })
-	defer timer.Stop()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for i := from; ; {
+	var found *sipMsg
+	i := from
+	ok := sb.u.waitUntil(timeout, func() bool {
 		for ; i < len(sb.notifies); i++ {
 			if match(sb.notifies[i]) {
-				return sb.notifies[i], true
+				found = sb.notifies[i]
+				return true
 			}
 		}
-		if u.closed || time.Now().After(deadline) {
-			return nil, false
-		}
-		u.cond.Wait()
-	}
+		return false
+	})
+	return found, ok
 }
 
 // history summarises the NOTIFYs from index from on, for failure messages.
