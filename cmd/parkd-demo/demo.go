@@ -101,6 +101,9 @@ func demoConfig(freeswitch, db string, lot conf.Lot) conf.Config {
 	c.ESL.FreeSWITCH = freeswitch
 	c.Store.Path = db
 	c.Lots = []conf.Lot{lot}
+	// Reception's phone has busy-lamp keys for the slots: the scenario
+	// shows what they say.
+	c.BLF.Enabled = true
 	return c
 }
 
@@ -171,6 +174,7 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("jane not parked: %w", err)
 	}
 	d.say("Jane is parked in slot %s and hears hold music. Reception pages: \"Dr. Smith, a call on %s\".", slot, slot)
+	d.lamp(slot, "confirmed")
 	d.slots()
 	d.pause()
 
@@ -184,6 +188,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.say("parkd answered Dr. Smith's phone and bridged it to Jane: the music stopped, they talk,\n"+
 		"          and slot %s is free again.", slot)
+	d.lamp(slot, "terminated")
 	d.pause()
 
 	d.say("Tom Park calls; reception transfers him to %s (the next free slot, %s).", park, first)
@@ -245,6 +250,9 @@ func (d *demo) run(ctx context.Context) error {
 	d.pause()
 
 	if err := d.recallScene(park, strconv.Itoa(d.lot.First+3)); err != nil {
+		return err
+	}
+	if err := d.attendedScene(park, get); err != nil {
 		return err
 	}
 
@@ -325,6 +333,75 @@ func (d *demo) recallScene(park, slot string) error {
 	d.say("This time she answers and is talking to Bob again: recorded as recalled.")
 	d.sim.Channel(second.UUID).Hangup("")
 	if _, err := bob.WaitFor(wait, gone); err != nil {
+		return err
+	}
+	d.pause()
+	return nil
+}
+
+// lamp shows what reception's busy-lamp key for slot says once it is in
+// state (confirmed: lit, early: blinking, terminated: dark).
+func (d *demo) lamp(slot, state string) {
+	key := d.lot.BLFPrefix + slot
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	in, err := d.sim.WaitPresence(ctx, key+"@127.0.0.1", func(in fstest.PresenceIn) bool { return in.AnswerState == state })
+	if err != nil {
+		fmt.Fprintf(d.w, "  (reception's key %s did not turn %s: %v)\n", key, state, err)
+		return
+	}
+	look := map[string]string{"confirmed": "lit", "early": "blinking", "terminated": "dark"}[state]
+	fmt.Fprintf(d.w, "  Reception's key %s is %s: %q\n", key, look, in.Status)
+}
+
+// attendedScene parks a call by attended transfer: reception puts the
+// caller on hold, dials the park code herself (the consult call), hears
+// the slot, and completes the transfer; the caller takes that slot with
+// her as parker, and the consult call ends.
+func (d *demo) attendedScene(park, get string) error {
+	d.say("Carl Diaz calls and reception answers. This time she wants to hear the slot herself:\n"+
+		"          she puts Carl on hold and dials %s on a second line (a consult call).", park)
+	carl, _, err := d.sim.BridgedCall("Carl Diaz", "15550144", "1000")
+	if err != nil {
+		return err
+	}
+	consult, err := d.call("Reception", "1000", park, "park", "", "")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(consult, hearing("music:"), parking.EventParked); err != nil {
+		return fmt.Errorf("the consult call not parked: %w", err)
+	}
+	st := consult.State()
+	slot := st.Vars["parkd_slot"]
+	d.say("She hears the slot (%s) and completes the transfer (REFER with Replaces).", announced(st.Played))
+	if err := d.sim.CompleteAttendedTransfer(carl, consult, fstest.AttendedTransfer{
+		SocketAddr: d.m.ListenAddr(), Domain: "hospital.example", AfterSocket: fsconf.FallbackApps(),
+		Vars: map[string]string{"parkd_action": "park", "parkd_lot": d.lot.Name, "parkd_slot": ""},
+	}); err != nil {
+		return err
+	}
+	if err := d.reached(carl, hearing("music:"), parking.EventParked); err != nil {
+		return fmt.Errorf("carl not parked: %w", err)
+	}
+	if _, err := consult.WaitFor(wait, gone); err != nil {
+		return fmt.Errorf("the consult call still up: %w", err)
+	}
+	d.say("Carl is parked in slot %s, the one she heard, with her as parker; her consult call is gone.", slot)
+	d.lamp(slot, "confirmed")
+	d.slots()
+	d.pause()
+	d.say("Dr. Smith dials %s and takes Carl's call.", get+slot)
+	smith, err := d.call("Dr. Smith", "2002", get+slot, "retrieve", slot, "")
+	if err != nil {
+		return err
+	}
+	if err := d.reached(carl, hearing("bridge:"+smith.UUID()), parking.EventRetrieved); err != nil {
+		return fmt.Errorf("carl not bridged to Dr. Smith: %w", err)
+	}
+	d.lamp(slot, "terminated")
+	smith.Hangup("")
+	if _, err := carl.WaitFor(wait, gone); err != nil {
 		return err
 	}
 	d.pause()

@@ -36,7 +36,10 @@ func TestDemo(t *testing.T) {
 	}
 	// Bob's call, last, tells the whole recall story: the receptionist
 	// misses the first recall and answers the second.
-	want := "parked retrieved parked parked abandoned retrieved parked recall recall_failed recall recalled"
+	// Then the attended transfer: reception's consult call is parked and
+	// replaced by Carl's, whom Dr. Smith retrieves.
+	want := "parked retrieved parked parked abandoned retrieved parked recall recall_failed recall recalled " +
+		"parked replaced parked retrieved"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("demo history %v, want %s", got, want)
 	}
