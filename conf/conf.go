@@ -61,6 +61,8 @@ type Config struct {
 	Log      Log    `toml:"log"`
 	// BLF configures the phones' busy-lamp keys.
 	BLF BLF `toml:"blf"`
+	// HTTP configures the reception board and the JSON API.
+	HTTP HTTP `toml:"http"`
 	// Lots holds the parking lots in file order. The first lot is the
 	// default lot, used when a call does not name one.
 	Lots []Lot `toml:"lot"`

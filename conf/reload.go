@@ -1,6 +1,9 @@
 package conf
 
-import "slices"
+import (
+	"reflect"
+	"slices"
+)
 
 // NeedsRestart returns the keys whose value differs between running, the
 // configuration parkd runs with, and next, a reloaded one, but that a running
@@ -30,6 +33,13 @@ func NeedsRestart(running, next Config) []string {
 		// of the lot (and need the dialplan regenerated).
 		{"blf.enabled", running.BLF.Enabled != next.BLF.Enabled},
 		{"blf.domains", !slices.Equal(running.BLF.Domains, next.BLF.Domains)},
+		// The board's listener is set up at start, and so, for now, are
+		// its users and tokens.
+		{"http.listen", running.HTTP.Listen != next.HTTP.Listen},
+		{"http.tls_cert", running.HTTP.TLSCert != next.HTTP.TLSCert},
+		{"http.tls_key", running.HTTP.TLSKey != next.HTTP.TLSKey},
+		{"http.user", !reflect.DeepEqual(running.HTTP.Users, next.HTTP.Users)},
+		{"http.token", !reflect.DeepEqual(running.HTTP.Tokens, next.HTTP.Tokens)},
 	} {
 		if k.changed {
 			keys = append(keys, k.key)

@@ -63,7 +63,7 @@ func TestNeedsRestart(t *testing.T) {
 // a lot setting, which applies live.
 func TestNeedsRestart_EveryKey(t *testing.T) {
 	base := conf.Default()
-	for _, section := range []any{&base.ESL, &base.Store, &base.Log, &base.BLF} {
+	for _, section := range []any{&base.ESL, &base.Store, &base.Log, &base.BLF, &base.HTTP} {
 		v := reflect.ValueOf(section).Elem()
 		for i := range v.NumField() {
 			next := conf.Default()
@@ -76,7 +76,7 @@ func TestNeedsRestart_EveryKey(t *testing.T) {
 			case reflect.Int64:
 				nv.SetInt(nv.Int() + 1)
 			case reflect.Slice:
-				nv.Set(reflect.ValueOf([]string{"x"}))
+				nv.Set(reflect.MakeSlice(nv.Type(), 1, 1))
 			default:
 				t.Fatalf("%s.%s: kind %s not covered by this test", v.Type().Name(), v.Type().Field(i).Name, nv.Kind())
 			}
@@ -85,7 +85,7 @@ func TestNeedsRestart_EveryKey(t *testing.T) {
 			}
 		}
 	}
-	if got, want := reflect.TypeFor[conf.Config]().NumField(), 6; got != want {
+	if got, want := reflect.TypeFor[conf.Config]().NumField(), 7; got != want {
 		t.Fatalf("Config has %d fields, want %d: decide whether the new one applies live and update NeedsRestart", got, want)
 	}
 }
