@@ -77,6 +77,7 @@ fuzz:
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzInstance$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzPresenceIn$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/passhash -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin $(DIST) parkd-demo.db parkd-demo.db-wal parkd-demo.db-shm

@@ -1,6 +1,6 @@
 module github.com/parkd/parkd
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0
@@ -8,10 +8,11 @@ require (
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/percipia/eslgo v1.5.2
 	github.com/rs/zerolog v1.35.1
+	golang.org/x/crypto v0.59.0
 )
 
 require (
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
-	golang.org/x/sys v0.29.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )
