@@ -160,6 +160,7 @@ func TestParse_Full(t *testing.T) {
 		},
 		Store: conf.Store{Path: "/var/lib/parkd/parkd.db"},
 		Log:   conf.Log{Level: "debug", Format: "console"},
+		HTTP:  conf.HTTP{Listen: conf.DefaultHTTPListen},
 		Lots: []conf.Lot{
 			{
 				Name: "main", Slots: "701-799", Music: "local_stream://default",
