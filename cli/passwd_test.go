@@ -3,7 +3,9 @@ package cli
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -162,5 +164,44 @@ func TestPasswd_Usage(t *testing.T) {
 	code, stdout, stderr = runCLI(t, "passwd", "hunter2")
 	if code != 2 || stdout != "" || !strings.Contains(stderr, "takes no arguments") || strings.Contains(stderr, "hunter2") {
 		t.Fatalf("passwd hunter2: code=%d stdout=%q stderr=%q", code, stdout, stderr)
+	}
+}
+
+// Ensure check says whether serve will serve the board, and warns about a
+// world-readable file holding hashes even with the default ESL password.
+func TestCheck_Board(t *testing.T) {
+	hash, err := passhash.Hash("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := fmt.Sprintf("[[http.user]]\nname = \"ann\"\npassword_hash = %q\nrole = \"agent\"\n", hash)
+	for _, tt := range []struct {
+		name, data string
+		mode       os.FileMode
+		out, warn  string // in stdout; in stderr, or "" for no warning
+	}{
+		{"Default", "", 0o644, "board: off until an [[http.user]] or [[http.token]] is configured", ""},
+		{"Off", "[http]\nlisten = \"\"\n" + user, 0o600, "board: off (http.listen is empty)", ""},
+		{"User", user, 0o600, "board: http://127.0.0.1:8085 with 1 user(s) and 0 token(s)", ""},
+		{"Readable", user, 0o644, "board: http://", "holds the board's password and token hashes and every user can read it"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "parkd.toml")
+			data := fmt.Sprintf("[store]\npath = %q\n", filepath.Join(dir, "parkd.db")) + tt.data
+			if err := os.WriteFile(file, []byte(data), tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(file, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := runCLI(t, "check", "-c", file)
+			if code != 0 || !strings.Contains(out, tt.out) || (tt.warn == "") != !strings.Contains(errOut, "warning") || !strings.Contains(errOut, tt.warn) {
+				t.Fatalf("code=%d\nstdout: %s\nstderr: %s\nwant %q and warning %q", code, out, errOut, tt.out, tt.warn)
+			}
+			if strings.Contains(out+errOut, hash) {
+				t.Fatal("check prints a hash")
+			}
+		})
 	}
 }
