@@ -216,23 +216,35 @@ func validRole(p *problems, key, role string) {
 }
 
 // checkReadable records a problem unless path names a regular file parkd
-// can open for reading.
+// can open for reading. It stats first: opening a FIFO would block.
 func checkReadable(p *problems, key, path string) {
 	if strings.ContainsRune(path, 0) {
 		p.addf(key, "%s: must not contain a NUL byte", quote(path))
 		return
 	}
-	f, err := os.Open(path)
-	if err != nil {
+	cause := func(err error) error {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			err = pe.Err
+			return pe.Err
 		}
-		p.addf(key, "%s: cannot read it: %v", quote(path), err)
+		return err
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		p.addf(key, "%s: cannot read it: %v", quote(path), cause(err))
+		return
+	case fi.IsDir():
+		p.addf(key, "%s: is a directory, not a file", quote(path))
+		return
+	case !fi.Mode().IsRegular():
+		p.addf(key, "%s: not a regular file", quote(path))
 		return
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		p.addf(key, "%s: is a directory, not a file", quote(path))
+	f, err := os.Open(path)
+	if err != nil {
+		p.addf(key, "%s: cannot read it: %v", quote(path), cause(err))
+		return
 	}
+	_ = f.Close()
 }

@@ -178,6 +178,8 @@ func TestHTTP_Invalid(t *testing.T) {
 		{"KeyWithoutCert", fmt.Sprintf("[http]\ntls_key = %q\n", file), `parkd.toml: line 1: http.tls_cert: must be set too when tls_key is (or leave both out to serve plain HTTP)`},
 		{"CertMissing", fmt.Sprintf("[http]\ntls_cert = %q\ntls_key = %q\n", missing, file), fmt.Sprintf(`parkd.toml: line 2: http.tls_cert: %q: cannot read it: no such file or directory`, missing)},
 		{"KeyDirectory", fmt.Sprintf("[http]\ntls_cert = %q\ntls_key = %q\n", file, dir), fmt.Sprintf(`parkd.toml: line 3: http.tls_key: %q: is a directory, not a file`, dir)},
+		{"KeyDevice", fmt.Sprintf("[http]\ntls_cert = %q\ntls_key = \"/dev/null\"\n", file), `parkd.toml: line 3: http.tls_key: "/dev/null": not a regular file`},
+		{"CertNUL", "[http]\ntls_cert = \"a\\u0000b\"\ntls_key = \"b\"\n", `parkd.toml: line 2: http.tls_cert: "a\x00b": must not contain a NUL byte`},
 		{"UsersNotTables", "[http]\nuser = [\"ann\"]\n", `parkd.toml: line 2: http.user[0]: must be a table written [[http.user]], not a string`},
 		{"UsersNotArray", "[http]\nuser = \"ann\"\n", `parkd.toml: line 2: http.user: must be an array of tables written [[http.user]], not a string`},
 		{"UserUnknownKey", user() + "roles = \"x\"\n", `parkd.toml: line 5: http.user[0].roles: unknown key; did you mean "role"?`},
@@ -270,5 +272,27 @@ func TestHTTP_ExampleUserAndToken(t *testing.T) {
 	}
 	if !c.HTTP.Enabled() {
 		t.Fatal("the example's board is not enabled with a user")
+	}
+}
+
+// Ensure a TLS key parkd may not read is named with the reason.
+func TestHTTP_TLSKeyUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads every file")
+	}
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for _, f := range []string{cert, key} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(key, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := conf.Parse([]byte(fmt.Sprintf("[http]\ntls_cert = %q\ntls_key = %q\n", cert, key)), "parkd.toml")
+	want := fmt.Sprintf("parkd.toml: line 3: http.tls_key: %q: cannot read it: permission denied", key)
+	if err == nil || err.Error() != want {
+		t.Fatalf("Parse: %v\nwant %s", err, want)
 	}
 }
