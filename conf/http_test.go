@@ -183,6 +183,7 @@ func TestHTTP_Invalid(t *testing.T) {
 		{"UsersNotTables", "[http]\nuser = [\"ann\"]\n", `parkd.toml: line 2: http.user[0]: must be a table written [[http.user]], not a string`},
 		{"UsersNotArray", "[http]\nuser = \"ann\"\n", `parkd.toml: line 2: http.user: must be an array of tables written [[http.user]], not a string`},
 		{"UserUnknownKey", user() + "roles = \"x\"\n", `parkd.toml: line 5: http.user[0].roles: unknown key; did you mean "role"?`},
+		{"UserPassword", user() + "password = \"hunter2hunter2\"\n", "parkd.toml: line 5: http.user[0].password: unknown key: write the hash `parkd passwd` prints as password_hash, never the password itself"},
 		{"UserKeyElsewhere", "[http]\nrole = \"agent\"\n", `parkd.toml: line 2: http.role: unknown key (a board user's key: write it under [[http.user]])`},
 		{"UserNameEmpty", user(`name = ""`), `parkd.toml: line 2: http.user[0].name: must not be empty`},
 		{"UserNameMissing", user(`name = -`), `parkd.toml: line 1: http.user[0].name: must not be empty`},

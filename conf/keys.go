@@ -41,6 +41,12 @@ var tables = []struct {
 // else with the closest key of t if one is close.
 func (d *decoder) unknown(parent, k string, t reflect.Type) {
 	key := joinKey(parent, k)
+	if t == reflect.TypeFor[HTTPUser]() && strings.EqualFold(k, "password") {
+		// Not esl.password, which the table below would suggest: a board
+		// password is never written in the file, only its hash.
+		d.problems.addf(key, "unknown key: write the hash `parkd passwd` prints as password_hash, never the password itself")
+		return
+	}
 	for _, tb := range tables {
 		if tb.t != t && fieldIndex(tb.t, k) >= 0 {
 			d.problems.addf(key, "unknown key (%s)", tb.hint)
