@@ -5,7 +5,8 @@
 // The file is TOML. Every key is optional and has a default (see Default),
 // unknown keys are rejected, and every problem is reported on its own line
 // naming the file, the line, the key and what is wrong with it. The ESL
-// password is never included in an error message or in String output.
+// password and the [http] users' and tokens' hashes are never included in
+// an error message or in String output.
 package conf
 
 import (
