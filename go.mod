@@ -9,6 +9,7 @@ require (
 	github.com/percipia/eslgo v1.5.2
 	github.com/rs/zerolog v1.35.1
 	golang.org/x/crypto v0.59.0
+	golang.org/x/term v0.48.0
 )
 
 require (

@@ -81,6 +81,7 @@ var commands = []struct{ name, what string }{
 	{"export", "write the history and notes as CSV, for archiving"},
 	{"fsconf", "print the FreeSWITCH dialplan include for the configured lots"},
 	{"check", "check the configuration serve would run with, and its store"},
+	{"passwd", "print the hash of a board password for [[http.user]], or with --token a new API token"},
 	{"version", "print the version"},
 	{"help", "print this help, or a command's: parkd help COMMAND"},
 }
@@ -119,6 +120,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runFSConf(rest, stdout, stderr)
 	case "check":
 		return runCheck(rest, stdout, stderr)
+	case "passwd":
+		return runPasswd(rest, stdout, stderr)
 	case "version":
 		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":

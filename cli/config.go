@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/parkd/parkd/conf"
@@ -123,6 +124,9 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if _, err := fmt.Fprintf(stdout, "store %s: OK\n", db); err != nil {
 		return err
 	}
+	if _, err := fmt.Fprintln(stdout, boardLine(c.HTTP)); err != nil {
+		return err
+	}
 	if c.BLF.Enabled {
 		checkSwitchForLamps(c, stdout, stderr)
 	}
@@ -156,9 +160,17 @@ func warnReadable(file string, c conf.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if mode := fi.Mode().Perm(); mode&0o004 != 0 && c.ESL.Password != conf.DefaultPassword {
-		fmt.Fprintf(stderr, "parkd: warning: %s holds the ESL password and every user can read it (mode %04o); "+
-			"chmod o-r it (owner root, group parkd, mode 0640)\n", file, mode)
+	var what []string
+	if c.ESL.Password != conf.DefaultPassword {
+		what = append(what, "the ESL password")
+	}
+	if len(c.HTTP.Users) > 0 || len(c.HTTP.Tokens) > 0 {
+		// Hashes can be guessed at offline, at leisure.
+		what = append(what, "the board's password and token hashes")
+	}
+	if mode := fi.Mode().Perm(); mode&0o004 != 0 && len(what) > 0 {
+		fmt.Fprintf(stderr, "parkd: warning: %s holds %s and every user can read it (mode %04o); "+
+			"chmod o-r it (owner root, group parkd, mode 0640)\n", file, strings.Join(what, " and "), mode)
 	}
 	return nil
 }
@@ -175,4 +187,20 @@ func runFSConf(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return fsconf.Render(stdout, fsconfParams(c))
+}
+
+// boardLine says whether and where serve will serve the board, and why
+// not when it will not.
+func boardLine(h conf.HTTP) string {
+	switch {
+	case h.Listen == "":
+		return "board: off (http.listen is empty)"
+	case !h.Enabled():
+		return "board: off until an [[http.user]] or [[http.token]] is configured (see parkd passwd)"
+	}
+	scheme := "http"
+	if h.TLSCert != "" {
+		scheme = "https"
+	}
+	return fmt.Sprintf("board: %s://%s with %d user(s) and %d token(s)", scheme, h.Listen, len(h.Users), len(h.Tokens))
 }

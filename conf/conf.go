@@ -5,7 +5,8 @@
 // The file is TOML. Every key is optional and has a default (see Default),
 // unknown keys are rejected, and every problem is reported on its own line
 // naming the file, the line, the key and what is wrong with it. The ESL
-// password is never included in an error message or in String output.
+// password and the [http] users' and tokens' hashes are never included in
+// an error message or in String output.
 package conf
 
 import (
@@ -193,7 +194,10 @@ func Default() Config {
 		},
 		Store: Store{Path: DefaultStorePath},
 		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
-		Lots:  []Lot{DefaultLot()},
+		// The board listens here by default, but is served only once a
+		// user or a token can log in (HTTP.Enabled).
+		HTTP: HTTP{Listen: DefaultHTTPListen},
+		Lots: []Lot{DefaultLot()},
 	}
 }
 
@@ -232,23 +236,33 @@ func DefaultRecall() Recall {
 }
 
 // Load reads the configuration file at path and parses it with Parse. A
-// relative store.path is taken relative to the file's directory, so that
-// every command finds the same database from any working directory.
+// relative store.path, http.tls_cert or http.tls_key is taken relative to
+// the file's directory, so that every command finds the same files from any
+// working directory.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	c, err := Parse(data, path)
-	if err != nil || filepath.IsAbs(c.Store.Path) {
-		return c, err
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	c.Store.Path = filepath.Join(filepath.Dir(abs), c.Store.Path)
+	c, err := parse(data, path, filepath.Dir(abs))
+	if err != nil {
+		return c, err
+	}
+	c.Store.Path = relativeTo(filepath.Dir(abs), c.Store.Path)
 	return c, nil
+}
+
+// relativeTo joins a relative file name to dir; "" and absolute names are
+// returned as they are.
+func relativeTo(dir, name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(dir, name)
 }
 
 // OverflowLot returns the name of the lot that takes calls when l is full, or

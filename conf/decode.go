@@ -25,6 +25,12 @@ import (
 // the wrong type, unknown keys and everything Validate finds, each naming its
 // key and, when the key is written in the file, its line.
 func Parse(data []byte, name string) (Config, error) {
+	return parse(data, name, "")
+}
+
+// parse is Parse, with relative TLS file names taken relative to dir
+// unless dir is "", before they are checked.
+func parse(data []byte, name, dir string) (Config, error) {
 	var doc map[string]toml.Primitive
 	md, err := toml.Decode(string(data), &doc)
 	if err != nil {
@@ -35,6 +41,9 @@ func Parse(data []byte, name string) (Config, error) {
 	d.fields(doc, "", reflect.ValueOf(&c).Elem())
 	if len(c.Lots) == 0 {
 		c.Lots = []Lot{DefaultLot()}
+	}
+	if dir != "" {
+		c.HTTP.TLSCert, c.HTTP.TLSKey = relativeTo(dir, c.HTTP.TLSCert), relativeTo(dir, c.HTTP.TLSKey)
 	}
 	p := d.problems
 	for _, e := range c.validate() {
@@ -159,15 +168,17 @@ func (d *decoder) value(p toml.Primitive, key string, v reflect.Value) {
 	}
 	// Below, raw has the TOML type v takes, so no decoding can fail.
 	switch {
-	case v.Type() == lotsType:
+	case isTables(v.Type()):
 		var items []toml.Primitive
 		_ = d.md.PrimitiveDecode(p, &items)
-		lots := make([]Lot, len(items))
+		s := reflect.MakeSlice(v.Type(), len(items), len(items))
 		for i, item := range items {
-			lots[i] = DefaultLot() // each lot starts from the defaults, not from the lot before
-			d.value(item, fmt.Sprintf("%s[%d]", key, i), reflect.ValueOf(&lots[i]).Elem())
+			if v.Type() == lotsType {
+				s.Index(i).Set(reflect.ValueOf(DefaultLot())) // each lot starts from the defaults, not from the lot before
+			}
+			d.value(item, fmt.Sprintf("%s[%d]", key, i), s.Index(i))
 		}
-		v.Set(reflect.ValueOf(lots))
+		v.Set(s)
 	case v.Kind() == reflect.Struct:
 		var keys map[string]toml.Primitive
 		_ = d.md.PrimitiveDecode(p, &keys)
@@ -204,8 +215,8 @@ func expect(t reflect.Type, key string, raw any) (want string, ok bool) {
 		return `a quoted period such as "400d"`, is[string](raw)
 	case t == durationType:
 		return `a quoted duration such as "45s" or "2m"`, is[string](raw)
-	case t == lotsType:
-		return "an array of tables written [[lot]]", is[[]map[string]any](raw) || is[[]any](raw)
+	case isTables(t):
+		return "an array of tables written [[" + indexRE.ReplaceAllString(key, "") + "]]", is[[]map[string]any](raw) || is[[]any](raw)
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -220,6 +231,12 @@ func expect(t reflect.Type, key string, raw any) (want string, ok bool) {
 		return "a table written " + header(key), is[map[string]any](raw)
 	}
 	panic("conf: no TOML type for " + t.String())
+}
+
+// isTables reports whether t is a slice of structs, written as an array of
+// tables ([[lot]], [[http.user]]).
+func isTables(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct
 }
 
 // is reports whether v holds a T.

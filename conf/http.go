@@ -1,5 +1,17 @@
 package conf
 
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/parkd/parkd/internal/passhash"
+)
+
 // Roles a board user or an API token has.
 const (
 	// RoleAgent sees the slots, history and notes of its lots and acts on
@@ -51,4 +63,188 @@ type HTTPToken struct {
 	Hash string `toml:"hash"`
 	// Role is RoleAgent or RoleSupervisor.
 	Role string `toml:"role"`
+}
+
+// MaxHTTPNameLen bounds a board user's and a token's name, in bytes.
+const MaxHTTPNameLen = 64
+
+var (
+	// httpNameRE: a user or token name, shown on the board and written in
+	// the history as web:<name>.
+	httpNameRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+	// extensionRE is esl's rule for an extension it dials or transfers to
+	// (esl/commands.go tokenRE), so that a user's extension that passes here
+	// is one the pick-up can ring.
+	extensionRE = regexp.MustCompile(`^[A-Za-z0-9_.+*#][A-Za-z0-9_.+*#-]{0,63}$`)
+)
+
+// hashHelp ends every message about a bad hash. The hash itself is never
+// quoted: it is a secret too.
+const hashHelp = "make one with `parkd passwd`"
+
+// Enabled reports whether the board and the API are served: a listen
+// address is set and somebody can log in, a user or a token.
+func (h HTTP) Enabled() bool {
+	return h.Listen != "" && (len(h.Users) > 0 || len(h.Tokens) > 0)
+}
+
+// String describes the [http] table with every hash left out.
+func (h HTTP) String() string {
+	users := make([]string, len(h.Users))
+	for i, u := range h.Users {
+		users[i] = u.String()
+	}
+	tokens := make([]string, len(h.Tokens))
+	for i, t := range h.Tokens {
+		tokens[i] = t.String()
+	}
+	return fmt.Sprintf("listen=%s tls_cert=%s tls_key=%s users=[%s] tokens=[%s]",
+		h.Listen, h.TLSCert, h.TLSKey, strings.Join(users, " "), strings.Join(tokens, " "))
+}
+
+// GoString is like String, so that %#v does not print a hash either.
+func (h HTTP) GoString() string { return "conf.HTTP{" + h.String() + "}" }
+
+// String describes the user with the password hash redacted.
+func (u HTTPUser) String() string {
+	return fmt.Sprintf("{name=%s password_hash=%s role=%s extension=%s lots=[%s]}",
+		u.Name, redacted(u.PasswordHash), u.Role, u.Extension, strings.Join(u.Lots, " "))
+}
+
+// GoString is like String.
+func (u HTTPUser) GoString() string { return "conf.HTTPUser" + u.String() }
+
+// String describes the token with its hash redacted.
+func (t HTTPToken) String() string {
+	return fmt.Sprintf("{name=%s hash=%s role=%s}", t.Name, redacted(t.Hash), t.Role)
+}
+
+// GoString is like String.
+func (t HTTPToken) GoString() string { return "conf.HTTPToken" + t.String() }
+
+// redacted stands for a secret in String output.
+func redacted(secret string) string {
+	if secret == "" {
+		return "(unset)"
+	}
+	return "***"
+}
+
+// validate records the problems of the [http] table; lots are the names of
+// the configured lots, which a user's lots must name.
+func (h HTTP) validate(p *problems, lots []Lot) {
+	if h.Listen != "" {
+		p.hostPort("http.listen", h.Listen)
+	}
+	switch {
+	case h.TLSCert != "" && h.TLSKey == "":
+		p.addf("http.tls_key", "must be set too when tls_cert is (or leave both out to serve plain HTTP)")
+	case h.TLSCert == "" && h.TLSKey != "":
+		p.addf("http.tls_cert", "must be set too when tls_key is (or leave both out to serve plain HTTP)")
+	}
+	for _, f := range []struct{ key, path string }{{"http.tls_cert", h.TLSCert}, {"http.tls_key", h.TLSKey}} {
+		if f.path != "" {
+			checkReadable(p, f.key, f.path)
+		}
+	}
+
+	names := make(map[string]int, len(h.Users))
+	for i, u := range h.Users {
+		key := fmt.Sprintf("http.user[%d]", i)
+		if validName(p, key+".name", u.Name) {
+			if j, dup := names[strings.ToLower(u.Name)]; dup {
+				p.addf(key+".name", "%s: duplicate user name (also http.user[%d]; names are compared ignoring case)", quote(u.Name), j)
+			} else {
+				names[strings.ToLower(u.Name)] = i
+			}
+		}
+		validHash(p, key+".password_hash", u.PasswordHash)
+		validRole(p, key+".role", u.Role)
+		if u.Extension != "" {
+			p.match(key+".extension", u.Extension, extensionRE,
+				"must be 1 to 64 characters from A-Z, a-z, 0-9 and _ . + * # - (not starting with -), as the phone is dialled")
+		}
+		for j, l := range u.Lots {
+			if !slices.ContainsFunc(lots, func(lot Lot) bool { return lot.Name == l }) {
+				p.addf(fmt.Sprintf("%s.lots[%d]", key, j), "%s: no lot of that name", quote(l))
+			}
+		}
+	}
+
+	tokens := make(map[string]int, len(h.Tokens))
+	for i, t := range h.Tokens {
+		key := fmt.Sprintf("http.token[%d]", i)
+		if validName(p, key+".name", t.Name) {
+			if j, dup := tokens[strings.ToLower(t.Name)]; dup {
+				p.addf(key+".name", "%s: duplicate token name (also http.token[%d]; names are compared ignoring case)", quote(t.Name), j)
+			} else {
+				tokens[strings.ToLower(t.Name)] = i
+			}
+		}
+		validHash(p, key+".hash", t.Hash)
+		validRole(p, key+".role", t.Role)
+	}
+}
+
+// validName records a problem unless name is a valid user or token name.
+func validName(p *problems, key, name string) bool {
+	if name == "" {
+		p.addf(key, "must not be empty")
+		return false
+	}
+	return p.match(key, name, httpNameRE, fmt.Sprintf("must be 1 to %d characters from A-Z, a-z, 0-9 and . _ @ -", MaxHTTPNameLen))
+}
+
+// validHash records a problem unless hash is one passhash can check. The
+// hash is never quoted.
+func validHash(p *problems, key, hash string) {
+	switch {
+	case hash == "":
+		p.addf(key, "must not be empty; %s", hashHelp)
+	case !passhash.Valid(hash):
+		p.addf(key, "not an argon2id or bcrypt hash; %s", hashHelp)
+	}
+}
+
+// validRole records a problem unless role is agent or supervisor.
+func validRole(p *problems, key, role string) {
+	if role == "" {
+		p.addf(key, `must be set: "agent" or "supervisor"`)
+		return
+	}
+	p.oneOf(key, role, `"agent" or "supervisor"`, RoleAgent, RoleSupervisor)
+}
+
+// checkReadable records a problem unless path names a regular file parkd
+// can open for reading. It stats first: opening a FIFO would block.
+func checkReadable(p *problems, key, path string) {
+	if strings.ContainsRune(path, 0) {
+		p.addf(key, "%s: must not contain a NUL byte", quote(path))
+		return
+	}
+	cause := func(err error) error {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err
+		}
+		return err
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		p.addf(key, "%s: cannot read it: %v", quote(path), cause(err))
+		return
+	case fi.IsDir():
+		p.addf(key, "%s: is a directory, not a file", quote(path))
+		return
+	case !fi.Mode().IsRegular():
+		p.addf(key, "%s: not a regular file", quote(path))
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		p.addf(key, "%s: cannot read it: %v", quote(path), cause(err))
+		return
+	}
+	_ = f.Close()
 }

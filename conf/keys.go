@@ -31,6 +31,9 @@ var tables = []struct {
 	{reflect.TypeFor[BLF](), "a [blf] key: write it under [blf]"},
 	{reflect.TypeFor[Lot](), "a lot key: write it under [[lot]], above [lot.recall]"},
 	{reflect.TypeFor[Recall](), "a recall key: write it under [lot.recall]"},
+	{reflect.TypeFor[HTTP](), "an [http] key: write it under [http]"},
+	{reflect.TypeFor[HTTPUser](), "a board user's key: write it under [[http.user]]"},
+	{reflect.TypeFor[HTTPToken](), "an API token's key: write it under [[http.token]]"},
 }
 
 // unknown records the key k of the table at path parent, decoded into the
@@ -38,6 +41,12 @@ var tables = []struct {
 // else with the closest key of t if one is close.
 func (d *decoder) unknown(parent, k string, t reflect.Type) {
 	key := joinKey(parent, k)
+	if t == reflect.TypeFor[HTTPUser]() && strings.EqualFold(k, "password") {
+		// Not esl.password, which the table below would suggest: a board
+		// password is never written in the file, only its hash.
+		d.problems.addf(key, "unknown key: write the hash `parkd passwd` prints as password_hash, never the password itself")
+		return
+	}
 	for _, tb := range tables {
 		if tb.t != t && fieldIndex(tb.t, k) >= 0 {
 			d.problems.addf(key, "unknown key (%s)", tb.hint)
@@ -103,16 +112,16 @@ var (
 // line, never a wrong key.
 func keyLines(data []byte) []keyLine {
 	var lines []keyLine
-	table, lots := "", -1
+	table := ""
+	arrays := map[string]int{} // how many [[name]] headers so far, by name
 	for i, line := range strings.Split(strings.TrimPrefix(string(data), "\ufeff"), "\n") {
 		line = strings.TrimSpace(line)
 		var path string
 		switch {
 		case strings.HasPrefix(line, "[["):
 			name, _, _ := strings.Cut(line[2:], "]]")
-			if table = dotted(name); table == "lot" {
-				lots++
-			}
+			table = dotted(name)
+			arrays[table]++
 			path = table
 		case strings.HasPrefix(line, "["):
 			name, _, _ := strings.Cut(line[1:], "]")
@@ -124,9 +133,13 @@ func keyLines(data []byte) []keyLine {
 			}
 			path = strings.TrimPrefix(table+"."+dotted(m[1]), ".")
 		}
-		// Tables and keys under [[lot]] belong to the latest lot.
-		if lots >= 0 && within(path, "lot") {
-			path = "lot[" + strconv.Itoa(lots) + "]" + path[len("lot"):]
+		// Tables and keys under [[lot]] belong to the latest lot, those
+		// under [[http.user]] to the latest user, and so on.
+		for name, n := range arrays {
+			if within(path, name) {
+				path = name + "[" + strconv.Itoa(n-1) + "]" + path[len(name):]
+				break
+			}
 		}
 		lines = append(lines, keyLine{path, i + 1})
 	}

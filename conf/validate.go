@@ -94,6 +94,7 @@ func (c *Config) validate() problems {
 	p.oneOf("log.format", c.Log.Format, "json or console", "json", "console")
 	c.BLF.validate(&p)
 	c.validateLots(&p)
+	c.HTTP.validate(&p, c.Lots)
 	return p
 }
 
