@@ -55,9 +55,6 @@ func (m *Main) startWeb() error {
 	if err != nil {
 		return fmt.Errorf("http.listen: listen for the board and the API: %w", err)
 	}
-	if cfg.Secure {
-		ln = tls.NewListener(ln, m.web.TLSConfig)
-	}
 	m.webLn = ln
 	return nil
 }
@@ -67,12 +64,20 @@ func (m *Main) serveWeb() {
 	if m.web == nil {
 		return
 	}
+	// Logged before Serve starts: Serve sets up the TLS config it reads.
+	useTLS := m.web.TLSConfig != nil
+	m.Logger.Info().Str("listen", m.webLn.Addr().String()).Bool("tls", useTLS).Msg("HTTP API listening")
 	m.wg.Go(func() {
-		if err := m.web.Serve(m.webLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if useTLS {
+			err = m.web.ServeTLS(m.webLn, "", "") // the certificate is in TLSConfig
+		} else {
+			err = m.web.Serve(m.webLn)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Logger.Error().Err(err).Msg("HTTP listener stopped")
 		}
 	})
-	m.Logger.Info().Str("listen", m.webLn.Addr().String()).Bool("tls", m.web.TLSConfig != nil).Msg("HTTP API listening")
 }
 
 // HTTPAddr is the address the HTTP server took; "" when it is off.
