@@ -8,22 +8,15 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/web"
 )
-
-// httpOn reports whether c asks for the HTTP server: an address, and
-// somebody who could use it.
-func httpOn(c conf.HTTP) bool {
-	return c.Listen != "" && (len(c.Users) > 0 || len(c.Tokens) > 0)
-}
 
 // startWeb listens on http.listen and builds the board's server; serveWeb
 // then serves it. Listening first makes serve refuse to start when the
 // address cannot be taken.
 func (m *Main) startWeb() error {
 	c := m.Config.HTTP
-	if !httpOn(c) {
+	if !c.Enabled() {
 		return nil
 	}
 	cfg := web.Config{
