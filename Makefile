@@ -78,6 +78,7 @@ fuzz:
 	$(GO) test ./esl -run '^$$' -fuzz '^FuzzPresenceIn$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/passhash -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./web -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin $(DIST) parkd-demo.db parkd-demo.db-wal parkd-demo.db-shm

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -60,6 +61,8 @@ type Main struct {
 	store  *gatedStore
 	watch  *storeWatch
 	ln     net.Listener
+	web    *http.Server // nil when [http] is off
+	webLn  net.Listener
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -165,6 +168,11 @@ func (m *Main) Open(ctx context.Context) error {
 		// address already in use"); this says what the listener is for.
 		return fmt.Errorf("esl.listen: listen for FreeSWITCH's socket application: %w", err)
 	}
+	if err := m.startWeb(); err != nil {
+		m.ln.Close()
+		m.closeStore()
+		return err
+	}
 	// Calls routed to a park extension before now and left waiting in the
 	// socket application were on their way to a parkd that stopped: the
 	// first survey sends them back.
@@ -194,6 +202,7 @@ func (m *Main) Open(ctx context.Context) error {
 			}
 		})
 	}
+	m.serveWeb()
 	m.wg.Go(func() {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
@@ -236,6 +245,12 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
 	defer cancel()
 	var errs []error
+	// The API first: it reads the service and the store closed below.
+	if m.web != nil {
+		if err := m.web.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	}
 	if err := m.Server.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -1,0 +1,82 @@
+package daemon
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/parkd/parkd/web"
+)
+
+// startWeb listens on http.listen and builds the board's server; serveWeb
+// then serves it. Listening first makes serve refuse to start when the
+// address cannot be taken.
+func (m *Main) startWeb() error {
+	c := m.Config.HTTP
+	if !c.Enabled() {
+		return nil
+	}
+	cfg := web.Config{
+		Logger: m.Logger.With().Str("component", "http").Logger(),
+		Slots:  m.Service,
+		Store:  m.DB,
+		Ready:  m.Ready,
+		Secure: c.TLSCert != "" && c.TLSKey != "",
+	}
+	for _, u := range c.Users {
+		cfg.Users = append(cfg.Users, web.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role, Extension: u.Extension, Lots: u.Lots})
+	}
+	for _, t := range c.Tokens {
+		cfg.Tokens = append(cfg.Tokens, web.Token{Name: t.Name, Hash: t.Hash, Role: t.Role})
+	}
+	h, err := web.New(cfg)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	m.web = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	if cfg.Secure {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return fmt.Errorf("http.tls_cert, http.tls_key: %w", err)
+		}
+		m.web.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: listen for the board and the API: %w", err)
+	}
+	m.webLn = ln
+	return nil
+}
+
+// serveWeb serves the board until Close; a no-op when HTTP is off.
+func (m *Main) serveWeb() {
+	if m.web == nil {
+		return
+	}
+	// Logged before Serve starts: Serve sets up the TLS config it reads.
+	useTLS := m.web.TLSConfig != nil
+	m.Logger.Info().Str("listen", m.webLn.Addr().String()).Bool("tls", useTLS).Msg("HTTP API listening")
+	m.wg.Go(func() {
+		var err error
+		if useTLS {
+			err = m.web.ServeTLS(m.webLn, "", "") // the certificate is in TLSConfig
+		} else {
+			err = m.web.Serve(m.webLn)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error().Err(err).Msg("HTTP listener stopped")
+		}
+	})
+}
+
+// HTTPAddr is the address the HTTP server took; "" when it is off.
+func (m *Main) HTTPAddr() string {
+	if m.webLn == nil {
+		return ""
+	}
+	return m.webLn.Addr().String()
+}

@@ -1,0 +1,353 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+// slotJSON is one parked call in /api/slots.
+type slotJSON struct {
+	Lot            string     `json:"lot"`
+	Slot           int        `json:"slot"`
+	Call           string     `json:"call"`
+	CallerName     string     `json:"caller_name"`
+	CallerNumber   string     `json:"caller_number"`
+	Parker         string     `json:"parker"`
+	ParkedAt       string     `json:"parked_at"`
+	WaitingSeconds int64      `json:"waiting_seconds"`
+	State          string     `json:"state"`
+	NextRecall     string     `json:"next_recall,omitempty"`
+	RecallAttempts int        `json:"recall_attempts"`
+	Notes          []noteJSON `json:"notes"`
+}
+
+type noteJSON struct {
+	At   string `json:"at"`
+	Text string `json:"text"`
+}
+
+// apiSlots lists the parked calls the caller may see, with their notes.
+//
+// State is "parked" for every call: parking.Occupant does not tell yet
+// whether a recall is ringing; recall_attempts counts those placed.
+func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
+	p := who(r)
+	now := s.now()
+	out := []slotJSON{}
+	oldest := time.Time{}
+	for _, o := range s.slots.Occupants() {
+		if !p.sees(o.Lot) {
+			continue
+		}
+		if oldest.IsZero() || o.ParkedAt.Before(oldest) {
+			oldest = o.ParkedAt
+		}
+		sj := slotJSON{
+			Lot: o.Lot, Slot: o.Slot, Call: string(o.Call), CallerName: o.Caller.Name, CallerNumber: o.Caller.Number,
+			Parker: o.Parker, ParkedAt: o.ParkedAt.UTC().Format(time.RFC3339),
+			WaitingSeconds: int64(o.Waited(now) / time.Second), State: "parked", RecallAttempts: o.Attempts,
+			Notes: []noteJSON{},
+		}
+		if !o.Deadline.IsZero() {
+			sj.NextRecall = o.Deadline.UTC().Format(time.RFC3339)
+		}
+		out = append(out, sj)
+	}
+	if len(out) > 0 {
+		// One query for the notes of every call shown: the notes written
+		// since the longest-parked of them was parked.
+		notes, err := s.store.Notes(r.Context(), store.HistoryFilter{Since: oldest})
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		idx := map[string]int{}
+		for i, sj := range out {
+			idx[sj.Call] = i
+		}
+		for _, n := range notes {
+			if i, ok := idx[string(n.Call)]; ok {
+				out[i].Notes = append(out[i].Notes, noteJSON{At: n.At.UTC().Format(time.RFC3339), Text: n.Text})
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// historyEntry is a history row, or a note (event "note").
+type historyEntry struct {
+	store.HistoryRow
+	note *store.Note
+}
+
+// noteEntryJSON is a note in /api/history, shaped like a history row.
+type noteEntryJSON struct {
+	At           string `json:"at"`
+	Event        string `json:"event"`
+	Lot          string `json:"lot"`
+	Slot         int    `json:"slot"`
+	Call         string `json:"call"`
+	CallerNumber string `json:"caller_number"`
+	CallerName   string `json:"caller_name"`
+	Parker       string `json:"parker"`
+	Note         string `json:"note"`
+}
+
+// apiHistory answers the rows and notes `parkd history` would show for
+// the same filters: lot, slot, call, parker, caller, since, until, event
+// (or "note"), limit (the most recent N, oldest first).
+func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
+	p := who(r)
+	q := r.URL.Query()
+	f, event, err := historyFilter(q, s.now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	lots := []string{f.Lot}
+	switch {
+	case f.Lot != "" && !p.sees(f.Lot):
+		writeError(w, http.StatusForbidden, "you may not see lot "+strconv.Quote(f.Lot))
+		return
+	case f.Lot == "" && p.Role != RoleSupervisor && len(p.Lots) > 0:
+		lots = p.Lots
+	}
+	var entries []historyEntry
+	for _, lot := range lots {
+		lf := f
+		lf.Lot = lot
+		if event == "" || event == "note" {
+			notes, err := s.store.Notes(r.Context(), lf)
+			if err != nil {
+				s.storeError(w, r, err)
+				return
+			}
+			for i := range notes {
+				n := notes[i]
+				entries = append(entries, historyEntry{HistoryRow: store.HistoryRow{At: n.At}, note: &n})
+			}
+		}
+		if event != "note" {
+			lf.Event = parking.Event(event)
+			rows, err := s.store.History(r.Context(), lf)
+			if err != nil {
+				s.storeError(w, r, err)
+				return
+			}
+			for _, row := range rows {
+				entries = append(entries, historyEntry{HistoryRow: row})
+			}
+		}
+	}
+	// Oldest first; a note written at the millisecond of a row after it.
+	sort.SliceStable(entries, func(i, j int) bool {
+		a, b := entries[i], entries[j]
+		if !a.At.Equal(b.At) {
+			return a.At.Before(b.At)
+		}
+		if (a.note == nil) != (b.note == nil) {
+			return a.note == nil
+		}
+		return a.ID < b.ID
+	})
+	if f.Limit > 0 && len(entries) > f.Limit {
+		entries = entries[len(entries)-f.Limit:]
+	}
+	out := make([]any, 0, len(entries))
+	for _, e := range entries {
+		if n := e.note; n != nil {
+			out = append(out, noteEntryJSON{At: n.At.UTC().Format("2006-01-02T15:04:05.000Z"), Event: "note", Lot: n.Lot,
+				Slot: n.Slot, Call: string(n.Call), CallerNumber: n.Caller.Number, CallerName: n.Caller.Name,
+				Parker: n.Parker, Note: n.Text})
+			continue
+		}
+		out = append(out, e.HistoryRow)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// historyFilter reads the query parameters of /api/history.
+func historyFilter(q url.Values, now time.Time) (store.HistoryFilter, string, error) {
+	f := store.HistoryFilter{
+		Lot: q.Get("lot"), Call: parking.CallID(q.Get("call")), Parker: q.Get("parker"), Caller: q.Get("caller"),
+		Newest: true,
+	}
+	var err error
+	if f.Slot, err = nonNegative(q, "slot"); err != nil {
+		return f, "", err
+	}
+	if f.Limit, err = nonNegative(q, "limit"); err != nil {
+		return f, "", err
+	}
+	if f.Since, err = when(q, "since", now); err != nil {
+		return f, "", err
+	}
+	if f.Until, err = when(q, "until", now); err != nil {
+		return f, "", err
+	}
+	event := q.Get("event")
+	if event != "" && event != "note" && !parking.Event(event).Valid() {
+		return f, "", fmt.Errorf("event %q: want one of %v or note", event, parking.Events)
+	}
+	return f, event, nil
+}
+
+func nonNegative(q url.Values, key string) (int, error) {
+	v := q.Get(key)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s %q: want a whole number, 0 or more", key, v)
+	}
+	return n, nil
+}
+
+// when reads a time parameter: RFC 3339 ("2026-12-05T08:00:00Z") or a
+// duration before now ("90m", "24h"). Absent: the zero time.
+func when(q url.Values, key string, now time.Time) (time.Time, error) {
+	v := q.Get(key)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%s %q: want an RFC 3339 time (2026-12-05T08:00:00Z) or a duration ago (90m, 24h)", key, v)
+}
+
+// apiReport answers `parkd report --json` for the same parameters: from
+// (default 24h ago), to (default now), by (lot, parker, retriever, hour,
+// day) and tz (an IANA zone, default UTC). Supervisors only.
+func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
+	if who(r).Role != RoleSupervisor {
+		writeError(w, http.StatusForbidden, "reports are for supervisors")
+		return
+	}
+	q := r.URL.Query()
+	now := s.now()
+	rq := store.ReportQuery{By: store.ReportBy(q.Get("by")), Location: time.UTC}
+	if rq.By == "" {
+		rq.By = store.ByLot
+	}
+	if !rq.By.Valid() {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("by %q: want lot, parker, retriever, hour or day", rq.By))
+		return
+	}
+	if tz := q.Get("tz"); tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil || tz == "Local" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("tz %q: want an IANA time zone (UTC, Europe/Paris, ...)", tz))
+			return
+		}
+		rq.Location = loc
+	}
+	var err error
+	if rq.From, err = when(q, "from", now); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if rq.To, err = when(q, "to", now); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if rq.From.IsZero() {
+		rq.From = now.Add(-24 * time.Hour)
+	}
+	if rq.To.IsZero() {
+		rq.To = now
+	}
+	if !rq.From.Before(rq.To) {
+		writeError(w, http.StatusBadRequest, "from must be before to")
+		return
+	}
+	rep, err := s.store.Report(r.Context(), rq)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, reportJSON(rep))
+}
+
+// reportRowJSON is the shape `parkd report --json` prints.
+type reportRowJSON struct {
+	Group               *string  `json:"group,omitempty"`
+	Parked              int      `json:"parked"`
+	Retrieved           int      `json:"retrieved"`
+	Recalled            int      `json:"recalled"`
+	Fallback            int      `json:"fallback"`
+	Abandoned           int      `json:"abandoned"`
+	Lost                int      `json:"lost"`
+	Open                int      `json:"open"`
+	AbandonRate         float64  `json:"abandon_rate"`
+	WaitMedianMS        *int64   `json:"wait_median_ms"`
+	WaitP90MS           *int64   `json:"wait_p90_ms"`
+	WaitMaxMS           *int64   `json:"wait_max_ms"`
+	AttemptsPerRecalled *float64 `json:"attempts_per_recalled"`
+	BeforeRecall        float64  `json:"before_recall"`
+}
+
+func reportRow(r store.ReportRow, group *string) reportRowJSON {
+	out := reportRowJSON{
+		Group: group, Parked: r.Parked, Retrieved: r.Retrieved, Recalled: r.Recalled, Fallback: r.Fallback,
+		Abandoned: r.Abandoned, Lost: r.Lost, Open: r.Open, AbandonRate: r.AbandonRate(), BeforeRecall: r.BeforeRecallShare(),
+	}
+	if r.PickedUp() > 0 {
+		med, p90, mx := r.WaitMedian.Milliseconds(), r.WaitP90.Milliseconds(), r.WaitMax.Milliseconds()
+		out.WaitMedianMS, out.WaitP90MS, out.WaitMaxMS = &med, &p90, &mx
+	}
+	if v, ok := r.AttemptsPerRecalled(); ok {
+		out.AttemptsPerRecalled = &v
+	}
+	return out
+}
+
+func reportJSON(rep store.Report) any {
+	q := rep.Query
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	out := struct {
+		From   string          `json:"from"`
+		To     string          `json:"to"`
+		TZ     string          `json:"tz"`
+		By     store.ReportBy  `json:"by"`
+		Groups []reportRowJSON `json:"groups"`
+		Total  reportRowJSON   `json:"total"`
+	}{
+		From: q.From.UTC().Format(time.RFC3339), To: q.To.UTC().Format(time.RFC3339), TZ: loc.String(), By: q.By,
+		Groups: []reportRowJSON{}, Total: reportRow(rep.Total, nil),
+	}
+	for _, g := range rep.Groups {
+		out.Groups = append(out.Groups, reportRow(g, &g.Group))
+	}
+	return out
+}
+
+// storeError answers 400 for a filter the store refused, else 500.
+func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrInvalid) {
+		writeError(w, http.StatusBadRequest, "invalid filter")
+		return
+	}
+	s.internal(w, r, err)
+}
+
+// internal logs err and answers 500 without its text.
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error().Err(err).Str("path", r.URL.Path).Msg("API request failed")
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
