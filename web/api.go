@@ -36,8 +36,9 @@ type noteJSON struct {
 
 // apiSlots lists the parked calls the caller may see, with their notes.
 //
-// State is "parked" for every call: parking.Occupant does not tell yet
-// whether a recall is ringing; recall_attempts counts those placed.
+// State is "recalling" while a recall rings the parker for the call (its
+// slot's lamp blinks), else "parked"; recall_attempts counts the recalls
+// placed.
 func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 	p := who(r)
 	now := s.now()
@@ -53,7 +54,7 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 		sj := slotJSON{
 			Lot: o.Lot, Slot: o.Slot, Call: string(o.Call), CallerName: o.Caller.Name, CallerNumber: o.Caller.Number,
 			Parker: o.Parker, ParkedAt: o.ParkedAt.UTC().Format(time.RFC3339),
-			WaitingSeconds: int64(o.Waited(now) / time.Second), State: "parked", RecallAttempts: o.Attempts,
+			WaitingSeconds: int64(o.Waited(now) / time.Second), State: s.slotState(o), RecallAttempts: o.Attempts,
 			Notes: []noteJSON{},
 		}
 		if !o.Deadline.IsZero() {
@@ -350,4 +351,12 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error().Err(err).Str("path", r.URL.Path).Msg("API request failed")
 	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// slotState names what is happening to a parked call, from its slot's lamp.
+func (s *Server) slotState(o parking.Occupant) string {
+	if l, err := s.slots.Lamp(o.Lot, o.Slot); err == nil && l.State == parking.LampRinging && l.Caller == o.Caller {
+		return "recalling"
+	}
+	return "parked"
 }

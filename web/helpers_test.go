@@ -61,9 +61,25 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-type fakeSlots struct{ occ []parking.Occupant }
+type fakeSlots struct {
+	occ     []parking.Occupant
+	ringing map[int]bool // slots whose recall rings
+}
 
 func (f *fakeSlots) Occupants() []parking.Occupant { return f.occ }
+
+func (f *fakeSlots) Lamp(lot string, slot int) (parking.Lamp, error) {
+	for _, o := range f.occ {
+		if o.Lot == lot && o.Slot == slot {
+			st := parking.LampParked
+			if f.ringing[slot] {
+				st = parking.LampRinging
+			}
+			return parking.Lamp{Lot: lot, Slot: slot, State: st, Caller: o.Caller}, nil
+		}
+	}
+	return parking.Lamp{Lot: lot, Slot: slot}, nil
+}
 
 // fakeStore answers from fixed rows and remembers the filters it was asked.
 type fakeStore struct {

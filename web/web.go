@@ -51,6 +51,9 @@ type Token struct {
 // implements it.
 type Slots interface {
 	Occupants() []parking.Occupant
+	// Lamp is a slot's busy-lamp state: LampRinging while a recall rings
+	// the parker for the call there.
+	Lamp(lot string, slot int) (parking.Lamp, error)
 }
 
 // Store is the part of the store the API reads. store.DB implements it.

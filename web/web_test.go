@@ -385,6 +385,11 @@ func TestSlots(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("supervisor sees %d calls", len(got))
 	}
+	e.slots.ringing = map[int]bool{301: true}
+	decode(t, e.get("/api/slots", superTok, nil), &got)
+	if got[0].State != "parked" || got[1].State != "recalling" {
+		t.Fatalf("a ringing recall's call shows %q (the other %q), want recalling", got[1].State, got[0].State)
+	}
 	e.slots.occ = nil
 	if w := e.get("/api/slots", superTok, nil); strings.TrimSpace(w.Body.String()) != "[]" {
 		t.Fatalf("no calls: %s", w.Body)
