@@ -132,57 +132,8 @@ func printReportCSV(w io.Writer, rep store.Report) error {
 	return cw.Error()
 }
 
-// reportRowJSON is a report row in JSON: waits in milliseconds, null where
-// undefined (no pickups, no recalled calls).
-type reportRowJSON struct {
-	Group               *string  `json:"group,omitempty"`
-	Parked              int      `json:"parked"`
-	Retrieved           int      `json:"retrieved"`
-	Recalled            int      `json:"recalled"`
-	Fallback            int      `json:"fallback"`
-	Abandoned           int      `json:"abandoned"`
-	Lost                int      `json:"lost"`
-	Open                int      `json:"open"`
-	AbandonRate         float64  `json:"abandon_rate"`
-	WaitMedianMS        *int64   `json:"wait_median_ms"`
-	WaitP90MS           *int64   `json:"wait_p90_ms"`
-	WaitMaxMS           *int64   `json:"wait_max_ms"`
-	AttemptsPerRecalled *float64 `json:"attempts_per_recalled"`
-	BeforeRecall        float64  `json:"before_recall"`
-}
-
-func toJSONRow(r store.ReportRow, group *string) reportRowJSON {
-	out := reportRowJSON{
-		Group: group, Parked: r.Parked, Retrieved: r.Retrieved, Recalled: r.Recalled, Fallback: r.Fallback,
-		Abandoned: r.Abandoned, Lost: r.Lost, Open: r.Open, AbandonRate: r.AbandonRate(), BeforeRecall: r.BeforeRecallShare(),
-	}
-	if r.PickedUp() > 0 {
-		med, p90, mx := r.WaitMedian.Milliseconds(), r.WaitP90.Milliseconds(), r.WaitMax.Milliseconds()
-		out.WaitMedianMS, out.WaitP90MS, out.WaitMaxMS = &med, &p90, &mx
-	}
-	if v, ok := r.AttemptsPerRecalled(); ok {
-		out.AttemptsPerRecalled = &v
-	}
-	return out
-}
-
 func printReportJSON(w io.Writer, rep store.Report) error {
-	q := rep.Query
-	out := struct {
-		From   string          `json:"from"`
-		To     string          `json:"to"`
-		TZ     string          `json:"tz"`
-		By     store.ReportBy  `json:"by"`
-		Groups []reportRowJSON `json:"groups"`
-		Total  reportRowJSON   `json:"total"`
-	}{
-		From: q.From.UTC().Format(timeFormat), To: q.To.UTC().Format(timeFormat), TZ: q.Location.String(), By: q.By,
-		Groups: []reportRowJSON{}, Total: toJSONRow(rep.Total, nil),
-	}
-	for _, g := range rep.Groups {
-		out.Groups = append(out.Groups, toJSONRow(g, &g.Group))
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return enc.Encode(rep.JSON())
 }

@@ -279,63 +279,7 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, reportJSON(rep))
-}
-
-// reportRowJSON is the shape `parkd report --json` prints.
-type reportRowJSON struct {
-	Group               *string  `json:"group,omitempty"`
-	Parked              int      `json:"parked"`
-	Retrieved           int      `json:"retrieved"`
-	Recalled            int      `json:"recalled"`
-	Fallback            int      `json:"fallback"`
-	Abandoned           int      `json:"abandoned"`
-	Lost                int      `json:"lost"`
-	Open                int      `json:"open"`
-	AbandonRate         float64  `json:"abandon_rate"`
-	WaitMedianMS        *int64   `json:"wait_median_ms"`
-	WaitP90MS           *int64   `json:"wait_p90_ms"`
-	WaitMaxMS           *int64   `json:"wait_max_ms"`
-	AttemptsPerRecalled *float64 `json:"attempts_per_recalled"`
-	BeforeRecall        float64  `json:"before_recall"`
-}
-
-func reportRow(r store.ReportRow, group *string) reportRowJSON {
-	out := reportRowJSON{
-		Group: group, Parked: r.Parked, Retrieved: r.Retrieved, Recalled: r.Recalled, Fallback: r.Fallback,
-		Abandoned: r.Abandoned, Lost: r.Lost, Open: r.Open, AbandonRate: r.AbandonRate(), BeforeRecall: r.BeforeRecallShare(),
-	}
-	if r.PickedUp() > 0 {
-		med, p90, mx := r.WaitMedian.Milliseconds(), r.WaitP90.Milliseconds(), r.WaitMax.Milliseconds()
-		out.WaitMedianMS, out.WaitP90MS, out.WaitMaxMS = &med, &p90, &mx
-	}
-	if v, ok := r.AttemptsPerRecalled(); ok {
-		out.AttemptsPerRecalled = &v
-	}
-	return out
-}
-
-func reportJSON(rep store.Report) any {
-	q := rep.Query
-	loc := q.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	out := struct {
-		From   string          `json:"from"`
-		To     string          `json:"to"`
-		TZ     string          `json:"tz"`
-		By     store.ReportBy  `json:"by"`
-		Groups []reportRowJSON `json:"groups"`
-		Total  reportRowJSON   `json:"total"`
-	}{
-		From: q.From.UTC().Format(time.RFC3339), To: q.To.UTC().Format(time.RFC3339), TZ: loc.String(), By: q.By,
-		Groups: []reportRowJSON{}, Total: reportRow(rep.Total, nil),
-	}
-	for _, g := range rep.Groups {
-		out.Groups = append(out.Groups, reportRow(g, &g.Group))
-	}
-	return out
+	writeJSON(w, http.StatusOK, rep.JSON())
 }
 
 // storeError answers 400 for a filter the store refused, else 500.
