@@ -151,13 +151,7 @@ func (h HTTP) validate(p *problems, lots []Lot) {
 	names := make(map[string]int, len(h.Users))
 	for i, u := range h.Users {
 		key := fmt.Sprintf("http.user[%d]", i)
-		if validName(p, key+".name", u.Name) {
-			if j, dup := names[strings.ToLower(u.Name)]; dup {
-				p.addf(key+".name", "%s: duplicate user name (also http.user[%d]; names are compared ignoring case)", quote(u.Name), j)
-			} else {
-				names[strings.ToLower(u.Name)] = i
-			}
-		}
+		uniqueName(p, names, "user", i, u.Name)
 		validHash(p, key+".password_hash", u.PasswordHash)
 		validRole(p, key+".role", u.Role)
 		if u.Extension != "" {
@@ -174,16 +168,24 @@ func (h HTTP) validate(p *problems, lots []Lot) {
 	tokens := make(map[string]int, len(h.Tokens))
 	for i, t := range h.Tokens {
 		key := fmt.Sprintf("http.token[%d]", i)
-		if validName(p, key+".name", t.Name) {
-			if j, dup := tokens[strings.ToLower(t.Name)]; dup {
-				p.addf(key+".name", "%s: duplicate token name (also http.token[%d]; names are compared ignoring case)", quote(t.Name), j)
-			} else {
-				tokens[strings.ToLower(t.Name)] = i
-			}
-		}
+		uniqueName(p, tokens, "token", i, t.Name)
 		validHash(p, key+".hash", t.Hash)
 		validRole(p, key+".role", t.Role)
 	}
+}
+
+// uniqueName records a problem unless name, of http.<kind>[i], is a valid
+// name that no earlier entry in seen (names lowered, to their index) has.
+func uniqueName(p *problems, seen map[string]int, kind string, i int, name string) {
+	key := fmt.Sprintf("http.%s[%d].name", kind, i)
+	if !validName(p, key, name) {
+		return
+	}
+	if j, dup := seen[strings.ToLower(name)]; dup {
+		p.addf(key, "%s: duplicate %s name (also http.%s[%d]; names are compared ignoring case)", quote(name), kind, kind, j)
+		return
+	}
+	seen[strings.ToLower(name)] = i
 }
 
 // validName records a problem unless name is a valid user or token name.

@@ -1,17 +1,11 @@
 package esl
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/parkd/parkd/parking"
 )
-
-// callIDRE: a probe's sub-call-id that may be echoed as the call-id of its
-// answer; anything else is left out (the answer then goes to every
-// subscription of the key, which is also right).
-var callIDRE = regexp.MustCompile(`^[A-Za-z0-9_.+@:~!*()/=-]{1,128}$`)
 
 // presenceIn is one PRESENCE_IN event for a key, as `sendevent` sends it.
 // Build it with newPresenceIn, which validates every value.
@@ -33,7 +27,10 @@ func newPresenceIn(prefix, id, domain string, l parking.Lamp, callID string, cou
 	if !prefixRE.MatchString(prefix) || !lotKeyRE.MatchString(id) || !ValidDomain(domain) {
 		return presenceIn{}, false
 	}
-	if !callIDRE.MatchString(callID) {
+	if !ValidCallID(callID) {
+		// Echoed as the answer's call-id only when it is a Call-ID (no
+		// space or control character); else the answer goes to every
+		// subscription of the key, which is also right.
 		callID = ""
 	}
 	return presenceIn{
