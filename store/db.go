@@ -92,6 +92,10 @@ type DB struct {
 	// so a file Open refuses never gets a lock file beside it.
 	BeforeWrite func() error
 
+	// committed are told every history row written, after its commit; see
+	// OnCommit.
+	committed []func([]HistoryRow)
+
 	w *sql.DB // writer: one connection; nil when read-only
 	r *sql.DB // readers: mode=ro
 

@@ -30,6 +30,9 @@ type HistoryFilter struct {
 	// Newest makes Limit keep the most recent rows instead of the oldest.
 	// They are still returned oldest first.
 	Newest bool
+	// AfterID selects the rows recorded after the row with this ID (a
+	// live-events client resuming from its Last-Event-ID); 0: no bound.
+	AfterID int64
 }
 
 // HistoryRow is one stored transition. Its fields are those of
@@ -164,6 +167,8 @@ func (f HistoryFilter) where() (string, []any, error) {
 		return "", nil, fmt.Errorf("%w: slot %d", ErrInvalid, f.Slot)
 	case f.Limit < 0:
 		return "", nil, fmt.Errorf("%w: limit %d", ErrInvalid, f.Limit)
+	case f.AfterID < 0:
+		return "", nil, fmt.Errorf("%w: after id %d", ErrInvalid, f.AfterID)
 	}
 	var where []string
 	var args []any
@@ -195,6 +200,9 @@ func (f HistoryFilter) where() (string, []any, error) {
 	}
 	if f.Event != "" {
 		add("event = ?", string(f.Event))
+	}
+	if f.AfterID != 0 {
+		add("id > ?", f.AfterID)
 	}
 	if len(where) == 0 {
 		return "", nil, nil

@@ -85,12 +85,14 @@ func (db *DB) record(ctx context.Context, t parking.Transition) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := db.apply(ctx, tx, t); err != nil {
+	id, err := db.apply(ctx, tx, t)
+	if err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.tellCommitted([]HistoryRow{rowOf(id, t)})
 	return nil
 }
 
@@ -112,6 +114,10 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 	}
 	ctx = writeContext(ctx)
 	refused = make([]error, len(ts))
+	var rows []HistoryRow
+	if len(db.committed) > 0 {
+		rows = make([]HistoryRow, 0, len(ts))
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("record %d transitions: begin: %w", len(ts), err)
@@ -125,9 +131,12 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 		if _, err := tx.StmtContext(ctx, db.stmts.savepoint).ExecContext(ctx); err != nil {
 			return nil, fmt.Errorf("record %s: savepoint: %w", t.Call, err)
 		}
-		err := db.apply(ctx, tx, t)
+		id, err := db.apply(ctx, tx, t)
 		switch {
 		case err == nil:
+			if rows != nil {
+				rows = append(rows, rowOf(id, t))
+			}
 		case errors.Is(err, parking.ErrSlotTaken):
 			refused[i] = fmt.Errorf("record %s: %w", t.Call, err)
 			if _, err := tx.StmtContext(ctx, db.stmts.rollbackTo).ExecContext(ctx); err != nil {
@@ -143,15 +152,17 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("record %d transitions: commit: %w", len(ts), err)
 	}
+	db.tellCommitted(rows)
 	return refused, nil
 }
 
-// apply writes t inside tx: occupancy, history row and session.
-func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) error {
+// apply writes t inside tx: occupancy, history row and session. It returns
+// the history row's ID.
+func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) (int64, error) {
 	// Clear the call's row first: that frees it (Occupancy == nil) or lets it
 	// move to another slot. The rollback undoes this if the insert fails.
 	if _, err := tx.StmtContext(ctx, db.stmts.delOccupancy).ExecContext(ctx, string(t.Call)); err != nil {
-		return fmt.Errorf("clear occupancy: %w", err)
+		return 0, fmt.Errorf("clear occupancy: %w", err)
 	}
 	if o := t.Occupancy; o != nil {
 		_, err := tx.StmtContext(ctx, db.stmts.insOccupancy).ExecContext(ctx,
@@ -160,26 +171,26 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) error
 		if isConstraint(err) {
 			// The call's own row is gone, so the only key left to collide
 			// is (lot, slot): another call holds the slot.
-			return fmt.Errorf("slot %s/%d: %w", o.Lot, o.Slot, parking.ErrSlotTaken)
+			return 0, fmt.Errorf("slot %s/%d: %w", o.Lot, o.Slot, parking.ErrSlotTaken)
 		}
 		if err != nil {
-			return fmt.Errorf("set occupancy %s/%d: %w", o.Lot, o.Slot, err)
+			return 0, fmt.Errorf("set occupancy %s/%d: %w", o.Lot, o.Slot, err)
 		}
 	}
 	res, err := tx.StmtContext(ctx, db.stmts.insertHistory).ExecContext(ctx,
 		formatTime(t.At), t.Lot, t.Slot, string(t.Call), t.Caller.Number, t.Caller.Name, t.Parker,
 		string(t.Event), t.Reason, t.Retriever, t.Wait.Milliseconds())
 	if err != nil {
-		return fmt.Errorf("append history: %w", err)
+		return 0, fmt.Errorf("append history: %w", err)
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return fmt.Errorf("append history: %w", err)
+		return 0, fmt.Errorf("append history: %w", err)
 	}
 	if err := db.applySession(ctx, tx, t, id); err != nil {
-		return fmt.Errorf("session: %w", err)
+		return 0, fmt.Errorf("session: %w", err)
 	}
-	return nil
+	return id, nil
 }
 
 // isConstraint reports whether err is a SQLite unique or primary key
