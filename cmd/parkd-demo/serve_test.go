@@ -46,7 +46,9 @@ func TestServeDemo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out lockedBuffer
 	done := make(chan error, 1)
-	go func() { done <- serveDemo(ctx, sim, c, serveOptions{Listen: "127.0.0.1:0", Every: 20 * time.Millisecond}, &out) }()
+	go func() {
+		done <- serveDemo(ctx, sim, c, serveOptions{Listen: "127.0.0.1:0", Every: 20 * time.Millisecond}, &out)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
