@@ -78,7 +78,9 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 		board = make(chan *boardFigures, 1)
 		probeCtx, stopProbe := context.WithDeadline(ctx, start.Add(end))
 		defer stopProbe()
-		go func() { board <- probeBoard(probeCtx, *pp.board, pp.pid(), c.SSE, start.Add(begin), start.Add(half), tr.fail) }()
+		go func() {
+			board <- probeBoard(probeCtx, *pp.board, pp.pid(), c.SSE, start.Add(begin), start.Add(half), tr.fail)
+		}()
 	}
 	var wg sync.WaitGroup
 	for i, pc := range calls {
