@@ -2,7 +2,7 @@ package parking
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"time"
 )
 
