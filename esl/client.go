@@ -16,8 +16,16 @@ import (
 	"github.com/parkd/parkd/parking"
 )
 
-// ErrNotConnected: the inbound connection to FreeSWITCH is down right now.
-var ErrNotConnected = errors.New("not connected to FreeSWITCH")
+// ErrNotConnected: the inbound connection to FreeSWITCH is down right now,
+// or was lost while a command waited for its reply. It matches
+// parking.ErrSwitchDown, so that callers of the Service (the web API) can
+// tell "the switch is not there" from other failures.
+var ErrNotConnected error = notConnected{}
+
+type notConnected struct{}
+
+func (notConnected) Error() string        { return "not connected to FreeSWITCH" }
+func (notConnected) Is(target error) bool { return target == parking.ErrSwitchDown }
 
 // Calls is what the inbound client reports to. parking.Service implements it.
 type Calls interface {
@@ -262,5 +270,9 @@ func (c *Client) API(ctx context.Context, cmd command.API) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return conn.API(ctx, cmd.Command, cmd.Arguments)
+	reply, err := conn.API(ctx, cmd.Command, cmd.Arguments)
+	if errors.Is(err, ErrConnClosed) {
+		err = fmt.Errorf("%w: %w", ErrNotConnected, err)
+	}
+	return reply, err
 }

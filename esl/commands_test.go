@@ -2,6 +2,7 @@ package esl
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -115,6 +116,7 @@ func FuzzBuilders(f *testing.F) {
 			}
 		}
 		check(kill(uuid, value))
+		check(markSlot(uuid, value, len(media)))
 		check(transferDest(uuid, parking.Destination{Extension: value, Dialplan: media, Context: value}))
 		if h, err := hangup(uuid, value); err == nil && strings.Count(h.BuildMessage(), "\r\n\r\n") > 0 {
 			t.Fatalf("hangup with a blank line: %q", h.BuildMessage())
@@ -139,5 +141,37 @@ func TestTransferTo_RefusesFlagLikeParts(t *testing.T) {
 		if _, err := transferTo(uuidA, "1000", v); !errors.Is(err, ErrUnsafeValue) {
 			t.Errorf("transferTo accepted context %q: %v", v, err)
 		}
+	}
+}
+
+// Ensure MarkSlot's command writes the lot and slot Survey reads, and
+// refuses what could break it.
+func TestMarkSlot(t *testing.T) {
+	c, err := markSlot(uuidA, "main", 205)
+	if err != nil || c.BuildMessage() != "api uuid_setvar_multi "+uuidA+" parkd_lot=main;parkd_slot=205" {
+		t.Fatalf("markSlot: %q, %v", c.BuildMessage(), err)
+	}
+	for _, bad := range []struct {
+		uuid, lot string
+		slot      int
+	}{
+		{uuidA, "main;parkd_parker=x", 205}, {uuidA, "Main", 205}, {uuidA, "", 205},
+		{uuidA, "main", 0}, {uuidA, "main", -1}, {"x\n\napi", "main", 1},
+	} {
+		if _, err := markSlot(bad.uuid, bad.lot, bad.slot); !errors.Is(err, ErrUnsafeValue) {
+			t.Errorf("markSlot(%q, %q, %d): %v, want ErrUnsafeValue", bad.uuid, bad.lot, bad.slot, err)
+		}
+	}
+}
+
+// Ensure "not connected" matches parking.ErrSwitchDown, for the web API's
+// 503, and keeps its own identity.
+func TestErrNotConnected_IsSwitchDown(t *testing.T) {
+	err := fmt.Errorf("kill x: %w", ErrNotConnected)
+	if !errors.Is(err, parking.ErrSwitchDown) || !errors.Is(err, ErrNotConnected) || errors.Is(err, parking.ErrCallGone) {
+		t.Fatalf("%v", err)
+	}
+	if err := NewClient("127.0.0.1:1", "x").MarkSlot(t.Context(), uuidA, "main", 201); !errors.Is(err, parking.ErrSwitchDown) {
+		t.Fatalf("MarkSlot while not connected: %v, want ErrSwitchDown", err)
 	}
 }

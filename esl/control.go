@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/percipia/eslgo/command"
@@ -52,6 +53,33 @@ func (c *Client) Transfer(ctx context.Context, call parking.CallID, to parking.D
 		return fmt.Errorf("transfer %s to %q: %w", call, to, err)
 	}
 	return nil
+}
+
+// MarkSlot implements parking.Switch with
+// `uuid_setvar_multi <call> parkd_lot=<lot>;parkd_slot=<slot>`: the lot and
+// slot a moved call now holds, as Survey reads them. It returns an error
+// wrapping parking.ErrCallGone when the channel is gone.
+func (c *Client) MarkSlot(ctx context.Context, call parking.CallID, lot string, slot int) error {
+	cmd, err := markSlot(string(call), lot, slot)
+	if err != nil {
+		return fmt.Errorf("mark %s as in %s/%d: %w", call, lot, slot, err)
+	}
+	if err := c.control(ctx, cmd); err != nil {
+		return fmt.Errorf("mark %s as in %s/%d: %w", call, lot, slot, err)
+	}
+	return nil
+}
+
+// markSlot builds MarkSlot's command; the lot must be a lot name as conf
+// allows it and the slot positive.
+func markSlot(uuid, lot string, slot int) (command.API, error) {
+	if !lotRE.MatchString(lot) {
+		return command.API{}, unsafe("lot", lot)
+	}
+	if slot <= 0 {
+		return command.API{}, unsafe("slot", strconv.Itoa(slot))
+	}
+	return setVars(uuid, [][2]string{{VarLot, lot}, {VarSlot, strconv.Itoa(slot)}})
 }
 
 // control runs an api command whose success reply starts with +OK. A -ERR

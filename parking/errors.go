@@ -22,3 +22,26 @@ var (
 	// ErrClosed: the service is shutting down and takes no new requests.
 	ErrClosed = errors.New("service closed")
 )
+
+// Errors of the actions a person takes on a parked call (Pickup, Move,
+// Extend, HangUpParked), for callers that map them to an answer (the web
+// API's status codes).
+var (
+	// ErrNoCall: no parked call has that ID.
+	ErrNoCall = errors.New("no such parked call")
+	// ErrMovedOn: the call is no longer where the action expected it: it
+	// was retrieved, recalled, hung up or taken by another action under
+	// way, or it is in no state for this action (a recall being bridged).
+	ErrMovedOn = errors.New("the call moved on")
+	// ErrPickupFailed: the phone rung for a pickup did not take the call
+	// (busy, no answer, bridge failed); the call is still parked. The
+	// error also wraps the *CallFailure with FreeSWITCH's cause, if any.
+	ErrPickupFailed = errors.New("pickup failed")
+	// ErrSwitchDown: FreeSWITCH is not reachable right now. A Switch
+	// wraps it in the errors of commands that could not be sent or whose
+	// connection was lost.
+	ErrSwitchDown = errors.New("switch not connected")
+	// ErrInvalid: a request value is out of range (an extension, a
+	// duration).
+	ErrInvalid = errors.New("invalid request")
+)

@@ -88,6 +88,9 @@ type fakeSwitch struct {
 	duringSurvey  func()                 // if set, runs inside Survey, after what it reports is taken
 	surveyedKnown []CallID               // the known calls the last Survey was given
 	legSeq        int                    // recall legs named so far
+	marks         []string               // MarkSlot calls: "call lot/slot"
+	markErr       error                  // returned by MarkSlot while set
+	killErr       error                  // returned by Kill while set
 }
 
 // phone scripts a recall leg: answer after a delay, or fail with a cause
@@ -206,6 +209,9 @@ func (s *fakeSwitch) Kill(_ context.Context, c CallID, cause string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.killed = append(s.killed, c)
+	if s.killErr != nil {
+		return s.killErr
+	}
 	if ch, ok := s.ringing[c]; ok {
 		ch <- "NORMAL_CLEARING"
 		delete(s.ringing, c)
@@ -225,6 +231,16 @@ func (s *fakeSwitch) Transfer(_ context.Context, c CallID, to Destination) error
 		return s.xferErr
 	}
 	s.transfers = append(s.transfers, string(c)+" -> "+to.String())
+	return nil
+}
+
+func (s *fakeSwitch) MarkSlot(_ context.Context, c CallID, lot string, slot int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.markErr != nil {
+		return s.markErr
+	}
+	s.marks = append(s.marks, fmt.Sprintf("%s %s/%d", c, lot, slot))
 	return nil
 }
 

@@ -97,13 +97,17 @@ func (s *Service) take(req RetrieveRequest) (e *entry, cancelled bool, err error
 	} else if e = l.at(req.Slot); e == nil && !l.cfg.Contains(req.Slot) {
 		return nil, false, fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, req.Slot, l.cfg.Name, l.cfg.First, l.cfg.Last)
 	}
-	if e == nil || (e.state != stateParked && e.state != stateRecalling) {
+	if e == nil || (e.state != stateParked && e.state != stateRecalling && e.state != statePickup) {
 		return nil, false, fmt.Errorf("%w: %s/%d", ErrSlotEmpty, l.cfg.Name, req.Slot)
 	}
 	// The retriever wins over a recall ringing for this call: stop the
 	// parker's phone. Should the parker answer at this very moment, the
-	// recall finds the call taken and hangs that leg up.
-	cancelled = e.state == stateRecalling
+	// recall finds the call taken and hangs that leg up. A pickup ringing
+	// a phone from the board loses the same way (see Pickup); a recall it
+	// had cancelled is accounted for here should this retrieve fail.
+	cancelled = e.state == stateRecalling || (e.state == statePickup && e.recallCut)
+	wasRinging := e.state == stateRecalling
+	e.recallCut = false
 	e.stopRecall()
 	e.recallLeg = ""
 	e.gen++ // the pending timer or recall no longer applies
@@ -111,7 +115,7 @@ func (s *Service) take(req RetrieveRequest) (e *entry, cancelled bool, err error
 		e.timer.Stop()
 	}
 	e.state = stateRetrieving
-	if cancelled {
+	if wasRinging {
 		s.relight(e.occ.Lot, e.occ.Slot) // no longer ringing
 	}
 	return e, cancelled, nil

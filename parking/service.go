@@ -23,6 +23,9 @@ const (
 	stateRecallBridge              // the parker answered; being bridged to it
 	stateTransferring              // being sent to the lot's fallback
 	stateHandoff                   // hung up by an attended transfer: the slot waits for the call replacing it
+	statePickup                    // a pickup leg rings a person's phone for it (Pickup)
+	statePickupBridge              // the pickup leg answered; being bridged to it
+	stateHangingUp                 // a person hangs it up (HangUpParked)
 )
 
 // entry is a call that holds a slot. Guarded by Service.mu.
@@ -41,6 +44,9 @@ type entry struct {
 	// hangs the leg up as soon as it exists (a uuid_kill can overtake the
 	// bgapi originate that creates it).
 	recallStop chan struct{}
+	// recallCut says that the action under way (a pickup) cancelled a
+	// ringing recall: if the action fails, the recall gets its outcome row.
+	recallCut bool
 }
 
 // stopRecall cancels e's ringing recall, if any. Called with s.mu held.
@@ -293,8 +299,10 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		e := s.calls[ch.RecallFor]
 		switch {
-		case e != nil && (e.state == stateRecalling || e.state == stateRecallBridge) && e.recallLeg == ch.Call:
-			// Ours, ringing or being bridged: its goroutine settles it.
+		case e != nil && (e.state == stateRecalling || e.state == stateRecallBridge ||
+			e.state == statePickup || e.state == statePickupBridge) && e.recallLeg == ch.Call:
+			// Ours (a recall or a pickup), ringing or being bridged: its
+			// goroutine settles it.
 		case e != nil && e.state == stateParked && ch.Answered:
 			// The parker answered while parkd was away: connect them.
 			e.gen++
@@ -359,7 +367,7 @@ func (s *Service) SwitchShutdown(ctx context.Context) {
 	s.mu.Lock()
 	for _, e := range s.calls {
 		switch e.state {
-		case stateParked, stateRecalling, stateHandoff:
+		case stateParked, stateRecalling, stateHandoff, statePickup:
 			e.stopRecall()
 			s.release(e)
 			s.commit(Transition{Event: EventLost, Reason: "FreeSWITCH shut down"}, e)
@@ -373,7 +381,7 @@ func (s *Service) SwitchShutdown(ctx context.Context) {
 
 // Hangup tells the Service that a channel hung up. A parked caller's slot
 // is freed at once and the call is recorded as abandoned, and a recall
-// ringing for it is cancelled; a parked call hung up by an attended
+// or a pickup ringing for it is cancelled; a parked call hung up by an attended
 // transfer (cause ATTENDED_TRANSFER) keeps its slot a while for the call
 // replacing it (see awaitReplacement); a call in the middle of being parked,
 // retrieved, recalled or transferred is marked, and that operation settles
@@ -394,8 +402,8 @@ func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
 	}
 	switch e.state {
 	case stateParked:
-	case stateRecalling:
-		e.stopRecall()
+	case stateRecalling, statePickup:
+		e.stopRecall() // the ringing recall or pickup leg is hung up
 	case stateHandoff:
 		s.mu.Unlock()
 		return // already gone; its slot waits for its replacement

@@ -39,10 +39,18 @@ type Switch interface {
 	// Transfer sends a call to a dialplan destination, out of parkd's hands.
 	// Returns ErrCallGone if the channel is gone.
 	Transfer(ctx context.Context, call CallID, to Destination) error
+
+	// MarkSlot rewrites the lot and slot written on a parked call's
+	// channel (see Survey) after Move, so that a parkd that lost its store
+	// re-adopts the call where it now is. Returns ErrCallGone if the
+	// channel is gone.
+	MarkSlot(ctx context.Context, call CallID, lot string, slot int) error
 }
 
 // Origination is a recall leg to place: a call to the parker's phone with a
-// distinctive ring, carrying who is waiting.
+// distinctive ring, carrying who is waiting. A pickup from the board places
+// one too, to the person's phone, without the distinctive ring (AlertInfo
+// empty).
 type Origination struct {
 	Leg            CallID // the new channel's UUID, chosen by parkd so it can be cancelled
 	Parked         CallID // the parked call it is for

@@ -33,12 +33,24 @@ const (
 	// transfer and handed its slot to the transferred caller, who is
 	// parked there in its place. It ends the consult call's stay.
 	EventReplaced Event = "replaced"
+	// EventMoved: a person moved the parked call to another slot (the
+	// row's lot and slot are the new ones, Reason names the old one). It
+	// does not end the stay.
+	EventMoved Event = "moved"
+	// EventExtended: a person pushed the call's recall deadline back
+	// (Reason names the new deadline). It does not end the stay.
+	EventExtended Event = "extended"
+	// EventHungup: a person hung the parked call up from the board. It
+	// ends the stay; the caller's own hangup that follows adds no
+	// abandoned row.
+	EventHungup Event = "hungup"
 )
 
 // Events lists every event, in the order of a call's life.
 var Events = []Event{
 	EventParked, EventRetrieved, EventAbandoned, EventRejected, EventRecall,
 	EventRecalled, EventRecallFailed, EventFallback, EventLost, EventReplaced,
+	EventMoved, EventExtended, EventHungup,
 }
 
 // Valid reports whether e is one of the known events.
@@ -88,14 +100,17 @@ func (o Occupant) Waited(t time.Time) time.Duration {
 // Transition is one change in a call's park life. A store applies it as one
 // transaction: the history row and the occupancy change never diverge.
 type Transition struct {
-	At        time.Time
-	Event     Event
-	Lot       string
-	Slot      int // 0 when the call never held a slot (e.g. a rejected park)
-	Call      CallID
-	Caller    Caller
-	Parker    string
-	Retriever string        // who picked the call up (retrieved, recalled)
+	At     time.Time
+	Event  Event
+	Lot    string
+	Slot   int // 0 when the call never held a slot (e.g. a rejected park)
+	Call   CallID
+	Caller Caller
+	Parker string
+	// Retriever names who picked the call up (retrieved, recalled) or
+	// acted on it (moved, extended, hungup): a phone's number, or
+	// "web:<name>" for a person acting from the board or the API.
+	Retriever string
 	Reason    string        // why, in words or as a FreeSWITCH cause
 	Wait      time.Duration // how long the call had been parked at At
 

@@ -76,8 +76,8 @@ func TestDB_Open_MigratesVersion3(t *testing.T) {
 	if err := db.ReadPool().QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if version != 4 {
-		t.Fatalf("schema version=%d, want 4", version)
+	if version != latestVersion {
+		t.Fatalf("schema version=%d, want %d", version, latestVersion)
 	}
 	raw = RawDB(t, path)
 	if after := schema(); !slices.Equal(after, before) {

@@ -55,7 +55,7 @@ type ReportRow struct {
 	Retrieved int // picked up with the retrieve code
 	Recalled  int // the parker answered a recall
 	Fallback  int // sent to the lot's fallback destination
-	Abandoned int // the caller hung up
+	Abandoned int // the caller hung up, or a person hung up on them from the board (hungup)
 	Lost      int // vanished while parkd was not watching
 	Open      int // still parked when the report was made
 
@@ -581,7 +581,10 @@ func (g *groupAcc) add(outcome parking.Event, attempts int, wait time.Duration, 
 		r.RecallAttempts += attempts
 	case parking.EventFallback:
 		r.Fallback++
-	case parking.EventAbandoned:
+	case parking.EventAbandoned, parking.EventHungup:
+		// A call hung up from the board left the park unanswered like
+		// one the caller gave up on: counting it apart would leave the
+		// outcomes short of Parked in every existing report layout.
 		r.Abandoned++
 	case parking.EventLost:
 		r.Lost++

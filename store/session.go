@@ -19,8 +19,11 @@ import (
 //   - 'recall' adds one recall attempt to the call's open session;
 //   - a terminal event (see terminal) closes the call's open session with its
 //     time, outcome, wait and retriever (for 'recalled' with no retriever
-//     recorded, the parker); 'replaced' (migration 0004) is terminal too;
-//   - other events, and events of calls without an open session, change no
+//     recorded, the parker); 'replaced' (migration 0004) is terminal too,
+//     and so is 'hungup' (0005: a person hung the call up from the board;
+//     the session's retriever names them);
+//   - other events ('moved' and 'extended' among them: the call stays
+//     parked, in the session it began with), and events of calls without an open session, change no
 //     session.
 
 const (
@@ -34,7 +37,7 @@ const (
 	WHERE NOT EXISTS (SELECT 1 FROM sessions WHERE call_uuid = ?2 AND ended_id IS NULL)`
 	sqlRecallSession = `UPDATE sessions SET recall_attempts = recall_attempts + 1 WHERE call_uuid = ? AND ended_id IS NULL`
 	sqlCloseSession  = `UPDATE sessions SET ended_id = ?1, ended_at = ?2, outcome = ?3,
-	retriever = CASE WHEN ?3 = 'recalled' AND ?4 = '' THEN parker WHEN ?3 IN ('retrieved', 'recalled') THEN ?4 ELSE '' END,
+	retriever = CASE WHEN ?3 = 'recalled' AND ?4 = '' THEN parker WHEN ?3 IN ('retrieved', 'recalled', 'hungup') THEN ?4 ELSE '' END,
 	wait_ms = ?5
 	WHERE call_uuid = ?6 AND ended_id IS NULL`
 )
@@ -43,7 +46,7 @@ const (
 func terminal(e parking.Event) bool {
 	switch e {
 	case parking.EventRetrieved, parking.EventRecalled, parking.EventAbandoned, parking.EventFallback, parking.EventLost,
-		parking.EventReplaced:
+		parking.EventReplaced, parking.EventHungup:
 		return true
 	}
 	return false

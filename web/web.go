@@ -78,6 +78,10 @@ type Config struct {
 	Now func() time.Time
 	// Secure marks the session cookie Secure (set when serving TLS).
 	Secure bool
+	// Actions, if set, serves the actions on parked calls (pickup, move,
+	// extend, hang up); Notes, if set, the notes. Nil: those answer 404.
+	Actions Actions
+	Notes   Notes
 }
 
 // Session and rate-limit bounds.
@@ -103,6 +107,10 @@ type Server struct {
 	now    func() time.Time
 	secure bool
 
+	// actions and notes serve the actions on parked calls (actions.go).
+	actions Actions
+	notes   Notes
+
 	// dummy is a hash checked for unknown user names, so that a login's
 	// time does not tell which names exist.
 	dummy string
@@ -126,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 		log: cfg.Logger, users: make(map[string]User, len(cfg.Users)), tokens: cfg.Tokens,
 		slots: cfg.Slots, store: cfg.Store, ready: cfg.Ready, now: cfg.Now, secure: cfg.Secure,
 	}
+	s.actions, s.notes = cfg.Actions, cfg.Notes
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -180,6 +189,11 @@ func (s *Server) routes() {
 	m.HandleFunc("/api/slots", s.method(http.MethodGet, s.authed(s.apiSlots)))
 	m.HandleFunc("/api/history", s.method(http.MethodGet, s.authed(s.apiHistory)))
 	m.HandleFunc("/api/report", s.method(http.MethodGet, s.authed(s.apiReport)))
+	m.HandleFunc("/api/calls/{call}/pickup", s.method(http.MethodPost, s.authed(s.apiPickup)))
+	m.HandleFunc("/api/calls/{call}/note", s.method(http.MethodPost, s.authed(s.apiNote)))
+	m.HandleFunc("/api/calls/{call}/move", s.method(http.MethodPost, s.authed(s.apiMove)))
+	m.HandleFunc("/api/calls/{call}/extend", s.method(http.MethodPost, s.authed(s.apiExtend)))
+	m.HandleFunc("/api/calls/{call}/hangup", s.method(http.MethodPost, s.authed(s.apiHangup)))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})
