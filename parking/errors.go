@@ -22,3 +22,13 @@ var (
 	// ErrClosed: the service is shutting down and takes no new requests.
 	ErrClosed = errors.New("service closed")
 )
+
+// Errors of ParkCall, besides those of Park.
+var (
+	// ErrNoCall: the extension is not talking on any call now.
+	ErrNoCall = errors.New("no call")
+	// ErrSwitchDown: the switch cannot be asked now (not connected).
+	ErrSwitchDown = errors.New("switch not connected")
+	// ErrUnsupported: the switch cannot find or move a phone's call.
+	ErrUnsupported = errors.New("not supported by the switch")
+)
