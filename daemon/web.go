@@ -25,6 +25,7 @@ func (m *Main) startWeb() error {
 		Store:  m.DB,
 		Ready:  m.Ready,
 		Secure: c.TLSCert != "" && c.TLSKey != "",
+		Parker: m.Service,
 	}
 	for _, u := range c.Users {
 		cfg.Users = append(cfg.Users, web.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role, Extension: u.Extension, Lots: u.Lots})

@@ -10,10 +10,6 @@ import (
 	"github.com/parkd/parkd/parking"
 )
 
-// ErrAmbiguousCall: the extension has more than one call it could be
-// talking on; parkd does not guess which to park.
-var ErrAmbiguousCall = errors.New("the extension has several calls")
-
 var _ parking.Talks = (*Client)(nil)
 
 // Talk implements parking.Talks: the call ext is talking on, read from
@@ -65,7 +61,7 @@ func (c *Client) Talk(ctx context.Context, ext string) (parking.Talk, error) {
 	case len(found) == 0:
 		return parking.Talk{}, fmt.Errorf("extension %s: %w", ext, parking.ErrNoCall)
 	case len(found) > 1 && active != 1:
-		return parking.Talk{}, fmt.Errorf("extension %s: %w", ext, ErrAmbiguousCall)
+		return parking.Talk{}, fmt.Errorf("extension %s: %w", ext, parking.ErrAmbiguousCall)
 	}
 	return found[0], nil
 }

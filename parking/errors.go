@@ -29,6 +29,9 @@ var (
 	ErrNoCall = errors.New("no call")
 	// ErrSwitchDown: the switch cannot be asked now (not connected).
 	ErrSwitchDown = errors.New("switch not connected")
+	// ErrAmbiguousCall: the extension is on several calls at once; which
+	// to park is not guessed.
+	ErrAmbiguousCall = errors.New("the extension has several calls")
 	// ErrUnsupported: the switch cannot find or move a phone's call.
 	ErrUnsupported = errors.New("not supported by the switch")
 )
