@@ -1,11 +1,15 @@
 package esl_test
 
 import (
+	"encoding/json"
+
 	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/percipia/eslgo/command"
 
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
@@ -147,5 +151,51 @@ func TestClient_TalkNotWhileDisconnected(t *testing.T) {
 	c := esl.NewClient("127.0.0.1:1", "ClueCon")
 	if _, err := c.Talk(context.Background(), "1001"); !errors.Is(err, parking.ErrSwitchDown) {
 		t.Fatalf("Talk while not connected: %v, want ErrSwitchDown", err)
+	}
+}
+
+// realTalkRow is `show calls as json` on the real switch (FreeSWITCH
+// 1.11.3-dev) for a caller 1003 that dialled phone 1002, which answered
+// (docs/freeswitch.md#current-call).
+const realTalkRow = `{"row_count":1,"rows":[{"uuid":"a6a54793-d49b-436c-a31c-45716d901fbe","direction":"inbound","created":"2026-12-05 09:08:17","created_epoch":"1796461697","name":"sofia/internal/1003@127.0.0.1:5392","state":"CS_EXECUTE","cid_name":"Phone Three","cid_num":"1003","ip_addr":"127.0.0.1","dest":"1002","presence_id":"1003@127.0.0.1","presence_data":"","accountcode":"","callstate":"ACTIVE","callee_name":"Outbound Call","callee_num":"1002","callee_direction":"SEND","call_uuid":"a6a54793-d49b-436c-a31c-45716d901fbe","hostname":"vm","sent_callee_name":"Outbound Call","sent_callee_num":"1002","b_uuid":"892b2789-2e4e-4ea0-b446-a0ef8929461a","b_direction":"outbound","b_created":"2026-12-05 09:08:17","b_created_epoch":"1796461697","b_name":"sofia/internal/1002@127.0.0.1:5390","b_state":"CS_EXCHANGE_MEDIA","b_cid_name":"Phone Three","b_cid_num":"1003","b_ip_addr":"127.0.0.1","b_dest":"1002","b_presence_id":"1002@127.0.0.1","b_presence_data":"","b_accountcode":"","b_callstate":"ACTIVE","b_callee_name":"Outbound Call","b_callee_num":"1002","b_callee_direction":"SEND","b_sent_callee_name":"Phone Three","b_sent_callee_num":"1003","call_created_epoch":"1796461698"}]}`
+
+// Ensure the simulator lists a bridged call as the real switch does: the
+// same columns, and the same values in the columns Talk reads.
+func TestSimulator_ShowCallsLikeTheRealSwitch(t *testing.T) {
+	sim, c, _ := parkCallSetup(t)
+	a, b := talk(t, sim, "1003", "Phone Three", "1002")
+	body, err := c.API(ctxT(t, 5*time.Second), command.API{Command: "show", Arguments: "calls as json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var real, got struct {
+		Rows []map[string]string `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(realTalkRow), &real); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Rows) != 1 {
+		t.Fatalf("simulator's show calls: %v %q", err, body)
+	}
+	r, g := real.Rows[0], got.Rows[0]
+	if len(r) != len(g) {
+		t.Errorf("columns: %d, the real switch has %d", len(g), len(r))
+	}
+	for k, v := range r {
+		gv, ok := g[k]
+		if !ok {
+			t.Errorf("column %s missing", k)
+			continue
+		}
+		switch k {
+		case "direction", "cid_name", "cid_num", "dest", "presence_id", "callstate", "callee_name", "callee_num",
+			"b_direction", "b_cid_name", "b_cid_num", "b_dest", "b_presence_id", "b_callstate", "b_callee_name", "b_callee_num":
+			if gv != v {
+				t.Errorf("%s=%q, the real switch says %q", k, gv, v)
+			}
+		}
+	}
+	if g["uuid"] != a.UUID() || g["b_uuid"] != b.UUID() {
+		t.Errorf("uuid %s b_uuid %s, want %s and %s", g["uuid"], g["b_uuid"], a.UUID(), b.UUID())
 	}
 }

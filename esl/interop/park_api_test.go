@@ -155,3 +155,45 @@ func TestL_ParkMyCall(t *testing.T) {
 		t.Errorf("patient's sipp did not end cleanly (finished %v ok %v)", fin, ok)
 	}
 }
+
+// (l2) Park my call for a call the phone placed: the agent's phone
+// (Users[1], its own leg the inbound one) calls the desk (Users[0],
+// registered, answers); parking it moves the desk's leg, the B-leg of the
+// agent's bridge, into the slot, and the agent's leg ends.
+func TestL2_ParkMyOutgoingCall(t *testing.T) {
+	s := need(t)
+	m := s.fresh(t)
+	agent, desk := s.env.Users[1], s.env.Users[0]
+	s.register(t, desk, receptionReg, receptionSIP)
+	deskPhone := s.sipp(t, "desk", sippOpts{scenario: "uas_user_answer.xml", port: receptionSIP, mport: receptionRTP, tone: 1500})
+	time.Sleep(300 * time.Millisecond)
+	s.sipp(t, "agent", sippOpts{scenario: "uac_caller.xml", uac: true, service: desk,
+		port: patientSIP, mport: patientRTP, tone: 500, keys: map[string]string{"from_user": agent, "from_name": "Agent"}})
+	own := s.inboundCall(t, m, agent)
+	br := s.bridgeOf(t, m, own, "", 15*time.Second)
+	far := br.Get("Bridge-B-Unique-ID")
+	if far == own {
+		far = br.Get("Bridge-A-Unique-ID")
+	}
+	time.Sleep(1500 * time.Millisecond)
+
+	mPark := s.fs.mark()
+	status, out := s.parkMyCall(t, `{"extension": "`+agent+`"}`)
+	if status != http.StatusOK || out["call"] != far || out["parker"] != agent {
+		t.Fatalf("park my outgoing call: %d %v; want the desk's leg %s", status, out, far)
+	}
+	s.parkedWithMusic(t, mPark, far)
+	s.gone(t, mPark, own, 5*time.Second)
+	row := s.waitHistory(t, far, "parked", 5*time.Second)
+	want(t, row, "parker", agent)
+	want(t, row, "caller_number", desk)
+	parkedAt := time.Now()
+	time.Sleep(2 * time.Second)
+	if !s.fs.exists(far) {
+		t.Fatalf("the desk's leg did not survive its park: %s", s.fs.summary(mPark, far))
+	}
+	s.hearsAudio(t, "desk parked from the API", receptionRTP, parkedAt, time.Now())
+	if got := len(deskPhone.received("BYE ")); got != 0 {
+		t.Errorf("the parked desk phone got %d BYE", got)
+	}
+}
