@@ -1,9 +1,8 @@
 package esl_test
 
 import (
-	"encoding/json"
-
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
