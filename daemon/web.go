@@ -25,6 +25,7 @@ func (m *Main) startWeb() error {
 		Store:  m.DB,
 		Ready:  m.Ready,
 		Secure: c.TLSCert != "" && c.TLSKey != "",
+		Parker: m.Service,
 	}
 	cfg.Actions, cfg.Notes = m.Service, m.DB
 	for _, u := range c.Users {

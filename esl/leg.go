@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/percipia/eslgo/command"
 	"github.com/rs/zerolog"
 
 	"github.com/parkd/parkd/parking"
@@ -119,20 +120,7 @@ func (l *callLeg) Announce(ctx context.Context, slot int) error {
 // bridge to it ends, so no caller is orphaned
 // (docs/freeswitch.md#bridge-end-ends-the-inline-park).
 func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
-	if err := ValidateInstance(l.instance); err != nil {
-		return fmt.Errorf("hold: %w", err)
-	}
-	vars := [][2]string{
-		{VarInstance, l.instance},
-		{VarLot, h.Lot},
-		{VarSlot, strconv.Itoa(h.Slot)},
-		{VarParkedAt, h.ParkedAt.UTC().Format("2006-01-02T15:04:05.000Z")},
-		{"hangup_after_bridge", "true"},
-	}
-	if h.Parker != "" {
-		vars = append(vars, [2]string{VarParker, h.Parker})
-	}
-	set, err := setVars(l.uuid, vars)
+	set, move, err := holdCommands(l.uuid, l.instance, h)
 	if err != nil {
 		return fmt.Errorf("hold: %w", err)
 	}
@@ -141,14 +129,35 @@ func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
 	} else if !strings.HasPrefix(reply, "+OK") {
 		return fmt.Errorf("hold: set the park variables: unexpected reply %q", clip(reply))
 	}
-	cmd, err := transferInline(l.uuid, h.Music)
-	if err != nil {
-		return fmt.Errorf("hold: %w", err)
-	}
-	if _, err := l.api(ctx, cmd.Command, cmd.Arguments); err != nil {
+	if _, err := l.api(ctx, move.Command, move.Arguments); err != nil {
 		return fmt.Errorf("hold: start music: %w", err)
 	}
 	return nil
+}
+
+// holdCommands are the two commands that park a channel: its marks
+// (uuid_setvar_multi), then the inline transfer to the music.
+func holdCommands(uuid, instance string, h parking.Hold) (set, move command.API, err error) {
+	if err := ValidateInstance(instance); err != nil {
+		return set, move, err
+	}
+	vars := [][2]string{
+		{VarInstance, instance},
+		{VarLot, h.Lot},
+		{VarSlot, strconv.Itoa(h.Slot)},
+		{VarParkedAt, h.ParkedAt.UTC().Format("2006-01-02T15:04:05.000Z")},
+		{"hangup_after_bridge", "true"},
+	}
+	if h.Parker != "" {
+		vars = append(vars, [2]string{VarParker, h.Parker})
+	}
+	if set, err = setVars(uuid, vars); err != nil {
+		return set, move, err
+	}
+	if move, err = transferInline(uuid, h.Music); err != nil {
+		return set, move, err
+	}
+	return set, move, nil
 }
 
 // Bridge implements parking.Leg: `uuid_bridge <parked> <this>`, with the

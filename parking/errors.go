@@ -23,12 +23,13 @@ var (
 	ErrClosed = errors.New("service closed")
 )
 
-// Errors of the actions a person takes on a parked call (Pickup, Move,
-// Extend, HangUpParked), for callers that map them to an answer (the web
+// Errors of the actions a person takes on a call (Pickup, Move, Extend,
+// HangUpParked, ParkCall), for callers that map them to an answer (the web
 // API's status codes).
 var (
-	// ErrNoCall: no parked call has that ID.
-	ErrNoCall = errors.New("no such parked call")
+	// ErrNoCall: there is no such call: no parked call has that ID, or
+	// the extension is not talking on any call now (ParkCall).
+	ErrNoCall = errors.New("no such call")
 	// ErrMovedOn: the call is no longer where the action expected it: it
 	// was retrieved, recalled, hung up or taken by another action under
 	// way, or it is in no state for this action (a recall being bridged).
@@ -44,4 +45,9 @@ var (
 	// ErrInvalid: a request value is out of range (an extension, a
 	// duration).
 	ErrInvalid = errors.New("invalid request")
+	// ErrAmbiguousCall: the extension is on several calls at once; which
+	// to park is not guessed.
+	ErrAmbiguousCall = errors.New("the extension has several calls")
+	// ErrUnsupported: the switch cannot find or move a phone's call.
+	ErrUnsupported = errors.New("not supported by the switch")
 )

@@ -117,3 +117,27 @@ type Channel struct {
 	Stranded bool
 	Return   Destination
 }
+
+// Talk is a phone's current call as the switch sees it: the phone's own
+// channel and the far party it is bridged to.
+type Talk struct {
+	Own    CallID // the phone's channel
+	Far    CallID // its bridge partner: the party a park moves
+	Caller Caller // the far party, as the phone shows it
+	Domain string // the phone's SIP domain, for recalls; "" if unknown
+}
+
+// Talks is the part of the switch a park from outside the call needs
+// (ParkCall: the board's "Park my call"). A Switch may implement it; the
+// esl package's Client does.
+type Talks interface {
+	// Talk finds the call ext is talking on now: its channel answered and
+	// bridged to another. ErrNoCall if it has none.
+	Talk(ctx context.Context, ext string) (Talk, error)
+	// Remote returns a Leg that controls call over the switch's own
+	// connection, for a channel no socket application delivered. Its Hold
+	// moves the call into the park; its Announce does nothing (the person
+	// parking it is told the slot by whoever asked) and its Refuse leaves
+	// the call as it is, still talking.
+	Remote(call CallID) Leg
+}

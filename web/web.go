@@ -82,6 +82,9 @@ type Config struct {
 	// extend, hang up); Notes, if set, the notes. Nil: those answer 404.
 	Actions Actions
 	Notes   Notes
+	// Parker parks a phone's current call (POST /api/park); nil: that
+	// endpoint answers 503.
+	Parker CallParker
 }
 
 // Session and rate-limit bounds.
@@ -106,6 +109,7 @@ type Server struct {
 	ready  func() error
 	now    func() time.Time
 	secure bool
+	parker CallParker
 
 	// actions and notes serve the actions on parked calls (actions.go).
 	actions Actions
@@ -133,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		log: cfg.Logger, users: make(map[string]User, len(cfg.Users)), tokens: cfg.Tokens,
 		slots: cfg.Slots, store: cfg.Store, ready: cfg.Ready, now: cfg.Now, secure: cfg.Secure,
+		parker: cfg.Parker,
 	}
 	s.actions, s.notes = cfg.Actions, cfg.Notes
 	if s.now == nil {
@@ -194,6 +199,7 @@ func (s *Server) routes() {
 	m.HandleFunc("/api/calls/{call}/move", s.method(http.MethodPost, s.authed(s.apiMove)))
 	m.HandleFunc("/api/calls/{call}/extend", s.method(http.MethodPost, s.authed(s.apiExtend)))
 	m.HandleFunc("/api/calls/{call}/hangup", s.method(http.MethodPost, s.authed(s.apiHangup)))
+	m.HandleFunc("/api/park", s.method(http.MethodPost, s.authed(s.apiPark)))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})

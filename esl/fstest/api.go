@@ -443,6 +443,7 @@ func (ch *Channel) showRow(host string) map[string]string {
 		"read_codec": codec, "read_rate": rate, "read_bit_rate": bits, "write_codec": codec,
 		"write_rate": rate, "write_bit_rate": bits, "hostname": host,
 		"presence_id": ch.user + "@127.0.0.1", "callstate": ch.callState,
+		"callee_name": ch.calleeName, "callee_num": ch.calleeNum,
 		"initial_cid_name": ch.cidName, "initial_cid_num": ch.cidNum, "initial_ip_addr": "127.0.0.1",
 		"initial_dest": ch.dest, "initial_dialplan": "XML", "initial_context": "default",
 	}

@@ -96,6 +96,10 @@ type state struct {
 	tones       map[int]string
 	failed      bool
 
+	// httpAddr is parkd's HTTP API (flow L parks a phone's call through
+	// it with httpToken, an agent token).
+	httpAddr, httpToken, httpHash string
+
 	dialplanFiles []string          // files the suite wrote into FreeSWITCH
 	backups       map[string][]byte // what they replaced
 	portMu        sync.Mutex
@@ -209,6 +213,9 @@ func setup(e env) (*state, error) {
 	if err != nil {
 		return s, err
 	}
+	if err := s.httpSetup(); err != nil {
+		return s, err
+	}
 	if err := os.WriteFile(s.cfg, []byte(parkdConfig(s, s.parkdListen, s.inTee.addr())), 0o644); err != nil {
 		return s, err
 	}
@@ -274,7 +281,7 @@ caller_id_name = "Park {slot} - {caller_name}"
 ring_for = "5s"
 retry_after = "3s"
 attempts = 2
-`, listen, freeswitch, s.env.Password, s.db, s.env.Domain, fallbackExt, alertInfo)
+`, listen, freeswitch, s.env.Password, s.db, s.env.Domain, fallbackExt, alertInfo) + s.httpConfig()
 }
 
 const (
