@@ -78,6 +78,11 @@ type Config struct {
 	Now func() time.Time
 	// Secure marks the session cookie Secure (set when serving TLS).
 	Secure bool
+	// Events feeds /api/events; nil: a Hub nobody feeds. Close it to end
+	// the streams when shutting down.
+	Events *Hub
+	// NewTicker makes the live events' keepalive ticker; nil: time.NewTicker.
+	NewTicker Ticker
 }
 
 // Session and rate-limit bounds.
@@ -102,6 +107,8 @@ type Server struct {
 	ready  func() error
 	now    func() time.Time
 	secure bool
+	events *Hub
+	tick   Ticker
 
 	// dummy is a hash checked for unknown user names, so that a login's
 	// time does not tell which names exist.
@@ -131,6 +138,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.ready == nil {
 		s.ready = func() error { return nil }
+	}
+	if s.events = cfg.Events; s.events == nil {
+		s.events = NewHub(cfg.Logger, 0)
+	}
+	if s.tick = cfg.NewTicker; s.tick == nil {
+		s.tick = realTicker
 	}
 	for _, u := range cfg.Users {
 		if err := checkRole(u.Role); err != nil {
@@ -180,6 +193,7 @@ func (s *Server) routes() {
 	m.HandleFunc("/api/slots", s.method(http.MethodGet, s.authed(s.apiSlots)))
 	m.HandleFunc("/api/history", s.method(http.MethodGet, s.authed(s.apiHistory)))
 	m.HandleFunc("/api/report", s.method(http.MethodGet, s.authed(s.apiReport)))
+	m.HandleFunc("/api/events", s.method(http.MethodGet, s.authed(s.apiEvents)))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})
