@@ -11,6 +11,19 @@ import (
 	"github.com/parkd/parkd/web"
 )
 
+// startEvents makes the hub of the board's live events (/api/events) when
+// [http] is on, fed by the store's commits and notes. It runs before the
+// store opens, which is when OnCommit and OnNote must be registered, and
+// before startLamps, which adds the hub to the lamps.
+func (m *Main) startEvents() {
+	if !m.Config.HTTP.Enabled() {
+		return
+	}
+	m.events = web.NewHub(m.Logger.With().Str("component", "http").Logger(), 0)
+	m.DB.OnCommit(m.events.Publish)
+	m.DB.OnNote(m.events.Note)
+}
+
 // startWeb listens on http.listen and builds the board's server; serveWeb
 // then serves it. Listening first makes serve refuse to start when the
 // address cannot be taken.
@@ -25,6 +38,7 @@ func (m *Main) startWeb() error {
 		Store:  m.DB,
 		Ready:  m.Ready,
 		Secure: c.TLSCert != "" && c.TLSKey != "",
+		Events: m.events,
 	}
 	for _, u := range c.Users {
 		cfg.Users = append(cfg.Users, web.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role, Extension: u.Extension, Lots: u.Lots})
@@ -37,6 +51,9 @@ func (m *Main) startWeb() error {
 		return fmt.Errorf("http: %w", err)
 	}
 	m.web = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Shutdown waits for the live event streams to end: ending them is
+	// the hub's.
+	m.web.RegisterOnShutdown(m.events.Close)
 	if cfg.Secure {
 		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 		if err != nil {
