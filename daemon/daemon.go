@@ -19,6 +19,7 @@ import (
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
+	"github.com/parkd/parkd/web"
 )
 
 // Main is the daemon: the store, the park service, the outbound server and
@@ -62,6 +63,7 @@ type Main struct {
 	watch  *storeWatch
 	ln     net.Listener
 	web    *http.Server // nil when [http] is off
+	events *web.Hub     // the live events' hub; nil when [http] is off
 	webLn  net.Listener
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -100,6 +102,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	m.DB = store.NewDB(c.Store.Path)
+	m.startEvents()
 	if m.BusyTimeout > 0 {
 		m.DB.BusyTimeout = m.BusyTimeout
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/esl"
+	"github.com/parkd/parkd/parking"
 )
 
 // lampKeys maps the configured lots to the busy-lamp keys phones subscribe
@@ -17,22 +18,44 @@ func lampKeys(c conf.Config) esl.LampKeys {
 	return keys
 }
 
-// startLamps sets up the busy lamps when [blf] is on: presence published
-// for every slot and lot on the inbound connection, probes answered, and
-// the Service telling every change. It must run before the Service opens
-// (the calls it adopts light their keys) and before the Client runs (the
-// Client then subscribes to probes).
+// startLamps sets up who the Service tells every lamp change: the board's
+// live events when [http] is on, and the busy lamps when [blf] is on
+// (presence published for every slot and lot on the inbound connection,
+// probes answered). It must run before the Service opens (the calls it
+// adopts light their keys) and before the Client runs (the Client then
+// subscribes to probes).
 func (m *Main) startLamps() error {
 	c := m.Config
-	if !c.BLF.Enabled {
-		return nil
+	var fan lampFan
+	if c.BLF.Enabled {
+		keys := lampKeys(c)
+		if err := esl.ValidateLampKeys(keys); err != nil {
+			return fmt.Errorf("blf: %w", err)
+		}
+		m.Presence = esl.NewPresence(m.Client, m.Service, keys, c.BLF.Domains)
+		m.Presence.Logger = m.Logger.With().Str("component", "presence").Logger()
+		fan = append(fan, m.Presence)
 	}
-	keys := lampKeys(c)
-	if err := esl.ValidateLampKeys(keys); err != nil {
-		return fmt.Errorf("blf: %w", err)
+	if m.events != nil {
+		fan = append(fan, m.events)
 	}
-	m.Presence = esl.NewPresence(m.Client, m.Service, keys, c.BLF.Domains)
-	m.Presence.Logger = m.Logger.With().Str("component", "presence").Logger()
-	m.Service.Lamps = m.Presence
+	switch len(fan) {
+	case 0:
+	case 1:
+		m.Service.Lamps = fan[0]
+	default:
+		m.Service.Lamps = fan
+	}
 	return nil
+}
+
+// lampFan tells every lamp change to each of its Lamps in turn. Each
+// returns at once (parking.Lamps's rule), so the fan does too.
+type lampFan []parking.Lamps
+
+// Light implements parking.Lamps.
+func (f lampFan) Light(l parking.Lamp) {
+	for _, to := range f {
+		to.Light(l)
+	}
 }

@@ -11,6 +11,19 @@ import (
 	"github.com/parkd/parkd/web"
 )
 
+// startEvents makes the hub of the board's live events (/api/events) when
+// [http] is on, fed by the store's commits and notes. It runs before the
+// store opens, which is when OnCommit and OnNote must be registered, and
+// before startLamps, which adds the hub to the lamps.
+func (m *Main) startEvents() {
+	if !m.Config.HTTP.Enabled() {
+		return
+	}
+	m.events = web.NewHub(m.Logger.With().Str("component", "http").Logger(), 0)
+	m.DB.OnCommit(m.events.Publish)
+	m.DB.OnNote(m.events.Note)
+}
+
 // startWeb listens on http.listen and builds the board's server; serveWeb
 // then serves it. Listening first makes serve refuse to start when the
 // address cannot be taken.
@@ -26,6 +39,7 @@ func (m *Main) startWeb() error {
 		Ready:  m.Ready,
 		Secure: c.TLSCert != "" && c.TLSKey != "",
 		Parker: m.Service,
+		Events: m.events,
 	}
 	cfg.Actions, cfg.Notes = m.Service, m.DB
 	for _, u := range c.Users {
@@ -39,6 +53,9 @@ func (m *Main) startWeb() error {
 		return fmt.Errorf("http: %w", err)
 	}
 	m.web = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Shutdown waits for the live event streams to end: ending them is
+	// the hub's.
+	m.web.RegisterOnShutdown(m.events.Close)
 	if cfg.Secure {
 		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 		if err != nil {

@@ -95,6 +95,8 @@ type DB struct {
 	// committed are told every history row written, after its commit; see
 	// OnCommit.
 	committed []func([]HistoryRow)
+	// noted are told every note AddNote wrote; see OnNote.
+	noted []func(Note)
 
 	w *sql.DB // writer: one connection; nil when read-only
 	r *sql.DB // readers: mode=ro

@@ -102,6 +102,7 @@ func (db *DB) AddNote(ctx context.Context, lot string, slot int, text string, at
 	if err := tx.Commit(); err != nil {
 		return Note{}, fmt.Errorf("note: commit: %w", err)
 	}
+	db.tellNoted(n)
 	return n, nil
 }
 

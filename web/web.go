@@ -85,6 +85,11 @@ type Config struct {
 	// Parker parks a phone's current call (POST /api/park); nil: that
 	// endpoint answers 503.
 	Parker CallParker
+	// Events feeds /api/events; nil: a Hub nobody feeds. Close it to end
+	// the streams when shutting down.
+	Events *Hub
+	// NewTicker makes the live events' keepalive ticker; nil: time.NewTicker.
+	NewTicker Ticker
 }
 
 // Session and rate-limit bounds.
@@ -114,6 +119,8 @@ type Server struct {
 	// actions and notes serve the actions on parked calls (actions.go).
 	actions Actions
 	notes   Notes
+	events  *Hub
+	tick    Ticker
 
 	// dummy is a hash checked for unknown user names, so that a login's
 	// time does not tell which names exist.
@@ -145,6 +152,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.ready == nil {
 		s.ready = func() error { return nil }
+	}
+	if s.events = cfg.Events; s.events == nil {
+		s.events = NewHub(cfg.Logger, 0)
+	}
+	if s.tick = cfg.NewTicker; s.tick == nil {
+		s.tick = realTicker
 	}
 	for _, u := range cfg.Users {
 		if err := checkRole(u.Role); err != nil {
@@ -200,6 +213,7 @@ func (s *Server) routes() {
 	m.HandleFunc("/api/calls/{call}/extend", s.method(http.MethodPost, s.authed(s.apiExtend)))
 	m.HandleFunc("/api/calls/{call}/hangup", s.method(http.MethodPost, s.authed(s.apiHangup)))
 	m.HandleFunc("/api/park", s.method(http.MethodPost, s.authed(s.apiPark)))
+	m.HandleFunc("/api/events", s.method(http.MethodGet, s.authed(s.apiEvents)))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})

@@ -1,0 +1,200 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/parkd/parkd/store"
+)
+
+// Live events (/api/events) bounds.
+const (
+	// KeepaliveEvery is how often an idle stream gets a comment line, so
+	// that proxies and browsers keep it open.
+	KeepaliveEvery = 15 * time.Second
+	// MaxReplay is the most history rows a reconnecting client is sent;
+	// one further behind gets a reset event and refetches /api/slots.
+	MaxReplay = 10000
+	// retryMS is the reconnection delay the stream asks browsers for.
+	retryMS = 2000
+)
+
+// replayLimit is MaxReplay; tests lower it.
+var replayLimit = MaxReplay
+
+// Ticker makes a ticker: its channel and the function that stops it.
+// Config.NewTicker lets tests drive the keepalive by hand.
+type Ticker func(d time.Duration) (c <-chan time.Time, stop func())
+
+func realTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// apiEvents streams Server-Sent Events: a transition event for every
+// history row committed (id: the row's ID), a slot event for every change
+// of a slot's lamp, a note event for every note written, all limited to
+// the lots the caller sees. A client that gives Last-Event-ID (or
+// ?last_event_id=) first gets the rows it missed, from the history.
+func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
+	p := who(r)
+	after, resume, err := lastEventID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// Subscribed before the history is read, so no row falls between the
+	// replay and the live events; the rows both give are dropped below.
+	sub := s.events.subscribe(p.sees)
+	if sub == nil {
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	defer s.events.unsubscribe(sub)
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "retry: %d\n\n", retryMS)
+	last := after
+	if resume {
+		if last, err = s.replay(r.Context(), p, after, &head); err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not hold events back
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives any write timeout
+	if !s.write(rc, w, head.Bytes()) {
+		return
+	}
+	tick, stop := s.tick(KeepaliveEvery)
+	defer stop()
+	for {
+		// Falling behind ends the stream even with events still queued:
+		// the client catches up from the history when it reconnects.
+		select {
+		case <-sub.gone:
+			s.log.Debug().Str("who", p.Name).Int64("dropped", s.events.Dropped()).
+				Msg("live events client fell behind; disconnected")
+			return
+		default:
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.events.done:
+			return
+		case <-sub.gone:
+			continue // logged above
+		case <-tick:
+			if !s.write(rc, w, []byte(": keepalive\n\n")) {
+				return
+			}
+		case f := <-sub.ch:
+			var buf bytes.Buffer
+			last = appendFrame(&buf, f, last)
+			// Whatever else is queued goes in the same flush.
+			for more := true; more && buf.Len() < 64<<10; {
+				select {
+				case f := <-sub.ch:
+					last = appendFrame(&buf, f, last)
+				default:
+					more = false
+				}
+			}
+			if buf.Len() > 0 && !s.write(rc, w, buf.Bytes()) {
+				return
+			}
+		}
+	}
+}
+
+// appendFrame adds f to buf unless it is a history row the client has
+// (replayed, or before its Last-Event-ID), and returns the last row ID sent.
+func appendFrame(buf *bytes.Buffer, f *frame, last int64) int64 {
+	if f.id != 0 {
+		if f.id <= last {
+			return last
+		}
+		last = f.id
+	}
+	buf.Write(f.data)
+	return last
+}
+
+// write sends b and flushes it; false when the client is gone.
+func (s *Server) write(rc *http.ResponseController, w http.ResponseWriter, b []byte) bool {
+	if _, err := w.Write(b); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
+}
+
+// lastEventID reads the ID a reconnecting client last got: the
+// Last-Event-ID header, or the last_event_id parameter for clients that
+// cannot set headers. resume is false when neither is given.
+func lastEventID(r *http.Request) (id int64, resume bool, err error) {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("last_event_id")
+	}
+	if v == "" {
+		return 0, false, nil
+	}
+	id, err = strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 0 {
+		return 0, false, errors.New("Last-Event-ID: want the id of an event received (a whole number)")
+	}
+	return id, true, nil
+}
+
+// replay writes to buf the transition events of the rows after the row
+// with ID after that p sees, and returns the ID of the last row read. More
+// than MaxReplay rows give a reset event instead, carrying the newest row's
+// ID, so that the client refetches /api/slots and resumes from there.
+func (s *Server) replay(ctx context.Context, p principal, after int64, buf *bytes.Buffer) (int64, error) {
+	f := store.HistoryFilter{AfterID: after, Limit: replayLimit + 1}
+	if p.Role != RoleSupervisor && len(p.Lots) == 1 {
+		f.Lot = p.Lots[0]
+	}
+	rows, err := s.store.History(ctx, f)
+	if err != nil {
+		return 0, fmt.Errorf("live events: replay after %d: %w", after, err)
+	}
+	last := after
+	if len(rows) > replayLimit {
+		f.Limit, f.Newest = 1, true
+		newest, err := s.store.History(ctx, f)
+		if err != nil {
+			return 0, fmt.Errorf("live events: newest row: %w", err)
+		}
+		if len(newest) > 0 {
+			last = newest[len(newest)-1].ID
+		}
+		fmt.Fprintf(buf, "id: %d\nevent: reset\ndata: {}\n\n", last)
+		return last, nil
+	}
+	for _, row := range rows {
+		last = row.ID
+		if !p.sees(row.Lot) {
+			continue
+		}
+		fr, err := transitionFrame(row)
+		if err != nil {
+			return 0, err
+		}
+		buf.Write(fr.data)
+	}
+	return last, nil
+}
