@@ -78,6 +78,9 @@ type Config struct {
 	Now func() time.Time
 	// Secure marks the session cookie Secure (set when serving TLS).
 	Secure bool
+	// Metrics, if set, is served at GET /metrics to any user or token
+	// (Prometheus sends "Authorization: Bearer"); nil: no /metrics.
+	Metrics http.Handler
 }
 
 // Session and rate-limit bounds.
@@ -103,6 +106,8 @@ type Server struct {
 	now    func() time.Time
 	secure bool
 
+	metrics http.Handler // nil: no /metrics
+
 	// dummy is a hash checked for unknown user names, so that a login's
 	// time does not tell which names exist.
 	dummy string
@@ -125,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		log: cfg.Logger, users: make(map[string]User, len(cfg.Users)), tokens: cfg.Tokens,
 		slots: cfg.Slots, store: cfg.Store, ready: cfg.Ready, now: cfg.Now, secure: cfg.Secure,
+		metrics: cfg.Metrics,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -180,6 +186,11 @@ func (s *Server) routes() {
 	m.HandleFunc("/api/slots", s.method(http.MethodGet, s.authed(s.apiSlots)))
 	m.HandleFunc("/api/history", s.method(http.MethodGet, s.authed(s.apiHistory)))
 	m.HandleFunc("/api/report", s.method(http.MethodGet, s.authed(s.apiReport)))
+	if s.metrics != nil {
+		// Any role: the figures are counts, no caller or call, and a
+		// scraper's token should need no more than an agent's rights.
+		m.HandleFunc("/metrics", s.method(http.MethodGet, s.authed(s.metrics.ServeHTTP)))
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})
