@@ -71,9 +71,9 @@ var (
 	waitBuckets = []float64{5, 10, 15, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800}
 )
 
-// New builds the metrics for svc and in (either may be nil: its gauges
-// are then left out) and the lots configured now (SetLots adds more).
-func New(svc Service, in Inbound, lots []string) *Metrics {
+// New builds the metrics for the lots configured now (SetLots adds
+// more). The gauges read at scrape time come with Watch.
+func New(lots []string) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -102,10 +102,17 @@ func New(svc Service, in Inbound, lots []string) *Metrics {
 		lots: map[string]bool{},
 	}
 	m.reg.MustRegister(m.events, m.parkTime, m.retrTime, m.wait, m.storeErrors,
-		&scraped{svc: svc, in: in, lots: m.knownLots},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.SetLots(lots)
 	return m
+}
+
+// Watch adds the gauges read at scrape time from svc and in (either may
+// be nil: its figures are then left out). Call it once: the store's
+// rows are counted from before the service exists (the daemon registers
+// Committed before it opens the store), the gauges from when it does.
+func (m *Metrics) Watch(svc Service, in Inbound) {
+	m.reg.MustRegister(&scraped{svc: svc, in: in, lots: m.knownLots})
 }
 
 // Handler serves the metrics in Prometheus's text format (or

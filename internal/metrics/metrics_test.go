@@ -30,7 +30,7 @@ func (f *fakeInbound) Stats() esl.ClientStats { return f.st }
 // is counted as OtherLot, picked-up rows feed the wait histogram, and
 // Observe feeds the park and retrieve histograms of the call's lot.
 func TestCommittedAndObserve(t *testing.T) {
-	m := metrics.New(nil, nil, []string{"main", "vip"})
+	m := metrics.New([]string{"main", "vip"})
 	m.Committed([]store.HistoryRow{
 		{Lot: "main", Event: parking.EventParked},
 		{Lot: "main", Event: parking.EventParked},
@@ -136,7 +136,8 @@ parkd_store_write_errors_total 1
 func TestScraped(t *testing.T) {
 	svc := &fakeService{pending: 3, occ: []parking.Occupant{{Lot: "main", Slot: 201}, {Lot: "main", Slot: 202}, {Lot: "gone", Slot: 9}}}
 	in := &fakeInbound{st: esl.ClientStats{Connected: true, Reconciled: false, Reconnects: 2, CommandErrors: 5}}
-	m := metrics.New(svc, in, []string{"main", "vip"})
+	m := metrics.New([]string{"main", "vip"})
+	m.Watch(svc, in)
 	want := `
 # HELP parkd_parked_calls Calls parked now, by lot.
 # TYPE parkd_parked_calls gauge
@@ -173,7 +174,8 @@ parkd_esl_command_errors_total 5
 // Ensure the handler serves the text format with the Go runtime's and
 // the process's figures beside parkd's.
 func TestHandler(t *testing.T) {
-	m := metrics.New(&fakeService{}, nil, []string{"main"})
+	m := metrics.New([]string{"main"})
+	m.Watch(&fakeService{}, nil)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
