@@ -26,6 +26,7 @@ func (m *Main) startWeb() error {
 		Ready:  m.Ready,
 		Secure: c.TLSCert != "" && c.TLSKey != "",
 	}
+	cfg.Metrics = m.Metrics.Handler()
 	for _, u := range c.Users {
 		cfg.Users = append(cfg.Users, web.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role, Extension: u.Extension, Lots: u.Lots})
 	}
