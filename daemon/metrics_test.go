@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/rs/zerolog"
 
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/esl/fstest"
@@ -238,5 +240,51 @@ func TestE2E_ReadyNeedsFreeSWITCH(t *testing.T) {
 	h.eventually("not ready without FreeSWITCH", func() bool { return readyz() == 503 })
 	if err := h.m.Ready(); err == nil || !strings.Contains(err.Error(), "not connected to FreeSWITCH") {
 		t.Fatalf("Ready: %v, want the reason", err)
+	}
+}
+
+// gathered is m's figures, read from its registry without HTTP.
+func gathered(t *testing.T, m *Main) map[string]float64 {
+	t.Helper()
+	fs, err := m.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, f := range fs {
+		byName[f.GetName()] = f
+	}
+	return figures(byName)
+}
+
+// Ensure failed history writes are counted and make parkd not ready while
+// rows wait, and that it is ready again once the disk works and the rows
+// are written.
+func TestE2E_MetricsStoreWriteErrors(t *testing.T) {
+	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
+	h := &harness{t: t, sim: sim, cfg: startConfig(t, sim)}
+	fs := &failingStore{}
+	m := &Main{Config: h.cfg, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), RetryEvery: 20 * time.Millisecond,
+		WrapStore: func(s parking.Store) parking.Store { fs.Store = s; return fs }}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	t.Cleanup(func() { m.Close() })
+	h.eventually("ready", func() bool { return m.Ready() == nil })
+
+	fs.set(true)
+	h.park("202")
+	h.eventually("a failed write counted and the row pending", func() bool {
+		f := gathered(t, m)
+		return f["parkd_store_write_errors_total"] >= 1 && f["parkd_history_pending_rows"] == 1
+	})
+	if err := m.Ready(); err == nil || !strings.Contains(err.Error(), "history rows wait") {
+		t.Fatalf("Ready with rows waiting: %v", err)
+	}
+	fs.set(false)
+	h.eventually("rows written and ready again", func() bool { return m.Service.Pending() == 0 && m.Ready() == nil })
+	if f := gathered(t, m); f[ev("main", parking.EventParked)] != 1 || f["parkd_history_pending_rows"] != 0 {
+		t.Fatalf("after the disk came back: parked %v, pending %v", f[ev("main", parking.EventParked)], f["parkd_history_pending_rows"])
 	}
 }
