@@ -17,6 +17,7 @@ import (
 
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/esl"
+	"github.com/parkd/parkd/internal/metrics"
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
 	"github.com/parkd/parkd/web"
@@ -57,6 +58,8 @@ type Main struct {
 	Client  *esl.Client
 	// Presence publishes the busy lamps; nil unless [blf] is enabled.
 	Presence *esl.Presence
+	// Metrics are what GET /metrics serves.
+	Metrics *metrics.Metrics
 
 	lock   *dbLock
 	store  *gatedStore
@@ -119,6 +122,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.lock, err = lockDatabase(c.Store.Path)
 		return err
 	}
+	m.startMetrics()
 	if err := m.DB.Open(); err != nil {
 		m.lock.release()
 		m.lock = nil
@@ -143,6 +147,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.WrapStore != nil {
 		st = m.WrapStore(st)
 	}
+	st = countWrites(st, m.Metrics.StoreWriteFailed)
 	m.Service, err = parking.NewService(lotConfigs(c), m.Client, st)
 	if err != nil {
 		m.closeStore()
@@ -150,6 +155,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Service.Logger = m.Logger.With().Str("component", "parking").Logger()
 	m.Client.Calls = m.Service
+	m.Metrics.Watch(m.Service, m.Client)
 	if err := m.startLamps(); err != nil {
 		m.closeStore()
 		return err
@@ -164,6 +170,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Server.Allow = allow
 	m.Server.Timeout = c.ESL.CommandTimeout
 	m.Server.Instance = m.Client.Instance
+	m.Server.Observe = m.Metrics.Observe
 	m.ln, err = net.Listen("tcp", c.ESL.Listen)
 	if err != nil {
 		m.closeStore()

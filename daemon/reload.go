@@ -52,6 +52,7 @@ func (m *Main) Reload() error {
 			Msg("these settings changed but apply only when parkd restarts; it runs on with their old values")
 	}
 	m.Config.Lots = next.Lots
+	m.Metrics.SetLots(lotNames(next))
 	log.Info().Int("lots", len(next.Lots)).Msg("configuration reloaded: lots, recall and music apply to new calls now")
 	return nil
 }

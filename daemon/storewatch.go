@@ -117,12 +117,17 @@ func (w *storeWatch) check(ctx context.Context) {
 }
 
 // Ready reports whether the daemon works fully: nil, or why not (the
-// database file was deleted or replaced and is not back yet). Parks and
-// retrieves go on either way; a health check reports it.
+// database file was deleted or replaced and is not back yet; see
+// notReadyNow for the rest). Parks and retrieves go on either way; a
+// health check reports it.
 func (m *Main) Ready() error {
 	m.readyMu.Lock()
-	defer m.readyMu.Unlock()
-	return m.notReady
+	err := m.notReady
+	m.readyMu.Unlock()
+	if err != nil {
+		return err
+	}
+	return m.notReadyNow()
 }
 
 func (m *Main) setReady(err error) {

@@ -42,6 +42,7 @@ func (m *Main) startWeb() error {
 		Events: m.events,
 	}
 	cfg.Actions, cfg.Notes = m.Service, m.DB
+	cfg.Metrics = m.Metrics.Handler()
 	for _, u := range c.Users {
 		cfg.Users = append(cfg.Users, web.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role, Extension: u.Extension, Lots: u.Lots})
 	}

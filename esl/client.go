@@ -77,6 +77,8 @@ type Client struct {
 	connected chan struct{} // closed while connected; replaced on disconnect
 	jobs      jobTable      // bgapi commands awaiting their BACKGROUND_JOB
 	presence  *Presence     // set by NewPresence: probes and reconnects go to it
+
+	stats clientStats // read by Stats
 }
 
 // Events the inbound connection subscribes to.
@@ -113,16 +115,19 @@ func (c *Client) Run(ctx context.Context) error {
 			c.Logger.Info().Str("freeswitch", c.Addr).Msg("connected to FreeSWITCH")
 			c.setConn(conn)
 			reconciled := c.reconcile(ctx)
+			c.stats.reconciled.Store(reconciled)
 			if p := c.presenceHook(); p != nil {
 				c.warnIfValet(ctx)
 				p.connected() // after reconcile: the lamps are the switch's again
 			}
 			c.supervise(ctx, conn, reconciled)
 			c.setConn(nil)
+			c.stats.reconciled.Store(false)
 			_ = conn.Close()
 			if ctx.Err() != nil {
 				break
 			}
+			c.stats.reconnects.Add(1)
 			c.Logger.Warn().Err(conn.Err()).Str("freeswitch", c.Addr).Msg("lost the connection to FreeSWITCH; reconnecting")
 			if time.Since(up) >= c.ProbeEvery {
 				backoff = c.MinBackoff // it was healthy: start over
@@ -168,6 +173,7 @@ func (c *Client) supervise(ctx context.Context, conn *Conn, reconciled bool) {
 			}
 			if !reconciled {
 				reconciled = c.reconcile(ctx)
+				c.stats.reconciled.Store(reconciled)
 			}
 		}
 	}
@@ -198,7 +204,7 @@ func (c *Client) connect(ctx context.Context, events []string) (*Conn, error) {
 		return nil, fmt.Errorf("unexpected greeting %q", clip(ct))
 	}
 	_ = nc.SetReadDeadline(time.Time{})
-	conn := NewConn(nc, r, ConnOptions{Logger: c.Logger, Timeout: c.Timeout, OnEvent: c.onEvent})
+	conn := NewConn(nc, r, ConnOptions{Logger: c.Logger, Timeout: c.Timeout, OnEvent: c.onEvent, Errors: &c.stats.commandErrors})
 	reply, err := conn.Send(ctx, command.Auth{Password: c.Password})
 	if err != nil {
 		_ = conn.Close()
@@ -259,6 +265,7 @@ func (c *Client) current() (*Conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn == nil {
+		c.stats.commandErrors.Add(1)
 		return nil, ErrNotConnected
 	}
 	return c.conn, nil

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/percipia/eslgo/command"
@@ -44,6 +45,9 @@ type ConnOptions struct {
 	// MaxQueued is how many events may wait for OnEvent before the peer is
 	// considered hostile and dropped.
 	MaxQueued int
+	// Errors, if set, counts the commands that got no reply: timed out,
+	// connection lost, write failed.
+	Errors *atomic.Uint64
 }
 
 // Conn is a client's side of one event-socket connection: parkd's inbound
@@ -141,6 +145,14 @@ func (c *Conn) Send(ctx context.Context, cmd command.Command) (Frame, error) {
 // to get a reply fails the ones after it too. The deadline (ctx's, or the
 // Conn's Timeout) covers them all.
 func (c *Conn) SendAll(ctx context.Context, cmds ...command.Command) ([]Frame, error) {
+	out, err := c.sendAll(ctx, cmds...)
+	if err != nil && c.opts.Errors != nil {
+		c.opts.Errors.Add(1)
+	}
+	return out, err
+}
+
+func (c *Conn) sendAll(ctx context.Context, cmds ...command.Command) ([]Frame, error) {
 	if len(cmds) == 0 {
 		return nil, nil
 	}

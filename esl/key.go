@@ -2,6 +2,7 @@ package esl
 
 import (
 	"context"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -32,38 +33,42 @@ func keyRequest(req Request, lotOfSlot func(int) (string, bool)) (park bool, lot
 }
 
 // key serves ActionKey: a park for a transferred call, else a retrieve.
-func (s *Server) key(ctx context.Context, leg *callLeg, req Request, log zerolog.Logger) {
+func (s *Server) key(ctx context.Context, leg *callLeg, req Request, start time.Time, log zerolog.Logger) {
 	park, lot, slot := keyRequest(req, s.parking.LotOfSlot)
 	log = log.With().Bool("transferred", park).Str("key_lot", lot).Logger()
 	if park {
-		s.park(ctx, leg, req, lot, slot, log)
+		s.park(ctx, leg, req, lot, slot, start, log)
 		return
 	}
-	s.retrieve(ctx, leg, req, lot, slot, log)
+	s.retrieve(ctx, leg, req, lot, slot, start, log)
 }
 
-// park hands a park request to Parking.
-func (s *Server) park(ctx context.Context, leg *callLeg, req Request, lot string, slot int, log zerolog.Logger) {
-	_, err := s.parking.Park(ctx, parking.ParkRequest{
+// park hands a park request to Parking; start is when the call's socket
+// connected, for Observe.
+func (s *Server) park(ctx context.Context, leg *callLeg, req Request, lot string, slot int, start time.Time, log zerolog.Logger) {
+	occ, err := s.parking.Park(ctx, parking.ParkRequest{
 		Leg: leg, Caller: req.Caller, Parker: req.Parker, ParkerDomain: req.ParkerDomain,
 		Lot: lot, Slot: slot, Dialog: req.Dialog, Replaces: req.Replaces, SelfPark: !req.Transferred,
 	})
 	if err != nil {
 		// parking has logged the outcome; this only ties it to the socket.
 		log.Debug().Err(err).Msg("park failed")
+		return
 	}
+	s.observe("park", occ.Lot, start)
 }
 
 // retrieve hands a retrieve request to Parking and, when the retriever is
 // bridged, keeps its socket until its call ends or Shutdown: the bridge is
 // FreeSWITCH's from there on.
-func (s *Server) retrieve(ctx context.Context, leg *callLeg, req Request, lot string, slot int, log zerolog.Logger) {
-	_, err := s.parking.Retrieve(ctx, parking.RetrieveRequest{
+func (s *Server) retrieve(ctx context.Context, leg *callLeg, req Request, lot string, slot int, start time.Time, log zerolog.Logger) {
+	occ, err := s.parking.Retrieve(ctx, parking.RetrieveRequest{
 		Leg: leg, Retriever: req.Caller.Number, Lot: lot, Slot: slot,
 	})
 	if err != nil {
 		log.Debug().Err(err).Msg("retrieve failed")
 		return
 	}
+	s.observe("retrieve", occ.Lot, start)
 	leg.waitGone(s.stop)
 }

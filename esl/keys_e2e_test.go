@@ -24,7 +24,9 @@ type keyRig struct {
 	addr string
 }
 
-func startKeyRig(t *testing.T) *keyRig {
+// startKeyRig starts the rig; setup, if any, sees the outbound server
+// before it serves.
+func startKeyRig(t *testing.T, setup ...func(*esl.Server)) *keyRig {
 	t.Helper()
 	r := &keyRig{sim: fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})}
 	// The inbound connection tells the Service of hangups, as in parkd.
@@ -53,6 +55,9 @@ func startKeyRig(t *testing.T) *keyRig {
 	}
 	srv := esl.NewServer(svc)
 	srv.Logger = zerolog.Nop()
+	for _, f := range setup {
+		f(srv)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

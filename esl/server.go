@@ -50,6 +50,12 @@ type Server struct {
 	// ValidateInstance; Serve refuses to start otherwise. Default:
 	// DefaultInstance (the host name). Set the same name on the Client.
 	Instance string
+	// Observe, if set, is told parkd's own time for every park and
+	// retrieve that succeeded: from the call's socket connection to the
+	// caller hearing music in a committed slot (op "park"), or to the
+	// retriever bridged to the call (op "retrieve"), with the lot the
+	// call was in. It runs on the call's goroutine: it must not block.
+	Observe func(op, lot string, d time.Duration)
 
 	parking Parking
 
@@ -172,6 +178,7 @@ func (s *Server) allowed(a net.Addr) bool {
 // handle runs one call's socket from connect to exit. A non-nil refuse
 // refuses the call whatever it asks for.
 func (s *Server) handle(nc net.Conn, refuse error) {
+	start := time.Now()
 	log := s.Logger.With().Str("remote", nc.RemoteAddr().String()).Logger()
 	leg := newCallLeg(s.Instance)
 	conn := NewConn(nc, nil, ConnOptions{
@@ -239,11 +246,11 @@ func (s *Server) handle(nc net.Conn, refuse error) {
 
 	switch req.Action {
 	case ActionPark:
-		s.park(ctx, leg, req, req.Lot, req.Slot, log)
+		s.park(ctx, leg, req, req.Lot, req.Slot, start, log)
 	case ActionRetrieve:
-		s.retrieve(ctx, leg, req, req.Lot, req.Slot, log)
+		s.retrieve(ctx, leg, req, req.Lot, req.Slot, start, log)
 	case ActionKey:
-		s.key(ctx, leg, req, log)
+		s.key(ctx, leg, req, start, log)
 	}
 }
 
@@ -259,6 +266,13 @@ func (s *Server) exit(conn *Conn, log zerolog.Logger) {
 	select {
 	case <-conn.Done():
 	case <-ctx.Done():
+	}
+}
+
+// observe tells Observe, if set, how long op took since start.
+func (s *Server) observe(op, lot string, start time.Time) {
+	if s.Observe != nil {
+		s.Observe(op, lot, time.Since(start))
 	}
 }
 

@@ -90,6 +90,9 @@ type Config struct {
 	Events *Hub
 	// NewTicker makes the live events' keepalive ticker; nil: time.NewTicker.
 	NewTicker Ticker
+	// Metrics, if set, is served at GET /metrics to any user or token
+	// (Prometheus sends "Authorization: Bearer"); nil: no /metrics.
+	Metrics http.Handler
 }
 
 // Session and rate-limit bounds.
@@ -122,6 +125,8 @@ type Server struct {
 	events  *Hub
 	tick    Ticker
 
+	metrics http.Handler // nil: no /metrics
+
 	// dummy is a hash checked for unknown user names, so that a login's
 	// time does not tell which names exist.
 	dummy string
@@ -144,7 +149,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		log: cfg.Logger, users: make(map[string]User, len(cfg.Users)), tokens: cfg.Tokens,
 		slots: cfg.Slots, store: cfg.Store, ready: cfg.Ready, now: cfg.Now, secure: cfg.Secure,
-		parker: cfg.Parker,
+		parker:  cfg.Parker,
+		metrics: cfg.Metrics,
 	}
 	s.actions, s.notes = cfg.Actions, cfg.Notes
 	if s.now == nil {
@@ -214,6 +220,11 @@ func (s *Server) routes() {
 	m.HandleFunc("/api/calls/{call}/hangup", s.method(http.MethodPost, s.authed(s.apiHangup)))
 	m.HandleFunc("/api/park", s.method(http.MethodPost, s.authed(s.apiPark)))
 	m.HandleFunc("/api/events", s.method(http.MethodGet, s.authed(s.apiEvents)))
+	if s.metrics != nil {
+		// Any role: the figures are counts, no caller or call, and a
+		// scraper's token should need no more than an agent's rights.
+		m.HandleFunc("/metrics", s.method(http.MethodGet, s.authed(s.metrics.ServeHTTP)))
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})
