@@ -19,6 +19,7 @@ import (
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
+	"github.com/parkd/parkd/webhook"
 )
 
 // Main is the daemon: the store, the park service, the outbound server and
@@ -46,6 +47,9 @@ type Main struct {
 	// CheckStoreEvery is how often the daemon checks that the database
 	// path still names the file it has open. Default 5s.
 	CheckStoreEvery time.Duration
+	// WebhookBackoff, if set, is the first wait after a failed webhook
+	// delivery (default: the worker's).
+	WebhookBackoff time.Duration
 	// Load reads the configuration again, for Reload; serve sets it to
 	// read the file it started from.
 	Load func() (conf.Config, error)
@@ -56,6 +60,9 @@ type Main struct {
 	Client  *esl.Client
 	// Presence publishes the busy lamps; nil unless [blf] is enabled.
 	Presence *esl.Presence
+
+	// webhooks deliver the outbox, one per [[webhook]] (webhooks.go).
+	webhooks []*webhook.Worker
 
 	lock   *dbLock
 	store  *gatedStore
@@ -103,6 +110,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.BusyTimeout > 0 {
 		m.DB.BusyTimeout = m.BusyTimeout
 	}
+	m.setupWebhooks()
 	// One daemon per database, taken once the store has found the file
 	// usable and before it writes: a store serve refuses (read-only,
 	// foreign, damaged, newer) gets no lock file beside it, and its error
@@ -206,6 +214,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.wg.Go(func() {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
+	m.runWebhooks(runCtx)
 	m.watch = &storeWatch{m: m, path: c.Store.Path}
 	m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })
 	m.Logger.Info().Str("instance", m.Client.Instance).Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
