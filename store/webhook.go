@@ -114,9 +114,10 @@ func (db *DB) dropUnconfiguredWebhooks(ctx context.Context) error {
 func (db *DB) DroppedAtOpen() int64 { return db.droppedAtOpen }
 
 // DueDeliveries returns up to limit deliveries for webhook due at now,
-// oldest first: for each call only its oldest queued event, so that no
-// later event of a call goes out before an earlier one is delivered or
-// dropped.
+// those due longest first (so that after an outage a retried event does
+// not go before every event that waited behind it), then oldest first: for
+// each call only its oldest queued event, so that no later event of a call
+// goes out before an earlier one is delivered or dropped.
 func (db *DB) DueDeliveries(ctx context.Context, webhook string, now time.Time, limit int) (_ []Delivery, rerr error) {
 	defer db.damaged(&rerr)
 	if db.r == nil {
@@ -125,7 +126,7 @@ func (db *DB) DueDeliveries(ctx context.Context, webhook string, now time.Time, 
 	rows, err := db.r.QueryContext(ctx, `SELECT id, webhook, history_id, call_uuid, payload, created_at, attempts, next_at
 	FROM webhook_outbox o
 	WHERE webhook = ? AND next_at <= ? AND `+sqlOutboxHead+`
-	ORDER BY history_id LIMIT ?`, webhook, formatTime(now), limit)
+	ORDER BY next_at, history_id LIMIT ?`, webhook, formatTime(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("due deliveries: %w", err)
 	}

@@ -99,6 +99,7 @@ type Worker struct {
 	once                       sync.Once
 	wake                       chan struct{}
 	log                        zerolog.Logger
+	holdUntil                  time.Time // no attempt before: the last one failed
 	delivered, failed, dropped atomic.Int64
 }
 
@@ -214,7 +215,16 @@ func (w *Worker) defaults() {
 
 // deliverDue sends every due delivery and returns how long until the next
 // is due, -1 when none is queued.
+//
+// A failed attempt ends the round: the receiver is likely down, and trying
+// every other call's event now would cost a timeout each. The next round
+// starts when the failed event is due again, with the deliveries due
+// longest first, so one event the receiver keeps refusing does not hold
+// back the others.
 func (w *Worker) deliverDue(ctx context.Context) (time.Duration, error) {
+	if hold := w.holdUntil.Sub(w.Now()); hold > 0 {
+		return hold, nil
+	}
 	for ctx.Err() == nil {
 		ds, err := w.Store.DueDeliveries(ctx, w.Name, w.Now(), batch)
 		if err != nil {
@@ -224,8 +234,13 @@ func (w *Worker) deliverDue(ctx context.Context) (time.Duration, error) {
 			break
 		}
 		for _, d := range ds {
-			if err := w.deliver(ctx, d); err != nil {
+			retryAt, err := w.deliver(ctx, d)
+			if err != nil {
 				return 0, err
+			}
+			if !retryAt.IsZero() {
+				w.holdUntil = retryAt
+				return max(retryAt.Sub(w.Now()), 0), nil
 			}
 		}
 	}
@@ -237,24 +252,25 @@ func (w *Worker) deliverDue(ctx context.Context) (time.Duration, error) {
 	return max(next.Sub(w.Now())+time.Millisecond, time.Millisecond), nil
 }
 
-// deliver makes one attempt at d and records its outcome. It returns only
-// the store's errors.
-func (w *Worker) deliver(ctx context.Context, d store.Delivery) error {
+// deliver makes one attempt at d and records its outcome. It returns when
+// d is to be tried again if the attempt failed (zero if it was delivered
+// or dropped), and only the store's errors.
+func (w *Worker) deliver(ctx context.Context, d store.Delivery) (retryAt time.Time, _ error) {
 	body, event, err := Body(d.HistoryID, w.Name, d.Payload)
 	if err != nil { // cannot happen with rows the store wrote; never retry it
 		w.log.Error().Err(err).Int64("id", d.HistoryID).Msg("webhook event dropped: bad payload")
 		w.dropped.Add(1)
-		return w.Store.DeliveryDone(ctx, d.ID)
+		return time.Time{}, w.Store.DeliveryDone(ctx, d.ID)
 	}
 	status, err := w.post(ctx, d.HistoryID, event, body)
 	if ctx.Err() != nil {
-		return nil // shutting down: the row stays queued for the next start
+		return time.Time{}, nil // shutting down: the row stays queued for the next start
 	}
 	log := w.log.With().Int64("id", d.HistoryID).Str("event", event).Str("call", string(d.Call)).Int("attempt", d.Attempts+1).Logger()
 	if err == nil {
 		w.delivered.Add(1)
 		log.Debug().Int("status", status).Msg("webhook delivered")
-		return w.Store.DeliveryDone(ctx, d.ID)
+		return time.Time{}, w.Store.DeliveryDone(ctx, d.ID)
 	}
 	w.failed.Add(1)
 	now := w.Now()
@@ -262,10 +278,10 @@ func (w *Worker) deliver(ctx context.Context, d store.Delivery) error {
 	if next.Sub(d.CreatedAt) > w.MaxAge {
 		w.dropped.Add(1)
 		log.Error().Err(err).Dur("max_age", w.MaxAge).Msg("webhook event dropped: not delivered within max_age")
-		return w.Store.DeliveryDone(ctx, d.ID)
+		return now.Add(w.backoff(1)), w.Store.DeliveryDone(ctx, d.ID)
 	}
 	log.Warn().Err(err).Time("retry_at", next.UTC()).Msg("webhook delivery failed; retrying")
-	return w.Store.DeliveryFailed(ctx, d.ID, next, err.Error())
+	return next, w.Store.DeliveryFailed(ctx, d.ID, next, err.Error())
 }
 
 // backoff is the wait after the attempt-th failure: MinBackoff doubled per

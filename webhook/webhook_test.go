@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -30,9 +31,10 @@ const (
 
 // Receiver modes.
 const (
-	up   = iota // answers 204
-	down        // answers 503
-	slow        // never answers: the delivery times out
+	up      = iota // answers 204
+	down           // answers 503
+	slow           // never answers: the delivery times out
+	refuseA        // answers 400 to the events of call "a", 204 to others
 )
 
 // receiver is a webhook endpoint that checks every delivery's signature
@@ -91,6 +93,10 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if m["event"] != r.Header.Get(webhook.HeaderEvent) {
 		rc.t.Errorf("body event %v, header %q", m["event"], r.Header.Get(webhook.HeaderEvent))
+	}
+	if mode == refuseA && m["call"] == "a" {
+		w.WriteHeader(http.StatusBadRequest)
+		return
 	}
 	rc.mu.Lock()
 	rc.got = append(rc.got, delivery{ID: id, Call: m["call"].(string), Event: m["event"].(string), Body: m})
@@ -418,4 +424,67 @@ func TestBodyAndSign(t *testing.T) {
 	if _, _, err := webhook.Body(1, "h", []byte(`[1]`)); err == nil {
 		t.Fatal("Body took a JSON array")
 	}
+}
+
+// Ensure one event the receiver keeps refusing holds back only its own
+// call's later events, not other calls'.
+func TestWorker_OneRefusedEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rc := &receiver{t: t, mode: refuseA}
+		w := newWorker(rc, io.Discard)
+		db := openStore(t, filepath.Join(t.TempDir(), "parkd.db"), w)
+		defer db.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(ctx) }()
+		record(t, db)
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		cancel()
+		<-done
+		var ids []int64
+		for _, d := range rc.accepted() {
+			ids = append(ids, d.ID)
+		}
+		if !slices.Equal(ids, []int64{2, 4}) {
+			t.Fatalf("accepted %v, want b's events [2 4]", ids)
+		}
+		if n, _ := db.QueuedDeliveries(context.Background(), "h"); n != 2 {
+			t.Fatalf("queued %d, want a's two events", n)
+		}
+	})
+}
+
+// Ensure a receiver that is down costs one attempt per retry, not one per
+// call with events queued.
+func TestWorker_DownOneAttemptPerRound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rc := &receiver{t: t, mode: down}
+		w := newWorker(rc, io.Discard)
+		db := openStore(t, filepath.Join(t.TempDir(), "parkd.db"), w)
+		defer db.Close()
+		now := time.Now()
+		var ts []parking.Transition
+		for i := range 20 {
+			ts = append(ts, parking.Transition{At: now, Event: parking.EventRejected, Lot: "default", Call: parking.CallID(fmt.Sprint("c", i))})
+		}
+		if _, err := db.RecordAll(context.Background(), ts); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(ctx) }()
+		synctest.Wait()
+		if rc.seen != 1 {
+			t.Fatalf("first round: %d attempts, want 1", rc.seen)
+		}
+		rc.setMode(up)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		cancel()
+		<-done
+		if got := len(rc.accepted()); got != 20 {
+			t.Fatalf("accepted %d, want 20 once the receiver is back", got)
+		}
+	})
 }
