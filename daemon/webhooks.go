@@ -24,7 +24,7 @@ func (m *Main) setupWebhooks() {
 		m.webhooks = append(m.webhooks, &webhook.Worker{
 			Name: c.ID(), URL: c.URL, Secret: c.Secret, Timeout: c.Timeout, MaxAge: c.MaxAge,
 			MinBackoff: m.WebhookBackoff,
-			Logger: m.Logger.With().Str("component", "webhook").Logger(),
+			Logger:     m.Logger.With().Str("component", "webhook").Logger(),
 		})
 	}
 	if len(m.webhooks) == 0 {

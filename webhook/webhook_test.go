@@ -104,6 +104,13 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// attempts counts the requests so far, of any outcome.
+func (rc *receiver) attempts() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.seen
+}
+
 // accepted returns the deliveries accepted so far.
 func (rc *receiver) accepted() []delivery {
 	rc.mu.Lock()
@@ -275,7 +282,7 @@ func TestWorker_Backoff(t *testing.T) {
 		<-done
 		// Waits of 0.875 1.75 3.5 7 14 28 then 52.5 (a minute less the
 		// jitter): 7 attempts in the first minute, then one a 52.5 s.
-		if got := rc.seen; got < 15 || got > 20 {
+		if got := rc.attempts(); got < 15 || got > 20 {
 			t.Fatalf("attempts in ten minutes: %d, want about 17", got)
 		}
 	})
@@ -475,8 +482,8 @@ func TestWorker_DownOneAttemptPerRound(t *testing.T) {
 		done := make(chan struct{})
 		go func() { defer close(done); _ = w.Run(ctx) }()
 		synctest.Wait()
-		if rc.seen != 1 {
-			t.Fatalf("first round: %d attempts, want 1", rc.seen)
+		if rc.attempts() != 1 {
+			t.Fatalf("first round: %d attempts, want 1", rc.attempts())
 		}
 		rc.setMode(up)
 		time.Sleep(time.Second)
