@@ -127,6 +127,12 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if _, err := fmt.Fprintln(stdout, boardLine(c.HTTP)); err != nil {
 		return err
 	}
+	for _, w := range c.Webhooks {
+		// String redacts the secret and the URL's query.
+		if _, err := fmt.Fprintf(stdout, "webhook %s\n", w); err != nil {
+			return err
+		}
+	}
 	if c.BLF.Enabled {
 		checkSwitchForLamps(c, stdout, stderr)
 	}
@@ -163,6 +169,9 @@ func warnReadable(file string, c conf.Config, stderr io.Writer) error {
 	var what []string
 	if c.ESL.Password != conf.DefaultPassword {
 		what = append(what, "the ESL password")
+	}
+	if len(c.Webhooks) > 0 {
+		what = append(what, "the webhooks' secrets")
 	}
 	if len(c.HTTP.Users) > 0 || len(c.HTTP.Tokens) > 0 {
 		// Hashes can be guessed at offline, at leisure.

@@ -64,6 +64,8 @@ type Config struct {
 	BLF BLF `toml:"blf"`
 	// HTTP configures the reception board and the JSON API.
 	HTTP HTTP `toml:"http"`
+	// Webhooks are told every transition ([[webhook]]).
+	Webhooks []Webhook `toml:"webhook"`
 	// Lots holds the parking lots in file order. The first lot is the
 	// default lot, used when a call does not name one.
 	Lots []Lot `toml:"lot"`

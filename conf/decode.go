@@ -56,6 +56,9 @@ func parse(data []byte, name, dir string) (Config, error) {
 	for _, e := range p {
 		e.Line = findLine(lines, e.Key)
 		e.Key, e.Problem = redact(e.Key, c.ESL.Password), redact(e.Problem, c.ESL.Password)
+		for _, w := range c.Webhooks {
+			e.Key, e.Problem = redact(e.Key, w.Secret), redact(e.Problem, w.Secret)
+		}
 	}
 	slices.SortStableFunc(p, func(a, b *Error) int {
 		return cmp.Or(cmp.Compare(lineOrder(a), lineOrder(b)), cmp.Compare(a.Key, b.Key))
@@ -98,6 +101,8 @@ func syntaxError(name string, data []byte, err error) error {
 	switch {
 	case mentionsPassword(pe.LastKey) || mentionsPassword(line):
 		msg = "syntax error near esl.password (details hidden so that the password is not printed)"
+	case mentionsSecret(pe.LastKey) || mentionsSecret(line):
+		msg = "syntax error near a webhook secret (details hidden so that the secret is not printed)"
 	case len(pw) >= minRedacted && strings.Contains(line, pw):
 		msg = "syntax error (details hidden: the line holds the password)"
 	case pe.LastKey != "":
@@ -129,6 +134,11 @@ func mentionsPassword(s string) bool {
 	return strings.Contains(strings.ToLower(s), "password")
 }
 
+// mentionsSecret reports whether s contains the word "secret" in any case.
+func mentionsSecret(s string) bool {
+	return strings.Contains(strings.ToLower(s), "secret")
+}
+
 // decoder decodes a parsed file into the Config structs one key at a time,
 // so that one bad value does not hide the others.
 type decoder struct {
@@ -139,6 +149,7 @@ type decoder struct {
 var (
 	durationType = reflect.TypeFor[time.Duration]()
 	lotsType     = reflect.TypeFor[[]Lot]()
+	webhooksType = reflect.TypeFor[[]Webhook]()
 )
 
 // fields decodes each key of a table into the field of the struct v whose
@@ -175,6 +186,9 @@ func (d *decoder) value(p toml.Primitive, key string, v reflect.Value) {
 		for i, item := range items {
 			if v.Type() == lotsType {
 				s.Index(i).Set(reflect.ValueOf(DefaultLot())) // each lot starts from the defaults, not from the lot before
+			}
+			if v.Type() == webhooksType {
+				s.Index(i).Set(reflect.ValueOf(DefaultWebhook()))
 			}
 			d.value(item, fmt.Sprintf("%s[%d]", key, i), s.Index(i))
 		}

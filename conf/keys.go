@@ -34,6 +34,7 @@ var tables = []struct {
 	{reflect.TypeFor[HTTP](), "an [http] key: write it under [http]"},
 	{reflect.TypeFor[HTTPUser](), "a board user's key: write it under [[http.user]]"},
 	{reflect.TypeFor[HTTPToken](), "an API token's key: write it under [[http.token]]"},
+	{reflect.TypeFor[Webhook](), "a webhook's key: write it under [[webhook]]"},
 }
 
 // unknown records the key k of the table at path parent, decoded into the

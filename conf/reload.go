@@ -40,6 +40,9 @@ func NeedsRestart(running, next Config) []string {
 		{"http.tls_key", running.HTTP.TLSKey != next.HTTP.TLSKey},
 		{"http.user", !reflect.DeepEqual(running.HTTP.Users, next.HTTP.Users)},
 		{"http.token", !reflect.DeepEqual(running.HTTP.Tokens, next.HTTP.Tokens)},
+		// The store learns the webhooks and their events at Open, and a
+		// worker per webhook starts with the daemon.
+		{"webhook", !reflect.DeepEqual(running.Webhooks, next.Webhooks)},
 	} {
 		if k.changed {
 			keys = append(keys, k.key)

@@ -95,6 +95,7 @@ func (c *Config) validate() problems {
 	c.BLF.validate(&p)
 	c.validateLots(&p)
 	c.HTTP.validate(&p, c.Lots)
+	c.validateWebhooks(&p)
 	return p
 }
 

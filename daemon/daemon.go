@@ -21,6 +21,7 @@ import (
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
 	"github.com/parkd/parkd/web"
+	"github.com/parkd/parkd/webhook"
 )
 
 // Main is the daemon: the store, the park service, the outbound server and
@@ -48,6 +49,9 @@ type Main struct {
 	// CheckStoreEvery is how often the daemon checks that the database
 	// path still names the file it has open. Default 5s.
 	CheckStoreEvery time.Duration
+	// WebhookBackoff, if set, is the first wait after a failed webhook
+	// delivery (default: the worker's).
+	WebhookBackoff time.Duration
 	// Load reads the configuration again, for Reload; serve sets it to
 	// read the file it started from.
 	Load func() (conf.Config, error)
@@ -60,6 +64,9 @@ type Main struct {
 	Presence *esl.Presence
 	// Metrics are what GET /metrics serves.
 	Metrics *metrics.Metrics
+
+	// webhooks deliver the outbox, one per [[webhook]] (webhooks.go).
+	webhooks []*webhook.Worker
 
 	lock   *dbLock
 	store  *gatedStore
@@ -109,6 +116,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.BusyTimeout > 0 {
 		m.DB.BusyTimeout = m.BusyTimeout
 	}
+	m.setupWebhooks()
 	// One daemon per database, taken once the store has found the file
 	// usable and before it writes: a store serve refuses (read-only,
 	// foreign, damaged, newer) gets no lock file beside it, and its error
@@ -216,6 +224,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.wg.Go(func() {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
+	m.runWebhooks(runCtx)
 	m.watch = &storeWatch{m: m, path: c.Store.Path}
 	m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })
 	m.Logger.Info().Str("instance", m.Client.Instance).Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).

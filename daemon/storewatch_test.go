@@ -63,9 +63,9 @@ func TestE2E_DatabaseDeletedOrReplaced(t *testing.T) {
 	a := h.park("201")
 	h.eventually("a's row", func() bool { return len(h.occupied()) == 1 })
 	check()
-	if err := h.m.Ready(); err != nil {
-		t.Fatalf("Ready before anything happened: %v", err)
-	}
+	// Ready also waits for the first reconcile with FreeSWITCH, which
+	// runs beside the park.
+	h.eventually("ready before anything happened", func() bool { return h.m.Ready() == nil })
 
 	// Deleted: re-created at once with a in it.
 	if err := os.Remove(path); err != nil {

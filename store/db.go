@@ -92,6 +92,13 @@ type DB struct {
 	// so a file Open refuses never gets a lock file beside it.
 	BeforeWrite func() error
 
+	// Webhooks are the configured webhooks: Record queues the events each
+	// wants in the outbox, and Open drops the queued deliveries of any
+	// other (see webhook.go).
+	Webhooks []WebhookTarget
+	// droppedAtOpen counts what Open dropped; see DroppedAtOpen.
+	droppedAtOpen int64
+
 	// committed are told every history row written, after its commit; see
 	// OnCommit.
 	committed []func([]HistoryRow)
@@ -114,6 +121,7 @@ type writeStmts struct {
 	delOccupancy, insOccupancy, insertHistory  *sql.Stmt
 	insertSession, recallSession, closeSession *sql.Stmt
 	savepoint, release, rollbackTo             *sql.Stmt
+	insertOutbox                               *sql.Stmt // webhook.go
 }
 
 // list pairs each statement with its SQL.
@@ -134,6 +142,7 @@ func (w *writeStmts) list() []struct {
 		{&w.savepoint, "SAVEPOINT one"},
 		{&w.release, "RELEASE one"},
 		{&w.rollbackTo, "ROLLBACK TO one"},
+		{&w.insertOutbox, sqlInsertOutbox},
 	}
 }
 
@@ -168,6 +177,10 @@ func (db *DB) Open() error {
 		}
 	}
 	if err := db.openWriter(context.Background(), migs, true); err != nil {
+		db.Close()
+		return classify(db.Path, err)
+	}
+	if err := db.dropUnconfiguredWebhooks(context.Background()); err != nil {
 		db.Close()
 		return classify(db.Path, err)
 	}

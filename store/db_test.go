@@ -57,10 +57,10 @@ func TestDB_Open(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := readApplied(t, db)
-	if got, want := len(first), latestVersion; got != want {
+	if got, want := len(first), schemaVersion; got != want {
 		t.Fatalf("migrations=%v, want %d", first, want)
 	}
-	for i, name := range []string{"0001_init.sql", "0002_recall.sql", "0003_sessions.sql", "0004_replaced.sql", "0005_actions.sql"} {
+	for i, name := range []string{"0001_init.sql", "0002_recall.sql", "0003_sessions.sql", "0004_replaced.sql", "0005_actions.sql", "0006_webhooks.sql"} {
 		if got, want := first[i].version, i+1; got != want {
 			t.Fatalf("version=%d, want %d", got, want)
 		}
@@ -230,12 +230,13 @@ func TestDB_Open_Refuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw := RawDB(t, path)
-		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future.sql', '2030-01-01T00:00:00.000Z')`, latestVersion+1); err != nil {
+		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, '2030-01-01T00:00:00.000Z')`,
+			schemaVersion+1, fmt.Sprintf("%04d_future.sql", schemaVersion+1)); err != nil {
 			t.Fatal(err)
 		}
 		raw.Close()
-		check(t, path, store.ErrNewerSchema,
-			fmt.Sprintf("schema version %d (future.sql), this parkd knows up to %d", latestVersion+1, latestVersion))
+		check(t, path, store.ErrNewerSchema, fmt.Sprintf("schema version %d (%04d_future.sql), this parkd knows up to %d",
+			schemaVersion+1, schemaVersion+1, schemaVersion))
 	})
 }
 
@@ -270,7 +271,7 @@ func TestDB_Open_MigratesVersion1(t *testing.T) {
 	if err := db.ReadPool().QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := version, latestVersion; got != want {
+	if got, want := version, schemaVersion; got != want {
 		t.Fatalf("schema version=%d, want %d", got, want)
 	}
 	occ, err := db.Occupied(ctx)
@@ -436,7 +437,7 @@ func TestOpenReadOnly(t *testing.T) {
 			}
 			t.Fatalf("err=%v, want %v", err, store.ErrOlderSchema)
 		}
-		if want := fmt.Sprintf("has schema version 1, this parkd needs %d", latestVersion); !strings.Contains(err.Error(), want) {
+		if want := fmt.Sprintf("has schema version 1, this parkd needs %d", schemaVersion); !strings.Contains(err.Error(), want) {
 			t.Fatalf("err=%q, want it to contain %q", err, want)
 		}
 		if !strings.Contains(err.Error(), "run parkd serve once to migrate") {

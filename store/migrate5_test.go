@@ -12,10 +12,6 @@ import (
 	"github.com/parkd/parkd/store"
 )
 
-// latestVersion is the schema version of the newest migration: the one
-// number to change when a migration is added.
-const latestVersion = 5
-
 // Ensure a database parkd left at schema version 4, with rows, is migrated
 // to version 5 by Open keeping every row, index, trigger and view, and then
 // takes 'moved', 'extended' and 'hungup' rows, which version 4 refused.
@@ -46,8 +42,9 @@ func TestDB_Open_MigratesVersion4(t *testing.T) {
 			t.Fatalf("version 4 took a %q row: %v", ev, err)
 		}
 	}
+	// The webhooks' outbox is new in 0006: not part of the comparison.
 	schema := func() []string {
-		rows, err := raw.Query(`SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY 1`)
+		rows, err := raw.Query(`SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\' AND tbl_name != 'webhook_outbox' ORDER BY 1`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,8 +67,8 @@ func TestDB_Open_MigratesVersion4(t *testing.T) {
 	if err := db.ReadPool().QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if version != latestVersion {
-		t.Fatalf("schema version=%d, want %d", version, latestVersion)
+	if version != schemaVersion {
+		t.Fatalf("schema version=%d, want %d", version, schemaVersion)
 	}
 	raw = RawDB(t, path)
 	if after := schema(); !slices.Equal(after, before) {

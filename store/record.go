@@ -190,6 +190,10 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) (int6
 	if err := db.applySession(ctx, tx, t, id); err != nil {
 		return 0, fmt.Errorf("session: %w", err)
 	}
+	// Webhooks: the outbox rows go in with the history row (webhook.go).
+	if err := db.enqueueWebhooks(ctx, tx, id, t); err != nil {
+		return 0, err
+	}
 	return id, nil
 }
 
