@@ -25,6 +25,7 @@ func (m *Main) startWeb() error {
 		Store:  m.DB,
 		Ready:  m.Ready,
 		Secure: c.TLSCert != "" && c.TLSKey != "",
+		Lots:   m.lotViews,
 	}
 	for _, u := range c.Users {
 		cfg.Users = append(cfg.Users, web.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role, Extension: u.Extension, Lots: u.Lots})
@@ -50,6 +51,19 @@ func (m *Main) startWeb() error {
 	}
 	m.webLn = ln
 	return nil
+}
+
+// lotViews is what the board shows of the lots, as configured now: a
+// reload (which holds reloadMu while it changes m.Config.Lots) shows at once.
+func (m *Main) lotViews() []web.LotView {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	out := make([]web.LotView, 0, len(m.Config.Lots))
+	for _, l := range m.Config.Lots {
+		out = append(out, web.LotView{Name: l.Name, First: l.First, Last: l.Last, ParkCode: l.ParkCode,
+			RetrieveCode: l.RetrieveCode, Timeout: l.Timeout, WarnAfter: l.Warn()})
+	}
+	return out
 }
 
 // serveWeb serves the board until Close; a no-op when HTTP is off.

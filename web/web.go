@@ -78,6 +78,9 @@ type Config struct {
 	Now func() time.Time
 	// Secure marks the session cookie Secure (set when serving TLS).
 	Secure bool
+	// Lots gives the configuration of every lot, read at each request so
+	// that a reload shows at once; nil: the board knows no lot.
+	Lots func() []LotView
 }
 
 // Session and rate-limit bounds.
@@ -102,6 +105,7 @@ type Server struct {
 	ready  func() error
 	now    func() time.Time
 	secure bool
+	lots   func() []LotView
 
 	// dummy is a hash checked for unknown user names, so that a login's
 	// time does not tell which names exist.
@@ -125,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		log: cfg.Logger, users: make(map[string]User, len(cfg.Users)), tokens: cfg.Tokens,
 		slots: cfg.Slots, store: cfg.Store, ready: cfg.Ready, now: cfg.Now, secure: cfg.Secure,
+		lots: cfg.Lots,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -180,6 +185,9 @@ func (s *Server) routes() {
 	m.HandleFunc("/api/slots", s.method(http.MethodGet, s.authed(s.apiSlots)))
 	m.HandleFunc("/api/history", s.method(http.MethodGet, s.authed(s.apiHistory)))
 	m.HandleFunc("/api/report", s.method(http.MethodGet, s.authed(s.apiReport)))
+	m.HandleFunc("/api/lots", s.method(http.MethodGet, s.authed(s.apiLots)))
+	m.HandleFunc("/report", s.method(http.MethodGet, s.reportPage))
+	m.HandleFunc("/static/", s.method(http.MethodGet, staticFiles().ServeHTTP))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})
