@@ -6,10 +6,11 @@
 (function () {
   'use strict';
 
-  // A lot with at most this many slots shows every slot, free ones as
-  // small tiles, so the desk sees at a glance where to park. A bigger lot
-  // shows its parked calls and its free slots as a compact list of ranges:
-  // 100 free tiles would push the calls that need attention off the screen.
+  // The parked calls come first, as tiles: they need attention. Below
+  // them, a lot with at most this many slots shows each free slot as a
+  // small chip, so the desk sees at a glance where to park; a bigger lot
+  // lists its free slots as ranges (201–240, 242), because hundreds of
+  // chips would say less and push the calls off a phone's screen.
   var FULL_LOT_MAX = 30;
   var REFRESH_GAP_MS = 250; // at most one /api/slots fetch per this
   var POLL_MS = 750; // while live updates are unavailable
@@ -81,6 +82,7 @@
   var timer = null;
   var inflight = false;
   var again = false;
+  var loadFailed = false; // the error shown is a failed refresh, cleared by the next good one
 
   function schedule() {
     if (inflight) { again = true; return; }
@@ -101,8 +103,10 @@
         var server = Date.parse(res[1].date);
         if (!isNaN(server)) { clockOffset = server - fetchedAt; }
       }
+      if (loadFailed) { loadFailed = false; els.error.hidden = true; }
       render();
     }).catch(function (err) {
+      loadFailed = true;
       fail('Could not load the parked calls: ' + err.message);
     }).then(function () {
       inflight = false;
@@ -198,12 +202,17 @@
       s.title.id = 'lot-title-' + lot.name;
       s.root.setAttribute('aria-labelledby', s.title.id);
       s.list = el('ul', 'calls');
-      s.free = el('p', 'freelist');
       s.empty = el('p', 'empty', 'No call parked.');
+      // Free slots: a chip per slot in a small lot; in a big one, ranges.
+      s.freeBox = el('div', 'freelist');
+      s.freeTitle = el('p', 'freetitle');
+      s.chips = el('ul', 'chips');
+      s.freeBox.appendChild(s.freeTitle);
+      s.freeBox.appendChild(s.chips);
       s.root.appendChild(s.title);
       s.root.appendChild(s.list);
       s.root.appendChild(s.empty);
-      s.root.appendChild(s.free);
+      s.root.appendChild(s.freeBox);
       s.freeTiles = new Map();
       sections.set(lot.name, s);
     }
@@ -218,9 +227,8 @@
   function freeTile(s, slot) {
     var t = s.freeTiles.get(slot);
     if (!t) {
-      t = el('li', 'call free');
-      t.appendChild(el('span', 'slotno', String(slot)));
-      t.appendChild(el('span', '', ' free'));
+      t = el('li', 'free', String(slot));
+      t.setAttribute('aria-label', 'Slot ' + slot + ' free');
       s.freeTiles.set(slot, t);
     }
     return t;
@@ -249,25 +257,15 @@
       var items = [];
       var free = [];
       var size = lot.first ? lot.last - lot.first + 1 : 0;
-      if (size > 0 && size <= FULL_LOT_MAX) {
-        for (var n = lot.first; n <= lot.last; n++) {
-          var c = bySlot.get(n);
-          if (c) { items.push(callTile(c, lot)); seen.add(c.call); } else { items.push(freeTile(s, n)); }
-        }
-        lc.forEach(function (c) { // outside the range (the lot was changed)
-          if (c.slot < lot.first || c.slot > lot.last) { items.push(callTile(c, lot)); seen.add(c.call); }
-        });
-        s.free.hidden = true;
-      } else {
-        lc.forEach(function (c) { items.push(callTile(c, lot)); seen.add(c.call); });
-        for (var k = lot.first; size > 0 && k <= lot.last; k++) {
-          if (!bySlot.has(k)) { free.push(k); }
-        }
-        s.free.hidden = size === 0;
-        s.free.textContent = free.length === 0 ? 'No free slot.' :
-          free.length + ' free: ' + ranges(free);
+      lc.forEach(function (c) { items.push(callTile(c, lot)); seen.add(c.call); });
+      for (var k = lot.first; size > 0 && k <= lot.last; k++) {
+        if (!bySlot.has(k)) { free.push(k); }
       }
-      s.empty.hidden = lc.length > 0 || (size > 0 && size <= FULL_LOT_MAX);
+      var chips = size > 0 && size <= FULL_LOT_MAX;
+      place(s.chips, chips ? free.map(function (n) { return freeTile(s, n); }) : []);
+      s.freeBox.hidden = size === 0;
+      s.freeTitle.textContent = free.length === 0 ? 'No free slot.' : free.length + (free.length === 1 ? ' free slot' : ' free slots') + (chips ? ':' : ': ' + ranges(free));
+      s.empty.hidden = lc.length > 0;
       place(s.list, items);
     });
     place(els.lots, order);
