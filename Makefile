@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export CGO_ENABLED = 1
 
-.PHONY: all build test check demo fuzz clean release release-check
+.PHONY: all build test check demo demo-serve fuzz clean release release-check
 
 all: build
 
@@ -61,6 +61,11 @@ release-check: release
 demo:
 	rm -f parkd-demo.db parkd-demo.db-wal parkd-demo.db-shm
 	$(GO) run ./cmd/parkd-demo --db parkd-demo.db
+
+## demo-serve: the board on 127.0.0.1:8085 with synthetic calls on the simulator, until Ctrl-C
+demo-serve:
+	rm -f parkd-demo.db parkd-demo.db-wal parkd-demo.db-shm
+	$(GO) run ./cmd/parkd-demo --db parkd-demo.db --serve
 
 ## fuzz: a short run of every fuzz target (FUZZTIME per target)
 FUZZTIME ?= 20s

@@ -44,6 +44,7 @@ type benchConfig struct {
 	BgRate   float64       // parked10k: background parks/s (retrieved quickly) while recalls fire
 	Lots     int           // parked10k: lots the calls are spread over (staggered timeouts)
 	Rows     int           // report1m: history rows
+	SSE      int           // board: SSE clients connected halfway
 	Seed     uint64
 	InProc   bool
 	Parkd    string // the parkd binary a child-process run starts
@@ -66,8 +67,10 @@ func defaultBench(name string) (benchConfig, error) {
 		c.Calls, c.Rate, c.Wait = 2000, 2000, 2*time.Second
 	case "report1m":
 		c.Rows = 1_000_000
+	case "board":
+		c.Rate, c.Calls, c.Duration, c.SSE = 50, 1000, 60*time.Second, 1000
 	default:
-		return c, fmt.Errorf("%w: bench: unknown scenario %q (steady, parked10k, burst, report1m)", cli.ErrUsage, name)
+		return c, fmt.Errorf("%w: bench: unknown scenario %q (steady, parked10k, burst, report1m, board)", cli.ErrUsage, name)
 	}
 	return c, nil
 }
@@ -76,10 +79,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := cli.NewFlags("parkd-bench", "Load-test parkd against the built-in FreeSWITCH simulator (see BENCHMARKS.md).\n"+
 		"With --print-config it prints the configuration for a parkd you start yourself, here or on\n"+
 		"another host; with -c FILE and the same knobs it drives that parkd and leaves it running.", stderr)
-	scenario := fs.String("scenario", "steady", "`NAME`: steady, parked10k, burst or report1m")
+	scenario := fs.String("scenario", "steady", "`NAME`: steady, parked10k, burst, report1m or board")
 	duration := fs.Duration("duration", 0, "steady: how long parks arrive; parked10k: how long the recalls are spread over (default per scenario)")
 	rate := fs.Float64("rate", 0, "parks per `N` second (default per scenario)")
-	calls := fs.Int("calls", 0, "parked10k and burst: `N` calls to park (default per scenario)")
+	calls := fs.Int("calls", 0, "parked10k and burst: `N` calls to park; board: calls held parked (default per scenario)")
+	sseClients := fs.Int("sse-clients", 0, "board: `N` SSE clients connected halfway (default 1000)")
 	wait := fs.Duration("wait", 0, "mean wait before a retrieve or an abandon (default per scenario)")
 	mix := fs.String("mix", "", "steady: `R,A,C` shares retrieved, abandoned, recalled (default 0.9,0.05,0.05)")
 	bgRate := fs.Float64("bg-rate", 0, "parked10k: background parks per `N` second, retrieved quickly, while the recalls fire (default 100)")
@@ -141,6 +145,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *rows > 0 {
 		c.Rows = *rows
+	}
+	if *sseClients > 0 {
+		c.SSE = *sseClients
 	}
 	if *bgRate < 0 {
 		return cli.Usagef(fs, "--bg-rate must not be negative")
@@ -276,6 +283,9 @@ type benchResult struct {
 	ReportMax     float64            `json:"report_max_ms,omitempty"`
 	ReportQueries map[string]float64 `json:"report_queries_p50_ms,omitempty"`
 
+	// board
+	Board *boardFigures `json:"board,omitempty"`
+
 	Errors      int      `json:"errors"`
 	ErrorSample []string `json:"error_sample,omitempty"`
 }
@@ -325,6 +335,9 @@ func (r *benchResult) printTable(w io.Writer) error {
 		} else {
 			p("history rows", "%d (%.0f/s, busiest second %d)", r.HistoryRows, r.HistoryRowsPerS, r.HistoryPeakPerS)
 		}
+		if r.Board != nil {
+			r.Board.print(p)
+		}
 		if r.HistoryOtherRows > 0 {
 			p("", "and %d rows of other calls (a previous run's leftovers, closed by parkd; not this run's errors)", r.HistoryOtherRows)
 		}
@@ -348,6 +361,8 @@ func checkBenchModes(fs *flag.FlagSet, scenario string) error {
 	switch {
 	case set["c"] && set["print-config"]:
 		return fmt.Errorf("%w: bench: --print-config prints the configuration to start parkd with; run with -c afterwards", cli.ErrUsage)
+	case remote && scenario == "board":
+		return fmt.Errorf("%w: bench: board configures parkd's HTTP server with throwaway credentials; it starts parkd itself", cli.ErrUsage)
 	case remote && scenario == "report1m":
 		return fmt.Errorf("%w: bench: report1m reads a generated database in this process; -c and --print-config are for the call scenarios", cli.ErrUsage)
 	case remote && set["inproc"]:
@@ -430,6 +445,8 @@ func plan(c benchConfig) ([]benchLot, []plannedCall, error) {
 			}
 			calls = append(calls, p)
 		}
+	case "board":
+		return planBoard(c, jitter)
 	case "burst":
 		if c.Calls <= 0 {
 			return nil, nil, fmt.Errorf("%w: bench: --calls must be positive", cli.ErrUsage)

@@ -72,6 +72,16 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	)
 	driver := &benchDriver{sim: sim, tr: tr, listen: p.callAddr(), talk: c.Talk}
 	start := time.Now()
+	var board chan *boardFigures
+	if pp, ok := p.(*parkdProc); ok && pp.board != nil {
+		begin, half, end := boardWindow(c)
+		board = make(chan *boardFigures, 1)
+		probeCtx, stopProbe := context.WithDeadline(ctx, start.Add(end))
+		defer stopProbe()
+		go func() {
+			board <- probeBoard(probeCtx, *pp.board, pp.pid(), c.SSE, start.Add(begin), start.Add(half), tr.fail)
+		}()
+	}
 	var wg sync.WaitGroup
 	for i, pc := range calls {
 		if d := time.Until(start.Add(pc.at)); d > 0 {
@@ -112,6 +122,13 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	elapsed := time.Since(start)
 
 	r := &benchResult{Scenario: c.Scenario, Seed: c.Seed, CPUs: runtime.NumCPU(), Seconds: elapsed.Seconds()}
+	if board != nil {
+		r.Board = <-board
+		mu.Lock()
+		r.Board.ParkP99Without = parkP99In(parkLat, parkTimes, r.Board.phaseA)
+		r.Board.ParkP99With = parkP99In(parkLat, parkTimes, r.Board.phaseB)
+		mu.Unlock()
+	}
 	p.measure(r)
 	stopped = true
 	if err := p.stop(); err != nil {

@@ -48,6 +48,7 @@ type parkdProc struct {
 	logf   *os.File
 	listen string
 	db     string
+	board  *boardAccess // the board scenario's HTTP server and credentials
 
 	peakThreads, peakGoroutines int
 	stopSampling                func()
@@ -97,6 +98,14 @@ func startParkd(ctx context.Context, c benchConfig, lots []benchLot, fsAddr stri
 		_ = os.Remove(p.db + suffix)
 	}
 	text := benchTOML(lots, fsAddr, listen, p.db, nil)
+	if c.Scenario == "board" {
+		a, httpTOML, err := newBoardAccess()
+		if err != nil {
+			return nil, err
+		}
+		p.board = &a
+		text += httpTOML
+	}
 	if p.logf, err = os.Create(filepath.Join(c.Dir, "parkd.log")); err != nil {
 		return nil, err
 	}
@@ -232,6 +241,14 @@ func (p *parkdProc) measure(r *benchResult) {
 }
 
 func (p *parkdProc) callAddr() string { return p.listen }
+
+// pid is parkd's process: the child's, or this one's when in process.
+func (p *parkdProc) pid() int {
+	if p.cmd != nil {
+		return p.cmd.Process.Pid
+	}
+	return os.Getpid()
+}
 
 func (p *parkdProc) describe() string {
 	if p.m != nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parkd/parkd/cli"
 )
@@ -27,5 +28,45 @@ func TestGenHistory(t *testing.T) {
 	err = runGenHistory(context.Background(), []string{"--db", gen, "--rows", "10"}, &out, &errb)
 	if cli.ExitCode(err, &errb) != 1 {
 		t.Fatalf("gen-history over an existing file: %v, want exit 1", err)
+	}
+}
+
+// Ensure the board scenario holds its calls parked past the probe's window
+// and parks the steady load beside them in a lot of its own.
+func TestPlanBoard(t *testing.T) {
+	c, err := defaultBench("board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Calls, c.Duration, c.Rate = 100, 20*time.Second, 10
+	lots, calls, err := plan(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lots) != 2 || lots[0].last-lots[0].first+1 < c.Calls {
+		t.Fatalf("lots %+v: want a held lot for %d calls and a main lot", lots, c.Calls)
+	}
+	_, _, end := boardWindow(c)
+	held, steady := 0, 0
+	for _, pc := range calls {
+		switch pc.lot {
+		case "held":
+			held++
+			if pc.fate != fateAbandon || pc.at+pc.wait <= end {
+				t.Fatalf("held call %+v leaves before the probe ends at %v", pc, end)
+			}
+		case "main":
+			steady++
+			if pc.fate != fateRetrieve {
+				t.Fatalf("steady call %+v is not retrieved", pc)
+			}
+		}
+	}
+	if held != 100 || steady != 200 {
+		t.Fatalf("%d held and %d steady calls, want 100 and 200", held, steady)
+	}
+	c.Duration = time.Second
+	if _, _, err := plan(c); err == nil {
+		t.Fatal("a board run shorter than the probe's window was accepted")
 	}
 }

@@ -25,6 +25,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := cli.NewFlags("parkd-demo", "Run a hospital scenario: parkd against the built-in FreeSWITCH simulator, narrated.", stderr)
 	db := fs.String("db", "parkd-demo.db", "SQLite `PATH` to write (must not exist yet; kept afterwards)")
 	cfgPath := fs.String("c", "", "configuration `FILE` whose first lot (3 slots or more) the scenario uses; default: a reception lot 201-220 that announces slots")
+	serve := fs.Bool("serve", false, "instead of the narrated scenario, keep running with a stream of synthetic calls and serve the reception board")
+	listen := fs.String("listen", conf.DefaultHTTPListen, "with --serve: the board's `ADDRESS`")
+	serveFor := fs.Duration("for", 0, "with --serve: stop after this `DURATION` (default: run until interrupted)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -48,6 +51,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer sim.Close()
 
 	c := demoConfig(sim.Addr(), *db, lot)
+	if *serve {
+		return serveDemo(ctx, sim, c, serveOptions{Listen: *listen, For: *serveFor, Every: 3 * time.Second}, stdout)
+	}
 	// parkd's log lines and the narration interleave on one writer.
 	stdout = zerolog.SyncWriter(stdout)
 	logger, err := daemon.NewLogger(conf.Log{Level: "info", Format: "console"}, stdout)
