@@ -25,7 +25,10 @@ import (
 // them by skipping. PARKD_SCREENSHOT=path writes a screenshot of a busy
 // board there, for the README.
 
-const agentPass = "front-desk-agent-pw"
+const (
+	agentPass = "front-desk-agent-pw"
+	bossPass  = "supervisor-boss-pw"
+)
 
 // findChromium returns the browser to drive, or skips the test.
 func findChromium(t *testing.T) string {
@@ -46,7 +49,8 @@ func findChromium(t *testing.T) string {
 }
 
 // boardHarness boots parkd with lot main (201-220, recalled after ten
-// minutes, amber after one second) and an agent "front" whose phone is 2002.
+// minutes, amber after one second), an agent "front" whose phone is 2002
+// and a supervisor "boss".
 func boardHarness(t *testing.T) *harness {
 	t.Helper()
 	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
@@ -58,9 +62,16 @@ func boardHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bpw, err := passhash.Hash(bossPass)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.HTTP = conf.HTTP{
 		Listen: "127.0.0.1:0",
-		Users:  []conf.HTTPUser{{Name: "front", PasswordHash: pw, Role: conf.RoleAgent, Extension: "2002", Lots: []string{"main"}}},
+		Users: []conf.HTTPUser{
+			{Name: "front", PasswordHash: pw, Role: conf.RoleAgent, Extension: "2002", Lots: []string{"main"}},
+			{Name: "boss", PasswordHash: bpw, Role: conf.RoleSupervisor},
+		},
 	}
 	h := &harness{t: t, sim: sim, cfg: cfg}
 	h.boot()
@@ -146,6 +157,11 @@ func tile(call string) string {
 // loggedIn boots parkd and a browser, and logs the agent in to the board.
 func loggedIn(t *testing.T) (*harness, *browser) {
 	t.Helper()
+	return loggedInAs(t, "front", agentPass)
+}
+
+func loggedInAs(t *testing.T, name, pass string) (*harness, *browser) {
+	t.Helper()
 	findChromium(t) // skip before booting anything
 	// parkd first, so that the browser (and its screenshot on failure)
 	// is done before parkd stops: cleanups run last first.
@@ -153,8 +169,8 @@ func loggedIn(t *testing.T) (*harness, *browser) {
 	b := newBrowser(t)
 	b.do("log in", 10*time.Second,
 		chromedp.Navigate("http://"+h.m.HTTPAddr()+"/login"),
-		chromedp.SendKeys(chromedp.ID("name"), "front"),
-		chromedp.SendKeys(chromedp.ID("password"), agentPass),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.SendKeys(chromedp.ID("password"), pass),
 		chromedp.Submit(chromedp.ID("password")),
 		chromedp.WaitVisible(chromedp.ID("park-mine")),
 	)
@@ -245,6 +261,45 @@ func TestBoard_ParkMyCall(t *testing.T) {
 	if path := os.Getenv("PARKD_SCREENSHOT"); path != "" {
 		busyBoard(t, h, b, path)
 	}
+}
+
+// Ensure a supervisor's report page shows, in a browser, the figures of
+// the calls parkd handled and the two charts drawn as SVG, and that an
+// agent's board has no report link and the page refuses her. With
+// PARKD_REPORT_SCREENSHOT set, it saves a screenshot of the report there.
+func TestBoard_Report(t *testing.T) {
+	h, b := loggedInAs(t, "boss", bossPass)
+	jane := h.park("202", caller("Jane Roe", "+15550100"))
+	smith := h.call("retrieve", "main", "202", caller("Dr. Smith", "2002"))
+	h.waitFor(jane, "Jane picked up", bridgedTo(smith))
+	john := h.park("203", caller("John Doe", "+15550111"))
+	john.Hangup("")
+	h.eventually("both calls over", func() bool { return len(h.occupied()) == 0 })
+
+	b.do("open the report", 10*time.Second,
+		chromedp.Click(chromedp.CSS(`a[href="/report"]`)),
+		chromedp.WaitVisible(chromedp.ID("chart-hours")),
+	)
+	b.until("the totals", time.Second, `document.querySelector('table.figures tfoot').innerText.startsWith('Total\t2\t1\t0\t0\t1')`)
+	b.until("the hour chart's bars", time.Second, `document.querySelectorAll('#chart-hours svg rect.s-picked').length === 1 && document.querySelectorAll('#chart-hours svg rect.s-abandoned').length === 1`)
+	b.until("the abandon rate", time.Second, `document.querySelector('#chart-hours svg circle.s-rate title').textContent.endsWith('abandon rate 50.0%')`)
+	b.until("the wait chart", time.Second, `document.querySelectorAll('#chart-waits svg rect').length === 2`)
+	if path := os.Getenv("PARKD_REPORT_SCREENSHOT"); path != "" {
+		b.screenshot(path)
+	}
+
+	b.do("log out", 10*time.Second,
+		chromedp.Navigate("http://"+h.m.HTTPAddr()+"/"),
+		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("name"), "front"),
+		chromedp.SendKeys(chromedp.ID("password"), agentPass),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("park-mine")),
+	)
+	b.until("no report link for an agent", time.Second, `document.querySelector('a[href="/report"]') === null`)
+	b.do("open the report as an agent", 10*time.Second, chromedp.Navigate("http://"+h.m.HTTPAddr()+"/report"))
+	b.until("the refusal", time.Second, `document.body.innerText.includes('Reports are for supervisors')`)
 }
 
 // busyBoard parks a few more calls with notes and saves a screenshot of
