@@ -4,10 +4,10 @@
 // from the store through the narrow interfaces below, and never talks to
 // FreeSWITCH or SQLite itself.
 //
-// This is the foundation: health endpoints, log in and out with a session
-// cookie (CSRF-protected), API tokens, roles, and the read-only API
-// (/api/slots, /api/history, /api/report). The board page, actions, live
-// events, metrics and webhooks come later.
+// It serves health endpoints, log in and out with a session cookie
+// (CSRF-protected), API tokens, roles, the read-only API (/api/slots,
+// /api/history, /api/report, /api/lots), the board (/, with its script and
+// styles under /static/) and the supervisors' report page (/report).
 package web
 
 import (
