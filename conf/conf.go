@@ -118,6 +118,10 @@ type Lot struct {
 	Music string `toml:"music"`
 	// Timeout is how long a call stays parked before it is recalled.
 	Timeout time.Duration `toml:"timeout"`
+	// WarnAfter is how long a call may wait before the board shows its
+	// waiting time in amber (it turns red at the recall deadline). 0 means
+	// half the timeout: see Warn.
+	WarnAfter time.Duration `toml:"warn_after"`
 	// Announce speaks the slot number to the parked channel.
 	Announce bool `toml:"announce"`
 	// OnFull is "reject" or "overflow:<lot name>".
@@ -285,6 +289,15 @@ func (l Lot) FallbackDestination() (ext, dialplan, context string) {
 	f := strings.Fields(l.Fallback)
 	f = append(f, "", "", "")
 	return f[0], f[1], f[2]
+}
+
+// Warn returns the waiting time at which the board warns: WarnAfter, or
+// half the timeout when WarnAfter is 0.
+func (l Lot) Warn() time.Duration {
+	if l.WarnAfter > 0 {
+		return l.WarnAfter
+	}
+	return l.Timeout / 2
 }
 
 // Size returns the number of slots in the lot, Last-First+1.

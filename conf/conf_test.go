@@ -314,6 +314,9 @@ func TestParse_Invalid(t *testing.T) {
 		{"TimeoutLong", lot(`timeout = "25h"`), `parkd.toml: lot[0].timeout: "25h0m0s": must be at most 24h0m0s`},
 		{"TimeoutInteger", lot(`timeout = 5`), `parkd.toml: lot[0].timeout: must be a quoted duration such as "45s" or "2m", not an integer`},
 		{"TimeoutSyntax", lot(`timeout = "2 minutes"`), `parkd.toml: lot[0].timeout: "2 minutes": not a duration`},
+		{"WarnAfterNegative", lot(`warn_after = "-1s"`), `parkd.toml: lot[0].warn_after: "-1s": must not be negative`},
+		{"WarnAfterTimeout", lot(`warn_after = "120s"`), `parkd.toml: lot[0].warn_after: "2m0s": must be less than the timeout ("2m0s")`},
+		{"WarnAfterLong", lot("timeout = \"30s\"\nwarn_after = \"1m\""), `parkd.toml: lot[0].warn_after: "1m0s": must be less than the timeout ("30s")`},
 		{"AnnounceString", lot(`announce = "yes"`), `parkd.toml: lot[0].announce: must be true or false, not a string`},
 		{"OnFullBad", lot(`on_full = "drop"`), `parkd.toml: lot[0].on_full: "drop": must be "reject" or "overflow:<lot name>"`},
 		{"OnFullNoName", lot(`on_full = "overflow:"`), `parkd.toml: lot[0].on_full: "overflow:": missing lot name after "overflow:"`},
@@ -727,6 +730,21 @@ func TestValidate_Slots(t *testing.T) {
 	}
 }
 
+// Ensure a lot's warn_after defaults to half its own timeout, and a set one
+// is kept.
+func TestParse_WarnAfter(t *testing.T) {
+	c, err := conf.Parse([]byte("[[lot]]\ntimeout = \"300s\"\n[[lot]]\nname = \"b\"\nslots = \"1-2\"\npark_code = \"*72\"\nretrieve_code = \"*73\"\nwarn_after = \"45s\"\n"), "parkd.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got, want := c.Lots[0].Warn(), 150*time.Second; got != want {
+		t.Fatalf("default warn=%v, want half the timeout %v", got, want)
+	}
+	if got, want := c.Lots[1].Warn(), 45*time.Second; got != want {
+		t.Fatalf("warn=%v, want %v", got, want)
+	}
+}
+
 // Ensure an inline array of lots is accepted like [[lot]] sections.
 func TestParse_InlineLots(t *testing.T) {
 	c, err := conf.Parse([]byte(`lot = [{name = "x", slots = "1-2"}]`), "parkd.toml")
@@ -823,7 +841,7 @@ func TestParse_ExampleRecall(t *testing.T) {
 		}
 		b.WriteString(line)
 	}
-	wantKeys := []string{"instance", "domains", "fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
+	wantKeys := []string{"instance", "domains", "warn_after", "fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
 		"caller_id_name", "caller_id_number", "ring_for", "retry_after", "attempts"}
 	if !reflect.DeepEqual(keys, wantKeys) {
 		t.Fatalf("uncommented %q, want %q", keys, wantKeys)

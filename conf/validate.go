@@ -159,6 +159,12 @@ func (c *Config) validateLots(p *problems) {
 		}
 
 		p.between(key+".timeout", l.Timeout, MinLotTimeout, MaxLotTimeout)
+		switch {
+		case l.WarnAfter < 0:
+			p.addf(key+".warn_after", "%q: must not be negative (0 or absent: half the timeout)", l.WarnAfter)
+		case l.WarnAfter > 0 && l.WarnAfter >= l.Timeout:
+			p.addf(key+".warn_after", "%q: must be less than the timeout (%q), which turns the waiting time red", l.WarnAfter, l.Timeout)
+		}
 		if l.OnFull != "reject" && !strings.HasPrefix(l.OnFull, overflowPrefix) {
 			p.addf(key+".on_full", `%s: must be "reject" or "overflow:<lot name>"`, quote(l.OnFull))
 		}

@@ -40,6 +40,7 @@ func (m *Main) startWeb() error {
 		Secure: c.TLSCert != "" && c.TLSKey != "",
 		Parker: m.Service,
 		Events: m.events,
+		Lots:   m.lotViews,
 	}
 	cfg.Actions, cfg.Notes = m.Service, m.DB
 	cfg.Metrics = m.Metrics.Handler()
@@ -70,6 +71,19 @@ func (m *Main) startWeb() error {
 	}
 	m.webLn = ln
 	return nil
+}
+
+// lotViews is what the board shows of the lots, as configured now: a
+// reload (which holds reloadMu while it changes m.Config.Lots) shows at once.
+func (m *Main) lotViews() []web.LotView {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	out := make([]web.LotView, 0, len(m.Config.Lots))
+	for _, l := range m.Config.Lots {
+		out = append(out, web.LotView{Name: l.Name, First: l.First, Last: l.Last, ParkCode: l.ParkCode,
+			RetrieveCode: l.RetrieveCode, Timeout: l.Timeout, WarnAfter: l.Warn()})
+	}
+	return out
 }
 
 // serveWeb serves the board until Close; a no-op when HTTP is off.

@@ -77,19 +77,23 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// index is a placeholder for the board (a later step): it says who is
-// logged in, gives the CSRF token in a meta tag, and links the API.
+// index is the reception board: a page the script static/board.js fills
+// from /api/lots and /api/slots and keeps live with /api/events. The
+// page gives it the CSRF token and the user's extension in meta tags.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	p, status, _ := s.authenticate(w, r)
 	if status != 0 || p.Token {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	s.page(w, http.StatusOK, "index.html", indexPage{Name: p.Name, Role: p.Role, Lots: p.Lots, CSRF: p.session.csrf})
+	s.page(w, http.StatusOK, "index.html", indexPage{Name: p.Name, Role: p.Role, Lots: p.Lots, CSRF: p.session.csrf,
+		Extension: s.users[p.Name].Extension, Supervisor: p.Role == RoleSupervisor})
 }
 
 type indexPage struct {
 	Name, Role, CSRF string
+	Extension        string // the user's phone; the board may remember another one
+	Supervisor       bool
 	Lots             []string
 }
 

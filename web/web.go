@@ -4,10 +4,10 @@
 // from the store through the narrow interfaces below, and never talks to
 // FreeSWITCH or SQLite itself.
 //
-// This is the foundation: health endpoints, log in and out with a session
-// cookie (CSRF-protected), API tokens, roles, and the read-only API
-// (/api/slots, /api/history, /api/report). The board page, actions, live
-// events, metrics and webhooks come later.
+// It serves health endpoints, log in and out with a session cookie
+// (CSRF-protected), API tokens, roles, the read-only API (/api/slots,
+// /api/history, /api/report, /api/lots), the board (/, with its script and
+// styles under /static/) and the supervisors' report page (/report).
 package web
 
 import (
@@ -93,6 +93,9 @@ type Config struct {
 	// Metrics, if set, is served at GET /metrics to any user or token
 	// (Prometheus sends "Authorization: Bearer"); nil: no /metrics.
 	Metrics http.Handler
+	// Lots gives the configuration of every lot, read at each request so
+	// that a reload shows at once; nil: the board knows no lot.
+	Lots func() []LotView
 }
 
 // Session and rate-limit bounds.
@@ -126,6 +129,7 @@ type Server struct {
 	tick    Ticker
 
 	metrics http.Handler // nil: no /metrics
+	lots    func() []LotView
 
 	// dummy is a hash checked for unknown user names, so that a login's
 	// time does not tell which names exist.
@@ -151,6 +155,7 @@ func New(cfg Config) (*Server, error) {
 		slots: cfg.Slots, store: cfg.Store, ready: cfg.Ready, now: cfg.Now, secure: cfg.Secure,
 		parker:  cfg.Parker,
 		metrics: cfg.Metrics,
+		lots:    cfg.Lots,
 	}
 	s.actions, s.notes = cfg.Actions, cfg.Notes
 	if s.now == nil {
@@ -225,6 +230,9 @@ func (s *Server) routes() {
 		// scraper's token should need no more than an agent's rights.
 		m.HandleFunc("/metrics", s.method(http.MethodGet, s.authed(s.metrics.ServeHTTP)))
 	}
+	m.HandleFunc("/api/lots", s.method(http.MethodGet, s.authed(s.apiLots)))
+	m.HandleFunc("/report", s.method(http.MethodGet, s.reportPage))
+	m.HandleFunc("/static/", s.method(http.MethodGet, staticFiles().ServeHTTP))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})
