@@ -193,6 +193,9 @@ func parkJane(h *harness, b *browser) *fstest.Channel {
 func TestBoard_LiveCalls(t *testing.T) {
 	h, b := loggedIn(t)
 	b.until("the free slots of lot main", time.Second, `document.querySelectorAll('#lot-main .chips li.free').length === 20`)
+	// Live by the event stream, not by the polling fallback (which would
+	// also be within a second).
+	b.until("the event stream open", 5*time.Second, `document.body.dataset.live === 'events'`)
 
 	jane := h.park("202", caller("Jane Roe", "+15550100"))
 	b.until("Jane's tile", time.Second, tile(jane.UUID())+` !== null && `+tile(jane.UUID())+`.innerText.includes('Jane Roe')`)

@@ -118,12 +118,16 @@
 
   var pollTimer = null;
 
+  // document.body.dataset.live says how the board follows the lots
+  // ("events" or "polling"), for the people who support it and the tests.
   function startPolling() {
+    document.body.dataset.live = 'polling';
     els.conn.hidden = false;
     if (!pollTimer) { pollTimer = window.setInterval(schedule, POLL_MS); }
   }
 
   function stopPolling() {
+    document.body.dataset.live = 'events';
     els.conn.hidden = true;
     if (pollTimer) { window.clearInterval(pollTimer); pollTimer = null; }
   }
