@@ -6,7 +6,10 @@
 //
 // It serves health endpoints, log in and out with a session cookie
 // (CSRF-protected), API tokens, roles, the read-only API (/api/slots,
-// /api/history, /api/report, /api/lots), the board (/, with its script and
+// /api/history, /api/report, /api/lots), the actions on a parked call
+// (/api/calls/{call}/pickup, note, move, extend, hangup), Park my call
+// (/api/park), the live events (/api/events, Server-Sent Events from a
+// Hub), /metrics when given a handler, the board (/, with its script and
 // styles under /static/) and the supervisors' report page (/report).
 package web
 
