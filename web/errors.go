@@ -14,7 +14,7 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	// Compact: indenting was two thirds of the time of a /api/slots with
+	// a thousand calls. `| jq .` makes it readable.
+	_ = json.NewEncoder(w).Encode(v)
 }

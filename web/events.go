@@ -101,14 +101,18 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 			if !s.write(rc, w, []byte(": keepalive\n\n")) {
 				return
 			}
-		case f := <-sub.ch:
+		case fs := <-sub.ch:
 			var buf bytes.Buffer
-			last = appendFrame(&buf, f, last)
+			for _, f := range fs {
+				last = appendFrame(&buf, f, last)
+			}
 			// Whatever else is queued goes in the same flush.
 			for more := true; more && buf.Len() < 64<<10; {
 				select {
-				case f := <-sub.ch:
-					last = appendFrame(&buf, f, last)
+				case fs := <-sub.ch:
+					for _, f := range fs {
+						last = appendFrame(&buf, f, last)
+					}
 				default:
 					more = false
 				}

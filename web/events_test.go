@@ -34,7 +34,7 @@ func newLiveEnv(t *testing.T, buffer int) *liveEnv {
 	t.Helper()
 	le := &liveEnv{tick: make(chan time.Time)}
 	le.db = store.NewDB(filepath.Join(t.TempDir(), "parkd.db"))
-	le.hub = NewHub(zerolog.Nop(), buffer)
+	le.hub = newHub(zerolog.Nop(), buffer, 0)
 	le.db.OnCommit(le.hub.Publish)
 	le.db.OnNote(le.hub.Note)
 	if err := le.db.Open(); err != nil {
@@ -403,10 +403,15 @@ func TestEvents_SlowClient(t *testing.T) {
 	<-w.blocked // subscribed, and stuck writing the retry line
 
 	// Each Record returns while the slow client reads nothing: the hub
-	// never makes the writer wait.
+	// never makes the writer wait. Parks go on until the slow client's
+	// buffer of deliveries overflows (a delivery may carry several rows).
 	var ids []int64
-	for i := range buffer + 2 {
+	for i := 0; le.hub.Dropped() == 0; i++ {
+		if i == 20*buffer {
+			t.Fatalf("the slow client was not cut off after %d parks", i)
+		}
 		ids = append(ids, le.park(fmt.Sprintf("call-%d", i), "main", 201+i))
+		time.Sleep(time.Millisecond) // most parks in a delivery of their own
 	}
 	if n := le.hub.Dropped(); n != 1 {
 		t.Fatalf("%d clients dropped, want 1", n)

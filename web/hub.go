@@ -14,25 +14,49 @@ import (
 	"github.com/parkd/parkd/store"
 )
 
-// DefaultEventBuffer is how many events a /api/events client may fall
-// behind before the Hub disconnects it.
-const DefaultEventBuffer = 256
+// DefaultEventBuffer is how many deliveries (each the events of one
+// fan-out) a /api/events client may fall behind before the Hub disconnects
+// it.
+const DefaultEventBuffer = 64
+
+// DefaultFanOutEvery is the least time between two fan-outs: the events of
+// a busy moment go to every client together, in one write and one flush
+// each, instead of waking every client for every event. The first event
+// after a quiet moment goes out at once.
+const DefaultFanOutEvery = 20 * time.Millisecond
+
+// fanOutChunk and fanOutPause pace a fan-out to many clients: after each
+// chunk of clients woken, the fan-out pauses, so that the goroutines it
+// woke have written before the next chunk wakes. Without it a thousand
+// streams become runnable at once and a park waits behind all of them for
+// a CPU.
+const (
+	fanOutChunk = 50
+	fanOutPause = time.Millisecond
+)
 
 // Hub fans the daemon's changes out to the /api/events streams: committed
 // history rows (Publish, for store.DB.OnCommit), busy-lamp changes (Light,
 // a parking.Lamps) and notes (Note, for store.DB.OnNote).
 //
 // Its feeds run on the store's writer and under the park service's lock,
-// so they never wait: each client has a bounded buffer, and a client whose
-// buffer is full is disconnected and counted (it reconnects with
-// Last-Event-ID and catches up from the history). Every event is encoded
-// once, whatever the number of clients.
+// so they only encode the event and queue it: one goroutine of the Hub
+// fans the queue out to the clients, at most once per fan-out interval.
+// Each client has a bounded buffer, and a client whose buffer is full is
+// disconnected and counted (it reconnects with Last-Event-ID and catches
+// up from the history). Every event is encoded once, whatever the number
+// of clients.
 type Hub struct {
 	log    zerolog.Logger
 	buffer int
+	every  time.Duration // the least time between fan-outs
 
-	mu      sync.Mutex // guards clients and closed
+	qmu     sync.Mutex // guards queued
+	queued  []*frame
+	wake    chan struct{} // one token: something is queued
+	mu      sync.Mutex    // guards clients, list and closed
 	clients map[*subscriber]struct{}
+	list    []*subscriber // clients as a slice, rebuilt after a change; nil: stale
 	closed  bool
 	done    chan struct{} // closed by Close
 
@@ -49,7 +73,7 @@ type frame struct {
 // subscriber is one /api/events stream.
 type subscriber struct {
 	sees func(lot string) bool
-	ch   chan *frame
+	ch   chan []*frame // the events of one fan-out each
 	gone chan struct{} // closed when the Hub dropped it for falling behind
 }
 
@@ -57,10 +81,19 @@ type subscriber struct {
 // buffer <= 0: DefaultEventBuffer. log gets the debug line of every client
 // cut off.
 func NewHub(log zerolog.Logger, buffer int) *Hub {
+	return newHub(log, buffer, DefaultFanOutEvery)
+}
+
+// newHub is NewHub with the fan-out interval (tests use 0: every event
+// goes out as soon as the fan-out goroutine takes it).
+func newHub(log zerolog.Logger, buffer int, every time.Duration) *Hub {
 	if buffer <= 0 {
 		buffer = DefaultEventBuffer
 	}
-	return &Hub{log: log, buffer: buffer, clients: map[*subscriber]struct{}{}, done: make(chan struct{})}
+	h := &Hub{log: log, buffer: buffer, every: every, wake: make(chan struct{}, 1),
+		clients: map[*subscriber]struct{}{}, done: make(chan struct{})}
+	go h.fanOutLoop()
+	return h
 }
 
 // Publish sends committed history rows as transition events. Its signature
@@ -108,29 +141,114 @@ func (h *Hub) Close() {
 	}
 }
 
-// send queues frames to every client that sees their lot, without waiting.
+// send queues frames for the fan-out, without waiting: its callers hold
+// the park service's lock or are the store's writer.
 func (h *Hub) send(frames []*frame) {
 	if len(frames) == 0 {
 		return
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.clients {
-		for _, f := range frames {
-			if !c.sees(f.lot) {
-				continue
-			}
-			select {
-			case c.ch <- f:
-				continue
-			default:
-			}
-			delete(h.clients, c)
-			close(c.gone)
-			h.dropped.Add(1)
-			break
+	h.qmu.Lock()
+	h.queued = append(h.queued, frames...)
+	h.qmu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// fanOutLoop hands the queued events to the clients until Close, then
+// waits the fan-out interval, so that under load each client is woken at
+// most once per interval with everything that happened meanwhile.
+func (h *Hub) fanOutLoop() {
+	var pause *time.Timer
+	if h.every > 0 {
+		pause = time.NewTimer(h.every)
+		defer pause.Stop()
+	}
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-h.wake:
+		}
+		h.qmu.Lock()
+		frames := h.queued
+		h.queued = nil
+		h.qmu.Unlock()
+		h.fanOut(frames)
+		if pause == nil {
+			continue
+		}
+		pause.Reset(h.every)
+		select {
+		case <-h.done:
+			return
+		case <-pause.C:
 		}
 	}
+}
+
+// fanOut gives frames to every client that sees their lot, in one
+// delivery per client, without waiting on any: a client whose buffer is
+// full is cut off. A client that subscribes meanwhile gets the next
+// fan-out; one that left may still get this one, which nobody reads.
+func (h *Hub) fanOut(frames []*frame) {
+	if len(frames) == 0 {
+		return
+	}
+	for i, c := range h.snapshot() {
+		if i > 0 && i%fanOutChunk == 0 {
+			time.Sleep(fanOutPause)
+		}
+		batch := visible(frames, c.sees)
+		if len(batch) == 0 {
+			continue
+		}
+		select {
+		case c.ch <- batch:
+			continue
+		default:
+		}
+		h.mu.Lock()
+		if _, ok := h.clients[c]; ok {
+			delete(h.clients, c)
+			h.list = nil
+			close(c.gone)
+			h.dropped.Add(1)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// snapshot is the clients now, as a slice shared until the next change.
+func (h *Hub) snapshot() []*subscriber {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.list == nil {
+		h.list = make([]*subscriber, 0, len(h.clients))
+		for c := range h.clients {
+			h.list = append(h.list, c)
+		}
+	}
+	return h.list
+}
+
+// visible is the frames of the lots sees accepts: frames itself (shared,
+// read-only) when it accepts them all, as for a supervisor.
+func visible(frames []*frame, sees func(string) bool) []*frame {
+	for i, f := range frames {
+		if sees(f.lot) {
+			continue
+		}
+		out := append(make([]*frame, 0, len(frames)-1), frames[:i]...)
+		for _, f := range frames[i+1:] {
+			if sees(f.lot) {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	return frames
 }
 
 // subscribe adds a client that gets the events of the lots sees accepts;
@@ -141,14 +259,16 @@ func (h *Hub) subscribe(sees func(string) bool) *subscriber {
 	if h.closed {
 		return nil
 	}
-	c := &subscriber{sees: sees, ch: make(chan *frame, h.buffer), gone: make(chan struct{})}
+	c := &subscriber{sees: sees, ch: make(chan []*frame, h.buffer), gone: make(chan struct{})}
 	h.clients[c] = struct{}{}
+	h.list = nil
 	return c
 }
 
 func (h *Hub) unsubscribe(c *subscriber) {
 	h.mu.Lock()
 	delete(h.clients, c)
+	h.list = nil
 	h.mu.Unlock()
 }
 
