@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,9 +93,18 @@ func TestServeDemo(t *testing.T) {
 			return false
 		}
 		defer resp.Body.Close()
-		var b bytes.Buffer
-		_, _ = b.ReadFrom(resp.Body)
-		return resp.StatusCode == http.StatusOK && strings.Contains(b.String(), `"state": "parked"`)
+		var slots []struct {
+			State string `json:"state"`
+		}
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&slots) != nil {
+			return false
+		}
+		for _, sl := range slots {
+			if sl.State == "parked" {
+				return true
+			}
+		}
+		return false
 	})
 }
 
