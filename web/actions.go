@@ -35,12 +35,6 @@ type Notes interface {
 	AddNote(ctx context.Context, lot string, slot int, text string, at time.Time) (store.Note, error)
 }
 
-// extensionRE is an extension a pickup may ring: the characters of a SIP
-// user part a PBX uses for its phones (digits, letters, '+', '*', '#',
-// '.', '_', '-'), not starting with '-' or '.'. Nothing else can reach the
-// dial string, which the esl package validates again.
-var extensionRE = regexp.MustCompile(`^[A-Za-z0-9+*#_][A-Za-z0-9+*#_.-]{0,31}$`)
-
 // callRE is the form of a call ID in a URL: a channel UUID, or anything
 // as tame. Others cannot name a parked call.
 var callRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
@@ -192,8 +186,8 @@ func (s *Server) apiPickup(w http.ResponseWriter, r *http.Request) {
 	case ext == "":
 		writeError(w, http.StatusBadRequest, "extension: required (no extension is configured for you)")
 		return
-	case !extensionRE.MatchString(ext):
-		writeError(w, http.StatusBadRequest, "extension: want up to 32 digits, letters or + * # . _ -")
+	case !validExtension(ext):
+		writeError(w, http.StatusBadRequest, "extension: want up to 64 digits, letters or + * # . _ - (not starting with -)")
 		return
 	}
 	by := actor(p)
