@@ -103,16 +103,12 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		case fs := <-sub.ch:
 			var buf bytes.Buffer
-			for _, f := range fs {
-				last = appendFrame(&buf, f, last)
-			}
+			last = appendFrames(&buf, fs, last)
 			// Whatever else is queued goes in the same flush.
 			for more := true; more && buf.Len() < 64<<10; {
 				select {
 				case fs := <-sub.ch:
-					for _, f := range fs {
-						last = appendFrame(&buf, f, last)
-					}
+					last = appendFrames(&buf, fs, last)
 				default:
 					more = false
 				}
@@ -124,16 +120,18 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// appendFrame adds f to buf unless it is a history row the client has
+// appendFrames adds fs to buf but for the history rows the client has
 // (replayed, or before its Last-Event-ID), and returns the last row ID sent.
-func appendFrame(buf *bytes.Buffer, f *frame, last int64) int64 {
-	if f.id != 0 {
-		if f.id <= last {
-			return last
+func appendFrames(buf *bytes.Buffer, fs []*frame, last int64) int64 {
+	for _, f := range fs {
+		if f.id != 0 {
+			if f.id <= last {
+				continue
+			}
+			last = f.id
 		}
-		last = f.id
+		buf.Write(f.data)
 	}
-	buf.Write(f.data)
 	return last
 }
 

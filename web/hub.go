@@ -54,6 +54,7 @@ type Hub struct {
 	qmu     sync.Mutex // guards queued
 	queued  []*frame
 	wake    chan struct{} // one token: something is queued
+	start   sync.Once     // starts fanOutLoop at the first event, so a Hub nobody feeds runs no goroutine
 	mu      sync.Mutex    // guards clients, list and closed
 	clients map[*subscriber]struct{}
 	list    []*subscriber // clients as a slice, rebuilt after a change; nil: stale
@@ -92,7 +93,6 @@ func newHub(log zerolog.Logger, buffer int, every time.Duration) *Hub {
 	}
 	h := &Hub{log: log, buffer: buffer, every: every, wake: make(chan struct{}, 1),
 		clients: map[*subscriber]struct{}{}, done: make(chan struct{})}
-	go h.fanOutLoop()
 	return h
 }
 
@@ -147,6 +147,7 @@ func (h *Hub) send(frames []*frame) {
 	if len(frames) == 0 {
 		return
 	}
+	h.start.Do(func() { go h.fanOutLoop() })
 	h.qmu.Lock()
 	h.queued = append(h.queued, frames...)
 	h.qmu.Unlock()
