@@ -42,24 +42,7 @@ func TestDB_Open_MigratesVersion4(t *testing.T) {
 			t.Fatalf("version 4 took a %q row: %v", ev, err)
 		}
 	}
-	// The webhooks' outbox is new in 0006: not part of the comparison.
-	schema := func() []string {
-		rows, err := raw.Query(`SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\' AND tbl_name != 'webhook_outbox' ORDER BY 1`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, s)
-		}
-		return out
-	}
-	before := schema()
+	before := schemaObjects(t, raw)
 	raw.Close()
 
 	db := MustOpenPath(t, path)
@@ -71,7 +54,7 @@ func TestDB_Open_MigratesVersion4(t *testing.T) {
 		t.Fatalf("schema version=%d, want %d", version, schemaVersion)
 	}
 	raw = RawDB(t, path)
-	if after := schema(); !slices.Equal(after, before) {
+	if after := schemaObjects(t, raw); !slices.Equal(after, before) {
 		t.Fatalf("schema objects after the migration:\n%v\nbefore:\n%v", after, before)
 	}
 	hist, err := db.History(ctx, store.HistoryFilter{})
