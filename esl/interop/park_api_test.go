@@ -1,11 +1,8 @@
 package interop
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -45,18 +42,7 @@ role = "agent"
 // parkMyCall POSTs /api/park to parkd and returns the status and answer.
 func (s *state) parkMyCall(t *testing.T, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+s.httpAddr+"/api/park", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+s.httpToken)
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("POST /api/park: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	_ = json.Unmarshal(b, &out)
-	t.Logf("POST /api/park %s: %s %s", body, resp.Status, strings.TrimSpace(string(b)))
-	return resp.StatusCode, out
+	return s.postAPI(t, "/api/park", body)
 }
 
 // (l) Park my call: a phone (Users[1], registered) answers a patient; the
