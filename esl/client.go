@@ -181,12 +181,13 @@ func (c *Client) supervise(ctx context.Context, conn *Conn, reconciled bool) {
 
 // dial connects, authenticates and subscribes.
 func (c *Client) dial(ctx context.Context) (*Conn, error) {
-	return c.connect(ctx, c.eventNames())
+	names := c.eventNames()
+	return c.connect(ctx, names, eventFilters(names, c.Instance))
 }
 
-// connect connects, authenticates and subscribes to events (none if
-// events is empty).
-func (c *Client) connect(ctx context.Context, events []string) (*Conn, error) {
+// connect connects, authenticates, sets filters and subscribes to events
+// (none if events is empty).
+func (c *Client) connect(ctx context.Context, events []string, filters []command.Filter) (*Conn, error) {
 	d := net.Dialer{Timeout: c.Timeout}
 	nc, err := d.DialContext(ctx, "tcp", c.Addr)
 	if err != nil {
@@ -217,15 +218,29 @@ func (c *Client) connect(ctx context.Context, events []string) (*Conn, error) {
 	if len(events) == 0 {
 		return conn, nil
 	}
-	reply, err = conn.Send(ctx, command.Event{Format: "plain", Listen: events})
-	if err != nil || !strings.HasPrefix(reply.Headers.Get("Reply-Text"), "+OK") {
+	// The filters go first, so that no unfiltered event slips in between;
+	// all in one round trip.
+	cmds := make([]command.Command, 0, len(filters)+1)
+	for _, f := range filters {
+		cmds = append(cmds, f)
+	}
+	cmds = append(cmds, command.Event{Format: "plain", Listen: events})
+	replies, err := conn.SendAll(ctx, cmds...)
+	if err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("subscribe: %v %s", err, reply.Headers.Get("Reply-Text"))
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	for i, r := range replies {
+		if text := r.Headers.Get("Reply-Text"); !strings.HasPrefix(text, "+OK") {
+			_ = conn.Close()
+			return nil, fmt.Errorf("subscribe: %s: %s", commandName(cmds[i].BuildMessage()), clip(text))
+		}
 	}
 	return conn, nil
 }
 
 func (c *Client) onEvent(ev Event) {
+	c.stats.events.Add(1)
 	switch ev.Name() {
 	case "CHANNEL_HANGUP_COMPLETE":
 		if id := ev.UniqueID(); ValidUUID(id) {

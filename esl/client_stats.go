@@ -18,6 +18,10 @@ type ClientStats struct {
 	// reply is an answer, not counted: it is often an outcome parkd
 	// expects (the channel is gone).
 	CommandErrors uint64
+	// Events counts the events received on the inbound connection. The
+	// switch filters them to parkd's own calls (eventFilters), so it
+	// grows with parks and recalls, not with the switch's other traffic.
+	Events uint64
 }
 
 // clientStats holds the counters behind ClientStats.
@@ -25,6 +29,7 @@ type clientStats struct {
 	reconciled    atomic.Bool
 	reconnects    atomic.Uint64
 	commandErrors atomic.Uint64
+	events        atomic.Uint64
 }
 
 // Stats returns the connection's state and counters now. It is cheap and
@@ -38,5 +43,6 @@ func (c *Client) Stats() ClientStats {
 		Reconciled:    connected && c.stats.reconciled.Load(),
 		Reconnects:    c.stats.reconnects.Load(),
 		CommandErrors: c.stats.commandErrors.Load(),
+		Events:        c.stats.events.Load(),
 	}
 }

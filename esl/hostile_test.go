@@ -451,16 +451,20 @@ func authenticate(nc net.Conn, r *esl.Reader) bool {
 	if _, err := io.WriteString(nc, "Content-Type: auth/request\n\n"); err != nil {
 		return false
 	}
-	for _, want := range []string{"auth ", "event "} {
+	// auth, then any filters, then event: each answered +OK.
+	for want := "auth "; ; {
 		cmd, err := r.ReadCommand()
-		if err != nil || !strings.HasPrefix(cmd.Line, want) {
+		if err != nil || !strings.HasPrefix(cmd.Line, want) && !(want == "event " && strings.HasPrefix(cmd.Line, "filter ")) {
 			return false
 		}
 		if _, err := io.WriteString(nc, "Content-Type: command/reply\nReply-Text: +OK accepted\n\n"); err != nil {
 			return false
 		}
+		if strings.HasPrefix(cmd.Line, "event ") {
+			return true
+		}
+		want = "event "
 	}
-	return true
 }
 
 // drain reads and ignores commands until the connection closes.

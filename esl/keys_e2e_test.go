@@ -19,9 +19,10 @@ import (
 // two lots, main (201-203) and vip (301-302), and a simulated FreeSWITCH:
 // the busy-lamp keys end to end over TCP.
 type keyRig struct {
-	sim  *fstest.Switch
-	svc  *parking.Service
-	addr string
+	sim    *fstest.Switch
+	svc    *parking.Service
+	client *esl.Client
+	addr   string
 }
 
 // startKeyRig starts the rig; setup, if any, sees the outbound server
@@ -42,7 +43,7 @@ func startKeyRig(t *testing.T, setup ...func(*esl.Server)) *keyRig {
 	if err := svc.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r.svc = svc
+	r.svc, r.client = svc, client
 	client.Calls = svc
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})

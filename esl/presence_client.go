@@ -88,7 +88,7 @@ func InspectSwitch(ctx context.Context, addr, password string, timeout time.Dura
 	if timeout > 0 {
 		c.Timeout = timeout
 	}
-	conn, err := c.connect(ctx, nil)
+	conn, err := c.connect(ctx, nil, nil)
 	if err != nil {
 		return SwitchFacts{}, fmt.Errorf("connect to FreeSWITCH at %s: %w", addr, err)
 	}

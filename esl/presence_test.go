@@ -299,7 +299,7 @@ func TestPresence_HostileCallerNames(t *testing.T) {
 	for _, cmd := range r.sim.Commands() {
 		word, _, _ := strings.Cut(strings.TrimPrefix(cmd, "in: "), " ")
 		switch word {
-		case "auth", "event", "api", "sendevent":
+		case "auth", "filter", "event", "api", "sendevent":
 		default:
 			t.Fatalf("the switch received %q", cmd)
 		}

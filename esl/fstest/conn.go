@@ -228,8 +228,15 @@ type subscription struct {
 	filters  []filter
 }
 
+// filter is one "filter <header> <value>", read as mod_event_socket reads
+// it: leading '+', '-' and spaces are its sign (a '-' filter excludes what
+// it matches), a value starting with '/' is a regular expression up to
+// the last '/' with flags after it (i: ignore case), and any other value
+// is compared without regard to case.
 type filter struct {
-	header, value string
+	header, value string // value as given, for "filter delete"
+	negative      bool
+	plain         string
 	re            *regexp.Regexp
 }
 
@@ -243,7 +250,7 @@ func (f filter) matchValue(v string) bool {
 	if f.re != nil {
 		return f.re.MatchString(v)
 	}
-	return v == f.value
+	return strings.EqualFold(v, f.plain)
 }
 
 // addNames subscribes to event names ("ALL" for everything).
@@ -274,15 +281,25 @@ func (sub *subscription) wants(ev *esl.Event, k eventKey) bool {
 	if !sub.keyWanted(k) {
 		return false
 	}
-	if len(sub.filters) > 0 {
-		for _, f := range sub.filters {
-			if f.match(ev) {
-				return true
-			}
-		}
-		return false
+	if len(sub.filters) == 0 {
+		return true
 	}
-	return true
+	// mod_event_socket's event_handler: an event passes when a positive
+	// filter matches it and no negative one does; with only negative
+	// filters nothing passes.
+	send := false
+	for _, f := range sub.filters {
+		if send && !f.negative {
+			continue
+		}
+		if f.match(ev) {
+			if f.negative {
+				return false
+			}
+			send = true
+		}
+	}
+	return send
 }
 
 // mayWant reports whether an event with key k could go to this
@@ -296,6 +313,9 @@ func (sub *subscription) mayWant(k eventKey) bool {
 		return true
 	}
 	for _, f := range sub.filters {
+		if f.negative {
+			return true
+		}
 		var v string
 		switch {
 		case strings.EqualFold(f.header, "Event-Name"):
@@ -326,9 +346,21 @@ func (sub *subscription) keyWanted(k eventKey) bool {
 // addFilter implements "filter <header> <value>"; a value in slashes is a regexp.
 func (sub *subscription) addFilter(header, value string) {
 	f := filter{header: header, value: value}
-	if len(value) > 1 && strings.HasPrefix(value, "/") && strings.HasSuffix(value, "/") {
-		if re, err := regexp.Compile(value[1 : len(value)-1]); err == nil {
-			f.re = re
+	v := value
+	for v != "" && strings.ContainsRune("+- ", rune(v[0])) {
+		f.negative = v[0] == '-' || (v[0] == ' ' && f.negative)
+		v = v[1:]
+	}
+	f.plain = v
+	if body, ok := strings.CutPrefix(v, "/"); ok {
+		if end := strings.LastIndexByte(body, '/'); end >= 0 {
+			expr, flags := body[:end], body[end+1:]
+			if strings.ContainsRune(flags, 'i') {
+				expr = "(?i)" + expr
+			}
+			if re, err := regexp.Compile(expr); err == nil {
+				f.re = re
+			}
 		}
 	}
 	sub.filters = append(sub.filters, f)

@@ -635,3 +635,42 @@ func TestDropSocketMidPlayback(t *testing.T) {
 		}
 	}
 }
+
+// Ensure the simulator reads filters as mod_event_socket's event_handler
+// does: positive filters are alternatives, a matching '-' filter drops the
+// event, a value in slashes is a regular expression with flags after the
+// last slash, and plain values compare without regard to case.
+func TestFilterSemantics(t *testing.T) {
+	ev := func(name, inst string) *esl.Event {
+		e := &esl.Event{Headers: esl.Headers{{Name: "Event-Name", Value: name}}}
+		if inst != "" {
+			e.Headers = append(e.Headers, esl.Header{Name: "variable_parkd_instance", Value: inst})
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		name    string
+		filters [][2]string
+		event   *esl.Event
+		want    bool
+	}{
+		{"no filters", nil, ev("CHANNEL_HANGUP_COMPLETE", ""), true},
+		{"alternatives: one matches", [][2]string{{"Event-Name", "BACKGROUND_JOB"}, {"variable_parkd_instance", "pbx1"}}, ev("CHANNEL_HANGUP_COMPLETE", "pbx1"), true},
+		{"alternatives: none match", [][2]string{{"Event-Name", "BACKGROUND_JOB"}, {"variable_parkd_instance", "pbx1"}}, ev("CHANNEL_HANGUP_COMPLETE", "pbx2"), false},
+		{"header absent", [][2]string{{"variable_parkd_instance", "pbx1"}}, ev("CHANNEL_HANGUP_COMPLETE", ""), false},
+		{"case", [][2]string{{"variable_parkd_instance", "PBX1"}}, ev("X", "pbx1"), true},
+		{"sign stripped", [][2]string{{"variable_parkd_instance", "+pbx1"}}, ev("X", "pbx1"), true},
+		{"negative drops", [][2]string{{"Event-Name", "X"}, {"variable_parkd_instance", "-pbx1"}}, ev("X", "pbx1"), false},
+		{"only negative passes nothing", [][2]string{{"variable_parkd_instance", "-pbx1"}}, ev("X", "pbx2"), false},
+		{"regexp with flags", [][2]string{{"variable_parkd_instance", `/^-odd\.name$/i`}}, ev("X", "-ODD.name"), true},
+		{"regexp anchored", [][2]string{{"variable_parkd_instance", `/^-odd\.name$/i`}}, ev("X", "-odd.names"), false},
+	} {
+		sub := &subscription{all: true}
+		for _, f := range tc.filters {
+			sub.addFilter(f[0], f[1])
+		}
+		if got := sub.wants(tc.event, eventKey{name: tc.event.Name()}); got != tc.want {
+			t.Errorf("%s: wants=%v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

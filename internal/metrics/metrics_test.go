@@ -135,7 +135,7 @@ parkd_store_write_errors_total 1
 // pending, the connection's state and counters.
 func TestScraped(t *testing.T) {
 	svc := &fakeService{pending: 3, occ: []parking.Occupant{{Lot: "main", Slot: 201}, {Lot: "main", Slot: 202}, {Lot: "gone", Slot: 9}}}
-	in := &fakeInbound{st: esl.ClientStats{Connected: true, Reconciled: false, Reconnects: 2, CommandErrors: 5}}
+	in := &fakeInbound{st: esl.ClientStats{Connected: true, Reconciled: false, Reconnects: 2, CommandErrors: 5, Events: 7}}
 	m := metrics.New([]string{"main", "vip"})
 	m.Watch(svc, in)
 	want := `
@@ -159,9 +159,12 @@ parkd_inbound_reconnects_total 2
 # HELP parkd_esl_command_errors_total Commands on the inbound connection that got no reply: timed out, connection lost or down, write failed.
 # TYPE parkd_esl_command_errors_total counter
 parkd_esl_command_errors_total 5
+# HELP parkd_inbound_events_total Count of events received on the inbound connection. The switch filters them to parkd's own calls, so they grow with parks, not with the switch's other calls.
+# TYPE parkd_inbound_events_total counter
+parkd_inbound_events_total 7
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "parkd_parked_calls", "parkd_history_pending_rows",
-		"parkd_inbound_up", "parkd_inbound_reconciled", "parkd_inbound_reconnects_total", "parkd_esl_command_errors_total"); err != nil {
+		"parkd_inbound_up", "parkd_inbound_reconciled", "parkd_inbound_reconnects_total", "parkd_esl_command_errors_total", "parkd_inbound_events_total"); err != nil {
 		t.Fatal(err)
 	}
 	m.SetLots([]string{"gone"}) // a reload brings the lot back

@@ -19,6 +19,8 @@ var (
 		"Times the inbound connection to FreeSWITCH was lost and parkd set out to reconnect.", nil, nil)
 	cmdErrorsDesc = prometheus.NewDesc("parkd_esl_command_errors_total",
 		"Commands on the inbound connection that got no reply: timed out, connection lost or down, write failed.", nil, nil)
+	inEventsDesc = prometheus.NewDesc("parkd_inbound_events_total",
+		"Count of events received on the inbound connection. The switch filters them to parkd's own calls, so they grow with parks, not with the switch's other calls.", nil, nil)
 )
 
 // scraped is the collector of the figures read at scrape time.
@@ -38,6 +40,7 @@ func (s *scraped) Describe(ch chan<- *prometheus.Desc) {
 		ch <- reconciledDesc
 		ch <- reconnectsDesc
 		ch <- cmdErrorsDesc
+		ch <- inEventsDesc
 	}
 }
 
@@ -66,6 +69,7 @@ func (s *scraped) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(reconciledDesc, prometheus.GaugeValue, b2f(st.Reconciled))
 		ch <- prometheus.MustNewConstMetric(reconnectsDesc, prometheus.CounterValue, float64(st.Reconnects))
 		ch <- prometheus.MustNewConstMetric(cmdErrorsDesc, prometheus.CounterValue, float64(st.CommandErrors))
+		ch <- prometheus.MustNewConstMetric(inEventsDesc, prometheus.CounterValue, float64(st.Events))
 	}
 }
 
