@@ -45,6 +45,7 @@ type benchConfig struct {
 	Lots     int           // parked10k: lots the calls are spread over (staggered timeouts)
 	Rows     int           // report1m: history rows
 	SSE      int           // board: SSE clients connected halfway
+	Noise    float64       // ordinary calls/s beside the scenario's, which never reach parkd
 	Seed     uint64
 	InProc   bool
 	Parkd    string // the parkd binary a child-process run starts
@@ -83,6 +84,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	duration := fs.Duration("duration", 0, "steady: how long parks arrive; parked10k: how long the recalls are spread over (default per scenario)")
 	rate := fs.Float64("rate", 0, "parks per `N` second (default per scenario)")
 	calls := fs.Int("calls", 0, "parked10k and burst: `N` calls to park; board: calls held parked (default per scenario)")
+	noise := fs.Float64("noise", 0, "ordinary calls per `N` second beside the scenario's, placed and hung up in the simulator without reaching parkd (the switch's other traffic)")
 	sseClients := fs.Int("sse-clients", 0, "board: `N` SSE clients connected halfway (default 1000)")
 	wait := fs.Duration("wait", 0, "mean wait before a retrieve or an abandon (default per scenario)")
 	mix := fs.String("mix", "", "steady: `R,A,C` shares retrieved, abandoned, recalled (default 0.9,0.05,0.05)")
@@ -149,6 +151,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *sseClients > 0 {
 		c.SSE = *sseClients
 	}
+	if *noise < 0 {
+		return cli.Usagef(fs, "--noise must not be negative")
+	}
+	c.Noise = *noise
 	if *bgRate < 0 {
 		return cli.Usagef(fs, "--bg-rate must not be negative")
 	}
@@ -265,6 +271,11 @@ type benchResult struct {
 	PeakGoroutines int     `json:"peak_goroutines,omitempty"`
 	ParkdCPUS      float64 `json:"parkd_cpu_s"` // child: parkd's user+system CPU; inproc: the whole process
 	SimCPUS        float64 `json:"sim_cpu_s"`   // child: this process (simulator and load driver); inproc: 0, shared
+	// ParkdCPUPerCallUS is ParkdCPUS over the parks: parkd's CPU per parked
+	// call with its retrieve, abandon or recall, start-up included.
+	ParkdCPUPerCallUS float64 `json:"parkd_cpu_per_call_us,omitempty"`
+	NoiseCalls        int     `json:"noise_calls,omitempty"` // ordinary calls placed beside the scenario's (--noise)
+	NoisePerS         float64 `json:"noise_per_s,omitempty"`
 
 	HistoryRows     int            `json:"history_rows"`
 	HistoryRowsPerS float64        `json:"history_rows_per_s"`
@@ -310,6 +321,9 @@ func (r *benchResult) printTable(w io.Writer) error {
 		p("parks", "%d (%.0f/s)", r.Parks, r.ParksPerS)
 		p("retrieves", "%d (%.0f/s)", r.Retrieves, r.RetrievesPerS)
 		p("recalls, abandons", "%d, %d", r.Recalls, r.Abandons)
+		if r.NoiseCalls > 0 {
+			p("ordinary calls beside", "%d (%.0f/s), never parked", r.NoiseCalls, r.NoisePerS)
+		}
 		p("park latency", "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms", r.ParkP50, r.ParkP90, r.ParkP99, r.ParkMax)
 		p("retrieve latency", "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms", r.RetrieveP50, r.RetrieveP90, r.RetrieveP99, r.RetrieveMax)
 		p("  parkd's own", "park p50 %.2f  p99 %.2f ms; retrieve p50 %.2f  p99 %.2f ms (less the simulator's time to answer)",
@@ -320,6 +334,7 @@ func (r *benchResult) printTable(w io.Writer) error {
 		case r.Mode == "child":
 			p("parkd peak RSS", "%.1f MB, %d threads", r.PeakRSSMB, r.PeakThreads)
 			p("CPU", "parkd %.1f s, simulator+driver %.1f s", r.ParkdCPUS, r.SimCPUS)
+			p("parkd CPU per parked call", "%.0f µs (with its retrieve, abandon or recall; start-up included)", r.ParkdCPUPerCallUS)
 		case r.Mode == "remote" && r.notMeasured("resources"):
 			p("parkd peak RSS", "not measured (remote parkd; --pid N measures a parkd on this host)")
 			p("CPU", "parkd not measured (remote parkd), simulator+driver %.1f s", r.SimCPUS)

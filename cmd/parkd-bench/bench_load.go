@@ -82,6 +82,14 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 			board <- probeBoard(probeCtx, *pp.board, pp.pid(), c.SSE, start.Add(begin), start.Add(half), tr.fail)
 		}()
 	}
+	noiseDone := make(chan int, 1)
+	noiseCtx, stopNoise := context.WithCancel(ctx)
+	defer stopNoise()
+	if c.Noise > 0 {
+		go func() { noiseDone <- makeNoise(noiseCtx, sim, c.Noise, tr.fail) }()
+	} else {
+		noiseDone <- 0
+	}
 	var wg sync.WaitGroup
 	for i, pc := range calls {
 		if d := time.Until(start.Add(pc.at)); d > 0 {
@@ -120,8 +128,12 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	stopNoise()
 
 	r := &benchResult{Scenario: c.Scenario, Seed: c.Seed, CPUs: runtime.NumCPU(), Seconds: elapsed.Seconds()}
+	if r.NoiseCalls = <-noiseDone; r.NoiseCalls > 0 {
+		r.NoisePerS = float64(r.NoiseCalls) / elapsed.Seconds()
+	}
 	if board != nil {
 		r.Board = <-board
 		mu.Lock()
@@ -136,6 +148,9 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	}
 
 	r.Parks, r.Retrieves, r.Recalls, r.Abandons = len(parkLat), len(retrLat), nRecall, nAbandon
+	if r.Mode == "child" && r.Parks > 0 {
+		r.ParkdCPUPerCallUS = r.ParkdCPUS * 1e6 / float64(r.Parks)
+	}
 	r.ParksPerS = ratePerS(parkTimes, start)
 	r.RetrievesPerS = ratePerS(retrTimes, time.Time{})
 	r.ParkP50, r.ParkP90, r.ParkP99, r.ParkMax = pct(parkLat, 50), pct(parkLat, 90), pct(parkLat, 99), pct(parkLat, 100)

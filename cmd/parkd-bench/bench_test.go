@@ -19,7 +19,7 @@ func TestBench_SteadyTinyJSON(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	args := []string{"--scenario", "steady", "--duration", "1s", "--rate", "20", "--wait", "100ms",
-		"--mix", "0.5,0.25,0.25", "--dir", t.TempDir(), "--json", "--parkd", testParkd}
+		"--mix", "0.5,0.25,0.25", "--noise", "200", "--dir", t.TempDir(), "--json", "--parkd", testParkd}
 	if err := runBench(context.Background(), args, &out, &errb); err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
 	}
@@ -28,10 +28,15 @@ func TestBench_SteadyTinyJSON(t *testing.T) {
 		t.Fatalf("not one JSON object: %v\n%s", err, out.String())
 	}
 	for _, k := range []string{"parks_per_s", "retrieves_per_s", "park_p50_ms", "park_p99_ms", "retrieve_p99_ms",
-		"recall_late_p99_ms", "peak_rss_mb", "history_rows_per_s", "errors"} {
+		"recall_late_p99_ms", "peak_rss_mb", "history_rows_per_s", "errors", "parkd_cpu_per_call_us", "noise_calls"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON lacks %q:\n%s", k, out.String())
 		}
+	}
+	// The ordinary calls beside the parks change nothing of them: every
+	// history row is still the parks' own (a stray one would be counted).
+	if n, _ := m["noise_calls"].(float64); n < 1 {
+		t.Errorf("noise_calls=%v, want some ordinary calls placed beside the parks", m["noise_calls"])
 	}
 	if m["errors"] != float64(0) || m["parks"] != float64(20) || m["mode"] != "child" {
 		t.Errorf("errors=%v parks=%v mode=%v, want 0, 20, child:\n%s", m["errors"], m["parks"], m["mode"], out.String())
