@@ -59,21 +59,25 @@ func newBoardAccess() (boardAccess, string, error) {
 
 // boardFigures is what the probe measured. Latencies in milliseconds.
 type boardFigures struct {
-	PageLoadP50    float64 `json:"page_load_p50_ms"`
-	PageLoadP99    float64 `json:"page_load_p99_ms"`
-	PageLoads      int     `json:"page_loads"`
-	SlotsP50       float64 `json:"slots_p50_ms"`
-	SlotsP99       float64 `json:"slots_p99_ms"`
-	SlotsRequests  int     `json:"slots_requests"`
-	SlotsCalls     int     `json:"slots_calls_listed_max"`
-	SSEP50         float64 `json:"sse_p50_ms"`
-	SSEP99         float64 `json:"sse_p99_ms"`
-	SSEEvents      int     `json:"sse_events"`
-	SSEClients     int     `json:"sse_clients"`
-	RSSBeforeMB    float64 `json:"rss_before_sse_mb"`
-	RSSWithMB      float64 `json:"rss_with_sse_mb"`
-	ParkP99Without float64 `json:"park_p99_without_sse_ms"`
-	ParkP99With    float64 `json:"park_p99_with_sse_ms"`
+	PageLoadP50   float64 `json:"page_load_p50_ms"`
+	PageLoadP99   float64 `json:"page_load_p99_ms"`
+	PageLoads     int     `json:"page_loads"`
+	SlotsP50      float64 `json:"slots_p50_ms"`
+	SlotsP99      float64 `json:"slots_p99_ms"`
+	SlotsRequests int     `json:"slots_requests"`
+	SlotsCalls    int     `json:"slots_calls_listed_max"`
+	// SlotsP99Without and SlotsP99With split SlotsP99 into the halves
+	// without and with the SSE clients.
+	SlotsP99Without float64 `json:"slots_p99_without_sse_ms"`
+	SlotsP99With    float64 `json:"slots_p99_with_sse_ms"`
+	SSEP50          float64 `json:"sse_p50_ms"`
+	SSEP99          float64 `json:"sse_p99_ms"`
+	SSEEvents       int     `json:"sse_events"`
+	SSEClients      int     `json:"sse_clients"`
+	RSSBeforeMB     float64 `json:"rss_before_sse_mb"`
+	RSSWithMB       float64 `json:"rss_with_sse_mb"`
+	ParkP99Without  float64 `json:"park_p99_without_sse_ms"`
+	ParkP99With     float64 `json:"park_p99_with_sse_ms"`
 
 	// phaseB is when the SSE clients were all connected, until they left:
 	// the parks completed in it are the "with" half.
@@ -142,10 +146,11 @@ func probeBoard(ctx context.Context, a boardAccess, pid, clients int, begin, hal
 	f.phaseA[0] = time.Now()
 	measure(half)
 	f.phaseA[1] = time.Now()
+	slotsA := len(slots)
 	if pid > 0 {
 		f.RSSBeforeMB = float64(procStatus(pid, "VmRSS")) / 1024
 	}
-	idle := connectSSE(ctx, base, a.token, clients, fail)
+	idle := spawnSSE(ctx, base, a.token, clients, fail)
 	f.phaseB[0] = time.Now()
 	if pid > 0 {
 		f.RSSWithMB = float64(procStatus(pid, "VmRSS")) / 1024
@@ -162,6 +167,7 @@ func probeBoard(ctx context.Context, a boardAccess, pid, clients int, begin, hal
 	defer mu.Unlock()
 	f.PageLoads, f.PageLoadP50, f.PageLoadP99 = len(pages), pct(pages, 50), pct(pages, 99)
 	f.SlotsRequests, f.SlotsP50, f.SlotsP99 = len(slots), pct(slots, 50), pct(slots, 99)
+	f.SlotsP99Without, f.SlotsP99With = pct(slots[:slotsA], 99), pct(slots[slotsA:], 99)
 	f.SSEEvents, f.SSEP50, f.SSEP99 = len(sse), pct(sse, 50), pct(sse, 99)
 	return f
 }
@@ -400,6 +406,7 @@ func parkP99In(lat []time.Duration, at []time.Time, w [2]time.Time) float64 {
 func (f *boardFigures) print(p func(k string, f string, a ...any)) {
 	p("board: first page load", "p50 %.1f  p99 %.1f ms (%d loads: page, scripts, styles, /api/slots)", f.PageLoadP50, f.PageLoadP99, f.PageLoads)
 	p("board: GET /api/slots", "p50 %.1f  p99 %.1f ms (%d requests, up to %d calls listed)", f.SlotsP50, f.SlotsP99, f.SlotsRequests, f.SlotsCalls)
+	p("  without / with SSE", "p99 %.1f / %.1f ms", f.SlotsP99Without, f.SlotsP99With)
 	p("board: transition to SSE client", "p50 %.1f  p99 %.1f ms (%d events)", f.SSEP50, f.SSEP99, f.SSEEvents)
 	p("board: parkd RSS", "%.1f MB before, %.1f MB with %d SSE clients (+%.1f MB)", f.RSSBeforeMB, f.RSSWithMB, f.SSEClients, f.RSSWithMB-f.RSSBeforeMB)
 	p("board: park p99", "%.2f ms without, %.2f ms with the SSE clients", f.ParkP99Without, f.ParkP99With)

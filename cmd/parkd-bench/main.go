@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/parkd/parkd/cli"
 )
@@ -18,6 +19,9 @@ func main() { cli.Main(run) }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "gen-history" {
 		return runGenHistory(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "sse-clients" {
+		return runSSEClients(ctx, args[1:], os.Stdin, stdout, stderr)
 	}
 	return runBench(ctx, args, stdout, stderr)
 }
