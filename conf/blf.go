@@ -156,6 +156,9 @@ func (c *Config) validateBLFKeys(p *problems) {
 			if keys[i].first == 0 || keys[j].first == 0 {
 				continue // invalid slots, reported already
 			}
+			if c.Lots[i].Domain != c.Lots[j].Domain {
+				continue // each domain's keys are published in it alone
+			}
 			x := collision(keys[i], keys[j], i == j)
 			// Name the key that made it: the lot's own key, else the prefix.
 			key := fmt.Sprintf("lot[%d].blf_prefix", j)

@@ -41,6 +41,7 @@ type User struct {
 	Role      string
 	Extension string   // their phone, for later actions
 	Lots      []string // lots they see; empty: all
+	Domains   []string // the domains whose lots they see, whatever their role; empty: all
 }
 
 // Token is an API token, given as "Authorization: Bearer <token>".
@@ -55,8 +56,8 @@ type Token struct {
 type Slots interface {
 	Occupants() []parking.Occupant
 	// Lamp is a slot's busy-lamp state: LampRinging while a recall rings
-	// the parker for the call there.
-	Lamp(lot string, slot int) (parking.Lamp, error)
+	// the parker for the call there. domain is the lot's ("" for none).
+	Lamp(domain, lot string, slot int) (parking.Lamp, error)
 }
 
 // Store is the part of the store the API reads. store.DB implements it.
