@@ -200,11 +200,12 @@ func (s *Server) apiPickup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Event     string `json:"event"`
 		Lot       string `json:"lot"`
+		Domain    string `json:"domain,omitempty"`
 		Slot      int    `json:"slot"`
 		Call      string `json:"call"`
 		Extension string `json:"extension"`
 		Retriever string `json:"retriever"`
-	}{string(parking.EventRetrieved), o.Lot, o.Slot, string(o.Call), ext, by})
+	}{string(parking.EventRetrieved), o.Lot, o.Domain, o.Slot, string(o.Call), ext, by})
 }
 
 // apiNote attaches a note to the call: {"text": "..."} (see store.CleanNote).
@@ -237,12 +238,13 @@ func (s *Server) apiNote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
-		At   string `json:"at"`
-		Lot  string `json:"lot"`
-		Slot int    `json:"slot"`
-		Call string `json:"call"`
-		Text string `json:"text"`
-	}{n.At.UTC().Format("2006-01-02T15:04:05.000Z"), n.Lot, n.Slot, string(n.Call), n.Text})
+		At     string `json:"at"`
+		Lot    string `json:"lot"`
+		Domain string `json:"domain,omitempty"`
+		Slot   int    `json:"slot"`
+		Call   string `json:"call"`
+		Text   string `json:"text"`
+	}{n.At.UTC().Format("2006-01-02T15:04:05.000Z"), n.Lot, n.Domain, n.Slot, string(n.Call), n.Text})
 }
 
 // apiMove moves the call to another slot: {"slot": 205, "lot": "vip"}
