@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -148,4 +149,30 @@ func TestE2E_Tenants_BusyLamps(t *testing.T) {
 	if in.AnswerState != "terminated" {
 		t.Fatalf("hospital-a's probe answered with hospital-b's call: %+v", in)
 	}
+}
+
+// Ensure a parkd that lost its database re-adopts a domain lot's call
+// from the marks on its channel (parkd_domain) into that domain's lot, so
+// the other domain still cannot retrieve it.
+func TestE2E_Tenants_ReadoptedFromSwitch(t *testing.T) {
+	h := startHarness(t, tenantLots(nil)...)
+	bob := h.park("202", caller("Bob Poe", "+15550200"), inDomain("hospital-b.example"))
+	h.stop()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(h.cfg.Store.Path + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	h.boot()
+	h.eventually("re-adopted from the switch", func() bool {
+		occ := h.occupied()
+		return len(occ) == 1 && occ[0].Call == parking.CallID(bob.UUID())
+	})
+	if o := h.occupied()[0]; o.Domain != "hospital-b.example" || o.Lot != "main" || o.Slot != 202 {
+		t.Fatalf("re-adopted as %+v", o)
+	}
+	a := h.call("retrieve", "main", "202", caller("Dr. A", "1001"), inDomain("hospital-a.example"))
+	h.waitFor(a, "hospital-a refused", refusedAndHungUp)
+	b := h.call("retrieve", "main", "202", caller("Dr. B", "2002"), inDomain("hospital-b.example"))
+	h.waitFor(bob, "bob bridged to hospital-b's phone", bridgedTo(b))
 }
