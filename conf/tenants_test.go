@@ -20,7 +20,9 @@ func TestValidate_Tenants(t *testing.T) {
 		lots  []conf.Lot
 		users []conf.HTTPUser
 		blf   bool
-		want  []string
+		// blfDomains are [blf] domains.
+		blfDomains []string
+		want       []string
 	}{
 		{name: "SameLotInTwoDomains", lots: []conf.Lot{
 			mk("a.example", "main", "701-720", "*70", "*71"),
@@ -63,6 +65,15 @@ func TestValidate_Tenants(t *testing.T) {
 				return l
 			}(),
 		}, want: []string{`lot[0].recall.domain: "b.example": a lot of domain "a.example" recalls in it: leave recall.domain out or repeat the lot's domain`}},
+		{name: "KeysOfALotWithoutDomainInATenantsDomain", lots: []conf.Lot{
+			mk("a.example", "main", "701-720", "*70", "*71"),
+			mk("", "lobby", "710-730", "*80", "*81"),
+		}, blf: true, blfDomains: []string{"a.example"},
+			want: []string{`lot[1].blf_prefix: busy-lamp key "park+710" is also lot[0] "main"'s`}},
+		{name: "KeysOfALotWithoutDomainElsewhere", lots: []conf.Lot{
+			mk("a.example", "main", "701-720", "*70", "*71"),
+			mk("", "lobby", "710-730", "*80", "*81"),
+		}, blf: true, blfDomains: []string{"pbx.example"}},
 		{name: "UserDomains", lots: []conf.Lot{
 			mk("a.example", "main", "701-720", "*70", "*71"),
 		}, users: []conf.HTTPUser{{Name: "ann", PasswordHash: "$2a$10$abcdefghijklmnopqrstuuJ1MW7JgqFfOuQfKL0c5cPsFDvh1N1Dq", Role: conf.RoleAgent, Domains: []string{"a.example", "c.example"}}},
@@ -71,7 +82,7 @@ func TestValidate_Tenants(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := conf.Default()
 			c.Lots = tt.lots
-			c.BLF.Enabled = tt.blf
+			c.BLF.Enabled, c.BLF.Domains = tt.blf, tt.blfDomains
 			if tt.users != nil {
 				c.HTTP.Listen = "127.0.0.1:8085"
 				c.HTTP.Users = tt.users
