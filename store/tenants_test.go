@@ -114,6 +114,13 @@ func TestDB_Tenants(t *testing.T) {
 	if ss, _ := db.Sessions(ctx, time.Time{}, time.Time{}); len(ss) != 3 || ss[1].Domain != "b.example" {
 		t.Fatalf("sessions=%+v", ss)
 	}
+	bounds := []time.Duration{time.Minute}
+	for d, want := range map[string]int{"a.example": 0, "b.example": 1} {
+		w, err := db.WaitBuckets(ctx, q.From, q.To, []string{d}, bounds)
+		if err != nil || w[0].PickedUp != want {
+			t.Fatalf("%s's waits %+v, %v; want %d picked up", d, w, err, want)
+		}
+	}
 }
 
 // Ensure a database at schema version 6, with rows, is migrated to 7: every

@@ -199,3 +199,30 @@ func TestTenants_Events(t *testing.T) {
 	r := le.open("/api/events", "", dora, map[string]string{"Last-Event-ID": strconv.FormatInt(first, 10)})
 	le.wantRow(r.next(), a)
 }
+
+// Ensure the report page of a supervisor restricted to one domain counts
+// that domain's calls only, its figures and its waits, and refuses
+// another domain's.
+func TestTenants_ReportPage(t *testing.T) {
+	var bs *bucketStore
+	e := newEnv(t, func(c *Config) {
+		c.Users = append(c.Users, User{Name: "dora", Hash: testHashes(t)[bobPass], Role: RoleSupervisor, Domains: []string{domA}})
+		bs = &bucketStore{fakeStore: c.Store.(*fakeStore)}
+		c.Store = bs
+	})
+	dora, _ := e.login("dora", bobPass)
+	if w := e.get("/report", "", dora); w.Code != http.StatusOK {
+		t.Fatalf("dora's report page: %d", w.Code)
+	}
+	for _, q := range e.store.queries {
+		if !slices.Equal(q.Domains, []string{domA}) {
+			t.Fatalf("report query %+v", q)
+		}
+	}
+	if !slices.Equal(bs.domains, []string{domA}) {
+		t.Fatalf("wait buckets of domains %v", bs.domains)
+	}
+	if w := e.get("/report?domain="+domB, "", dora); w.Code != http.StatusForbidden {
+		t.Fatalf("dora's report page of hospital-b: %d", w.Code)
+	}
+}
