@@ -226,3 +226,24 @@ func TestTenants_ReportPage(t *testing.T) {
 		t.Fatalf("dora's report page of hospital-b: %d", w.Code)
 	}
 }
+
+// Ensure /metrics, whose figures are every domain's, is refused to a user
+// restricted to domains, and /api/me names their domains.
+func TestTenants_Metrics(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Users = append(c.Users, User{Name: "dora", Hash: testHashes(t)[bobPass], Role: RoleSupervisor, Domains: []string{domA}})
+		c.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("parkd_up 1\n")) })
+	})
+	dora, _ := e.login("dora", bobPass)
+	if w := e.get("/metrics", "", dora); w.Code != http.StatusForbidden {
+		t.Fatalf("dora's /metrics: %d %s", w.Code, w.Body)
+	}
+	if w := e.get("/metrics", superTok, nil); w.Code != http.StatusOK {
+		t.Fatalf("the wallboard's /metrics: %d", w.Code)
+	}
+	var me struct{ Domains []string }
+	decode(t, e.get("/api/me", "", dora), &me)
+	if !slices.Equal(me.Domains, []string{domA}) {
+		t.Fatalf("/api/me domains %v", me.Domains)
+	}
+}

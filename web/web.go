@@ -95,7 +95,8 @@ type Config struct {
 	// NewTicker makes the live events' keepalive ticker; nil: time.NewTicker.
 	NewTicker Ticker
 	// Metrics, if set, is served at GET /metrics to any user or token
-	// (Prometheus sends "Authorization: Bearer"); nil: no /metrics.
+	// (Prometheus sends "Authorization: Bearer") but a user restricted to
+	// domains: its figures are every tenant's; nil: no /metrics.
 	Metrics http.Handler
 	// Lots gives the configuration of every lot, read at each request so
 	// that a reload shows at once; nil: the board knows no lot.
@@ -232,7 +233,13 @@ func (s *Server) routes() {
 	if s.metrics != nil {
 		// Any role: the figures are counts, no caller or call, and a
 		// scraper's token should need no more than an agent's rights.
-		m.HandleFunc("/metrics", s.method(http.MethodGet, s.authed(s.metrics.ServeHTTP)))
+		m.HandleFunc("/metrics", s.method(http.MethodGet, s.authed(func(w http.ResponseWriter, r *http.Request) {
+			if len(who(r).Domains) > 0 {
+				writeError(w, http.StatusForbidden, "the metrics count every domain's calls")
+				return
+			}
+			s.metrics.ServeHTTP(w, r)
+		})))
 	}
 	m.HandleFunc("/api/lots", s.method(http.MethodGet, s.authed(s.apiLots)))
 	m.HandleFunc("/report", s.method(http.MethodGet, s.reportPage))
