@@ -379,7 +379,7 @@ func TestCLI_Export(t *testing.T) {
 	if code != 0 || len(lines) != 1+45+1 {
 		t.Fatalf("export: exit %d, %d lines, want header + 45 rows + 1 note\n%s", code, len(lines), errOut)
 	}
-	if !strings.HasPrefix(lines[len(lines)-1], ",") || !strings.HasSuffix(lines[len(lines)-1], ",VIP") {
+	if !strings.HasPrefix(lines[len(lines)-1], ",") || !strings.HasSuffix(lines[len(lines)-1], ",VIP,") {
 		t.Fatalf("last line %q, want the note", lines[len(lines)-1])
 	}
 	code, out, _ = runCLI(t, "export", "--db", path, "--since", "2026-11-02T11:00", "--until", "2026-11-02T12:00", "--tz", "UTC")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -8,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,7 +88,7 @@ func fsconfParams(c conf.Config) fsconf.Params {
 	p := fsconf.Params{Listen: c.ESL.Listen, BLF: c.BLF.Enabled}
 	for _, l := range c.Lots {
 		p.Lots = append(p.Lots, fsconf.Lot{
-			Name: l.Name, ParkCode: l.ParkCode, RetrieveCode: l.RetrieveCode, First: l.First, Last: l.Last,
+			Name: l.Name, Domain: l.Domain, ParkCode: l.ParkCode, RetrieveCode: l.RetrieveCode, First: l.First, Last: l.Last,
 			BLFPrefix: l.BLFPrefix, LotKey: l.LotKey(),
 		})
 	}
@@ -185,9 +188,16 @@ func warnReadable(file string, c conf.Config, stderr io.Writer) error {
 }
 
 func runFSConf(args []string, stdout, stderr io.Writer) error {
-	fs := NewFlags("fsconf", "Print the FreeSWITCH dialplan include (conf/dialplan/default/00_parkd.xml).", stderr)
+	fs := NewFlags("fsconf", "Print the FreeSWITCH dialplan include (conf/dialplan/default/00_parkd.xml).\n"+
+		"With lots in domains (tenants), each domain's lots go in that domain's dialplan context, by\n"+
+		"default the one named after the domain (FusionPBX's convention): print one domain's include\n"+
+		"with --domain, or write every context's with --out DIR, as DIR/<context>/"+fsconf.FileName+".", stderr)
 	path := addConfigFlag(fs)
 	defaults := addDefaultsFlag(fs)
+	dom := addDomainFlag(fs)
+	contexts := contextFlag{}
+	fs.Var(contexts, "context", "put the lots of a domain in another dialplan context: `DOMAIN=CONTEXT` (repeatable)")
+	out := fs.String("out", "", "write each context's include to `DIR`/<context>/"+fsconf.FileName)
 	if err := Parse(fs, args); err != nil {
 		return err
 	}
@@ -195,7 +205,79 @@ func runFSConf(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return fsconf.Render(stdout, fsconfParams(c))
+	parts := fsconf.Split(fsconfParams(c), contexts)
+	for d := range contexts {
+		if !slices.ContainsFunc(parts, func(p fsconf.Part) bool { return p.Domain == d }) {
+			return Usagef(fs, "--context %s=...: no lot of domain %q", d, d)
+		}
+	}
+	if *out != "" {
+		return writeFSConf(*out, parts, stdout)
+	}
+	switch {
+	case dom.set:
+		i := slices.IndexFunc(parts, func(p fsconf.Part) bool { return p.Domain == dom.v })
+		if i < 0 {
+			return Usagef(fs, "--domain %q: no lot of that domain", dom.v)
+		}
+		return fsconf.Render(stdout, parts[i].Params)
+	case len(parts) > 1:
+		var names []string
+		for _, p := range parts {
+			names = append(names, strconv.Quote(p.Domain))
+		}
+		return Usagef(fs, "the lots are in %d domains (%s), each in its own context: give --domain or --out DIR",
+			len(parts), strings.Join(names, ", "))
+	}
+	return fsconf.Render(stdout, parts[0].Params)
+}
+
+// writeFSConf writes each part's include as dir/<context>/00_parkd.xml,
+// and says which files it wrote.
+func writeFSConf(dir string, parts []fsconf.Part, stdout io.Writer) error {
+	for _, p := range parts {
+		var buf bytes.Buffer
+		if err := fsconf.Render(&buf, p.Params); err != nil {
+			return err
+		}
+		sub := filepath.Join(dir, p.Context)
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		file := filepath.Join(sub, fsconf.FileName)
+		if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		what := "the lots without a domain"
+		if p.Domain != "" {
+			what = "domain " + p.Domain
+		}
+		if _, err := fmt.Fprintf(stdout, "%s: %s, context %s\n", file, what, p.Context); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// contextFlag is fsconf's repeatable --context DOMAIN=CONTEXT.
+type contextFlag map[string]string
+
+func (c contextFlag) String() string {
+	var out []string
+	for d, ctx := range c {
+		out = append(out, d+"="+ctx)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+func (c contextFlag) Set(s string) error {
+	d, ctx, ok := strings.Cut(s, "=")
+	if !ok || d == "" || ctx == "" {
+		return fmt.Errorf("want DOMAIN=CONTEXT, got %q", s)
+	}
+	c[strings.ToLower(d)] = ctx
+	return nil
 }
 
 // boardLine says whether and where serve will serve the board, and why

@@ -16,6 +16,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"[store] keep prunes it). Columns: "+csvColumns(), stderr)
 	dbf := addDBFlags(fs)
 	fs.Bool("csv", true, "CSV output (the only format)")
+	dom := addDomainFlag(fs)
 	win := addTimeFlags(fs, "since", "until", "", "", "export",
 		"time `ZONE` of --since and --until dates without an offset (the CSV's times are UTC): Local, UTC, Europe/Paris, ...")
 	if err := Parse(fs, args); err != nil {
@@ -30,7 +31,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer d.Close()
-	f := store.HistoryFilter{Since: since, Until: until}
+	f := store.HistoryFilter{Since: since, Until: until, Domains: dom.domains()}
 	notes, err := d.Notes(ctx, f)
 	if err != nil {
 		return err
@@ -55,7 +56,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // csvHeader is the header of history --csv and export.
 func csvHeader() []string {
 	return []string{"id", "at", "event", "lot", "slot", "call", "caller_number", "caller_name", "parker",
-		"retriever", "reason", "wait_ms", "note"}
+		"retriever", "reason", "wait_ms", "note", "domain"}
 }
 
 // csvColumns describes the CSV columns for --help.
@@ -74,7 +75,7 @@ func csvRecord(e entry) []string {
 	}
 	return []string{id, e.At.UTC().Format(timeFormat), string(e.Event), csvText(e.Lot), strconv.Itoa(e.Slot), csvText(string(e.Call)),
 		csvText(e.Caller.Number), csvText(e.Caller.Name), csvText(e.Parker), csvText(e.Retriever), csvText(e.Reason),
-		strconv.FormatInt(e.Wait.Milliseconds(), 10), csvText(e.Note)}
+		strconv.FormatInt(e.Wait.Milliseconds(), 10), csvText(e.Note), csvText(e.Domain)}
 }
 
 // writeEntriesCSV writes entries as CSV under csvHeader.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	asCSV := fs.Bool("csv", false, "print CSV")
 	lot := fs.String("lot", "", "only this `LOT`")
+	dom := addDomainFlag(fs)
 	slot := fs.Int("slot", 0, "only this `SLOT`")
 	parker := fs.String("parker", "", "only calls parked by `WHO`")
 	caller := fs.String("caller", "", "only callers whose number or name contains `TEXT` (ignoring case; % and _ are no wildcards)")
@@ -49,7 +51,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer d.Close()
 	f := store.HistoryFilter{
-		Lot: *lot, Slot: *slot, Call: parking.CallID(*call), Parker: *parker, Caller: *caller,
+		Lot: *lot, Domains: dom.domains(), Slot: *slot, Call: parking.CallID(*call), Parker: *parker, Caller: *caller,
 		Since: since, Until: until, Limit: *limit, Newest: true,
 	}
 	entries, err := readEntries(ctx, d, f, *event)
@@ -78,7 +80,7 @@ func (e entry) isNote() bool { return e.Event == "note" }
 // note recorded them, the text in Note.
 func noteEntry(n store.Note) entry {
 	return entry{HistoryRow: store.HistoryRow{
-		At: n.At, Event: "note", Lot: n.Lot, Slot: n.Slot, Call: n.Call, Caller: n.Caller, Parker: n.Parker,
+		At: n.At, Event: "note", Lot: n.Lot, Domain: n.Domain, Slot: n.Slot, Call: n.Call, Caller: n.Caller, Parker: n.Parker,
 	}, Note: n.Text}
 }
 
@@ -151,11 +153,14 @@ func printEntriesJSON(w io.Writer, entries []entry) error {
 			}
 			continue
 		}
-		err := enc.Encode(map[string]any{
+		m := map[string]any{
 			"at": e.At.UTC().Format(timeFormat), "event": "note", "lot": e.Lot, "slot": e.Slot, "call": e.Call,
 			"caller_number": e.Caller.Number, "caller_name": e.Caller.Name, "parker": e.Parker, "note": e.Note,
-		})
-		if err != nil {
+		}
+		if e.Domain != "" {
+			m["domain"] = e.Domain
+		}
+		if err := enc.Encode(m); err != nil {
 			return err
 		}
 	}
@@ -173,14 +178,26 @@ func PrintHistory(w io.Writer, rows []store.HistoryRow) error {
 }
 
 // printEntries writes history rows and notes as a table, times in loc. A
-// note shows its text quoted (and so escaped) in the REASON column.
+// note shows its text quoted (and so escaped) in the REASON column. A
+// DOMAIN column comes before LOT when an entry is of a domain's lot.
 func printEntries(w io.Writer, entries []entry, loc *time.Location) error {
 	if len(entries) == 0 {
 		_, err := fmt.Fprintln(w, "No history yet.")
 		return err
 	}
+	domains := slices.ContainsFunc(entries, func(e entry) bool { return e.Domain != "" })
+	lotCol := func(r entry) string {
+		if domains {
+			return dash(tableText(r.Domain)) + "\t" + tableText(r.Lot)
+		}
+		return tableText(r.Lot)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "AT\tEVENT\tLOT\tSLOT\tCALLER\tPARKER\tRETRIEVER\tWAITED\tREASON")
+	if domains {
+		fmt.Fprintln(tw, "AT\tEVENT\tDOMAIN\tLOT\tSLOT\tCALLER\tPARKER\tRETRIEVER\tWAITED\tREASON")
+	} else {
+		fmt.Fprintln(tw, "AT\tEVENT\tLOT\tSLOT\tCALLER\tPARKER\tRETRIEVER\tWAITED\tREASON")
+	}
 	for _, r := range entries {
 		slot := "-"
 		if r.Slot != 0 {
@@ -195,7 +212,7 @@ func printEntries(w io.Writer, entries []entry, loc *time.Location) error {
 			reason = strconv.Quote(r.Note)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.In(loc).Format(tableTime),
-			r.Event, tableText(r.Lot), slot, callerText(r.Caller), orUnknown(r.Parker), dash(r.Retriever), waited, reason)
+			r.Event, lotCol(r), slot, callerText(r.Caller), orUnknown(r.Parker), dash(r.Retriever), waited, reason)
 	}
 	return tw.Flush()
 }

@@ -17,8 +17,10 @@ import (
 // table, so the daemon's occupancy and history are never touched.
 func runNote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := NewFlags("note", "Attach a note to the call parked in a slot: parkd note [flags] LOT SLOT \"TEXT\".\n"+
-		"The note shows in slots and history. 1 to 500 characters, no line breaks.", stderr)
+		"The note shows in slots and history. 1 to 500 characters, no line breaks. With lots per\n"+
+		"domain, --domain names the lot's domain.", stderr)
 	dbf := addDBFlags(fs)
+	dom := addDomainFlag(fs)
 	if err := ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -42,7 +44,7 @@ func runNote(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer d.Close()
-	n, err := d.AddNote(ctx, lot, slot, text, time.Now())
+	n, err := d.AddNote(ctx, dom.v, lot, slot, text, time.Now())
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -24,6 +25,7 @@ func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	watch := fs.Bool("watch", false, "show the slots again every --every until interrupted")
 	every := fs.Duration("every", time.Second, "refresh `INTERVAL` for --watch")
 	tz := fs.String("tz", "Local", "time `ZONE` of the times shown: Local, UTC, Europe/Paris, ...")
+	dom := addDomainFlag(fs)
 	if err := Parse(fs, args); err != nil {
 		return err
 	}
@@ -35,7 +37,7 @@ func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if *watch {
-		return watchParked(ctx, dbf, stdout, *asJSON, *every, loc)
+		return watchParked(ctx, dbf, dom, stdout, *asJSON, *every, loc)
 	}
 	d, err := dbf.openForReading()
 	if err != nil {
@@ -46,6 +48,7 @@ func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	parked = inDomain(parked, dom)
 	if *asJSON {
 		return printParkedJSON(stdout, parked, time.Now())
 	}
@@ -56,7 +59,7 @@ func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // It opens the database for each refresh: a reader that found no daemon
 // reads the file as it was (see store.OpenReadOnly), and must open it
 // again to see a daemon that started meanwhile.
-func watchParked(ctx context.Context, dbf dbFlags, stdout io.Writer, asJSON bool, every time.Duration, loc *time.Location) error {
+func watchParked(ctx context.Context, dbf dbFlags, dom *domainFlag, stdout io.Writer, asJSON bool, every time.Duration, loc *time.Location) error {
 	mode := refreshPiped
 	switch {
 	case asJSON:
@@ -74,6 +77,7 @@ func watchParked(ctx context.Context, dbf dbFlags, stdout io.Writer, asJSON bool
 		if err != nil {
 			return err
 		}
+		parked = inDomain(parked, dom)
 		var buf bytes.Buffer
 		if err := writeRefresh(&buf, mode, parked, time.Now(), loc, every); err != nil {
 			return err
@@ -81,6 +85,11 @@ func watchParked(ctx context.Context, dbf dbFlags, stdout io.Writer, asJSON bool
 		_, err = stdout.Write(buf.Bytes())
 		return err
 	})
+}
+
+// inDomain keeps the parked calls of the lots dom keeps.
+func inDomain(parked []store.ParkedCall, dom *domainFlag) []store.ParkedCall {
+	return slices.DeleteFunc(parked, func(p store.ParkedCall) bool { return !dom.keeps(p.Domain) })
 }
 
 // refreshMode is how slots --watch writes each refresh.
@@ -173,25 +182,37 @@ func printParkedJSON(w io.Writer, parked []store.ParkedCall, now time.Time) erro
 
 func parkedJSON(p store.ParkedCall, now time.Time) map[string]any {
 	o := p.Occupant
-	return map[string]any{
+	m := map[string]any{
 		"lot": o.Lot, "slot": o.Slot, "call": o.Call, "caller_number": o.Caller.Number,
 		"caller_name": o.Caller.Name, "parker": o.Parker,
 		"parked_at": o.ParkedAt.UTC().Format(timeFormat), "waiting_ms": o.Waited(now).Milliseconds(),
 		"next_recall_at": o.Deadline.UTC().Format(timeFormat), "recall_attempts": o.Attempts, "note": p.Note,
 	}
+	if o.Domain != "" {
+		m["domain"] = o.Domain // a single-tenant parkd's objects keep their shape
+	}
+	return m
 }
 
 // printParked writes the parked calls as a table, times in loc (the same
-// format as history's, so one call shows the same instant in both).
+// format as history's, so one call shows the same instant in both). A
+// DOMAIN column comes first when a call is in a domain's lot.
 func printParked(w io.Writer, parked []store.ParkedCall, now time.Time, loc *time.Location) error {
 	if len(parked) == 0 {
 		_, err := fmt.Fprintln(w, "No calls parked.")
 		return err
 	}
+	domains := slices.ContainsFunc(parked, func(p store.ParkedCall) bool { return p.Domain != "" })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if domains {
+		fmt.Fprint(tw, "DOMAIN\t")
+	}
 	fmt.Fprintln(tw, "LOT\tSLOT\tCALLER\tPARKER\tPARKED AT\tWAITING\tNEXT RECALL\tRECALLS\tNOTE")
 	for _, p := range parked {
 		o := p.Occupant
+		if domains {
+			fmt.Fprintf(tw, "%s\t", dash(tableText(o.Domain)))
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", tableText(o.Lot), o.Slot, callerText(o.Caller), orUnknown(o.Parker),
 			o.ParkedAt.In(loc).Format(tableTime), o.Waited(now).Round(time.Second),
 			o.Deadline.In(loc).Format("15:04:05"), o.Attempts, dash(p.Note))

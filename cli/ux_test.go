@@ -243,7 +243,7 @@ func TestCLI_CSVFormulas(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%q: exit %d: %s", args, code, errOut)
 		}
-		for _, want := range []string{`,'=cmd|' /C calc'!A7,`, ",+15550100,", ",'@1000,", ",'-2+3\n"} {
+		for _, want := range []string{`,'=cmd|' /C calc'!A7,`, ",+15550100,", ",'@1000,", ",'-2+3,\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%q lacks %s:\n%s", args, want, out)
 			}

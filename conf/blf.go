@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -156,7 +157,15 @@ func (c *Config) validateBLFKeys(p *problems) {
 			if keys[i].first == 0 || keys[j].first == 0 {
 				continue // invalid slots, reported already
 			}
+			if !c.sameKeyDomain(c.Lots[i].Domain, c.Lots[j].Domain) {
+				continue // each domain's keys are published in it alone
+			}
 			x := collision(keys[i], keys[j], i == j)
+			if x == "" && c.Lots[i].Domain != c.Lots[j].Domain {
+				// Slots of one prefix in two domains overlap only as
+				// keys: validateOverlap compares one domain's lots.
+				x = rangeCollision(keys[i], keys[j])
+			}
 			// Name the key that made it: the lot's own key, else the prefix.
 			key := fmt.Sprintf("lot[%d].blf_prefix", j)
 			if keys[j].lotKey != "" && x == keys[j].prefix+keys[j].lotKey {
@@ -171,4 +180,28 @@ func (c *Config) validateBLFKeys(p *problems) {
 			}
 		}
 	}
+}
+
+// sameKeyDomain reports whether the keys of lots of domains a and b can
+// meet in one SIP domain: the same domain, or a lot without a domain
+// (published in blf.domains) and a domain lot whose domain is listed there.
+func (c *Config) sameKeyDomain(a, b string) bool {
+	switch {
+	case a == b:
+		return true
+	case a == "":
+		return slices.Contains(c.BLF.Domains, b)
+	case b == "":
+		return slices.Contains(c.BLF.Domains, a)
+	}
+	return false
+}
+
+// rangeCollision returns the first slot key of a and b, of one prefix,
+// whose ranges overlap; "" if none.
+func rangeCollision(a, b blfKeys) string {
+	if a.prefix != b.prefix || a.first > b.last || b.first > a.last {
+		return ""
+	}
+	return a.prefix + strconv.Itoa(max(a.first, b.first))
 }

@@ -109,8 +109,15 @@ type Log struct {
 
 // Lot is one parking lot: a range of slots with its own codes and behaviour.
 type Lot struct {
-	// Name identifies the lot in the dialplan, the database and the logs.
+	// Name identifies the lot in the dialplan, the database and the logs,
+	// within its domain.
 	Name string `toml:"name"`
+	// Domain is the tenant the lot belongs to: the SIP domain
+	// (FreeSWITCH's domain_name) of the phones that use it, in lower case,
+	// e.g. "hospital-a.example". "" (the default) is the single-tenant
+	// case. Lot names, slots and codes may repeat across domains; a call
+	// only ever reaches the lots of its own domain.
+	Domain string `toml:"domain"`
 	// Slots is the slot range as written in the file: "first-last" or a
 	// single slot number. Validate parses it into First and Last.
 	Slots string `toml:"slots"`
@@ -166,8 +173,9 @@ type Recall struct {
 	Enabled bool `toml:"enabled"`
 	// Dial is the dial string template of the recall leg.
 	Dial string `toml:"dial"`
-	// Domain forces {domain}; "" means the parker's own SIP domain, learnt
-	// from the parked call.
+	// Domain forces {domain}; "" means the lot's domain, else the parker's
+	// own SIP domain, learnt from the parked call. A lot with a domain
+	// recalls in it: this may only repeat it.
 	Domain string `toml:"domain"`
 	// AlertInfo is sent as the recall INVITE's Alert-Info header, for a
 	// distinctive ring.

@@ -841,7 +841,7 @@ func TestParse_ExampleRecall(t *testing.T) {
 		}
 		b.WriteString(line)
 	}
-	wantKeys := []string{"instance", "domains", "warn_after", "fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
+	wantKeys := []string{"instance", "domains", "domain", "warn_after", "fallback", "[lot.recall]", "enabled", "dial", "domain", "alert_info",
 		"caller_id_name", "caller_id_number", "ring_for", "retry_after", "attempts"}
 	if !reflect.DeepEqual(keys, wantKeys) {
 		t.Fatalf("uncommented %q, want %q", keys, wantKeys)

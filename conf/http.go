@@ -53,6 +53,10 @@ type HTTPUser struct {
 	Extension string `toml:"extension"`
 	// Lots limits what the user sees and acts on; empty: every lot.
 	Lots []string `toml:"lots"`
+	// Domains limits what the user sees and acts on to the lots of these
+	// domains (a lot's domain, "" for lots without one); empty: every
+	// domain. With Lots, both must allow a lot.
+	Domains []string `toml:"domains"`
 }
 
 // HTTPToken is an integration's API token ([[http.token]]).
@@ -107,8 +111,12 @@ func (h HTTP) GoString() string { return "conf.HTTP{" + h.String() + "}" }
 
 // String describes the user with the password hash redacted.
 func (u HTTPUser) String() string {
-	return fmt.Sprintf("{name=%s password_hash=%s role=%s extension=%s lots=[%s]}",
+	s := fmt.Sprintf("{name=%s password_hash=%s role=%s extension=%s lots=[%s]",
 		u.Name, redacted(u.PasswordHash), u.Role, u.Extension, strings.Join(u.Lots, " "))
+	if len(u.Domains) > 0 {
+		s += fmt.Sprintf(" domains=[%s]", strings.Join(u.Domains, " "))
+	}
+	return s + "}"
 }
 
 // GoString is like String.
@@ -161,6 +169,11 @@ func (h HTTP) validate(p *problems, lots []Lot) {
 		for j, l := range u.Lots {
 			if !slices.ContainsFunc(lots, func(lot Lot) bool { return lot.Name == l }) {
 				p.addf(fmt.Sprintf("%s.lots[%d]", key, j), "%s: no lot of that name", quote(l))
+			}
+		}
+		for j, d := range u.Domains {
+			if !slices.ContainsFunc(lots, func(lot Lot) bool { return lot.Domain == d }) {
+				p.addf(fmt.Sprintf("%s.domains[%d]", key, j), "%s: no lot of that domain", quote(d))
 			}
 		}
 	}

@@ -60,6 +60,7 @@ var (
 	dialLiteralRE     = regexp.MustCompile(`^[A-Za-z0-9_./@:+*#=%-]*$`)
 	numberLiteralRE   = regexp.MustCompile(`^[0-9+*#]*$`)
 	domainRE          = regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}$`)
+	lotDomainRE       = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
 	fallbackWordRE    = regexp.MustCompile(`^[A-Za-z0-9_.+*#-]+$`)
 	printablePlainRE  = regexp.MustCompile(`^[!-~]{1,80}$`) // printable ASCII, no space
 	recallPlaceholder = map[string]bool{
@@ -130,17 +131,25 @@ func (c *Config) validateLots(p *problems) {
 		p.addf("lot", "at least one [[lot]] is required")
 		return
 	}
-	byName := make(map[string]int, len(c.Lots))
+	byName := make(map[lotID]int, len(c.Lots))
 	var codes []code // the valid park and retrieve codes, in file order
 	for i := range c.Lots {
 		l := &c.Lots[i]
 		key := fmt.Sprintf("lot[%d]", i)
+		if l.Domain != "" {
+			p.match(key+".domain", l.Domain, lotDomainRE,
+				`must be a host name in lower case: letters, digits, . and - (or "" for a lot without a tenant)`)
+		}
 		if p.match(key+".name", l.Name, lotNameRE,
 			"must be 1 to 32 characters from a-z, 0-9, _ and -, starting with a letter or digit") {
-			if j, dup := byName[l.Name]; dup {
-				p.addf(key+".name", "%s: duplicate lot name (also lot[%d])", quote(l.Name), j)
+			if j, dup := byName[lotID{l.Domain, l.Name}]; dup {
+				in := ""
+				if l.Domain != "" {
+					in = " in domain " + quote(l.Domain)
+				}
+				p.addf(key+".name", "%s: duplicate lot name%s (also lot[%d])", quote(l.Name), in, j)
 			} else {
-				byName[l.Name] = i
+				byName[lotID{l.Domain, l.Name}] = i
 			}
 		}
 
@@ -169,12 +178,16 @@ func (c *Config) validateLots(p *problems) {
 			p.addf(key+".on_full", `%s: must be "reject" or "overflow:<lot name>"`, quote(l.OnFull))
 		}
 		p.oneOf(key+".on_occupied", l.OnOccupied, `"reject" or "next"`, "reject", "next")
-		for _, cd := range []code{{key + ".park_code", l.ParkCode}, {key + ".retrieve_code", l.RetrieveCode}} {
+		for _, cd := range []code{{key: key + ".park_code", value: l.ParkCode}, {key: key + ".retrieve_code", value: l.RetrieveCode}} {
 			if p.match(cd.key, cd.value, codeRE, codeHelp) {
+				cd.domain = l.Domain
 				codes = append(codes, cd)
 			}
 		}
 		l.Recall.validate(p, key+".recall")
+		if l.Domain != "" && l.Recall.Domain != "" && l.Recall.Domain != l.Domain {
+			p.addf(key+".recall.domain", "%s: a lot of domain %s recalls in it: leave recall.domain out or repeat the lot's domain", quote(l.Recall.Domain), quote(l.Domain))
+		}
 		validateFallback(p, key+".fallback", l.Fallback)
 		l.validateBLF(p, key)
 	}
@@ -215,10 +228,13 @@ func parseSlots(s string) (first, last int, msg string) {
 	return first, last, ""
 }
 
+// lotID identifies a lot: its name within its domain.
+type lotID struct{ domain, name string }
+
 // validateOverflow checks that every overflow target names another existing
-// lot and that following overflow links never loops. byName maps each valid,
-// unique lot name to its index.
-func (c *Config) validateOverflow(p *problems, byName map[string]int) {
+// lot of the same domain and that following overflow links never loops.
+// byName maps each valid, unique lot to its index.
+func (c *Config) validateOverflow(p *problems, byName map[lotID]int) {
 	next := make([]int, len(c.Lots)) // index of the overflow lot, or -1
 	for i, l := range c.Lots {
 		next[i] = -1
@@ -227,12 +243,14 @@ func (c *Config) validateOverflow(p *problems, byName map[string]int) {
 		}
 		key := fmt.Sprintf("lot[%d].on_full", i)
 		target := l.OverflowLot()
-		j, ok := byName[target]
+		j, ok := byName[lotID{l.Domain, target}]
 		switch {
 		case target == "":
 			p.addf(key, "%s: missing lot name after %q", quote(l.OnFull), overflowPrefix)
 		case target == l.Name:
 			p.addf(key, "%s: a lot cannot overflow to itself", quote(l.OnFull))
+		case !ok && l.Domain != "":
+			p.addf(key, "%s: no lot named %s in domain %s", quote(l.OnFull), quote(target), quote(l.Domain))
 		case !ok:
 			p.addf(key, "%s: no lot named %s", quote(l.OnFull), quote(target))
 		default:
@@ -253,27 +271,31 @@ func (c *Config) validateOverflow(p *problems, byName map[string]int) {
 	}
 }
 
-// validateOverlap checks that no slot belongs to two lots. It uses the First
-// and Last already parsed; lots whose Slots are invalid (First 0) are skipped.
+// validateOverlap checks that no slot belongs to two lots of one domain
+// (domains may repeat slot numbers). It uses the First and Last already
+// parsed; lots whose Slots are invalid (First 0) are skipped.
 func (c *Config) validateOverlap(p *problems) {
 	for j, b := range c.Lots {
 		for i, a := range c.Lots[:j] {
-			if a.First > 0 && b.First > 0 && a.First <= b.Last && b.First <= a.Last {
+			if a.Domain == b.Domain && a.First > 0 && b.First > 0 && a.First <= b.Last && b.First <= a.Last {
 				p.addf(fmt.Sprintf("lot[%d].slots", j), "%s: overlaps lot[%d] %s (%s)", quote(b.Slots), i, quote(a.Name), a.Slots)
 			}
 		}
 	}
 }
 
-// code is a park or retrieve code and its key.
-type code struct{ key, value string }
+// code is a park or retrieve code, its key and its lot's domain.
+type code struct{ key, value, domain string }
 
-// validateCodes checks that the valid codes, in file order, are distinct and
-// that none is a prefix of another, as the dialplan matches ^<code>(\d*)$.
+// validateCodes checks that the valid codes of each domain, in file order,
+// are distinct and that none is a prefix of another, as the dialplan
+// matches ^<code>(\d*)$. Each domain's codes are in a dialplan context of
+// their own (fsconf), so they may repeat across domains.
 func validateCodes(p *problems, codes []code) {
 	for i, cd := range codes {
 		for _, prev := range codes[:i] {
 			switch {
+			case cd.domain != prev.domain:
 			case cd.value == prev.value:
 				p.addf(cd.key, "%s: same code as %s", quote(cd.value), prev.key)
 			case strings.HasPrefix(cd.value, prev.value):

@@ -20,7 +20,7 @@ func lotConfigs(c conf.Config) []parking.LotConfig {
 		r := l.Recall
 		ext, dialplan, context := l.FallbackDestination()
 		out = append(out, parking.LotConfig{
-			Name: l.Name, First: l.First, Last: l.Last, Music: l.Music, Timeout: l.Timeout,
+			Name: l.Name, Domain: l.Domain, First: l.First, Last: l.Last, Music: l.Music, Timeout: l.Timeout,
 			Announce: l.Announce, OverflowTo: l.OverflowLot(), NextIfTaken: l.OnOccupied == "next",
 			Recall: parking.RecallConfig{
 				Enabled: r.Enabled, Dial: r.Dial, AlertInfo: r.AlertInfo, CallerIDName: r.CallerIDName,

@@ -13,7 +13,7 @@ import (
 func lampKeys(c conf.Config) esl.LampKeys {
 	keys := make(esl.LampKeys, 0, len(c.Lots))
 	for _, l := range c.Lots {
-		keys = append(keys, esl.LampKey{Lot: l.Name, First: l.First, Last: l.Last, Prefix: l.BLFPrefix, LotKey: l.LotKey()})
+		keys = append(keys, esl.LampKey{Lot: l.Name, Domain: l.Domain, First: l.First, Last: l.Last, Prefix: l.BLFPrefix, LotKey: l.LotKey()})
 	}
 	return keys
 }

@@ -45,7 +45,7 @@ func (m *Main) startWeb() error {
 	cfg.Actions, cfg.Notes = m.Service, m.DB
 	cfg.Metrics = m.Metrics.Handler()
 	for _, u := range c.Users {
-		cfg.Users = append(cfg.Users, web.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role, Extension: u.Extension, Lots: u.Lots})
+		cfg.Users = append(cfg.Users, web.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role, Extension: u.Extension, Lots: u.Lots, Domains: u.Domains})
 	}
 	for _, t := range c.Tokens {
 		cfg.Tokens = append(cfg.Tokens, web.Token{Name: t.Name, Hash: t.Hash, Role: t.Role})
@@ -80,7 +80,7 @@ func (m *Main) lotViews() []web.LotView {
 	defer m.reloadMu.Unlock()
 	out := make([]web.LotView, 0, len(m.Config.Lots))
 	for _, l := range m.Config.Lots {
-		out = append(out, web.LotView{Name: l.Name, First: l.First, Last: l.Last, ParkCode: l.ParkCode,
+		out = append(out, web.LotView{Name: l.Name, Domain: l.Domain, First: l.First, Last: l.Last, ParkCode: l.ParkCode,
 			RetrieveCode: l.RetrieveCode, Timeout: l.Timeout, WarnAfter: l.Warn()})
 	}
 	return out

@@ -48,6 +48,12 @@ type Request struct {
 	// Referred-By, else the channel's domain_name or dialed_domain; "" if
 	// none is a plain host name.
 	ParkerDomain string
+	// Domain is the channel's own domain_name, case-folded: the tenant
+	// whose lots the request is matched to when lots have domains; "" if
+	// unset or not a plain host name. FreeSWITCH sets it for a registered
+	// user's calls (from the directory) and FusionPBX for every call it
+	// routes into a domain's context.
+	Domain string
 
 	// Transferred says the call was sent here by a transfer (it carries
 	// the REFER's Refer-To or a Referred-By), not dialled by its own phone.
@@ -75,7 +81,7 @@ func ParseRequest(h Headers) (Request, error) {
 // parked (its UUID, caller, parker) would otherwise keep the whole ~10 KB
 // connect reply alive: 10,000 parked calls took 190 MB instead of 40.
 func (r Request) detached() Request {
-	for _, p := range []*string{&r.Action, &r.Call, &r.Lot, &r.Caller.Name, &r.Caller.Number, &r.Parker, &r.Context, &r.ParkerDomain, &r.Dialog, &r.Replaces} {
+	for _, p := range []*string{&r.Action, &r.Call, &r.Lot, &r.Caller.Name, &r.Caller.Number, &r.Parker, &r.Context, &r.ParkerDomain, &r.Domain, &r.Dialog, &r.Replaces} {
 		*p = strings.Clone(*p)
 	}
 	return r
@@ -110,6 +116,9 @@ func parseRequest(h Headers) (Request, error) {
 		}
 	}
 	r.ParkerDomain = parkerDomain(h)
+	if d := variable(h, "domain_name"); domainRE.MatchString(d) {
+		r.Domain = strings.ToLower(d)
+	}
 
 	switch action := variable(h, VarAction); action {
 	case ActionPark, ActionRetrieve, ActionKey:

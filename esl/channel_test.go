@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	gounsafe "unsafe"
+
+	"github.com/parkd/parkd/parking"
 )
 
 // readConnect loads a connect reply captured from a real FreeSWITCH and
@@ -214,5 +216,55 @@ func TestParseRequest_Detached(t *testing.T) {
 				t.Errorf("%s %q shares memory with header %s", name, v, x.Name)
 			}
 		}
+	}
+}
+
+// Ensure the request's Domain, which picks the tenant's lots, is the
+// channel's own domain_name only (never Referred-By's host nor the dialled
+// domain), case-folded, and empty when it is not a plain host name.
+func TestParseRequest_Domain(t *testing.T) {
+	park := Header{Name: "variable_parkd_action", Value: "park"}
+	domainName := func(v string) Header { return Header{Name: "variable_domain_name", Value: v} }
+	for _, tc := range []struct {
+		name  string
+		file  string
+		extra []Header
+		want  string
+	}{
+		{"DomainName", "connect-refer.txt", []Header{domainName("Hospital-A.example")}, "hospital-a.example"},
+		{"NotReferredByHost", "connect-refer.txt", nil, ""},
+		{"NotDialedDomain", "connect-refer-no-referred-by.txt", nil, ""},
+		{"Undef", "connect-direct.txt", []Header{domainName("_undef_")}, ""},
+		{"Injection", "connect-direct.txt", []Header{domainName("x.example\n\napi hupall")}, ""},
+		{"Space", "connect-direct.txt", []Header{domainName("a b")}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := ParseRequest(readConnect(t, tc.file, append(tc.extra, park)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Domain != tc.want {
+				t.Fatalf("Domain=%q, want %q", req.Domain, tc.want)
+			}
+		})
+	}
+}
+
+// Ensure a domain lot's park marks carry its domain, and a lot without
+// one writes no parkd_domain; a domain that could break the command is
+// refused.
+func TestHoldCommands_Domain(t *testing.T) {
+	h := parking.Hold{Lot: "main", Slot: 202, Music: "local_stream://moh"}
+	set, _, err := holdCommands(NewUUID(), "pbx1", h)
+	if err != nil || strings.Contains(set.Arguments, VarDomain) {
+		t.Fatalf("no domain: %q, %v", set.Arguments, err)
+	}
+	h.Domain = "hospital-a.example"
+	if set, _, err = holdCommands(NewUUID(), "pbx1", h); err != nil || !strings.Contains(set.Arguments, VarDomain+"=hospital-a.example") {
+		t.Fatalf("domain: %q, %v", set.Arguments, err)
+	}
+	h.Domain = "a.example;parkd_lot=x"
+	if _, _, err = holdCommands(NewUUID(), "pbx1", h); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("unsafe domain: %v", err)
 	}
 }

@@ -116,6 +116,14 @@ func FuzzBuilders(f *testing.F) {
 			}
 		}
 		check(kill(uuid, value))
+		// The park marks, a lot's domain among them.
+		if set, move, err := holdCommands(uuid, "pbx1", parking.Hold{Lot: "main", Domain: value, Slot: 202, Parker: value, Music: media}); err == nil {
+			check(set, nil)
+			check(move, nil)
+			if _, list, _ := strings.Cut(set.Arguments, " "); value != "" && !strings.Contains(";"+list+";", ";"+VarDomain+"="+value+";") {
+				t.Fatalf("parkd_domain=%q does not split back out of %q", value, list)
+			}
+		}
 		check(markSlot(uuid, value, len(media)))
 		check(transferDest(uuid, parking.Destination{Extension: value, Dialplan: media, Context: value}))
 		if h, err := hangup(uuid, value); err == nil && strings.Count(h.BuildMessage(), "\r\n\r\n") > 0 {

@@ -108,7 +108,7 @@ func (p *oneSlot) Retrieve(ctx context.Context, req parking.RetrieveRequest) (pa
 }
 
 // LotOfSlot: the one slot, 201, is in lot main.
-func (p *oneSlot) LotOfSlot(slot int) (string, bool) { return "main", slot == 201 }
+func (p *oneSlot) LotOfSlot(_ string, slot int) (string, bool) { return "main", slot == 201 }
 
 // outboundRig is parkd's outbound server on a loopback port with its log
 // captured at debug level, and a simulated FreeSWITCH whose calls reach it.

@@ -22,10 +22,10 @@ import (
 // A slot's key names no lot (park+<slot>): the lot is the one whose range
 // holds the slot (Parking.LotOfSlot). When none does, the lot is left to
 // the default and parking refuses the slot as out of range.
-func keyRequest(req Request, lotOfSlot func(int) (string, bool)) (park bool, lot string, slot int) {
+func keyRequest(req Request, lotOfSlot func(string, int) (string, bool)) (park bool, lot string, slot int) {
 	lot, slot = req.Lot, req.Slot
 	if lot == "" && slot != 0 {
-		if l, ok := lotOfSlot(slot); ok {
+		if l, ok := lotOfSlot(req.Domain, slot); ok {
 			lot = l
 		}
 	}
@@ -48,7 +48,7 @@ func (s *Server) key(ctx context.Context, leg *callLeg, req Request, start time.
 func (s *Server) park(ctx context.Context, leg *callLeg, req Request, lot string, slot int, start time.Time, log zerolog.Logger) {
 	occ, err := s.parking.Park(ctx, parking.ParkRequest{
 		Leg: leg, Caller: req.Caller, Parker: req.Parker, ParkerDomain: req.ParkerDomain,
-		Lot: lot, Slot: slot, Dialog: req.Dialog, Replaces: req.Replaces, SelfPark: !req.Transferred,
+		Lot: lot, Slot: slot, Domain: req.Domain, Dialog: req.Dialog, Replaces: req.Replaces, SelfPark: !req.Transferred,
 	})
 	if err != nil {
 		// parking has logged the outcome; this only ties it to the socket.
@@ -63,7 +63,7 @@ func (s *Server) park(ctx context.Context, leg *callLeg, req Request, lot string
 // FreeSWITCH's from there on.
 func (s *Server) retrieve(ctx context.Context, leg *callLeg, req Request, lot string, slot int, start time.Time, log zerolog.Logger) {
 	occ, err := s.parking.Retrieve(ctx, parking.RetrieveRequest{
-		Leg: leg, Retriever: req.Caller.Number, Lot: lot, Slot: slot,
+		Leg: leg, Retriever: req.Caller.Number, Lot: lot, Slot: slot, Domain: req.Domain,
 	})
 	if err != nil {
 		log.Debug().Err(err).Msg("retrieve failed")

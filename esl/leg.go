@@ -151,6 +151,12 @@ func holdCommands(uuid, instance string, h parking.Hold) (set, move command.API,
 	if h.Parker != "" {
 		vars = append(vars, [2]string{VarParker, h.Parker})
 	}
+	if h.Domain != "" {
+		if !domainRE.MatchString(h.Domain) {
+			return set, move, fmt.Errorf("%w: lot domain %q", ErrBadRequest, clip(h.Domain))
+		}
+		vars = append(vars, [2]string{VarDomain, h.Domain})
+	}
 	if set, err = setVars(uuid, vars); err != nil {
 		return set, move, err
 	}

@@ -19,8 +19,9 @@ import (
 // LampSource is where Presence reads the lamps it answers probes with and
 // republishes after a reconnect. parking.Service implements it.
 type LampSource interface {
-	// Lamp is the current lamp of a slot (slot > 0) or of a lot (slot 0).
-	Lamp(lot string, slot int) (parking.Lamp, error)
+	// Lamp is the current lamp of a slot (slot > 0) or of a lot (slot 0)
+	// of domain ("" for a lot without one).
+	Lamp(domain, lot string, slot int) (parking.Lamp, error)
 	// EveryLamp is the current lamp of every slot and lot.
 	EveryLamp() []parking.Lamp
 }
@@ -69,8 +70,8 @@ type Presence struct {
 
 	mu        sync.Mutex
 	keysErr   error
-	byLot     map[string]LampKey
-	users     map[string]keyUser // lowered subscription user → key
+	byLot     map[lampTarget]LampKey // by domain and lot (slot 0)
+	users     map[string]keyUser     // userKey of the subscription user → key
 	pending   map[lampTarget]parking.Lamp
 	order     []lampTarget
 	probes    []probe
@@ -144,16 +145,17 @@ func (p *Presence) setKeys(keys LampKeys) error {
 	if err != nil {
 		return err
 	}
-	byLot := make(map[string]LampKey, len(keys))
+	byLot := make(map[lampTarget]LampKey, len(keys))
 	ku := make(map[string]keyUser, len(users))
 	for _, k := range keys {
-		byLot[k.Lot] = k
+		d := strings.ToLower(k.Domain)
+		byLot[lampTarget{domain: d, lot: k.Lot}] = k
 		for s := k.First; s <= k.Last; s++ {
 			id := strconv.Itoa(s)
-			ku[strings.ToLower(k.Prefix+id)] = keyUser{k.Prefix, id, lampTarget{k.Lot, s}}
+			ku[userKey(k.Prefix+id, d)] = keyUser{k.Prefix, id, lampTarget{d, k.Lot, s}}
 		}
 		if k.LotKey != "" {
-			ku[strings.ToLower(k.Prefix+k.LotKey)] = keyUser{k.Prefix, k.LotKey, lampTarget{k.Lot, 0}}
+			ku[userKey(k.Prefix+k.LotKey, d)] = keyUser{k.Prefix, k.LotKey, lampTarget{d, k.Lot, 0}}
 		}
 	}
 	p.mu.Lock()
@@ -182,7 +184,7 @@ func (p *Presence) setKeys(keys LampKeys) error {
 // keyOf returns the key that shows t, if one is configured. Called with
 // p.mu held.
 func (p *Presence) keyOf(t lampTarget) (keyUser, bool) {
-	k, ok := p.byLot[t.lot]
+	k, ok := p.byLot[lampTarget{domain: t.domain, lot: t.lot}]
 	switch {
 	case !ok:
 		return keyUser{}, false
@@ -198,7 +200,7 @@ func (p *Presence) keyOf(t lampTarget) (keyUser, bool) {
 // of the same key still waiting, and returns at once. A lamp without a
 // configured key is ignored.
 func (p *Presence) Light(l parking.Lamp) {
-	t := lampTarget{l.Lot, l.Slot}
+	t := lampTarget{strings.ToLower(l.Domain), l.Lot, l.Slot}
 	p.mu.Lock()
 	if _, ok := p.keyOf(t); !ok {
 		p.mu.Unlock()
@@ -234,14 +236,18 @@ func (p *Presence) connected() {
 }
 
 // onProbe is the Client's hook for PRESENCE_PROBE events: a probe whose
-// `to` is one of the keys is queued for an answer.
+// `to` is one of the keys is queued for an answer: a key of a lot of the
+// probe's domain, else of a lot without a domain.
 func (p *Presence) onProbe(ev Event) {
 	user, domain, ok := strings.Cut(ev.Get("to"), "@")
 	if !ok || !ValidDomain(domain) {
 		return
 	}
 	p.mu.Lock()
-	k, ok := p.users[strings.ToLower(user)]
+	k, ok := p.users[userKey(user, domain)]
+	if !ok {
+		k, ok = p.users[userKey(user, "")]
+	}
 	if !ok {
 		p.mu.Unlock()
 		return
@@ -336,13 +342,20 @@ func (p *Presence) flush(ctx context.Context) error {
 			}
 		}
 	}
+	// A domain's lot's keys are in its domain only.
+	in := func(t lampTarget) []string {
+		if t.domain != "" {
+			return []string{t.domain}
+		}
+		return domains
+	}
 	for _, k := range off {
-		add(k, parking.Lamp{Lot: k.t.lot, Slot: k.t.slot}, domains, "", false)
+		add(k, parking.Lamp{Lot: k.t.lot, Domain: k.t.domain, Slot: k.t.slot}, in(k.t), "", false)
 	}
 	for _, l := range lamps {
-		t := lampTarget{l.Lot, l.Slot}
+		t := lampTarget{strings.ToLower(l.Domain), l.Lot, l.Slot}
 		if k, ok := p.keyOf(t); ok {
-			add(k, l, domains, "", false)
+			add(k, l, in(t), "", false)
 			if p.struck != nil {
 				p.struck[t] = true
 			}
@@ -352,9 +365,9 @@ func (p *Presence) flush(ctx context.Context) error {
 	for len(p.snap) > 0 && chunk > 0 {
 		l := p.snap[0]
 		p.snap = p.snap[1:]
-		t := lampTarget{l.Lot, l.Slot}
+		t := lampTarget{strings.ToLower(l.Domain), l.Lot, l.Slot}
 		if k, ok := p.keyOf(t); ok && !p.struck[t] {
-			add(k, l, domains, "", false)
+			add(k, l, in(t), "", false)
 			chunk--
 		}
 	}
@@ -364,10 +377,10 @@ func (p *Presence) flush(ctx context.Context) error {
 	more := p.snap != nil
 	p.mu.Unlock()
 	for _, pr := range probes {
-		l, err := p.src.Lamp(pr.key.t.lot, pr.key.t.slot)
+		l, err := p.src.Lamp(pr.key.t.domain, pr.key.t.lot, pr.key.t.slot)
 		if err != nil {
 			// A lot or slot the Service does not know (yet): dark.
-			l = parking.Lamp{Lot: pr.key.t.lot, Slot: pr.key.t.slot}
+			l = parking.Lamp{Lot: pr.key.t.lot, Domain: pr.key.t.domain, Slot: pr.key.t.slot}
 		}
 		add(pr.key, l, []string{pr.domain}, pr.callID, true)
 	}

@@ -14,8 +14,14 @@ import (
 // subscription user is Prefix followed by the slot number ("park+701"),
 // and, if LotKey is not empty, a key for the whole lot whose user is Prefix
 // followed by LotKey ("park+70" or "park+sales").
+//
+// A lot with a Domain (a tenant's lot) has its keys in that domain only:
+// they are published there and answer the probes of that domain, so two
+// domains can each have a park+701. A lot without one has its keys in
+// every domain Presence publishes in.
 type LampKey struct {
 	Lot         string
+	Domain      string
 	First, Last int
 	Prefix      string
 	LotKey      string
@@ -46,8 +52,18 @@ func ValidDomain(s string) bool { return presenceDomainRE.MatchString(s) }
 
 // lampTarget is what a key's subscription user names.
 type lampTarget struct {
-	lot  string
-	slot int // 0: the lot's key
+	domain, lot string // domain: "" for a lot without one
+	slot        int    // 0: the lot's key
+}
+
+// userKey is how a subscription user is looked up: lowered, and for a
+// domain's lot followed by @ and its domain.
+func userKey(user, domain string) string {
+	u := strings.ToLower(user)
+	if domain != "" {
+		u += "@" + strings.ToLower(domain)
+	}
+	return u
 }
 
 // ValidateLampKeys checks keys: lot names as conf allows them, each lot
@@ -66,13 +82,15 @@ func indexLampKeys(keys LampKeys) (map[string]lampTarget, error) {
 		return fmt.Errorf("%w: %s", ErrBadLampKeys, fmt.Sprintf(format, a...))
 	}
 	users := map[string]lampTarget{}
-	lots := map[string]bool{}
+	lots := map[lampTarget]bool{}
 	total := 0
 	for _, k := range keys {
 		switch {
 		case !lotRE.MatchString(k.Lot):
 			return nil, bad("lot name %q", clip(k.Lot))
-		case lots[k.Lot]:
+		case k.Domain != "" && !ValidDomain(k.Domain):
+			return nil, bad("lot %s: domain %q", k.Lot, clip(k.Domain))
+		case lots[lampTarget{domain: strings.ToLower(k.Domain), lot: k.Lot}]:
 			return nil, bad("lot %s listed twice", k.Lot)
 		case k.First < 1 || k.Last < k.First:
 			return nil, bad("lot %s: slot range %d-%d", k.Lot, k.First, k.Last)
@@ -81,13 +99,13 @@ func indexLampKeys(keys LampKeys) (map[string]lampTarget, error) {
 		case k.LotKey != "" && !lotKeyRE.MatchString(k.LotKey):
 			return nil, bad("lot %s: lot key %q (letters, digits and _.+*#- only)", k.Lot, clip(k.LotKey))
 		}
-		lots[k.Lot] = true
+		lots[lampTarget{domain: strings.ToLower(k.Domain), lot: k.Lot}] = true
 		total += k.Last - k.First + 1
 		if total > maxLampKeys {
 			return nil, bad("more than %d keys", maxLampKeys)
 		}
 		claim := func(user string, t lampTarget) error {
-			u := strings.ToLower(user)
+			u := userKey(user, k.Domain)
 			if o, ok := users[u]; ok {
 				return bad("key %s of lot %s is also a key of lot %s", user, t.lot, o.lot)
 			}
@@ -95,12 +113,12 @@ func indexLampKeys(keys LampKeys) (map[string]lampTarget, error) {
 			return nil
 		}
 		for s := k.First; s <= k.Last; s++ {
-			if err := claim(k.Prefix+strconv.Itoa(s), lampTarget{k.Lot, s}); err != nil {
+			if err := claim(k.Prefix+strconv.Itoa(s), lampTarget{strings.ToLower(k.Domain), k.Lot, s}); err != nil {
 				return nil, err
 			}
 		}
 		if k.LotKey != "" {
-			if err := claim(k.Prefix+k.LotKey, lampTarget{k.Lot, 0}); err != nil {
+			if err := claim(k.Prefix+k.LotKey, lampTarget{strings.ToLower(k.Domain), k.Lot, 0}); err != nil {
 				return nil, err
 			}
 		}

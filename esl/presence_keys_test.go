@@ -129,3 +129,31 @@ func FuzzPresenceIn(f *testing.F) {
 		}
 	})
 }
+
+// Ensure one lot name and the same keys may be in two domains, each
+// domain's keys its own, but not twice in one domain.
+func TestValidateLampKeys_Domains(t *testing.T) {
+	a := LampKey{Lot: "main", Domain: "a.example", First: 701, Last: 720, Prefix: "park+", LotKey: "*70"}
+	b := a
+	b.Domain = "b.example"
+	plain := a
+	plain.Domain = ""
+	if err := ValidateLampKeys(LampKeys{a, b, plain}); err != nil {
+		t.Fatal(err)
+	}
+	a2 := a
+	a2.Domain = "A.EXAMPLE"
+	if err := ValidateLampKeys(LampKeys{a, a2}); !errors.Is(err, ErrBadLampKeys) {
+		t.Fatalf("main twice in a.example: %v", err)
+	}
+	other := a
+	other.Lot, other.LotKey = "vip", ""
+	if err := ValidateLampKeys(LampKeys{a, other}); !errors.Is(err, ErrBadLampKeys) {
+		t.Fatalf("park+701 of two lots of a.example: %v", err)
+	}
+	bad := a
+	bad.Domain = "a example"
+	if err := ValidateLampKeys(LampKeys{bad}); !errors.Is(err, ErrBadLampKeys) {
+		t.Fatalf("bad domain: %v", err)
+	}
+}

@@ -28,7 +28,7 @@ func newFakeLamps(keys esl.LampKeys) *fakeLamps {
 	return &fakeLamps{keys: keys, lamps: map[[2]any]parking.Lamp{}}
 }
 
-func (f *fakeLamps) Lamp(lot string, slot int) (parking.Lamp, error) {
+func (f *fakeLamps) Lamp(_, lot string, slot int) (parking.Lamp, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, k := range f.keys {

@@ -24,9 +24,10 @@ var legEvents = []string{"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_ANSWER", "CHANNEL_
 type Parking interface {
 	Park(ctx context.Context, req parking.ParkRequest) (parking.Occupant, error)
 	Retrieve(ctx context.Context, req parking.RetrieveRequest) (parking.Occupant, error)
-	// LotOfSlot names the lot whose range holds slot, for a slot's
-	// busy-lamp key (park+<slot>), which names no lot.
-	LotOfSlot(slot int) (string, bool)
+	// LotOfSlot names the lot of the calling channel's domain whose range
+	// holds slot, for a slot's busy-lamp key (park+<slot>), which names no
+	// lot.
+	LotOfSlot(domain string, slot int) (string, bool)
 }
 
 // Server accepts the connections FreeSWITCH's socket application makes for

@@ -111,17 +111,17 @@ func parseShowCalls(body string) ([]showRow, error) {
 }
 
 // markNames are the channel variables a parked call's marks are read from.
-type markNames struct{ recallFor, slot, lot, parker, parkedAt string }
+type markNames struct{ recallFor, slot, lot, parker, parkedAt, domain string }
 
 var (
-	marks = markNames{VarRecallFor, VarSlot, VarLot, VarParker, VarParkedAt}
+	marks = markNames{VarRecallFor, VarSlot, VarLot, VarParker, VarParkedAt, VarDomain}
 	// legacyMarks are the names parkd wrote before its variables took the
 	// parkd_ prefix and an instance. They are read only on a call parkd's
 	// own database holds (known), so that calls parked before an upgrade
 	// are re-adopted rather than closed as lost while they still hear the
 	// music; FusionPBX's valet park writes the same names, but its calls
 	// are never in parkd's database.
-	legacyMarks = markNames{"park_recall_for", "park_slot", "park_lot", "park_parker", "park_parked_at"}
+	legacyMarks = markNames{"park_recall_for", "park_slot", "park_lot", "park_parker", "park_parked_at", ""}
 )
 
 // surveyOne reads one channel's marks; ok is false when it is not parkd's
@@ -199,6 +199,15 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow, known boo
 	}
 	if !tokenRE.MatchString(ch.Parker) {
 		ch.Parker = ""
+	}
+	if names.domain != "" {
+		d, alive, err := get(names.domain)
+		if err != nil || !alive {
+			return ch, false, err
+		}
+		if domainRE.MatchString(d) {
+			ch.Domain = strings.ToLower(d)
+		}
 	}
 	app, alive, err := get("current_application")
 	if err != nil || !alive {

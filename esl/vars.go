@@ -26,6 +26,9 @@ const (
 	// it and when (RFC 3339, UTC, milliseconds).
 	VarParker   = "parkd_parker"
 	VarParkedAt = "parkd_parked_at"
+	// VarDomain is written on a parked call whose lot has a domain: the
+	// lot's domain, so a survey re-adopts it in its own tenant's lot.
+	VarDomain = "parkd_domain"
 	// VarInstance names the parkd that parked a call or placed a recall
 	// leg; reconciliation adopts only channels that carry its own.
 	VarInstance = "parkd_instance"

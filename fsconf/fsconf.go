@@ -9,6 +9,11 @@
 // (esl.VarReturn), so that when parkd is not there to take it the dialplan
 // itself plays the error tone and sends the caller back. It holds no call
 // logic.
+//
+// Lots that belong to a domain (a tenant) are rendered per domain, each
+// domain's into its own include for that domain's dialplan context (see
+// Split): their park and retrieve codes may repeat across domains because
+// each context has its own.
 package fsconf
 
 import (
@@ -61,11 +66,60 @@ type Params struct {
 	// <BLFPrefix><slot> for each of its slots and <BLFPrefix><LotKey>.
 	// A call transferred there parks, a phone dialling one retrieves.
 	BLF bool
+	// Domain is the domain of every lot in Lots, for an include of a
+	// tenant's lots (Split makes them); "" for lots without one.
+	Domain string
+	// Context is the dialplan context the include goes in; "" is "default"
+	// for lots without a domain and the domain's own name for a domain's
+	// lots (FusionPBX's convention: one context per domain, named after it).
+	Context string
+}
+
+// Part is the include of one domain's lots, for one dialplan context.
+type Part struct {
+	Domain  string // "" for the lots without a domain
+	Context string
+	Params  Params
+}
+
+// Split divides p by the lots' domains, in the order each domain first
+// appears: one Part per domain, its Params holding that domain's lots and
+// its context, contexts[domain] if given, else the domain's name (or
+// "default" for lots without a domain).
+func Split(p Params, contexts map[string]string) []Part {
+	var parts []Part
+	index := map[string]int{}
+	for _, l := range p.Lots {
+		i, ok := index[l.Domain]
+		if !ok {
+			q := p
+			q.Lots, q.Domain, q.Context = nil, l.Domain, contexts[l.Domain]
+			if q.Context == "" {
+				q.Context = q.defaultContext()
+			}
+			i = len(parts)
+			index[l.Domain] = i
+			parts = append(parts, Part{Domain: l.Domain, Context: q.Context, Params: q})
+		}
+		parts[i].Params.Lots = append(parts[i].Params.Lots, l)
+	}
+	return parts
+}
+
+// defaultContext is the context of p's lots when none is given.
+func (p Params) defaultContext() string {
+	if p.Domain == "" {
+		return "default"
+	}
+	return p.Domain
 }
 
 // Lot is one parking lot as the dialplan sees it.
 type Lot struct {
-	Name         string
+	Name string
+	// Domain is the lot's domain (a tenant); "" for none. Every lot of one
+	// Params has the same.
+	Domain       string
 	ParkCode     string
 	RetrieveCode string
 	First, Last  int
@@ -85,6 +139,10 @@ var (
 	// lot key (a park code or a lot name).
 	blfPrefixRE = regexp.MustCompile(`^[A-Za-z0-9+*#._-]{1,16}$`)
 	lotKeyRE    = regexp.MustCompile(`^(?:[*#]?[0-9]{1,8}|[a-z0-9][a-z0-9_-]{0,31})$`)
+	// domainRE is conf's rule for a lot's domain; contextRE what a context
+	// name may be made of here (a domain's name is one).
+	domainRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+	contextRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
 )
 
 //go:embed dialplan.xml.tmpl
@@ -96,6 +154,9 @@ var dialplan = template.Must(template.New("dialplan").Option("missingkey=error")
 // view is the template's data. Every string is already escaped for where the
 // template places it.
 type view struct {
+	Domain          string // attribute-escaped; "" for lots without a domain
+	CommentDomain   string // safe inside an XML comment
+	CommentContext  string // safe inside an XML comment
 	Socket          string
 	ErrorTone       string
 	ReferredByRegex string
@@ -125,7 +186,14 @@ func Render(w io.Writer, p Params) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("render dialplan: %w", err)
 	}
+	ctx := p.Context
+	if ctx == "" {
+		ctx = p.defaultContext()
+	}
 	v := view{
+		Domain:          attr(p.Domain),
+		CommentDomain:   comment(p.Domain),
+		CommentContext:  comment(ctx),
 		Socket:          attr(p.Listen + " async full"),
 		ErrorTone:       attr(esl.ErrorTone),
 		ReferredByRegex: attr(ReferredByRegex),
@@ -174,8 +242,17 @@ func (p Params) Validate() error {
 	if len(p.Lots) == 0 {
 		errs = append(errs, errors.New("no lots"))
 	}
+	if p.Domain != "" && !domainRE.MatchString(p.Domain) {
+		errs = append(errs, fmt.Errorf("domain %q: must be a host name in lower case", p.Domain))
+	}
+	if p.Context != "" && !contextRE.MatchString(p.Context) {
+		errs = append(errs, fmt.Errorf("context %q: must be letters, digits, . _ and -", p.Context))
+	}
 	seen := make(map[string]bool, len(p.Lots))
 	for i, l := range p.Lots {
+		if l.Domain != p.Domain {
+			errs = append(errs, fmt.Errorf("lot[%d]: domain %q: this include is for the lots of domain %q (see Split)", i, l.Domain, p.Domain))
+		}
 		if !lotNameRE.MatchString(l.Name) {
 			errs = append(errs, fmt.Errorf("lot[%d]: name %q: must be 1 to 32 characters from a-z, 0-9, _ and -, starting with a letter or digit", i, l.Name))
 		} else if seen[l.Name] {

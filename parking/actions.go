@@ -84,7 +84,7 @@ func (s *Service) claimFor(e *entry, st state) (cancelled bool) {
 	}
 	e.state = st
 	if cancelled {
-		s.relight(e.occ.Lot, e.occ.Slot) // no longer ringing
+		s.relight(e.occ.lotKey(), e.occ.Slot) // no longer ringing
 	}
 	return cancelled
 }
@@ -106,12 +106,13 @@ func (s *Service) unclaim(e *entry, cancelled bool, why string) {
 		occ := e.occ
 		s.commit(Transition{Event: EventRecallFailed, Reason: why, Occupancy: &occ}, e)
 	} else {
-		s.relight(e.occ.Lot, e.occ.Slot)
+		s.relight(e.occ.lotKey(), e.occ.Slot)
 	}
 	s.arm(e)
 }
 
-// Move puts the parked call into slot of lot ("" for its own lot): it
+// Move puts the parked call into slot of lot ("" for its own lot), a lot
+// of the call's own domain: it
 // keeps its deadline and recall attempts, and both slots' lamps change.
 // Only a call that is parked (not ringing a recall, not being retrieved)
 // moves: else ErrMovedOn. A slot taken fails with ErrSlotTaken, a slot
@@ -131,7 +132,7 @@ func (s *Service) Move(ctx context.Context, call CallID, lotName string, slot in
 	if lotName == "" {
 		lotName = e.occ.Lot
 	}
-	to, err := s.lot(lotName)
+	to, err := s.lot(e.occ.Domain, lotName)
 	if err == nil && !to.cfg.Contains(slot) {
 		err = fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, slot, to.cfg.Name, to.cfg.First, to.cfg.Last)
 	} else if err == nil && to.at(slot) != nil {
@@ -141,15 +142,15 @@ func (s *Service) Move(ctx context.Context, call CallID, lotName string, slot in
 		s.mu.Unlock()
 		return Occupant{}, fmt.Errorf("move %s: %w", call, err)
 	}
-	fromLot, fromSlot := e.occ.Lot, e.occ.Slot
+	fromKey, fromLot, fromSlot := e.occ.lotKey(), e.occ.Lot, e.occ.Slot
 	if from := s.lotOf(e); from != nil && from.at(fromSlot) == e {
 		from.set(fromSlot, nil)
 	}
 	to.set(slot, e)
 	e.occ.Lot, e.occ.Slot = to.cfg.Name, slot
-	s.relight(fromLot, fromSlot)
-	if l, ok := s.retired[fromLot]; ok && l.empty() {
-		delete(s.retired, fromLot) // a lot a reload removed goes with its last call
+	s.relight(fromKey, fromSlot)
+	if l, ok := s.retired[fromKey]; ok && l.empty() {
+		delete(s.retired, fromKey) // a lot a reload removed goes with its last call
 	}
 	// The timer follows the lot's configuration (another lot may recall
 	// differently); the deadline stays. A timer that fired meanwhile no

@@ -185,7 +185,7 @@ func TestPickup_CancelsRecall(t *testing.T) {
 				svc, sw, st := parkedJane(t, phone{answerAfter: time.Hour}, nil)
 				setPhone(sw, "user/2002@example.com", tc.phone)
 				sleep(121 * time.Second)
-				if l, _ := svc.Lamp("main", 202); l.State != LampRinging {
+				if l, _ := svc.Lamp("", "main", 202); l.State != LampRinging {
 					t.Fatalf("recall not ringing: %+v", l)
 				}
 				res := pickupAsync(svc, "2002")
@@ -292,7 +292,7 @@ func TestMove(t *testing.T) {
 		if occ, err := svc.Move(ctx, "jane", "vip", 702, "web:desk"); err != nil || occ.Lot != "vip" || occ.Slot != 702 {
 			t.Fatalf("move to vip: %+v, %v", occ, err)
 		}
-		if l, _ := svc.Lamp("main", 0); l.Parked != 1 {
+		if l, _ := svc.Lamp("", "main", 0); l.Parked != 1 {
 			t.Fatalf("main's key counts %d calls, want 1", l.Parked)
 		}
 		// The recall at the kept deadline rings for the new slot; a
@@ -357,7 +357,7 @@ func TestExtend(t *testing.T) {
 		if r := rows[3]; r.Reason != "cancelled: extended by web:desk" {
 			t.Fatalf("recall_failed row=%+v", r)
 		}
-		if l, _ := svc.Lamp("main", 202); l.State != LampParked {
+		if l, _ := svc.Lamp("", "main", 202); l.State != LampParked {
 			t.Fatalf("lamp %+v, want parked", l)
 		}
 	})

@@ -88,7 +88,7 @@ func BenchmarkChoose(b *testing.B) {
 			for i := range fill {
 				l.slots[i] = &entry{}
 			}
-			lots := map[string]*lot{"main": l}
+			lots := map[lotKey]*lot{{name: "main"}: l}
 			for b.Loop() {
 				if _, err := choose(l, 0, lots); err != nil {
 					b.Fatal(err)

@@ -279,7 +279,7 @@ func (m *memStore) Record(_ context.Context, t Transition) error {
 	}
 	if t.Occupancy != nil {
 		for c, o := range m.occ {
-			if c != t.Call && o.Lot == t.Occupancy.Lot && o.Slot == t.Occupancy.Slot {
+			if c != t.Call && o.lotKey() == t.Occupancy.lotKey() && o.Slot == t.Occupancy.Slot {
 				return ErrSlotTaken
 			}
 		}

@@ -50,7 +50,7 @@ func (s *Service) awaitReplacement(e *entry) bool {
 	gen := e.gen
 	e.timer = time.AfterFunc(handoffWait, func() { s.handoffExpired(e, gen) })
 	if recalling {
-		s.relight(e.occ.Lot, e.occ.Slot) // no longer ringing
+		s.relight(e.occ.lotKey(), e.occ.Slot) // no longer ringing
 	}
 	s.Logger.Info().Str("lot", e.occ.Lot).Int("slot", e.occ.Slot).Str("call", string(e.occ.Call)).
 		Msg("parked call hung up by an attended transfer; its slot waits for the transferred call")
@@ -113,7 +113,7 @@ func (s *Service) claimReplaced(call CallID, req ParkRequest) (claimed, bool) {
 	}
 	now := time.Now()
 	e := &entry{state: stateParking, occ: Occupant{
-		Lot: old.occ.Lot, Slot: old.occ.Slot, Call: call, Caller: req.Caller,
+		Lot: old.occ.Lot, Domain: old.occ.Domain, Slot: old.occ.Slot, Call: call, Caller: req.Caller,
 		Parker: old.occ.Parker, ParkerDomain: old.occ.ParkerDomain,
 		ParkedAt: now, Deadline: now.Add(l.cfg.Timeout), Dialog: req.Dialog,
 	}}

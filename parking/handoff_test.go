@@ -168,7 +168,7 @@ func TestHandoff_Orders(t *testing.T) {
 				if got := st.events("held"); !slices.Equal(got, []Event{EventParked}) {
 					t.Fatalf("held caller history after the handoff wait=%v", got)
 				}
-				if l, _ := svc.Lamp("main", consult.Slot); l.State != LampParked || l.Caller != jane {
+				if l, _ := svc.Lamp("", "main", consult.Slot); l.State != LampParked || l.Caller != jane {
 					t.Fatalf("lamp=%+v", l)
 				}
 			})
@@ -199,7 +199,7 @@ func TestHandoff_Timeout(t *testing.T) {
 		if r := st.last(); r.Reason != causeAttendedTransfer || r.Slot != consult.Slot {
 			t.Fatalf("abandoned row=%+v", r)
 		}
-		if l, _ := svc.Lamp("main", consult.Slot); l.State != LampIdle {
+		if l, _ := svc.Lamp("", "main", consult.Slot); l.State != LampIdle {
 			t.Fatalf("lamp=%+v", l)
 		}
 		// Too late: the held caller parks as any call would.

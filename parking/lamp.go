@@ -30,9 +30,10 @@ func (s LampState) String() string {
 // Lamp is the state of one key: a slot's (Slot > 0) or a whole lot's
 // (Slot == 0).
 type Lamp struct {
-	Lot   string
-	Slot  int // 0: the lot's key
-	State LampState
+	Lot    string
+	Domain string // the lot's domain: its keys are published there; "" for none
+	Slot   int    // 0: the lot's key
+	State  LampState
 	// Caller is the call parked in the slot; zero for a lot's key or an
 	// idle slot.
 	Caller Caller

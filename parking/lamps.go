@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Busy-lamp keys. The lamp of a slot follows the state of the call in it
@@ -49,7 +50,7 @@ func (l *lot) parkedIn() int {
 
 // keyLamp is the lamp of l's key.
 func (l *lot) keyLamp() Lamp {
-	k := Lamp{Lot: l.cfg.Name, Parked: l.parkedIn()}
+	k := Lamp{Lot: l.cfg.Name, Domain: l.cfg.Domain, Parked: l.parkedIn()}
 	if k.Parked > 0 {
 		k.State = LampParked
 	}
@@ -59,18 +60,18 @@ func (l *lot) keyLamp() Lamp {
 // slotLamp is the lamp of l's slot.
 func (l *lot) slotLamp(slot int) Lamp {
 	st, c := lampOf(l.at(slot))
-	return Lamp{Lot: l.cfg.Name, Slot: slot, State: st, Caller: c}
+	return Lamp{Lot: l.cfg.Name, Domain: l.cfg.Domain, Slot: slot, State: st, Caller: c}
 }
 
 // relight tells s.Lamps the lamp of lotName's slot, and the lamp of the
 // lot's key when its count changed. Called with s.mu held, after the change.
-func (s *Service) relight(lotName string, slot int) {
+func (s *Service) relight(k lotKey, slot int) {
 	if s.Lamps == nil {
 		return
 	}
-	l, ok := s.byName[lotName]
+	l, ok := s.byName[k]
 	if !ok {
-		if l, ok = s.retired[lotName]; !ok {
+		if l, ok = s.retired[k]; !ok {
 			return // a call of a lot gone (Resync's stray rows): no key shows it
 		}
 	}
@@ -98,15 +99,17 @@ func (s *Service) relightKey(l *lot) {
 var ErrNoLamp = errors.New("no such lamp")
 
 // Lamp returns the current lamp of a lot's slot, or of the lot's key for
-// slot 0. A lot that a reload removed while calls were parked in it still
-// has its lamps. Fails with ErrUnknownLot or ErrBadSlot (both wrapped with
-// ErrNoLamp too) when there is no such key.
-func (s *Service) Lamp(lot string, slot int) (Lamp, error) {
+// slot 0; the lot is domain's ("" for a lot without a domain). A lot that a
+// reload removed while calls were parked in it still has its lamps. Fails
+// with ErrUnknownLot or ErrBadSlot (both wrapped with ErrNoLamp too) when
+// there is no such key.
+func (s *Service) Lamp(domain, lot string, slot int) (Lamp, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, ok := s.byName[lot]
+	k := lotKey{strings.ToLower(domain), lot}
+	l, ok := s.byName[k]
 	if !ok {
-		if l, ok = s.retired[lot]; !ok {
+		if l, ok = s.retired[k]; !ok {
 			return Lamp{}, fmt.Errorf("lamp %s/%d: %w: %w: %q", lot, slot, ErrNoLamp, ErrUnknownLot, lot)
 		}
 	}
@@ -136,12 +139,17 @@ func (s *Service) EveryLamp() []Lamp {
 		lots = append(lots, l)
 		n += len(l.slots) + len(l.held) + 1
 	}
-	sort.Slice(lots, func(i, j int) bool { return lots[i].cfg.Name < lots[j].cfg.Name })
+	sort.Slice(lots, func(i, j int) bool {
+		if lots[i].cfg.Domain != lots[j].cfg.Domain {
+			return lots[i].cfg.Domain < lots[j].cfg.Domain
+		}
+		return lots[i].cfg.Name < lots[j].cfg.Name
+	})
 	out := make([]Lamp, 0, n)
 	for _, l := range lots {
 		out = append(out, l.keyLamp())
 		start := len(out)
-		if _, live := s.byName[l.cfg.Name]; live {
+		if _, live := s.byName[l.cfg.key()]; live {
 			for slot := l.cfg.First; slot <= l.cfg.Last; slot++ {
 				out = append(out, l.slotLamp(slot))
 			}
@@ -165,12 +173,14 @@ func (s *Service) EveryLamp() []Lamp {
 
 // LotOfSlot returns the configured lot whose range holds slot (the first in
 // configuration order if ranges overlap), for a key dialled as park+<slot>
-// with no lot named.
-func (s *Service) LotOfSlot(slot int) (string, bool) {
+// with no lot named, among the lots of the calling channel's domain (see
+// Service.domainOf).
+func (s *Service) LotOfSlot(domain string, slot int) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	domain = s.domainOf(domain)
 	for _, l := range s.lots {
-		if l.cfg.Contains(slot) {
+		if l.cfg.Domain == domain && l.cfg.Contains(slot) {
 			return l.cfg.Name, true
 		}
 	}

@@ -189,7 +189,7 @@ func TestLamps_StateChanges(t *testing.T) {
 						want = l
 					}
 				}
-				if got, err := svc.Lamp("main", 202); err != nil || got != want {
+				if got, err := svc.Lamp("", "main", 202); err != nil || got != want {
 					t.Fatalf("Lamp(main, 202)=%+v, %v; want %+v", got, err, want)
 				}
 			})
@@ -217,7 +217,7 @@ func TestLamps_LotCounts(t *testing.T) {
 			if _, err := svc.Park(ctx, ParkRequest{Leg: newLeg(c), Caller: jane, Parker: "1000"}); err != nil {
 				t.Fatal(err)
 			}
-			if k, _ := svc.Lamp("main", 0); k != keyLit(i+1) {
+			if k, _ := svc.Lamp("", "main", 0); k != keyLit(i+1) {
 				t.Fatalf("key after %d parks=%+v", i+1, k)
 			}
 		}
@@ -278,12 +278,12 @@ func TestLamps_EveryLamp(t *testing.T) {
 			slot int
 			want error
 		}{{"nope", 0, ErrUnknownLot}, {"main", 204, ErrBadSlot}, {"main", -1, ErrBadSlot}} {
-			if _, err := svc.Lamp(tc.lot, tc.slot); !errors.Is(err, tc.want) || !errors.Is(err, ErrNoLamp) {
+			if _, err := svc.Lamp("", tc.lot, tc.slot); !errors.Is(err, tc.want) || !errors.Is(err, ErrNoLamp) {
 				t.Errorf("Lamp(%s, %d) err=%v, want %v", tc.lot, tc.slot, err, tc.want)
 			}
 		}
 		for slot, want := range map[int]string{201: "main", 203: "main", 302: "sales", 204: "", 0: ""} {
-			if got, ok := svc.LotOfSlot(slot); got != want || ok != (want != "") {
+			if got, ok := svc.LotOfSlot("", slot); got != want || ok != (want != "") {
 				t.Errorf("LotOfSlot(%d)=%q, %v; want %q", slot, got, ok, want)
 			}
 		}
@@ -314,7 +314,7 @@ func TestLamps_Reconfigure(t *testing.T) {
 		if got := svc.EveryLamp(); !slices.Equal(got, want) {
 			t.Fatalf("EveryLamp=%+v\nwant %+v", got, want)
 		}
-		if _, ok := svc.LotOfSlot(202); ok {
+		if _, ok := svc.LotOfSlot("", 202); ok {
 			t.Error("a removed lot's slot is offered for new keys")
 		}
 		svc.Hangup(ctx, "jane", "NORMAL_CLEARING")

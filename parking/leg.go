@@ -36,6 +36,7 @@ type Leg interface {
 // Hold is what a parked channel carries and plays.
 type Hold struct {
 	Lot      string
+	Domain   string // the lot's domain; "" for none
 	Slot     int
 	Parker   string
 	ParkedAt time.Time

@@ -9,7 +9,12 @@ import (
 // LotConfig describes one parking lot: a named range of slots and how parks
 // into it behave.
 type LotConfig struct {
-	Name        string
+	Name string
+	// Domain is the tenant the lot belongs to: the SIP domain (FreeSWITCH's
+	// domain_name) of the phones that park and retrieve in it. "" is the
+	// single-tenant case. A lot is identified by its domain and name: two
+	// domains may each have a lot "main" with slots 701-720.
+	Domain      string
 	First, Last int           // the slot range, inclusive
 	Music       string        // what parked callers hear, e.g. local_stream://moh
 	Timeout     time.Duration // how long a call waits before it is recalled
@@ -33,6 +38,19 @@ type RecallConfig struct {
 	RetryAfter     time.Duration // the pause after a failed recall
 	Attempts       int           // recalls before the fallback
 	Domain         string        // {domain}; "" means the parker's own, learnt from the parked call
+}
+
+// lotKey identifies a lot: its name within its domain.
+type lotKey struct{ domain, name string }
+
+func (c LotConfig) key() lotKey { return lotKey{c.Domain, c.Name} }
+
+// String names the lot in logs and errors: name, or name@domain.
+func (k lotKey) String() string {
+	if k.domain == "" {
+		return k.name
+	}
+	return k.name + "@" + k.domain
 }
 
 // Contains reports whether slot is in the lot's range.
@@ -127,7 +145,7 @@ type choice struct {
 // choose picks the slot for a park request of want (0 = any) into l,
 // following the lots' on-occupied and on-full policies. lots resolves
 // overflow names. It changes nothing.
-func choose(l *lot, want int, lots map[string]*lot) (choice, error) {
+func choose(l *lot, want int, lots map[lotKey]*lot) (choice, error) {
 	if want != 0 {
 		if !l.cfg.Contains(want) {
 			return choice{}, fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, want, l.cfg.Name, l.cfg.First, l.cfg.Last)
@@ -144,10 +162,11 @@ func choose(l *lot, want int, lots map[string]*lot) (choice, error) {
 	} else if slot, ok := l.free(l.cfg.First); ok {
 		return choice{lot: l, slot: slot}, nil
 	}
-	// l is full: follow the overflow chain, never visiting a lot twice.
+	// l is full: follow the overflow chain, never visiting a lot twice and
+	// never leaving l's domain.
 	seen := map[string]bool{l.cfg.Name: true}
 	for next := l.cfg.OverflowTo; next != ""; {
-		o, ok := lots[next]
+		o, ok := lots[lotKey{l.cfg.Domain, next}]
 		if !ok || seen[next] {
 			break
 		}

@@ -19,6 +19,14 @@ func TestChoose(t *testing.T) {
 	spill := LotConfig{Name: "spill", First: 901, Last: 902}
 	loopA := LotConfig{Name: "a", First: 1, Last: 1, OverflowTo: "b"}
 	loopB := LotConfig{Name: "b", First: 2, Last: 2, OverflowTo: "a"}
+	// Tenants: lot main of domain a overflows to spill, which only domain
+	// b has; domain a's own spill takes it.
+	overA := over
+	overA.Domain = "a.example"
+	spillB := spill
+	spillB.Domain = "b.example"
+	spillA := spill
+	spillA.Domain = "a.example"
 
 	for _, tc := range []struct {
 		name      string
@@ -42,18 +50,20 @@ func TestChoose(t *testing.T) {
 		{name: "AutoFullOverflows", lots: []lotSpec{{cfg: over, taken: []int{201, 202, 203, 204}}, {cfg: spill, taken: []int{901}}}, gotLot: "spill", gotSlot: 902, moved: true},
 		{name: "OverflowAlsoFull", lots: []lotSpec{{cfg: over, taken: []int{201, 202, 203, 204}}, {cfg: spill, taken: []int{901, 902}}}, wantError: ErrLotFull},
 		{name: "OverflowUnknownLot", lots: []lotSpec{{cfg: over, taken: []int{201, 202, 203, 204}}}, wantError: ErrLotFull},
+		{name: "OverflowNeverLeavesDomain", lots: []lotSpec{{cfg: overA, taken: []int{201, 202, 203, 204}}, {cfg: spillB}, {cfg: spill}}, wantError: ErrLotFull},
+		{name: "OverflowWithinDomain", lots: []lotSpec{{cfg: overA, taken: []int{201, 202, 203, 204}}, {cfg: spillB}, {cfg: spillA, taken: []int{901}}}, gotLot: "spill", gotSlot: 902, moved: true},
 		{name: "OverflowLoopTerminates", lots: []lotSpec{{cfg: loopA, taken: []int{1}}, {cfg: loopB, taken: []int{2}}}, wantError: ErrLotFull},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			byName := map[string]*lot{}
+			byName := map[lotKey]*lot{}
 			for _, ls := range tc.lots {
 				l := newLot(ls.cfg)
 				for _, n := range ls.taken {
 					l.set(n, &entry{state: stateParked})
 				}
-				byName[ls.cfg.Name] = l
+				byName[ls.cfg.key()] = l
 			}
-			got, err := choose(byName[tc.lots[0].cfg.Name], tc.want, byName)
+			got, err := choose(byName[tc.lots[0].cfg.key()], tc.want, byName)
 			if tc.wantError != nil {
 				if !errors.Is(err, tc.wantError) {
 					t.Fatalf("err=%v, want %v", err, tc.wantError)

@@ -14,8 +14,12 @@ type ParkRequest struct {
 	Parker string // who parked it; "" if unknown
 	// ParkerDomain is the parker's SIP domain, for recalls; "" if unknown.
 	ParkerDomain string
-	Lot          string // "" for the default lot
+	Lot          string // "" for the domain's default lot
 	Slot         int    // 0 for the lowest free slot
+	// Domain is the calling channel's domain (domain_name): which tenant's
+	// lots the call may be parked in when lots have domains (see
+	// Service.domainOf); ignored when none has.
+	Domain string
 
 	// Dialog identifies the call's SIP dialog (its Call-ID), so that a call
 	// that replaces it later can take its slot; "" if unknown.
@@ -48,12 +52,12 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 	c, err := s.claim(call, req)
 	if err != nil {
 		if !errors.Is(err, ErrAlreadyParked) {
-			lotName := req.Lot
-			if l, lerr := s.lot(req.Lot); lerr == nil {
+			lotName, domain := req.Lot, s.domainOf(req.Domain)
+			if l, lerr := s.lot(domain, req.Lot); lerr == nil {
 				lotName = l.cfg.Name
 			}
 			s.commit(Transition{Event: EventRejected, Reason: err.Error()}, &entry{occ: Occupant{
-				Lot: lotName, Slot: req.Slot, Call: call, Caller: req.Caller, Parker: req.Parker,
+				Lot: lotName, Domain: domain, Slot: req.Slot, Call: call, Caller: req.Caller, Parker: req.Parker,
 			}})
 		}
 		s.mu.Unlock()
@@ -72,7 +76,7 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 	}
 	if err == nil {
 		err = req.Leg.Hold(ctx, Hold{
-			Lot: e.occ.Lot, Slot: e.occ.Slot, Parker: e.occ.Parker, ParkedAt: e.occ.ParkedAt, Music: c.lot.cfg.Music,
+			Lot: e.occ.Lot, Domain: e.occ.Domain, Slot: e.occ.Slot, Parker: e.occ.Parker, ParkedAt: e.occ.ParkedAt, Music: c.lot.cfg.Music,
 		})
 	}
 
@@ -131,7 +135,7 @@ func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
 			return c, nil
 		}
 	}
-	l, err := s.lot(req.Lot)
+	l, err := s.lot(s.domainOf(req.Domain), req.Lot)
 	if err != nil {
 		return claimed{}, err
 	}
@@ -141,7 +145,7 @@ func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
 	}
 	now := time.Now()
 	e := &entry{state: stateParking, occ: Occupant{
-		Lot: c.lot.cfg.Name, Slot: c.slot, Call: call, Caller: req.Caller, Parker: req.Parker,
+		Lot: c.lot.cfg.Name, Domain: c.lot.cfg.Domain, Slot: c.slot, Call: call, Caller: req.Caller, Parker: req.Parker,
 		ParkerDomain: req.ParkerDomain, ParkedAt: now, Deadline: now.Add(c.lot.cfg.Timeout), Dialog: req.Dialog,
 	}}
 	c.lot.set(c.slot, e)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // CallPark asks to park the call a phone is talking on, as if the phone had
@@ -11,8 +12,13 @@ import (
 // phone is its parker.
 type CallPark struct {
 	Extension string // the phone, e.g. "1001"
-	Lot       string // "" for the default lot
+	Lot       string // "" for the default lot of the phone's domain
 	Slot      int    // 0 for the lowest free slot
+	// Domain, when set, is the only domain the call may be parked in: the
+	// domains a web user is restricted to are checked by the caller, and
+	// a phone of another domain is refused with ErrNoCall. "" takes the
+	// phone's own domain, as the switch reports it.
+	Domain string
 }
 
 // ParkCall parks the far party of req.Extension's current call and then
@@ -41,9 +47,12 @@ func (s *Service) ParkCall(ctx context.Context, req CallPark) (Occupant, error) 
 	if err != nil {
 		return Occupant{}, fmt.Errorf("park the call of %s: %w", req.Extension, err)
 	}
+	if req.Domain != "" && !strings.EqualFold(req.Domain, t.Domain) {
+		return Occupant{}, fmt.Errorf("park the call of %s: %w: the phone is not in domain %s", req.Extension, ErrNoCall, req.Domain)
+	}
 	occ, err := s.Park(ctx, ParkRequest{
 		Leg: talks.Remote(t.Far), Caller: t.Caller, Parker: req.Extension, ParkerDomain: t.Domain,
-		Lot: req.Lot, Slot: req.Slot,
+		Lot: req.Lot, Slot: req.Slot, Domain: t.Domain,
 	})
 	if err != nil {
 		return Occupant{}, fmt.Errorf("park the call of %s: %w", req.Extension, err)

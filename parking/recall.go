@@ -299,7 +299,12 @@ func isFailure(err error) bool {
 
 // templateValues are the placeholders a lot's recall templates may use.
 func templateValues(o Occupant, cfg LotConfig) map[string]string {
-	domain := cfg.Recall.Domain
+	// A lot of a domain recalls in its domain, whatever else says: a
+	// tenant's parker is never rung in another's.
+	domain := cfg.Domain
+	if domain == "" {
+		domain = cfg.Recall.Domain
+	}
 	if domain == "" {
 		domain = o.ParkerDomain
 	}

@@ -31,9 +31,9 @@ func (s *Service) Reconfigure(lots []LotConfig) error {
 	if s.closed {
 		return ErrClosed
 	}
-	retired := map[string]*lot{}
+	retired := map[lotKey]*lot{}
 	for _, e := range s.calls {
-		name := e.occ.Lot
+		name := e.occ.lotKey()
 		if l, ok := byName[name]; ok {
 			l.set(e.occ.Slot, e)
 			continue
@@ -46,11 +46,12 @@ func (s *Service) Reconfigure(lots []LotConfig) error {
 		r.set(e.occ.Slot, e)
 	}
 	old := s.lots
-	s.lots, s.byName, s.retired = ls, byName, retired
+	s.setLots(ls, byName)
+	s.retired = retired
 	// A lot removed with no call in it has no key any more: dark.
 	for _, l := range old {
-		if _, kept := byName[l.cfg.Name]; !kept && retired[l.cfg.Name] == nil && s.Lamps != nil {
-			s.Lamps.Light(Lamp{Lot: l.cfg.Name})
+		if _, kept := byName[l.cfg.key()]; !kept && retired[l.cfg.key()] == nil && s.Lamps != nil {
+			s.Lamps.Light(Lamp{Lot: l.cfg.Name, Domain: l.cfg.Domain})
 		}
 	}
 	// The keys of new lots, and of lots whose calls moved in or out of

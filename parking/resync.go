@@ -33,7 +33,7 @@ func (s *Service) Resync(ctx context.Context, reason string) error {
 		if e.state == stateParking {
 			continue // its park writes its row when it completes
 		}
-		if o, ok := byCall[e.occ.Call]; ok && o.Lot == e.occ.Lot && o.Slot == e.occ.Slot {
+		if o, ok := byCall[e.occ.Call]; ok && o.lotKey() == e.occ.lotKey() && o.Slot == e.occ.Slot {
 			continue
 		}
 		occ := e.occ

@@ -10,8 +10,11 @@ import (
 type RetrieveRequest struct {
 	Leg       Leg    // the retrieving phone's channel
 	Retriever string // who retrieves, e.g. its caller-ID number
-	Lot       string // "" for the default lot
+	Lot       string // "" for the domain's default lot
 	Slot      int    // 0 for the call that has waited longest
+	// Domain is the retrieving channel's domain (domain_name): when lots
+	// have domains, only its own domain's calls can be retrieved.
+	Domain string
 }
 
 // Retrieve answers the retriever, bridges it to the parked call and frees
@@ -85,8 +88,9 @@ func (s *Service) take(req RetrieveRequest) (e *entry, cancelled bool, err error
 		// never bridge two parked callers to each other.
 		return nil, false, fmt.Errorf("%w: retriever %s is itself parked", ErrAlreadyParked, req.Leg.Call())
 	}
-	l, err := s.lot(req.Lot)
-	if r, ok := s.retired[req.Lot]; ok && err != nil {
+	domain := s.domainOf(req.Domain)
+	l, err := s.lot(domain, req.Lot)
+	if r, ok := s.retired[lotKey{domain, req.Lot}]; ok && err != nil {
 		l, err = r, nil // removed by a reload; its calls can still be retrieved
 	}
 	if err != nil {
@@ -116,7 +120,7 @@ func (s *Service) take(req RetrieveRequest) (e *entry, cancelled bool, err error
 	}
 	e.state = stateRetrieving
 	if wasRinging {
-		s.relight(e.occ.Lot, e.occ.Slot) // no longer ringing
+		s.relight(e.occ.lotKey(), e.occ.Slot) // no longer ringing
 	}
 	return e, cancelled, nil
 }

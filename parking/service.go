@@ -76,11 +76,16 @@ type Service struct {
 
 	mu     sync.Mutex
 	lots   []*lot
-	byName map[string]*lot
+	byName map[lotKey]*lot
+	// defaults are each domain's default lot: its first configured.
+	defaults map[string]*lot
+	// tenants says some lot has a domain: requests are then matched to
+	// lots by the calling channel's domain (see domainOf).
+	tenants bool
 	// retired are lots a Reconfigure removed while calls were parked in
 	// them, with their last configuration: those calls stay, can be
 	// retrieved and recalled, and the lot goes once the last one leaves.
-	retired map[string]*lot
+	retired map[lotKey]*lot
 	calls   map[CallID]*entry
 	closed  bool
 	busy    sync.WaitGroup // operations under way, for Shutdown
@@ -108,35 +113,66 @@ func NewService(lots []LotConfig, sw Switch, st Store) (*Service, error) {
 		return nil, err
 	}
 	bgCtx, bgStop := context.WithCancel(context.Background())
-	return &Service{
+	s := &Service{
 		Logger: zerolog.Nop(),
 		bgCtx:  bgCtx,
 		bgStop: bgStop,
 		sw:     sw,
 		jour:   newJournal(st),
-		lots:   ls,
-		byName: byName,
 		calls:  make(map[CallID]*entry),
-	}, nil
+	}
+	s.setLots(ls, byName)
+	return s, nil
+}
+
+// setLots installs the lots and their indexes. Called with s.mu held, or
+// before the Service is shared.
+func (s *Service) setLots(ls []*lot, byName map[lotKey]*lot) {
+	s.lots, s.byName = ls, byName
+	s.defaults = map[string]*lot{}
+	s.tenants = false
+	for _, l := range ls {
+		if _, ok := s.defaults[l.cfg.Domain]; !ok {
+			s.defaults[l.cfg.Domain] = l
+		}
+		if l.cfg.Domain != "" {
+			s.tenants = true
+		}
+	}
+}
+
+// domainOf is the domain whose lots a request of a channel in domain d
+// may use. With no lot in any domain (one tenant, the default) it is
+// always "": the channel's domain plays no part, as before lots had
+// domains. Otherwise it is d itself, case-folded: a channel of a domain no
+// lot belongs to, or of none, finds no lot (unless lots without a domain
+// are configured, for channels without one) and is refused rather than
+// sent to another tenant's lots. Called with s.mu held.
+func (s *Service) domainOf(d string) string {
+	if !s.tenants {
+		return ""
+	}
+	return strings.ToLower(d)
 }
 
 // buildLots checks lot configurations and makes their empty lots.
-func buildLots(cfgs []LotConfig) ([]*lot, map[string]*lot, error) {
+func buildLots(cfgs []LotConfig) ([]*lot, map[lotKey]*lot, error) {
 	if len(cfgs) == 0 {
 		return nil, nil, errors.New("parking: no lots configured")
 	}
 	lots := make([]*lot, 0, len(cfgs))
-	byName := make(map[string]*lot, len(cfgs))
+	byName := make(map[lotKey]*lot, len(cfgs))
 	for _, cfg := range cfgs {
+		cfg.Domain = strings.ToLower(cfg.Domain)
 		if cfg.Name == "" || cfg.First <= 0 || cfg.Last < cfg.First {
-			return nil, nil, fmt.Errorf("parking: lot %q: bad slot range %d-%d", cfg.Name, cfg.First, cfg.Last)
+			return nil, nil, fmt.Errorf("parking: lot %q: bad slot range %d-%d", cfg.key(), cfg.First, cfg.Last)
 		}
-		if _, dup := byName[cfg.Name]; dup {
-			return nil, nil, fmt.Errorf("parking: lot %q configured twice", cfg.Name)
+		if _, dup := byName[cfg.key()]; dup {
+			return nil, nil, fmt.Errorf("parking: lot %q configured twice", cfg.key())
 		}
 		l := newLot(cfg)
 		lots = append(lots, l)
-		byName[cfg.Name] = l
+		byName[cfg.key()] = l
 	}
 	return lots, byName, nil
 }
@@ -168,9 +204,17 @@ func (s *Service) Open(ctx context.Context) error {
 // was unknown. Returns false when no slot is free. Called with s.mu held.
 func (s *Service) adopt(o Occupant, reason string) bool {
 	want := o.Slot
-	l, ok := s.byName[o.Lot]
+	l, ok := s.byName[o.lotKey()]
 	if !ok {
-		l = s.lots[0]
+		// Another lot of the call's domain, never another tenant's: with
+		// lots in domains, a call whose domain has none stays unmanaged.
+		if l, ok = s.defaults[o.Domain]; !ok && s.tenants {
+			s.Logger.Error().Str("lot", o.Lot).Str("domain", o.Domain).Int("slot", o.Slot).Str("call", string(o.Call)).
+				Msg("a parked call's domain has no lot any more to re-adopt it into; it stays parked in FreeSWITCH unmanaged")
+			return false
+		} else if !ok {
+			l = s.lots[0]
+		}
 	}
 	slot := o.Slot
 	if !l.cfg.Contains(slot) || l.at(slot) != nil {
@@ -182,9 +226,9 @@ func (s *Service) adopt(o Occupant, reason string) bool {
 		}
 		slot = free
 	}
-	moved := l.cfg.Name != o.Lot || slot != want
-	from := fmt.Sprintf("%s/%d", o.Lot, want)
-	o.Lot, o.Slot = l.cfg.Name, slot
+	moved := l.cfg.key() != o.lotKey() || slot != want
+	from := fmt.Sprintf("%s/%d", o.lotKey(), want)
+	o.Lot, o.Domain, o.Slot = l.cfg.Name, l.cfg.Domain, slot
 	if o.ParkedAt.IsZero() {
 		o.ParkedAt = time.Now()
 	}
@@ -202,7 +246,7 @@ func (s *Service) adopt(o Occupant, reason string) bool {
 		occ := e.occ
 		s.commit(Transition{Event: EventParked, Reason: reason, Occupancy: &occ}, e)
 	} else {
-		s.relight(o.Lot, slot)
+		s.relight(o.lotKey(), slot)
 	}
 	return true
 }
@@ -290,7 +334,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			continue // let go of while the survey was under way
 		}
 		s.adopt(Occupant{
-			Lot: ch.Lot, Slot: ch.Slot, Call: ch.Call, Caller: ch.Caller, Parker: ch.Parker, ParkedAt: ch.ParkedAt,
+			Lot: ch.Lot, Domain: ch.Domain, Slot: ch.Slot, Call: ch.Call, Caller: ch.Caller, Parker: ch.Parker, ParkedAt: ch.ParkedAt,
 		}, "re-adopted from FreeSWITCH: the park had not reached the store")
 	}
 	for _, ch := range chans {
@@ -308,7 +352,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			e.gen++
 			e.state = stateRecallBridge
 			e.recallLeg = ch.Call
-			s.relight(e.occ.Lot, e.occ.Slot)
+			s.relight(e.occ.lotKey(), e.occ.Slot)
 			s.bg.Add(1)
 			attach = append(attach, recallAttach{e: e, gen: e.gen, leg: ch.Call})
 		default:
@@ -424,7 +468,7 @@ func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
 	s.flush(ctx)
 }
 
-// Occupants returns the parked calls, by lot and slot.
+// Occupants returns the parked calls, by domain, lot and slot.
 func (s *Service) Occupants() []Occupant {
 	s.mu.Lock()
 	out := make([]Occupant, 0, len(s.calls))
@@ -435,6 +479,9 @@ func (s *Service) Occupants() []Occupant {
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
+		if out[i].Domain != out[j].Domain {
+			return out[i].Domain < out[j].Domain
+		}
 		if out[i].Lot != out[j].Lot {
 			return out[i].Lot < out[j].Lot
 		}
@@ -480,14 +527,18 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// lot resolves a lot name; "" is the default lot. Called with s.mu held.
-func (s *Service) lot(name string) (*lot, error) {
+// lot resolves a lot of domain (as domainOf gives it) by name; "" is the
+// domain's default lot, its first configured. Called with s.mu held.
+func (s *Service) lot(domain, name string) (*lot, error) {
 	if name == "" {
-		return s.lots[0], nil
+		if l, ok := s.defaults[domain]; ok {
+			return l, nil
+		}
+		return nil, fmt.Errorf("%w: no lot for domain %q", ErrUnknownLot, domain)
 	}
-	l, ok := s.byName[name]
+	l, ok := s.byName[lotKey{domain, name}]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownLot, name)
+		return nil, fmt.Errorf("%w: %q", ErrUnknownLot, lotKey{domain, name})
 	}
 	return l, nil
 }
@@ -495,10 +546,10 @@ func (s *Service) lot(name string) (*lot, error) {
 // lotOf returns the lot that holds e: a configured one, or a retired one
 // that a reload removed while e was in it. Called with s.mu held.
 func (s *Service) lotOf(e *entry) *lot {
-	if l, ok := s.byName[e.occ.Lot]; ok {
+	if l, ok := s.byName[e.occ.lotKey()]; ok {
 		return l
 	}
-	return s.retired[e.occ.Lot]
+	return s.retired[e.occ.lotKey()]
 }
 
 // cfgOf returns the configuration of e's lot. Called with s.mu held.
@@ -506,7 +557,7 @@ func (s *Service) cfgOf(e *entry) LotConfig {
 	if l := s.lotOf(e); l != nil {
 		return l.cfg
 	}
-	return LotConfig{Name: e.occ.Lot} // unreachable: every call is in a lot
+	return LotConfig{Name: e.occ.Lot, Domain: e.occ.Domain} // unreachable: every call is in a lot
 }
 
 // release frees e's slot and stops its timer. Called with s.mu held.
@@ -518,11 +569,11 @@ func (s *Service) release(e *entry) {
 	}
 	if l := s.lotOf(e); l != nil && l.at(e.occ.Slot) == e {
 		l.set(e.occ.Slot, nil)
-		if s.retired[l.cfg.Name] == l && l.empty() {
+		if s.retired[l.cfg.key()] == l && l.empty() {
 			// The lot goes with its last call: commit will find no lot
 			// to relight, so its lamps go dark here.
-			s.relight(l.cfg.Name, e.occ.Slot)
-			delete(s.retired, l.cfg.Name)
+			s.relight(l.cfg.key(), e.occ.Slot)
+			delete(s.retired, l.cfg.key())
 		}
 	}
 	if s.calls[e.occ.Call] == e {
@@ -541,7 +592,7 @@ func (s *Service) release(e *entry) {
 // the next flush writes and logs them.
 func (s *Service) commit(t Transition, e *entry) {
 	t.At = time.Now()
-	t.Lot, t.Slot, t.Call = e.occ.Lot, e.occ.Slot, e.occ.Call
+	t.Lot, t.Domain, t.Slot, t.Call = e.occ.Lot, e.occ.Domain, e.occ.Slot, e.occ.Call
 	t.Caller, t.Parker = e.occ.Caller, e.occ.Parker
 	if t.Event != EventParked && t.Event != EventRejected && !e.occ.ParkedAt.IsZero() {
 		t.Wait = e.occ.Waited(t.At).Round(time.Millisecond)
@@ -549,7 +600,7 @@ func (s *Service) commit(t Transition, e *entry) {
 	s.jour.add(t)
 	s.toLog = append(s.toLog, t)
 	if t.Event != EventRejected {
-		s.relight(t.Lot, t.Slot)
+		s.relight(lotKey{t.Domain, t.Lot}, t.Slot)
 	}
 }
 
@@ -575,7 +626,11 @@ func (s *Service) logTransition(t Transition) {
 	if t.Event == EventLost || t.Event == EventRejected {
 		ev = s.Logger.Warn()
 	}
-	ev.Str("event", string(t.Event)).Str("lot", t.Lot).Int("slot", t.Slot).Str("call", string(t.Call)).
+	ev.Str("event", string(t.Event)).Str("lot", t.Lot)
+	if t.Domain != "" {
+		ev.Str("domain", t.Domain)
+	}
+	ev.Int("slot", t.Slot).Str("call", string(t.Call)).
 		Str("caller_number", t.Caller.Number).Str("parker", t.Parker)
 	if t.Retriever != "" {
 		ev.Str("retriever", t.Retriever)

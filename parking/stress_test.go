@@ -922,7 +922,7 @@ func historyProblem(h []Transition, svc *Service) (msg string, terminal Event, o
 				return fmt.Sprintf("row %d: fallback after %q", i, prev), "", false
 			}
 			if prev == EventRecallFailed {
-				lc := svc.byName[r.Lot].cfg
+				lc := svc.byName[lotKey{r.Domain, r.Lot}].cfg
 				if attempts < lc.Recall.Attempts {
 					return fmt.Sprintf("row %d: fallback after %d of %d recalls", i, attempts, lc.Recall.Attempts), "", false
 				}

@@ -102,7 +102,8 @@ type Channel struct {
 	Call      CallID
 	Caller    Caller
 	Lot       string
-	Slot      int // 0 for a recall leg
+	Domain    string // the lot's domain, as Hold wrote it; "" for none
+	Slot      int    // 0 for a recall leg
 	Parker    string
 	ParkedAt  time.Time // zero if unreadable
 	Parked    bool      // playing the park music, waiting in its slot

@@ -71,7 +71,10 @@ type Caller struct {
 
 // Occupant is a call that holds a slot: one row of the occupancy table.
 type Occupant struct {
-	Lot      string
+	Lot string
+	// Domain is the lot's domain (LotConfig.Domain); "" for a
+	// single-tenant lot.
+	Domain   string
 	Slot     int
 	Call     CallID
 	Caller   Caller
@@ -89,6 +92,8 @@ type Occupant struct {
 	Dialog string
 }
 
+func (o Occupant) lotKey() lotKey { return lotKey{o.Domain, o.Lot} }
+
 // Waited is how long the occupant has been parked at t.
 func (o Occupant) Waited(t time.Time) time.Duration {
 	if t.Before(o.ParkedAt) {
@@ -103,7 +108,8 @@ type Transition struct {
 	At     time.Time
 	Event  Event
 	Lot    string
-	Slot   int // 0 when the call never held a slot (e.g. a rejected park)
+	Domain string // the lot's domain; "" for a single-tenant lot
+	Slot   int    // 0 when the call never held a slot (e.g. a rejected park)
 	Call   CallID
 	Caller Caller
 	Parker string

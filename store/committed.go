@@ -36,6 +36,7 @@ func rowOf(id int64, t parking.Transition) HistoryRow {
 		At:        t.At.UTC().Truncate(time.Millisecond),
 		Event:     t.Event,
 		Lot:       t.Lot,
+		Domain:    t.Domain,
 		Slot:      t.Slot,
 		Call:      t.Call,
 		Caller:    t.Caller,

@@ -13,13 +13,16 @@ import (
 // HistoryFilter selects history rows. Zero fields do not filter; set fields
 // must all match.
 type HistoryFilter struct {
-	Lot   string
-	Slot  int // 0: any slot
-	Call  parking.CallID
-	Since time.Time // rows at or after Since
-	Until time.Time // rows before Until
-	Event parking.Event
-	Limit int // at most this many rows, the oldest first; 0: no limit
+	Lot string
+	// Domains, if not nil, selects the rows of lots of these domains only
+	// ("" for lots without a domain); an empty, non-nil list selects none.
+	Domains []string
+	Slot    int // 0: any slot
+	Call    parking.CallID
+	Since   time.Time // rows at or after Since
+	Until   time.Time // rows before Until
+	Event   parking.Event
+	Limit   int // at most this many rows, the oldest first; 0: no limit
 
 	// Parker selects the rows of calls parked by this party (exact match).
 	Parker string
@@ -40,8 +43,9 @@ type HistoryFilter struct {
 // increases with every row appended.
 //
 // MarshalJSON renders a row as one flat object with these keys, in this
-// order: at, event, lot, slot, call, caller_number, caller_name, parker,
-// retriever, reason, wait_ms. "at" uses the stored text form
+// order: at, event, lot, domain, slot, call, caller_number, caller_name,
+// parker, retriever, reason, wait_ms; domain only when it is not "" (a
+// single-tenant parkd's rows keep their shape). "at" uses the stored text form
 // (2006-01-02T15:04:05.000Z, UTC) and wait_ms is an integer; ID is not
 // included.
 type HistoryRow struct {
@@ -49,6 +53,7 @@ type HistoryRow struct {
 	At        time.Time // UTC, millisecond precision
 	Event     parking.Event
 	Lot       string
+	Domain    string // the lot's domain; "" for none
 	Slot      int
 	Call      parking.CallID
 	Caller    parking.Caller
@@ -63,6 +68,7 @@ type historyJSON struct {
 	At           string        `json:"at"`
 	Event        parking.Event `json:"event"`
 	Lot          string        `json:"lot"`
+	Domain       string        `json:"domain,omitempty"`
 	Slot         int           `json:"slot"`
 	Call         string        `json:"call"`
 	CallerNumber string        `json:"caller_number"`
@@ -79,6 +85,7 @@ func (r HistoryRow) MarshalJSON() ([]byte, error) {
 		At:           formatTime(r.At),
 		Event:        r.Event,
 		Lot:          r.Lot,
+		Domain:       r.Domain,
 		Slot:         r.Slot,
 		Call:         string(r.Call),
 		CallerNumber: r.Caller.Number,
@@ -127,7 +134,7 @@ func (db *DB) EachHistory(ctx context.Context, f HistoryFilter, fn func(HistoryR
 		var at string
 		var waitMS int64
 		if err := rows.Scan(&r.ID, &at, &r.Event, &r.Lot, &r.Slot, &r.Call, &r.Caller.Number, &r.Caller.Name,
-			&r.Parker, &r.Retriever, &r.Reason, &waitMS); err != nil {
+			&r.Parker, &r.Retriever, &r.Reason, &waitMS, &r.Domain); err != nil {
 			return fmt.Errorf("history: %w", err)
 		}
 		if r.At, err = parseTime(at); err != nil {
@@ -153,7 +160,7 @@ func historyQuery(f HistoryFilter) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	query := `SELECT id, at, event, lot, slot, call_uuid, caller_number, caller_name, parker, retriever, reason, wait_ms FROM history` + where
+	query := `SELECT id, at, event, lot, slot, call_uuid, caller_number, caller_name, parker, retriever, reason, wait_ms, domain FROM history` + where
 	query, args = orderLimit(query, args, f)
 	return query, args, nil
 }
@@ -178,6 +185,9 @@ func (f HistoryFilter) where() (string, []any, error) {
 	}
 	if f.Lot != "" {
 		add("lot = ?", f.Lot)
+	}
+	if f.Domains != nil {
+		add("domain IN (SELECT value FROM json_each(?))", domainsJSON(f.Domains))
 	}
 	if f.Slot != 0 {
 		add("slot = ?", f.Slot)
@@ -208,6 +218,16 @@ func (f HistoryFilter) where() (string, []any, error) {
 		return "", nil, nil
 	}
 	return " WHERE " + strings.Join(where, " AND "), args, nil
+}
+
+// domainsJSON is ds as a JSON array of strings, one query argument for
+// json_each however many domains there are.
+func domainsJSON(ds []string) string {
+	if ds == nil {
+		ds = []string{}
+	}
+	b, _ := json.Marshal(ds) // strings always marshal
+	return string(b)
 }
 
 // escapeLike escapes LIKE's wildcards in s, for ESCAPE '\'.

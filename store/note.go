@@ -25,6 +25,7 @@ type Note struct {
 	At     time.Time // UTC, millisecond precision
 	Call   parking.CallID
 	Lot    string
+	Domain string // the lot's domain; "" for none
 	Slot   int
 	Caller parking.Caller
 	Parker string
@@ -49,7 +50,8 @@ func CleanNote(text string) (string, error) {
 	return text, nil
 }
 
-// AddNote attaches text (see CleanNote) to the call parked in lot/slot, at
+// AddNote attaches text (see CleanNote) to the call parked in lot/slot of
+// domain ("" for a lot without one), at
 // time at, and returns the stored note. The slot is looked up and the note
 // written in one write transaction, so the note names the call that held the
 // slot at that moment. If the slot is empty it fails with an error wrapping
@@ -58,7 +60,7 @@ func CleanNote(text string) (string, error) {
 // It is safe to call from another process while the daemon runs: SQLite
 // serialises the two writers (WAL, busy timeout) and the note never touches
 // the history or the occupancy.
-func (db *DB) AddNote(ctx context.Context, lot string, slot int, text string, at time.Time) (_ Note, rerr error) {
+func (db *DB) AddNote(ctx context.Context, domain, lot string, slot int, text string, at time.Time) (_ Note, rerr error) {
 	defer db.damaged(&rerr)
 	text, err := CleanNote(text)
 	if err != nil {
@@ -76,10 +78,13 @@ func (db *DB) AddNote(ctx context.Context, lot string, slot int, text string, at
 	}
 	defer tx.Rollback()
 
-	n := Note{At: at.UTC().Truncate(time.Millisecond), Lot: lot, Slot: slot, Text: text}
-	err = tx.QueryRowContext(ctx, `SELECT call_uuid, caller_number, caller_name, parker FROM occupancy WHERE lot = ? AND slot = ?`,
-		lot, slot).Scan(&n.Call, &n.Caller.Number, &n.Caller.Name, &n.Parker)
+	n := Note{At: at.UTC().Truncate(time.Millisecond), Lot: lot, Domain: domain, Slot: slot, Text: text}
+	err = tx.QueryRowContext(ctx, `SELECT call_uuid, caller_number, caller_name, parker FROM occupancy WHERE domain = ? AND lot = ? AND slot = ?`,
+		domain, lot, slot).Scan(&n.Call, &n.Caller.Number, &n.Caller.Name, &n.Parker)
 	if errors.Is(err, sql.ErrNoRows) {
+		if domain != "" {
+			lot += "@" + domain
+		}
 		return Note{}, fmt.Errorf("slot %s/%d is empty: %w", lot, slot, parking.ErrSlotEmpty)
 	}
 	if err != nil {
@@ -90,9 +95,9 @@ func (db *DB) AddNote(ctx context.Context, lot string, slot int, text string, at
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Note{}, fmt.Errorf("note: find session: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO notes (at, session_id, call_uuid, lot, slot, caller_number, caller_name, parker, text)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		formatTime(n.At), session, string(n.Call), lot, slot, n.Caller.Number, n.Caller.Name, n.Parker, text)
+	res, err := tx.ExecContext(ctx, `INSERT INTO notes (at, session_id, call_uuid, lot, slot, caller_number, caller_name, parker, text, domain)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		formatTime(n.At), session, string(n.Call), n.Lot, slot, n.Caller.Number, n.Caller.Name, n.Parker, text, domain)
 	if err != nil {
 		return Note{}, fmt.Errorf("note: %w", err)
 	}
@@ -106,7 +111,7 @@ func (db *DB) AddNote(ctx context.Context, lot string, slot int, text string, at
 	return n, nil
 }
 
-// Notes returns the notes f selects, ordered by time of writing. Lot, Slot,
+// Notes returns the notes f selects, ordered by time of writing. Lot, Domains, Slot,
 // Call, Parker, Caller, Since, Until, Limit and Newest filter as they do for
 // History; Event is ignored (notes are no history event).
 func (db *DB) Notes(ctx context.Context, f HistoryFilter) (_ []Note, rerr error) {
@@ -119,7 +124,7 @@ func (db *DB) Notes(ctx context.Context, f HistoryFilter) (_ []Note, rerr error)
 	if err != nil {
 		return nil, fmt.Errorf("notes: %w", err)
 	}
-	query := `SELECT id, at, call_uuid, lot, slot, caller_number, caller_name, parker, text FROM notes` + where
+	query := `SELECT id, at, call_uuid, lot, slot, caller_number, caller_name, parker, text, domain FROM notes` + where
 	query, args = orderLimit(query, args, f)
 	rows, err := db.r.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -130,7 +135,7 @@ func (db *DB) Notes(ctx context.Context, f HistoryFilter) (_ []Note, rerr error)
 	for rows.Next() {
 		var n Note
 		var at string
-		if err := rows.Scan(&n.ID, &at, &n.Call, &n.Lot, &n.Slot, &n.Caller.Number, &n.Caller.Name, &n.Parker, &n.Text); err != nil {
+		if err := rows.Scan(&n.ID, &at, &n.Call, &n.Lot, &n.Slot, &n.Caller.Number, &n.Caller.Name, &n.Parker, &n.Text, &n.Domain); err != nil {
 			return nil, fmt.Errorf("notes: %w", err)
 		}
 		if n.At, err = parseTime(at); err != nil {

@@ -27,7 +27,7 @@ func TestDB_AddNote(t *testing.T) {
 	defer cli.Close()
 	at := storetest.WindowEnd().Add(time.Minute)
 
-	n, err := cli.AddNote(ctx, "reception", 302, "  Wants Dr. Smith about lab results  ", at)
+	n, err := cli.AddNote(ctx, "", "reception", 302, "  Wants Dr. Smith about lab results  ", at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestDB_AddNote(t *testing.T) {
 	if got, want := n.Text, "Wants Dr. Smith about lab results"; got != want {
 		t.Fatalf("text=%q, want %q", got, want)
 	}
-	if _, err := cli.AddNote(ctx, "reception", 302, "Called back twice", at.Add(time.Second)); err != nil {
+	if _, err := cli.AddNote(ctx, "", "reception", 302, "Called back twice", at.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -76,7 +76,7 @@ func TestDB_AddNote(t *testing.T) {
 	}
 
 	t.Run("ErrSlotEmpty", func(t *testing.T) {
-		_, err := cli.AddNote(ctx, "main", 202, "hello", at)
+		_, err := cli.AddNote(ctx, "", "main", 202, "hello", at)
 		if !errors.Is(err, parking.ErrSlotEmpty) {
 			t.Fatalf("err=%v, want %v", err, parking.ErrSlotEmpty)
 		}
@@ -86,11 +86,11 @@ func TestDB_AddNote(t *testing.T) {
 	})
 	t.Run("ErrInvalid", func(t *testing.T) {
 		for _, text := range []string{"", "   ", "two\nlines", "tab\there", "bell\a", strings.Repeat("x", 501), "\xff"} {
-			if _, err := cli.AddNote(ctx, "reception", 302, text, at); !errors.Is(err, store.ErrInvalid) {
+			if _, err := cli.AddNote(ctx, "", "reception", 302, text, at); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("text %q: err=%v, want %v", text, err, store.ErrInvalid)
 			}
 		}
-		if _, err := cli.AddNote(ctx, "reception", 302, strings.Repeat("é", 500), at); err != nil {
+		if _, err := cli.AddNote(ctx, "", "reception", 302, strings.Repeat("é", 500), at); err != nil {
 			t.Errorf("500 characters: %v", err)
 		}
 	})
@@ -100,7 +100,7 @@ func TestDB_AddNote(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ro.Close()
-		if _, err := ro.AddNote(ctx, "reception", 302, "x", at); !errors.Is(err, store.ErrReadOnly) {
+		if _, err := ro.AddNote(ctx, "", "reception", 302, "x", at); !errors.Is(err, store.ErrReadOnly) {
 			t.Fatalf("err=%v, want %v", err, store.ErrReadOnly)
 		}
 	})
@@ -157,7 +157,7 @@ func TestDB_Prune(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenFixture(t)
 	// call-i is parked now (since 09:00) and has a note.
-	if _, err := db.AddNote(ctx, "reception", 302, "keep me", storetest.Base().Add(90*time.Minute)); err != nil {
+	if _, err := db.AddNote(ctx, "", "reception", 302, "keep me", storetest.Base().Add(90*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	before := HistoryLen(t, db)

@@ -23,14 +23,14 @@ func TestDB_OnNote(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 
 	MustRecord(t, db, Parked("call-1", "default", 202, t0))
-	n, err := db.AddNote(ctx, "default", 202, "wants Dr. Smith", t0.Add(time.Second))
+	n, err := db.AddNote(ctx, "", "default", 202, "wants Dr. Smith", t0.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.AddNote(ctx, "default", 203, "nobody there", t0.Add(time.Second)); err == nil {
+	if _, err := db.AddNote(ctx, "", "default", 203, "nobody there", t0.Add(time.Second)); err == nil {
 		t.Fatal("a note on an empty slot was accepted")
 	}
-	if _, err := db.AddNote(ctx, "default", 202, "", t0.Add(time.Second)); err == nil {
+	if _, err := db.AddNote(ctx, "", "default", 202, "", t0.Add(time.Second)); err == nil {
 		t.Fatal("an empty note was accepted")
 	}
 	if want := []store.Note{n}; !reflect.DeepEqual(told, want) {

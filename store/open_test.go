@@ -620,7 +620,7 @@ func TestOpenExisting_CorruptBeyondQuickCheckMax(t *testing.T) {
 	before := dirFiles(t, dir)
 	db, err := store.OpenExisting(path)
 	if err == nil {
-		_, nerr := db.AddNote(context.Background(), "main", 799, "a note", t0)
+		_, nerr := db.AddNote(context.Background(), "", "main", 799, "a note", t0)
 		db.Close()
 		t.Fatalf("OpenExisting opened a damaged file (AddNote err=%v)", nerr)
 	}

@@ -16,7 +16,7 @@ type ParkedCall struct {
 	Note string // "" if none
 }
 
-// Parked returns every occupied slot ordered by lot and slot, like Occupied,
+// Parked returns every occupied slot ordered by domain, lot and slot, like Occupied,
 // with the latest note written for each call since it was parked.
 func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
 	defer db.damaged(&rerr)
@@ -24,12 +24,12 @@ func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
 		return nil, fmt.Errorf("parked: %w", errNotOpen)
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT o.lot, o.slot, o.call_uuid, o.caller_number, o.caller_name, o.parker,
-	o.parked_at, o.deadline, o.parker_domain, o.recall_attempts, o.dialog,
+	o.parked_at, o.deadline, o.parker_domain, o.recall_attempts, o.dialog, o.domain,
 	(SELECT n.text FROM notes n
 		WHERE n.call_uuid = o.call_uuid
 		AND n.session_id IS (SELECT s.id FROM sessions s WHERE s.call_uuid = o.call_uuid AND s.ended_id IS NULL ORDER BY s.id DESC LIMIT 1)
 		ORDER BY n.id DESC LIMIT 1)
-	FROM occupancy o ORDER BY o.lot, o.slot`)
+	FROM occupancy o ORDER BY o.domain, o.lot, o.slot`)
 	if err != nil {
 		return nil, fmt.Errorf("parked: %w", err)
 	}
@@ -41,7 +41,7 @@ func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
 		var parkedAt, deadline string
 		var note sql.NullString
 		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
-			&o.ParkerDomain, &o.Attempts, &o.Dialog, &note); err != nil {
+			&o.ParkerDomain, &o.Attempts, &o.Dialog, &o.Domain, &note); err != nil {
 			return nil, fmt.Errorf("parked: %w", err)
 		}
 		if o.ParkedAt, err = parseTime(parkedAt); err != nil {

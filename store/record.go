@@ -14,11 +14,11 @@ import (
 const (
 	sqlDeleteOccupancy = `DELETE FROM occupancy WHERE call_uuid = ?`
 	sqlInsertOccupancy = `INSERT INTO occupancy
-	(lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline, parker_domain, recall_attempts, dialog)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline, parker_domain, recall_attempts, dialog, domain)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertHistory = `INSERT INTO history
-	(at, lot, slot, call_uuid, caller_number, caller_name, parker, event, reason, retriever, wait_ms)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(at, lot, slot, call_uuid, caller_number, caller_name, parker, event, reason, retriever, wait_ms, domain)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // Record applies t in one transaction: it appends t to the history, sets or
@@ -167,10 +167,10 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) (int6
 	if o := t.Occupancy; o != nil {
 		_, err := tx.StmtContext(ctx, db.stmts.insOccupancy).ExecContext(ctx,
 			o.Lot, o.Slot, string(o.Call), o.Caller.Number, o.Caller.Name, o.Parker,
-			formatTime(o.ParkedAt), formatTime(o.Deadline), o.ParkerDomain, o.Attempts, o.Dialog)
+			formatTime(o.ParkedAt), formatTime(o.Deadline), o.ParkerDomain, o.Attempts, o.Dialog, o.Domain)
 		if isConstraint(err) {
 			// The call's own row is gone, so the only key left to collide
-			// is (lot, slot): another call holds the slot.
+			// is (domain, lot, slot): another call holds the slot.
 			return 0, fmt.Errorf("slot %s/%d: %w", o.Lot, o.Slot, parking.ErrSlotTaken)
 		}
 		if err != nil {
@@ -179,7 +179,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) (int6
 	}
 	res, err := tx.StmtContext(ctx, db.stmts.insertHistory).ExecContext(ctx,
 		formatTime(t.At), t.Lot, t.Slot, string(t.Call), t.Caller.Number, t.Caller.Name, t.Parker,
-		string(t.Event), t.Reason, t.Retriever, t.Wait.Milliseconds())
+		string(t.Event), t.Reason, t.Retriever, t.Wait.Milliseconds(), t.Domain)
 	if err != nil {
 		return 0, fmt.Errorf("append history: %w", err)
 	}
@@ -226,6 +226,8 @@ func validate(t parking.Transition) error {
 		switch {
 		case o.Call != t.Call:
 			return fmt.Errorf("%w: %s occupancy names call %q", ErrInvalid, t.Event, o.Call)
+		case o.Domain != t.Domain:
+			return fmt.Errorf("%w: %s in domain %q, its occupancy in %q", ErrInvalid, t.Event, t.Domain, o.Domain)
 		case o.Lot == "" || o.Slot <= 0:
 			return fmt.Errorf("%w: %s occupancy in slot %q/%d", ErrInvalid, t.Event, o.Lot, o.Slot)
 		case !validTime(o.ParkedAt) || !validTime(o.Deadline):
@@ -238,7 +240,7 @@ func validate(t parking.Transition) error {
 	return nil
 }
 
-// Occupied returns every occupied slot ordered by lot and slot, with the
+// Occupied returns every occupied slot ordered by domain, lot and slot, with the
 // parker's domain, the recall attempts so far and the call's SIP dialog. Times are in UTC.
 func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
 	defer db.damaged(&rerr)
@@ -246,8 +248,8 @@ func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
 		return nil, fmt.Errorf("occupied: %w", errNotOpen)
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline,
-	parker_domain, recall_attempts, dialog
-	FROM occupancy ORDER BY lot, slot`)
+	parker_domain, recall_attempts, dialog, domain
+	FROM occupancy ORDER BY domain, lot, slot`)
 	if err != nil {
 		return nil, fmt.Errorf("occupied: %w", err)
 	}
@@ -257,7 +259,7 @@ func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
 		var o parking.Occupant
 		var parkedAt, deadline string
 		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
-			&o.ParkerDomain, &o.Attempts, &o.Dialog); err != nil {
+			&o.ParkerDomain, &o.Attempts, &o.Dialog, &o.Domain); err != nil {
 			return nil, fmt.Errorf("occupied: %w", err)
 		}
 		if o.ParkedAt, err = parseTime(parkedAt); err != nil {

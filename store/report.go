@@ -23,12 +23,13 @@ const (
 	ByRetriever ReportBy = "retriever" // who picked it up ("" when nobody did)
 	ByHour      ReportBy = "hour"      // hour of day it was parked, "00" to "23", in the query's Location
 	ByDay       ReportBy = "day"       // date it was parked, "2006-01-02", in the query's Location
+	ByDomain    ReportBy = "domain"    // the lot's domain ("" for lots without one)
 )
 
 // Valid reports whether b is one of the known groupings.
 func (b ReportBy) Valid() bool {
 	switch b {
-	case ByLot, ByParker, ByRetriever, ByHour, ByDay:
+	case ByLot, ByParker, ByRetriever, ByHour, ByDay, ByDomain:
 		return true
 	}
 	return false
@@ -44,6 +45,9 @@ type ReportQuery struct {
 	By ReportBy
 	// Location is where ByHour and ByDay read the clock; nil means UTC.
 	Location *time.Location
+	// Domains, if not nil, counts only the sessions of lots of these
+	// domains ("" for lots without one); nil counts every domain's.
+	Domains []string
 }
 
 // ReportRow holds the figures of one group of sessions. Waits are those of
@@ -216,7 +220,7 @@ func (db *DB) Report(ctx context.Context, q ReportQuery) (_ Report, rerr error) 
 	}
 	acc := map[string]*groupAcc{}
 	for _, seg := range segments(q) {
-		if err := db.aggregate(ctx, q.By, seg, acc); err != nil {
+		if err := db.aggregate(ctx, q, seg, acc); err != nil {
 			return Report{}, fmt.Errorf("report: %w", err)
 		}
 	}
@@ -273,7 +277,8 @@ func segments(q ReportQuery) []segment {
 const sqlReport = `SELECT json_group_array(%s), json_group_array(outcome),
 	json_group_array(recall_attempts), json_group_array(wait_ms)
 	FROM sessions INDEXED BY sessions_parked_at
-	WHERE parked_at >= ?1 AND parked_at < ?2 AND outcome IS NOT 'replaced'`
+	WHERE parked_at >= ?1 AND parked_at < ?2 AND outcome IS NOT 'replaced'
+	AND (?3 IS NULL OR domain IN (SELECT value FROM json_each(?3)))`
 
 // reportQuery returns the query of sqlReport for grouping by. Hour and day
 // read parked_at and compute the local clock in Go (see clockGroups).
@@ -282,6 +287,8 @@ func reportQuery(by ReportBy) string {
 	switch by {
 	case ByParker:
 		col = "parker"
+	case ByDomain:
+		col = "domain"
 	case ByRetriever:
 		col = "retriever"
 	case ByHour, ByDay:
@@ -291,9 +298,14 @@ func reportQuery(by ReportBy) string {
 }
 
 // aggregate adds the sessions of seg, grouped by by, to acc.
-func (db *DB) aggregate(ctx context.Context, by ReportBy, seg segment, acc map[string]*groupAcc) error {
+func (db *DB) aggregate(ctx context.Context, q ReportQuery, seg segment, acc map[string]*groupAcc) error {
+	by := q.By
+	var domains any // NULL: every domain
+	if q.Domains != nil {
+		domains = domainsJSON(q.Domains)
+	}
 	var cols [4]string
-	if err := db.r.QueryRowContext(ctx, reportQuery(by), formatTime(seg.from), formatTime(seg.to)).
+	if err := db.r.QueryRowContext(ctx, reportQuery(by), formatTime(seg.from), formatTime(seg.to), domains).
 		Scan(&cols[0], &cols[1], &cols[2], &cols[3]); err != nil {
 		return err
 	}

@@ -32,8 +32,8 @@ const (
 	// sqlInsertSession starts the session of a park unless the call has an
 	// open one (it moved, and keeps it): one statement, not a lookup and
 	// then an insert, on the write path of every park.
-	sqlInsertSession = `INSERT INTO sessions (id, call_uuid, lot, slot, caller_number, caller_name, parker, parked_at)
-	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+	sqlInsertSession = `INSERT INTO sessions (id, call_uuid, lot, slot, caller_number, caller_name, parker, parked_at, domain)
+	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
 	WHERE NOT EXISTS (SELECT 1 FROM sessions WHERE call_uuid = ?2 AND ended_id IS NULL)`
 	sqlRecallSession = `UPDATE sessions SET recall_attempts = recall_attempts + 1 WHERE call_uuid = ? AND ended_id IS NULL`
 	sqlCloseSession  = `UPDATE sessions SET ended_id = ?1, ended_at = ?2, outcome = ?3,
@@ -58,7 +58,7 @@ func (db *DB) applySession(ctx context.Context, tx *sql.Tx, t parking.Transition
 	switch {
 	case t.Event == parking.EventParked:
 		if _, err := tx.StmtContext(ctx, db.stmts.insertSession).ExecContext(ctx, historyID, string(t.Call), t.Lot, t.Slot,
-			t.Caller.Number, t.Caller.Name, t.Parker, formatTime(t.At)); err != nil {
+			t.Caller.Number, t.Caller.Name, t.Parker, formatTime(t.At), t.Domain); err != nil {
 			return fmt.Errorf("open session: %w", err)
 		}
 	case t.Event == parking.EventRecall:
@@ -78,6 +78,7 @@ func (db *DB) applySession(ctx context.Context, tx *sql.Tx, t parking.Transition
 type Session struct {
 	Call           parking.CallID
 	Lot            string
+	Domain         string // the lot's domain; "" for none
 	Slot           int
 	Caller         parking.Caller
 	Parker         string
@@ -106,7 +107,7 @@ func (db *DB) Sessions(ctx context.Context, since, until time.Time) (_ []Session
 		hi = formatTime(until)
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT call, lot, slot, caller_number, caller_name, parker, parked_at,
-	ended_at, outcome, retriever, wait_ms, recall_attempts, note
+	ended_at, outcome, retriever, wait_ms, recall_attempts, note, domain
 	FROM park_sessions WHERE parked_at >= ? AND parked_at < ? ORDER BY parked_at, call`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
@@ -119,7 +120,7 @@ func (db *DB) Sessions(ctx context.Context, since, until time.Time) (_ []Session
 		var endedAt, outcome, note sql.NullString
 		var wait sql.NullInt64
 		if err := rows.Scan(&s.Call, &s.Lot, &s.Slot, &s.Caller.Number, &s.Caller.Name, &s.Parker, &parkedAt,
-			&endedAt, &outcome, &s.Retriever, &wait, &s.RecallAttempts, &note); err != nil {
+			&endedAt, &outcome, &s.Retriever, &wait, &s.RecallAttempts, &note, &s.Domain); err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
 		if s.ParkedAt, err = parseTime(parkedAt); err != nil {

@@ -164,7 +164,8 @@ func backfilled(tb testing.TB, src string) *store.DB {
 	if _, err := raw.Exec(`ATTACH DATABASE ? AS src`, src); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := raw.Exec(`INSERT INTO history SELECT * FROM src.history ORDER BY id`); err != nil {
+	const cols = `id, at, lot, slot, call_uuid, caller_number, caller_name, parker, event, reason, retriever, wait_ms`
+	if _, err := raw.Exec(`INSERT INTO history (` + cols + `) SELECT ` + cols + ` FROM src.history ORDER BY id`); err != nil {
 		tb.Fatal(err)
 	}
 	raw.Close()

@@ -21,15 +21,17 @@ type WaitBucket struct {
 // through the covering index the report uses.
 const sqlWaits = `SELECT outcome, wait_ms FROM sessions INDEXED BY sessions_parked_at
 	WHERE parked_at >= ?1 AND parked_at < ?2 AND wait_ms IS NOT NULL
-	AND outcome IN ('retrieved', 'recalled', 'abandoned')`
+	AND outcome IN ('retrieved', 'recalled', 'abandoned')
+	AND (?3 IS NULL OR domain IN (SELECT value FROM json_each(?3)))`
 
 // WaitBuckets is the wait distribution of the sessions parked in
 // [from, to), as Report selects them: how many callers were picked up, and
 // how many hung up, after waits in each bucket. bounds are the buckets'
 // upper limits, ascending and positive; the answer has len(bounds)+1
-// buckets, the last one open-ended. A reversed window or bad bounds fail
-// with ErrInvalid.
-func (db *DB) WaitBuckets(ctx context.Context, from, to time.Time, bounds []time.Duration) (_ []WaitBucket, rerr error) {
+// buckets, the last one open-ended. domains, if not nil, counts only the
+// sessions of lots of these domains, as ReportQuery.Domains does. A
+// reversed window or bad bounds fail with ErrInvalid.
+func (db *DB) WaitBuckets(ctx context.Context, from, to time.Time, domains []string, bounds []time.Duration) (_ []WaitBucket, rerr error) {
 	defer db.damaged(&rerr)
 	switch {
 	case !validTime(from) || !validTime(to):
@@ -51,7 +53,11 @@ func (db *DB) WaitBuckets(ctx context.Context, from, to time.Time, bounds []time
 			out[i].Max = bounds[i]
 		}
 	}
-	rows, err := db.r.QueryContext(ctx, sqlWaits, formatTime(from), formatTime(to))
+	var ds any // NULL: every domain
+	if domains != nil {
+		ds = domainsJSON(domains)
+	}
+	rows, err := db.r.QueryContext(ctx, sqlWaits, formatTime(from), formatTime(to), ds)
 	if err != nil {
 		return nil, fmt.Errorf("wait buckets: %w", err)
 	}

@@ -21,7 +21,7 @@ func TestDB_WaitBuckets(t *testing.T) {
 	db := MustOpenFixture(t)
 	s := time.Second
 	bounds := []time.Duration{30 * s, 60 * s, 120 * s, 300 * s}
-	got, err := db.WaitBuckets(ctx, storetest.Base(), storetest.WindowEnd(), bounds)
+	got, err := db.WaitBuckets(ctx, storetest.Base(), storetest.WindowEnd(), nil, bounds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,11 +51,11 @@ func TestDB_WaitBuckets(t *testing.T) {
 	for name, b := range map[string][]time.Duration{
 		"none": nil, "zero": {0, s}, "descending": {2 * s, s}, "repeated": {s, s},
 	} {
-		if _, err := db.WaitBuckets(ctx, storetest.Base(), storetest.WindowEnd(), b); !errors.Is(err, store.ErrInvalid) {
+		if _, err := db.WaitBuckets(ctx, storetest.Base(), storetest.WindowEnd(), nil, b); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("bounds %s: err=%v, want ErrInvalid", name, err)
 		}
 	}
-	if _, err := db.WaitBuckets(ctx, storetest.WindowEnd(), storetest.Base(), bounds); !errors.Is(err, store.ErrInvalid) {
+	if _, err := db.WaitBuckets(ctx, storetest.WindowEnd(), storetest.Base(), nil, bounds); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("reversed window: err=%v, want ErrInvalid", err)
 	}
 }

@@ -32,7 +32,7 @@ type Actions interface {
 type Notes interface {
 	// AddNote fails with an error wrapping store.ErrInvalid for a bad
 	// text, parking.ErrSlotEmpty when the slot is empty.
-	AddNote(ctx context.Context, lot string, slot int, text string, at time.Time) (store.Note, error)
+	AddNote(ctx context.Context, domain, lot string, slot int, text string, at time.Time) (store.Note, error)
 }
 
 // callRE is the form of a call ID in a URL: a channel UUID, or anything
@@ -43,6 +43,7 @@ var callRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 type actionJSON struct {
 	Event          string `json:"event"` // the history event the action recorded
 	Lot            string `json:"lot"`
+	Domain         string `json:"domain,omitempty"`
 	Slot           int    `json:"slot"`
 	Call           string `json:"call"`
 	CallerName     string `json:"caller_name"`
@@ -55,7 +56,7 @@ type actionJSON struct {
 }
 
 func occupantJSON(event string, o parking.Occupant, by string) actionJSON {
-	a := actionJSON{Event: event, Lot: o.Lot, Slot: o.Slot, Call: string(o.Call), CallerName: o.Caller.Name,
+	a := actionJSON{Event: event, Lot: o.Lot, Domain: o.Domain, Slot: o.Slot, Call: string(o.Call), CallerName: o.Caller.Name,
 		CallerNumber: o.Caller.Number, Parker: o.Parker, ParkedAt: o.ParkedAt.UTC().Format(time.RFC3339),
 		RecallAttempts: o.Attempts, By: by}
 	if !o.Deadline.IsZero() {
@@ -69,8 +70,9 @@ func occupantJSON(event string, o parking.Occupant, by string) actionJSON {
 func actor(p principal) string { return "web:" + p.Name }
 
 // target finds the call of an action request and checks the principal may
-// see it. A call of a lot they cannot see is answered 404 like a call that
-// does not exist, so that the lots they cannot see do not leak.
+// see it. A call of a lot (or a domain) they cannot see is answered 404
+// like a call that does not exist, so that the lots they cannot see do not
+// leak.
 func (s *Server) target(w http.ResponseWriter, r *http.Request) (parking.Occupant, principal, bool) {
 	p := who(r)
 	if s.actions == nil {
@@ -83,7 +85,7 @@ func (s *Server) target(w http.ResponseWriter, r *http.Request) (parking.Occupan
 		return parking.Occupant{}, p, false
 	}
 	o, err := s.actions.Occupant(parking.CallID(call))
-	if err != nil || !p.sees(o.Lot) {
+	if err != nil || !p.sees(o.Domain, o.Lot) {
 		writeError(w, http.StatusNotFound, "no such parked call")
 		return parking.Occupant{}, p, false
 	}
@@ -198,11 +200,12 @@ func (s *Server) apiPickup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Event     string `json:"event"`
 		Lot       string `json:"lot"`
+		Domain    string `json:"domain,omitempty"`
 		Slot      int    `json:"slot"`
 		Call      string `json:"call"`
 		Extension string `json:"extension"`
 		Retriever string `json:"retriever"`
-	}{string(parking.EventRetrieved), o.Lot, o.Slot, string(o.Call), ext, by})
+	}{string(parking.EventRetrieved), o.Lot, o.Domain, o.Slot, string(o.Call), ext, by})
 }
 
 // apiNote attaches a note to the call: {"text": "..."} (see store.CleanNote).
@@ -221,7 +224,7 @@ func (s *Server) apiNote(w http.ResponseWriter, r *http.Request) {
 	if !readBody(w, r, &body) {
 		return
 	}
-	n, err := s.notes.AddNote(r.Context(), o.Lot, o.Slot, body.Text, s.now())
+	n, err := s.notes.AddNote(r.Context(), o.Domain, o.Lot, o.Slot, body.Text, s.now())
 	if err != nil {
 		s.actionError(w, r, err)
 		return
@@ -235,12 +238,13 @@ func (s *Server) apiNote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
-		At   string `json:"at"`
-		Lot  string `json:"lot"`
-		Slot int    `json:"slot"`
-		Call string `json:"call"`
-		Text string `json:"text"`
-	}{n.At.UTC().Format("2006-01-02T15:04:05.000Z"), n.Lot, n.Slot, string(n.Call), n.Text})
+		At     string `json:"at"`
+		Lot    string `json:"lot"`
+		Domain string `json:"domain,omitempty"`
+		Slot   int    `json:"slot"`
+		Call   string `json:"call"`
+		Text   string `json:"text"`
+	}{n.At.UTC().Format("2006-01-02T15:04:05.000Z"), n.Lot, n.Domain, n.Slot, string(n.Call), n.Text})
 }
 
 // apiMove moves the call to another slot: {"slot": 205, "lot": "vip"}
@@ -261,7 +265,7 @@ func (s *Server) apiMove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "slot: required, a positive number")
 		return
 	}
-	if body.Lot != "" && !p.sees(body.Lot) {
+	if body.Lot != "" && !p.sees(o.Domain, body.Lot) {
 		writeError(w, http.StatusBadRequest, clientMessage(fmt.Errorf("%w: %s", parking.ErrUnknownLot, strconv.Quote(body.Lot))))
 		return
 	}

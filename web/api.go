@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -16,6 +17,7 @@ import (
 // slotJSON is one parked call in /api/slots.
 type slotJSON struct {
 	Lot            string     `json:"lot"`
+	Domain         string     `json:"domain,omitempty"`
 	Slot           int        `json:"slot"`
 	Call           string     `json:"call"`
 	CallerName     string     `json:"caller_name"`
@@ -34,25 +36,31 @@ type noteJSON struct {
 	Text string `json:"text"`
 }
 
-// apiSlots lists the parked calls the caller may see, with their notes.
+// apiSlots lists the parked calls the caller may see, with their notes;
+// ?domain= keeps one domain's.
 //
 // State is "recalling" while a recall rings the parker for the call (its
 // slot's lamp blinks), else "parked"; recall_attempts counts the recalls
 // placed.
 func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 	p := who(r)
+	domains, ok := p.domains(r.URL.Query())
+	if !ok {
+		writeError(w, http.StatusForbidden, "you may not see that domain")
+		return
+	}
 	now := s.now()
 	out := []slotJSON{}
 	oldest := time.Time{}
 	for _, o := range s.slots.Occupants() {
-		if !p.sees(o.Lot) {
+		if !p.sees(o.Domain, o.Lot) || (domains != nil && !slices.Contains(domains, o.Domain)) {
 			continue
 		}
 		if oldest.IsZero() || o.ParkedAt.Before(oldest) {
 			oldest = o.ParkedAt
 		}
 		sj := slotJSON{
-			Lot: o.Lot, Slot: o.Slot, Call: string(o.Call), CallerName: o.Caller.Name, CallerNumber: o.Caller.Number,
+			Lot: o.Lot, Domain: o.Domain, Slot: o.Slot, Call: string(o.Call), CallerName: o.Caller.Name, CallerNumber: o.Caller.Number,
 			Parker: o.Parker, ParkedAt: o.ParkedAt.UTC().Format(time.RFC3339),
 			WaitingSeconds: int64(o.Waited(now) / time.Second), State: s.slotState(o), RecallAttempts: o.Attempts,
 			Notes: []noteJSON{},
@@ -65,7 +73,7 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 	if len(out) > 0 {
 		// One query for the notes of every call shown: the notes written
 		// since the longest-parked of them was parked.
-		notes, err := s.store.Notes(r.Context(), store.HistoryFilter{Since: oldest})
+		notes, err := s.store.Notes(r.Context(), store.HistoryFilter{Since: oldest, Domains: domains})
 		if err != nil {
 			s.internal(w, r, err)
 			return
@@ -94,6 +102,7 @@ type noteEntryJSON struct {
 	At           string `json:"at"`
 	Event        string `json:"event"`
 	Lot          string `json:"lot"`
+	Domain       string `json:"domain,omitempty"`
 	Slot         int    `json:"slot"`
 	Call         string `json:"call"`
 	CallerNumber string `json:"caller_number"`
@@ -103,8 +112,8 @@ type noteEntryJSON struct {
 }
 
 // apiHistory answers the rows and notes `parkd history` would show for
-// the same filters: lot, slot, call, parker, caller, since, until, event
-// (or "note"), limit (the most recent N, oldest first).
+// the same filters: lot, domain, slot, call, parker, caller, since, until,
+// event (or "note"), limit (the most recent N, oldest first).
 func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 	p := who(r)
 	q := r.URL.Query()
@@ -113,9 +122,14 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	var ok bool
+	if f.Domains, ok = p.domains(q); !ok {
+		writeError(w, http.StatusForbidden, "you may not see domain "+strconv.Quote(q.Get("domain")))
+		return
+	}
 	lots := []string{f.Lot}
 	switch {
-	case f.Lot != "" && !p.sees(f.Lot):
+	case f.Lot != "" && p.Role != RoleSupervisor && len(p.Lots) > 0 && !slices.Contains(p.Lots, f.Lot):
 		writeError(w, http.StatusForbidden, "you may not see lot "+strconv.Quote(f.Lot))
 		return
 	case f.Lot == "" && p.Role != RoleSupervisor && len(p.Lots) > 0:
@@ -165,7 +179,7 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 	out := make([]any, 0, len(entries))
 	for _, e := range entries {
 		if n := e.note; n != nil {
-			out = append(out, noteEntryJSON{At: n.At.UTC().Format("2006-01-02T15:04:05.000Z"), Event: "note", Lot: n.Lot,
+			out = append(out, noteEntryJSON{At: n.At.UTC().Format("2006-01-02T15:04:05.000Z"), Event: "note", Lot: n.Lot, Domain: n.Domain,
 				Slot: n.Slot, Call: string(n.Call), CallerNumber: n.Caller.Number, CallerName: n.Caller.Name,
 				Parker: n.Parker, Note: n.Text})
 			continue
@@ -231,9 +245,11 @@ func when(q url.Values, key string, now time.Time) (time.Time, error) {
 
 // apiReport answers `parkd report --json` for the same parameters: from
 // (default 24h ago), to (default now), by (lot, parker, retriever, hour,
-// day) and tz (an IANA zone, default UTC). Supervisors only.
+// day, domain), domain (one domain's lots) and tz (an IANA zone, default
+// UTC). Supervisors only; one restricted to domains gets theirs only.
 func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
-	if who(r).Role != RoleSupervisor {
+	p := who(r)
+	if p.Role != RoleSupervisor {
 		writeError(w, http.StatusForbidden, "reports are for supervisors")
 		return
 	}
@@ -244,7 +260,12 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 		rq.By = store.ByLot
 	}
 	if !rq.By.Valid() {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("by %q: want lot, parker, retriever, hour or day", rq.By))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("by %q: want lot, parker, retriever, hour, day or domain", rq.By))
+		return
+	}
+	var ok bool
+	if rq.Domains, ok = p.domains(q); !ok {
+		writeError(w, http.StatusForbidden, "you may not see domain "+strconv.Quote(q.Get("domain")))
 		return
 	}
 	if tz := q.Get("tz"); tz != "" {
@@ -299,7 +320,7 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 
 // slotState names what is happening to a parked call, from its slot's lamp.
 func (s *Server) slotState(o parking.Occupant) string {
-	if l, err := s.slots.Lamp(o.Lot, o.Slot); err == nil && l.State == parking.LampRinging && l.Caller == o.Caller {
+	if l, err := s.slots.Lamp(o.Domain, o.Lot, o.Slot); err == nil && l.State == parking.LampRinging && l.Caller == o.Caller {
 		return "recalling"
 	}
 	return "parked"

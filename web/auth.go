@@ -21,13 +21,39 @@ type principal struct {
 	Name    string
 	Role    string
 	Lots    []string // empty: all
+	Domains []string // the lots' domains they see, whatever their role; empty: all
 	Token   bool     // came with a Bearer token
 	session *session // nil for a token
 }
 
-// sees reports whether p may see lot.
-func (p principal) sees(lot string) bool {
-	return p.Role == RoleSupervisor || len(p.Lots) == 0 || slices.Contains(p.Lots, lot)
+// sees reports whether p may see lot of domain ("" for a lot without
+// one). A user restricted to domains never sees another's lots, not even
+// as a supervisor; lots restrict agents only.
+func (p principal) sees(domain, lot string) bool {
+	return p.seesDomain(domain) && (p.Role == RoleSupervisor || len(p.Lots) == 0 || slices.Contains(p.Lots, lot))
+}
+
+// seesDomain reports whether p may see the lots of domain.
+func (p principal) seesDomain(domain string) bool {
+	return len(p.Domains) == 0 || slices.Contains(p.Domains, domain)
+}
+
+// domains is the domains a request of p reads: the one asked for with
+// ?domain= (present, even empty: the lots without a domain), limited to
+// those p may see. nil means every domain. ok is false when p may not see
+// the domain asked for.
+func (p principal) domains(q url.Values) (ds []string, ok bool) {
+	if q.Has("domain") {
+		d := q.Get("domain")
+		if !p.seesDomain(d) {
+			return nil, false
+		}
+		return []string{d}, true
+	}
+	if len(p.Domains) > 0 {
+		return p.Domains, true
+	}
+	return nil, true
 }
 
 type ctxKey struct{}
@@ -99,7 +125,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (p princip
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		if sess := s.sessions.get(c.Value); sess != nil {
 			if u, ok := s.users[sess.user]; ok {
-				return principal{Name: u.Name, Role: u.Role, Lots: u.Lots, session: sess}, 0, ""
+				return principal{Name: u.Name, Role: u.Role, Lots: u.Lots, Domains: u.Domains, session: sess}, 0, ""
 			}
 		}
 		return p, http.StatusUnauthorized, "session expired; log in again"

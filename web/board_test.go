@@ -108,10 +108,11 @@ func TestStaticFiles(t *testing.T) {
 type bucketStore struct {
 	*fakeStore
 	from, to time.Time
+	domains  []string
 }
 
-func (b *bucketStore) WaitBuckets(_ context.Context, from, to time.Time, bounds []time.Duration) ([]store.WaitBucket, error) {
-	b.from, b.to = from, to
+func (b *bucketStore) WaitBuckets(_ context.Context, from, to time.Time, domains []string, bounds []time.Duration) ([]store.WaitBucket, error) {
+	b.from, b.to, b.domains = from, to, domains
 	out := make([]store.WaitBucket, len(bounds)+1)
 	out[0].PickedUp, out[1].Abandoned, out[len(bounds)].PickedUp = 4, 1, 2
 	for i := range out {

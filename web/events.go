@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -50,7 +51,15 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	// Subscribed before the history is read, so no row falls between the
 	// replay and the live events; the rows both give are dropped below.
-	sub := s.events.subscribe(p.sees)
+	domains, ok := p.domains(r.URL.Query())
+	if !ok {
+		writeError(w, http.StatusForbidden, "you may not see that domain")
+		return
+	}
+	sees := func(domain, lot string) bool {
+		return p.sees(domain, lot) && (domains == nil || slices.Contains(domains, domain))
+	}
+	sub := s.events.subscribe(sees)
 	if sub == nil {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
@@ -60,7 +69,7 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&head, "retry: %d\n\n", retryMS)
 	last := after
 	if resume {
-		if last, err = s.replay(r.Context(), p, after, &head); err != nil {
+		if last, err = s.replay(r.Context(), p, sees, after, &head); err != nil {
 			s.storeError(w, r, err)
 			return
 		}
@@ -165,8 +174,8 @@ func lastEventID(r *http.Request) (id int64, resume bool, err error) {
 // with ID after that p sees, and returns the ID of the last row read. More
 // than MaxReplay rows give a reset event instead, carrying the newest row's
 // ID, so that the client refetches /api/slots and resumes from there.
-func (s *Server) replay(ctx context.Context, p principal, after int64, buf *bytes.Buffer) (int64, error) {
-	f := store.HistoryFilter{AfterID: after, Limit: replayLimit + 1}
+func (s *Server) replay(ctx context.Context, p principal, sees func(domain, lot string) bool, after int64, buf *bytes.Buffer) (int64, error) {
+	f := store.HistoryFilter{AfterID: after, Limit: replayLimit + 1, Domains: p.Domains}
 	if p.Role != RoleSupervisor && len(p.Lots) == 1 {
 		f.Lot = p.Lots[0]
 	}
@@ -189,7 +198,7 @@ func (s *Server) replay(ctx context.Context, p principal, after int64, buf *byte
 	}
 	for _, row := range rows {
 		last = row.ID
-		if !p.sees(row.Lot) {
+		if !sees(row.Domain, row.Lot) {
 			continue
 		}
 		fr, err := transitionFrame(row)

@@ -191,7 +191,7 @@ func TestEvents_Live(t *testing.T) {
 		t.Fatalf("free slot event %+v", e)
 	}
 
-	if _, err := le.db.AddNote(context.Background(), "main", 202, "wants Dr. \"Smith\"", t0.Add(time.Hour)); err != nil {
+	if _, err := le.db.AddNote(context.Background(), "", "main", 202, "wants Dr. \"Smith\"", t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if e := s.next(); e != (sse{Event: "note", Data: `{"lot":"main","slot":202,"at":"2026-12-05T10:00:00Z","text":"wants Dr. \"Smith\""}`}) {

@@ -68,7 +68,7 @@ type fakeSlots struct {
 
 func (f *fakeSlots) Occupants() []parking.Occupant { return f.occ }
 
-func (f *fakeSlots) Lamp(lot string, slot int) (parking.Lamp, error) {
+func (f *fakeSlots) Lamp(_, lot string, slot int) (parking.Lamp, error) {
 	for _, o := range f.occ {
 		if o.Lot == lot && o.Slot == slot {
 			st := parking.LampParked

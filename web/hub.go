@@ -68,12 +68,13 @@ type Hub struct {
 type frame struct {
 	id   int64  // the history row's ID; 0 for slot and note events
 	lot  string // whose lot: only clients that see it get it
+	dom  string // the lot's domain
 	data []byte // the whole event, blank line included
 }
 
 // subscriber is one /api/events stream.
 type subscriber struct {
-	sees func(lot string) bool
+	sees func(domain, lot string) bool
 	ch   chan []*frame // the events of one fan-out each
 	gone chan struct{} // closed when the Hub dropped it for falling behind
 }
@@ -236,14 +237,14 @@ func (h *Hub) snapshot() []*subscriber {
 
 // visible is the frames of the lots sees accepts: frames itself (shared,
 // read-only) when it accepts them all, as for a supervisor.
-func visible(frames []*frame, sees func(string) bool) []*frame {
+func visible(frames []*frame, sees func(string, string) bool) []*frame {
 	for i, f := range frames {
-		if sees(f.lot) {
+		if sees(f.dom, f.lot) {
 			continue
 		}
 		out := append(make([]*frame, 0, len(frames)-1), frames[:i]...)
 		for _, f := range frames[i+1:] {
-			if sees(f.lot) {
+			if sees(f.dom, f.lot) {
 				out = append(out, f)
 			}
 		}
@@ -254,7 +255,7 @@ func visible(frames []*frame, sees func(string) bool) []*frame {
 
 // subscribe adds a client that gets the events of the lots sees accepts;
 // nil once the Hub is closed.
-func (h *Hub) subscribe(sees func(string) bool) *subscriber {
+func (h *Hub) subscribe(sees func(domain, lot string) bool) *subscriber {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -298,12 +299,13 @@ func transitionFrame(r store.HistoryRow) (*frame, error) {
 	}
 	b = append(b, js[1:]...)
 	b = append(b, "\n\n"...)
-	return &frame{id: r.ID, lot: r.Lot, data: b}, nil
+	return &frame{id: r.ID, lot: r.Lot, dom: r.Domain, data: b}, nil
 }
 
 // slotJSONEvent is a slot event's data.
 type slotEventJSON struct {
 	Lot          string `json:"lot"`
+	Domain       string `json:"domain,omitempty"`
 	Slot         int    `json:"slot"`
 	State        string `json:"state"`
 	CallerName   string `json:"caller_name"`
@@ -320,25 +322,26 @@ func slotFrame(l parking.Lamp) *frame {
 	if !ok {
 		st = l.State.String()
 	}
-	return dataFrame("slot", l.Lot, slotEventJSON{Lot: l.Lot, Slot: l.Slot, State: st,
+	return dataFrame("slot", l.Domain, l.Lot, slotEventJSON{Lot: l.Lot, Domain: l.Domain, Slot: l.Slot, State: st,
 		CallerName: l.Caller.Name, CallerNumber: l.Caller.Number})
 }
 
 // noteEventJSON is a note event's data.
 type noteEventJSON struct {
-	Lot  string `json:"lot"`
-	Slot int    `json:"slot"`
-	At   string `json:"at"`
-	Text string `json:"text"`
+	Lot    string `json:"lot"`
+	Domain string `json:"domain,omitempty"`
+	Slot   int    `json:"slot"`
+	At     string `json:"at"`
+	Text   string `json:"text"`
 }
 
 func noteFrame(n store.Note) *frame {
-	return dataFrame("note", n.Lot, noteEventJSON{Lot: n.Lot, Slot: n.Slot, At: n.At.UTC().Format(time.RFC3339), Text: n.Text})
+	return dataFrame("note", n.Domain, n.Lot, noteEventJSON{Lot: n.Lot, Domain: n.Domain, Slot: n.Slot, At: n.At.UTC().Format(time.RFC3339), Text: n.Text})
 }
 
 // dataFrame is an event with no ID. json.Marshal escapes line breaks, so
 // the data is one line.
-func dataFrame(event, lot string, v any) *frame {
+func dataFrame(event, domain, lot string, v any) *frame {
 	js, _ := json.Marshal(v) // plain strings and ints: cannot fail
 	b := make([]byte, 0, len(js)+len(event)+16)
 	b = append(b, "event: "...)
@@ -346,5 +349,5 @@ func dataFrame(event, lot string, v any) *frame {
 	b = append(b, "\ndata: "...)
 	b = append(b, js...)
 	b = append(b, "\n\n"...)
-	return &frame{lot: lot, data: b}
+	return &frame{lot: lot, dom: domain, data: b}
 }

@@ -15,8 +15,8 @@ func TestHub_CoalescesBusyMoments(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHub(zerolog.Nop(), 0, 20*time.Millisecond)
 		defer h.Close()
-		all := h.subscribe(func(string) bool { return true })
-		mainOnly := h.subscribe(func(lot string) bool { return lot == "main" })
+		all := h.subscribe(func(string, string) bool { return true })
+		mainOnly := h.subscribe(func(_, lot string) bool { return lot == "main" })
 		ev := func(lot, data string) *frame { return &frame{lot: lot, data: []byte(data)} }
 		take := func(c *subscriber) string {
 			t.Helper()
@@ -69,14 +69,14 @@ func TestHub_CoalescesBusyMoments(t *testing.T) {
 // that does not gets a copy without the others' events.
 func TestVisible(t *testing.T) {
 	frames := []*frame{{lot: "a"}, {lot: "b"}, {lot: "a"}}
-	if got := visible(frames, func(string) bool { return true }); &got[0] != &frames[0] || len(got) != 3 {
+	if got := visible(frames, func(string, string) bool { return true }); &got[0] != &frames[0] || len(got) != 3 {
 		t.Fatalf("all lots: %v, want the same slice", got)
 	}
-	got := visible(frames, func(l string) bool { return l == "a" })
+	got := visible(frames, func(_, l string) bool { return l == "a" })
 	if len(got) != 2 || got[0] != frames[0] || got[1] != frames[2] {
 		t.Fatalf("lot a: %v", got)
 	}
-	if got := visible(frames, func(string) bool { return false }); len(got) != 0 {
+	if got := visible(frames, func(string, string) bool { return false }); len(got) != 0 {
 		t.Fatalf("no lot: %v", got)
 	}
 }

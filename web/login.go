@@ -101,11 +101,12 @@ type indexPage struct {
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	p := who(r)
 	out := struct {
-		Name string   `json:"name"`
-		Role string   `json:"role"`
-		Lots []string `json:"lots"`
-		CSRF string   `json:"csrf,omitempty"`
-	}{Name: p.Name, Role: p.Role, Lots: p.Lots}
+		Name    string   `json:"name"`
+		Role    string   `json:"role"`
+		Lots    []string `json:"lots"`
+		Domains []string `json:"domains,omitempty"`
+		CSRF    string   `json:"csrf,omitempty"`
+	}{Name: p.Name, Role: p.Role, Lots: p.Lots, Domains: p.Domains}
 	if out.Lots == nil {
 		out.Lots = []string{}
 	}

@@ -21,6 +21,10 @@ type parkRequest struct {
 	Extension string `json:"extension"`
 	Lot       string `json:"lot"`
 	Slot      int    `json:"slot"`
+	// Domain is the domain the phone (and so the lot) must be in: needed
+	// from a user restricted to several domains, implied for one
+	// restricted to one; "" otherwise takes the phone's own.
+	Domain string `json:"domain"`
 }
 
 // parkReply is its answer: where the call went.
@@ -65,11 +69,21 @@ func (s *Server) apiPark(w http.ResponseWriter, r *http.Request) {
 	if req.Lot == "" && p.Role != RoleSupervisor && len(p.Lots) > 0 {
 		req.Lot = p.Lots[0]
 	}
-	if req.Lot != "" && !p.sees(req.Lot) {
+	if req.Domain == "" && len(p.Domains) == 1 {
+		req.Domain = p.Domains[0]
+	}
+	switch {
+	case req.Domain == "" && len(p.Domains) > 1:
+		writeError(w, http.StatusBadRequest, "domain: say which of your domains the phone is in")
+		return
+	case req.Domain != "" && !p.seesDomain(req.Domain):
+		writeError(w, http.StatusForbidden, "you may not park in domain "+strconv.Quote(req.Domain))
+		return
+	case req.Lot != "" && !p.sees(req.Domain, req.Lot):
 		writeError(w, http.StatusForbidden, "you may not park into lot "+strconv.Quote(req.Lot))
 		return
 	}
-	occ, err := s.parker.ParkCall(r.Context(), parking.CallPark{Extension: req.Extension, Lot: req.Lot, Slot: req.Slot})
+	occ, err := s.parker.ParkCall(r.Context(), parking.CallPark{Extension: req.Extension, Lot: req.Lot, Slot: req.Slot, Domain: req.Domain})
 	if err != nil {
 		status, msg := parkError(req, err)
 		if status == http.StatusInternalServerError {

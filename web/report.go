@@ -13,7 +13,7 @@ import (
 // WaitBucketer is the store's wait distribution, for the report page's
 // chart. store.DB implements it; a Store without it gets no such chart.
 type WaitBucketer interface {
-	WaitBuckets(ctx context.Context, from, to time.Time, bounds []time.Duration) ([]store.WaitBucket, error)
+	WaitBuckets(ctx context.Context, from, to time.Time, domains []string, bounds []time.Duration) ([]store.WaitBucket, error)
 }
 
 // waitBounds are the upper limits of the wait chart's buckets: what a
@@ -25,7 +25,8 @@ var waitBounds = []time.Duration{
 
 // reportPage is the supervisors' page: the figures of `parkd report` by lot
 // and charts drawn by the server as SVG, so it needs no script. It takes
-// the from, to and tz parameters of /api/report.
+// the from, to, tz and domain parameters of /api/report; a supervisor
+// restricted to domains sees theirs only.
 func (s *Server) reportPage(w http.ResponseWriter, r *http.Request) {
 	p, status, _ := s.authenticate(w, r)
 	if status != 0 || p.Token {
@@ -40,6 +41,12 @@ func (s *Server) reportPage(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	page := reportPageData{Name: p.Name, CSRF: p.session.csrf, From: q.Get("from"), To: q.Get("to"), TZ: q.Get("tz")}
 	rq := store.ReportQuery{By: store.ByLot, Location: time.UTC}
+	domains, ok := p.domains(q)
+	if !ok {
+		s.page(w, http.StatusForbidden, "forbidden.html", nil)
+		return
+	}
+	rq.Domains = domains
 	var err error
 	if page.TZ != "" {
 		if rq.Location, err = time.LoadLocation(page.TZ); err != nil || page.TZ == "Local" {
@@ -84,7 +91,7 @@ func (s *Server) reportPage(w http.ResponseWriter, r *http.Request) {
 	page.Total = figures("Total", byLot.Total)
 	page.Hours = hourChart(byHour)
 	if wb, ok := s.store.(WaitBucketer); ok {
-		buckets, err := wb.WaitBuckets(r.Context(), rq.From, rq.To, waitBounds)
+		buckets, err := wb.WaitBuckets(r.Context(), rq.From, rq.To, rq.Domains, waitBounds)
 		if err != nil {
 			s.reportFailed(w, r, err)
 			return

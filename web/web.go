@@ -41,6 +41,7 @@ type User struct {
 	Role      string
 	Extension string   // their phone, for later actions
 	Lots      []string // lots they see; empty: all
+	Domains   []string // the domains whose lots they see, whatever their role; empty: all
 }
 
 // Token is an API token, given as "Authorization: Bearer <token>".
@@ -55,8 +56,8 @@ type Token struct {
 type Slots interface {
 	Occupants() []parking.Occupant
 	// Lamp is a slot's busy-lamp state: LampRinging while a recall rings
-	// the parker for the call there.
-	Lamp(lot string, slot int) (parking.Lamp, error)
+	// the parker for the call there. domain is the lot's ("" for none).
+	Lamp(domain, lot string, slot int) (parking.Lamp, error)
 }
 
 // Store is the part of the store the API reads. store.DB implements it.
@@ -94,7 +95,8 @@ type Config struct {
 	// NewTicker makes the live events' keepalive ticker; nil: time.NewTicker.
 	NewTicker Ticker
 	// Metrics, if set, is served at GET /metrics to any user or token
-	// (Prometheus sends "Authorization: Bearer"); nil: no /metrics.
+	// (Prometheus sends "Authorization: Bearer") but a user restricted to
+	// domains: its figures are every tenant's; nil: no /metrics.
 	Metrics http.Handler
 	// Lots gives the configuration of every lot, read at each request so
 	// that a reload shows at once; nil: the board knows no lot.
@@ -231,7 +233,13 @@ func (s *Server) routes() {
 	if s.metrics != nil {
 		// Any role: the figures are counts, no caller or call, and a
 		// scraper's token should need no more than an agent's rights.
-		m.HandleFunc("/metrics", s.method(http.MethodGet, s.authed(s.metrics.ServeHTTP)))
+		m.HandleFunc("/metrics", s.method(http.MethodGet, s.authed(func(w http.ResponseWriter, r *http.Request) {
+			if len(who(r).Domains) > 0 {
+				writeError(w, http.StatusForbidden, "the metrics count every domain's calls")
+				return
+			}
+			s.metrics.ServeHTTP(w, r)
+		})))
 	}
 	m.HandleFunc("/api/lots", s.method(http.MethodGet, s.authed(s.apiLots)))
 	m.HandleFunc("/report", s.method(http.MethodGet, s.reportPage))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -420,7 +421,7 @@ func TestHistory(t *testing.T) {
 		t.Fatalf("times %v %v", f.Since, f.Until)
 	}
 	f.Since, f.Until, want.Since, want.Until = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	if f != want {
+	if !reflect.DeepEqual(f, want) {
 		t.Fatalf("filter\n got %+v\nwant %+v", f, want)
 	}
 	n := len(e.store.filters)

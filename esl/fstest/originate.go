@@ -21,6 +21,8 @@ type Endpoint struct {
 }
 
 // Register registers a SIP user, so that originate user/<user> reaches ep.
+// A user given as user@domain is reached only by user/<user>@<domain>;
+// a plain user by user/<user> in any domain.
 // Originating to an unregistered user fails USER_NOT_REGISTERED with no
 // channel created.
 func (s *Switch) Register(user string, ep Endpoint) {
@@ -32,6 +34,9 @@ func (s *Switch) Register(user string, ep Endpoint) {
 // Invite is what one originate sent to a phone.
 type Invite struct {
 	User string
+	// Domain is the domain of a user/<user>@<domain> dial string; "" for
+	// none.
+	Domain string
 	// AlertInfo is the Alert-Info header: alert_info, verbatim.
 	AlertInfo string
 	// CallerIDName and CallerIDNumber are the From display and user after
@@ -125,10 +130,10 @@ func (s *Switch) originateStart(args string, done func(string)) {
 	for _, kv := range vars {
 		vm[kv[0]] = kv[1]
 	}
-	var user string
+	var user, domain string
 	switch {
 	case strings.HasPrefix(url, "user/"):
-		user, _, _ = strings.Cut(strings.TrimPrefix(url, "user/"), "@")
+		user, domain, _ = strings.Cut(strings.TrimPrefix(url, "user/"), "@")
 	case strings.HasPrefix(url, "sofia/"):
 		parts := strings.SplitN(url, "/", 3)
 		if len(parts) == 3 {
@@ -138,7 +143,10 @@ func (s *Switch) originateStart(args string, done func(string)) {
 		done("-ERR DESTINATION_OUT_OF_ORDER\n")
 		return
 	}
-	ep, ok := s.endpoints[user]
+	ep, ok := s.endpoints[user+"@"+domain]
+	if !ok {
+		ep, ok = s.endpoints[user]
+	}
 	if !ok {
 		done("-ERR USER_NOT_REGISTERED\n")
 		return
@@ -168,7 +176,7 @@ func (s *Switch) originateStart(args string, done func(string)) {
 	}
 	ch.fullEvent("CHANNEL_ORIGINATE")
 	s.invites = append(s.invites, Invite{
-		User: user, AlertInfo: vm["alert_info"], CallerIDName: sanitizeCID(cidName),
+		User: user, Domain: domain, AlertInfo: vm["alert_info"], CallerIDName: sanitizeCID(cidName),
 		CallerIDNumber: sanitizeCID(cidNum), UUID: uuid, Vars: vm, At: time.Now(),
 	})
 	o := &origination{ch: ch, done: done}

@@ -23,6 +23,14 @@ type CallSpec struct {
 	// Vars are channel variables the dialplan set before `socket`
 	// (parkd_slot, ...); they appear as variable_<name> in the connect reply.
 	Vars map[string]string
+	// Domain is the channel's domain_name (variable_domain_name in the
+	// connect reply), as FreeSWITCH sets it: from the directory for a
+	// registered user's call, by the vanilla public dialplan for an inbound
+	// one, and by FusionPBX for every call routed into a domain's context.
+	// "": the switch's own domain (Options.Domain). NoDomain leaves it
+	// unset, as for a call from a context that sets none.
+	Domain   string
+	NoDomain bool
 	// Answered: the call is already answered (transferred by REFER).
 	Answered bool
 	// ReferredBy, if set, is variable_sip_h_Referred-By (e.g.
@@ -81,6 +89,13 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 	ch.setState("CS_ROUTING")
 	ch.vars.set("DP_MATCH", "ARRAY::"+dest)
 	ch.vars.set("call_uuid", ch.uuid)
+	if !spec.NoDomain {
+		d := spec.Domain
+		if d == "" {
+			d = s.opts.Domain
+		}
+		ch.vars.set("domain_name", d)
+	}
 	ch.setVars(spec.Vars)
 	ch.setState("CS_EXECUTE")
 	ch.plan = append([]string(nil), spec.AfterSocket...)

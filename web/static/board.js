@@ -24,6 +24,14 @@
   var supervisor = meta('parkd-role') === 'supervisor';
   var userExt = meta('parkd-extension');
 
+  // The board of /?domain=X shows that domain's lots alone; the API
+  // refuses a domain the user may not see.
+  var params = new URLSearchParams(window.location.search);
+  var domainQ = params.has('domain') ? '?domain=' + encodeURIComponent(params.get('domain')) : '';
+
+  // A lot is its name within its domain: two tenants may each have "main".
+  function lotKey(name, domain) { return domain ? name + '@' + domain : name; }
+
   var lots = [];           // from /api/lots
   var lotsStale = true;    // refetch /api/lots on the next refresh
   var calls = [];          // from /api/slots
@@ -94,8 +102,8 @@
   function refresh() {
     inflight = true;
     lastFetch = Date.now();
-    var getLots = lotsStale ? api('GET', '/api/lots') : Promise.resolve(null);
-    return Promise.all([getLots, api('GET', '/api/slots')]).then(function (res) {
+    var getLots = lotsStale ? api('GET', '/api/lots' + domainQ) : Promise.resolve(null);
+    return Promise.all([getLots, api('GET', '/api/slots' + domainQ)]).then(function (res) {
       if (res[0]) { lots = res[0].data || []; lotsStale = false; }
       calls = res[1].data || [];
       fetchedAt = Date.now();
@@ -134,7 +142,7 @@
 
   function connect() {
     if (!window.EventSource) { startPolling(); return; }
-    var es = new EventSource('/api/events');
+    var es = new EventSource('/api/events' + domainQ);
     ['transition', 'slot', 'note'].forEach(function (type) {
       es.addEventListener(type, schedule);
     });
@@ -161,9 +169,9 @@
     return e;
   }
 
-  function lotOf(name) {
+  function lotOf(key) {
     for (var i = 0; i < lots.length; i++) {
-      if (lots[i].name === name) { return lots[i]; }
+      if (lotKey(lots[i].name, lots[i].domain) === key) { return lots[i]; }
     }
     return null;
   }
@@ -194,16 +202,17 @@
   }
 
   function section(lot) {
-    var s = sections.get(lot.name);
+    var key = lotKey(lot.name, lot.domain);
+    var s = sections.get(key);
     if (!s) {
       s = { root: el('section', 'lot') };
-      s.root.id = 'lot-' + lot.name;
+      s.root.id = 'lot-' + key;
       s.title = el('h2');
-      s.name = el('span', '', 'Lot ' + lot.name + ' ');
+      s.name = el('span', '', 'Lot ' + lot.name + (lot.domain ? ' (' + lot.domain + ')' : '') + ' ');
       s.codes = el('span', 'codes');
       s.title.appendChild(s.name);
       s.title.appendChild(s.codes);
-      s.title.id = 'lot-title-' + lot.name;
+      s.title.id = 'lot-title-' + key;
       s.root.setAttribute('aria-labelledby', s.title.id);
       s.list = el('ul', 'calls');
       s.empty = el('p', 'empty', 'No call parked.');
@@ -218,7 +227,7 @@
       s.root.appendChild(s.empty);
       s.root.appendChild(s.freeBox);
       s.freeTiles = new Map();
-      sections.set(lot.name, s);
+      sections.set(key, s);
     }
     var codes = [];
     if (lot.first) { codes.push('slots ' + (lot.first === lot.last ? lot.first : lot.first + '–' + lot.last)); }
@@ -241,13 +250,14 @@
   function render() {
     var byLot = new Map();
     calls.forEach(function (c) {
-      if (!byLot.has(c.lot)) { byLot.set(c.lot, []); }
-      byLot.get(c.lot).push(c);
+      var key = lotKey(c.lot, c.domain);
+      if (!byLot.has(key)) { byLot.set(key, []); }
+      byLot.get(key).push(c);
     });
     var shown = lots.slice();
-    byLot.forEach(function (_, name) {
+    byLot.forEach(function (lc, key) {
       // A lot removed from the configuration keeps its calls until they leave.
-      if (!lotOf(name)) { shown.push({ name: name, first: 0, last: 0, timeout_seconds: 0, warn_after_seconds: 0 }); }
+      if (!lotOf(key)) { shown.push({ name: lc[0].lot, domain: lc[0].domain, first: 0, last: 0, timeout_seconds: 0, warn_after_seconds: 0 }); }
     });
 
     var seen = new Set();
@@ -255,7 +265,7 @@
     shown.forEach(function (lot) {
       var s = section(lot);
       order.push(s.root);
-      var lc = (byLot.get(lot.name) || []).sort(function (a, b) { return a.slot - b.slot; });
+      var lc = (byLot.get(lotKey(lot.name, lot.domain)) || []).sort(function (a, b) { return a.slot - b.slot; });
       var bySlot = new Map();
       lc.forEach(function (c) { bySlot.set(c.slot, c); });
       var items = [];
