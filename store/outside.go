@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+)
+
+var _ parking.PINFailures = (*DB)(nil)
+
+// PINFailed implements parking.PINFailures: it records a wrong PIN from
+// number for lot at at and counts, in the same transaction, the lot's
+// failures from number since numberSince and from any number since
+// lotSince, this one included. The PIN itself is never given to the store.
+func (db *DB) PINFailed(ctx context.Context, lot, number string, at, numberSince, lotSince time.Time) (byNumber, byLot int, rerr error) {
+	defer db.damaged(&rerr)
+	if err := db.writable(); err != nil {
+		return 0, 0, fmt.Errorf("wrong PIN for %s: %w", lot, err)
+	}
+	if lot == "" || at.IsZero() {
+		return 0, 0, fmt.Errorf("wrong PIN: %w: lot and time are required", ErrInvalid)
+	}
+	ctx = writeContext(ctx)
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("wrong PIN for %s: begin: %w", lot, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outside_failures (lot, number, at) VALUES (?, ?, ?)`,
+		lot, number, formatTime(at)); err != nil {
+		return 0, 0, fmt.Errorf("wrong PIN for %s: %w", lot, err)
+	}
+	// Times are fixed-width UTC text: they compare as text.
+	if err := tx.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM outside_failures WHERE lot = ? AND number = ? AND at > ?),
+		(SELECT count(*) FROM outside_failures WHERE lot = ? AND at > ?)`,
+		lot, number, formatTime(numberSince), lot, formatTime(lotSince)).Scan(&byNumber, &byLot); err != nil {
+		return 0, 0, fmt.Errorf("wrong PIN for %s: count: %w", lot, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("wrong PIN for %s: commit: %w", lot, err)
+	}
+	return byNumber, byLot, nil
+}
+
+// LockOutside implements parking.PINFailures.
+func (db *DB) LockOutside(ctx context.Context, lot, number string, until time.Time) (rerr error) {
+	defer db.damaged(&rerr)
+	if err := db.writable(); err != nil {
+		return fmt.Errorf("lock outside access of %s: %w", lot, err)
+	}
+	if _, err := db.w.ExecContext(writeContext(ctx), `INSERT INTO outside_locks (lot, number, until) VALUES (?, ?, ?)`,
+		lot, number, formatTime(until)); err != nil {
+		return fmt.Errorf("lock outside access of %s: %w", lot, err)
+	}
+	return nil
+}
+
+// OutsideLockedUntil implements parking.PINFailures.
+func (db *DB) OutsideLockedUntil(ctx context.Context, lot, number string, now time.Time) (time.Time, error) {
+	if db.r == nil {
+		return time.Time{}, fmt.Errorf("outside lock of %s: %w", lot, errNotOpen)
+	}
+	var until sql.NullString
+	err := db.r.QueryRowContext(ctx, `SELECT max(until) FROM outside_locks
+		WHERE lot = ? AND (number = '' OR number = ?) AND until > ?`, lot, number, formatTime(now)).Scan(&until)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("outside lock of %s: %w", lot, err)
+	}
+	if !until.Valid {
+		return time.Time{}, nil
+	}
+	t, err := parseTime(until.String)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("outside lock of %s: %w", lot, err)
+	}
+	return t, nil
+}
+
+// ClearOutside lifts the lockouts of lot's outside pick-up and forgets its
+// wrong PINs: of number only, or of every number (and the lot's own lock)
+// when number is "". It returns how many locks it lifted.
+func (db *DB) ClearOutside(ctx context.Context, lot, number string) (lifted int64, rerr error) {
+	defer db.damaged(&rerr)
+	if err := db.writable(); err != nil {
+		return 0, fmt.Errorf("clear outside lockout of %s: %w", lot, err)
+	}
+	ctx = writeContext(ctx)
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("clear outside lockout of %s: begin: %w", lot, err)
+	}
+	defer tx.Rollback()
+	where, args := `lot = ?`, []any{lot}
+	if number != "" {
+		where, args = `lot = ? AND number = ?`, []any{lot, number}
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM outside_locks WHERE `+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("clear outside lockout of %s: %w", lot, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outside_failures WHERE `+where, args...); err != nil {
+		return 0, fmt.Errorf("clear outside lockout of %s: %w", lot, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("clear outside lockout of %s: commit: %w", lot, err)
+	}
+	lifted, _ = res.RowsAffected()
+	return lifted, nil
+}

@@ -1,0 +1,90 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+// TestOutsideLockoutSurvivesRestart drives the domain's lockout rules over
+// a real database file, closes it (a parkd restart) and reopens it: the
+// counts and the locks are still there.
+func TestOutsideLockoutSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "parkd.db")
+	now := t0
+	clock := func() time.Time { return now }
+	r := parking.DefaultLockout()
+
+	db := store.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	g := parking.Guard{Store: db, Now: clock}
+	for i := range 4 {
+		now = now.Add(time.Minute)
+		if v, err := g.Failed(ctx, r, "main", "+15550100"); err != nil || v != (parking.Verdict{}) {
+			t.Fatalf("failure %d: %+v, %v", i+1, v, err)
+		}
+	}
+	if err := db.Close(); err != nil { // restart
+		t.Fatal(err)
+	}
+
+	db = MustOpenPath(t, path)
+	g.Store = db
+	now = now.Add(time.Minute)
+	v, err := g.Failed(ctx, r, "main", "+15550100")
+	if err != nil || !v.NumberLocked || v.LotLocked {
+		t.Fatalf("fifth failure after a restart: %+v, %v; want the number locked", v, err)
+	}
+	for _, c := range []struct {
+		lot, number string
+		want        bool
+	}{{"main", "+15550100", true}, {"main", "+15550199", false}, {"other", "+15550100", false}} {
+		if got, err := g.Locked(ctx, c.lot, c.number); err != nil || got != c.want {
+			t.Errorf("Locked(%s, %s) = %v, %v; want %v", c.lot, c.number, got, err, c.want)
+		}
+	}
+	now = now.Add(r.NumberLock + time.Millisecond)
+	if got, _ := g.Locked(ctx, "main", "+15550100"); got {
+		t.Error("still locked after the lock's end")
+	}
+}
+
+func TestOutsideLotLockAndClear(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	now := t0
+	g := parking.Guard{Store: db, Now: func() time.Time { return now }}
+	r := parking.DefaultLockout()
+	var last parking.Verdict
+	for i := range 20 {
+		now = now.Add(2 * time.Minute)
+		v, err := g.Failed(ctx, r, "main", "+1555"+string(rune('a'+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = v
+	}
+	if !last.LotLocked {
+		t.Fatalf("20 failures in 40 minutes: %+v, want the lot locked", last)
+	}
+	if got, _ := g.Locked(ctx, "main", "+15559999"); !got {
+		t.Fatal("a number that never failed is not refused by a lot lock")
+	}
+	if n, err := db.ClearOutside(ctx, "main", ""); err != nil || n != 1 {
+		t.Fatalf("ClearOutside = %d, %v; want 1 lock lifted", n, err)
+	}
+	if got, _ := g.Locked(ctx, "main", "+15559999"); got {
+		t.Fatal("still locked after ClearOutside")
+	}
+	now = now.Add(time.Minute)
+	if v, _ := g.Failed(ctx, r, "main", "+1555a"); v != (parking.Verdict{}) {
+		t.Fatalf("after ClearOutside the counts start again: %+v", v)
+	}
+}
