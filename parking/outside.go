@@ -104,3 +104,22 @@ func (g Guard) Failed(ctx context.Context, r Lockout, lot, number string) (Verdi
 	}
 	return v, nil
 }
+
+// PIN lengths an outside caller may enter.
+const (
+	MinPINLen = 4
+	MaxPINLen = 12
+)
+
+// ValidPIN reports whether pin is 4 to 12 ASCII digits. It does not say
+// which digit is wrong: it is used on what a caller typed.
+func ValidPIN(pin string) bool {
+	if len(pin) < MinPINLen || len(pin) > MaxPINLen {
+		return false
+	}
+	ok := true
+	for i := 0; i < len(pin); i++ {
+		ok = ok && pin[i] >= '0' && pin[i] <= '9'
+	}
+	return ok
+}

@@ -125,3 +125,18 @@ func TestJudgeZeroDisables(t *testing.T) {
 		t.Fatalf("a zero threshold must not lock: %v %v", n, l)
 	}
 }
+
+func FuzzValidPIN(f *testing.F) {
+	for _, s := range []string{"", "123", "1234", "123456789012", "1234567890123", "12a4", "１２３４", "1234#"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := len(s) >= 4 && len(s) <= 12
+		for _, r := range []byte(s) {
+			want = want && r >= '0' && r <= '9'
+		}
+		if got := ValidPIN(s); got != want {
+			t.Fatalf("ValidPIN(%q) = %v, want %v", s, got, want)
+		}
+	})
+}
