@@ -185,7 +185,10 @@ func warnReadable(file string, c conf.Config, stderr io.Writer) error {
 }
 
 func runFSConf(args []string, stdout, stderr io.Writer) error {
-	fs := NewFlags("fsconf", "Print the FreeSWITCH dialplan include (conf/dialplan/default/00_parkd.xml).", stderr)
+	fs := NewFlags("fsconf", "Print the FreeSWITCH dialplan include (conf/dialplan/default/00_parkd.xml).\n"+
+		"With --outside CONTEXT, print instead the include of the lots' outside numbers in that\n"+
+		"context (conf/dialplan/CONTEXT/00_parkd_outside.xml; public on a stock FreeSWITCH).", stderr)
+	outside := fs.String("outside", "", "print the outside pick-up include for this dialplan context")
 	path := addConfigFlag(fs)
 	defaults := addDefaultsFlag(fs)
 	if err := Parse(fs, args); err != nil {
@@ -194,6 +197,15 @@ func runFSConf(args []string, stdout, stderr io.Writer) error {
 	c, _, err := locateConfig(fs, *path, *defaults, "give one with -c FILE, or print the built-in defaults' with --defaults")
 	if err != nil {
 		return err
+	}
+	if *outside != "" {
+		var lots []fsconf.Outside
+		for _, l := range c.Lots {
+			if l.Outside.Enabled() {
+				lots = append(lots, fsconf.Outside{Lot: l.Name, Number: l.Outside.Number, Context: l.Outside.Context})
+			}
+		}
+		return fsconf.RenderOutside(stdout, c.ESL.Listen, *outside, lots)
 	}
 	return fsconf.Render(stdout, fsconfParams(c))
 }
