@@ -88,3 +88,19 @@ func TestOutsideLotLockAndClear(t *testing.T) {
 		t.Fatalf("after ClearOutside the counts start again: %+v", v)
 	}
 }
+
+// The history takes the new events of outside pick-up.
+func TestOutsideHistoryEvents(t *testing.T) {
+	db := MustOpenDB(t)
+	for _, e := range []parking.Event{parking.EventPINFailed, parking.EventPINLocked} {
+		MustRecord(t, db, parking.Transition{At: t0, Event: e, Lot: "main", Call: "outside-call",
+			Caller: parking.Caller{Number: "+15550100"}, Reason: "wrong PIN"})
+	}
+	hist, err := db.History(context.Background(), store.HistoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].Event != parking.EventPINFailed || hist[1].Event != parking.EventPINLocked {
+		t.Fatalf("history %+v", hist)
+	}
+}
