@@ -112,3 +112,39 @@ func (db *DB) ClearOutside(ctx context.Context, lot, number string) (lifted int6
 	lifted, _ = res.RowsAffected()
 	return lifted, nil
 }
+
+// PINRow counts a lot's outside pick-up refusals in a report's window.
+type PINRow struct {
+	Lot    string
+	Failed int // pin_failed rows: wrong PINs, and PINs typed while locked out
+	Locked int // pin_locked rows: lockouts of a number or of the lot
+}
+
+// PINReport counts the pin_failed and pin_locked events of [from, to) per
+// lot, ordered by lot; lots without any are left out.
+func (db *DB) PINReport(ctx context.Context, from, to time.Time) (_ []PINRow, rerr error) {
+	defer db.damaged(&rerr)
+	if db.r == nil {
+		return nil, fmt.Errorf("PIN report: %w", errNotOpen)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT lot,
+		sum(event = 'pin_failed'), sum(event = 'pin_locked')
+		FROM history WHERE event IN ('pin_failed', 'pin_locked') AND at >= ? AND at < ?
+		GROUP BY lot ORDER BY lot`, formatTime(from), formatTime(to))
+	if err != nil {
+		return nil, fmt.Errorf("PIN report: %w", err)
+	}
+	defer rows.Close()
+	var out []PINRow
+	for rows.Next() {
+		var r PINRow
+		if err := rows.Scan(&r.Lot, &r.Failed, &r.Locked); err != nil {
+			return nil, fmt.Errorf("PIN report: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("PIN report: %w", err)
+	}
+	return out, nil
+}

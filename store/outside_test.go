@@ -103,4 +103,14 @@ func TestOutsideHistoryEvents(t *testing.T) {
 	if len(hist) != 2 || hist[0].Event != parking.EventPINFailed || hist[1].Event != parking.EventPINLocked {
 		t.Fatalf("history %+v", hist)
 	}
+	MustRecord(t, db, parking.Transition{At: t0.Add(time.Second), Event: parking.EventPINFailed, Lot: "lobby", Call: "outside-2"})
+	MustRecord(t, db, parking.Transition{At: t0.Add(time.Hour), Event: parking.EventPINFailed, Lot: "main", Call: "outside-3"})
+	rows, err := db.PINReport(context.Background(), t0, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.PINRow{{Lot: "lobby", Failed: 1}, {Lot: "main", Failed: 1, Locked: 1}}
+	if len(rows) != 2 || rows[0] != want[0] || rows[1] != want[1] {
+		t.Fatalf("PINReport = %+v, want %+v", rows, want)
+	}
 }
