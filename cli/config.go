@@ -127,6 +127,20 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if _, err := fmt.Fprintln(stdout, boardLine(c.HTTP)); err != nil {
 		return err
 	}
+	for _, l := range c.Lots {
+		if o := l.Outside; o.Enabled() {
+			ask := "slot and PIN"
+			if !o.Slot {
+				ask = "PIN only, longest-waiting call"
+			}
+			lk := o.Lockout
+			if _, err := fmt.Fprintf(stdout, "lot %s: outside pick-up on %s in context %s (%s); %d wrong PINs end a call, "+
+				"%d in %s lock a number out for %s, %d in %s lock the lot for %s\n", l.Name, o.Number, o.Context, ask,
+				lk.Tries, lk.NumberFailures, lk.NumberWindow, lk.NumberLock, lk.LotFailures, lk.LotWindow, lk.LotLock); err != nil {
+				return err
+			}
+		}
+	}
 	for _, w := range c.Webhooks {
 		// String redacts the secret and the URL's query.
 		if _, err := fmt.Fprintf(stdout, "webhook %s\n", w); err != nil {
