@@ -13,8 +13,13 @@ import (
 // VarDigits is the channel variable play_and_get_digits leaves the digits
 // in. parkd reads it from the application's CHANNEL_EXECUTE_COMPLETE and
 // unsets it at once (with VarDigits+"_invalid", where FreeSWITCH puts an
-// entry its regex refused), so that no PIN stays on the channel.
+// entry its regex refused, and digits_dialed, where it keeps every DTMF
+// digit received), so that no PIN stays on the channel.
 const VarDigits = "parkd_digits"
+
+// digitsFilter captures every digit of digits_dialed, for FreeSWITCH to
+// mask in the hangup event and the CDR.
+const digitsFilter = "([0-9*#ABCD]+)"
 
 // promptRE is a media path play_and_get_digits takes as one argument: it
 // splits its arguments on spaces, and '$' or braces would be expanded.
@@ -57,12 +62,21 @@ func (l *callLeg) Digits(ctx context.Context, r parking.DigitsRequest) (string, 
 	if err != nil {
 		return "", fmt.Errorf("digits: %w", err)
 	}
+	// FreeSWITCH rebuilds digits_dialed from every DTMF digit at hangup
+	// (unsetting it does not help); a digits_dialed_filter masks what its
+	// regex captures there.
+	if _, err := l.api(ctx, "uuid_setvar", l.uuid+" digits_dialed_filter "+digitsFilter); err != nil {
+		return "", fmt.Errorf("digits: %w", err)
+	}
 	d, err := l.runFor(ctx, "play_and_get_digits", arg, VarDigits)
 	if err != nil {
 		return "", fmt.Errorf("digits: %w", err)
 	}
-	// uuid_setvar without a value unsets the variable.
-	for _, v := range []string{VarDigits, VarDigits + "_invalid"} {
+	// uuid_setvar without a value unsets the variable. FreeSWITCH also
+	// keeps every DTMF digit a channel receives in digits_dialed (seen on
+	// a real switch: "201#4711#" in CHANNEL_HANGUP_COMPLETE, so in every
+	// CDR); it goes too.
+	for _, v := range []string{VarDigits, VarDigits + "_invalid", "digits_dialed"} {
 		if _, err := l.api(ctx, "uuid_setvar", l.uuid+" "+v); err != nil {
 			return "", fmt.Errorf("digits: unset %s: %w", v, err)
 		}
