@@ -82,6 +82,8 @@ var commands = []struct{ name, what string }{
 	{"fsconf", "print the FreeSWITCH dialplan include for the configured lots"},
 	{"check", "check the configuration serve would run with, and its store"},
 	{"passwd", "print the hash of a board password for [[http.user]], or with --token a new API token"},
+	{"unlock", "lift outside pick-up lockouts: parkd unlock LOT [NUMBER]"},
+	{"pin", "print the hash of an outside pick-up PIN for pin_hash in [lot.outside]"},
 	{"version", "print the version"},
 	{"help", "print this help, or a command's: parkd help COMMAND"},
 }
@@ -122,6 +124,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCheck(rest, stdout, stderr)
 	case "passwd":
 		return runPasswd(rest, stdout, stderr)
+	case "pin":
+		return runPin(rest, stdout, stderr)
+	case "unlock":
+		return runUnlock(ctx, rest, stdout, stderr)
 	case "version":
 		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -130,6 +130,20 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if _, err := fmt.Fprintln(stdout, boardLine(c.HTTP)); err != nil {
 		return err
 	}
+	for _, l := range c.Lots {
+		if o := l.Outside; o.Enabled() {
+			ask := "slot and PIN"
+			if !o.Slot {
+				ask = "PIN only, longest-waiting call"
+			}
+			lk := o.Lockout
+			if _, err := fmt.Fprintf(stdout, "lot %s: outside pick-up on %s in context %s (%s); %d wrong PINs end a call, "+
+				"%d in %s lock a number out for %s, %d in %s lock the lot for %s\n", l.Name, o.Number, o.Context, ask,
+				lk.Tries, lk.NumberFailures, lk.NumberWindow, lk.NumberLock, lk.LotFailures, lk.LotWindow, lk.LotLock); err != nil {
+				return err
+			}
+		}
+	}
 	for _, w := range c.Webhooks {
 		// String redacts the secret and the URL's query.
 		if _, err := fmt.Fprintf(stdout, "webhook %s\n", w); err != nil {
@@ -191,7 +205,10 @@ func runFSConf(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlags("fsconf", "Print the FreeSWITCH dialplan include (conf/dialplan/default/00_parkd.xml).\n"+
 		"With lots in domains (tenants), each domain's lots go in that domain's dialplan context, by\n"+
 		"default the one named after the domain (FusionPBX's convention): print one domain's include\n"+
-		"with --domain, or write every context's with --out DIR, as DIR/<context>/"+fsconf.FileName+".", stderr)
+		"with --domain, or write every context's with --out DIR, as DIR/<context>/"+fsconf.FileName+".\n"+
+		"With --outside CONTEXT, print instead the include of the lots' outside numbers in that\n"+
+		"context (conf/dialplan/CONTEXT/00_parkd_outside.xml; public on a stock FreeSWITCH).", stderr)
+	outside := fs.String("outside", "", "print the outside pick-up include for this dialplan context")
 	path := addConfigFlag(fs)
 	defaults := addDefaultsFlag(fs)
 	dom := addDomainFlag(fs)
@@ -204,6 +221,15 @@ func runFSConf(args []string, stdout, stderr io.Writer) error {
 	c, _, err := locateConfig(fs, *path, *defaults, "give one with -c FILE, or print the built-in defaults' with --defaults")
 	if err != nil {
 		return err
+	}
+	if *outside != "" {
+		var lots []fsconf.Outside
+		for _, l := range c.Lots {
+			if l.Outside.Enabled() {
+				lots = append(lots, fsconf.Outside{Lot: l.Name, Domain: l.Domain, Number: l.Outside.Number, Context: l.Outside.Context})
+			}
+		}
+		return fsconf.RenderOutside(stdout, c.ESL.Listen, *outside, lots)
 	}
 	parts := fsconf.Split(fsconfParams(c), contexts)
 	for d := range contexts {

@@ -52,7 +52,19 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case *asCSV:
 		return printReportCSV(stdout, rep)
 	}
-	return printReportTable(stdout, rep)
+	if err := printReportTable(stdout, rep); err != nil {
+		return err
+	}
+	for _, r := range rep.Outside {
+		lot := tableText(r.Lot)
+		if r.Domain != "" {
+			lot += " (" + tableText(r.Domain) + ")"
+		}
+		if _, err := fmt.Fprintf(stdout, "outside pick-up %s: %d wrong PIN(s), %d lockout(s)\n", lot, r.Failed, r.Locked); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reportHeader names the CSV columns after the group.

@@ -155,10 +155,62 @@ type Lot struct {
 	// "name" or "off" (see LotKey).
 	BLFLot string `toml:"blf_lot"`
 
+	// Outside is the lot's [lot.outside] table: pick-up from outside with a
+	// PIN. Off unless Number is set.
+	Outside Outside `toml:"outside"`
+
 	// First and Last are the slot range parsed from Slots by Validate (and so
 	// by Parse and Load).
 	First, Last int `toml:"-"`
 }
+
+// Outside is a lot's [lot.outside] table: a number that reaches the lot
+// from outside, where a caller enters the slot and a PIN and is bridged to
+// the parked call (issue 15).
+type Outside struct {
+	// Number is the DID or extension outside calls arrive on, e.g.
+	// "+15550199"; "" turns outside pick-up off.
+	Number string `toml:"number"`
+	// PINHash is the argon2id or bcrypt hash of the PIN, from parkd pin.
+	PINHash string `toml:"pin_hash"`
+	// Context is the dialplan context outside calls arrive in.
+	Context string `toml:"context"`
+	// Slot asks for the slot first; false: the PIN alone takes the call
+	// that has waited longest in the lot.
+	Slot bool `toml:"slot"`
+	// Prompts are what the caller hears.
+	Prompts Prompts `toml:"prompts"`
+	// DigitTimeout is how long parkd waits for the first digit after a
+	// prompt before prompting again; Reprompts is how often.
+	DigitTimeout time.Duration `toml:"digit_timeout"`
+	Reprompts    int           `toml:"reprompts"`
+	// Lockout is the defence against guessing.
+	Lockout Lockout `toml:"lockout"`
+}
+
+// Prompts are FreeSWITCH media paths (sound files, say: or tone_stream:
+// paths) played to an outside caller.
+type Prompts struct {
+	Slot     string `toml:"slot"`      // "enter the slot"
+	PIN      string `toml:"pin"`       // "enter your PIN"
+	WrongPIN string `toml:"wrong_pin"` // "wrong PIN"
+	NoCall   string `toml:"no_call"`   // "no call in that slot"
+}
+
+// Lockout is [lot.outside.lockout]: wrong PINs per call, and the timed
+// lockouts of a calling number and of the lot's outside access.
+type Lockout struct {
+	Tries          int           `toml:"tries"`
+	NumberFailures int           `toml:"number_failures"`
+	NumberWindow   time.Duration `toml:"number_window"`
+	NumberLock     time.Duration `toml:"number_lock"`
+	LotFailures    int           `toml:"lot_failures"`
+	LotWindow      time.Duration `toml:"lot_window"`
+	LotLock        time.Duration `toml:"lot_lock"`
+}
+
+// Enabled reports whether the lot can be reached from outside.
+func (o Outside) Enabled() bool { return o.Number != "" }
 
 // Recall is a lot's [lot.recall] table: how parkd rings the parker back when
 // nobody retrieved a call within the lot's timeout.
@@ -230,10 +282,38 @@ func DefaultLot() Lot {
 		BLFPrefix:    DefaultBLFPrefix,
 		BLFLot:       DefaultBLFLot,
 		Recall:       DefaultRecall(),
+		Outside:      DefaultOutside(),
 		First:        701,
 		Last:         720,
 	}
 }
+
+// DefaultOutside returns a [lot.outside] table with every default applied
+// and no number (outside pick-up off). The default prompts are tones, which
+// every FreeSWITCH can play, sound files installed or not: two short high
+// beeps ask for the slot, three for the PIN, a low tone says wrong PIN and
+// a fast busy says no call (README: Outside pick-up).
+func DefaultOutside() Outside {
+	return Outside{
+		Context: DefaultOutsideContext,
+		Slot:    true,
+		Prompts: Prompts{
+			Slot:     "tone_stream://%(150,100,880);loops=2",
+			PIN:      "tone_stream://%(150,100,880);loops=3",
+			WrongPIN: "tone_stream://%(600,0,300)",
+			NoCall:   "tone_stream://%(250,250,480,620);loops=2",
+		},
+		DigitTimeout: 5 * time.Second,
+		Reprompts:    3,
+		Lockout: Lockout{
+			Tries: 3, NumberFailures: 5, NumberWindow: 15 * time.Minute, NumberLock: 15 * time.Minute,
+			LotFailures: 20, LotWindow: time.Hour, LotLock: 15 * time.Minute,
+		},
+	}
+}
+
+// DefaultOutsideContext is the dialplan context outside calls arrive in.
+const DefaultOutsideContext = "public"
 
 // DefaultRecall returns a [lot.recall] table with every default applied.
 func DefaultRecall() Recall {

@@ -167,6 +167,7 @@ func TestParse_Full(t *testing.T) {
 				Timeout: 90 * time.Second, OnFull: "overflow:reception", OnOccupied: "reject",
 				ParkCode: "*70", RetrieveCode: "*71", First: 701, Last: 799,
 				Fallback: "9000 XML default", BLFPrefix: "park+", BLFLot: "park_code",
+				Outside: conf.DefaultOutside(),
 				Recall: conf.Recall{
 					Enabled: true, Dial: "sofia/gateway/pbx/{parker}", Domain: "pbx.example.com",
 					AlertInfo: "<http://127.0.0.1>;info=alert-internal", CallerIDName: "{caller_name} ({lot} {slot})",
@@ -179,6 +180,7 @@ func TestParse_Full(t *testing.T) {
 				Timeout: 3 * time.Minute, Announce: true, OnFull: "reject", OnOccupied: "next",
 				ParkCode: "#80", RetrieveCode: "#81", First: 201, Last: 201,
 				Recall: conf.DefaultRecall(), BLFPrefix: "park+", BLFLot: "park_code",
+				Outside: conf.DefaultOutside(),
 			},
 		},
 	}

@@ -190,7 +190,9 @@ func (c *Config) validateLots(p *problems) {
 		}
 		validateFallback(p, key+".fallback", l.Fallback)
 		l.validateBLF(p, key)
+		l.Outside.validate(p, key+".outside")
 	}
+	c.validateOutsideNumbers(p)
 	c.validateOverflow(p, byName)
 	c.validateOverlap(p)
 	validateCodes(p, codes)

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/internal/passhash"
 	"github.com/parkd/parkd/parking"
 )
 
@@ -28,10 +29,41 @@ func lotConfigs(c conf.Config) []parking.LotConfig {
 				Attempts: r.Attempts, Domain: r.Domain,
 			},
 			Fallback: parking.Destination{Extension: ext, Dialplan: dialplan, Context: context},
+			Outside:  outsideConfig(l.Outside),
 		})
 	}
 	return out
 }
+
+// outsideConfig maps a lot's [lot.outside] into the domain's; off (no
+// PIN checker) when the lot has no outside number.
+func outsideConfig(o conf.Outside) parking.OutsideConfig {
+	if !o.Enabled() {
+		return parking.OutsideConfig{}
+	}
+	l := o.Lockout
+	return parking.OutsideConfig{
+		PIN: pinHash(o.PINHash), AskSlot: o.Slot, DigitTimeout: o.DigitTimeout, Reprompts: o.Reprompts,
+		Prompts: parking.OutsidePrompts{Slot: o.Prompts.Slot, PIN: o.Prompts.PIN, WrongPIN: o.Prompts.WrongPIN, NoCall: o.Prompts.NoCall},
+		Lockout: parking.Lockout{
+			Tries: l.Tries, NumberFailures: l.NumberFailures, NumberWindow: l.NumberWindow, NumberLock: l.NumberLock,
+			LotFailures: l.LotFailures, LotWindow: l.LotWindow, LotLock: l.LotLock,
+		},
+	}
+}
+
+// pinHash checks a PIN against a lot's pin_hash with passhash: argon2id
+// or bcrypt, compared in constant time. A hash conf let through is never
+// malformed; if it were, no PIN would be right.
+type pinHash string
+
+func (h pinHash) CheckPIN(pin string) bool {
+	ok, err := passhash.Check(string(h), pin)
+	return err == nil && ok
+}
+
+// String keeps the hash out of logs and %v.
+func (h pinHash) String() string { return "[pin hash]" }
 
 // allowList parses esl.allow (already validated by conf).
 func allowList(c conf.Config) ([]netip.Prefix, error) {

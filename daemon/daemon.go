@@ -162,6 +162,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Service.Logger = m.Logger.With().Str("component", "parking").Logger()
+	m.Service.PINs = m.DB // outside pick-up's wrong PINs and lockouts
 	m.Client.Calls = m.Service
 	m.Metrics.Watch(m.Service, m.Client)
 	if err := m.startLamps(); err != nil {

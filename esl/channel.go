@@ -27,6 +27,9 @@ const (
 	// transferred there is parked in that slot; a phone dialling it
 	// retrieves the call in it.
 	ActionKey = "key"
+	// ActionOutside is a call from outside to a lot's outside number: the
+	// caller enters the slot and a PIN (parking.Service.Outside).
+	ActionOutside = "outside"
 )
 
 // Request is what the dialplan asked parkd to do with a channel, read from
@@ -121,12 +124,12 @@ func parseRequest(h Headers) (Request, error) {
 	}
 
 	switch action := variable(h, VarAction); action {
-	case ActionPark, ActionRetrieve, ActionKey:
+	case ActionPark, ActionRetrieve, ActionKey, ActionOutside:
 		r.Action = action
 	case "":
 		return r, fmt.Errorf("%w: parkd_action is not set", ErrBadRequest)
 	default:
-		return r, fmt.Errorf("%w: parkd_action %q is not park, retrieve or key", ErrBadRequest, clip(action))
+		return r, fmt.Errorf("%w: parkd_action %q is not park, retrieve, key or outside", ErrBadRequest, clip(action))
 	}
 	if lot := variable(h, VarLot); lot != "" {
 		if !lotRE.MatchString(lot) {
@@ -140,6 +143,15 @@ func parseRequest(h Headers) (Request, error) {
 			return r, err
 		}
 		r.Slot = n
+	}
+	if r.Action == ActionOutside {
+		// An outside call arrives in a public context, whose domain_name
+		// names no tenant: the lot's domain is the one the dialplan parkd
+		// fsconf wrote for the number sets.
+		r.Domain = ""
+		if d := variable(h, VarDomain); domainRE.MatchString(d) {
+			r.Domain = strings.ToLower(d)
+		}
 	}
 	if r.Action == ActionKey && r.Lot == "" && r.Slot == 0 {
 		return r, fmt.Errorf("%w: parkd_action key names neither a slot nor a lot", ErrBadRequest)

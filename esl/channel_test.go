@@ -224,22 +224,32 @@ func TestParseRequest_Detached(t *testing.T) {
 // domain), case-folded, and empty when it is not a plain host name.
 func TestParseRequest_Domain(t *testing.T) {
 	park := Header{Name: "variable_parkd_action", Value: "park"}
+	outside := Header{Name: "variable_parkd_action", Value: "outside"}
 	domainName := func(v string) Header { return Header{Name: "variable_domain_name", Value: v} }
+	lotDomain := func(v string) Header { return Header{Name: "variable_" + VarDomain, Value: v} }
 	for _, tc := range []struct {
 		name  string
 		file  string
 		extra []Header
 		want  string
 	}{
-		{"DomainName", "connect-refer.txt", []Header{domainName("Hospital-A.example")}, "hospital-a.example"},
-		{"NotReferredByHost", "connect-refer.txt", nil, ""},
-		{"NotDialedDomain", "connect-refer-no-referred-by.txt", nil, ""},
-		{"Undef", "connect-direct.txt", []Header{domainName("_undef_")}, ""},
-		{"Injection", "connect-direct.txt", []Header{domainName("x.example\n\napi hupall")}, ""},
-		{"Space", "connect-direct.txt", []Header{domainName("a b")}, ""},
+		{"DomainName", "connect-refer.txt", []Header{domainName("Hospital-A.example"), park}, "hospital-a.example"},
+		{"NotReferredByHost", "connect-refer.txt", []Header{park}, ""},
+		{"NotDialedDomain", "connect-refer-no-referred-by.txt", []Header{park}, ""},
+		{"Undef", "connect-direct.txt", []Header{domainName("_undef_"), park}, ""},
+		{"Injection", "connect-direct.txt", []Header{domainName("x.example\n\napi hupall"), park}, ""},
+		{"Space", "connect-direct.txt", []Header{domainName("a b"), park}, ""},
+		// A park is matched by the phone's own domain, never by a
+		// variable a dialplan or a previous park left.
+		{"ParkIgnoresLotDomain", "connect-direct.txt", []Header{lotDomain("b.example"), park}, ""},
+		// An outside call's domain_name is the public context's, not a
+		// tenant's: the lot's domain comes from the outside dialplan.
+		{"OutsideLotDomain", "connect-direct.txt", []Header{domainName("public.example"), lotDomain("Hospital-B.example"), outside}, "hospital-b.example"},
+		{"OutsideNoLotDomain", "connect-direct.txt", []Header{domainName("hospital-a.example"), outside}, ""},
+		{"OutsideInjection", "connect-direct.txt", []Header{lotDomain("x.example\n\napi hupall"), outside}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := ParseRequest(readConnect(t, tc.file, append(tc.extra, park)...))
+			req, err := ParseRequest(readConnect(t, tc.file, tc.extra...))
 			if err != nil {
 				t.Fatal(err)
 			}

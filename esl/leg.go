@@ -32,13 +32,21 @@ type callLeg struct {
 	answered bool
 	gone     bool
 	goneCh   chan struct{}
-	waiting  map[string]chan string // Application-UUID -> Application-Response
+	waiting  map[string]waiter // by Application-UUID
+}
+
+// waiter waits for an application's CHANNEL_EXECUTE_COMPLETE: it gets the
+// Application-Response, or the channel variable v when v is set (the
+// digits play_and_get_digits collected).
+type waiter struct {
+	ch chan string
+	v  string
 }
 
 var _ parking.Leg = (*callLeg)(nil)
 
 func newCallLeg(instance string) *callLeg {
-	return &callLeg{instance: instance, goneCh: make(chan struct{}), waiting: make(map[string]chan string)}
+	return &callLeg{instance: instance, goneCh: make(chan struct{}), waiting: make(map[string]waiter)}
 }
 
 // bind sets the channel the leg controls, once the connect reply is read,
@@ -58,8 +66,14 @@ func (l *callLeg) onEvent(ev Event) {
 	}
 	switch ev.Name() {
 	case "CHANNEL_EXECUTE_COMPLETE":
-		if ch, ok := l.waiting[ev.Get("Application-UUID")]; ok {
-			ch <- ev.Get("Application-Response")
+		if w, ok := l.waiting[ev.Get("Application-UUID")]; ok {
+			resp := ev.Get("Application-Response")
+			if w.v != "" {
+				if resp = ev.Get("variable_" + w.v); resp == "_undef_" {
+					resp = ""
+				}
+			}
+			w.ch <- resp
 			delete(l.waiting, ev.Get("Application-UUID"))
 		}
 	case "CHANNEL_ANSWER":
@@ -214,6 +228,12 @@ func (l *callLeg) Refuse(ctx context.Context, returnTo string) error {
 
 // run executes app on the channel and waits for it to complete.
 func (l *callLeg) run(ctx context.Context, app, arg string) (string, error) {
+	return l.runFor(ctx, app, arg, "")
+}
+
+// runFor is run returning, when v is set, the channel variable v as the
+// application's completion event carries it instead of its response.
+func (l *callLeg) runFor(ctx context.Context, app, arg, v string) (string, error) {
 	appUUID := NewUUID()
 	cmd, err := execute(l.uuid, app, arg, appUUID)
 	if err != nil {
@@ -225,7 +245,7 @@ func (l *callLeg) run(ctx context.Context, app, arg string) (string, error) {
 		l.mu.Unlock()
 		return "", parking.ErrCallGone
 	}
-	l.waiting[appUUID] = done
+	l.waiting[appUUID] = waiter{ch: done, v: v}
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()

@@ -252,6 +252,9 @@ func (s *Server) handle(nc net.Conn, refuse error) {
 		s.retrieve(ctx, leg, req, req.Lot, req.Slot, start, log)
 	case ActionKey:
 		s.key(ctx, leg, req, start, log)
+	case ActionOutside:
+		cancel() // it runs on its own, longer clock
+		s.outside(leg, req, start)
 	}
 }
 

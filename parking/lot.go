@@ -23,6 +23,7 @@ type LotConfig struct {
 	NextIfTaken bool          // a directed park into a taken slot takes the next free one instead of failing
 	Recall      RecallConfig  // what happens at the timeout
 	Fallback    Destination   // where a call goes when recalls fail or nobody can be recalled; zero: keep it parked
+	Outside     OutsideConfig // pick-up from outside with a PIN; off when its PIN is nil
 }
 
 // RecallConfig is how a lot rings the parker back when nobody retrieved a

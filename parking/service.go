@@ -67,6 +67,11 @@ type Service struct {
 	// Lamps, if set (before Open), is told every change of a slot's or a
 	// lot's busy lamp. Nil: no lamps.
 	Lamps Lamps
+	// PINs, if set, counts wrong PINs of outside pick-ups and keeps
+	// their lockouts; without it no lot is offered from outside.
+	PINs PINFailures
+	// Clock, if set, is the time lockouts are judged by. Default time.Now.
+	Clock func() time.Time
 	sw    Switch
 	jour  *journal
 

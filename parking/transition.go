@@ -44,13 +44,21 @@ const (
 	// ends the stay; the caller's own hangup that follows adds no
 	// abandoned row.
 	EventHungup Event = "hungup"
+	// EventPINFailed: an outside caller entered a wrong PIN, or any PIN
+	// while locked out (Reason says which). The row names the calling
+	// number and the lot, never the digits. The call is the outside
+	// caller's, which never held a slot.
+	EventPINFailed Event = "pin_failed"
+	// EventPINLocked: wrong PINs locked a calling number (Caller) or the
+	// whole lot (no caller number) out of the lot's outside pick-up.
+	EventPINLocked Event = "pin_locked"
 )
 
 // Events lists every event, in the order of a call's life.
 var Events = []Event{
 	EventParked, EventRetrieved, EventAbandoned, EventRejected, EventRecall,
 	EventRecalled, EventRecallFailed, EventFallback, EventLost, EventReplaced,
-	EventMoved, EventExtended, EventHungup,
+	EventMoved, EventExtended, EventHungup, EventPINFailed, EventPINLocked,
 }
 
 // Valid reports whether e is one of the known events.

@@ -106,6 +106,10 @@ type Report struct {
 	Query  ReportQuery
 	Groups []ReportRow
 	Total  ReportRow // Group is ""
+	// Outside counts the window's wrong PINs and lockouts of outside
+	// pick-up per lot (of Query.Domains), whatever the grouping: they
+	// belong to no park session.
+	Outside []PINRow
 }
 
 // rankIndex is the 0-based index of the nearest-rank p-th percentile
@@ -233,6 +237,11 @@ func (db *DB) Report(ctx context.Context, q ReportQuery) (_ Report, rerr error) 
 	}
 	out.Total = total.row("")
 	slices.SortFunc(out.Groups, func(a, b ReportRow) int { return strings.Compare(a.Group, b.Group) })
+	pins, err := db.pinRows(ctx, q.From, q.To, q.Domains)
+	if err != nil {
+		return Report{}, fmt.Errorf("report: outside pick-up: %w", err)
+	}
+	out.Outside = pins
 	return out, nil
 }
 

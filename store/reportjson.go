@@ -12,6 +12,17 @@ type ReportJSON struct {
 	By     ReportBy        `json:"by"`
 	Groups []ReportRowJSON `json:"groups"`
 	Total  ReportRowJSON   `json:"total"`
+	// Outside is each lot's refusals of outside pick-up in the window;
+	// absent when there were none.
+	Outside []PINRowJSON `json:"outside_pickup,omitempty"`
+}
+
+// PINRowJSON is a lot's outside pick-up refusals in a ReportJSON.
+type PINRowJSON struct {
+	Domain    string `json:"domain,omitempty"`
+	Lot       string `json:"lot"`
+	WrongPINs int    `json:"wrong_pins"`
+	Lockouts  int    `json:"lockouts"`
 }
 
 // ReportRowJSON is one row of a ReportJSON; Group is absent on the total.
@@ -48,6 +59,9 @@ func (rep Report) JSON() ReportJSON {
 	}
 	for _, g := range rep.Groups {
 		out.Groups = append(out.Groups, g.json(&g.Group))
+	}
+	for _, p := range rep.Outside {
+		out.Outside = append(out.Outside, PINRowJSON{Domain: p.Domain, Lot: p.Lot, WrongPINs: p.Failed, Lockouts: p.Locked})
 	}
 	return out
 }

@@ -77,6 +77,7 @@ type app struct {
 	loops            int    // playback repetitions left after this one
 	timer            *timer
 	started          bool
+	pagd             *pagd // a play_and_get_digits collecting digits
 }
 
 // ChannelState is a snapshot of a channel.
@@ -407,6 +408,8 @@ func (ch *Channel) startApp(a *app) {
 		ch.played = append(ch.played, a.data)
 		a.timer = ch.s.after(d, func() { ch.finishApp(a, "_none_") })
 		ch.notify()
+	case "play_and_get_digits":
+		ch.startPAGD(a)
 	case "sleep":
 		ms, _ := strconv.Atoi(strings.TrimSpace(a.data))
 		a.timer = ch.s.after(time.Duration(ms)*time.Millisecond, func() { ch.finishApp(a, "_none_") })

@@ -267,6 +267,12 @@ announce = true
 park_code = "*70"
 retrieve_code = "*71"
 
+[lot.outside]
+number = %q
+pin_hash = %q
+context = "default"
+digit_timeout = "3s"
+
 [[lot]]
 name = "recall"
 slots = "301-309"
@@ -281,7 +287,7 @@ caller_id_name = "Park {slot} - {caller_name}"
 ring_for = "5s"
 retry_after = "3s"
 attempts = 2
-`, listen, freeswitch, s.env.Password, s.db, s.env.Domain, fallbackExt, alertInfo) + s.httpConfig()
+`, listen, freeswitch, s.env.Password, s.db, s.env.Domain, outsideNumber, outsidePINHash, fallbackExt, alertInfo) + s.httpConfig()
 }
 
 const (
@@ -310,8 +316,13 @@ func (s *state) installDialplan() error {
 	if err != nil {
 		return fmt.Errorf("parkd fsconf: %w", err)
 	}
+	outside, err := exec.Command(s.bin, "fsconf", "-c", s.fsconfCfg, "-outside", "default").Output()
+	if err != nil {
+		return fmt.Errorf("parkd fsconf -outside: %w", err)
+	}
 	files := map[string][]byte{
 		filepath.Join(s.env.DialplanDir, "00_parkd.xml"):         out,
+		filepath.Join(s.env.DialplanDir, "00_parkd_outside.xml"): outside,
 		filepath.Join(s.env.DialplanDir, "00_parkd_interop.xml"): []byte(fallbackDialplan),
 	}
 	for path, data := range files {

@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/parkd/parkd/internal/passhash"
+)
+
+// Ensure parkd pin prints only a hash of a 4-12 digit PIN read from stdin,
+// and refuses anything else without printing what it read.
+func TestPin(t *testing.T) {
+	for _, tt := range []struct {
+		name, input, pin string
+		ok               bool
+	}{
+		{"Four", "4711\n", "4711", true},
+		{"Twelve", "123456789012\r\n", "123456789012", true},
+		{"NoNewline", "90210", "90210", true},
+		{"Short", "471\n", "471", false},
+		{"Long", "1234567890123\n", "1234567890123", false},
+		{"Letters", "47a1\n", "47a1", false},
+		{"Empty", "\n", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			withStdin(t, tt.input)
+			code, stdout, stderr := runCLI(t, "pin")
+			if !tt.ok {
+				if code == 0 || stdout != "" {
+					t.Fatalf("code=%d stdout=%q; want a refusal and nothing printed", code, stdout)
+				}
+				if !strings.Contains(stderr, "4 to 12 digits") {
+					t.Fatalf("stderr=%q; want the rule", stderr)
+				}
+				if tt.pin != "" && strings.Contains(stderr, tt.pin) {
+					t.Fatalf("the PIN is printed: %q", stderr)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("code=%d stderr=%s", code, stderr)
+			}
+			hash, _ := strings.CutSuffix(stdout, "\n")
+			if ok, err := passhash.Check(hash, tt.pin); err != nil || !ok {
+				t.Fatalf("Check(hash, pin)=%t, %v", ok, err)
+			}
+			if strings.Contains(stdout+stderr, tt.pin) {
+				t.Fatalf("the PIN is printed: stdout=%q stderr=%q", stdout, stderr)
+			}
+		})
+	}
+	if code, _, _ := runCLI(t, "pin", "4711"); code == 0 {
+		t.Fatal("a PIN on the command line is accepted")
+	}
+}
