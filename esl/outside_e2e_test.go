@@ -50,6 +50,13 @@ type outsideRig struct {
 
 func startOutsideRig(t *testing.T, dbPath string, askSlot bool) *outsideRig {
 	t.Helper()
+	return startOutsideRigWith(t, dbPath, askSlot, outsideHash, zerolog.Nop())
+}
+
+// startOutsideRigWith is startOutsideRig with the lot's PIN hash, and log
+// as the logger of the Service, the inbound client and the outbound server.
+func startOutsideRigWith(t *testing.T, dbPath string, askSlot bool, hash string, log zerolog.Logger) *outsideRig {
+	t.Helper()
 	r := &outsideRig{sim: fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})}
 	r.db = store.NewDB(dbPath)
 	if err := r.db.Open(); err != nil {
@@ -57,10 +64,11 @@ func startOutsideRig(t *testing.T, dbPath string, askSlot bool) *outsideRig {
 	}
 	client := esl.NewClient(r.sim.Addr(), "ClueCon")
 	client.MinBackoff, client.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
+	client.Logger = log
 	svc, err := parking.NewService([]parking.LotConfig{{
 		Name: "main", First: 201, Last: 203, Music: "local_stream://moh", Timeout: time.Hour,
 		Outside: parking.OutsideConfig{
-			PIN: hashPIN(outsideHash), AskSlot: askSlot, Reprompts: 2, DigitTimeout: 300 * time.Millisecond,
+			PIN: hashPIN(hash), AskSlot: askSlot, Reprompts: 2, DigitTimeout: 300 * time.Millisecond,
 			Prompts: parking.OutsidePrompts{Slot: "tone_stream://%(100,0,880)", PIN: "tone_stream://%(100,0,660)",
 				WrongPIN: "tone_stream://%(100,0,300)", NoCall: "tone_stream://%(100,0,480,620)"},
 			Lockout: parking.DefaultLockout(),
@@ -70,6 +78,7 @@ func startOutsideRig(t *testing.T, dbPath string, askSlot bool) *outsideRig {
 		t.Fatal(err)
 	}
 	svc.PINs = r.db
+	svc.Logger = log
 	if err := svc.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +93,7 @@ func startOutsideRig(t *testing.T, dbPath string, askSlot bool) *outsideRig {
 		t.Fatal("inbound client did not connect")
 	}
 	srv := esl.NewServer(svc)
-	srv.Logger = zerolog.Nop()
+	srv.Logger = log
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -361,5 +370,69 @@ func TestOutside_PINTimingIndependentOfRightDigits(t *testing.T) {
 	ratio := float64(nearly) / float64(none)
 	if ratio < 0.5 || ratio > 2 {
 		t.Fatalf("median reject time: 3 digits right %v, none right %v (ratio %.2f)", nearly, none, ratio)
+	}
+}
+
+// Ensure no PIN, right or wrong, and no slot+PIN run of digits reaches
+// parkd's logs at debug level (where every command sent to the switch is
+// logged), nor any command parkd sends the switch (so no variable parkd
+// sets holds one), nor stays on either channel.
+func TestOutside_PINNeverLogged(t *testing.T) {
+	// Long and unlike anything else in a log line (no timestamps are
+	// written; UUIDs are hex), so a match is a leak, not chance.
+	const pin, wrong = "80604217", "80604218"
+	h, err := passhash.Hash(pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
+	r := startOutsideRigWith(t, filepath.Join(t.TempDir(), "parkd.db"), true, h, log)
+	parked := r.park(t, "202")
+	out := r.call(t, "+15550100")
+	enter(t, out, "202", wrong, 1)
+	enter(t, out, "202", pin, 2)
+	retrieved(t, out, parked)
+	noPINLeft(t, out)
+	out.Hangup("NORMAL_CLEARING")
+	gone(t, parked)
+	// The history row and the log line of the retrieve are written just
+	// after the bridge.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "outside:+15550100") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	secrets := []string{pin, wrong, "202" + pin, "202" + wrong}
+	text := logs.String()
+	for _, want := range []string{"play_and_get_digits", "pin_failed", "outside:+15550100"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("no %q in the debug log: the test does not see what it should\n%s", want, text)
+		}
+	}
+	for _, sec := range secrets {
+		if strings.Contains(text, sec) {
+			t.Fatalf("the debug log holds %q:\n%s", sec, text)
+		}
+	}
+	cmds := r.sim.Commands()
+	if len(cmds) == 0 {
+		t.Fatal("the simulator recorded no commands")
+	}
+	for _, c := range cmds {
+		for _, sec := range secrets {
+			if strings.Contains(c, sec) {
+				t.Fatalf("parkd sent the switch %q, which holds a PIN", c)
+			}
+		}
+	}
+	for _, ch := range []*fstest.Channel{out, parked} {
+		for k, v := range ch.State().Vars {
+			for _, sec := range secrets {
+				if strings.Contains(v, sec) {
+					t.Fatalf("channel %s keeps %s=%s", ch.UUID(), k, v)
+				}
+			}
+		}
 	}
 }
