@@ -202,3 +202,96 @@ func TestReload_OutsidePINHash(t *testing.T) {
 		t.Fatalf("%d wrong PINs counted, want the old PIN's 1", failed)
 	}
 }
+
+// outsideTo is what the extension parkd fsconf -outside writes for a
+// domain lot's number sets: parkd_domain, the lot's domain.
+func outsideTo(domain string) callOpt {
+	return func(s *fstest.CallSpec) { s.Vars["parkd_domain"] = domain }
+}
+
+// Ensure outside pick-up never crosses tenants: two lots main in
+// a.example and b.example, each with its own number and PIN, a call parked
+// in slot 202 of each. An outside call routed to b's number (parkd_domain
+// b.example, whatever its domain_name) with a's PIN is a wrong PIN counted
+// for b only, whose lockout keeps that number out of b but not of a; b's
+// PIN gets b's call, never a's; every row carries its domain.
+func TestE2E_Tenants_OutsidePickup(t *testing.T) {
+	const pinA, pinB = "24682468", "13571357"
+	hashes := map[string]string{"a.example": hashOf(t, pinA), "b.example": hashOf(t, pinB)}
+	numbers := map[string]string{"a.example": "+15550101", "b.example": "+15550102"}
+	var lots []conf.Lot
+	for _, d := range []string{"a.example", "b.example"} {
+		lots = append(lots, lot("main", "201-220", func(l *conf.Lot) {
+			l.Domain = d
+			l.Outside.Number, l.Outside.PINHash = numbers[d], hashes[d]
+			l.Outside.Lockout.NumberFailures = 1 // one wrong PIN locks the number out
+		}))
+	}
+	h := startHarness(t, lots...)
+	pr := h.cfg.Lots[0].Outside.Prompts
+	jane := h.park("202", caller("Jane Roe", "+15550100"), inDomain("a.example"))
+	bob := h.park("202", caller("Bob Poe", "+15550200"), inDomain("b.example"))
+	ctx := context.Background()
+
+	// a's PIN at b's number, from a channel whose domain_name even names
+	// a: a wrong PIN, for b.
+	x := h.call("outside", "main", "", caller("Away", "+15557777"), inDomain("a.example"), outsideTo("b.example"))
+	h.enter(x, pr.Slot, "202#")
+	h.enter(x, pr.PIN, pinA+"#")
+	h.waitFor(x, "prompted again after the wrong PIN", func(s fstest.ChannelState) bool {
+		return s.Application == "play_and_get_digits" && strings.Contains(s.ApplicationData, " "+pr.Slot+" ")
+	})
+	x.Hangup("NORMAL_CLEARING")
+	for _, st := range []fstest.ChannelState{jane.State(), bob.State()} {
+		if !parked(st) {
+			t.Fatalf("a parked call was disturbed by a wrong PIN: %+v", st)
+		}
+	}
+	h.eventually("the wrong PIN in the history", func() bool {
+		rows, err := h.m.DB.PINReport(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		return err == nil && len(rows) == 1
+	})
+	rows, err := h.m.DB.PINReport(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil || len(rows) != 1 || rows[0].Domain != "b.example" || rows[0].Lot != "main" || rows[0].Failed != 1 || rows[0].Locked != 1 {
+		t.Fatalf("PIN report %+v (%v): want one wrong PIN and one lockout, of b.example's main only", rows, err)
+	}
+	for d, want := range map[string]bool{"a.example": false, "b.example": true} {
+		until, err := h.m.DB.OutsideLockedUntil(ctx, d, "main", "+15557777", time.Now())
+		if err != nil || until.IsZero() == want {
+			t.Fatalf("+15557777 locked out of %s's main until %v (%v), want locked %t", d, until, err, want)
+		}
+	}
+
+	// Locked out of b, not of a: a's PIN at a's number gets a's call.
+	y := h.call("outside", "main", "", caller("Away", "+15557777"), noDomain, outsideTo("a.example"))
+	h.enter(y, pr.Slot, "202#")
+	h.enter(y, pr.PIN, pinA+"#")
+	h.waitFor(y, "a's call bridged with a's PIN", bridgedTo(jane))
+	if !parked(bob.State()) {
+		t.Fatalf("b's call left the park: %+v", bob.State())
+	}
+
+	// b's PIN at b's number, from another number: b's call.
+	z := h.call("outside", "main", "", caller("Home", "+15558888"), inDomain("a.example"), outsideTo("b.example"))
+	h.enter(z, pr.Slot, "202#")
+	h.enter(z, pr.PIN, pinB+"#")
+	h.waitFor(z, "b's call bridged with b's PIN", bridgedTo(bob))
+
+	h.waitHistory(jane.UUID(), parking.EventParked, parking.EventRetrieved)
+	h.waitHistory(bob.UUID(), parking.EventParked, parking.EventRetrieved)
+	for call, want := range map[string]struct{ domain, retriever string }{
+		jane.UUID(): {"a.example", "outside:+15557777"},
+		bob.UUID():  {"b.example", "outside:+15558888"},
+		x.UUID():    {"b.example", ""},
+	} {
+		rows, err := h.m.DB.History(ctx, store.HistoryFilter{Call: parking.CallID(call)})
+		if err != nil || len(rows) == 0 {
+			t.Fatalf("history of %s: %+v, %v", call, rows, err)
+		}
+		for _, r := range rows {
+			if r.Domain != want.domain || (r.Event == parking.EventRetrieved && r.Retriever != want.retriever) {
+				t.Fatalf("row %+v, want domain %s retriever %s", r, want.domain, want.retriever)
+			}
+		}
+	}
+}
