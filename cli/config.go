@@ -99,7 +99,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlags("check", "Check the configuration serve would run with, and its store as serve will open it:\n"+
 		"the store's directory exists and is writable, and an existing file there is an intact parkd\n"+
 		"database of a version this parkd knows. Prints the absolute store path; warns when the file\n"+
-		"holding the ESL password is readable by every user. Changes nothing.", stderr)
+		"holding the ESL password, secrets or hashes (board, PINs) is readable by every user. Changes nothing.", stderr)
 	path := addConfigFlag(fs)
 	defaults := addDefaultsFlag(fs)
 	if err := Parse(fs, args); err != nil {
@@ -176,8 +176,9 @@ func checkSwitchForLamps(c conf.Config, stdout, stderr io.Writer) {
 }
 
 // warnReadable warns on stderr when file, which holds the ESL password
-// (one other than FreeSWITCH's well-known default), can be read by every
-// user of the host.
+// (one other than FreeSWITCH's well-known default), webhook secrets, the
+// board's hashes or outside pick-up PIN hashes, can be read by every user
+// of the host.
 func warnReadable(file string, c conf.Config, stderr io.Writer) error {
 	fi, err := os.Stat(file)
 	if err != nil {
@@ -193,6 +194,14 @@ func warnReadable(file string, c conf.Config, stderr io.Writer) error {
 	if len(c.HTTP.Users) > 0 || len(c.HTTP.Tokens) > 0 {
 		// Hashes can be guessed at offline, at leisure.
 		what = append(what, "the board's password and token hashes")
+	}
+	for _, l := range c.Lots {
+		if l.Outside.Enabled() {
+			// A PIN has at most 12 digits: its hash falls to an offline
+			// search in hours, and then the lockout protects nothing.
+			what = append(what, "the outside pick-up PIN hashes")
+			break
+		}
 	}
 	if mode := fi.Mode().Perm(); mode&0o004 != 0 && len(what) > 0 {
 		fmt.Fprintf(stderr, "parkd: warning: %s holds %s and every user can read it (mode %04o); "+

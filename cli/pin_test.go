@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,5 +54,45 @@ func TestPin(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "pin", "4711"); code == 0 {
 		t.Fatal("a PIN on the command line is accepted")
+	}
+}
+
+// Ensure parkd check warns when every user can read the file holding an
+// outside pick-up PIN hash (a PIN of at most 12 digits falls to an offline
+// search of its hash), names the lot's outside number, and never prints
+// the hash.
+func TestCheck_OutsidePINHashReadable(t *testing.T) {
+	hash, err := passhash.Hash("2468")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		mode os.FileMode
+		warn bool
+	}{{"Private", 0o640, false}, {"Readable", 0o644, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "parkd.toml")
+			data := fmt.Sprintf("[store]\npath = %q\n[[lot]]\nname = \"main\"\n[lot.outside]\nnumber = \"+15550199\"\npin_hash = %q\n",
+				filepath.Join(dir, "parkd.db"), hash)
+			if err := os.WriteFile(file, []byte(data), tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(file, tt.mode); err != nil { // whatever the umask
+				t.Fatal(err)
+			}
+			code, out, errOut := runCLI(t, "check", "-c", file)
+			if code != 0 || !strings.Contains(out, "lot main: outside pick-up on +15550199 in context public") {
+				t.Fatalf("code=%d\nstdout: %s\nstderr: %s", code, out, errOut)
+			}
+			want := "holds the outside pick-up PIN hashes and every user can read it (mode 0644)"
+			if got := strings.Contains(errOut, want); got != tt.warn {
+				t.Fatalf("warning %t, want %t; stderr: %s", got, tt.warn, errOut)
+			}
+			if strings.Contains(out+errOut, hash) {
+				t.Fatal("the hash is printed")
+			}
+		})
 	}
 }
