@@ -137,8 +137,13 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 				ask = "PIN only, longest-waiting call"
 			}
 			lk := o.Lockout
+			name := l.Name
+			if l.Domain != "" {
+				// Tenants' lots may share a name.
+				name += " (" + l.Domain + ")"
+			}
 			if _, err := fmt.Fprintf(stdout, "lot %s: outside pick-up on %s in context %s (%s); %d wrong PINs end a call, "+
-				"%d in %s lock a number out for %s, %d in %s lock the lot for %s\n", l.Name, o.Number, o.Context, ask,
+				"%d in %s lock a number out for %s, %d in %s lock the lot for %s\n", name, o.Number, o.Context, ask,
 				lk.Tries, lk.NumberFailures, lk.NumberWindow, lk.NumberLock, lk.LotFailures, lk.LotWindow, lk.LotLock); err != nil {
 				return err
 			}

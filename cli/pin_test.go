@@ -96,3 +96,28 @@ func TestCheck_OutsidePINHashReadable(t *testing.T) {
 		})
 	}
 }
+
+// Ensure parkd check tells apart two tenants' lots of one name reached
+// from outside: each line names the lot's domain.
+func TestCheck_OutsideTenants(t *testing.T) {
+	hash, err := passhash.Hash("2468")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "parkd.toml")
+	var b strings.Builder
+	fmt.Fprintf(&b, "[store]\npath = %q\n", filepath.Join(dir, "parkd.db"))
+	for i, d := range []string{"a.example", "b.example"} {
+		fmt.Fprintf(&b, "[[lot]]\nname = \"main\"\ndomain = %q\n[lot.outside]\nnumber = \"+1555010%d\"\npin_hash = %q\n", d, i+1, hash)
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "check", "-c", file)
+	for _, want := range []string{"lot main (a.example): outside pick-up on +15550101", "lot main (b.example): outside pick-up on +15550102"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("no %q; code=%d\nstdout: %s\nstderr: %s", want, code, out, errOut)
+		}
+	}
+}
