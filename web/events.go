@@ -59,6 +59,10 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 	sees := func(domain, lot string) bool {
 		return p.sees(domain, lot) && (domains == nil || slices.Contains(domains, domain))
 	}
+	if canStreamDirect(w, r) {
+		s.directEvents(w, r, p, sees, after, resume)
+		return
+	}
 	sub := s.events.subscribe(sees)
 	if sub == nil {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
@@ -111,37 +115,102 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case fs := <-sub.ch:
-			var buf bytes.Buffer
-			last = appendFrames(&buf, fs, last)
+			var buf []byte
+			buf, last = appendFrameBytes(buf, fs, last)
 			// Whatever else is queued goes in the same flush.
-			for more := true; more && buf.Len() < 64<<10; {
+			for more := true; more && len(buf) < 64<<10; {
 				select {
 				case fs := <-sub.ch:
-					last = appendFrames(&buf, fs, last)
+					buf, last = appendFrameBytes(buf, fs, last)
 				default:
 					more = false
 				}
 			}
-			if buf.Len() > 0 && !s.write(rc, w, buf.Bytes()) {
+			if len(buf) > 0 && !s.write(rc, w, buf) {
 				return
 			}
 		}
 	}
 }
 
-// appendFrames adds fs to buf but for the history rows the client has
-// (replayed, or before its Last-Event-ID), and returns the last row ID sent.
-func appendFrames(buf *bytes.Buffer, fs []*frame, last int64) int64 {
-	for _, f := range fs {
-		if f.id != 0 {
-			if f.id <= last {
-				continue
-			}
-			last = f.id
-		}
-		buf.Write(f.data)
+// directHeadTimeout bounds the write of a direct stream's response head
+// and replayed rows, the one blocking write of its life.
+const directHeadTimeout = 10 * time.Second
+
+// canStreamDirect reports whether the stream can be direct: a plain
+// HTTP/1.1 GET, whose connection the handler can take over for the Hub to
+// write. TLS and HTTP/2 streams go through their handler.
+func canStreamDirect(w http.ResponseWriter, r *http.Request) bool {
+	if r.TLS != nil || r.ProtoMajor != 1 || r.Method != http.MethodGet {
+		return false
 	}
-	return last
+	_, ok := w.(http.Hijacker)
+	return ok
+}
+
+// directEvents is apiEvents for a direct stream: it takes the connection
+// over, writes the response head and the replayed rows itself, hands the
+// connection to the Hub, which writes every later event, and waits for the
+// client to leave. The response has no chunked framing: it ends when the
+// connection closes (Connection: close).
+func (s *Server) directEvents(w http.ResponseWriter, r *http.Request, p principal, sees func(domain, lot string) bool, after int64, resume bool) {
+	// Subscribed before the history is read, so no row falls between the
+	// replay and the live events; the Hub skips the rows both give.
+	sub := s.events.subscribeDirect(sees)
+	if sub == nil {
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	defer s.events.unsubscribe(sub)
+	var body bytes.Buffer
+	fmt.Fprintf(&body, "retry: %d\n\n", retryMS)
+	last := after
+	if resume {
+		var err error
+		if last, err = s.replay(r.Context(), p, sees, after, &body); err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+	}
+	h := w.Header().Clone()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not hold events back
+	h.Set("Connection", "close")
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		s.log.Error().Err(err).Msg("live events: cannot take the connection over")
+		writeError(w, http.StatusInternalServerError, "live events unavailable")
+		return
+	}
+	defer conn.Close()
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = h.Write(&head) // a bytes.Buffer takes every write
+	head.WriteString("\r\n")
+	head.Write(body.Bytes())
+	_ = conn.SetWriteDeadline(time.Now().Add(directHeadTimeout))
+	if _, err := conn.Write(head.Bytes()); err != nil {
+		return
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	if s.events.ready(sub, conn, last) {
+		// The client sends nothing more: a read returns when it leaves or
+		// when the Hub closes the connection (Close, or the client fell
+		// behind).
+		var b [64]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				break
+			}
+		}
+	}
+	select {
+	case <-sub.gone:
+		s.log.Debug().Str("who", p.Name).Int64("dropped", s.events.Dropped()).
+			Msg("live events client fell behind; disconnected")
+	default:
+	}
 }
 
 // write sends b and flushes it; false when the client is gone.

@@ -87,6 +87,8 @@ type stream struct {
 // and reads up to the retry line: the stream is subscribed from then on.
 func (le *liveEnv) open(path, token string, cookie *http.Cookie, hdr map[string]string) *stream {
 	le.t.Helper()
+	// Events committed before are fanned out before: the stream begins after them.
+	waitFor(le.t, "the hub to fan out what was queued", func() bool { return le.hub.unsent.Load() == 0 })
 	// The timeout only keeps a broken test from hanging forever.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, le.ts.URL+path, nil)

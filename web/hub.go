@@ -2,7 +2,9 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +37,16 @@ const (
 	fanOutPause = time.Millisecond
 )
 
+// directRetry is how soon the Hub tries again to write a direct stream
+// whose socket was full.
+const directRetry = 5 * time.Millisecond
+
+// DefaultDirectBacklog is how many bytes a direct stream (one the Hub
+// writes itself) may have waiting for its socket before the Hub
+// disconnects it: far more than a busy minute's events for a desk that
+// reads, and a bound on what a tab that stopped reading costs.
+const DefaultDirectBacklog = 256 << 10
+
 // Hub fans the daemon's changes out to the /api/events streams: committed
 // history rows (Publish, for store.DB.OnCommit), busy-lamp changes (Light,
 // a parking.Lamps) and notes (Note, for store.DB.OnNote).
@@ -46,13 +58,28 @@ const (
 // disconnected and counted (it reconnects with Last-Event-ID and catches
 // up from the history). Every event is encoded once, whatever the number
 // of clients.
+//
+// Plain HTTP/1.1 streams are direct: the Hub's goroutine writes them
+// itself, with non-blocking writes, from an OS thread of a low
+// scheduling priority (see lowerThreadPriority), so a fan-out to a
+// thousand boards wakes no goroutine and gives way to a park at once.
+// Other streams (TLS, HTTP/2) get their events over a channel and are
+// written by their handler's goroutine.
 type Hub struct {
-	log    zerolog.Logger
-	buffer int
-	every  time.Duration // the least time between fan-outs
+	log     zerolog.Logger
+	buffer  int
+	every   time.Duration // the least time between fan-outs
+	backlog int           // a direct stream's most unsent bytes
+	ticker  Ticker        // the direct streams' keepalive; set before the loop starts
+
+	onDirect func(net.Conn) // tests: shrinks a direct stream's socket buffer
+
+	scratch []byte      // the fan-out's buffer for a direct stream's bytes; only fanOutLoop uses it
+	flush   atomic.Bool // a direct stream became ready or has bytes left: fan out even with no event
 
 	qmu     sync.Mutex // guards queued
 	queued  []*frame
+	unsent  atomic.Int64 // events queued and not yet fanned out (tests wait for 0)
 	wake    chan struct{} // one token: something is queued
 	start   sync.Once     // starts fanOutLoop at the first event, so a Hub nobody feeds runs no goroutine
 	mu      sync.Mutex    // guards clients, list and closed
@@ -62,6 +89,7 @@ type Hub struct {
 	done    chan struct{} // closed by Close
 
 	dropped atomic.Int64
+	tid     atomic.Int64 // the fan-out thread's ID, once it runs (Linux; tests read its priority)
 }
 
 // frame is one encoded event, shared by every client it goes to.
@@ -74,9 +102,10 @@ type frame struct {
 
 // subscriber is one /api/events stream.
 type subscriber struct {
-	sees func(domain, lot string) bool
-	ch   chan []*frame // the events of one fan-out each
-	gone chan struct{} // closed when the Hub dropped it for falling behind
+	sees   func(domain, lot string) bool
+	ch     chan []*frame // the events of one fan-out each; nil for a direct stream
+	gone   chan struct{} // closed when the Hub dropped it for falling behind
+	direct *directStream // nil for a channel stream
 }
 
 // NewHub makes a Hub whose clients may fall buffer events behind;
@@ -92,9 +121,17 @@ func newHub(log zerolog.Logger, buffer int, every time.Duration) *Hub {
 	if buffer <= 0 {
 		buffer = DefaultEventBuffer
 	}
-	h := &Hub{log: log, buffer: buffer, every: every, wake: make(chan struct{}, 1),
-		clients: map[*subscriber]struct{}{}, done: make(chan struct{})}
+	h := &Hub{log: log, buffer: buffer, every: every, backlog: DefaultDirectBacklog, ticker: realTicker,
+		wake: make(chan struct{}, 1), clients: map[*subscriber]struct{}{}, done: make(chan struct{})}
 	return h
+}
+
+// useTicker makes the direct streams' keepalive come from t (the Server's
+// Config.NewTicker). It has effect only before the first stream or event.
+func (h *Hub) useTicker(t Ticker) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ticker = t
 }
 
 // Publish sends committed history rows as transition events. Its signature
@@ -140,6 +177,11 @@ func (h *Hub) Close() {
 		h.closed = true
 		close(h.done)
 	}
+	for c := range h.clients {
+		if c.direct != nil {
+			c.direct.close() // its handler, waiting on a read, returns
+		}
+	}
 }
 
 // send queues frames for the fan-out, without waiting: its callers hold
@@ -148,7 +190,8 @@ func (h *Hub) send(frames []*frame) {
 	if len(frames) == 0 {
 		return
 	}
-	h.start.Do(func() { go h.fanOutLoop() })
+	h.startLoop()
+	h.unsent.Add(int64(len(frames)))
 	h.qmu.Lock()
 	h.queued = append(h.queued, frames...)
 	h.qmu.Unlock()
@@ -158,26 +201,62 @@ func (h *Hub) send(frames []*frame) {
 	}
 }
 
+// startLoop starts fanOutLoop once.
+func (h *Hub) startLoop() {
+	h.start.Do(func() {
+		h.mu.Lock()
+		tick := h.ticker
+		h.mu.Unlock()
+		go h.fanOutLoop(tick)
+	})
+}
+
+// kick wakes fanOutLoop without an event: a direct stream has bytes to go.
+func (h *Hub) kick() {
+	h.flush.Store(true)
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
 // fanOutLoop hands the queued events to the clients until Close, then
 // waits the fan-out interval, so that under load each client is woken at
-// most once per interval with everything that happened meanwhile.
-func (h *Hub) fanOutLoop() {
+// most once per interval with everything that happened meanwhile. It
+// writes the direct streams' keepalives when tick fires.
+func (h *Hub) fanOutLoop(tick Ticker) {
+	h.tid.Store(int64(lowerThreadPriority(h.log)))
 	var pause *time.Timer
 	if h.every > 0 {
 		pause = time.NewTimer(h.every)
 		defer pause.Stop()
 	}
+	keepalive, stop := tick(KeepaliveEvery)
+	defer stop()
+	// retry fires while a direct stream has bytes its socket did not take:
+	// they go out when it has drained, with or without new events.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
+		stalled := false
 		select {
 		case <-h.done:
 			return
+		case <-keepalive:
+			stalled = h.fanOut([]*frame{keepaliveFrame}, true)
+		case <-retry.C:
+			h.flush.Store(true)
 		case <-h.wake:
 		}
 		h.qmu.Lock()
 		frames := h.queued
 		h.queued = nil
 		h.qmu.Unlock()
-		h.fanOut(frames)
+		if h.fanOut(frames, false) || stalled {
+			retry.Reset(max(h.every, directRetry))
+		}
+		h.unsent.Add(-int64(len(frames)))
 		if pause == nil {
 			continue
 		}
@@ -190,35 +269,73 @@ func (h *Hub) fanOutLoop() {
 	}
 }
 
+// keepaliveFrame is the comment an idle direct stream gets now and then,
+// so that proxies and browsers keep it open.
+var keepaliveFrame = &frame{data: []byte(": keepalive\n\n")}
+
 // fanOut gives frames to every client that sees their lot, in one
 // delivery per client, without waiting on any: a client whose buffer is
 // full is cut off. A client that subscribes meanwhile gets the next
 // fan-out; one that left may still get this one, which nobody reads.
-func (h *Hub) fanOut(frames []*frame) {
-	if len(frames) == 0 {
-		return
+// keepalive: frames is the keepalive, for the direct streams only (the
+// others keep themselves alive).
+// stalled: a direct stream has bytes left for later.
+func (h *Hub) fanOut(frames []*frame, keepalive bool) (stalled bool) {
+	flush := h.flush.Swap(false)
+	if len(frames) == 0 && !flush {
+		return false
 	}
-	for i, c := range h.snapshot() {
-		if i > 0 && i%fanOutChunk == 0 {
-			time.Sleep(fanOutPause)
+	woken := 0
+	for _, c := range h.snapshot() {
+		if c.direct != nil {
+			batch := frames
+			if !keepalive {
+				batch = visible(frames, c.sees)
+			}
+			left, err := h.writeDirect(c.direct, batch, keepalive)
+			if err != nil {
+				h.drop(c, err)
+			}
+			stalled = stalled || left
+			continue
+		}
+		if keepalive {
+			continue
 		}
 		batch := visible(frames, c.sees)
 		if len(batch) == 0 {
 			continue
+		}
+		// Paced: the goroutines woken write before the next chunk wakes.
+		if woken++; woken%fanOutChunk == 0 {
+			time.Sleep(fanOutPause)
 		}
 		select {
 		case c.ch <- batch:
 			continue
 		default:
 		}
-		h.mu.Lock()
-		if _, ok := h.clients[c]; ok {
-			delete(h.clients, c)
-			h.list = nil
-			close(c.gone)
-			h.dropped.Add(1)
-		}
-		h.mu.Unlock()
+		h.drop(c, errFellBehind)
+	}
+	return stalled
+}
+
+// drop cuts a client off (once), for falling behind or a broken socket.
+func (h *Hub) drop(c *subscriber, why error) {
+	h.mu.Lock()
+	_, ok := h.clients[c]
+	if ok {
+		delete(h.clients, c)
+		h.list = nil
+		close(c.gone)
+		h.dropped.Add(1)
+	}
+	h.mu.Unlock()
+	if c.direct != nil {
+		c.direct.close()
+	}
+	if ok && !errors.Is(why, errFellBehind) {
+		h.log.Debug().Err(why).Msg("live events client's connection failed; disconnected")
 	}
 }
 
@@ -267,11 +384,54 @@ func (h *Hub) subscribe(sees func(domain, lot string) bool) *subscriber {
 	return c
 }
 
+// subscribeDirect adds a direct stream that gets the events of the lots
+// sees accepts once ready is called; meanwhile they are held for it. nil
+// once the Hub is closed.
+func (h *Hub) subscribeDirect(sees func(domain, lot string) bool) *subscriber {
+	h.startLoop() // the keepalives
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	c := &subscriber{sees: sees, gone: make(chan struct{}), direct: &directStream{}}
+	h.clients[c] = struct{}{}
+	h.list = nil
+	return c
+}
+
+// ready hands a direct stream's connection to the Hub, after its handler
+// wrote the response head and the replayed rows up to row last: the Hub
+// writes the events held meanwhile (but rows up to last) and all that
+// follow. false when the Hub is closed or dropped the stream; the caller
+// closes conn.
+func (h *Hub) ready(c *subscriber, conn net.Conn, last int64) bool {
+	h.mu.Lock()
+	_, ok := h.clients[c]
+	ok = ok && !h.closed
+	h.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if h.onDirect != nil {
+		h.onDirect(conn)
+	}
+	if err := c.direct.open(conn, last); err != nil {
+		h.log.Debug().Err(err).Msg("live events: connection not writable by the hub")
+		return false
+	}
+	h.kick()
+	return true
+}
+
 func (h *Hub) unsubscribe(c *subscriber) {
 	h.mu.Lock()
 	delete(h.clients, c)
 	h.list = nil
 	h.mu.Unlock()
+	if c.direct != nil {
+		c.direct.close()
+	}
 }
 
 // clientCount is how many streams are subscribed (tests wait on it).

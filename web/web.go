@@ -175,6 +175,7 @@ func New(cfg Config) (*Server, error) {
 	if s.tick = cfg.NewTicker; s.tick == nil {
 		s.tick = realTicker
 	}
+	s.events.useTicker(s.tick)
 	for _, u := range cfg.Users {
 		if err := checkRole(u.Role); err != nil {
 			return nil, fmt.Errorf("web: user %q: %w", u.Name, err)
