@@ -79,7 +79,7 @@ type Hub struct {
 
 	qmu     sync.Mutex // guards queued
 	queued  []*frame
-	unsent  atomic.Int64 // events queued and not yet fanned out (tests wait for 0)
+	unsent  atomic.Int64  // events queued and not yet fanned out (tests wait for 0)
 	wake    chan struct{} // one token: something is queued
 	start   sync.Once     // starts fanOutLoop at the first event, so a Hub nobody feeds runs no goroutine
 	mu      sync.Mutex    // guards clients, list and closed
