@@ -182,3 +182,20 @@ func TestEvents_DirectStuckReaderDropped(t *testing.T) {
 	}
 	waitFor(t, "the cut-off logged", func() bool { return strings.Contains(le.logs.String(), "fell behind") })
 }
+
+// Ensure a direct stream outlives the server's read and write timeouts,
+// which net/http documents as possibly still set on a connection taken
+// over.
+func TestEvents_DirectOutlivesServerTimeouts(t *testing.T) {
+	le := newLiveEnv(t, 0)
+	ts := httptest.NewUnstartedServer(le.srv)
+	ts.Config.ReadTimeout, ts.Config.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond
+	ts.Start()
+	t.Cleanup(ts.Close)
+	le.ts = ts
+	s := le.open("/api/events", superTok, nil, nil)
+	waitFor(t, "a direct stream", func() bool { return directReady(le.hub) == 1 })
+	time.Sleep(300 * time.Millisecond) // past both timeouts
+	id := le.park("call-1", "main", 201)
+	le.wantRow(s.next(), id)
+}

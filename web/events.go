@@ -193,7 +193,10 @@ func (s *Server) directEvents(w http.ResponseWriter, r *http.Request, p principa
 	if _, err := conn.Write(head.Bytes()); err != nil {
 		return
 	}
-	_ = conn.SetWriteDeadline(time.Time{})
+	// A stream outlives the head's deadline and the server's timeouts
+	// (net/http clears those at Hijack today; its documentation does not
+	// promise it).
+	_ = conn.SetDeadline(time.Time{})
 	if s.events.ready(sub, conn, last) {
 		// The client sends nothing more: a read returns when it leaves or
 		// when the Hub closes the connection (Close, or the client fell
