@@ -14,11 +14,14 @@ import (
 )
 
 // observedEvents is what the observer subscribes to: FreeSWITCH's own view
-// of every channel.
+// of every channel. DTMF is among them so that the outside pick-up tests
+// can see how each digit reached the switch (DTMF-Source: RTP for RFC 2833,
+// ENDPOINT for SIP INFO, APP for uuid_recv_dtmf); FreeSWITCH fires it as
+// the digit is read from the channel (switch_channel_dequeue_dtmf).
 const observedEvents = "CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_STATE CHANNEL_CALLSTATE CHANNEL_PARK CHANNEL_UNPARK " +
 	"CHANNEL_EXECUTE CHANNEL_EXECUTE_COMPLETE CHANNEL_BRIDGE CHANNEL_UNBRIDGE CHANNEL_HANGUP " +
 	"CHANNEL_HANGUP_COMPLETE CHANNEL_DESTROY CHANNEL_ORIGINATE CHANNEL_PROGRESS BACKGROUND_JOB " +
-	"PRESENCE_IN PRESENCE_PROBE"
+	"PRESENCE_IN PRESENCE_PROBE DTMF"
 
 // observer is an inbound event-socket connection of the suite's own: it
 // records every event and runs api commands. Every frame is written to a
@@ -270,6 +273,8 @@ func (o *observer) summary(from int, uuid string) string {
 			}
 		case "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE":
 			s += "(" + e.Get("Hangup-Cause") + ")"
+		case "DTMF":
+			s += "(" + e.Get("DTMF-Source") + ")"
 		case "CHANNEL_CALLSTATE":
 			continue
 		}
