@@ -13,7 +13,7 @@ import (
 // (`^park\+(\d+)$` to valet/fifo), which answers park+<slot> before
 // parkd's extensions in default/*.xml are reached.
 var (
-	vanillaParkRE    = regexp.MustCompile(`expression="\^park\\\+`)
+	vanillaParkRE    = regexp.MustCompile(`expression="\^?park\\\+`) // the vanilla extension has no ^
 	defaultIncludeRE = regexp.MustCompile(`<X-PRE-PROCESS\s+cmd="include"\s+data="default/\*\.xml"\s*/>`)
 )
 
@@ -96,5 +96,25 @@ func TestK2_KeyEmptySlotErrorTone(t *testing.T) {
 	}
 	if _, ok := slotOf(s.slots(t), r); ok {
 		t.Errorf("the dialler of an empty key was parked")
+	}
+}
+
+// Ensure the check for the vanilla `park` extension finds it as the
+// vanilla dialplan writes it today (no ^) and anchored, and nothing else.
+// (It needs no switch, but runs with the suite: TestMain exits early
+// without one.)
+func TestVanillaParkRE(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want bool
+	}{
+		{`<condition field="destination_number" expression="park\+(\d+)">`, true},
+		{`<condition field="destination_number" expression="^park\+(\d+)$">`, true},
+		{`<condition field="destination_number" expression="^parking$">`, false},
+		{`<condition field="destination_number" expression="^\*70(\d*)$">`, false},
+	} {
+		if got := vanillaParkRE.MatchString(c.line); got != c.want {
+			t.Errorf("%s: matched %v, want %v", c.line, got, c.want)
+		}
 	}
 }
