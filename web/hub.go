@@ -60,9 +60,10 @@ const DefaultDirectBacklog = 256 << 10
 // of clients.
 //
 // Plain HTTP/1.1 streams are direct: the Hub's goroutine writes them
-// itself, with non-blocking writes, from an OS thread of a low
-// scheduling priority (see lowerThreadPriority), so a fan-out to a
-// thousand boards wakes no goroutine and gives way to a park at once.
+// itself, with non-blocking writes, so a fan-out to a thousand boards
+// wakes no goroutine. (Running it on a thread at a lower OS priority was
+// tried and dropped: a descheduled thread holding one of the two Ps made
+// parks and events later, not earlier; BENCHMARKS.md.)
 // Other streams (TLS, HTTP/2) get their events over a channel and are
 // written by their handler's goroutine.
 type Hub struct {
@@ -89,7 +90,6 @@ type Hub struct {
 	done    chan struct{} // closed by Close
 
 	dropped atomic.Int64
-	tid     atomic.Int64 // the fan-out thread's ID, once it runs (Linux; tests read its priority)
 }
 
 // frame is one encoded event, shared by every client it goes to.
@@ -225,7 +225,6 @@ func (h *Hub) kick() {
 // most once per interval with everything that happened meanwhile. It
 // writes the direct streams' keepalives when tick fires.
 func (h *Hub) fanOutLoop(tick Ticker) {
-	h.tid.Store(int64(lowerThreadPriority(h.log)))
 	var pause *time.Timer
 	if h.every > 0 {
 		pause = time.NewTimer(h.every)
