@@ -181,7 +181,7 @@ func (s *Switch) apiLocked(cmd, args string) (string, bool) {
 		if cause == "" {
 			cause = "MANAGER_REQUEST"
 		}
-		for _, c := range append([]*Channel(nil), s.order...) {
+		for _, c := range append([]*Channel(nil), s.live()...) {
 			if len(f) >= 3 {
 				if v, _ := c.vars.get(f[1]); v != f[2] {
 					continue
@@ -481,7 +481,7 @@ func (s *Switch) show(f []string) string {
 		fields = callFields
 	}
 	var rows []map[string]string
-	for _, ch := range s.order {
+	for _, ch := range s.live() {
 		if s.opts.ListLag > 0 && time.Since(ch.created) < s.opts.ListLag {
 			continue // not in the core database yet
 		}
