@@ -47,6 +47,8 @@ type tracker struct {
 	calls      map[string]*tracked
 	legs       map[string]string // recall leg -> parked call
 	recallLate []time.Duration
+	recallAt   []time.Time // when each recall's originate arrived
+	watch      inboundWatch
 	parked     int
 	peakParked int
 	errs       []string
@@ -150,6 +152,7 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 		return
 	}
 	if conn == "in" {
+		t.watchCommand(f, at)
 		switch {
 		case f[0] == "event":
 			t.readyOne.Do(func() { close(t.ready) })
@@ -161,6 +164,7 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 			t.legs[leg] = call
 			if to, ok := t.timeouts[r.lot]; ok && !r.parkedAt.IsZero() {
 				t.recallLate = append(t.recallLate, at.Sub(r.parkedAt.Add(to)))
+				t.recallAt = append(t.recallAt, at)
 			}
 		case f[0] == "api" && len(f) >= 4 && f[1] == "uuid_bridge":
 			// A recall: parked call, recall leg. The parker talks, then
@@ -245,4 +249,48 @@ func (t *tracker) unparked() {
 	t.mu.Lock()
 	t.parked--
 	t.mu.Unlock()
+}
+
+// inboundWatch follows parkd's inbound connection while it starts (see
+// parkdProc.restart): when it authenticated, when its survey began (`api
+// show calls`), the last command it sent, and how many. Guarded by
+// tracker.mu.
+type inboundWatch struct {
+	on               bool
+	auth, show, last time.Time
+	commands         int
+}
+
+// watchInbound starts watching parkd's inbound connection afresh.
+func (t *tracker) watchInbound() {
+	t.mu.Lock()
+	t.watch = inboundWatch{on: true}
+	t.mu.Unlock()
+}
+
+// stopWatching ends the watch and returns what it saw.
+func (t *tracker) stopWatching() inboundWatch {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.watch
+	t.watch.on = false
+	return w
+}
+
+// watchCommand notes one inbound command (its words f) for the watch.
+func (t *tracker) watchCommand(f []string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := &t.watch
+	if !w.on {
+		return
+	}
+	switch {
+	case f[0] == "auth" && w.auth.IsZero():
+		w.auth = at
+	case f[0] == "api" && f[1] == "show" && w.show.IsZero():
+		w.show = at
+	}
+	w.last = at
+	w.commands++
 }
