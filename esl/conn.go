@@ -145,18 +145,25 @@ func (c *Conn) Send(ctx context.Context, cmd command.Command) (Frame, error) {
 // to get a reply fails the ones after it too. The deadline (ctx's, or the
 // Conn's Timeout) covers them all.
 func (c *Conn) SendAll(ctx context.Context, cmds ...command.Command) ([]Frame, error) {
-	out, err := c.sendAll(ctx, cmds...)
+	return c.SendAllWithin(ctx, c.opts.Timeout, cmds...)
+}
+
+// SendAllWithin is SendAll with timeout in place of the Conn's Timeout,
+// for a command whose answer grows with the switch (a listing of every
+// channel) and may take longer than an ordinary one.
+func (c *Conn) SendAllWithin(ctx context.Context, timeout time.Duration, cmds ...command.Command) ([]Frame, error) {
+	out, err := c.sendAll(ctx, timeout, cmds...)
 	if err != nil && c.opts.Errors != nil {
 		c.opts.Errors.Add(1)
 	}
 	return out, err
 }
 
-func (c *Conn) sendAll(ctx context.Context, cmds ...command.Command) ([]Frame, error) {
+func (c *Conn) sendAll(ctx context.Context, timeout time.Duration, cmds ...command.Command) ([]Frame, error) {
 	if len(cmds) == 0 {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	// The name of a command, for an error: made only when one happens.
 	name := func(i int) string { return commandName(cmds[i].BuildMessage()) }

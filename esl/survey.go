@@ -1,13 +1,18 @@
 package esl
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/percipia/eslgo/command"
 
 	"github.com/parkd/parkd/parking"
 )
@@ -22,6 +27,19 @@ import (
 // bridge_uuid is no sign of a bridge: a call transferred by REFER carries
 // its old partner's there (docs/freeswitch.md#refer-leaves-bridge-uuid).
 //
+// A known call (one parkd holds) that carries this instance is reported
+// with what its reconciliation needs, and no more: whether it is still
+// parked (its current application), bridged or a recall leg. Its lot,
+// slot, parker and park time are parkd's own and are not read again, so
+// such a call costs three uuid_getvar (VarInstance, VarRecallFor,
+// current_application) instead of eight. Calls parkd does not know are
+// read in full, to be adopted.
+//
+// The uuid_getvar are pipelined: written surveyBatch at a time, with
+// surveyInFlight batches awaiting their answers, which FreeSWITCH gives in
+// order (it reads a socket one command at a time). With 50,000 calls
+// parked, one round trip per variable took minutes.
+//
 // `show calls` reads FreeSWITCH's core database, which lags behind new
 // channels (on a freshly started switch a call parked a fraction of a
 // second earlier was still missing). A known call the listing misses is
@@ -34,18 +52,32 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 	if err != nil {
 		return nil, err
 	}
-	body, err := conn.API(ctx, "show", "calls as json")
+	lists, err := conn.SendAllWithin(ctx, max(c.Timeout, surveyListTimeout), command.API{Command: "show", Arguments: "calls as json"})
 	if err != nil {
 		return nil, fmt.Errorf("show calls: %w", err)
 	}
-	rows, err := parseShowCalls(body)
+	list := lists[0]
+	body := list.Body
+	if list.ContentType() != TypeAPIResponse {
+		body = []byte(list.Headers.Get("Reply-Text"))
+	}
+	if bytes.HasPrefix(body, []byte("-ERR")) {
+		return nil, fmt.Errorf("show calls: %w", NewAPIError("show", string(body)))
+	}
+	listing, err := parseShowCalls(body)
 	if err != nil {
 		return nil, err
 	}
-	listed := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		listed[r.UUID] = true
+	lists, list, body = nil, Frame{}, nil // up to hundreds of MB: let it go before the reads below
+	listed := make(map[string]bool, len(listing))
+	rows := make([]showRow, 0, len(listing)+len(known))
+	for _, r := range listing {
+		if ValidUUID(r.UUID) && !listed[r.UUID] {
+			listed[r.UUID] = true
+			rows = append(rows, r)
+		}
 	}
+	listing = nil
 	isKnown := make(map[string]bool, len(known))
 	for _, k := range known {
 		id := string(k)
@@ -55,20 +87,199 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 			listed[id] = true
 		}
 	}
-	var out []parking.Channel
-	for _, r := range rows {
-		if !ValidUUID(r.UUID) {
-			continue
-		}
-		ch, ok, err := c.surveyOne(ctx, conn, r, isKnown[r.UUID])
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, ch)
+	sv := &survey{c: c, conn: conn, rows: rows, known: make([]bool, len(rows)), vals: make([][]markValue, len(rows))}
+	// First round: what every channel is asked. The rest is read in
+	// rounds for the channels that turn out to need it.
+	var need []markRequest
+	for i, r := range rows {
+		sv.known[i] = isKnown[r.UUID]
+		need = append(need, markRequest{row: i, name: VarInstance})
+		if sv.known[i] {
+			need = append(need, markRequest{row: i, name: marks.recallFor}, markRequest{row: i, name: "current_application"})
 		}
 	}
+	out := make([]parking.Channel, 0, len(known))
+	pending := make([]int, len(rows))
+	for i := range pending {
+		pending[i] = i
+	}
+	for len(pending) > 0 {
+		if err := sv.fetch(ctx, need); err != nil {
+			return nil, err
+		}
+		need = need[:0]
+		var again []int
+		for _, i := range pending {
+			ch, ok, err := c.surveyOne(rows[i], sv.known[i], sv.getter(i, &need))
+			switch {
+			case errors.Is(err, errMoreMarks):
+				again = append(again, i)
+			case err != nil:
+				return nil, err
+			case ok:
+				out = append(out, ch)
+			}
+		}
+		if len(again) > 0 && len(need) == 0 {
+			// surveyOne asked for nothing new: it would ask forever.
+			return nil, errors.New("survey: a channel's marks were read and still not enough")
+		}
+		pending = again
+	}
 	return out, nil
+}
+
+// Pipelining of a survey's uuid_getvar.
+const (
+	surveyBatch    = 256
+	surveyInFlight = 4
+)
+
+// surveyListTimeout is the least time a survey's `show calls` is given:
+// the answer grows with every channel on the switch (some 50 MB for
+// 50,000 calls parked), which FreeSWITCH builds from its core database
+// and sends whole, so the ordinary command timeout is too short for it.
+const surveyListTimeout = 30 * time.Second
+
+// survey is one Survey's channels and the marks read on them so far.
+type survey struct {
+	c     *Client
+	conn  *Conn
+	rows  []showRow
+	known []bool
+	vals  [][]markValue // by row: the variables read so far
+}
+
+// markValue is one variable read on a channel: its value, or gone when
+// the channel was no longer there.
+type markValue struct {
+	name, value string
+	gone        bool
+}
+
+// markRequest is one uuid_getvar to send: variable name on rows[row].
+type markRequest struct {
+	row  int
+	name string
+}
+
+// errMoreMarks: surveyOne needs a variable not read yet; getter has
+// queued it (with those the same branch goes on to read) for the next
+// round.
+var errMoreMarks = errors.New("survey: more marks to read")
+
+// markGroups are the variables read together in one round once the first
+// of them is asked for: what surveyOne goes on to read on that branch.
+var markGroups = map[string][]string{
+	marks.recallFor:       {marks.recallFor, marks.slot, marks.lot, marks.parker, marks.domain, "current_application", marks.parkedAt},
+	legacyMarks.recallFor: {legacyMarks.recallFor, legacyMarks.slot, legacyMarks.lot, legacyMarks.parker, "current_application", legacyMarks.parkedAt},
+	VarAction:             {VarAction, "current_application", "profile_created_time", "context"},
+}
+
+// getter returns row i's variables as surveyOne reads them: from what
+// was fetched, or errMoreMarks after adding the missing one (and its
+// group) to need.
+func (sv *survey) getter(i int, need *[]markRequest) func(string) (string, bool, error) {
+	return func(name string) (string, bool, error) {
+		for _, v := range sv.vals[i] {
+			if v.name == name {
+				return v.value, !v.gone, nil
+			}
+		}
+		group, ok := markGroups[name]
+		if !ok {
+			group = []string{name}
+		}
+		for _, n := range group {
+			if !sv.has(i, n) {
+				*need = append(*need, markRequest{row: i, name: n})
+			}
+		}
+		return "", false, errMoreMarks
+	}
+}
+
+func (sv *survey) has(i int, name string) bool {
+	for _, v := range sv.vals[i] {
+		if v.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// fetch reads the variables reqs ask for, pipelined, into sv.vals.
+func (sv *survey) fetch(ctx context.Context, reqs []markRequest) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	got := make([]markValue, len(reqs))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		ferr    error
+	)
+	batches := (len(reqs) + surveyBatch - 1) / surveyBatch
+	for range min(surveyInFlight, batches) {
+		wg.Go(func() {
+			cmds := make([]command.Command, 0, surveyBatch)
+			for {
+				b := int(next.Add(1) - 1)
+				if b >= batches {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errOnce.Do(func() { ferr = fmt.Errorf("uuid_getvar: %w", err) })
+					return
+				}
+				lo, hi := b*surveyBatch, min((b+1)*surveyBatch, len(reqs))
+				cmds = cmds[:0]
+				for _, r := range reqs[lo:hi] {
+					cmds = append(cmds, command.API{Command: "uuid_getvar", Arguments: sv.rows[r.row].UUID + " " + r.name})
+				}
+				replies, err := sv.conn.SendAll(ctx, cmds...)
+				if err != nil {
+					errOnce.Do(func() {
+						r := reqs[lo]
+						ferr = fmt.Errorf("uuid_getvar %s %s: %w", sv.rows[r.row].UUID, r.name, err)
+						cancel()
+					})
+					return
+				}
+				for k, f := range replies {
+					got[lo+k] = getvarValue(reqs[lo+k].name, f)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if ferr != nil {
+		return ferr
+	}
+	for k, r := range reqs {
+		sv.vals[r.row] = append(sv.vals[r.row], got[k])
+	}
+	return nil
+}
+
+// getvarValue reads a uuid_getvar answer: the value ("" for FreeSWITCH's
+// _undef_), or gone for any -ERR (the channel went meanwhile).
+func getvarValue(name string, f Frame) markValue {
+	v := string(f.Body)
+	if f.ContentType() != TypeAPIResponse {
+		v = f.Headers.Get("Reply-Text")
+	}
+	if strings.HasPrefix(v, "-ERR") {
+		return markValue{name: name, gone: true}
+	}
+	v = strings.TrimSpace(v)
+	if v == "_undef_" {
+		v = ""
+	}
+	return markValue{name: name, value: v}
 }
 
 // showRow is one channel as `show calls` describes it.
@@ -82,7 +293,7 @@ type showRow struct {
 
 // parseShowCalls reads `show calls as json`, whose empty form is
 // `{"row_count": 0}` without rows, into one showRow per channel.
-func parseShowCalls(body string) ([]showRow, error) {
+func parseShowCalls(body []byte) ([]showRow, error) {
 	var v struct {
 		RowCount int `json:"row_count"`
 		Rows     []struct {
@@ -96,10 +307,10 @@ func parseShowCalls(body string) ([]showRow, error) {
 			BCallState string `json:"b_callstate"`
 		} `json:"rows"`
 	}
-	if err := json.Unmarshal([]byte(body), &v); err != nil {
-		return nil, fmt.Errorf("show calls: unreadable reply %q: %w", clip(body), err)
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, fmt.Errorf("show calls: unreadable reply %q: %w", clip(string(body[:min(len(body), 100)])), err)
 	}
-	var out []showRow
+	out := make([]showRow, 0, len(v.Rows))
 	for _, r := range v.Rows {
 		bridged := r.BUUID != ""
 		out = append(out, showRow{UUID: r.UUID, CIDName: r.CIDName, CIDNum: r.CIDNum, CallState: r.CallState, Bridged: bridged})
@@ -124,24 +335,10 @@ var (
 	legacyMarks = markNames{"park_recall_for", "park_slot", "park_lot", "park_parker", "park_parked_at", ""}
 )
 
-// surveyOne reads one channel's marks; ok is false when it is not parkd's
-// or vanished meanwhile. known says parkd's database holds the call.
-func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow, known bool) (parking.Channel, bool, error) {
-	get := func(name string) (string, bool, error) {
-		v, err := conn.API(ctx, "uuid_getvar", r.UUID+" "+name)
-		var apiErr *APIError
-		if errors.As(err, &apiErr) {
-			return "", false, nil // gone meanwhile
-		}
-		if err != nil {
-			return "", false, fmt.Errorf("uuid_getvar %s %s: %w", r.UUID, name, err)
-		}
-		v = strings.TrimSpace(v)
-		if v == "_undef_" {
-			v = ""
-		}
-		return v, true, nil
-	}
+// surveyOne reads one channel's marks through get (see survey.getter);
+// ok is false when it is not parkd's or vanished meanwhile. known says
+// parkd's database holds the call.
+func (c *Client) surveyOne(r showRow, known bool, get func(string) (string, bool, error)) (parking.Channel, bool, error) {
 	ch := parking.Channel{
 		Call:     parking.CallID(r.UUID),
 		Caller:   parking.Caller{Name: cleanText(r.CIDName), Number: cleanText(r.CIDNum)},
@@ -174,6 +371,11 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow, known boo
 		}
 		ch.RecallFor = parking.CallID(forCall)
 		return ch, true, nil
+	}
+	if known && names == marks {
+		// parkd's own call, parked by this instance: where it is parked
+		// and since when, parkd knows; whether it still is, it asks.
+		return c.surveyParked(ch, get)
 	}
 	slot, alive, err := get(names.slot)
 	if err != nil || !alive || slot == "" {
@@ -209,14 +411,10 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow, known boo
 			ch.Domain = strings.ToLower(d)
 		}
 	}
-	app, alive, err := get("current_application")
-	if err != nil || !alive {
-		return ch, false, err
+	ch, ok, err := c.surveyParked(ch, get)
+	if !ok || err != nil {
+		return ch, ok, err
 	}
-	// Held calls run the inline endless_playback parkd put them on; a
-	// channel with the marks but another application left the park (or
-	// never got there: parkd died between marking and moving it).
-	ch.Parked = app == "endless_playback" && !ch.Bridged
 	at, alive, err := get(names.parkedAt)
 	if err != nil || !alive {
 		return ch, false, err
@@ -224,6 +422,19 @@ func (c *Client) surveyOne(ctx context.Context, conn *Conn, r showRow, known boo
 	if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
 		ch.ParkedAt = t.UTC()
 	}
+	return ch, true, nil
+}
+
+// surveyParked reads whether ch is still held in the park: calls held run
+// the inline endless_playback parkd put them on; a channel with the marks
+// but another application left the park (or never got there: parkd died
+// between marking and moving it).
+func (c *Client) surveyParked(ch parking.Channel, get func(string) (string, bool, error)) (parking.Channel, bool, error) {
+	app, alive, err := get("current_application")
+	if err != nil || !alive {
+		return ch, false, err
+	}
+	ch.Parked = app == "endless_playback" && !ch.Bridged
 	return ch, true, nil
 }
 
