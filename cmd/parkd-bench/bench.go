@@ -50,15 +50,17 @@ type benchConfig struct {
 	// is killed (SIGKILL; in process: closed) and started again, and the
 	// time until it is ready is measured.
 	Restart bool
-	Lots    int     // parked10k: lots the calls are spread over (staggered timeouts)
-	Rows    int     // report1m: history rows
-	SSE     int     // board: SSE clients connected halfway
-	Noise   float64 // ordinary calls/s beside the scenario's, which never reach parkd
-	Seed    uint64
-	InProc  bool
-	Parkd   string // the parkd binary a child-process run starts
-	Dir     string
-	Running *runningParkd // -c: the parkd to drive; nil: the bench starts one
+	// RestartProfile, if set, receives the CPU profile of the restart.
+	RestartProfile io.Writer
+	Lots           int     // parked10k: lots the calls are spread over (staggered timeouts)
+	Rows           int     // report1m: history rows
+	SSE            int     // board: SSE clients connected halfway
+	Noise          float64 // ordinary calls/s beside the scenario's, which never reach parkd
+	Seed           uint64
+	InProc         bool
+	Parkd          string // the parkd binary a child-process run starts
+	Dir            string
+	Running        *runningParkd // -c: the parkd to drive; nil: the bench starts one
 }
 
 func defaultBench(name string) (benchConfig, error) {
@@ -109,6 +111,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := fs.String("dir", "", "work `DIR` for the database and parkd's log, kept afterwards (default: a temporary one)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile to `FILE` (with --inproc: parkd's and the simulator's)")
+	profileRestart := fs.Bool("profile-restart", false, "with --restart and --cpuprofile: profile only the restart, from parkd's start until it is ready")
 	memProfile := fs.String("memprofile", "", "write this process's allocation profile to `FILE` at the end")
 	cfgPath := fs.String("c", "", "drive the parkd already running with this configuration `FILE` (from --print-config) instead of starting one")
 	printConfig := fs.Bool("print-config", false, "print the parkd configuration the scenario and knobs need, and exit")
@@ -123,16 +126,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkBenchModes(fs, *scenario); err != nil {
 		return err
 	}
+	if *profileRestart && (!*restart || *cpuProfile == "") {
+		return cli.Usagef(fs, "--profile-restart goes with --restart and --cpuprofile")
+	}
+	var cpuProfileTo io.Writer
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+		if *profileRestart {
+			cpuProfileTo = f // parkdProc.restart starts and stops it
+		} else {
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
 		}
-		defer pprof.StopCPUProfile()
 	}
 	if *memProfile != "" {
 		defer func() {
@@ -170,7 +181,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *recallRate > 0 {
 		c.RecallRate = *recallRate
 	}
-	c.Restart = *restart
+	c.Restart, c.RestartProfile = *restart, cpuProfileTo
 	if *noise < 0 {
 		return cli.Usagef(fs, "--noise must not be negative")
 	}

@@ -148,7 +148,7 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 			parked := tr.parked
 			tr.mu.Unlock()
 			fmt.Fprintf(stderr, "bench %s: restarting parkd with %d calls parked\n", c.Scenario, parked)
-			if r.Restart, err = pp.restart(ctx, tr, parked); err != nil {
+			if r.Restart, err = pp.restart(ctx, tr, parked, c.RestartProfile); err != nil {
 				tr.fail("restart: %v", err)
 			}
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
+	"runtime/pprof"
 	"time"
 
 	"github.com/parkd/parkd/daemon"
@@ -41,7 +43,10 @@ const readyWait = 2 * time.Minute
 // configuration, and times it until it is ready. In process, parkd is
 // closed instead (a close leaves parked calls parked, as a kill does) and
 // a new daemon opened. The simulator keeps its calls throughout.
-func (p *parkdProc) restart(ctx context.Context, tr *tracker, parked int) (*restartFigures, error) {
+//
+// With profile set, this process's CPU profile (the simulator's; in
+// process, parkd's too) is written there from the start until ready.
+func (p *parkdProc) restart(ctx context.Context, tr *tracker, parked int, profile io.Writer) (*restartFigures, error) {
 	p.stopSampling()
 	// Let the last rows of the load reach the database first: the restart
 	// measures a start, not a crash in the middle of a write.
@@ -55,6 +60,12 @@ func (p *parkdProc) restart(ctx context.Context, tr *tracker, parked int) (*rest
 		_ = p.cmd.Wait()
 	}
 	tr.watchInbound()
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	var ready func() bool
 	if p.m != nil {
@@ -93,6 +104,7 @@ func (p *parkdProc) restart(ctx context.Context, tr *tracker, parked int) (*rest
 		}
 	}
 	readyAt := time.Now()
+	pprof.StopCPUProfile()
 	w := tr.stopWatching()
 	f := &restartFigures{Parked: parked, ReadyS: readyAt.Sub(start).Seconds(), Commands: w.commands}
 	if w.auth.IsZero() || w.show.IsZero() {
