@@ -79,7 +79,7 @@ func defaultBench(name string) (benchConfig, error) {
 	case "report1m":
 		c.Rows = 1_000_000
 	case "parked50k":
-		c.Rate, c.Calls, c.Duration, c.BgRate, c.RecallRate = 500, 50_000, 60*time.Second, 20, 100
+		c.Rate, c.Calls, c.Duration, c.BgRate, c.RecallRate = 250, 50_000, 60*time.Second, 20, 100
 		c.Retrieve, c.Recall = 0, 1
 	case "board":
 		c.Rate, c.Calls, c.Duration, c.SSE = 50, 1000, 60*time.Second, 1000
@@ -300,7 +300,9 @@ type benchResult struct {
 	RecallsPerS float64 `json:"recalls_per_s,omitempty"`
 
 	PeakParked     int     `json:"peak_parked"`
+	EndParked      int     `json:"end_parked,omitempty"` // parked when the load ended (parked50k: the held calls)
 	PeakRSSMB      float64 `json:"peak_rss_mb"`            // parkd's VmHWM (inproc: the whole process, simulator included)
+	EndRSSMB       float64 `json:"end_rss_mb,omitempty"`   // child: parkd's VmRSS at the end of the load, with the calls still parked then
 	PeakThreads    int     `json:"peak_threads,omitempty"` // child: parkd's OS threads
 	PeakGoroutines int     `json:"peak_goroutines,omitempty"`
 	ParkdCPUS      float64 `json:"parkd_cpu_s"` // child: parkd's user+system CPU; inproc: the whole process
@@ -372,7 +374,7 @@ func (r *benchResult) printTable(w io.Writer) error {
 		p("peak parked", "%d", r.PeakParked)
 		switch {
 		case r.Mode == "child":
-			p("parkd peak RSS", "%.1f MB, %d threads", r.PeakRSSMB, r.PeakThreads)
+			p("parkd peak RSS", "%.1f MB, %d threads (RSS at the end, %d parked: %.1f MB)", r.PeakRSSMB, r.PeakThreads, r.EndParked, r.EndRSSMB)
 			p("CPU", "parkd %.1f s, simulator+driver %.1f s", r.ParkdCPUS, r.SimCPUS)
 			p("parkd CPU per parked call", "%.0f µs (with its retrieve, abandon or recall; start-up included)", r.ParkdCPUPerCallUS)
 		case r.Mode == "remote" && r.notMeasured("resources"):
@@ -576,17 +578,21 @@ const holdLots = 10
 // lots whose timeouts outlast the run, and K = RecallRate*Duration more in
 // lot "recall", whose deadlines come due one every 1/RecallRate seconds
 // over Duration once every call is parked. The fill lasts
-// F = max((Calls+K)/Rate, Duration): held calls arrive evenly over it, the
-// recalled ones at RecallRate over its last Duration, and one lot timeout,
-// Duration plus a short gap, puts call i of them due at F+gap+i/RecallRate.
-// Background parks (BgRate), retrieved quickly, run from the start to the
-// last deadline. While the recalls come due, at least Calls are parked.
+// F = max((Calls+K)/Rate, Duration) with parks arriving evenly over it: the
+// recalled ones at RecallRate over its last Duration, the held ones in
+// between, and one lot timeout, Duration plus a short gap, puts call i of
+// the recalled due at F+gap+i/RecallRate. Background parks (BgRate),
+// retrieved quickly, run from the start to the last deadline. While the
+// recalls come due, at least Calls are parked.
 func planParked50k(c benchConfig) ([]benchLot, []plannedCall, error) {
 	if c.Calls <= 0 {
 		return nil, nil, fmt.Errorf("%w: bench: --calls must be positive", cli.ErrUsage)
 	}
 	if c.RecallRate <= 0 || c.Duration <= 0 {
 		return nil, nil, fmt.Errorf("%w: bench: --recall-rate and --duration must be positive", cli.ErrUsage)
+	}
+	if c.RecallRate > c.Rate {
+		return nil, nil, fmt.Errorf("%w: bench: --recall-rate %v is over --rate %v: the recalled calls must be parked at it too", cli.ErrUsage, c.RecallRate, c.Rate)
 	}
 	rng := rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
 	k := int(c.RecallRate * c.Duration.Seconds())
@@ -600,9 +606,18 @@ func planParked50k(c benchConfig) ([]benchLot, []plannedCall, error) {
 	for j := range holdLots {
 		lots = append(lots, benchLot{name: fmt.Sprintf("h%02d", j), first: 100000 + j*per, last: 100000 + (j+1)*per - 1, timeout: holdTimeout})
 	}
+	// Held calls: at the fill's rate before the recalled ones begin, and
+	// in the gaps between those afterwards, so that parks arrive evenly.
 	var calls []plannedCall
+	before := min(c.Calls, int(float64(c.Calls+k)/fill*(fill-c.Duration.Seconds())))
 	for i := range c.Calls {
-		calls = append(calls, plannedCall{at: secs(float64(i) * fill / float64(c.Calls)), lot: lots[i/per].name, fate: fateHold})
+		var at float64
+		if i < before {
+			at = float64(i) * (fill - c.Duration.Seconds()) / float64(before)
+		} else {
+			at = fill - c.Duration.Seconds() + float64(i-before)*c.Duration.Seconds()/float64(c.Calls-before)
+		}
+		calls = append(calls, plannedCall{at: secs(at), lot: lots[i/per].name, fate: fateHold})
 	}
 	if k > 0 {
 		lots = append(lots, benchLot{name: "recall", first: 1000000, last: 1000000 + k - 1,

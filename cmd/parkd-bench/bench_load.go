@@ -141,6 +141,9 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 		r.Board.ParkP99With = parkP99In(parkLat, parkTimes, r.Board.phaseB)
 		mu.Unlock()
 	}
+	tr.mu.Lock()
+	r.EndParked = tr.parked
+	tr.mu.Unlock()
 	p.measure(r)
 	if c.Restart {
 		if pp, ok := p.(*parkdProc); ok {

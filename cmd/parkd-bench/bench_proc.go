@@ -239,6 +239,7 @@ func (p *parkdProc) measure(r *benchResult) {
 		pid := p.cmd.Process.Pid
 		r.Mode = "child"
 		r.PeakRSSMB = float64(procStatus(pid, "VmHWM")) / 1024
+		r.EndRSSMB = float64(procStatus(pid, "VmRSS")) / 1024
 		r.PeakThreads = p.peakThreads
 		r.ParkdCPUS = procCPU(pid).Seconds()
 		r.SimCPUS = selfCPU().Seconds()

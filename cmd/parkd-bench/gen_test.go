@@ -127,4 +127,17 @@ func TestPlan_Parked50k(t *testing.T) {
 			t.Errorf("lot %s times out after %v, before the run ends: its calls would be recalled too", l.name, l.timeout)
 		}
 	}
+	// Parks (background ones aside) arrive at the planned rate throughout
+	// the fill: no second of it has more than one over.
+	perSecond := map[int]int{}
+	for _, pc := range calls {
+		if pc.fate != fateRetrieve {
+			perSecond[int(pc.at/time.Second)]++
+		}
+	}
+	for sec, n := range perSecond {
+		if n > int(c.Rate)+1 {
+			t.Errorf("second %d of the fill has %d parks, over the rate of %v", sec, n, c.Rate)
+		}
+	}
 }
