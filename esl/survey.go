@@ -29,11 +29,13 @@ import (
 //
 // A known call (one parkd holds) that carries this instance is reported
 // with what its reconciliation needs, and no more: whether it is still
-// parked (its current application), bridged or a recall leg. Its lot,
-// slot, parker and park time are parkd's own and are not read again, so
-// such a call costs three uuid_getvar (VarInstance, VarRecallFor,
-// current_application) instead of eight. Calls parkd does not know are
-// read in full, to be adopted.
+// parked (its current application) or bridged. Its lot, slot, parker and
+// park time are parkd's own and are not read again, and it is no recall
+// leg (parkd holds parked calls only), so such a call costs two
+// uuid_getvar (VarInstance, current_application) instead of eight. A
+// recall leg that was itself parked later keeps its VarRecallFor; read
+// first, it made such a call look like a stray recall leg, to be hung up.
+// Calls parkd does not know are read in full, to be adopted.
 //
 // The uuid_getvar are pipelined: written surveyBatch at a time, with
 // surveyInFlight batches awaiting their answers, which FreeSWITCH gives in
@@ -95,7 +97,7 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 		sv.known[i] = isKnown[r.UUID]
 		need = append(need, markRequest{row: i, name: VarInstance})
 		if sv.known[i] {
-			need = append(need, markRequest{row: i, name: marks.recallFor}, markRequest{row: i, name: "current_application"})
+			need = append(need, markRequest{row: i, name: "current_application"})
 		}
 	}
 	out := make([]parking.Channel, 0, len(known))
@@ -359,6 +361,10 @@ func (c *Client) surveyOne(r showRow, known bool, get func(string) (string, bool
 		return c.surveyStranded(ch, get)
 	case instance != c.Instance:
 		return ch, false, nil
+	case known:
+		// parkd's own call, parked by this instance: where it is parked
+		// and since when, parkd knows; whether it still is, it asks.
+		return c.surveyParked(ch, get)
 	}
 	// A recall leg carries the slot it rings for too: recallFor first.
 	forCall, alive, err := get(names.recallFor)
@@ -371,11 +377,6 @@ func (c *Client) surveyOne(r showRow, known bool, get func(string) (string, bool
 		}
 		ch.RecallFor = parking.CallID(forCall)
 		return ch, true, nil
-	}
-	if known && names == marks {
-		// parkd's own call, parked by this instance: where it is parked
-		// and since when, parkd knows; whether it still is, it asks.
-		return c.surveyParked(ch, get)
 	}
 	slot, alive, err := get(names.slot)
 	if err != nil || !alive || slot == "" {

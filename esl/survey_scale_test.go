@@ -55,10 +55,10 @@ func getvars(sim *fstest.Switch) int {
 
 // Ensure a survey of many channels, more than its pipeline holds at once,
 // reports each as before: the calls parkd knows with whether they are
-// still parked (three uuid_getvar each: the instance, the recall mark and
-// the current application), the calls it does not know with all their
-// marks, to be adopted (eight), nobody else's (one); and that a known call
-// gone from the switch is not reported.
+// still parked (two uuid_getvar each: the instance and the current
+// application), the calls it does not know with all their marks, to be
+// adopted (eight), nobody else's (one); and that a known call gone from
+// the switch is not reported.
 func TestClient_SurveyManyChannels(t *testing.T) {
 	sim, c := startSwitch(t)
 	c.Instance = "pbx1"
@@ -120,12 +120,12 @@ func TestClient_SurveyManyChannels(t *testing.T) {
 			t.Fatalf("call to adopt %s: %+v (found %v), want main/%d parked by 1000 at %v", call, ch, ok, slot, want)
 		}
 	}
-	// The cost: per channel, what its branch reads. Known: instance,
-	// recall mark, application. To adopt: those and slot, lot, parker,
-	// domain, parked-at. Another instance's or nobody's: the instance. A
-	// known call that is gone answers its first read with -ERR, and the
-	// other two are read with it.
-	wantReads := (knownN+1)*3 + unknownN*8 + otherN + 2*talkN
+	// The cost: per channel, what its branch reads. Known: instance and
+	// application. To adopt: instance, recall mark, slot, lot, parker,
+	// domain, application, parked-at. Another instance's or nobody's: the
+	// instance. A known call that is gone answers its first read with
+	// -ERR, and the other is read with it.
+	wantReads := (knownN+1)*2 + unknownN*8 + otherN + 2*talkN
 	if n := getvars(sim) - before; n != wantReads {
 		t.Errorf("%d uuid_getvar, want %d", n, wantReads)
 	}
@@ -193,4 +193,29 @@ func listingSize(t *testing.T, sim *fstest.Switch) int {
 	}
 	t.Fatal("no api/response to show calls")
 	return 0
+}
+
+// Ensure a call parkd holds that carries a recall mark (a recall leg that
+// was parked itself, after its parker took the call and was transferred
+// into the park) is reported as the parked call it is, not as a stray
+// recall leg, which the reconcile would hang up.
+func TestClient_SurveyKnownCallWithRecallMark(t *testing.T) {
+	sim, c := startSwitch(t)
+	c.Instance = "pbx1"
+	ch, _ := sim.Call(fstest.CallSpec{
+		SocketAddr: deadAddr(t), CallerNumber: "1000", Answered: true,
+		Vars: map[string]string{esl.VarInstance: "pbx1", esl.VarLot: "main", esl.VarSlot: "202",
+			esl.VarRecallFor: esl.NewUUID(), esl.VarParkedAt: "2026-12-01T09:00:00.000Z"},
+		AfterSocket: []string{"endless_playback local_stream://moh"},
+	})
+	if _, err := ch.WaitFor(5*time.Second, func(s fstest.ChannelState) bool { return strings.HasPrefix(s.Hearing, "music:") }); err != nil {
+		t.Fatal(err)
+	}
+	chans, err := c.Survey(ctxT(t, 5*time.Second), []parking.CallID{parking.CallID(ch.UUID())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chans) != 1 || !chans[0].Parked || chans[0].RecallFor != "" {
+		t.Fatalf("surveyed %+v, want the call parked and no recall leg", chans)
+	}
 }
