@@ -40,6 +40,11 @@ func recallService(t *testing.T, st Store, lots ...LotConfig) (*Service, *fakeSw
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		if msg := countProblem(svc); msg != "" {
+			t.Errorf("at the end: %s", msg)
+		}
+	})
 	return svc, sw
 }
 
