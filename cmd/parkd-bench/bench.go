@@ -296,8 +296,11 @@ type benchResult struct {
 	RecallLateP99  float64 `json:"recall_late_p99_ms"`
 	RecallLateMax  float64 `json:"recall_late_max_ms"`
 	// RecallsPerS is the rate the recalls' originates arrived at, from
-	// the first to the last.
-	RecallsPerS float64 `json:"recalls_per_s,omitempty"`
+	// the first to the last. Lateness and rate count each call's first
+	// recall; RecallRetries are the attempts after a failed one, due
+	// retry_after after it (a failure is also a history error).
+	RecallsPerS   float64 `json:"recalls_per_s,omitempty"`
+	RecallRetries int     `json:"recall_retries,omitempty"`
 
 	PeakParked     int     `json:"peak_parked"`
 	EndParked      int     `json:"end_parked,omitempty"` // parked when the load ended (parked50k: the held calls)
@@ -370,6 +373,9 @@ func (r *benchResult) printTable(w io.Writer) error {
 		p("recall lateness", "p50 %.2f  p99 %.2f  max %.2f ms", r.RecallLateP50, r.RecallLateP99, r.RecallLateMax)
 		if r.RecallsPerS > 0 {
 			p("  recalls came due at", "%.0f/s", r.RecallsPerS)
+		}
+		if r.RecallRetries > 0 {
+			p("  recalls retried", "%d (after a failed attempt; not counted in the lateness)", r.RecallRetries)
 		}
 		p("peak parked", "%d", r.PeakParked)
 		switch {

@@ -174,6 +174,7 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	tr.mu.Lock()
 	late := slices.Clone(tr.recallLate)
 	recallAt := slices.Clone(tr.recallAt)
+	r.RecallRetries = tr.retries
 	r.PeakParked = tr.peakParked
 	tr.mu.Unlock()
 	r.RecallLateP50, r.RecallLateP99, r.RecallLateMax = pct(late, 50), pct(late, 99), pct(late, 100)

@@ -20,6 +20,7 @@ type tracked struct {
 	slot      int
 	parkedAt  time.Time // parkd_parked_at as parkd set it
 	recalled  chan struct{}
+	recalls   int // recall originates placed for it
 
 	// Who has the ball on the call's socket (onCommand, onWrite): the
 	// simulator from a command's arrival until its reply is written, and
@@ -48,6 +49,11 @@ type tracker struct {
 	legs       map[string]string // recall leg -> parked call
 	recallLate []time.Duration
 	recallAt   []time.Time // when each recall's originate arrived
+	// retries counts recall originates after a call's first: a failed
+	// attempt's retry, due retry_after after the failure, not at the
+	// deadline. Counting them as late by the retry pause is how a max
+	// lateness of ~31 s appeared once (30 s retry_after).
+	retries int
 	watch      inboundWatch
 	parked     int
 	peakParked int
@@ -162,6 +168,10 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 			defer t.mu.Unlock()
 			r := t.get(call)
 			t.legs[leg] = call
+			if r.recalls++; r.recalls > 1 {
+				t.retries++
+				return
+			}
 			if to, ok := t.timeouts[r.lot]; ok && !r.parkedAt.IsZero() {
 				t.recallLate = append(t.recallLate, at.Sub(r.parkedAt.Add(to)))
 				t.recallAt = append(t.recallAt, at)
