@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/percipia/eslgo/command"
 
@@ -40,7 +41,9 @@ import (
 // The uuid_getvar are pipelined: written surveyBatch at a time, with
 // surveyInFlight batches awaiting their answers, which FreeSWITCH gives in
 // order (it reads a socket one command at a time). With 50,000 calls
-// parked, one round trip per variable took minutes.
+// parked, one round trip per variable took minutes. The known calls'
+// reads follow the listing's request at once, without waiting for it:
+// the switch answers them while parkd reads the listing.
 //
 // `show calls` reads FreeSWITCH's core database, which lags behind new
 // channels (on a freshly started switch a call parked a fraction of a
@@ -54,54 +57,61 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 	if err != nil {
 		return nil, err
 	}
-	lists, err := conn.SendAllWithin(ctx, max(c.Timeout, surveyListTimeout), command.API{Command: "show", Arguments: "calls as json"})
+	// The listing is asked first; while the switch builds it and parkd
+	// reads it, the known calls' marks, which need no listing, are read.
+	list, err := conn.begin(ctx, max(c.Timeout, surveyListTimeout), command.API{Command: "show", Arguments: "calls as json"})
 	if err != nil {
 		return nil, fmt.Errorf("show calls: %w", err)
 	}
-	list := lists[0]
-	body := list.Body
-	if list.ContentType() != TypeAPIResponse {
-		body = []byte(list.Headers.Get("Reply-Text"))
+	type listing struct {
+		rows []showRow
+		err  error
 	}
-	if bytes.HasPrefix(body, []byte("-ERR")) {
-		return nil, fmt.Errorf("show calls: %w", NewAPIError("show", string(body)))
-	}
-	listing, err := parseShowCalls(body)
-	if err != nil {
-		return nil, err
-	}
-	lists, list, body = nil, Frame{}, nil // up to hundreds of MB: let it go before the reads below
-	listed := make(map[string]bool, len(listing))
-	rows := make([]showRow, 0, len(listing)+len(known))
-	for _, r := range listing {
-		if ValidUUID(r.UUID) && !listed[r.UUID] {
-			listed[r.UUID] = true
-			rows = append(rows, r)
-		}
-	}
-	listing = nil
-	isKnown := make(map[string]bool, len(known))
+	listed := make(chan listing, 1)
+	go func() {
+		rows, err := readShowCalls(list)
+		listed <- listing{rows, err}
+	}()
+
+	sv := &survey{c: c, conn: conn}
+	byUUID := make(map[string]int, len(known))
+	var need []markRequest
 	for _, k := range known {
 		id := string(k)
-		isKnown[id] = true
-		if ValidUUID(id) && !listed[id] {
-			rows = append(rows, showRow{UUID: id, CallState: "ACTIVE"})
-			listed[id] = true
+		if _, dup := byUUID[id]; dup || !ValidUUID(id) {
+			continue
 		}
+		// Until the listing says otherwise: not bridged (see above).
+		i := sv.add(showRow{UUID: id, CallState: "ACTIVE"}, true)
+		byUUID[id] = i
+		need = append(need, markRequest{row: i, name: VarInstance}, markRequest{row: i, name: "current_application"})
 	}
-	sv := &survey{c: c, conn: conn, rows: rows, known: make([]bool, len(rows)), vals: make([][]markValue, len(rows))}
-	// First round: what every channel is asked. The rest is read in
-	// rounds for the channels that turn out to need it.
-	var need []markRequest
-	for i, r := range rows {
-		sv.known[i] = isKnown[r.UUID]
+	ferr := sv.fetch(ctx, need)
+	l := <-listed
+	if l.err != nil {
+		return nil, l.err
+	}
+	if ferr != nil {
+		return nil, ferr
+	}
+	need = need[:0]
+	for _, r := range l.rows {
+		if !ValidUUID(r.UUID) {
+			continue
+		}
+		if i, ok := byUUID[r.UUID]; ok {
+			if !sv.listed[i] {
+				sv.rows[i], sv.listed[i] = r, true
+			}
+			continue
+		}
+		i := sv.add(r, false)
+		byUUID[r.UUID] = i
 		need = append(need, markRequest{row: i, name: VarInstance})
-		if sv.known[i] {
-			need = append(need, markRequest{row: i, name: "current_application"})
-		}
 	}
+	l.rows = nil // up to hundreds of MB of listing: let it go
 	out := make([]parking.Channel, 0, len(known))
-	pending := make([]int, len(rows))
+	pending := make([]int, len(sv.rows))
 	for i := range pending {
 		pending[i] = i
 	}
@@ -112,7 +122,7 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 		need = need[:0]
 		var again []int
 		for _, i := range pending {
-			ch, ok, err := c.surveyOne(rows[i], sv.known[i], sv.getter(i, &need))
+			ch, ok, err := c.surveyOne(sv.rows[i], sv.known[i], sv.getter(i, &need))
 			switch {
 			case errors.Is(err, errMoreMarks):
 				again = append(again, i)
@@ -131,6 +141,22 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 	return out, nil
 }
 
+// readShowCalls waits for the answer to `show calls as json` and reads it.
+func readShowCalls(list *pending) ([]showRow, error) {
+	frames, err := list.wait()
+	if err != nil {
+		return nil, fmt.Errorf("show calls: %w", err)
+	}
+	body := frames[0].Body
+	if frames[0].ContentType() != TypeAPIResponse {
+		body = []byte(frames[0].Headers.Get("Reply-Text"))
+	}
+	if bytes.HasPrefix(body, []byte("-ERR")) {
+		return nil, fmt.Errorf("show calls: %w", NewAPIError("show", string(body)))
+	}
+	return parseShowCalls(body)
+}
+
 // Pipelining of a survey's uuid_getvar.
 const (
 	surveyBatch    = 256
@@ -145,11 +171,21 @@ const surveyListTimeout = 30 * time.Second
 
 // survey is one Survey's channels and the marks read on them so far.
 type survey struct {
-	c     *Client
-	conn  *Conn
-	rows  []showRow
-	known []bool
-	vals  [][]markValue // by row: the variables read so far
+	c      *Client
+	conn   *Conn
+	rows   []showRow
+	known  []bool
+	listed []bool        // the row is the listing's, not a stand-in for a known call
+	vals   [][]markValue // by row: the variables read so far
+}
+
+// add adds a channel to survey and returns its row.
+func (sv *survey) add(r showRow, known bool) int {
+	sv.rows = append(sv.rows, r)
+	sv.known = append(sv.known, known)
+	sv.listed = append(sv.listed, !known)
+	sv.vals = append(sv.vals, nil)
+	return len(sv.rows) - 1
 }
 
 // markValue is one variable read on a channel: its value, or gone when
@@ -294,33 +330,286 @@ type showRow struct {
 }
 
 // parseShowCalls reads `show calls as json`, whose empty form is
-// `{"row_count": 0}` without rows, into one showRow per channel.
+// `{"row_count": 0}` without rows, into one showRow per channel. The
+// listing is about 1 KB a channel, 50 MB with 50,000 calls parked, and
+// encoding/json took most of a survey's own time to read it: scanShowCalls
+// reads the shape FreeSWITCH writes (rows whose values are all strings)
+// and picks out the columns a survey uses; anything else goes to
+// encoding/json, which is also the judge of what is valid.
 func parseShowCalls(body []byte) ([]showRow, error) {
-	var v struct {
-		RowCount int `json:"row_count"`
-		Rows     []struct {
-			UUID       string `json:"uuid"`
-			CIDName    string `json:"cid_name"`
-			CIDNum     string `json:"cid_num"`
-			CallState  string `json:"callstate"`
-			BUUID      string `json:"b_uuid"`
-			BCIDName   string `json:"b_cid_name"`
-			BCIDNum    string `json:"b_cid_num"`
-			BCallState string `json:"b_callstate"`
-		} `json:"rows"`
+	if rows, ok := scanShowCalls(body); ok {
+		return rows, nil
 	}
+	return decodeShowCalls(body)
+}
+
+// showCallsJSON is `show calls as json`: the columns a survey reads.
+type showCallsJSON struct {
+	RowCount int `json:"row_count"`
+	Rows     []struct {
+		UUID       string `json:"uuid"`
+		CIDName    string `json:"cid_name"`
+		CIDNum     string `json:"cid_num"`
+		CallState  string `json:"callstate"`
+		BUUID      string `json:"b_uuid"`
+		BCIDName   string `json:"b_cid_name"`
+		BCIDNum    string `json:"b_cid_num"`
+		BCallState string `json:"b_callstate"`
+	} `json:"rows"`
+}
+
+// decodeShowCalls reads the listing with encoding/json.
+func decodeShowCalls(body []byte) ([]showRow, error) {
+	var v showCallsJSON
 	if err := json.Unmarshal(body, &v); err != nil {
 		return nil, fmt.Errorf("show calls: unreadable reply %q: %w", clip(string(body[:min(len(body), 100)])), err)
 	}
 	out := make([]showRow, 0, len(v.Rows))
 	for _, r := range v.Rows {
-		bridged := r.BUUID != ""
-		out = append(out, showRow{UUID: r.UUID, CIDName: r.CIDName, CIDNum: r.CIDNum, CallState: r.CallState, Bridged: bridged})
-		if bridged {
-			out = append(out, showRow{UUID: r.BUUID, CIDName: r.BCIDName, CIDNum: r.BCIDNum, CallState: r.BCallState, Bridged: true})
-		}
+		out = appendShowRow(out, r.UUID, r.CIDName, r.CIDNum, r.CallState, r.BUUID, r.BCIDName, r.BCIDNum, r.BCallState)
 	}
 	return out, nil
+}
+
+// appendShowRow appends a listing's row: one channel, or a bridged pair
+// as two.
+func appendShowRow(out []showRow, uuid, name, num, state, bUUID, bName, bNum, bState string) []showRow {
+	bridged := bUUID != ""
+	out = append(out, showRow{UUID: uuid, CIDName: name, CIDNum: num, CallState: state, Bridged: bridged})
+	if bridged {
+		out = append(out, showRow{UUID: bUUID, CIDName: bName, CIDNum: bNum, CallState: bState, Bridged: true})
+	}
+	return out
+}
+
+// scanShowCalls reads a listing of the shape FreeSWITCH writes:
+// {"row_count":N,"rows":[{"col":"value",...},...]} with strings for every
+// column value, in any order, with any white space. ok is false for
+// anything else, valid JSON or not; the caller then asks encoding/json.
+// Like encoding/json it takes the last of repeated keys and matches keys
+// without regard to case only when no exact match exists; it leaves that
+// and escapes other than \" and \\ to encoding/json as well.
+func scanShowCalls(b []byte) (rows []showRow, ok bool) {
+	sc := showScanner{b: b}
+	if !sc.byte('{') {
+		return nil, false
+	}
+	rows = []showRow{}
+	if sc.peek('}') {
+		return rows, sc.end()
+	}
+	for {
+		key, ok := sc.key()
+		if !ok {
+			return nil, false
+		}
+		switch string(key) {
+		case "row_count":
+			if !sc.number() {
+				return nil, false
+			}
+		case "rows":
+			if rows, ok = sc.rows(); !ok {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+		if sc.peek('}') {
+			return rows, sc.end()
+		}
+		if !sc.byte(',') {
+			return nil, false
+		}
+	}
+}
+
+// showScanner reads a listing; every method skips white space first and
+// reports false on anything it does not expect.
+type showScanner struct {
+	b []byte
+	i int
+}
+
+func (sc *showScanner) space() {
+	for sc.i < len(sc.b) {
+		switch sc.b[sc.i] {
+		case ' ', '\t', '\n', '\r':
+			sc.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte consumes c.
+func (sc *showScanner) byte(c byte) bool {
+	sc.space()
+	if sc.i < len(sc.b) && sc.b[sc.i] == c {
+		sc.i++
+		return true
+	}
+	return false
+}
+
+// peek consumes c if it comes next.
+func (sc *showScanner) peek(c byte) bool { return sc.byte(c) }
+
+// end reports whether only white space is left.
+func (sc *showScanner) end() bool {
+	sc.space()
+	return sc.i == len(sc.b)
+}
+
+// str reads a string of valid UTF-8 without control characters (invalid
+// in JSON) and without escapes other than \" and \\, and returns its
+// bytes, undecoded: raw says whether they are the value as it is.
+func (sc *showScanner) str() (v []byte, raw, ok bool) {
+	sc.space()
+	if sc.i >= len(sc.b) || sc.b[sc.i] != '"' {
+		return nil, false, false
+	}
+	start := sc.i + 1
+	raw = true
+	ascii := true
+	for j := start; j < len(sc.b); j++ {
+		switch c := sc.b[j]; {
+		case c == '"':
+			sc.i = j + 1
+			if !ascii && !utf8.Valid(sc.b[start:j]) {
+				return nil, false, false // encoding/json makes U+FFFD of it
+			}
+			return sc.b[start:j], raw, true
+		case c == '\\':
+			if j+1 >= len(sc.b) || (sc.b[j+1] != '"' && sc.b[j+1] != '\\') {
+				return nil, false, false
+			}
+			raw = false
+			j++
+		case c < 0x20:
+			return nil, false, false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, false, false
+}
+
+// value reads a string and returns it decoded.
+func (sc *showScanner) value() (string, bool) {
+	v, raw, ok := sc.str()
+	if !ok {
+		return "", false
+	}
+	if raw {
+		return string(v), true
+	}
+	out := make([]byte, 0, len(v))
+	for j := 0; j < len(v); j++ {
+		if v[j] == '\\' {
+			j++
+		}
+		out = append(out, v[j])
+	}
+	return string(out), true
+}
+
+// key reads an object key and its colon. The key's bytes are the
+// listing's: compared, never kept, so they cost no allocation.
+func (sc *showScanner) key() ([]byte, bool) {
+	v, raw, ok := sc.str()
+	if !ok || !raw || !sc.byte(':') {
+		return nil, false
+	}
+	return v, true
+}
+
+// number reads a non-negative integer that fits an int.
+func (sc *showScanner) number() bool {
+	sc.space()
+	j := sc.i
+	for j < len(sc.b) && sc.b[j] >= '0' && sc.b[j] <= '9' {
+		j++
+	}
+	if j == sc.i || j-sc.i > 15 || (sc.b[sc.i] == '0' && j-sc.i > 1) {
+		return false
+	}
+	sc.i = j
+	return true
+}
+
+// rows reads the array of rows.
+func (sc *showScanner) rows() ([]showRow, bool) {
+	if !sc.byte('[') {
+		return nil, false
+	}
+	out := []showRow{}
+	if sc.peek(']') {
+		return out, true
+	}
+	for {
+		var cols [8]string // uuid, cid_name, cid_num, callstate, and the b_ ones
+		if !sc.byte('{') {
+			return nil, false
+		}
+		if !sc.peek('}') {
+			for {
+				key, ok := sc.key()
+				if !ok {
+					return nil, false
+				}
+				k := showColumn(key)
+				if k == -2 {
+					return nil, false
+				}
+				if k < 0 {
+					if _, _, ok := sc.str(); !ok {
+						return nil, false
+					}
+				} else if cols[k], ok = sc.value(); !ok {
+					return nil, false
+				}
+				if sc.peek('}') {
+					break
+				}
+				if !sc.byte(',') {
+					return nil, false
+				}
+			}
+		}
+		out = appendShowRow(out, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7])
+		if sc.peek(']') {
+			return out, true
+		}
+		if !sc.byte(',') {
+			return nil, false
+		}
+	}
+}
+
+// showColumns are the columns a survey reads, in showScanner.rows' order.
+var showColumns = [8]string{"uuid", "cid_name", "cid_num", "callstate", "b_uuid", "b_cid_name", "b_cid_num", "b_callstate"}
+
+// showColumn is key's place in showColumns, or -1. A key that matches one
+// only without regard to case makes the scan give up (see scanShowCalls):
+// it returns -2, which no column has, and rows fails on it.
+func showColumn(key []byte) int {
+	for i, c := range showColumns {
+		if string(key) == c {
+			return i
+		}
+	}
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			return -2 // Unicode folding may match a column of another length ("ſ" is "s")
+		}
+	}
+	for _, c := range showColumns {
+		if len(key) == len(c) && bytes.EqualFold(key, []byte(c)) {
+			return -2
+		}
+	}
+	return -1
 }
 
 // markNames are the channel variables a parked call's marks are read from.

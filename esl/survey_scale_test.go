@@ -31,7 +31,9 @@ func markedCall(t *testing.T, sim *fstest.Switch, dead, instance string, slot in
 }
 
 // deadAddr is an address nothing listens on.
-func deadAddr(t *testing.T) string {
+func deadAddr(t *testing.T) string { t.Helper(); return deadAddrB(t) }
+
+func deadAddrB(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
