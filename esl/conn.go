@@ -242,30 +242,32 @@ func (p *pending) wait() ([]Frame, error) {
 		return nil, nil
 	}
 	defer p.cancel()
+	var why error
 	select {
 	case <-p.done:
 		return p.replies, nil
 	case <-p.c.done:
-		// Replies read before the connection broke are still this
-		// batch's: select would pick between the two at random.
-		select {
-		case <-p.done:
-			return p.replies, nil
-		default:
-		}
-		return nil, fmt.Errorf("%s: %w", p.name(p.missing()), p.c.err)
+		why = p.c.err
 	case <-p.ctx.Done():
 		// The waiters stay queued: their late replies are consumed by
 		// them, so the next command still gets its own reply.
-		return nil, fmt.Errorf("%s: %w", p.name(p.missing()), p.ctx.Err())
+		why = p.ctx.Err()
 	}
+	// Replies read before the connection broke or the time ran out are
+	// still this batch's: select picks between ready cases at random.
+	i, complete := p.missing()
+	if complete {
+		return p.replies, nil
+	}
+	return nil, fmt.Errorf("%s: %w", p.name(i), why)
 }
 
-// missing is the index of the first command whose reply has not come.
-func (p *pending) missing() int {
+// missing is the index of the first command whose reply has not come, or
+// complete if every reply has.
+func (p *pending) missing() (i int, complete bool) {
 	p.c.qmu.Lock()
 	defer p.c.qmu.Unlock()
-	return len(p.cmds) - p.left
+	return len(p.cmds) - p.left, p.left == 0
 }
 
 // API runs "api cmd args" and returns the response body. A body starting
