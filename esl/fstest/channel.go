@@ -292,7 +292,11 @@ func templateVars(section string, r *strings.Replacer) [][2]string {
 	src := templateSections[section]
 	out := make([][2]string, len(src))
 	for i, kv := range src {
-		out[i] = [2]string{kv[0], r.Replace(kv[1])}
+		v := kv[1]
+		if strings.Contains(v, "__") { // a placeholder: most values have none, and share the template's string
+			v = r.Replace(v)
+		}
+		out[i] = [2]string{kv[0], v}
 	}
 	return out
 }
@@ -316,6 +320,9 @@ func (s *Switch) newChannel(uuid, direction, user, cidName, cidNum, dest string)
 			"__PORT__", strconv.Itoa(port), "__SESSION__", strconv.Itoa(s.sessions),
 			"__USTAMP__", strconv.FormatInt(now.UnixMicro(), 10), "__TAG__", fmt.Sprintf("%dSIPpTag001", port),
 			"__CALLID__", fmt.Sprintf("1-%d", port), "__DATE__", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 +0000"))
+		// Room for what a parked call gathers: the template's sections
+		// and the dialplan's and parkd's variables.
+		ch.vars.grow(len(templateSections["base"]) + len(templateSections["answered"]) + len(templateSections["transfer"]) + 24)
 		for _, kv := range templateVars("base", r) {
 			ch.vars.set(kv[0], kv[1])
 		}
