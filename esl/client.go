@@ -194,7 +194,7 @@ func (c *Client) connect(ctx context.Context, events []string, filters []command
 		return nil, err
 	}
 	_ = nc.SetReadDeadline(time.Now().Add(c.Timeout))
-	r := NewReader(nc)
+	r := NewReaderLimits(nc, InboundLimits) // api responses grow with the switch's channels
 	greet, err := r.ReadFrame()
 	if err != nil {
 		_ = nc.Close()

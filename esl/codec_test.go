@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -245,4 +246,94 @@ func TestHeaders_Lookup(t *testing.T) {
 			t.Errorf("Lookup(%q) = %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.ok)
 		}
 	}
+}
+
+// Ensure MaxAPIBody lets an api/response body grow past MaxBody and nothing
+// else: events, command replies and notices keep MaxBody, an api/response
+// stops at MaxAPIBody, and a MaxAPIBody below MaxBody changes nothing.
+func TestReader_APIBodyLimit(t *testing.T) {
+	l := Limits{MaxHeaderBytes: 4096, MaxHeaders: 64, MaxBody: 16, MaxAPIBody: 64}
+	frame := func(ct string, n int) string {
+		return "Content-Type: " + ct + "\nContent-Length: " + strconv.Itoa(n) + "\n\n" + strings.Repeat("x", n)
+	}
+	for _, tc := range []struct {
+		name   string
+		limits Limits
+		in     string
+		want   error // nil: read whole
+	}{
+		{"APIResponseOverMaxBody", l, frame(TypeAPIResponse, 40), nil},
+		{"APIResponseAtMaxAPIBody", l, frame(TypeAPIResponse, 64), nil},
+		{"APIResponseOverMaxAPIBody", l, frame(TypeAPIResponse, 65), ErrFrameTooLarge},
+		{"APIResponseHeaderCase", l, "content-type: api/response\nContent-Length: 40\n\n" + strings.Repeat("x", 40), nil},
+		{"EventOverMaxBody", l, frame(TypeEventPlain, 17), ErrFrameTooLarge},
+		{"EventAtMaxBody", l, frame(TypeEventPlain, 16), nil},
+		{"ReplyOverMaxBody", l, frame(TypeReply, 17), ErrFrameTooLarge},
+		{"NoticeOverMaxBody", l, frame(TypeDisconnect, 17), ErrFrameTooLarge},
+		{"NoContentType", l, "Content-Length: 17\n\n" + strings.Repeat("x", 17), ErrFrameTooLarge},
+		{"APIResponseWithoutMaxAPIBody", Limits{MaxHeaderBytes: 4096, MaxHeaders: 64, MaxBody: 16}, frame(TypeAPIResponse, 17), ErrFrameTooLarge},
+		{"MaxAPIBodyBelowMaxBody", Limits{MaxHeaderBytes: 4096, MaxHeaders: 64, MaxBody: 16, MaxAPIBody: 8}, frame(TypeAPIResponse, 16), nil},
+		{"APIResponseShortBody", l, "Content-Type: api/response\nContent-Length: 64\n\nabc", io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := NewReaderLimits(strings.NewReader(tc.in), tc.limits).ReadFrame()
+			if tc.want != nil {
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("err=%v, want %v", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err=%v, want the frame", err)
+			}
+			n, _ := strconv.Atoi(f.Headers.Get("Content-Length"))
+			if len(f.Body) != n || strings.Trim(string(f.Body), "x") != "" {
+				t.Fatalf("body of %d bytes %q, want %d x", len(f.Body), clip(string(f.Body)), n)
+			}
+		})
+	}
+}
+
+// Ensure the inbound limits are the defaults with a larger api/response
+// body only, so that a switch's events and replies are held to what they
+// always were.
+func TestInboundLimits(t *testing.T) {
+	want := DefaultLimits
+	want.MaxAPIBody = InboundLimits.MaxAPIBody
+	if InboundLimits != want || InboundLimits.MaxAPIBody <= 256<<20 {
+		t.Fatalf("InboundLimits=%+v, want DefaultLimits %+v with MaxAPIBody above 256 MiB", InboundLimits, DefaultLimits)
+	}
+}
+
+// Ensure a long body is read whole and in order whatever is allocated
+// before it arrives, and that one cut short is an error, not a short body.
+func TestReadBody_Grows(t *testing.T) {
+	body := make([]byte, 1000)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	for _, first := range []int{0, 1, 7, 999, 1000, 5000} {
+		got, err := readBody(&pieces{b: body, n: 3}, len(body), first)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("first=%d: %d bytes, err %v; want the %d bytes sent", first, len(got), err, len(body))
+		}
+		if _, err := readBody(&pieces{b: body[:500], n: 3}, len(body), first); !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			t.Fatalf("first=%d: short body: err %v, want EOF", first, err)
+		}
+	}
+}
+
+// pieces reads b n bytes at a time.
+type pieces struct {
+	b []byte
+	n int
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	if len(p.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(b[:min(len(b), p.n)], p.b)
+	p.b = p.b[k:]
+	return k, nil
 }

@@ -67,7 +67,7 @@ type Conn struct {
 
 	wmu     sync.Mutex // write and enqueue the waiter as one step
 	qmu     sync.Mutex
-	waiters []chan Frame
+	waiters []replyTo // one per command sent and not answered, in order
 
 	emu    sync.Mutex
 	equeue []any // Event or Frame (notice)
@@ -145,26 +145,62 @@ func (c *Conn) Send(ctx context.Context, cmd command.Command) (Frame, error) {
 // to get a reply fails the ones after it too. The deadline (ctx's, or the
 // Conn's Timeout) covers them all.
 func (c *Conn) SendAll(ctx context.Context, cmds ...command.Command) ([]Frame, error) {
-	out, err := c.sendAll(ctx, cmds...)
+	return c.SendAllWithin(ctx, c.opts.Timeout, cmds...)
+}
+
+// SendAllWithin is SendAll with timeout in place of the Conn's Timeout,
+// for a command whose answer grows with the switch (a listing of every
+// channel) and may take longer than an ordinary one.
+func (c *Conn) SendAllWithin(ctx context.Context, timeout time.Duration, cmds ...command.Command) ([]Frame, error) {
+	out, err := c.sendAll(ctx, timeout, cmds...)
 	if err != nil && c.opts.Errors != nil {
 		c.opts.Errors.Add(1)
 	}
 	return out, err
 }
 
-func (c *Conn) sendAll(ctx context.Context, cmds ...command.Command) ([]Frame, error) {
-	if len(cmds) == 0 {
-		return nil, nil
+func (c *Conn) sendAll(ctx context.Context, timeout time.Duration, cmds ...command.Command) ([]Frame, error) {
+	p, err := c.begin(ctx, timeout, cmds...)
+	if err != nil {
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-	defer cancel()
-	// The name of a command, for an error: made only when one happens.
-	name := func(i int) string { return commandName(cmds[i].BuildMessage()) }
-	chans := make([]chan Frame, len(cmds))
+	return p.wait()
+}
+
+// pending is a batch of commands written together and the replies they
+// are waiting for: the reader fills replies in order and closes done once
+// the last has come, so the sender wakes once per batch, not per reply.
+type pending struct {
+	c      *Conn
+	cmds   []command.Command
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	replies []Frame // guarded by c.qmu until done is closed
+	left    int     // replies still to come; guarded by c.qmu
+	done    chan struct{}
+}
+
+// replyTo is the place of one command's reply in its batch.
+type replyTo struct {
+	p *pending
+	i int
+}
+
+// name is the name of command i, for an error: made only when one happens.
+func (p *pending) name(i int) string { return commandName(p.cmds[i].BuildMessage()) }
+
+// begin writes cmds in one go and returns at once; wait then collects
+// their replies. The deadline (ctx's, or timeout) runs from now.
+func (c *Conn) begin(ctx context.Context, timeout time.Duration, cmds ...command.Command) (*pending, error) {
+	if len(cmds) == 0 {
+		return &pending{done: closedChan}, nil
+	}
+	p := &pending{c: c, cmds: cmds, replies: make([]Frame, len(cmds)), left: len(cmds), done: make(chan struct{})}
+	p.ctx, p.cancel = context.WithTimeout(ctx, timeout)
 	var msg []byte
-	for i, cmd := range cmds {
+	for _, cmd := range cmds {
 		m := cmd.BuildMessage()
-		chans[i] = make(chan Frame, 1)
 		msg = append(msg, m...)
 		msg = append(msg, endOfCommand...)
 		if c.log.GetLevel() <= zerolog.DebugLevel {
@@ -176,41 +212,62 @@ func (c *Conn) sendAll(ctx context.Context, cmds ...command.Command) ([]Frame, e
 	select {
 	case <-c.done:
 		c.wmu.Unlock()
-		return nil, fmt.Errorf("%s: %w", name(0), c.err)
+		p.cancel()
+		return nil, fmt.Errorf("%s: %w", p.name(0), c.err)
 	default:
 	}
-	dl, _ := ctx.Deadline()
+	dl, _ := p.ctx.Deadline()
 	_ = c.nc.SetWriteDeadline(dl)
 	c.qmu.Lock()
-	c.waiters = append(c.waiters, chans...)
+	for i := range cmds {
+		c.waiters = append(c.waiters, replyTo{p: p, i: i})
+	}
 	c.qmu.Unlock()
 	_, err := c.nc.Write(msg)
 	c.wmu.Unlock()
 	if err != nil {
+		p.cancel()
 		c.fail(fmt.Errorf("write: %w", err))
-		return nil, fmt.Errorf("%s: %w", name(0), err)
+		return nil, fmt.Errorf("%s: %w", p.name(0), err)
 	}
+	return p, nil
+}
 
-	out := make([]Frame, len(cmds))
-	for i, ch := range chans {
-		select {
-		case out[i] = <-ch:
-		case <-c.done:
-			// A reply read before the connection broke is still this
-			// command's: select would pick between the two at random.
-			select {
-			case out[i] = <-ch:
-				continue
-			default:
-			}
-			return nil, fmt.Errorf("%s: %w", name(i), c.err)
-		case <-ctx.Done():
-			// The waiters stay queued: their late replies are consumed
-			// by them, so the next command still gets its own reply.
-			return nil, fmt.Errorf("%s: %w", name(i), ctx.Err())
-		}
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// wait returns the batch's replies in order, or the error of the first
+// command that got none.
+func (p *pending) wait() ([]Frame, error) {
+	if p.c == nil {
+		return nil, nil
 	}
-	return out, nil
+	defer p.cancel()
+	var why error
+	select {
+	case <-p.done:
+		return p.replies, nil
+	case <-p.c.done:
+		why = p.c.err
+	case <-p.ctx.Done():
+		// The waiters stay queued: their late replies are consumed by
+		// them, so the next command still gets its own reply.
+		why = p.ctx.Err()
+	}
+	// Replies read before the connection broke or the time ran out are
+	// still this batch's: select picks between ready cases at random.
+	i, complete := p.missing()
+	if complete {
+		return p.replies, nil
+	}
+	return nil, fmt.Errorf("%s: %w", p.name(i), why)
+}
+
+// missing is the index of the first command whose reply has not come, or
+// complete if every reply has.
+func (p *pending) missing() (i int, complete bool) {
+	p.c.qmu.Lock()
+	defer p.c.qmu.Unlock()
+	return len(p.cmds) - p.left, p.left == 0
 }
 
 // API runs "api cmd args" and returns the response body. A body starting
@@ -289,10 +346,14 @@ func (c *Conn) readLoop(r *Reader) {
 				c.fail(ErrUnsolicitedReply)
 				return
 			}
-			ch := c.waiters[0]
+			w := c.waiters[0]
+			c.waiters[0] = replyTo{}
 			c.waiters = c.waiters[1:]
+			w.p.replies[w.i] = f
+			if w.p.left--; w.p.left == 0 {
+				close(w.p.done)
+			}
 			c.qmu.Unlock()
-			ch <- f // buffered: never blocks
 		case TypeEventPlain:
 			ev, err := ParseEvent(f.Body)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -95,13 +96,39 @@ const (
 type Limits struct {
 	MaxHeaderBytes int // bytes in one header block
 	MaxHeaders     int // header lines in one block
-	MaxBody        int // Content-Length
+	MaxBody        int // Content-Length of any frame
+	// MaxAPIBody, when larger than MaxBody, is the Content-Length an
+	// api/response frame may have: the answer to an api command parkd
+	// sent, whose size the switch's channel count sets (see
+	// InboundLimits). Other frames keep MaxBody.
+	MaxAPIBody int
 }
 
-// DefaultLimits fit FreeSWITCH's largest frames (a connect reply is ~10 KB,
-// an event with every channel variable a few tens of KB) with room to spare;
-// MaxBody is FreeSWITCH's own limit (16 MiB).
+// DefaultLimits fit FreeSWITCH's largest frames on a call's socket (a
+// connect reply is ~10 KB, an event with every channel variable a few tens
+// of KB) with room to spare. MaxBody is the 16 MiB that FreeSWITCH's own
+// readers accept: mod_event_socket refuses a command with a longer body
+// (MAX_CONTENT_LENGTH) and its client library libesl a longer frame
+// (ESL_MAX_CONTENT_LENGTH).
 var DefaultLimits = Limits{MaxHeaderBytes: 1 << 20, MaxHeaders: 8192, MaxBody: 16 << 20}
+
+// InboundLimits are the limits of parkd's inbound connection to FreeSWITCH:
+// DefaultLimits, and api responses up to 512 MiB. FreeSWITCH sends an api
+// command's answer whole, however long (mod_event_socket's api_exec frames
+// it with Content-Length strlen(reply); nothing caps it), and `show calls
+// as json` grows with every channel on the switch: about 1 KB a call, so
+// 50,000 parked calls answer with ~50 MB, over MaxBody. 512 MiB is room for
+// some 400,000 channels; events keep MaxBody.
+var InboundLimits = Limits{MaxHeaderBytes: DefaultLimits.MaxHeaderBytes, MaxHeaders: DefaultLimits.MaxHeaders,
+	MaxBody: DefaultLimits.MaxBody, MaxAPIBody: 512 << 20}
+
+// maxBody is the Content-Length l allows a frame with headers h.
+func (l Limits) maxBody(h Headers) int {
+	if l.MaxAPIBody > l.MaxBody && h.Get("Content-Type") == TypeAPIResponse {
+		return l.MaxAPIBody
+	}
+	return l.MaxBody
+}
 
 // Reader reads frames from an event-socket byte stream.
 type Reader struct {
@@ -216,20 +243,42 @@ func (r *Reader) read(command bool) (string, Frame, error) {
 	if err != nil {
 		return "", Frame{}, err
 	}
-	if n > r.limits.MaxBody {
-		return "", Frame{}, fmt.Errorf("%w: Content-Length %d over %d", ErrFrameTooLarge, n, r.limits.MaxBody)
+	if max := r.limits.maxBody(f.Headers); n > max {
+		return "", Frame{}, fmt.Errorf("%w: Content-Length %d over %d", ErrFrameTooLarge, n, max)
 	}
 	if n == 0 {
 		return first, f, nil
 	}
-	f.Body = make([]byte, n)
-	if _, err := io.ReadFull(r.br, f.Body); err != nil {
+	if f.Body, err = readBody(r.br, n, trustedBody); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return "", Frame{}, fmt.Errorf("read body: %w", err)
 	}
 	return first, f, nil
+}
+
+// trustedBody is the body length a Reader allocates before any of it has
+// arrived; a longer body grows as it comes, so that a Content-Length the
+// peer does not follow up costs at most this much.
+const trustedBody = 32 << 20
+
+// readBody reads a body of n bytes, allocating at most first bytes (and
+// then at most twice what has arrived) before it arrives.
+func readBody(r io.Reader, n, first int) ([]byte, error) {
+	b := make([]byte, min(n, max(first, 1)))
+	if _, err := io.ReadFull(r, b); err != nil || n == len(b) {
+		return b, err
+	}
+	for len(b) < n {
+		b = slices.Grow(b, min(len(b), n-len(b))) // at most double what arrived
+		k := min(cap(b), n)
+		if _, err := io.ReadFull(r, b[len(b):k]); err != nil {
+			return nil, err
+		}
+		b = b[:k]
+	}
+	return b, nil
 }
 
 // parseHeader reads one "Name: value" line of a header block, dropping the

@@ -48,7 +48,11 @@ func refReadFrame(br *bufio.Reader, l Limits) (Frame, error) {
 	if err != nil || n < 0 {
 		return Frame{}, ErrMalformedFrame
 	}
-	if n > l.MaxBody {
+	max := l.MaxBody
+	if l.MaxAPIBody > max && f.Headers.Get("Content-Type") == TypeAPIResponse {
+		max = l.MaxAPIBody
+	}
+	if n > max {
 		return Frame{}, ErrFrameTooLarge
 	}
 	if n == 0 {
@@ -135,8 +139,9 @@ func FuzzParseEventOracle(f *testing.F) {
 func FuzzReaderOracle(f *testing.F) {
 	f.Add([]byte("Content-Type: api/response\r\nContent-Length: 4\n\n+OK\n\n\nA: b\n\n"))
 	f.Add([]byte("A: " + strings.Repeat("x", 100) + "\nB:\n\nC: d"))
+	f.Add([]byte("Content-Type: api/response\nContent-Length: 600\n\n" + strings.Repeat("y", 600) + "Content-Type: text/event-plain\nContent-Length: 300\n\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		l := Limits{MaxHeaderBytes: 256, MaxHeaders: 8, MaxBody: 256}
+		l := Limits{MaxHeaderBytes: 256, MaxHeaders: 8, MaxBody: 256, MaxAPIBody: 1024}
 		r := newReaderSize(bytes.NewReader(data), l, 16)
 		ref := bufio.NewReaderSize(bytes.NewReader(data), 16)
 		for i := 0; i < 50; i++ {

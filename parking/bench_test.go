@@ -27,7 +27,12 @@ type nopStore struct{}
 func (nopStore) Record(context.Context, Transition) error     { return nil }
 func (nopStore) Occupied(context.Context) ([]Occupant, error) { return nil, nil }
 
-func benchService(b *testing.B, slots int) *Service {
+// nopLamps is told every lamp and keeps none.
+type nopLamps struct{}
+
+func (nopLamps) Light(Lamp) {}
+
+func benchService(b *testing.B, slots int, lamps Lamps) *Service {
 	b.Helper()
 	sw := &fakeSwitch{live: map[CallID]bool{}, phones: map[string]phone{}}
 	s, err := NewService([]LotConfig{{
@@ -37,6 +42,7 @@ func benchService(b *testing.B, slots int) *Service {
 	if err != nil {
 		b.Fatal(err)
 	}
+	s.Lamps = lamps
 	if err := s.Open(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -46,12 +52,21 @@ func benchService(b *testing.B, slots int) *Service {
 
 // BenchmarkParkRetrieve is one park into the next free slot and its
 // retrieve, with the recall timer armed and stopped, through the real
-// Service with a no-op leg and store.
+// Service with a no-op leg and store; with lamps, the busy lamps (BLF or
+// the board) are told every change, the lot's key among them.
 func BenchmarkParkRetrieve(b *testing.B) {
 	ctx := context.Background()
-	for _, parked := range []int{0, 10_000} {
-		b.Run(fmt.Sprintf("parked=%d", parked), func(b *testing.B) {
-			s := benchService(b, parked+100)
+	for _, tc := range []struct {
+		parked int
+		lamps  Lamps
+	}{{0, nil}, {10_000, nil}, {0, nopLamps{}}, {50_000, nopLamps{}}} {
+		parked := tc.parked
+		name := fmt.Sprintf("parked=%d", parked)
+		if tc.lamps != nil {
+			name += "/lamps"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := benchService(b, parked+100, tc.lamps)
 			for i := range parked {
 				if _, err := s.Park(ctx, ParkRequest{Leg: nopLeg(fmt.Sprintf("held-%d", i)), Parker: "1000"}); err != nil {
 					b.Fatal(err)

@@ -332,6 +332,11 @@ func mustService(t *testing.T, st Store, lots ...LotConfig) (*Service, *fakeSwit
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		if msg := countProblem(svc); msg != "" {
+			t.Errorf("at the end: %s", msg)
+		}
+	})
 	return svc, sw
 }
 

@@ -32,21 +32,7 @@ func lampOf(e *entry) (LampState, Caller) {
 }
 
 // parkedIn counts the calls l holds that a lamp shows.
-func (l *lot) parkedIn() int {
-	n := 0
-	count := func(e *entry) {
-		if e != nil && e.state != stateParking {
-			n++
-		}
-	}
-	for _, e := range l.slots {
-		count(e)
-	}
-	for _, e := range l.held {
-		count(e)
-	}
-	return n
-}
+func (l *lot) parkedIn() int { return l.occupied - l.parking }
 
 // keyLamp is the lamp of l's key.
 func (l *lot) keyLamp() Lamp {

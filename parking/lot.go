@@ -2,7 +2,6 @@ package parking
 
 import (
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -68,6 +67,11 @@ type lot struct {
 	// lowest free slot starts there, so filling a big lot costs O(1) per
 	// park instead of a scan from its first slot.
 	low int
+	// occupied counts the calls in slots and held; parking those of them
+	// still being parked (stateParking). The key's lamp counts the rest on
+	// every transition, and scanning the slots for it cost every park and
+	// recall time in proportion to the lot's size.
+	occupied, parking int
 	// key is the lamp of the lot's key as Lamps was last told (keyLit),
 	// so that it is told only of changes.
 	key    Lamp
@@ -88,6 +92,8 @@ func (l *lot) at(slot int) *entry {
 
 // set puts e in slot (nil frees it); a slot outside the range is held.
 func (l *lot) set(slot int, e *entry) {
+	l.count(l.at(slot), -1)
+	l.count(e, +1)
 	if !l.cfg.Contains(slot) {
 		if e == nil {
 			delete(l.held, slot)
@@ -106,10 +112,27 @@ func (l *lot) set(slot int, e *entry) {
 	}
 }
 
-// empty reports whether no call holds a slot of l.
-func (l *lot) empty() bool {
-	return len(l.held) == 0 && !slices.ContainsFunc(l.slots, func(e *entry) bool { return e != nil })
+// count adds d times e (if any) to the lot's counts.
+func (l *lot) count(e *entry, d int) {
+	if e == nil {
+		return
+	}
+	l.occupied += d
+	if e.state == stateParking {
+		l.parking += d
+	}
 }
+
+// parked moves e, in l's slot and being parked, to parked.
+func (l *lot) parked(e *entry) {
+	if e.state == stateParking {
+		l.parking--
+	}
+	e.state = stateParked
+}
+
+// empty reports whether no call holds a slot of l.
+func (l *lot) empty() bool { return l.occupied == 0 }
 
 // free returns the lowest free slot at or after from, wrapping around to the
 // start of the lot, and false when the lot is full.

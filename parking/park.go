@@ -103,7 +103,11 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 		s.refuse(ctx, req.Leg, req.returnTo(), err)
 		return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, err)
 	}
-	e.state = stateParked
+	if l := s.lotOf(e); l != nil && l.at(e.occ.Slot) == e {
+		l.parked(e)
+	} else {
+		e.state = stateParked
+	}
 	s.arm(e)
 	occ := e.occ
 	s.commit(Transition{Event: EventParked, Occupancy: &occ}, e)

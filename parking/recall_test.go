@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -28,7 +29,7 @@ func recallLot(edit func(*LotConfig)) LotConfig {
 }
 
 // recallService runs a Service on the bubble's fake clock.
-func recallService(t *testing.T, st *memStore, lots ...LotConfig) (*Service, *fakeSwitch) {
+func recallService(t *testing.T, st Store, lots ...LotConfig) (*Service, *fakeSwitch) {
 	t.Helper()
 	sw := &fakeSwitch{live: map[CallID]bool{}, phones: map[string]phone{}}
 	svc, err := NewService(lots, sw, st)
@@ -39,6 +40,11 @@ func recallService(t *testing.T, st *memStore, lots ...LotConfig) (*Service, *fa
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		if msg := countProblem(svc); msg != "" {
+			t.Errorf("at the end: %s", msg)
+		}
+	})
 	return svc, sw
 }
 
@@ -105,6 +111,66 @@ func TestRecall_Answered(t *testing.T) {
 		}
 		if _, held := st.occupant("jane"); len(svc.Occupants()) != 0 || held {
 			t.Fatal("slot not freed")
+		}
+	})
+}
+
+// slowStore holds every write while held (from hold until release).
+type slowStore struct {
+	*memStore
+	mu   sync.Mutex
+	gate chan struct{}
+}
+
+func (s *slowStore) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gate = make(chan struct{})
+}
+
+func (s *slowStore) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+}
+
+func (s *slowStore) Record(ctx context.Context, t Transition) error {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return s.memStore.Record(ctx, t)
+}
+
+// Ensure the parker's phone rings at the deadline even while the store is
+// slow to write: the recall's row follows, in its place in the history.
+// Waiting for the write first made recalls late by a commit, tens of
+// milliseconds when a WAL checkpoint fell in it.
+func TestRecall_RingsBeforeItsRowIsWritten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &slowStore{memStore: newMemStore()}
+		svc, sw := recallService(t, st, recallLot(nil))
+		t.Cleanup(st.release) // before the Service's shutdown, which waits for the write
+		sw.phones["user/1000@example.com"] = phone{answerAfter: 5 * time.Second}
+		parkFor(t, svc, "jane", "1000", 202)
+
+		st.hold()
+		sleep(120 * time.Second)
+		if placed, _, _, _ := sw.snapshot(); len(placed) != 1 {
+			t.Fatalf("%d recalls placed at the deadline with the store holding its write, want 1", len(placed))
+		}
+		if got := st.events("jane"); !slices.Equal(got, []Event{EventParked}) {
+			t.Fatalf("history=%v while the store holds, want the park only", got)
+		}
+		st.release()
+		sleep(5 * time.Second)
+		if got, want := st.events("jane"), []Event{EventParked, EventRecall, EventRecalled}; !slices.Equal(got, want) {
+			t.Fatalf("history=%v, want %v", got, want)
 		}
 	})
 }

@@ -232,7 +232,10 @@ func (s *Service) adopt(o Occupant, reason string) bool {
 		slot = free
 	}
 	moved := l.cfg.key() != o.lotKey() || slot != want
-	from := fmt.Sprintf("%s/%d", o.lotKey(), want)
+	from := ""
+	if moved {
+		from = fmt.Sprintf("%s/%d", o.lotKey(), want)
+	}
 	o.Lot, o.Domain, o.Slot = l.cfg.Name, l.cfg.Domain, slot
 	if o.ParkedAt.IsZero() {
 		o.ParkedAt = time.Now()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -586,6 +587,9 @@ func stressOnce(t *testing.T, seed uint64, run int) stressStats {
 			if msg := tableProblem(svc.Occupants()); msg != "" && len(sampled) < 5 {
 				sampled = append(sampled, fmt.Sprintf("at %v: %s", i, msg))
 			}
+			if msg := countProblem(svc); msg != "" && len(sampled) < 5 {
+				sampled = append(sampled, fmt.Sprintf("at %v: %s", i, msg))
+			}
 			if msg := ringingForNobody(fs, w); msg != "" && len(sampled) < 5 {
 				sampled = append(sampled, fmt.Sprintf("at %v: %s", i, msg))
 			}
@@ -676,6 +680,33 @@ func tableProblem(occ []Occupant) string {
 	return ""
 }
 
+// countProblem says which lot's counts of calls (occupied, being parked)
+// differ from its slots, if any.
+func countProblem(svc *Service) string {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	lots := slices.Clone(svc.lots)
+	for _, l := range svc.retired {
+		lots = append(lots, l)
+	}
+	for _, l := range lots {
+		occupied, parking := 0, 0
+		for _, e := range append(slices.Clone(l.slots), slices.Collect(maps.Values(l.held))...) {
+			if e != nil {
+				occupied++
+				if e.state == stateParking {
+					parking++
+				}
+			}
+		}
+		if occupied != l.occupied || parking != l.parking {
+			return fmt.Sprintf("lot %s counts %d calls, %d being parked; its slots hold %d, %d being parked",
+				l.cfg.key(), l.occupied, l.parking, occupied, parking)
+		}
+	}
+	return ""
+}
+
 // stressCheck checks the invariants once everything settled; "" if they hold.
 func stressCheck(svc *Service, fs *fakeSwitch, st *memStore, w *world, logs string) string {
 	var problems []string
@@ -688,6 +719,9 @@ func stressCheck(svc *Service, fs *fakeSwitch, st *memStore, w *world, logs stri
 	// (a), (b): the Service's table and the store's.
 	occ := svc.Occupants()
 	if msg := tableProblem(occ); msg != "" {
+		bad("service: %s", msg)
+	}
+	if msg := countProblem(svc); msg != "" {
 		bad("service: %s", msg)
 	}
 	st.mu.Lock()

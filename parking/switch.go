@@ -15,6 +15,13 @@ type Switch interface {
 	// even when FreeSWITCH's channel listing does not show it yet: the
 	// listing lags behind new channels, and a parked call missing from a
 	// survey is taken for gone.
+	//
+	// A known call is reported with Call, Caller, Answered, Bridged,
+	// Parked and RecallFor; its Lot, Domain, Slot, Parker and ParkedAt
+	// may be left empty, since the Service has them already, and reading
+	// them back is most of the cost of a survey with many calls parked.
+	// A call that is not known is reported with everything its marks say,
+	// to be adopted.
 	Survey(ctx context.Context, known []CallID) ([]Channel, error)
 
 	// NewCallID names a channel before it exists (a recall leg), so the

@@ -31,9 +31,9 @@ import (
 // benchConfig is one run: a scenario and its knobs.
 type benchConfig struct {
 	Scenario string
-	Duration time.Duration // steady: how long parks arrive; parked10k: how long recalls are spread over
+	Duration time.Duration // steady: how long parks arrive; parked10k, parked50k: how long recalls are spread over
 	Rate     float64       // parks per second
-	Calls    int           // parked10k, burst: calls parked
+	Calls    int           // parked10k, burst: calls parked; parked50k: calls held parked throughout
 	Wait     time.Duration // mean wait of retrieved and abandoned calls (uniform over 0.5x-1.5x)
 	Retrieve float64       // share of calls retrieved; the rest split between
 	Abandon  float64       // abandoned (the caller hangs up) and
@@ -41,16 +41,26 @@ type benchConfig struct {
 	Timeout  time.Duration // steady, burst: the lot's timeout
 	Talk     time.Duration // how long a retrieved or recalled call stays bridged
 	AnswerIn time.Duration // how long the parker's phone rings before it answers a recall
-	BgRate   float64       // parked10k: background parks/s (retrieved quickly) while recalls fire
-	Lots     int           // parked10k: lots the calls are spread over (staggered timeouts)
-	Rows     int           // report1m: history rows
-	SSE      int           // board: SSE clients connected halfway
-	Noise    float64       // ordinary calls/s beside the scenario's, which never reach parkd
-	Seed     uint64
-	InProc   bool
-	Parkd    string // the parkd binary a child-process run starts
-	Dir      string
-	Running  *runningParkd // -c: the parkd to drive; nil: the bench starts one
+	BgRate   float64       // parked10k, parked50k: background parks/s (retrieved quickly) while recalls fire
+	// RecallRate is parked50k's recalls per second: that many more calls
+	// than Calls are parked so that their deadlines come due evenly, at
+	// this rate, over Duration, while Calls stay parked.
+	RecallRate float64
+	// Restart (parked50k): once the load is over, with Calls parked, parkd
+	// is killed (SIGKILL; in process: closed) and started again, and the
+	// time until it is ready is measured.
+	Restart bool
+	// RestartProfile, if set, receives the CPU profile of the restart.
+	RestartProfile io.Writer
+	Lots           int     // parked10k: lots the calls are spread over (staggered timeouts)
+	Rows           int     // report1m: history rows
+	SSE            int     // board: SSE clients connected halfway
+	Noise          float64 // ordinary calls/s beside the scenario's, which never reach parkd
+	Seed           uint64
+	InProc         bool
+	Parkd          string // the parkd binary a child-process run starts
+	Dir            string
+	Running        *runningParkd // -c: the parkd to drive; nil: the bench starts one
 }
 
 func defaultBench(name string) (benchConfig, error) {
@@ -68,10 +78,13 @@ func defaultBench(name string) (benchConfig, error) {
 		c.Calls, c.Rate, c.Wait = 2000, 2000, 2*time.Second
 	case "report1m":
 		c.Rows = 1_000_000
+	case "parked50k":
+		c.Rate, c.Calls, c.Duration, c.BgRate, c.RecallRate = 250, 50_000, 60*time.Second, 20, 100
+		c.Retrieve, c.Recall = 0, 1
 	case "board":
 		c.Rate, c.Calls, c.Duration, c.SSE = 50, 1000, 60*time.Second, 1000
 	default:
-		return c, fmt.Errorf("%w: bench: unknown scenario %q (steady, parked10k, burst, report1m, board)", cli.ErrUsage, name)
+		return c, fmt.Errorf("%w: bench: unknown scenario %q (steady, parked10k, parked50k, burst, report1m, board)", cli.ErrUsage, name)
 	}
 	return c, nil
 }
@@ -80,15 +93,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := cli.NewFlags("parkd-bench", "Load-test parkd against the built-in FreeSWITCH simulator (see BENCHMARKS.md).\n"+
 		"With --print-config it prints the configuration for a parkd you start yourself, here or on\n"+
 		"another host; with -c FILE and the same knobs it drives that parkd and leaves it running.", stderr)
-	scenario := fs.String("scenario", "steady", "`NAME`: steady, parked10k, burst, report1m or board")
-	duration := fs.Duration("duration", 0, "steady: how long parks arrive; parked10k: how long the recalls are spread over (default per scenario)")
+	scenario := fs.String("scenario", "steady", "`NAME`: steady, parked10k, parked50k, burst, report1m or board")
+	duration := fs.Duration("duration", 0, "steady: how long parks arrive; parked10k, parked50k: how long the recalls are spread over (default per scenario)")
 	rate := fs.Float64("rate", 0, "parks per `N` second (default per scenario)")
-	calls := fs.Int("calls", 0, "parked10k and burst: `N` calls to park; board: calls held parked (default per scenario)")
+	calls := fs.Int("calls", 0, "parked10k and burst: `N` calls to park; board, parked50k: calls held parked (default per scenario)")
+	recallRate := fs.Float64("recall-rate", 0, "parked50k: `N` recalls per second come due over --duration while --calls stay parked (default 100)")
+	restart := fs.Bool("restart", false, "parked50k: at the end, with --calls parked, kill parkd (SIGKILL) and time its start until it is ready")
 	noise := fs.Float64("noise", 0, "ordinary calls per `N` second beside the scenario's, placed and hung up in the simulator without reaching parkd (the switch's other traffic)")
 	sseClients := fs.Int("sse-clients", 0, "board: `N` SSE clients connected halfway (default 1000)")
 	wait := fs.Duration("wait", 0, "mean wait before a retrieve or an abandon (default per scenario)")
 	mix := fs.String("mix", "", "steady: `R,A,C` shares retrieved, abandoned, recalled (default 0.9,0.05,0.05)")
-	bgRate := fs.Float64("bg-rate", 0, "parked10k: background parks per `N` second, retrieved quickly, while the recalls fire (default 100)")
+	bgRate := fs.Float64("bg-rate", 0, "parked10k, parked50k: background parks per `N` second, retrieved quickly, while the recalls fire (default 100, parked50k 20)")
 	rows := fs.Int("rows", 0, "report1m: history `N` rows (default 1000000)")
 	seed := fs.Uint64("seed", 1, "random `SEED`: the same seed gives the same load")
 	inproc := fs.Bool("inproc", false, "run parkd in this process instead of a child process")
@@ -96,6 +111,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := fs.String("dir", "", "work `DIR` for the database and parkd's log, kept afterwards (default: a temporary one)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile to `FILE` (with --inproc: parkd's and the simulator's)")
+	profileRestart := fs.Bool("profile-restart", false, "with --restart and --cpuprofile: profile only the restart, from parkd's start until it is ready")
 	memProfile := fs.String("memprofile", "", "write this process's allocation profile to `FILE` at the end")
 	cfgPath := fs.String("c", "", "drive the parkd already running with this configuration `FILE` (from --print-config) instead of starting one")
 	printConfig := fs.Bool("print-config", false, "print the parkd configuration the scenario and knobs need, and exit")
@@ -110,16 +126,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkBenchModes(fs, *scenario); err != nil {
 		return err
 	}
+	if *profileRestart && (!*restart || *cpuProfile == "") {
+		return cli.Usagef(fs, "--profile-restart goes with --restart and --cpuprofile")
+	}
+	var cpuProfileTo io.Writer
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+		if *profileRestart {
+			cpuProfileTo = f // parkdProc.restart starts and stops it
+		} else {
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
 		}
-		defer pprof.StopCPUProfile()
 	}
 	if *memProfile != "" {
 		defer func() {
@@ -151,6 +175,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *sseClients > 0 {
 		c.SSE = *sseClients
 	}
+	if *recallRate < 0 {
+		return cli.Usagef(fs, "--recall-rate must not be negative")
+	}
+	if *recallRate > 0 {
+		c.RecallRate = *recallRate
+	}
+	c.Restart, c.RestartProfile = *restart, cpuProfileTo
 	if *noise < 0 {
 		return cli.Usagef(fs, "--noise must not be negative")
 	}
@@ -264,9 +295,17 @@ type benchResult struct {
 	RecallLateP50  float64 `json:"recall_late_p50_ms"`
 	RecallLateP99  float64 `json:"recall_late_p99_ms"`
 	RecallLateMax  float64 `json:"recall_late_max_ms"`
+	// RecallsPerS is the rate the recalls' originates arrived at, from
+	// the first to the last. Lateness and rate count each call's first
+	// recall; RecallRetries are the attempts after a failed one, due
+	// retry_after after it (a failure is also a history error).
+	RecallsPerS   float64 `json:"recalls_per_s,omitempty"`
+	RecallRetries int     `json:"recall_retries,omitempty"`
 
 	PeakParked     int     `json:"peak_parked"`
+	EndParked      int     `json:"end_parked,omitempty"` // parked when the load ended (parked50k: the held calls)
 	PeakRSSMB      float64 `json:"peak_rss_mb"`            // parkd's VmHWM (inproc: the whole process, simulator included)
+	EndRSSMB       float64 `json:"end_rss_mb,omitempty"`   // child: parkd's VmRSS at the end of the load, with the calls still parked then
 	PeakThreads    int     `json:"peak_threads,omitempty"` // child: parkd's OS threads
 	PeakGoroutines int     `json:"peak_goroutines,omitempty"`
 	ParkdCPUS      float64 `json:"parkd_cpu_s"` // child: parkd's user+system CPU; inproc: the whole process
@@ -296,6 +335,9 @@ type benchResult struct {
 
 	// board
 	Board *boardFigures `json:"board,omitempty"`
+
+	// parked50k --restart
+	Restart *restartFigures `json:"restart,omitempty"`
 
 	Errors      int      `json:"errors"`
 	ErrorSample []string `json:"error_sample,omitempty"`
@@ -329,10 +371,16 @@ func (r *benchResult) printTable(w io.Writer) error {
 		p("  parkd's own", "park p50 %.2f  p99 %.2f ms; retrieve p50 %.2f  p99 %.2f ms (less the simulator's time to answer)",
 			r.ParkOwnP50, r.ParkOwnP99, r.RetrieveOwnP50, r.RetrieveOwnP99)
 		p("recall lateness", "p50 %.2f  p99 %.2f  max %.2f ms", r.RecallLateP50, r.RecallLateP99, r.RecallLateMax)
+		if r.RecallsPerS > 0 {
+			p("  recalls came due at", "%.0f/s", r.RecallsPerS)
+		}
+		if r.RecallRetries > 0 {
+			p("  recalls retried", "%d (after a failed attempt; not counted in the lateness)", r.RecallRetries)
+		}
 		p("peak parked", "%d", r.PeakParked)
 		switch {
 		case r.Mode == "child":
-			p("parkd peak RSS", "%.1f MB, %d threads", r.PeakRSSMB, r.PeakThreads)
+			p("parkd peak RSS", "%.1f MB, %d threads (RSS at the end, %d parked: %.1f MB)", r.PeakRSSMB, r.PeakThreads, r.EndParked, r.EndRSSMB)
 			p("CPU", "parkd %.1f s, simulator+driver %.1f s", r.ParkdCPUS, r.SimCPUS)
 			p("parkd CPU per parked call", "%.0f µs (with its retrieve, abandon or recall; start-up included)", r.ParkdCPUPerCallUS)
 		case r.Mode == "remote" && r.notMeasured("resources"):
@@ -352,6 +400,9 @@ func (r *benchResult) printTable(w io.Writer) error {
 		}
 		if r.Board != nil {
 			r.Board.print(p)
+		}
+		if r.Restart != nil {
+			r.Restart.print(p)
 		}
 		if r.HistoryOtherRows > 0 {
 			p("", "and %d rows of other calls (a previous run's leftovers, closed by parkd; not this run's errors)", r.HistoryOtherRows)
@@ -384,6 +435,12 @@ func checkBenchModes(fs *flag.FlagSet, scenario string) error {
 		return fmt.Errorf("%w: bench: --inproc starts parkd in this process; -c drives one already running", cli.ErrUsage)
 	case remote && set["dir"]:
 		return fmt.Errorf("%w: bench: --dir holds a database and log of a parkd the bench starts; with -c they are parkd's own", cli.ErrUsage)
+	case set["c"] && set["restart"]:
+		return fmt.Errorf("%w: bench: --restart kills and starts the parkd the bench started; with -c parkd is yours", cli.ErrUsage)
+	case set["restart"] && scenario != "parked50k":
+		return fmt.Errorf("%w: bench: --restart goes with --scenario parked50k", cli.ErrUsage)
+	case set["recall-rate"] && scenario != "parked50k":
+		return fmt.Errorf("%w: bench: --recall-rate goes with --scenario parked50k", cli.ErrUsage)
 	}
 	for _, name := range []string{"pid", "connect-wait"} {
 		if set[name] && !set["c"] {
@@ -407,6 +464,7 @@ const (
 	fateRetrieve fate = iota
 	fateAbandon
 	fateRecall
+	fateHold // parked until the end of the run, and beyond: parkd is stopped with it parked
 )
 
 // plannedCall is one call of the load, fixed by the seed before the run.
@@ -508,9 +566,81 @@ func plan(c benchConfig) ([]benchLot, []plannedCall, error) {
 			}
 			slices.SortStableFunc(calls, func(a, b plannedCall) int { return int(a.at - b.at) })
 		}
+	case "parked50k":
+		return planParked50k(c)
 	default:
 		return nil, nil, fmt.Errorf("%w: bench: unknown scenario %q", cli.ErrUsage, c.Scenario)
 	}
+	return lots, calls, nil
+}
+
+// parked50kGap is the pause between the last park and the first recall.
+const parked50kGap = 2 * time.Second
+
+// holdLots is how many lots parked50k's held calls are spread over.
+const holdLots = 10
+
+// planParked50k plans c.Calls calls held parked to the end, in holdLots
+// lots whose timeouts outlast the run, and K = RecallRate*Duration more in
+// lot "recall", whose deadlines come due one every 1/RecallRate seconds
+// over Duration once every call is parked. The fill lasts
+// F = max((Calls+K)/Rate, Duration) with parks arriving evenly over it: the
+// recalled ones at RecallRate over its last Duration, the held ones in
+// between, and one lot timeout, Duration plus a short gap, puts call i of
+// the recalled due at F+gap+i/RecallRate. Background parks (BgRate),
+// retrieved quickly, run from the start to the last deadline. While the
+// recalls come due, at least Calls are parked.
+func planParked50k(c benchConfig) ([]benchLot, []plannedCall, error) {
+	if c.Calls <= 0 {
+		return nil, nil, fmt.Errorf("%w: bench: --calls must be positive", cli.ErrUsage)
+	}
+	if c.RecallRate <= 0 || c.Duration <= 0 {
+		return nil, nil, fmt.Errorf("%w: bench: --recall-rate and --duration must be positive", cli.ErrUsage)
+	}
+	if c.RecallRate > c.Rate {
+		return nil, nil, fmt.Errorf("%w: bench: --recall-rate %v is over --rate %v: the recalled calls must be parked at it too", cli.ErrUsage, c.RecallRate, c.Rate)
+	}
+	rng := rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
+	k := int(c.RecallRate * c.Duration.Seconds())
+	fill := max(float64(c.Calls+k)/c.Rate, c.Duration.Seconds()) // seconds
+	end := fill + parked50kGap.Seconds() + c.Duration.Seconds()
+	secs := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+	var lots []benchLot
+	per := (c.Calls + holdLots - 1) / holdLots
+	holdTimeout := (secs(end) + time.Hour).Round(time.Minute)
+	for j := range holdLots {
+		lots = append(lots, benchLot{name: fmt.Sprintf("h%02d", j), first: 100000 + j*per, last: 100000 + (j+1)*per - 1, timeout: holdTimeout})
+	}
+	// Held calls: at the fill's rate before the recalled ones begin, and
+	// in the gaps between those afterwards, so that parks arrive evenly.
+	var calls []plannedCall
+	before := min(c.Calls, int(float64(c.Calls+k)/fill*(fill-c.Duration.Seconds())))
+	for i := range c.Calls {
+		var at float64
+		if i < before {
+			at = float64(i) * (fill - c.Duration.Seconds()) / float64(before)
+		} else {
+			at = fill - c.Duration.Seconds() + float64(i-before)*c.Duration.Seconds()/float64(c.Calls-before)
+		}
+		calls = append(calls, plannedCall{at: secs(at), lot: lots[i/per].name, fate: fateHold})
+	}
+	if k > 0 {
+		lots = append(lots, benchLot{name: "recall", first: 1000000, last: 1000000 + k - 1,
+			timeout: c.Duration + parked50kGap})
+		from := fill - c.Duration.Seconds()
+		for i := range k {
+			calls = append(calls, plannedCall{at: secs(from + float64(i)/c.RecallRate), lot: "recall", fate: fateRecall})
+		}
+	}
+	if c.BgRate > 0 {
+		lots = append(lots, benchLot{name: "bg", first: 1, last: max(100, int(4*c.BgRate*(1.5*c.Wait.Seconds()+1))), timeout: holdTimeout})
+		for i := range int(c.BgRate * end) {
+			w := time.Duration(float64(c.Wait) * (0.5 + rng.Float64()))
+			calls = append(calls, plannedCall{at: secs(float64(i) / c.BgRate), lot: "bg", fate: fateRetrieve, wait: w})
+		}
+	}
+	slices.SortStableFunc(calls, func(a, b plannedCall) int { return int(a.at - b.at) })
 	return lots, calls, nil
 }
 

@@ -141,7 +141,21 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 		r.Board.ParkP99With = parkP99In(parkLat, parkTimes, r.Board.phaseB)
 		mu.Unlock()
 	}
+	tr.mu.Lock()
+	r.EndParked = tr.parked
+	tr.mu.Unlock()
 	p.measure(r)
+	if c.Restart {
+		if pp, ok := p.(*parkdProc); ok {
+			tr.mu.Lock()
+			parked := tr.parked
+			tr.mu.Unlock()
+			fmt.Fprintf(stderr, "bench %s: restarting parkd with %d calls parked\n", c.Scenario, parked)
+			if r.Restart, err = pp.restart(ctx, tr, parked, c.RestartProfile); err != nil {
+				tr.fail("restart: %v", err)
+			}
+		}
+	}
 	stopped = true
 	if err := p.stop(); err != nil {
 		tr.fail("parkd shutdown: %v", err)
@@ -159,9 +173,14 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	r.RetrieveOwnP50, r.RetrieveOwnP99 = pct(retrOwn, 50), pct(retrOwn, 99)
 	tr.mu.Lock()
 	late := slices.Clone(tr.recallLate)
+	recallAt := slices.Clone(tr.recallAt)
+	r.RecallRetries = tr.retries
 	r.PeakParked = tr.peakParked
 	tr.mu.Unlock()
 	r.RecallLateP50, r.RecallLateP99, r.RecallLateMax = pct(late, 50), pct(late, 99), pct(late, 100)
+	if len(recallAt) > 1 {
+		r.RecallsPerS = ratePerS(recallAt, time.Time{})
+	}
 
 	// The history, as parkd wrote it.
 	want := plannedHistory(calls)
@@ -191,7 +210,7 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 
 // plannedHistory is the history rows per event that calls should leave:
 // every call parked, then retrieved, abandoned, or recalled (the recall and
-// the parker's answer).
+// the parker's answer); a held call is still parked when parkd stops.
 func plannedHistory(calls []plannedCall) map[string]int {
 	want := map[string]int{"parked": len(calls)}
 	for _, pc := range calls {
@@ -264,6 +283,8 @@ func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
 	d.tr.mu.Unlock()
 
 	switch pc.fate {
+	case fateHold:
+		// Stays parked: the simulator keeps the channel to the end.
 	case fateAbandon:
 		time.Sleep(pc.wait)
 		d.tr.unparked()

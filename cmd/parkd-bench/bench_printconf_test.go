@@ -90,6 +90,10 @@ func TestBench_ModeUsage(t *testing.T) {
 		{[]string{"--connect-wait", "1s"}, "--connect-wait goes with -c"},
 		{[]string{"--sim-addr", "127.0.0.1:1"}, "--sim-addr goes with --print-config or -c"},
 		{[]string{"--print-config", "--listen", "nonsense"}, "esl.listen"},
+		{[]string{"--scenario", "parked50k", "-c", "x.toml", "--restart"}, "--restart kills and starts the parkd the bench started"},
+		{[]string{"--scenario", "steady", "--restart"}, "--restart goes with --scenario parked50k"},
+		{[]string{"--scenario", "parked10k", "--recall-rate", "5"}, "--recall-rate goes with --scenario parked50k"},
+		{[]string{"--scenario", "parked50k", "--recall-rate", "-1"}, "--recall-rate must not be negative"},
 	} {
 		var out, errb bytes.Buffer
 		err := runBench(context.Background(), tt.args, &out, &errb)

@@ -49,6 +49,8 @@ type parkdProc struct {
 	listen string
 	db     string
 	board  *boardAccess // the board scenario's HTTP server and credentials
+	// readyAddr is parkd's HTTP listener, for GET /readyz (--restart, child).
+	readyAddr string
 
 	peakThreads, peakGoroutines int
 	stopSampling                func()
@@ -104,6 +106,14 @@ func startParkd(ctx context.Context, c benchConfig, lots []benchLot, fsAddr stri
 			return nil, err
 		}
 		p.board = &a
+		text += httpTOML
+	} else if c.Restart && !c.InProc {
+		// For /readyz; parkd serves HTTP only with someone to log in.
+		a, httpTOML, err := newBoardAccess()
+		if err != nil {
+			return nil, err
+		}
+		p.readyAddr = a.addr
 		text += httpTOML
 	}
 	if p.logf, err = os.Create(filepath.Join(c.Dir, "parkd.log")); err != nil {
@@ -229,6 +239,7 @@ func (p *parkdProc) measure(r *benchResult) {
 		pid := p.cmd.Process.Pid
 		r.Mode = "child"
 		r.PeakRSSMB = float64(procStatus(pid, "VmHWM")) / 1024
+		r.EndRSSMB = float64(procStatus(pid, "VmRSS")) / 1024
 		r.PeakThreads = p.peakThreads
 		r.ParkdCPUS = procCPU(pid).Seconds()
 		r.SimCPUS = selfCPU().Seconds()

@@ -61,3 +61,44 @@ func TestBench_InProcTableAndUsage(t *testing.T) {
 		t.Errorf("unknown scenario: err=%v, want a usage error", err)
 	}
 }
+
+// Ensure parked50k runs end to end at a tiny size with --restart, in a
+// child process (killed with SIGKILL and started again) and in process
+// (closed and opened again): the held calls stay parked to the end, the
+// recalls come due at the planned rate, the restarted parkd becomes ready
+// with every held call re-adopted (no "lost" or re-adopted "parked" row:
+// the history check would count them), and the figures are reported.
+func TestBench_Parked50kTinyRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts parkd as a child process")
+	}
+	for _, mode := range []string{"child", "inproc"} {
+		t.Run(mode, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := []string{"--scenario", "parked50k", "--calls", "60", "--rate", "200", "--recall-rate", "10",
+				"--duration", "2s", "--bg-rate", "5", "--wait", "100ms", "--restart", "--dir", t.TempDir(), "--json"}
+			if mode == "child" {
+				args = append(args, "--parkd", testParkd)
+			} else {
+				args = append(args, "--inproc")
+			}
+			if err := runBench(context.Background(), args, &out, &errb); err != nil {
+				t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
+			}
+			var r benchResult
+			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+				t.Fatalf("not one JSON object: %v\n%s", err, out.String())
+			}
+			if r.Errors != 0 || r.Mode != mode || r.Recalls != 20 || r.PeakParked < 60 {
+				t.Errorf("errors=%d mode=%s recalls=%d peak parked=%d; want 0, %s, 20, at least 60:\n%s",
+					r.Errors, r.Mode, r.Recalls, r.PeakParked, mode, out.String())
+			}
+			if got := r.HistoryEvents["parked"] - r.Parks; got != 0 {
+				t.Errorf("%d parked rows beyond the parks: the restart re-adopted calls it should have known", got)
+			}
+			if r.Restart == nil || r.Restart.Parked != 60 || r.Restart.ReadyS <= 0 || r.Restart.Commands == 0 {
+				t.Errorf("restart figures %+v; want 60 parked, a time to ready and the survey's commands", r.Restart)
+			}
+		})
+	}
+}

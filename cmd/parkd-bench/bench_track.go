@@ -20,6 +20,7 @@ type tracked struct {
 	slot      int
 	parkedAt  time.Time // parkd_parked_at as parkd set it
 	recalled  chan struct{}
+	recalls   int // recall originates placed for it
 
 	// Who has the ball on the call's socket (onCommand, onWrite): the
 	// simulator from a command's arrival until its reply is written, and
@@ -47,6 +48,13 @@ type tracker struct {
 	calls      map[string]*tracked
 	legs       map[string]string // recall leg -> parked call
 	recallLate []time.Duration
+	recallAt   []time.Time // when each recall's originate arrived
+	// retries counts recall originates after a call's first: a failed
+	// attempt's retry, due retry_after after the failure, not at the
+	// deadline. Counting them as late by the retry pause is how a max
+	// lateness of ~31 s appeared once (30 s retry_after).
+	retries int
+	watch      inboundWatch
 	parked     int
 	peakParked int
 	errs       []string
@@ -150,6 +158,7 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 		return
 	}
 	if conn == "in" {
+		t.watchCommand(f, at)
 		switch {
 		case f[0] == "event":
 			t.readyOne.Do(func() { close(t.ready) })
@@ -159,8 +168,13 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 			defer t.mu.Unlock()
 			r := t.get(call)
 			t.legs[leg] = call
+			if r.recalls++; r.recalls > 1 {
+				t.retries++
+				return
+			}
 			if to, ok := t.timeouts[r.lot]; ok && !r.parkedAt.IsZero() {
 				t.recallLate = append(t.recallLate, at.Sub(r.parkedAt.Add(to)))
+				t.recallAt = append(t.recallAt, at)
 			}
 		case f[0] == "api" && len(f) >= 4 && f[1] == "uuid_bridge":
 			// A recall: parked call, recall leg. The parker talks, then
@@ -245,4 +259,48 @@ func (t *tracker) unparked() {
 	t.mu.Lock()
 	t.parked--
 	t.mu.Unlock()
+}
+
+// inboundWatch follows parkd's inbound connection while it starts (see
+// parkdProc.restart): when it authenticated, when its survey began (`api
+// show calls`), the last command it sent, and how many. Guarded by
+// tracker.mu.
+type inboundWatch struct {
+	on               bool
+	auth, show, last time.Time
+	commands         int
+}
+
+// watchInbound starts watching parkd's inbound connection afresh.
+func (t *tracker) watchInbound() {
+	t.mu.Lock()
+	t.watch = inboundWatch{on: true}
+	t.mu.Unlock()
+}
+
+// stopWatching ends the watch and returns what it saw.
+func (t *tracker) stopWatching() inboundWatch {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.watch
+	t.watch.on = false
+	return w
+}
+
+// watchCommand notes one inbound command (its words f) for the watch.
+func (t *tracker) watchCommand(f []string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := &t.watch
+	if !w.on {
+		return
+	}
+	switch {
+	case f[0] == "auth" && w.auth.IsZero():
+		w.auth = at
+	case f[0] == "api" && f[1] == "show" && w.show.IsZero():
+		w.show = at
+	}
+	w.last = at
+	w.commands++
 }

@@ -41,3 +41,23 @@ func TestTracker_SimulatorTime(t *testing.T) {
 		t.Fatalf("simulator's time %v, want 9ms (2 + 3 + 4)", r.simAtDone)
 	}
 }
+
+// Ensure recall lateness is measured from a call's deadline to its first
+// recall only: a second recall, placed retry_after after a failed first,
+// is counted as a retry, not as a recall thirty seconds late.
+func TestTracker_RecallRetryIsNotLateness(t *testing.T) {
+	const call = "5e7c0a00-0000-4000-8000-0000000000a1"
+	t0 := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
+	tr := newTracker(map[string]time.Duration{"main": time.Minute}, 0)
+	tr.onCommand(call, "api uuid_setvar_multi "+call+" parkd_lot=main;parkd_slot=201;parkd_parked_at=2026-11-22T06:00:00.000Z", t0)
+	originate := func(leg string, at time.Time) {
+		tr.onCommand("in", "bgapi originate {origination_uuid="+leg+",parkd_recall_for="+call+"}user/1000 &park()", at)
+	}
+	originate("5e7c0a00-0000-4000-8000-0000000000b1", t0.Add(time.Minute+3*time.Millisecond))
+	originate("5e7c0a00-0000-4000-8000-0000000000b2", t0.Add(time.Minute+31*time.Second))
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.recallLate) != 1 || tr.recallLate[0] != 3*time.Millisecond || tr.retries != 1 {
+		t.Fatalf("lateness %v, retries %d; want [3ms] and 1", tr.recallLate, tr.retries)
+	}
+}

@@ -70,3 +70,74 @@ func TestPlanBoard(t *testing.T) {
 		t.Fatal("a board run shorter than the probe's window was accepted")
 	}
 }
+
+// Ensure parked50k's plan holds its calls parked throughout and puts the
+// recalls due evenly at the recall rate once every call is parked: the
+// planned deadline (park time plus the lot's timeout) of the i-th recalled
+// call is the first deadline plus i/rate, and the first comes after the
+// last held call's park.
+func TestPlan_Parked50k(t *testing.T) {
+	c, err := defaultBench("parked50k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lots, calls, err := plan(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := map[string]time.Duration{}
+	size := map[string]int{}
+	for _, l := range lots {
+		timeout[l.name], size[l.name] = l.timeout, l.last-l.first+1
+	}
+	var deadlines []time.Duration
+	var lastHold time.Duration
+	count := map[fate]int{}
+	perLot := map[string]int{}
+	for _, pc := range calls {
+		count[pc.fate]++
+		switch pc.fate {
+		case fateHold:
+			lastHold = max(lastHold, pc.at)
+			perLot[pc.lot]++
+		case fateRecall:
+			deadlines = append(deadlines, pc.at+timeout[pc.lot])
+			perLot[pc.lot]++
+		}
+	}
+	if count[fateHold] != 50_000 || count[fateRecall] != 6_000 {
+		t.Fatalf("%d held and %d recalled, want 50,000 and 6,000 (100/s over 60 s)", count[fateHold], count[fateRecall])
+	}
+	for lot, n := range perLot {
+		if n > size[lot] {
+			t.Errorf("lot %s: %d calls for %d slots", lot, n, size[lot])
+		}
+	}
+	if deadlines[0] <= lastHold {
+		t.Errorf("first recall due at %v, before the last held call parks at %v", deadlines[0], lastHold)
+	}
+	for i, d := range deadlines {
+		want := deadlines[0] + time.Duration(float64(i)/c.RecallRate*float64(time.Second))
+		if diff := d - want; diff > time.Millisecond || diff < -time.Millisecond {
+			t.Fatalf("recall %d due at %v, want %v: not evenly at %v/s", i, d, want, c.RecallRate)
+		}
+	}
+	for _, l := range lots {
+		if l.name != "recall" && l.timeout < deadlines[len(deadlines)-1]+time.Minute {
+			t.Errorf("lot %s times out after %v, before the run ends: its calls would be recalled too", l.name, l.timeout)
+		}
+	}
+	// Parks (background ones aside) arrive at the planned rate throughout
+	// the fill: no second of it has more than one over.
+	perSecond := map[int]int{}
+	for _, pc := range calls {
+		if pc.fate != fateRetrieve {
+			perSecond[int(pc.at/time.Second)]++
+		}
+	}
+	for sec, n := range perSecond {
+		if n > int(c.Rate)+1 {
+			t.Errorf("second %d of the fill has %d parks, over the rate of %v", sec, n, c.Rate)
+		}
+	}
+}

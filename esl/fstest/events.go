@@ -3,6 +3,7 @@ package fstest
 import (
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/parkd/parkd/esl"
@@ -403,11 +404,45 @@ func (ch *Channel) channelData(connect bool, fn string, line int) esl.Headers {
 	return ch.appendChannelHeaders(h, levelFull, 0)
 }
 
+// varHeaders interns "variable_"+name: every channel has the same hundred
+// or so variables, and 50,000 parked calls made five million copies of
+// their header names for the load tool's garbage collector to trace.
+var varHeaders = struct {
+	sync.Mutex
+	m map[string]string
+}{m: map[string]string{}}
+
+// maxVarHeaders bounds varHeaders: names beyond it are made each time.
+const maxVarHeaders = 4096
+
+func varHeader(name string) string {
+	varHeaders.Lock()
+	defer varHeaders.Unlock()
+	if h, ok := varHeaders.m[name]; ok {
+		return h
+	}
+	h := "variable_" + name
+	if len(varHeaders.m) < maxVarHeaders {
+		varHeaders.m[name] = h
+	}
+	return h
+}
+
 // varList is an ordered set of channel variables.
 type varList struct {
 	names   []string
 	headers []string // "variable_"+names[i], made once per variable
 	m       map[string]string
+}
+
+// grow makes room for n variables at once; a call's hundred-odd grown one
+// at a time left its map and lists half empty.
+func (v *varList) grow(n int) {
+	if v.m == nil {
+		v.m = make(map[string]string, n)
+	}
+	v.names = slices.Grow(v.names, n)
+	v.headers = slices.Grow(v.headers, n)
 }
 
 func (v *varList) set(k, val string) {
@@ -422,7 +457,7 @@ func (v *varList) set(k, val string) {
 		v.names = slices.Delete(v.names, i, i+1)
 		v.headers = slices.Delete(v.headers, i, i+1)
 	} else {
-		header = "variable_" + k
+		header = varHeader(k)
 	}
 	v.names = append(v.names, k)
 	v.headers = append(v.headers, header)

@@ -102,7 +102,8 @@ type Switch struct {
 
 	channels map[string]*Channel // live
 	all      map[string]*Channel // every channel ever created, for Channel()
-	order    []*Channel          // live channels in creation order
+	order    []*Channel          // channels in creation order: the live ones, and destroyed ones not yet dropped (see live)
+	unlisted int                 // destroyed channels still in order
 
 	conns     map[*conn]struct{}
 	broad     map[*conn]struct{}            // conns without myevents
@@ -206,7 +207,7 @@ func (s *Switch) Close() error {
 		ch.notify()
 	}
 	s.channels = map[string]*Channel{}
-	s.order = nil
+	s.order, s.unlisted = nil, 0
 	s.mu.Unlock()
 	s.wg.Wait()
 	if errors.Is(err, net.ErrClosed) {
@@ -250,7 +251,7 @@ func (s *Switch) Restart() error {
 	}
 	s.dispatch(s.newEvent("SHUTDOWN", "switch_core.c", "switch_core_destroy", 3033,
 		hdr("Event-Info", "System Shutting Down")))
-	for _, ch := range append([]*Channel(nil), s.order...) {
+	for _, ch := range append([]*Channel(nil), s.live()...) {
 		ch.hangup("SYSTEM_SHUTDOWN", "send_bye")
 	}
 	for t := range s.timers {
@@ -268,7 +269,7 @@ func (s *Switch) Restart() error {
 		}
 	}
 	s.channels = map[string]*Channel{}
-	s.order = nil
+	s.order, s.unlisted = nil, 0
 	s.coreUUID = esl.NewUUID()
 	s.pres.latest, s.pres.history, s.pres.n = nil, nil, 0 // FreeSWITCH forgets every presence
 	s.seq = 0

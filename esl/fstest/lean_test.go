@@ -1,12 +1,15 @@
 package fstest
 
 import (
+	"bytes"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parkd/parkd/esl"
 )
 
 // Events nobody can receive are not built, but they still take their
@@ -194,3 +197,18 @@ func TestOnWrite(t *testing.T) {
 	waitCount(write{ch.UUID(), true, ""}, 4, false, "replies on the call's socket (connect, myevents, linger, sendmsg)")
 	waitCount(write{ch.UUID(), false, "CHANNEL_EXECUTE_COMPLETE"}, 1, true, "EXECUTE_COMPLETE events on the call's socket")
 }
+
+// Ensure an api response is framed as esl.AppendFrame frames one.
+func TestAPIResponseFrame(t *testing.T) {
+	for _, body := range []string{"+OK\n", "", "-ERR No such channel!\n", strings.Repeat("x", 70000)} {
+		want := esl.AppendFrame(nil, esl.Frame{
+			Headers: esl.Headers{{Name: "Content-Type", Value: esl.TypeAPIResponse}, {Name: "Content-Length", Value: strconv.Itoa(len(body))}},
+			Body:    []byte(body),
+		})
+		if got := apiResponse(body); !bytes.Equal(got, want) {
+			t.Errorf("apiResponse(%q)=%q, want %q", clipped(body), clipped(string(got)), clipped(string(want)))
+		}
+	}
+}
+
+func clipped(s string) string { return s[:min(len(s), 60)] }
