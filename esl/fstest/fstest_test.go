@@ -674,3 +674,41 @@ func TestFilterSemantics(t *testing.T) {
 		}
 	}
 }
+
+// A dialplan that answers before `socket` (as `parkd fsconf` writes it):
+// the answer's events go out before the socket application starts, and
+// the connect reply already says the call is answered. An action that
+// does not complete at once cannot precede the socket.
+func TestAnswerBeforeSocket(t *testing.T) {
+	s := Start(t, Options{})
+	obs := dialInbound(t, s)
+	obs.cmd("event plain CHANNEL_EXECUTE CHANNEL_EXECUTE_COMPLETE CHANNEL_ANSWER")
+	p := newParkd(t)
+	ch, _, data := p.call(s, CallSpec{
+		CallerName: "Nurse", CallerNumber: "4102", Destination: "*71202",
+		Vars: map[string]string{"parkd_action": "retrieve", "parkd_slot": "202"}, BeforeSocket: []string{"answer"},
+	})
+	h := data.Headers
+	if h.Get("Answer-State") != "answered" || h.Get("Channel-Call-State") != "ACTIVE" || h.Get("variable_current_application") != "socket" {
+		t.Fatalf("connect reply: Answer-State %q, Channel-Call-State %q, current_application %q",
+			h.Get("Answer-State"), h.Get("Channel-Call-State"), h.Get("variable_current_application"))
+	}
+	var got []string
+	for len(got) < 4 {
+		ev := obs.event(obs.read())
+		if ev.UniqueID() != ch.UUID() {
+			continue
+		}
+		got = append(got, ev.Name()+" "+ev.Get("Application"))
+	}
+	want := []string{"CHANNEL_EXECUTE answer", "CHANNEL_ANSWER ", "CHANNEL_EXECUTE_COMPLETE answer", "CHANNEL_EXECUTE socket"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	if st := ch.State(); !st.Answered || !st.Alive || !st.SocketConnected {
+		t.Fatalf("state %v", st)
+	}
+	if _, err := s.Call(CallSpec{SocketAddr: p.addr(), BeforeSocket: []string{"playback tone_stream://%(100,0,400)"}}); err == nil {
+		t.Fatal("a playback before socket was accepted")
+	}
+}
