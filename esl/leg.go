@@ -100,7 +100,14 @@ func (l *callLeg) markGoneLocked() {
 // Call implements parking.Leg.
 func (l *callLeg) Call() parking.CallID { return parking.CallID(l.uuid) }
 
-// Answer implements parking.Leg.
+// Answer implements parking.Leg. A call the dialplan answered before
+// `socket` (as `parkd fsconf` writes it) needs nothing. Any other is
+// answered with `api uuid_answer`, which FreeSWITCH carries out in the
+// thread that reads the command and replies once the call is answered: an
+// `answer` application sent with sendmsg would wait for the socket
+// application's park loop to look at its queue (every 20 ms while the call
+// has no media), and its completion event for the listener's next pass
+// (docs/freeswitch.md#socket-commands-wait-for-the-frame-clock).
 func (l *callLeg) Answer(ctx context.Context) error {
 	l.mu.Lock()
 	answered := l.answered
@@ -108,8 +115,21 @@ func (l *callLeg) Answer(ctx context.Context) error {
 	if answered {
 		return l.alive()
 	}
-	if _, err := l.run(ctx, "answer", ""); err != nil {
+	if !ValidUUID(l.uuid) {
+		return fmt.Errorf("answer: %w", unsafe("uuid", l.uuid))
+	}
+	reply, err := l.api(ctx, "uuid_answer", l.uuid)
+	if err != nil {
+		// "-ERROR": no such channel, or one already hanging up
+		// (switch_channel_answer refuses those).
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && !errors.Is(err, parking.ErrCallGone) {
+			return fmt.Errorf("answer: %w: %s", parking.ErrCallGone, apiErr.Reply)
+		}
 		return fmt.Errorf("answer: %w", err)
+	}
+	if !strings.HasPrefix(reply, "+OK") {
+		return fmt.Errorf("answer: unexpected reply %q", clip(reply))
 	}
 	l.mu.Lock()
 	l.answered = true

@@ -712,3 +712,36 @@ func TestAnswerBeforeSocket(t *testing.T) {
 		t.Fatal("a playback before socket was accepted")
 	}
 }
+
+// uuid_answer answers from the API thread: "+OK" once answered (again for a
+// call already answered), CHANNEL_ANSWER and no CHANNEL_EXECUTE; "-ERROR"
+// for a channel that does not exist.
+func TestUUIDAnswer(t *testing.T) {
+	s := Start(t, Options{})
+	p := newParkd(t)
+	ch, c, data := p.call(s, CallSpec{CallerNumber: "4102", Destination: "*71202"})
+	if data.Headers.Get("Answer-State") != "ringing" {
+		t.Fatalf("Answer-State %q", data.Headers.Get("Answer-State"))
+	}
+	if got := c.api("uuid_answer " + ch.UUID()); got != "+OK\n" {
+		t.Fatalf("uuid_answer: %q", got)
+	}
+	ev, skipped := c.waitEvent("CHANNEL_ANSWER", ch.UUID())
+	if ev.Get("Answer-State") != "answered" {
+		t.Fatalf("CHANNEL_ANSWER Answer-State %q", ev.Get("Answer-State"))
+	}
+	for _, name := range c.summary(skipped) {
+		if strings.HasPrefix(name, "CHANNEL_EXECUTE") {
+			t.Fatalf("uuid_answer ran an application: %v", c.summary(skipped))
+		}
+	}
+	if !ch.State().Answered {
+		t.Fatal("not answered")
+	}
+	if got := c.api("uuid_answer " + ch.UUID()); got != "+OK\n" {
+		t.Fatalf("uuid_answer again: %q", got)
+	}
+	if got := c.api("uuid_answer 00000000-0000-4000-8000-000000000000"); got != "-ERROR\n" {
+		t.Fatalf("uuid_answer of no channel: %q", got)
+	}
+}
