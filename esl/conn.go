@@ -158,6 +158,42 @@ func (c *Conn) sendAll(ctx context.Context, cmds ...command.Command) ([]Frame, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
+	chans, err := c.write(ctx, cmds)
+	if err != nil {
+		return nil, err
+	}
+	return c.await(ctx, cmds, chans)
+}
+
+// Post writes cmds at once, like SendAll, but does not wait for their
+// replies: the returned function does, and must be called, once. The
+// commands sent after Post are written behind these, and FreeSWITCH
+// carries them out in that order, so a command that only has to take
+// effect before the next ones (myevents, linger, a filter) costs no round
+// trip of its own. The deadline (ctx's, or the Conn's Timeout) starts at
+// Post and covers the wait.
+func (c *Conn) Post(ctx context.Context, cmds ...command.Command) func() ([]Frame, error) {
+	if len(cmds) == 0 {
+		return func() ([]Frame, error) { return nil, nil }
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	chans, werr := c.write(ctx, cmds)
+	return func() ([]Frame, error) {
+		defer cancel()
+		var frames []Frame
+		err := werr
+		if err == nil {
+			frames, err = c.await(ctx, cmds, chans)
+		}
+		if err != nil && c.opts.Errors != nil {
+			c.opts.Errors.Add(1)
+		}
+		return frames, err
+	}
+}
+
+// write sends cmds in one write and queues a waiter for each reply.
+func (c *Conn) write(ctx context.Context, cmds []command.Command) ([]chan Frame, error) {
 	// The name of a command, for an error: made only when one happens.
 	name := func(i int) string { return commandName(cmds[i].BuildMessage()) }
 	chans := make([]chan Frame, len(cmds))
@@ -190,9 +226,21 @@ func (c *Conn) sendAll(ctx context.Context, cmds ...command.Command) ([]Frame, e
 		c.fail(fmt.Errorf("write: %w", err))
 		return nil, fmt.Errorf("%s: %w", name(0), err)
 	}
+	return chans, nil
+}
 
+// await collects the replies of commands write sent.
+func (c *Conn) await(ctx context.Context, cmds []command.Command, chans []chan Frame) ([]Frame, error) {
+	name := func(i int) string { return commandName(cmds[i].BuildMessage()) }
 	out := make([]Frame, len(cmds))
 	for i, ch := range chans {
+		// A reply already read is this command's, even if the deadline
+		// passed meanwhile (Post's replies are collected late).
+		select {
+		case out[i] = <-ch:
+			continue
+		default:
+		}
 		select {
 		case out[i] = <-ch:
 		case <-c.done:
