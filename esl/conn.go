@@ -167,6 +167,28 @@ func (c *Conn) sendAll(ctx context.Context, timeout time.Duration, cmds ...comma
 	return p.wait()
 }
 
+// Post writes cmds at once, like SendAll, but does not wait for their
+// replies: the returned function does, and must be called, once. The
+// commands sent after Post are written behind these, and FreeSWITCH
+// carries them out in that order, so a command that only has to take
+// effect before the next ones (myevents, linger, a filter) costs no round
+// trip of its own. The deadline (ctx's, or the Conn's Timeout) starts at
+// Post and covers the wait; a reply that came before the wait is this
+// command's even if the deadline has passed since.
+func (c *Conn) Post(ctx context.Context, cmds ...command.Command) func() ([]Frame, error) {
+	p, err := c.begin(ctx, c.opts.Timeout, cmds...)
+	return func() ([]Frame, error) {
+		var frames []Frame
+		if err == nil {
+			frames, err = p.wait()
+		}
+		if err != nil && c.opts.Errors != nil {
+			c.opts.Errors.Add(1)
+		}
+		return frames, err
+	}
+}
+
 // pending is a batch of commands written together and the replies they
 // are waiting for: the reader fills replies in order and closes done once
 // the last has come, so the sender wakes once per batch, not per reply.

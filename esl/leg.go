@@ -33,6 +33,15 @@ type callLeg struct {
 	gone     bool
 	goneCh   chan struct{}
 	waiting  map[string]waiter // by Application-UUID
+	early    []Event           // events that came before bind
+	bound    bool
+
+	// setup waits for the replies of the socket's setup (myevents,
+	// linger, filters), which the server posts without waiting for them
+	// (Conn.Post); setupOnce keeps its outcome in setupErr.
+	setup     func() ([]Frame, error)
+	setupOnce sync.Once
+	setupErr  error
 }
 
 // waiter waits for an application's CHANNEL_EXECUTE_COMPLETE: it gets the
@@ -50,17 +59,60 @@ func newCallLeg(instance string) *callLeg {
 }
 
 // bind sets the channel the leg controls, once the connect reply is read,
-// and the logger for what happens to it.
+// and the logger for what happens to it. Events that came before (the
+// socket's setup is sent with connect, so the channel's events may overtake
+// the connect reply's handling) are followed now, in order.
 func (l *callLeg) bind(conn *Conn, req Request, log zerolog.Logger) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.conn, l.uuid, l.context, l.answered, l.log = conn, req.Call, req.Context, req.Answered, log
-	l.mu.Unlock()
+	l.bound = true
+	for _, ev := range l.early {
+		l.followLocked(ev)
+	}
+	l.early = nil
+}
+
+// subscribed returns the outcome of the socket's setup: nil once FreeSWITCH
+// has accepted every setup command, so that the channel's events (and its
+// linger notice) will come. A command's reply comes after the setup's, so
+// after any command has been answered this does not wait.
+func (l *callLeg) subscribed() error {
+	l.setupOnce.Do(func() {
+		if l.setup == nil {
+			return
+		}
+		frames, err := l.setup()
+		if err == nil {
+			for _, f := range frames {
+				if reply := f.Headers.Get("Reply-Text"); !strings.HasPrefix(reply, "+OK") {
+					err = fmt.Errorf("socket setup: %w", NewAPIError(commandName(reply), reply))
+					break
+				}
+			}
+		} else {
+			err = fmt.Errorf("socket setup: %w", err)
+		}
+		l.setupErr = err
+	})
+	return l.setupErr
 }
 
 // onEvent follows the channel's own events (myevents).
 func (l *callLeg) onEvent(ev Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.bound {
+		if len(l.early) < 64 {
+			l.early = append(l.early, ev)
+		}
+		return
+	}
+	l.followLocked(ev)
+}
+
+// followLocked applies one of the channel's events. Called with l.mu held.
+func (l *callLeg) followLocked(ev Event) {
 	if ev.UniqueID() != l.uuid || l.uuid == "" {
 		return
 	}
@@ -100,7 +152,14 @@ func (l *callLeg) markGoneLocked() {
 // Call implements parking.Leg.
 func (l *callLeg) Call() parking.CallID { return parking.CallID(l.uuid) }
 
-// Answer implements parking.Leg.
+// Answer implements parking.Leg. A call the dialplan answered before
+// `socket` (as `parkd fsconf` writes it) needs nothing. Any other is
+// answered with `api uuid_answer`, which FreeSWITCH carries out in the
+// thread that reads the command and replies once the call is answered: an
+// `answer` application sent with sendmsg would wait for the socket
+// application's park loop to look at its queue (every 20 ms while the call
+// has no media), and its completion event for the listener's next pass
+// (docs/freeswitch.md#socket-commands-wait-for-the-frame-clock).
 func (l *callLeg) Answer(ctx context.Context) error {
 	l.mu.Lock()
 	answered := l.answered
@@ -108,8 +167,21 @@ func (l *callLeg) Answer(ctx context.Context) error {
 	if answered {
 		return l.alive()
 	}
-	if _, err := l.run(ctx, "answer", ""); err != nil {
+	if !ValidUUID(l.uuid) {
+		return fmt.Errorf("answer: %w", unsafe("uuid", l.uuid))
+	}
+	reply, err := l.api(ctx, "uuid_answer", l.uuid)
+	if err != nil {
+		// "-ERROR": no such channel, or one already hanging up
+		// (switch_channel_answer refuses those).
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && !errors.Is(err, parking.ErrCallGone) {
+			return fmt.Errorf("answer: %w: %s", parking.ErrCallGone, apiErr.Reply)
+		}
 		return fmt.Errorf("answer: %w", err)
+	}
+	if !strings.HasPrefix(reply, "+OK") {
+		return fmt.Errorf("answer: unexpected reply %q", clip(reply))
 	}
 	l.mu.Lock()
 	l.answered = true
@@ -138,15 +210,29 @@ func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
 	if err != nil {
 		return fmt.Errorf("hold: %w", err)
 	}
-	if reply, err := l.api(ctx, set.Command, set.Arguments); err != nil {
-		return fmt.Errorf("hold: set the park variables: %w", err)
-	} else if !strings.HasPrefix(reply, "+OK") {
-		return fmt.Errorf("hold: set the park variables: unexpected reply %q", clip(reply))
+	// Both in one write (one round trip): FreeSWITCH sets the variables
+	// before it moves the call. The variables fail only with the channel
+	// gone (-ERR No such channel!), and then so does the move.
+	frames, err := l.conn.SendAll(ctx, set, move)
+	if err != nil {
+		return fmt.Errorf("hold: %w", l.goneOr(err))
 	}
-	if _, err := l.api(ctx, move.Command, move.Arguments); err != nil {
-		return fmt.Errorf("hold: start music: %w", err)
+	if reply := apiReply(frames[0]); !strings.HasPrefix(reply, "+OK") {
+		return fmt.Errorf("hold: set the park variables: %w", l.goneOr(NewAPIError(set.Command, reply)))
+	}
+	if reply := apiReply(frames[1]); !strings.HasPrefix(reply, "+OK") {
+		return fmt.Errorf("hold: start music: %w", l.goneOr(NewAPIError(move.Command, reply)))
 	}
 	return nil
+}
+
+// apiReply is the answer an api command's reply frame carries: its body,
+// or the Reply-Text of a command/reply.
+func apiReply(f Frame) string {
+	if f.ContentType() != TypeAPIResponse {
+		return f.Headers.Get("Reply-Text")
+	}
+	return string(f.Body)
 }
 
 // holdCommands are the two commands that park a channel: its marks
@@ -260,6 +346,10 @@ func (l *callLeg) runFor(ctx context.Context, app, arg, v string) (string, error
 	if reply := f.Headers.Get("Reply-Text"); !strings.HasPrefix(reply, "+OK") {
 		return "", l.goneOr(NewAPIError(app, reply))
 	}
+	// Its end comes as an event, which needs the socket's setup.
+	if err := l.subscribed(); err != nil {
+		return "", l.goneOr(err)
+	}
 	// The application's end comes as an event; the socket closing (EOF or
 	// reset from FreeSWITCH's side) ends the wait as surely, so nothing
 	// waits out ctx on a dead socket.
@@ -348,6 +438,9 @@ func (l *callLeg) alive() error {
 // waitGone blocks until the channel hangs up, its socket closes, or stop
 // is closed.
 func (l *callLeg) waitGone(stop <-chan struct{}) {
+	if l.subscribed() != nil {
+		return // no events would tell of the hangup
+	}
 	select {
 	case <-l.goneCh:
 	case <-l.conn.Done():

@@ -110,3 +110,41 @@ func TestConn_SendAllClosed(t *testing.T) {
 		t.Fatalf("SendAll of nothing = %v, %v; want nothing sent and no error", fs, err)
 	}
 }
+
+// Ensure Post writes its commands and returns at once, the commands sent
+// after it get their own replies, and Post's wait hands back its replies
+// in order, even when its deadline has passed by the time it is asked:
+// a reply already read is never lost to the clock.
+func TestConn_Post(t *testing.T) {
+	c, p := pipe(t, ConnOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	wait := c.Post(ctx, command.API{Command: "a"}, command.API{Command: "b"})
+	for _, want := range []string{"api a", "api b"} {
+		if got := strings.TrimSpace(p.read().Line); got != want {
+			t.Fatalf("peer read %q, want %q", got, want)
+		}
+	}
+	next := make(chan string, 1)
+	go func() {
+		f, err := c.Send(context.Background(), command.API{Command: "c"})
+		next <- fmt.Sprint(f.Headers.Get("Reply-Text"), err)
+	}()
+	if got := strings.TrimSpace(p.read().Line); got != "api c" {
+		t.Fatalf("peer read %q", got)
+	}
+	for _, r := range []string{"R-a", "R-b", "R-c"} {
+		p.reply(r)
+	}
+	if got := <-next; got != "R-c<nil>" {
+		t.Fatalf("the command after Post got %q, want R-c", got)
+	}
+	time.Sleep(60 * time.Millisecond) // Post's deadline passes
+	fs, err := wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 2 || fs[0].Headers.Get("Reply-Text") != "R-a" || fs[1].Headers.Get("Reply-Text") != "R-b" {
+		t.Fatalf("Post's replies: %v", fs)
+	}
+}

@@ -193,37 +193,47 @@ func (s *Server) handle(nc net.Conn, refuse error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.CallTimeout)
 	defer cancel()
-	f, err := conn.Send(ctx, command.Connect{})
+	// connect, then at once the channel's events and linger: nothing
+	// waits between them (Conn.Post). FreeSWITCH reads a socket's commands
+	// one at a time, in order, and sends nothing before the connect
+	// reply, so the setup takes effect right after it and before the park
+	// or retrieve's first command, whose reply comes after the setup's:
+	// the whole setup costs no round trip. The leg checks the setup's
+	// replies before it waits for an event (callLeg.subscribed), and holds
+	// the events that arrive before it knows its channel (bind). Of the
+	// ~15 events a park sends down its socket, the leg needs these four
+	// (callLeg.onEvent); filters keep the rest from being built, sent and
+	// parsed at all. eslgo's Linger.Seconds is a count sent as is
+	// ("linger 30"), not a time.Duration of 30s, which would go out as
+	// "linger 30000000000".
+	connected := conn.Post(ctx, command.Connect{})
+	setup := []command.Command{command.MyEvents{Format: "plain"}, command.Linger{Enabled: true, Seconds: time.Duration(s.LingerSeconds)}}
+	for _, name := range legEvents {
+		setup = append(setup, command.Filter{EventHeader: "Event-Name", FilterValue: name})
+	}
+	leg.setup = conn.Post(ctx, setup...)
+	replies, err := connected()
 	if err != nil {
 		log.Warn().Err(err).Msg("outbound connection: no channel data")
+		_ = leg.subscribed()
 		return
 	}
+	f := replies[0]
 	decodeValues(f.Headers) // the connect reply is ours alone
 	req, perr := ParseRequest(f.Headers)
 	if req.Call == "" {
 		log.Warn().Err(perr).Msg("outbound connection: not a channel; closing")
+		_ = leg.subscribed()
 		return
 	}
 	log = log.With().Str("call", req.Call).Str("action", req.Action).Str("lot", req.Lot).Int("slot", req.Slot).Logger()
 	leg.bind(conn, req, log)
 	defer s.exit(conn, log)
-
-	// The channel's events and linger, in one round trip (Conn.SendAll):
-	// FreeSWITCH carries them out in order. They follow bind, so no event
-	// reaches the leg before it knows its channel. Of the ~15 events a
-	// park sends down its socket, the leg needs these four
-	// (callLeg.onEvent); filters keep the rest from being built, sent and
-	// parsed at all. eslgo's Linger.Seconds is a count sent as is
-	// ("linger 30"), not a time.Duration of 30s, which would go out as
-	// "linger 30000000000".
-	setup := []command.Command{command.MyEvents{Format: "plain"}, command.Linger{Enabled: true, Seconds: time.Duration(s.LingerSeconds)}}
-	for _, name := range legEvents {
-		setup = append(setup, command.Filter{EventHeader: "Event-Name", FilterValue: name})
-	}
-	if _, err := conn.SendAll(ctx, setup...); err != nil {
-		log.Warn().Err(err).Msg("outbound connection: setup failed")
-		return
-	}
+	defer func() {
+		if err := leg.subscribed(); err != nil {
+			log.Warn().Err(err).Msg("outbound connection: setup failed")
+		}
+	}()
 	if refuse != nil {
 		perr = refuse
 		if set, err := setVars(req.Call, [][2]string{{VarRefused, RefusedNotAllowed}}); err == nil {

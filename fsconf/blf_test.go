@@ -95,8 +95,8 @@ func TestRender_BLFKeys(t *testing.T) {
 			want = append(want, action{"set", "parkd_slot=$1"})
 		}
 		checkActions(t, tc.ext, e.Conditions[0].Actions, want...)
-		if e.Conditions[2].Actions[0].Application != "socket" {
-			t.Errorf("%s: %+v, want the socket", tc.ext, e.Conditions[2].Actions)
+		if a := e.Conditions[2].Actions; len(a) < 2 || a[0] != (action{"answer", ""}) || a[1].Application != "socket" {
+			t.Errorf("%s: %+v, want the answer, then the socket", tc.ext, a)
 		}
 	}
 	if _, ok := exts["parkd_lotkey_vip"]; ok {

@@ -51,6 +51,11 @@ func FallbackApps() []string {
 	return []string{"playback " + esl.ErrorTone, "transfer " + esl.ReturnExtension}
 }
 
+// BeforeSocketApps is what every extension runs right before `socket`: the
+// answer, so that the caller's 200 OK waits for nothing parkd does. The
+// simulator runs the same apps in tests, the bench and the demo.
+func BeforeSocketApps() []string { return []string{"answer"} }
+
 // FileName is the suggested name of the rendered file inside FreeSWITCH's
 // conf/dialplan/default/ directory.
 const FileName = "00_parkd.xml"

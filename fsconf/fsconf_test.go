@@ -137,18 +137,20 @@ func TestRender_XML(t *testing.T) {
 			}
 			checkActions(t, park.Name, ret.Actions, action{"set", esl.VarReturn + "=$1"})
 			checkActions(t, park.Name, ret.AntiActions, action{"set", esl.VarReturn + "=${last_sent_callee_id_number}"})
-			checkActions(t, park.Name, park.Conditions[2].Actions,
+			// The answer comes before the socket: the caller's 200 OK
+			// waits for nothing parkd does.
+			checkActions(t, park.Name, park.Conditions[2].Actions, action{"answer", ""},
 				action{"socket", p.Listen + " async full"}, action{"playback", esl.ErrorTone}, action{"transfer", "parkd_return"})
 
-			// Retrieve: the request, the socket, and a hangup after the
-			// error tone when parkd is not there.
+			// Retrieve: the request, the answer, the socket, and a hangup
+			// after the error tone when parkd is not there.
 			if got, want := len(retrieve.Conditions), 1; got != want {
 				t.Fatalf("%s: %d conditions, want %d", retrieve.Name, got, want)
 			}
 			checkCode(t, retrieve.Name, retrieve.Conditions[0], l.RetrieveCode)
 			checkActions(t, retrieve.Name, retrieve.Conditions[0].Actions,
 				action{"set", esl.VarAction + "=retrieve"}, action{"set", esl.VarLot + "=" + l.Name}, action{"set", esl.VarSlot + "=$1"},
-				action{"socket", p.Listen + " async full"}, action{"playback", esl.ErrorTone}, action{"hangup", "NORMAL_TEMPORARY_FAILURE"})
+				action{"answer", ""}, action{"socket", p.Listen + " async full"}, action{"playback", esl.ErrorTone}, action{"hangup", "NORMAL_TEMPORARY_FAILURE"})
 		}
 		ret := inc.Extensions[len(inc.Extensions)-1]
 		if got, want := ret.Name, "parkd_return"; got != want {
@@ -312,4 +314,44 @@ func mustRender(tb testing.TB, p fsconf.Params) []byte {
 		tb.Fatalf("Render: %v", err)
 	}
 	return buf.Bytes()
+}
+
+// Ensure every extension that hands a call to parkd answers it first, right
+// before the socket application, in every shape of include: one lot, two,
+// busy-lamp keys, tenants, and the outside pick-up numbers. The 200 OK then
+// goes to the caller before parkd is reached, and the error tone of the
+// fallback after the socket is heard on an answered call.
+func TestRender_AnswerBeforeSocket(t *testing.T) {
+	outputs := map[string][]byte{"one_lot": mustRender(t, oneLot), "two_lots": mustRender(t, twoLots), "blf": mustRender(t, blfLots)}
+	for _, p := range fsconf.Split(twoTenants, nil) {
+		outputs["tenant_"+p.Context] = mustRender(t, p.Params)
+	}
+	var b bytes.Buffer
+	if err := fsconf.RenderOutside(&b, "127.0.0.1:8084", "public", []fsconf.Outside{{Lot: "main", Number: "+15550199", Context: "public"}}); err != nil {
+		t.Fatal(err)
+	}
+	outputs["outside"] = b.Bytes()
+	for name, out := range outputs {
+		var inc include
+		if err := xml.Unmarshal(out, &inc); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sockets := 0
+		for _, e := range inc.Extensions {
+			for _, c := range e.Conditions {
+				for i, a := range c.Actions {
+					if a.Application != "socket" {
+						continue
+					}
+					sockets++
+					if i == 0 || c.Actions[i-1] != (action{"answer", ""}) {
+						t.Errorf("%s: extension %s: the socket is not preceded by an answer: %+v", name, e.Name, c.Actions)
+					}
+				}
+			}
+		}
+		if sockets == 0 {
+			t.Errorf("%s: no socket application at all", name)
+		}
+	}
 }

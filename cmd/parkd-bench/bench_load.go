@@ -302,7 +302,8 @@ func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
 		d.tr.unparked()
 		rc, err := d.sim.Call(fstest.CallSpec{
 			SocketAddr: d.listen, CallerName: "Nurse", CallerNumber: "2002", Destination: "*71" + strconv.Itoa(slot),
-			Vars: map[string]string{"parkd_action": "retrieve", "parkd_lot": lot, "parkd_slot": strconv.Itoa(slot)},
+			Vars:         map[string]string{"parkd_action": "retrieve", "parkd_lot": lot, "parkd_slot": strconv.Itoa(slot)},
+			BeforeSocket: fsconf.BeforeSocketApps(), AfterSocket: fsconf.FallbackApps(),
 		})
 		if err != nil {
 			d.tr.fail("retrieve call for %s: %v", ch.UUID(), err)

@@ -133,7 +133,7 @@ func (d *demo) call(name, number, dest, action, slot string, transferredBy strin
 	vars := map[string]string{"parkd_action": action, "parkd_lot": d.lot.Name, "parkd_slot": slot}
 	spec := fstest.CallSpec{
 		SocketAddr: d.m.ListenAddr(), CallerName: name, CallerNumber: number, Destination: dest, Vars: vars,
-		AfterSocket: fsconf.FallbackApps(),
+		BeforeSocket: fsconf.BeforeSocketApps(), AfterSocket: fsconf.FallbackApps(),
 	}
 	if transferredBy != "" {
 		spec.Answered, spec.Callee = true, transferredBy

@@ -188,7 +188,7 @@ func (t *traffic) retrieve(ctx context.Context, slot int) {
 	vars := map[string]string{"parkd_action": "retrieve", "parkd_lot": t.lot.Name, "parkd_slot": s}
 	ch, err := t.sim.Call(fstest.CallSpec{
 		SocketAddr: t.m.ListenAddr(), CallerName: "Ward " + by, CallerNumber: by, Destination: t.lot.RetrieveCode + s,
-		Vars: vars, AfterSocket: fsconf.FallbackApps(),
+		Vars: vars, BeforeSocket: fsconf.BeforeSocketApps(), AfterSocket: fsconf.FallbackApps(),
 	})
 	if err != nil {
 		return

@@ -144,6 +144,16 @@ func (s *Switch) apiLocked(cmd, args string) (string, bool) {
 		}
 		ch.hangup(cause, "send_bye")
 		return "+OK\n", true
+	case "uuid_answer":
+		// mod_commands answers from the API thread (switch_channel_answer)
+		// and replies when it returned: "+OK" (also for a call already
+		// answered), "-ERROR" for no such channel or a channel hanging up.
+		// No application runs, so there is no CHANNEL_EXECUTE.
+		if ch == nil || !ch.alive {
+			return "-ERROR\n", true
+		}
+		ch.markAnswered()
+		return "+OK\n", true
 	case "uuid_park":
 		if ch == nil {
 			return noSuchChannel, true

@@ -53,6 +53,7 @@ type Channel struct {
 	uuidParked bool  // CS_PARK after uuid_park
 	dormant    bool  // uuid_park + socket close (docs/freeswitch.md#uuid-park-goes-dormant)
 	extern     bool  // transferred to an extension: out of our model
+	routing    bool  // running the actions before socket (runBefore)
 
 	bridge  *Channel
 	bridgeA bool // this leg was the first argument of uuid_bridge
@@ -573,7 +574,7 @@ func (ch *Channel) afterNested(resp string) {
 
 // runNext runs the next dialplan action, or hangs up when none is left.
 func (ch *Channel) runNext() {
-	if !ch.alive || ch.extern {
+	if !ch.alive || ch.extern || ch.routing {
 		return
 	}
 	if len(ch.plan) == 0 {

@@ -674,3 +674,74 @@ func TestFilterSemantics(t *testing.T) {
 		}
 	}
 }
+
+// A dialplan that answers before `socket` (as `parkd fsconf` writes it):
+// the answer's events go out before the socket application starts, and
+// the connect reply already says the call is answered. An action that
+// does not complete at once cannot precede the socket.
+func TestAnswerBeforeSocket(t *testing.T) {
+	s := Start(t, Options{})
+	obs := dialInbound(t, s)
+	obs.cmd("event plain CHANNEL_EXECUTE CHANNEL_EXECUTE_COMPLETE CHANNEL_ANSWER")
+	p := newParkd(t)
+	ch, _, data := p.call(s, CallSpec{
+		CallerName: "Nurse", CallerNumber: "4102", Destination: "*71202",
+		Vars: map[string]string{"parkd_action": "retrieve", "parkd_slot": "202"}, BeforeSocket: []string{"answer"},
+	})
+	h := data.Headers
+	if h.Get("Answer-State") != "answered" || h.Get("Channel-Call-State") != "ACTIVE" || h.Get("variable_current_application") != "socket" {
+		t.Fatalf("connect reply: Answer-State %q, Channel-Call-State %q, current_application %q",
+			h.Get("Answer-State"), h.Get("Channel-Call-State"), h.Get("variable_current_application"))
+	}
+	var got []string
+	for len(got) < 4 {
+		ev := obs.event(obs.read())
+		if ev.UniqueID() != ch.UUID() {
+			continue
+		}
+		got = append(got, ev.Name()+" "+ev.Get("Application"))
+	}
+	want := []string{"CHANNEL_EXECUTE answer", "CHANNEL_ANSWER ", "CHANNEL_EXECUTE_COMPLETE answer", "CHANNEL_EXECUTE socket"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	if st := ch.State(); !st.Answered || !st.Alive || !st.SocketConnected {
+		t.Fatalf("state %v", st)
+	}
+	if _, err := s.Call(CallSpec{SocketAddr: p.addr(), BeforeSocket: []string{"playback tone_stream://%(100,0,400)"}}); err == nil {
+		t.Fatal("a playback before socket was accepted")
+	}
+}
+
+// uuid_answer answers from the API thread: "+OK" once answered (again for a
+// call already answered), CHANNEL_ANSWER and no CHANNEL_EXECUTE; "-ERROR"
+// for a channel that does not exist.
+func TestUUIDAnswer(t *testing.T) {
+	s := Start(t, Options{})
+	p := newParkd(t)
+	ch, c, data := p.call(s, CallSpec{CallerNumber: "4102", Destination: "*71202"})
+	if data.Headers.Get("Answer-State") != "ringing" {
+		t.Fatalf("Answer-State %q", data.Headers.Get("Answer-State"))
+	}
+	if got := c.api("uuid_answer " + ch.UUID()); got != "+OK\n" {
+		t.Fatalf("uuid_answer: %q", got)
+	}
+	ev, skipped := c.waitEvent("CHANNEL_ANSWER", ch.UUID())
+	if ev.Get("Answer-State") != "answered" {
+		t.Fatalf("CHANNEL_ANSWER Answer-State %q", ev.Get("Answer-State"))
+	}
+	for _, name := range c.summary(skipped) {
+		if strings.HasPrefix(name, "CHANNEL_EXECUTE") {
+			t.Fatalf("uuid_answer ran an application: %v", c.summary(skipped))
+		}
+	}
+	if !ch.State().Answered {
+		t.Fatal("not answered")
+	}
+	if got := c.api("uuid_answer " + ch.UUID()); got != "+OK\n" {
+		t.Fatalf("uuid_answer again: %q", got)
+	}
+	if got := c.api("uuid_answer 00000000-0000-4000-8000-000000000000"); got != "-ERROR\n" {
+		t.Fatalf("uuid_answer of no channel: %q", got)
+	}
+}

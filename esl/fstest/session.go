@@ -41,6 +41,11 @@ type CallSpec struct {
 	// Caller-Callee-ID-Number, last_sent_callee_id_number, and the
 	// callee_id_number that uuid_getvar resolves from the caller profile.
 	Callee string
+	// BeforeSocket are dialplan actions between the variables and `socket`
+	// that complete at once, as "app data": "answer" (as `parkd fsconf`
+	// writes it, so that the caller's 200 OK does not wait for parkd),
+	// "pre_answer", "set name=value", "log ...". Each runs with its events.
+	BeforeSocket []string
 	// AfterSocket are the dialplan actions after `socket`, as "app data"
 	// ("playback tone_stream://...", "transfer parkd_return", "park",
 	// "hangup NORMAL_TEMPORARY_FAILURE"). Nil: the call hangs up
@@ -98,6 +103,11 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 	}
 	ch.setVars(spec.Vars)
 	ch.setState("CS_EXECUTE")
+	if err := ch.runBefore(spec.BeforeSocket); err != nil {
+		ch.hangup("NORMAL_CLEARING", "send_bye")
+		s.mu.Unlock()
+		return ch, err
+	}
 	ch.plan = append([]string(nil), spec.AfterSocket...)
 	sa := ch.startSocket(spec.SocketAddr)
 	ch.vars.set("socket_host", "127.0.0.1")
@@ -107,6 +117,24 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 		return ch, err
 	}
 	return ch, nil
+}
+
+// runBefore runs the dialplan actions before `socket`, each of which must
+// complete at once. Called with s.mu held.
+func (ch *Channel) runBefore(actions []string) error {
+	ch.routing = true
+	defer func() { ch.routing = false }()
+	for _, action := range actions {
+		name, data, _ := strings.Cut(action, " ")
+		switch name {
+		case "answer", "pre_answer", "set", "export", "log", "info", "ring_ready":
+		default:
+			return fmt.Errorf("fstest: BeforeSocket action %q: only actions that complete at once may precede socket", action)
+		}
+		ch.ran = append(ch.ran, action)
+		ch.startApp(&app{name: name, data: strings.TrimSpace(data)})
+	}
+	return nil
 }
 
 // dialSocket connects the socket app sa, started on ch, to addr: the TCP
@@ -246,9 +274,8 @@ func (s *Switch) connGone(c *conn) {
 		ch.sock = nil
 		if c.connected {
 			ch.socketClosed()
-		} else {
-			ch.notify()
 		}
+		ch.notify() // SocketConnected changed, hung up or not
 		// Closed before its connect, the real socket application goes on
 		// to park the channel after its listener ended, a park nothing
 		// ends: the call stays, silent, until it hangs up or is killed
@@ -478,9 +505,8 @@ func (s *Switch) exit(c *conn) {
 		ch.sock = nil
 		if c.connected {
 			ch.socketClosed()
-		} else {
-			ch.notify()
 		}
+		ch.notify() // SocketConnected changed, hung up or not
 		// Closed before its connect, the real socket application goes on
 		// to park the channel after its listener ended, a park nothing
 		// ends: the call stays, silent, until it hangs up or is killed

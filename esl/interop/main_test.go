@@ -40,6 +40,10 @@ type env struct {
 	UserPass    string // PARKD_FS_USER_PASSWORD, default 1234
 	Bin         string // PARKD_BIN: a prebuilt parkd; default: built from this module
 	Keep        bool   // PARKD_INTEROP_KEEP=1: keep the run directory even when every test passed
+	// LatencyMusic is PARKD_FS_LATENCY_MUSIC: what the latency lot and the
+	// valet lot of TestLatency play; default a steady tone the suite writes
+	// (latency_test.go).
+	LatencyMusic string
 }
 
 func getenv(name, def string) string {
@@ -71,6 +75,7 @@ func loadEnv() (env, bool) {
 	e.UserPass = getenv("PARKD_FS_USER_PASSWORD", "1234")
 	e.Bin = getenv("PARKD_BIN", "")
 	e.Keep = os.Getenv("PARKD_INTEROP_KEEP") == "1"
+	e.LatencyMusic = getenv("PARKD_FS_LATENCY_MUSIC", "")
 	return e, true
 }
 
@@ -95,6 +100,11 @@ type state struct {
 	parkd       *daemon
 	tones       map[int]string
 	failed      bool
+
+	// latencyMusic is what TestLatency's lots play (env.LatencyMusic or
+	// a tone file); silence is a silent WAV for phones that must not be
+	// heard.
+	latencyMusic, silence string
 
 	// httpAddr is parkd's HTTP API (flow L parks a phone's call through
 	// it with httpToken, an agent token).
@@ -163,6 +173,9 @@ func setup(e env) (*state, error) {
 			return s, err
 		}
 		s.tones[f] = p
+	}
+	if err := s.latencySetup(); err != nil {
+		return s, err
 	}
 
 	s.bin = e.Bin
@@ -287,7 +300,7 @@ caller_id_name = "Park {slot} - {caller_name}"
 ring_for = "5s"
 retry_after = "3s"
 attempts = 2
-`, listen, freeswitch, s.env.Password, s.db, s.env.Domain, outsideNumber, outsidePINHash, fallbackExt, alertInfo) + s.httpConfig()
+`, listen, freeswitch, s.env.Password, s.db, s.env.Domain, outsideNumber, outsidePINHash, fallbackExt, alertInfo) + latencyLot(s.latencyMusic) + s.httpConfig()
 }
 
 const (

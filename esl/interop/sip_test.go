@@ -33,6 +33,7 @@ type sippOpts struct {
 	port     int    // -p: local SIP port
 	mport    int    // -mp: local RTP port
 	tone     int    // Hz of the tone streamed (0: none)
+	wav      string // a WAV file streamed instead of a tone, if set
 	keys     map[string]string
 	args     []string
 }
@@ -44,8 +45,11 @@ func (s *state) sipp(t *testing.T, name string, o sippOpts) *endpoint {
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if o.tone != 0 {
-		if err := os.Symlink(s.tones[o.tone], filepath.Join(wd, "tone.wav")); err != nil && !os.IsExist(err) {
+	if o.tone != 0 && o.wav == "" {
+		o.wav = s.tones[o.tone]
+	}
+	if o.wav != "" {
+		if err := os.Symlink(o.wav, filepath.Join(wd, "tone.wav")); err != nil && !os.IsExist(err) {
 			t.Fatal(err)
 		}
 	}
