@@ -59,7 +59,8 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 	}
 	// The listing is asked first; while the switch builds it and parkd
 	// reads it, the known calls' marks, which need no listing, are read.
-	list, err := conn.begin(ctx, max(c.Timeout, surveyListTimeout), command.API{Command: "show", Arguments: "calls as json"})
+	listTimeout := max(c.Timeout, surveyListTimeout)
+	list, err := conn.begin(ctx, listTimeout, command.API{Command: "show", Arguments: "calls as json"})
 	if err != nil {
 		return nil, fmt.Errorf("show calls: %w", err)
 	}
@@ -86,7 +87,9 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 		byUUID[id] = i
 		need = append(need, markRequest{row: i, name: VarInstance}, markRequest{row: i, name: "current_application"})
 	}
-	ferr := sv.fetch(ctx, need)
+	// Their replies come after the whole listing (the switch answers in
+	// order), so they get the listing's time, not an ordinary command's.
+	ferr := sv.fetch(ctx, listTimeout, need)
 	l := <-listed
 	if l.err != nil {
 		return nil, l.err
@@ -116,7 +119,7 @@ func (c *Client) Survey(ctx context.Context, known []parking.CallID) ([]parking.
 		pending[i] = i
 	}
 	for len(pending) > 0 {
-		if err := sv.fetch(ctx, need); err != nil {
+		if err := sv.fetch(ctx, 0, need); err != nil {
 			return nil, err
 		}
 		need = need[:0]
@@ -247,7 +250,9 @@ func (sv *survey) has(i int, name string) bool {
 }
 
 // fetch reads the variables reqs ask for, pipelined, into sv.vals.
-func (sv *survey) fetch(ctx context.Context, reqs []markRequest) error {
+//
+// timeout is each batch's deadline; 0: the connection's Timeout.
+func (sv *survey) fetch(ctx context.Context, timeout time.Duration, reqs []markRequest) error {
 	if len(reqs) == 0 {
 		return nil
 	}
@@ -278,7 +283,13 @@ func (sv *survey) fetch(ctx context.Context, reqs []markRequest) error {
 				for _, r := range reqs[lo:hi] {
 					cmds = append(cmds, command.API{Command: "uuid_getvar", Arguments: sv.rows[r.row].UUID + " " + r.name})
 				}
-				replies, err := sv.conn.SendAll(ctx, cmds...)
+				var replies []Frame
+				var err error
+				if timeout > 0 {
+					replies, err = sv.conn.SendAllWithin(ctx, timeout, cmds...)
+				} else {
+					replies, err = sv.conn.SendAll(ctx, cmds...)
+				}
 				if err != nil {
 					errOnce.Do(func() {
 						r := reqs[lo]
