@@ -200,7 +200,7 @@ func TestE2E_ReconnectWhileListingLags(t *testing.T) {
 				n++
 				lookedUp = false
 			}
-			if c == "in: api uuid_getvar "+jane.UUID()+" parkd_parked_at" {
+			if c == "in: api uuid_getvar "+jane.UUID()+" parkd_instance" { // read by itself, not from the listing
 				lookedUp = true
 			}
 		}
