@@ -303,7 +303,7 @@ type benchResult struct {
 	RecallRetries int     `json:"recall_retries,omitempty"`
 
 	PeakParked     int     `json:"peak_parked"`
-	EndParked      int     `json:"end_parked,omitempty"` // parked when the load ended (parked50k: the held calls)
+	EndParked      int     `json:"end_parked,omitempty"`   // parked when the load ended (parked50k: the held calls)
 	PeakRSSMB      float64 `json:"peak_rss_mb"`            // parkd's VmHWM (inproc: the whole process, simulator included)
 	EndRSSMB       float64 `json:"end_rss_mb,omitempty"`   // child: parkd's VmRSS at the end of the load, with the calls still parked then
 	PeakThreads    int     `json:"peak_threads,omitempty"` // child: parkd's OS threads

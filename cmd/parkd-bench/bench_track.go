@@ -53,7 +53,7 @@ type tracker struct {
 	// attempt's retry, due retry_after after the failure, not at the
 	// deadline. Counting them as late by the retry pause is how a max
 	// lateness of ~31 s appeared once (30 s retry_after).
-	retries int
+	retries    int
 	watch      inboundWatch
 	parked     int
 	peakParked int
