@@ -28,7 +28,7 @@ func checkOpen(path string) ([]migration, error) {
 	if err := (&DB{Path: path}).checkPath(); err != nil {
 		return nil, err
 	}
-	migs, err := loadMigrations()
+	migs, err := loadMigrations(SQLite)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

@@ -1,6 +1,8 @@
-// Package store persists parkd's state in SQLite: the current occupancy of
-// every slot and an append-only history of every transition. DB implements
-// parking.Store and answers the history queries the CLI and reports need.
+// Package store persists parkd's state in SQLite (the default: one file)
+// or in PostgreSQL (see postgres.go): the current occupancy of every slot
+// and an append-only history of every transition. DB implements
+// parking.Store and answers the history queries the CLI and reports need,
+// with the same tables, views and figures on both engines.
 //
 // Times are stored as UTC text in the fixed-width form
 // 2006-01-02T15:04:05.000Z (so they sort as text) and durations as integer
@@ -69,16 +71,24 @@ const (
 
 var _ parking.Store = (*DB)(nil)
 
-// DB is a parkd SQLite database. Create it with NewDB, set any options, then
-// call Open; or use OpenReadOnly to read a database another process writes.
-// A DB is safe for concurrent use once open.
+// DB is a parkd database. Create it with NewDB (SQLite) or NewPostgres,
+// set any options, then call Open; or use OpenReadOnly (or
+// Location.OpenReadOnly) to read a database another process writes. A DB
+// is safe for concurrent use once open.
 //
 // Writes go through one connection (SQLite has a single writer, and this
-// serialises transactions without a Go mutex); queries go through a separate
-// read-only pool, so in WAL mode reads never wait for the writer.
+// serialises transactions without a Go mutex; on PostgreSQL it keeps the
+// history's ids in commit order); queries go through a separate read-only
+// pool, so in WAL mode reads never wait for the writer.
 type DB struct {
-	// Path is the database file. Set by NewDB.
+	// Driver is the engine: SQLite ("" means SQLite too) or Postgres.
+	Driver Driver
+	// Path is the database file. Set by NewDB. For PostgreSQL, NewPostgres
+	// sets it to the DSN without its password, to name the database in
+	// messages and logs.
 	Path string
+	// DSN is the PostgreSQL connection string. Set by NewPostgres.
+	DSN string
 
 	// MaxReadConns caps the read pool. NewDB sets DefaultMaxReadConns.
 	MaxReadConns int
@@ -105,8 +115,15 @@ type DB struct {
 	// noted are told every note AddNote wrote; see OnNote.
 	noted []func(Note)
 
-	w *sql.DB // writer: one connection; nil when read-only
-	r *sql.DB // readers: mode=ro
+	eng *engine // the dialect of Driver; set by Open
+	w   *pool   // writer: one connection; nil when read-only
+	r   *pool   // readers: mode=ro (SQLite), read-only sessions (PostgreSQL)
+
+	// secret is the PostgreSQL password in use, kept to scrub it from
+	// messages; lock and lockConn hold LockDaemon's lock.
+	secret   string
+	lock     *sql.DB
+	lockConn *sql.Conn
 
 	// file is the file Path named when it was opened, for Replaced; wal
 	// and shm are its -wal and -shm files, for Reopen (nil if absent).
@@ -124,8 +141,9 @@ type writeStmts struct {
 	insertOutbox                               *sql.Stmt // webhook.go
 }
 
-// list pairs each statement with its SQL.
-func (w *writeStmts) list() []struct {
+// list pairs each statement with its SQL for eng (nil: the SQL is not
+// needed).
+func (w *writeStmts) list(eng *engine) []struct {
 	stmt  **sql.Stmt
 	query string
 } {
@@ -135,7 +153,7 @@ func (w *writeStmts) list() []struct {
 	}{
 		{&w.delOccupancy, sqlDeleteOccupancy},
 		{&w.insOccupancy, sqlInsertOccupancy},
-		{&w.insertHistory, sqlInsertHistory},
+		{&w.insertHistory, eng.returning(sqlInsertHistory)},
 		{&w.insertSession, sqlInsertSession},
 		{&w.recallSession, sqlRecallSession},
 		{&w.closeSession, sqlCloseSession},
@@ -163,10 +181,20 @@ func NewDB(path string) *DB {
 // beside it. If the file, its directory or the filesystem is read-only, it
 // fails with an error wrapping ErrReadOnly that says which, and if the
 // directory does not exist, with one wrapping fs.ErrNotExist.
+//
+// On PostgreSQL, Open connects (the errors never show the password),
+// refuses a schema that holds another program's tables (ErrForeignDB) or a
+// newer parkd's (ErrNewerSchema), calls BeforeWrite, and applies the
+// migrations under an advisory lock, so that two parkd opening one new
+// database do not both apply them.
 func (db *DB) Open() error {
+	if db.Driver == Postgres {
+		return db.openPostgres(context.Background(), pgServe)
+	}
 	if db.w != nil || db.r != nil {
 		return fmt.Errorf("store: %s already open", db.Path)
 	}
+	db.eng = newEngine(SQLite)
 	migs, err := checkOpen(db.Path)
 	if err != nil {
 		return err
@@ -236,10 +264,11 @@ func OpenExisting(path string) (*DB, error) {
 // after checking that it can be written if the caller will.
 func openExisting(path string, write bool) (*DB, []migration, error) {
 	db := NewDB(path)
+	db.eng = newEngine(SQLite)
 	if err := db.checkPath(); err != nil {
 		return nil, nil, err
 	}
-	migs, err := loadMigrations()
+	migs, err := loadMigrations(SQLite)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}
@@ -288,13 +317,21 @@ func openExisting(path string, write bool) (*DB, []migration, error) {
 // Close closes the database. It is safe to call on a DB that failed to open.
 func (db *DB) Close() error {
 	var errs []error
-	for _, p := range db.stmts.list() {
+	for _, p := range db.stmts.list(nil) {
 		if *p.stmt != nil {
 			errs = append(errs, (*p.stmt).Close())
 			*p.stmt = nil
 		}
 	}
 	errs = append(errs, db.closePools())
+	if db.lockConn != nil {
+		errs = append(errs, db.lockConn.Close())
+		db.lockConn = nil
+	}
+	if db.lock != nil {
+		errs = append(errs, db.lock.Close())
+		db.lock = nil
+	}
 	db.file, db.wal, db.shm = nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.Path, err)
@@ -336,7 +373,7 @@ func dsn(path, params string) string {
 }
 
 // openReader opens the read-only query pool with the DSN parameters params.
-func (db *DB) openReader(params string) (*sql.DB, error) {
+func (db *DB) openReader(params string) (*pool, error) {
 	r, err := sql.Open("sqlite3", dsn(db.Path, params))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", db.Path, err)
@@ -348,7 +385,7 @@ func (db *DB) openReader(params string) (*sql.DB, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	// No Ping: inspectFile has read the file; the first query connects.
-	return r, nil
+	return &pool{db: r, eng: db.eng}, nil
 }
 
 // openWriter opens the single write connection, migrates the schema and
@@ -365,27 +402,35 @@ func (db *DB) openWriter(ctx context.Context, migs []migration, doMigrate bool) 
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
-	db.w = w
+	db.w = &pool{db: w, eng: db.eng}
 	if err := w.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: open %s: %w", db.Path, err)
 	}
 	if doMigrate {
-		if err := migrate(ctx, w, migs); err != nil {
+		if err := migrate(ctx, db.w, migs); err != nil {
 			return fmt.Errorf("store: %s: %w", db.Path, err)
 		}
 	}
-	for _, p := range db.stmts.list() {
-		if *p.stmt, err = w.PrepareContext(ctx, p.query); err != nil {
-			return fmt.Errorf("store: %s: prepare: %w", db.Path, err)
+	if err := db.prepare(ctx); err != nil {
+		return fmt.Errorf("store: %s: %w", db.Path, err)
+	}
+	return nil
+}
+
+// prepare prepares the writer's statements.
+func (db *DB) prepare(ctx context.Context) error {
+	for _, p := range db.stmts.list(db.eng) {
+		var err error
+		if *p.stmt, err = db.w.PrepareContext(ctx, p.query); err != nil {
+			return fmt.Errorf("prepare: %w", err)
 		}
 	}
 	return nil
 }
 
 // tableNames lists the user tables and views in the database behind q.
-func tableNames(ctx context.Context, q querier) ([]string, error) {
-	rows, err := q.QueryContext(ctx,
-		`SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
+func tableNames(ctx context.Context, q querier, eng *engine) ([]string, error) {
+	rows, err := q.QueryContext(ctx, eng.tablesQuery())
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +446,7 @@ func tableNames(ctx context.Context, q querier) ([]string, error) {
 	return names, rows.Err()
 }
 
-// querier is what *sql.DB and *sql.Tx have in common for queries.
+// querier is what pool and txn have in common for queries.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }

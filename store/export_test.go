@@ -15,15 +15,15 @@ func SetQuickCheckMax(tb interface{ Cleanup(func()) }, n int64) {
 }
 
 // WritePool exposes the writer pool to tests.
-func (db *DB) WritePool() *sql.DB { return db.w }
+func (db *DB) WritePool() *sql.DB { return db.w.db }
 
 // ReadPool exposes the read pool to tests.
-func (db *DB) ReadPool() *sql.DB { return db.r }
+func (db *DB) ReadPool() *sql.DB { return db.r.db }
 
 // MigrateTo creates or migrates the database at path with only the first n
 // embedded migrations, as an older parkd would have left it, and closes it.
 func MigrateTo(path string, n int) error {
-	migs, err := loadMigrations()
+	migs, err := loadMigrations(SQLite)
 	if err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func MigrateTo(path string, n int) error {
 	}
 	defer w.Close()
 	w.SetMaxOpenConns(1)
-	return migrate(context.Background(), w, migs[:n])
+	return migrate(context.Background(), &pool{db: w, eng: newEngine(SQLite)}, migs[:n])
 }
 
 // WaitPercentiles exposes waitPercentiles to tests.

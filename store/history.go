@@ -120,7 +120,7 @@ func (db *DB) EachHistory(ctx context.Context, f HistoryFilter, fn func(HistoryR
 	if db.r == nil {
 		return fmt.Errorf("history: %w", errNotOpen)
 	}
-	query, args, err := historyQuery(f)
+	query, args, err := historyQuery(f, db.eng)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
@@ -152,11 +152,11 @@ func (db *DB) EachHistory(ctx context.Context, f HistoryFilter, fn func(HistoryR
 }
 
 // historyQuery builds the SELECT for f.
-func historyQuery(f HistoryFilter) (string, []any, error) {
+func historyQuery(f HistoryFilter, eng *engine) (string, []any, error) {
 	if f.Event != "" && !f.Event.Valid() {
 		return "", nil, fmt.Errorf("%w: unknown event %q", ErrInvalid, f.Event)
 	}
-	where, args, err := f.where()
+	where, args, err := f.where(eng)
 	if err != nil {
 		return "", nil, err
 	}
@@ -166,9 +166,9 @@ func historyQuery(f HistoryFilter) (string, []any, error) {
 }
 
 // where returns the WHERE clause (with a leading space, or "") and its
-// arguments for f, over a table with the history's column names. User input
-// only ever reaches the query as an argument.
-func (f HistoryFilter) where() (string, []any, error) {
+// arguments for f, over a table with the history's column names, in eng's
+// dialect. User input only ever reaches the query as an argument.
+func (f HistoryFilter) where(eng *engine) (string, []any, error) {
 	switch {
 	case f.Slot < 0:
 		return "", nil, fmt.Errorf("%w: slot %d", ErrInvalid, f.Slot)
@@ -187,7 +187,7 @@ func (f HistoryFilter) where() (string, []any, error) {
 		add("lot = ?", f.Lot)
 	}
 	if f.Domains != nil {
-		add("domain IN (SELECT value FROM json_each(?))", domainsJSON(f.Domains))
+		add(eng.domainIn("?"), domainsJSON(f.Domains))
 	}
 	if f.Slot != 0 {
 		add("slot = ?", f.Slot)
@@ -200,7 +200,8 @@ func (f HistoryFilter) where() (string, []any, error) {
 	}
 	if f.Caller != "" {
 		pat := "%" + escapeLike(f.Caller) + "%"
-		add(`(caller_number LIKE ? ESCAPE '\' OR caller_name LIKE ? ESCAPE '\')`, pat, pat)
+		like := eng.likeCaseless()
+		add(`(caller_number `+like+` ? ESCAPE '\' OR caller_name `+like+` ? ESCAPE '\')`, pat, pat)
 	}
 	if !f.Since.IsZero() {
 		add("at >= ?", formatTime(f.Since))
@@ -240,7 +241,7 @@ func escapeLike(s string) string {
 func orderLimit(query string, args []any, f HistoryFilter) (string, []any) {
 	switch {
 	case f.Limit > 0 && f.Newest:
-		return "SELECT * FROM (" + query + " ORDER BY id DESC LIMIT ?) ORDER BY id", append(args, f.Limit)
+		return "SELECT * FROM (" + query + " ORDER BY id DESC LIMIT ?) AS newest ORDER BY id", append(args, f.Limit)
 	case f.Limit > 0:
 		return query + " ORDER BY id LIMIT ?", append(args, f.Limit)
 	}

@@ -138,9 +138,9 @@ func inspectFile(ctx context.Context, path string, st fileState, migs []migratio
 	}
 	defer r.Close()
 	r.SetMaxOpenConns(1)
-	version, err := inspect(ctx, r, path, migs)
+	version, err := inspect(ctx, &pool{db: r, eng: newEngine(SQLite)}, path, migs)
 	if err == nil && quick {
-		err = quickCheck(ctx, r, path)
+		err = quickCheck(ctx, &pool{db: r, eng: newEngine(SQLite)}, path)
 	}
 	if err != nil {
 		return 0, err
@@ -150,8 +150,8 @@ func inspectFile(ctx context.Context, path string, st fileState, migs []migratio
 
 // inspect returns the schema version of the database behind r, or an error if
 // it is not a parkd database this binary can use. It only reads.
-func inspect(ctx context.Context, r *sql.DB, path string, migs []migration) (int, error) {
-	tables, err := tableNames(ctx, r)
+func inspect(ctx context.Context, r *pool, path string, migs []migration) (int, error) {
+	tables, err := tableNames(ctx, r, r.eng)
 	if isCorrupt(err) {
 		// The header said SQLite (readFileState): so the file is damaged.
 		return 0, classify(path, err)
@@ -177,7 +177,7 @@ func inspect(ctx context.Context, r *sql.DB, path string, migs []migration) (int
 	if !slices.Contains(tables, "schema_migrations") {
 		return 0, fmt.Errorf("store: %s is %w (found tables: %s)", path, ErrForeignDB, strings.Join(tables, ", "))
 	}
-	version, err := checkApplied(ctx, r, migs)
+	version, err := checkApplied(ctx, r, r.eng, migs)
 	if isCorrupt(err) {
 		return 0, classify(path, err)
 	}

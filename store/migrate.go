@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -12,12 +11,23 @@ import (
 	"strings"
 )
 
-// migrationFS holds the schema migrations, numbered from 0001. Each file is
-// applied once, in its own transaction, and recorded in schema_migrations.
-// A file that has shipped is never edited; changes go in a new file.
+// migrationFS holds the schema migrations, numbered from 0001: SQLite's in
+// migrations/, PostgreSQL's in migrations/postgres/, with the same numbers
+// and names, each making the same tables and views in the engine's
+// dialect. Each file is applied once, in its own transaction, and recorded
+// in schema_migrations. A file that has shipped is never edited; changes
+// go in a new file, in both directories.
 //
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
+
+// migrationDir is the directory of d's migrations in migrationFS.
+func migrationDir(d Driver) string {
+	if d == Postgres {
+		return "migrations/postgres"
+	}
+	return "migrations"
+}
 
 // migration is one embedded schema migration.
 type migration struct {
@@ -26,10 +36,10 @@ type migration struct {
 	sql     string
 }
 
-// loadMigrations returns the embedded migrations ordered by version. Versions
-// must run 1, 2, 3, ... without gaps or duplicates.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+// loadMigrations returns d's embedded migrations ordered by version.
+// Versions must run 1, 2, 3, ... without gaps or duplicates.
+func loadMigrations(d Driver) ([]migration, error) {
+	names, err := fs.Glob(migrationFS, migrationDir(d)+"/*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
@@ -65,8 +75,8 @@ const sqlCreateSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations 
 
 // migrate applies every migration the database behind w lacks, each in its
 // own transaction.
-func migrate(ctx context.Context, w *sql.DB, migs []migration) error {
-	if _, err := checkApplied(ctx, w, migs); err != nil {
+func migrate(ctx context.Context, w *pool, migs []migration) error {
+	if _, err := checkApplied(ctx, w, w.eng, migs); err != nil {
 		return err
 	}
 	for _, m := range migs {
@@ -79,14 +89,20 @@ func migrate(ctx context.Context, w *sql.DB, migs []migration) error {
 
 // applyMigration applies m in one transaction unless it is already recorded.
 // The check is repeated inside the write transaction, so two processes
-// opening the same new file cannot both apply it.
-func applyMigration(ctx context.Context, w *sql.DB, m migration) error {
+// opening the same new database cannot both apply it: SQLite's write lock
+// keeps them apart, on PostgreSQL an advisory lock held to the commit.
+func applyMigration(ctx context.Context, w *pool, m migration) error {
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 
+	if w.eng.driver == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, ?)`, lockClass, lockMigrate); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, sqlCreateSchemaMigrations); err != nil {
 		return err
 	}
@@ -97,11 +113,13 @@ func applyMigration(ctx context.Context, w *sql.DB, m migration) error {
 	if n > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	// The file as it is: no placeholders to rebind (and PostgreSQL's
+	// function bodies are dollar-quoted).
+	if _, err := tx.tx.ExecContext(ctx, m.sql); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
+		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, `+w.eng.nowText()+`)`,
 		m.version, m.name); err != nil {
 		return err
 	}
@@ -112,8 +130,8 @@ func applyMigration(ctx context.Context, w *sql.DB, m migration) error {
 // applied version (0 if the table is missing or empty). It fails with
 // ErrNewerSchema if a version is beyond this binary's migrations, and if a
 // recorded name differs from the embedded file of the same version.
-func checkApplied(ctx context.Context, q querier, migs []migration) (int, error) {
-	tables, err := tableNames(ctx, q)
+func checkApplied(ctx context.Context, q querier, eng *engine, migs []migration) (int, error) {
+	tables, err := tableNames(ctx, q, eng)
 	if err != nil {
 		return 0, err
 	}

@@ -58,8 +58,8 @@ func CleanNote(text string) (string, error) {
 // parking.ErrSlotEmpty ("slot main/202 is empty").
 //
 // It is safe to call from another process while the daemon runs: SQLite
-// serialises the two writers (WAL, busy timeout) and the note never touches
-// the history or the occupancy.
+// serialises the two writers (WAL, busy timeout), PostgreSQL locks the
+// slot's row, and the note never touches the history or the occupancy.
 func (db *DB) AddNote(ctx context.Context, domain, lot string, slot int, text string, at time.Time) (_ Note, rerr error) {
 	defer db.damaged(&rerr)
 	text, err := CleanNote(text)
@@ -79,7 +79,9 @@ func (db *DB) AddNote(ctx context.Context, domain, lot string, slot int, text st
 	defer tx.Rollback()
 
 	n := Note{At: at.UTC().Truncate(time.Millisecond), Lot: lot, Domain: domain, Slot: slot, Text: text}
-	err = tx.QueryRowContext(ctx, `SELECT call_uuid, caller_number, caller_name, parker FROM occupancy WHERE domain = ? AND lot = ? AND slot = ?`,
+	// On PostgreSQL the row is locked to the commit, so that another
+	// process cannot free the slot between the look-up and the note.
+	err = tx.QueryRowContext(ctx, `SELECT call_uuid, caller_number, caller_name, parker FROM occupancy WHERE domain = ? AND lot = ? AND slot = ?`+db.eng.forShare(),
 		domain, lot, slot).Scan(&n.Call, &n.Caller.Number, &n.Caller.Name, &n.Parker)
 	if errors.Is(err, sql.ErrNoRows) {
 		if domain != "" {
@@ -95,13 +97,10 @@ func (db *DB) AddNote(ctx context.Context, domain, lot string, slot int, text st
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Note{}, fmt.Errorf("note: find session: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO notes (at, session_id, call_uuid, lot, slot, caller_number, caller_name, parker, text, domain)
+	n.ID, err = db.eng.insertID(ctx, tx, `INSERT INTO notes (at, session_id, call_uuid, lot, slot, caller_number, caller_name, parker, text, domain)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		formatTime(n.At), session, string(n.Call), n.Lot, slot, n.Caller.Number, n.Caller.Name, n.Parker, text, domain)
 	if err != nil {
-		return Note{}, fmt.Errorf("note: %w", err)
-	}
-	if n.ID, err = res.LastInsertId(); err != nil {
 		return Note{}, fmt.Errorf("note: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -120,7 +119,7 @@ func (db *DB) Notes(ctx context.Context, f HistoryFilter) (_ []Note, rerr error)
 		return nil, fmt.Errorf("notes: %w", errNotOpen)
 	}
 	f.Event = ""
-	where, args, err := f.where()
+	where, args, err := f.where(db.eng)
 	if err != nil {
 		return nil, fmt.Errorf("notes: %w", err)
 	}

@@ -24,7 +24,8 @@ func (db *DB) PINFailed(ctx context.Context, domain, lot, number string, at, num
 	if lot == "" || at.IsZero() {
 		return 0, 0, fmt.Errorf("wrong PIN: %w: lot and time are required", ErrInvalid)
 	}
-	ctx = writeContext(ctx)
+	ctx, cancel := db.writeContext(ctx)
+	defer cancel()
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, 0, fmt.Errorf("wrong PIN for %s: begin: %w", lot, err)
@@ -53,7 +54,9 @@ func (db *DB) LockOutside(ctx context.Context, domain, lot, number string, until
 	if err := db.writable(); err != nil {
 		return fmt.Errorf("lock outside access of %s: %w", lot, err)
 	}
-	if _, err := db.w.ExecContext(writeContext(ctx), `INSERT INTO outside_locks (domain, lot, number, until) VALUES (?, ?, ?, ?)`,
+	ctx, cancel := db.writeContext(ctx)
+	defer cancel()
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO outside_locks (domain, lot, number, until) VALUES (?, ?, ?, ?)`,
 		domain, lot, number, formatTime(until)); err != nil {
 		return fmt.Errorf("lock outside access of %s: %w", lot, err)
 	}
@@ -90,7 +93,8 @@ func (db *DB) ClearOutside(ctx context.Context, domain, lot, number string) (lif
 	if err := db.writable(); err != nil {
 		return 0, fmt.Errorf("clear outside lockout of %s: %w", lot, err)
 	}
-	ctx = writeContext(ctx)
+	ctx, cancel := db.writeContext(ctx)
+	defer cancel()
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("clear outside lockout of %s: begin: %w", lot, err)
@@ -144,9 +148,9 @@ func (db *DB) pinRows(ctx context.Context, from, to time.Time, domains []string)
 		ds = domainsJSON(domains)
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT domain, lot,
-		sum(event = 'pin_failed'), sum(event = 'pin_locked')
-		FROM history WHERE event IN ('pin_failed', 'pin_locked') AND at >= ? AND at < ?
-		AND (?3 IS NULL OR domain IN (SELECT value FROM json_each(?3)))
+		count(*) FILTER (WHERE event = 'pin_failed'), count(*) FILTER (WHERE event = 'pin_locked')
+		FROM history WHERE event IN ('pin_failed', 'pin_locked') AND at >= ?1 AND at < ?2
+		AND `+db.eng.domainsOrAll("?3")+`
 		GROUP BY domain, lot ORDER BY domain, lot`, formatTime(from), formatTime(to), ds)
 	if err != nil {
 		return nil, err

@@ -27,7 +27,7 @@ func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
 	o.parked_at, o.deadline, o.parker_domain, o.recall_attempts, o.dialog, o.domain,
 	(SELECT n.text FROM notes n
 		WHERE n.call_uuid = o.call_uuid
-		AND n.session_id IS (SELECT s.id FROM sessions s WHERE s.call_uuid = o.call_uuid AND s.ended_id IS NULL ORDER BY s.id DESC LIMIT 1)
+		AND n.session_id IS NOT DISTINCT FROM (SELECT s.id FROM sessions s WHERE s.call_uuid = o.call_uuid AND s.ended_id IS NULL ORDER BY s.id DESC LIMIT 1)
 		ORDER BY n.id DESC LIMIT 1)
 	FROM occupancy o ORDER BY o.domain, o.lot, o.slot`)
 	if err != nil {

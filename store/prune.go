@@ -7,10 +7,15 @@ import (
 )
 
 // The prune runs these in one transaction. History is append-only by
-// trigger, so the prune drops the delete trigger, deletes, and recreates it
-// exactly as 0001_init.sql created it, all inside that transaction: no other
-// connection ever sees the history without its guard.
+// trigger, so on SQLite the prune drops the delete trigger, deletes, and
+// recreates it exactly as 0001_init.sql created it, all inside that
+// transaction: no other connection ever sees the history without its
+// guard. On PostgreSQL the trigger lets a transaction through that set
+// parkd.history_delete to 'allow' for itself (SET LOCAL), so the guard
+// never comes down at all (migrations/postgres/0001_init.sql).
 const (
+	sqlAllowHistoryDelete    = `SET LOCAL parkd.history_delete = 'allow'`
+	sqlGuardHistoryDelete    = `SET LOCAL parkd.history_delete = ''`
 	sqlDropHistoryNoDelete   = `DROP TRIGGER history_no_delete`
 	sqlCreateHistoryNoDelete = `CREATE TRIGGER history_no_delete BEFORE DELETE ON history
 BEGIN
@@ -57,7 +62,11 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (_ int64, rerr error)
 	}
 	defer tx.Rollback()
 
-	if _, err := tx.ExecContext(ctx, sqlDropHistoryNoDelete); err != nil {
+	off, on := sqlDropHistoryNoDelete, sqlCreateHistoryNoDelete
+	if db.Driver == Postgres {
+		off, on = sqlAllowHistoryDelete, sqlGuardHistoryDelete
+	}
+	if _, err := tx.ExecContext(ctx, off); err != nil {
 		return 0, fmt.Errorf("prune: drop history guard: %w", err)
 	}
 	res, err := tx.ExecContext(ctx, sqlPruneHistory, cutoff)
@@ -68,7 +77,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (_ int64, rerr error)
 	if err != nil {
 		return 0, fmt.Errorf("prune: history: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, sqlCreateHistoryNoDelete); err != nil {
+	if _, err := tx.ExecContext(ctx, on); err != nil {
 		return 0, fmt.Errorf("prune: restore history guard: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, sqlPruneSessions, cutoff); err != nil {

@@ -2,11 +2,9 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-
-	"github.com/mattn/go-sqlite3"
+	"time"
 
 	"github.com/parkd/parkd/parking"
 )
@@ -49,7 +47,9 @@ func (db *DB) Record(ctx context.Context, t parking.Transition) (rerr error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("record %s: %w", t.Call, err)
 	}
-	if err := db.record(writeContext(ctx), t); err != nil {
+	ctx, cancel := db.writeContext(ctx)
+	defer cancel()
+	if err := db.record(ctx, t); err != nil {
 		return fmt.Errorf("record %s: %w", t.Call, err)
 	}
 	return nil
@@ -74,8 +74,26 @@ func (db *DB) writable() error {
 // has begun. The write is bounded by the busy timeout; cutting a
 // transaction short buys nothing, and go-sqlite3 runs every statement on a
 // goroutine of its own when its context can be cancelled, which under load
-// was a good part of the cost of a write.
-func writeContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+// was a good part of the cost of a write. On PostgreSQL the write is
+// bounded by a deadline instead (its lock waits by lock_timeout, the busy
+// timeout): a server that stopped answering must not hold the writer
+// forever. Call cancel when the write is done.
+func (db *DB) writeContext(ctx context.Context) (_ context.Context, cancel context.CancelFunc) {
+	ctx = context.WithoutCancel(ctx)
+	if db.Driver != Postgres {
+		return ctx, func() {}
+	}
+	busy := db.BusyTimeout
+	if busy <= 0 {
+		busy = DefaultBusyTimeout
+	}
+	return context.WithTimeout(ctx, busy+PostgresWriteSlack)
+}
+
+// PostgresWriteSlack is how long a PostgreSQL write may take beyond the
+// busy timeout (the lock wait) before it is given up as failed: the round
+// trips of a transaction to a server that answers.
+const PostgresWriteSlack = 10 * time.Second
 
 func (db *DB) record(ctx context.Context, t parking.Transition) error {
 	// The writer pool has one connection and begins IMMEDIATE, so this waits
@@ -112,7 +130,8 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("record %d transitions: %w", len(ts), err)
 	}
-	ctx = writeContext(ctx)
+	ctx, cancel := db.writeContext(ctx)
+	defer cancel()
 	refused = make([]error, len(ts))
 	var rows []HistoryRow
 	if len(db.committed) > 0 {
@@ -158,7 +177,7 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 
 // apply writes t inside tx: occupancy, history row and session. It returns
 // the history row's ID.
-func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) (int64, error) {
+func (db *DB) apply(ctx context.Context, tx *txn, t parking.Transition) (int64, error) {
 	// Clear the call's row first: that frees it (Occupancy == nil) or lets it
 	// move to another slot. The rollback undoes this if the insert fails.
 	if _, err := tx.StmtContext(ctx, db.stmts.delOccupancy).ExecContext(ctx, string(t.Call)); err != nil {
@@ -168,7 +187,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) (int6
 		_, err := tx.StmtContext(ctx, db.stmts.insOccupancy).ExecContext(ctx,
 			o.Lot, o.Slot, string(o.Call), o.Caller.Number, o.Caller.Name, o.Parker,
 			formatTime(o.ParkedAt), formatTime(o.Deadline), o.ParkerDomain, o.Attempts, o.Dialog, o.Domain)
-		if isConstraint(err) {
+		if db.eng.isUnique(err) {
 			// The call's own row is gone, so the only key left to collide
 			// is (domain, lot, slot): another call holds the slot.
 			return 0, fmt.Errorf("slot %s/%d: %w", o.Lot, o.Slot, parking.ErrSlotTaken)
@@ -177,13 +196,9 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) (int6
 			return 0, fmt.Errorf("set occupancy %s/%d: %w", o.Lot, o.Slot, err)
 		}
 	}
-	res, err := tx.StmtContext(ctx, db.stmts.insertHistory).ExecContext(ctx,
+	id, err := db.eng.stmtInsertID(ctx, tx.StmtContext(ctx, db.stmts.insertHistory),
 		formatTime(t.At), t.Lot, t.Slot, string(t.Call), t.Caller.Number, t.Caller.Name, t.Parker,
 		string(t.Event), t.Reason, t.Retriever, t.Wait.Milliseconds(), t.Domain)
-	if err != nil {
-		return 0, fmt.Errorf("append history: %w", err)
-	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return 0, fmt.Errorf("append history: %w", err)
 	}
@@ -195,16 +210,6 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, t parking.Transition) (int6
 		return 0, err
 	}
 	return id, nil
-}
-
-// isConstraint reports whether err is a SQLite unique or primary key
-// violation.
-func isConstraint(err error) bool {
-	var se sqlite3.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	return se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique
 }
 
 // validate checks what the schema cannot: that t is complete and its times

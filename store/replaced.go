@@ -11,6 +11,9 @@ import (
 // noteFile remembers which files Path and its -wal and -shm name now that
 // the database is open, for Replaced and Reopen.
 func (db *DB) noteFile() error {
+	if db.Driver == Postgres {
+		return nil
+	}
 	fi, err := os.Stat(db.Path)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -31,7 +34,15 @@ func (db *DB) noteFile() error {
 // file than it writes: it should poll Replaced and Reopen promptly. Replaced
 // fails if db is not open or Path cannot be examined (for example a
 // directory on the way lost its search permission).
+//
+// A PostgreSQL database is no file: it is never replaced.
 func (db *DB) Replaced() (bool, error) {
+	if db.Driver == Postgres {
+		if db.r == nil {
+			return false, fmt.Errorf("store: replaced: %w", errNotOpen)
+		}
+		return false, nil
+	}
 	if db.file == nil {
 		return false, fmt.Errorf("store: replaced: %w", errNotOpen)
 	}
@@ -67,7 +78,8 @@ func (db *DB) Replaced() (bool, error) {
 // Reopen must not run concurrently with any other method of db. It may be
 // called again after it failed (db is closed then). It returns Open's
 // error, or the old file's close error if Open succeeded (the new file is
-// open then). A DB from OpenReadOnly cannot be reopened (ErrReadOnly).
+// open then). A DB from OpenReadOnly cannot be reopened (ErrReadOnly). On
+// PostgreSQL it closes the connections and opens them again.
 func (db *DB) Reopen() error {
 	if db.w == nil && db.r != nil {
 		return fmt.Errorf("store: reopen %s: %w", db.Path, ErrReadOnly)
@@ -87,7 +99,7 @@ func (db *DB) Reopen() error {
 			errs = append(errs, db.r.Close())
 			db.r = nil
 		}
-		if err := checkpoint(db.w); err != nil {
+		if err := checkpoint(db.w.db); err != nil {
 			// Removing the -wal now would lose, or leave half-copied,
 			// the rows a moved file lacks: stay on the old file, with
 			// a read pool again, for the caller to retry.

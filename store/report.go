@@ -283,15 +283,27 @@ func segments(q ReportQuery) []segment {
 // by lot; Go groups them in a map instead. A 'replaced' session is the
 // stay of an attended transfer's consult call, not a parked call: it is
 // left out (the caller it handed its slot to has a session of its own).
-const sqlReport = `SELECT json_group_array(%s), json_group_array(outcome),
+//
+// PostgreSQL's json_agg writes the same arrays (with a space after each
+// comma, which jsonArray skips; NULL for no rows, hence the coalesce), from
+// its covering index sessions_parked_at when the planner picks it.
+const (
+	sqlReport = `SELECT json_group_array(%s), json_group_array(outcome),
 	json_group_array(recall_attempts), json_group_array(wait_ms)
 	FROM sessions INDEXED BY sessions_parked_at
 	WHERE parked_at >= ?1 AND parked_at < ?2 AND outcome IS NOT 'replaced'
 	AND (?3 IS NULL OR domain IN (SELECT value FROM json_each(?3)))`
+	sqlReportPostgres = `SELECT coalesce(json_agg(%s), '[]')::text, coalesce(json_agg(outcome), '[]')::text,
+	coalesce(json_agg(recall_attempts), '[]')::text, coalesce(json_agg(wait_ms), '[]')::text
+	FROM sessions
+	WHERE parked_at >= ?1 AND parked_at < ?2 AND outcome IS DISTINCT FROM 'replaced'
+	AND (?3::text IS NULL OR domain IN (SELECT json_array_elements_text(?3::json)))`
+)
 
-// reportQuery returns the query of sqlReport for grouping by. Hour and day
-// read parked_at and compute the local clock in Go (see clockGroups).
-func reportQuery(by ReportBy) string {
+// reportQuery returns the query of sqlReport (or sqlReportPostgres) for
+// grouping by. Hour and day read parked_at and compute the local clock in
+// Go (see clockGroups).
+func (e *engine) reportQuery(by ReportBy) string {
 	col := "lot"
 	switch by {
 	case ByParker:
@@ -302,6 +314,9 @@ func reportQuery(by ReportBy) string {
 		col = "retriever"
 	case ByHour, ByDay:
 		col = "parked_at"
+	}
+	if e.driver == Postgres {
+		return fmt.Sprintf(sqlReportPostgres, col)
 	}
 	return fmt.Sprintf(sqlReport, col)
 }
@@ -314,7 +329,7 @@ func (db *DB) aggregate(ctx context.Context, q ReportQuery, seg segment, acc map
 		domains = domainsJSON(q.Domains)
 	}
 	var cols [4]string
-	if err := db.r.QueryRowContext(ctx, reportQuery(by), formatTime(seg.from), formatTime(seg.to), domains).
+	if err := db.r.QueryRowContext(ctx, db.eng.reportQuery(by), formatTime(seg.from), formatTime(seg.to), domains).
 		Scan(&cols[0], &cols[1], &cols[2], &cols[3]); err != nil {
 		return err
 	}
@@ -432,7 +447,8 @@ func twoDigits(s string, limit int) (int, bool) {
 }
 
 // jsonArray reads, element by element, a JSON array of strings, integers
-// and nulls in the compact form json_group_array writes.
+// and nulls in the compact form json_group_array writes, or with one space
+// after each comma as PostgreSQL's json_agg writes it.
 type jsonArray struct {
 	s   string // the elements left, each followed by ',' but the last
 	buf []byte // for unescaping strings
@@ -476,6 +492,8 @@ func (a *jsonArray) next() (string, error) {
 	elem, rest := s[:end], s[end:]
 	switch {
 	case rest == "":
+	case rest[0] == ',' && len(rest) > 2 && rest[1] == ' ':
+		rest = rest[2:]
 	case rest[0] == ',' && len(rest) > 1:
 		rest = rest[1:]
 	default:

@@ -54,7 +54,7 @@ func terminal(e parking.Event) bool {
 
 // applySession updates the sessions table for t, whose history row has ID
 // historyID, inside tx.
-func (db *DB) applySession(ctx context.Context, tx *sql.Tx, t parking.Transition, historyID int64) error {
+func (db *DB) applySession(ctx context.Context, tx *txn, t parking.Transition, historyID int64) error {
 	switch {
 	case t.Event == parking.EventParked:
 		if _, err := tx.StmtContext(ctx, db.stmts.insertSession).ExecContext(ctx, historyID, string(t.Call), t.Lot, t.Slot,

@@ -19,10 +19,19 @@ type WaitBucket struct {
 
 // sqlWaits reads the outcome and wait of the sessions parked in a window
 // through the covering index the report uses.
-const sqlWaits = `SELECT outcome, wait_ms FROM sessions INDEXED BY sessions_parked_at
+const sqlWaits = `SELECT outcome, wait_ms FROM sessions %s
 	WHERE parked_at >= ?1 AND parked_at < ?2 AND wait_ms IS NOT NULL
 	AND outcome IN ('retrieved', 'recalled', 'abandoned')
-	AND (?3 IS NULL OR domain IN (SELECT value FROM json_each(?3)))`
+	AND %s`
+
+// waitsQuery is sqlWaits in e's dialect.
+func (e *engine) waitsQuery() string {
+	indexed := "INDEXED BY sessions_parked_at"
+	if e.driver == Postgres {
+		indexed = "" // the planner's choice
+	}
+	return fmt.Sprintf(sqlWaits, indexed, e.domainsOrAll("?3"))
+}
 
 // WaitBuckets is the wait distribution of the sessions parked in
 // [from, to), as Report selects them: how many callers were picked up, and
@@ -57,7 +66,7 @@ func (db *DB) WaitBuckets(ctx context.Context, from, to time.Time, domains []str
 	if domains != nil {
 		ds = domainsJSON(domains)
 	}
-	rows, err := db.r.QueryContext(ctx, sqlWaits, formatTime(from), formatTime(to), ds)
+	rows, err := db.r.QueryContext(ctx, db.eng.waitsQuery(), formatTime(from), formatTime(to), ds)
 	if err != nil {
 		return nil, fmt.Errorf("wait buckets: %w", err)
 	}

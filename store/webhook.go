@@ -60,7 +60,7 @@ const (
 // enqueueWebhooks queues the history row id, written for t inside tx, for
 // every webhook that wants t's event. It runs in apply, so a transition
 // the store refuses (its savepoint rolled back) leaves no outbox row.
-func (db *DB) enqueueWebhooks(ctx context.Context, tx *sql.Tx, id int64, t parking.Transition) error {
+func (db *DB) enqueueWebhooks(ctx context.Context, tx *txn, id int64, t parking.Transition) error {
 	var payload []byte
 	for _, w := range db.Webhooks {
 		if !w.wants(t.Event) {
@@ -194,7 +194,9 @@ func (db *DB) DeliveryDone(ctx context.Context, id int64) (rerr error) {
 	if err := db.writable(); err != nil {
 		return fmt.Errorf("delivery %d done: %w", id, err)
 	}
-	if _, err := db.w.ExecContext(writeContext(ctx), `DELETE FROM webhook_outbox WHERE id = ?`, id); err != nil {
+	ctx, cancel := db.writeContext(ctx)
+	defer cancel()
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM webhook_outbox WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("delivery %d done: %w", id, err)
 	}
 	return nil
@@ -213,7 +215,9 @@ func (db *DB) DeliveryFailed(ctx context.Context, id int64, next time.Time, msg 
 	if len(msg) > 512 {
 		msg = msg[:512]
 	}
-	if _, err := db.w.ExecContext(writeContext(ctx),
+	ctx, cancel := db.writeContext(ctx)
+	defer cancel()
+	if _, err := db.w.ExecContext(ctx,
 		`UPDATE webhook_outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?`,
 		formatTime(next), msg, id); err != nil {
 		return fmt.Errorf("delivery %d failed: %w", id, err)
