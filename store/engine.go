@@ -278,7 +278,9 @@ func (t *txn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.R
 }
 
 // StmtContext returns st, prepared on the pool, for use in t.
-func (t *txn) StmtContext(ctx context.Context, st *sql.Stmt) *sql.Stmt { return t.tx.StmtContext(ctx, st) }
+func (t *txn) StmtContext(ctx context.Context, st *sql.Stmt) *sql.Stmt {
+	return t.tx.StmtContext(ctx, st)
+}
 
 func (t *txn) Commit() error   { return t.tx.Commit() }
 func (t *txn) Rollback() error { return t.tx.Rollback() }
