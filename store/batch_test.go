@@ -14,44 +14,50 @@ import (
 // Ensure RecordAll writes a batch in one transaction and refuses only the
 // transitions Record would refuse, at their index, keeping the rest.
 func TestDB_RecordAll(t *testing.T) {
-	db := MustOpenDB(t)
-	ctx := context.Background()
-	invalid := Parked("", "default", 3, t0)
-	refused, err := db.RecordAll(ctx, []parking.Transition{
-		Parked("a", "default", 1, t0),
-		Parked("b", "default", 1, t0), // slot 1 is a's
-		Parked("c", "default", 2, t0),
-		invalid,
-		Retrieved("a", "default", 1, t0, time.Second),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range []error{nil, parking.ErrSlotTaken, nil, store.ErrInvalid, nil} {
-		if got := refused[i]; (want == nil) != (got == nil) || (want != nil && !errors.Is(got, want)) {
-			t.Errorf("refused[%d]=%v, want %v", i, got, want)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		ctx := context.Background()
+		invalid := Parked("", "default", 3, t0)
+		refused, err := db.RecordAll(ctx, []parking.Transition{
+			Parked("a", "default", 1, t0),
+			Parked("b", "default", 1, t0), // slot 1 is a's
+			Parked("c", "default", 2, t0),
+			invalid,
+			Retrieved("a", "default", 1, t0, time.Second),
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	occ, err := db.Occupied(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(occ) != 1 || occ[0].Call != "c" {
-		t.Fatalf("occupancy=%+v, want only c", occ)
-	}
-	rows, err := db.History(ctx, store.HistoryFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 3 {
-		t.Fatalf("%d history rows, want 3 (a parked, c parked, a retrieved)", len(rows))
-	}
+		for i, want := range []error{nil, parking.ErrSlotTaken, nil, store.ErrInvalid, nil} {
+			if got := refused[i]; (want == nil) != (got == nil) || (want != nil && !errors.Is(got, want)) {
+				t.Errorf("refused[%d]=%v, want %v", i, got, want)
+			}
+		}
+		occ, err := db.Occupied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(occ) != 1 || occ[0].Call != "c" {
+			t.Fatalf("occupancy=%+v, want only c", occ)
+		}
+		rows, err := db.History(ctx, store.HistoryFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 3 {
+			t.Fatalf("%d history rows, want 3 (a parked, c parked, a retrieved)", len(rows))
+		}
+	})
 }
 
 // BenchmarkRecordAll writes park+retrieve pairs in batches of 64, as the
 // daemon's journal does under load; compare rows/s with BenchmarkRecord.
 func BenchmarkRecordAll(b *testing.B) {
-	db := MustOpenDB(b)
+	benchEachBackend(b, benchmarkRecordAll)
+}
+
+func benchmarkRecordAll(b *testing.B, be backend) {
+	db := be.open(b)
 	ctx := context.Background()
 	var i int
 	batch := make([]parking.Transition, 0, 64)
@@ -81,21 +87,23 @@ func BenchmarkRecordAll(b *testing.B) {
 // call that tries to move onto a slot another call holds keeps its own
 // slot, and nothing of the move is written.
 func TestDB_RecordAll_RefusedMove(t *testing.T) {
-	db := MustOpenDB(t)
-	ctx := context.Background()
-	refused, err := db.RecordAll(ctx, []parking.Transition{
-		Parked("a", "default", 1, t0),
-		Parked("b", "default", 2, t0),
-		Parked("b", "default", 1, t0.Add(time.Second)), // slot 1 is a's
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		ctx := context.Background()
+		refused, err := db.RecordAll(ctx, []parking.Transition{
+			Parked("a", "default", 1, t0),
+			Parked("b", "default", 2, t0),
+			Parked("b", "default", 1, t0.Add(time.Second)), // slot 1 is a's
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(refused[2], parking.ErrSlotTaken) {
+			t.Fatalf("refused[2]=%v, want %v", refused[2], parking.ErrSlotTaken)
+		}
+		wantOccupied(t, db, "[default/1=a default/2=b]")
+		if got, want := HistoryLen(t, db), 2; got != want {
+			t.Fatalf("history=%d, want %d", got, want)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !errors.Is(refused[2], parking.ErrSlotTaken) {
-		t.Fatalf("refused[2]=%v, want %v", refused[2], parking.ErrSlotTaken)
-	}
-	wantOccupied(t, db, "[default/1=a default/2=b]")
-	if got, want := HistoryLen(t, db), 2; got != want {
-		t.Fatalf("history=%d, want %d", got, want)
-	}
 }

@@ -167,7 +167,7 @@ func (w *writeStmts) list(eng *engine) []struct {
 // NewDB returns a DB for the file at path with default options. It does not
 // touch the file; Open does.
 func NewDB(path string) *DB {
-	return &DB{Path: path, MaxReadConns: DefaultMaxReadConns, BusyTimeout: DefaultBusyTimeout}
+	return &DB{Driver: SQLite, Path: path, MaxReadConns: DefaultMaxReadConns, BusyTimeout: DefaultBusyTimeout}
 }
 
 // Open opens the database, creating the file if it does not exist, and

@@ -8,9 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/parkd/parkd/parking"
 )
 
 // Driver names the database engine a DB keeps its tables in.
@@ -114,6 +117,47 @@ func rebindDollar(q string) string {
 		}
 	}
 	return b.String()
+}
+
+// text returns s as the engine can store it: SQLite keeps any bytes;
+// PostgreSQL's text holds neither NUL nor bytes that are not UTF-8, so
+// those become U+FFFD there (see postgresText).
+func (e *engine) text(s string) string {
+	if e.driver == Postgres {
+		return postgresText(s)
+	}
+	return s
+}
+
+// postgresText is s with each NUL byte and each run of bytes that are not
+// UTF-8 replaced by U+FFFD. Caller names and numbers come from SIP and
+// may hold anything; a history row that PostgreSQL refused would be lost.
+func postgresText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// fit returns t with every text as the engine can store it, leaving t
+// (and its occupancy) as it was.
+func (e *engine) fit(t parking.Transition) parking.Transition {
+	if e.driver != Postgres {
+		return t
+	}
+	for _, p := range []*string{&t.Lot, &t.Domain, &t.Caller.Number, &t.Caller.Name, &t.Parker, &t.Retriever, &t.Reason} {
+		*p = postgresText(*p)
+	}
+	t.Call = parking.CallID(postgresText(string(t.Call)))
+	if t.Occupancy != nil {
+		o := *t.Occupancy
+		for _, p := range []*string{&o.Lot, &o.Domain, &o.Caller.Number, &o.Caller.Name, &o.Parker, &o.ParkerDomain, &o.Dialog} {
+			*p = postgresText(*p)
+		}
+		o.Call = parking.CallID(postgresText(string(o.Call)))
+		t.Occupancy = &o
+	}
+	return t
 }
 
 // isUnique reports whether err is a unique or primary key violation.

@@ -81,3 +81,9 @@ func ReadJSONArray(a string, ints bool) ([]any, error) {
 	}
 	return out, nil
 }
+
+// Rebind returns q, written with SQLite's placeholders, in db's dialect.
+func (db *DB) Rebind(q string) string { return db.eng.rebind(q) }
+
+// PostgresText exposes postgresText to tests: s as PostgreSQL stores it.
+var PostgresText = postgresText

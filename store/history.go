@@ -181,7 +181,12 @@ func (f HistoryFilter) where(eng *engine) (string, []any, error) {
 	var args []any
 	add := func(cond string, a ...any) {
 		where = append(where, cond)
-		args = append(args, a...)
+		for _, v := range a {
+			if s, ok := v.(string); ok {
+				v = eng.text(s) // what a text the engine changed was stored as
+			}
+			args = append(args, v)
+		}
 	}
 	if f.Lot != "" {
 		add("lot = ?", f.Lot)

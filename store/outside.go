@@ -21,6 +21,7 @@ func (db *DB) PINFailed(ctx context.Context, domain, lot, number string, at, num
 	if err := db.writable(); err != nil {
 		return 0, 0, fmt.Errorf("wrong PIN for %s: %w", lot, err)
 	}
+	number = db.eng.text(number)
 	if lot == "" || at.IsZero() {
 		return 0, 0, fmt.Errorf("wrong PIN: %w: lot and time are required", ErrInvalid)
 	}
@@ -54,6 +55,7 @@ func (db *DB) LockOutside(ctx context.Context, domain, lot, number string, until
 	if err := db.writable(); err != nil {
 		return fmt.Errorf("lock outside access of %s: %w", lot, err)
 	}
+	number = db.eng.text(number)
 	ctx, cancel := db.writeContext(ctx)
 	defer cancel()
 	if _, err := db.w.ExecContext(ctx, `INSERT INTO outside_locks (domain, lot, number, until) VALUES (?, ?, ?, ?)`,
@@ -68,6 +70,7 @@ func (db *DB) OutsideLockedUntil(ctx context.Context, domain, lot, number string
 	if db.r == nil {
 		return time.Time{}, fmt.Errorf("outside lock of %s: %w", lot, errNotOpen)
 	}
+	number = db.eng.text(number)
 	var until sql.NullString
 	err := db.r.QueryRowContext(ctx, `SELECT max(until) FROM outside_locks
 		WHERE domain = ? AND lot = ? AND (number = '' OR number = ?) AND until > ?`, domain, lot, number, formatTime(now)).Scan(&until)
@@ -93,6 +96,7 @@ func (db *DB) ClearOutside(ctx context.Context, domain, lot, number string) (lif
 	if err := db.writable(); err != nil {
 		return 0, fmt.Errorf("clear outside lockout of %s: %w", lot, err)
 	}
+	number = db.eng.text(number)
 	ctx, cancel := db.writeContext(ctx)
 	defer cancel()
 	tx, err := db.w.BeginTx(ctx, nil)

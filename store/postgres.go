@@ -292,6 +292,14 @@ func (l Location) String() string {
 	return "sqlite:" + l.Path
 }
 
+// Location is where db is: its file or its DSN.
+func (db *DB) Location() Location {
+	if db.Driver == Postgres {
+		return Location{Driver: Postgres, DSN: db.DSN}
+	}
+	return Location{Driver: SQLite, Path: db.Path}
+}
+
 // New returns a DB for l with default options, not yet open.
 func (l Location) New() *DB {
 	if l.Driver == Postgres {

@@ -44,6 +44,7 @@ func (db *DB) Record(ctx context.Context, t parking.Transition) (rerr error) {
 	if err := db.writable(); err != nil {
 		return fmt.Errorf("record %s: %w", t.Call, err)
 	}
+	t = db.eng.fit(t)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("record %s: %w", t.Call, err)
 	}
@@ -147,6 +148,7 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 			refused[i] = fmt.Errorf("record %s: %w", t.Call, err)
 			continue
 		}
+		t = db.eng.fit(t)
 		if _, err := tx.StmtContext(ctx, db.stmts.savepoint).ExecContext(ctx); err != nil {
 			return nil, fmt.Errorf("record %s: savepoint: %w", t.Call, err)
 		}

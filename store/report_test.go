@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,10 +18,44 @@ import (
 	"github.com/parkd/parkd/store/storetest"
 )
 
-// MustOpenFixture opens a new database holding storetest.Transitions.
+// MustOpenFixture opens a new SQLite database holding
+// storetest.Transitions.
 func MustOpenFixture(tb testing.TB) *store.DB {
 	tb.Helper()
-	db := MustOpenDB(tb)
+	return backends[0].openFixture(tb)
+}
+
+// generate fills db, new and open, with storegen's history for o: on
+// SQLite directly, on PostgreSQL by way of a SQLite file and Copy (the
+// generator writes SQLite's tables).
+func (b backend) generate(tb testing.TB, db *store.DB, o storegen.Options) {
+	tb.Helper()
+	ctx := context.Background()
+	path := db.Path
+	if b.name != "sqlite" {
+		path = filepath.Join(tb.TempDir(), "generated.db")
+	}
+	if _, err := storegen.Generate(ctx, path, o); err != nil {
+		tb.Fatal(err)
+	}
+	if b.name == "sqlite" {
+		return
+	}
+	src, err := store.OpenReadOnly(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := store.Copy(ctx, src, db, store.CopyOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// openFixture opens a new database of the backend holding
+// storetest.Transitions.
+func (b backend) openFixture(tb testing.TB) *store.DB {
+	tb.Helper()
+	db := b.open(tb)
 	storetest.Record(tb, db, storetest.Transitions())
 	return db
 }
@@ -42,132 +77,134 @@ func rr(group string, parked, retrieved, recalled, fallback, abandoned, lost, op
 // hour and day in a zone with a half-hour offset) splits the sessions as the
 // fixture table says.
 func TestDB_Report(t *testing.T) {
-	ctx := context.Background()
-	db := MustOpenFixture(t)
-	ist := time.FixedZone("IST", 5*3600+1800)
-	minus9 := time.FixedZone("-09", -9*3600)
-	total := rr("", 15, 8, 2, 1, 2, 1, 1, 7, 3, 45_500, 130_000, 190_000)
-	byLot := []store.ReportRow{
-		rr("main", 8, 5, 1, 0, 2, 0, 0, 4, 2, 30_000, 190_000, 190_000),
-		rr("reception", 7, 3, 1, 1, 0, 1, 1, 3, 1, 45_500, 130_000, 130_000),
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		db := b.openFixture(t)
+		ist := time.FixedZone("IST", 5*3600+1800)
+		minus9 := time.FixedZone("-09", -9*3600)
+		total := rr("", 15, 8, 2, 1, 2, 1, 1, 7, 3, 45_500, 130_000, 190_000)
+		byLot := []store.ReportRow{
+			rr("main", 8, 5, 1, 0, 2, 0, 0, 4, 2, 30_000, 190_000, 190_000),
+			rr("reception", 7, 3, 1, 1, 0, 1, 1, 3, 1, 45_500, 130_000, 130_000),
+		}
 
-	for _, tt := range []struct {
-		name string
-		by   store.ReportBy
-		loc  *time.Location
-		want []store.ReportRow
-	}{
-		{"Lot", store.ByLot, nil, byLot},
-		{"DefaultIsLot", "", nil, byLot},
-		{"Parker", store.ByParker, nil, []store.ReportRow{
-			rr("1001", 6, 5, 1, 0, 0, 0, 0, 4, 2, 60_000, 190_000, 190_000),
-			rr("1002", 2, 1, 0, 0, 1, 0, 0, 1, 0, 20_001, 20_001, 20_001),
-			rr("1003", 4, 0, 1, 1, 0, 1, 1, 0, 1, 130_000, 130_000, 130_000),
-			rr("1004", 2, 2, 0, 0, 0, 0, 0, 2, 0, 5_000, 45_500, 45_500),
-			rr("1202", 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0),
-		}},
-		{"Retriever", store.ByRetriever, nil, []store.ReportRow{
-			rr("", 5, 0, 0, 1, 2, 1, 1, 0, 0, 0, 0, 0),
-			rr("1001", 1, 0, 1, 0, 0, 0, 0, 0, 2, 190_000, 190_000, 190_000),
-			rr("1003", 1, 0, 1, 0, 0, 0, 0, 0, 1, 130_000, 130_000, 130_000),
-			rr("1202", 4, 4, 0, 0, 0, 0, 0, 4, 0, 20_001, 60_000, 60_000),
-			rr("1203", 1, 1, 0, 0, 0, 0, 0, 0, 0, 125_000, 125_000, 125_000),
-			rr("1204", 1, 1, 0, 0, 0, 0, 0, 1, 0, 60_000, 60_000, 60_000),
-			rr("1205", 2, 2, 0, 0, 0, 0, 0, 2, 0, 5_000, 45_500, 45_500),
-		}},
-		{"HourUTC", store.ByHour, nil, []store.ReportRow{
-			rr("08", 4, 2, 1, 1, 0, 0, 0, 2, 2, 10_000, 190_000, 190_000),
-			rr("09", 3, 1, 0, 0, 1, 0, 1, 1, 0, 45_500, 45_500, 45_500),
-			rr("10", 5, 4, 0, 0, 1, 0, 0, 3, 0, 60_000, 125_000, 125_000),
-			rr("11", 3, 1, 1, 0, 0, 1, 0, 1, 1, 20_001, 130_000, 130_000),
-		}},
-		{"HourIST", store.ByHour, ist, []store.ReportRow{
-			rr("13", 2, 1, 1, 0, 0, 0, 0, 1, 2, 10_000, 190_000, 190_000),
-			rr("14", 5, 2, 0, 1, 1, 0, 1, 2, 0, 5_000, 45_500, 45_500),
-			rr("15", 1, 1, 0, 0, 0, 0, 0, 0, 0, 125_000, 125_000, 125_000),
-			rr("16", 6, 3, 1, 0, 1, 1, 0, 3, 1, 60_000, 130_000, 130_000),
-			rr("17", 1, 1, 0, 0, 0, 0, 0, 1, 0, 20_001, 20_001, 20_001),
-		}},
-		{"DayMinus9", store.ByDay, minus9, []store.ReportRow{
-			rr("2026-11-01", 4, 2, 1, 1, 0, 0, 0, 2, 2, 10_000, 190_000, 190_000),
-			rr("2026-11-02", 11, 6, 1, 0, 2, 1, 1, 5, 1, 60_000, 130_000, 130_000),
-		}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			rep, err := db.Report(ctx, store.ReportQuery{From: storetest.Base(), To: storetest.WindowEnd(), By: tt.by, Location: tt.loc})
+		for _, tt := range []struct {
+			name string
+			by   store.ReportBy
+			loc  *time.Location
+			want []store.ReportRow
+		}{
+			{"Lot", store.ByLot, nil, byLot},
+			{"DefaultIsLot", "", nil, byLot},
+			{"Parker", store.ByParker, nil, []store.ReportRow{
+				rr("1001", 6, 5, 1, 0, 0, 0, 0, 4, 2, 60_000, 190_000, 190_000),
+				rr("1002", 2, 1, 0, 0, 1, 0, 0, 1, 0, 20_001, 20_001, 20_001),
+				rr("1003", 4, 0, 1, 1, 0, 1, 1, 0, 1, 130_000, 130_000, 130_000),
+				rr("1004", 2, 2, 0, 0, 0, 0, 0, 2, 0, 5_000, 45_500, 45_500),
+				rr("1202", 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0),
+			}},
+			{"Retriever", store.ByRetriever, nil, []store.ReportRow{
+				rr("", 5, 0, 0, 1, 2, 1, 1, 0, 0, 0, 0, 0),
+				rr("1001", 1, 0, 1, 0, 0, 0, 0, 0, 2, 190_000, 190_000, 190_000),
+				rr("1003", 1, 0, 1, 0, 0, 0, 0, 0, 1, 130_000, 130_000, 130_000),
+				rr("1202", 4, 4, 0, 0, 0, 0, 0, 4, 0, 20_001, 60_000, 60_000),
+				rr("1203", 1, 1, 0, 0, 0, 0, 0, 0, 0, 125_000, 125_000, 125_000),
+				rr("1204", 1, 1, 0, 0, 0, 0, 0, 1, 0, 60_000, 60_000, 60_000),
+				rr("1205", 2, 2, 0, 0, 0, 0, 0, 2, 0, 5_000, 45_500, 45_500),
+			}},
+			{"HourUTC", store.ByHour, nil, []store.ReportRow{
+				rr("08", 4, 2, 1, 1, 0, 0, 0, 2, 2, 10_000, 190_000, 190_000),
+				rr("09", 3, 1, 0, 0, 1, 0, 1, 1, 0, 45_500, 45_500, 45_500),
+				rr("10", 5, 4, 0, 0, 1, 0, 0, 3, 0, 60_000, 125_000, 125_000),
+				rr("11", 3, 1, 1, 0, 0, 1, 0, 1, 1, 20_001, 130_000, 130_000),
+			}},
+			{"HourIST", store.ByHour, ist, []store.ReportRow{
+				rr("13", 2, 1, 1, 0, 0, 0, 0, 1, 2, 10_000, 190_000, 190_000),
+				rr("14", 5, 2, 0, 1, 1, 0, 1, 2, 0, 5_000, 45_500, 45_500),
+				rr("15", 1, 1, 0, 0, 0, 0, 0, 0, 0, 125_000, 125_000, 125_000),
+				rr("16", 6, 3, 1, 0, 1, 1, 0, 3, 1, 60_000, 130_000, 130_000),
+				rr("17", 1, 1, 0, 0, 0, 0, 0, 1, 0, 20_001, 20_001, 20_001),
+			}},
+			{"DayMinus9", store.ByDay, minus9, []store.ReportRow{
+				rr("2026-11-01", 4, 2, 1, 1, 0, 0, 0, 2, 2, 10_000, 190_000, 190_000),
+				rr("2026-11-02", 11, 6, 1, 0, 2, 1, 1, 5, 1, 60_000, 130_000, 130_000),
+			}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				rep, err := db.Report(ctx, store.ReportQuery{From: storetest.Base(), To: storetest.WindowEnd(), By: tt.by, Location: tt.loc})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := len(rep.Groups), len(tt.want); got != want {
+					t.Fatalf("groups=%d, want %d: %+v", got, want, rep.Groups)
+				}
+				for i := range tt.want {
+					if got, want := rep.Groups[i], tt.want[i]; got != want {
+						t.Errorf("group %d=%+v\nwant     %+v", i, got, want)
+					}
+				}
+				if got, want := rep.Total, total; got != want {
+					t.Errorf("total=%+v\nwant  %+v", got, want)
+				}
+			})
+		}
+
+		t.Run("Ratios", func(t *testing.T) {
+			rep, err := db.Report(ctx, store.ReportQuery{From: storetest.Base(), To: storetest.WindowEnd()})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := len(rep.Groups), len(tt.want); got != want {
-				t.Fatalf("groups=%d, want %d: %+v", got, want, rep.Groups)
+			main := rep.Groups[0]
+			if got, want := main.AbandonRate(), 0.25; got != want {
+				t.Errorf("abandon rate=%v, want %v", got, want)
 			}
-			for i := range tt.want {
-				if got, want := rep.Groups[i], tt.want[i]; got != want {
-					t.Errorf("group %d=%+v\nwant     %+v", i, got, want)
-				}
+			if got, want := main.BeforeRecallShare(), 0.5; got != want {
+				t.Errorf("before recall=%v, want %v", got, want)
 			}
-			if got, want := rep.Total, total; got != want {
-				t.Errorf("total=%+v\nwant  %+v", got, want)
+			if got, ok := rep.Total.AttemptsPerRecalled(); !ok || got != 1.5 {
+				t.Errorf("attempts per recalled=%v, %v, want 1.5", got, ok)
+			}
+			if _, ok := rr("x", 1, 1, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1).AttemptsPerRecalled(); ok {
+				t.Errorf("attempts per recalled defined without recalled calls")
 			}
 		})
-	}
 
-	t.Run("Ratios", func(t *testing.T) {
-		rep, err := db.Report(ctx, store.ReportQuery{From: storetest.Base(), To: storetest.WindowEnd()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		main := rep.Groups[0]
-		if got, want := main.AbandonRate(), 0.25; got != want {
-			t.Errorf("abandon rate=%v, want %v", got, want)
-		}
-		if got, want := main.BeforeRecallShare(), 0.5; got != want {
-			t.Errorf("before recall=%v, want %v", got, want)
-		}
-		if got, ok := rep.Total.AttemptsPerRecalled(); !ok || got != 1.5 {
-			t.Errorf("attempts per recalled=%v, %v, want 1.5", got, ok)
-		}
-		if _, ok := rr("x", 1, 1, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1).AttemptsPerRecalled(); ok {
-			t.Errorf("attempts per recalled defined without recalled calls")
-		}
-	})
+		t.Run("Edges", func(t *testing.T) {
+			// A window of exactly one millisecond at each edge call.
+			for _, tt := range []struct {
+				from time.Time
+				want int
+			}{
+				{storetest.Base().Add(-time.Millisecond), 1},               // call-a
+				{storetest.Base(), 1},                                      // call-b
+				{storetest.WindowEnd().Add(-time.Millisecond), 1},          // call-e
+				{storetest.WindowEnd(), 1},                                 // call-f
+				{storetest.WindowEnd().Add(time.Millisecond), 0},           // nothing
+				{storetest.Base().Add(90 * time.Minute), 0},                // the rejected park is no session
+				{storetest.Base().Add(170*time.Minute + 5*time.Second), 0}, // call-n's move starts no session
+			} {
+				rep, err := db.Report(ctx, store.ReportQuery{From: tt.from, To: tt.from.Add(time.Millisecond)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := rep.Total.Parked; got != tt.want {
+					t.Errorf("parked in [%v, +1ms)=%d, want %d", tt.from, got, tt.want)
+				}
+			}
+		})
 
-	t.Run("Edges", func(t *testing.T) {
-		// A window of exactly one millisecond at each edge call.
-		for _, tt := range []struct {
-			from time.Time
-			want int
-		}{
-			{storetest.Base().Add(-time.Millisecond), 1},               // call-a
-			{storetest.Base(), 1},                                      // call-b
-			{storetest.WindowEnd().Add(-time.Millisecond), 1},          // call-e
-			{storetest.WindowEnd(), 1},                                 // call-f
-			{storetest.WindowEnd().Add(time.Millisecond), 0},           // nothing
-			{storetest.Base().Add(90 * time.Minute), 0},                // the rejected park is no session
-			{storetest.Base().Add(170*time.Minute + 5*time.Second), 0}, // call-n's move starts no session
-		} {
-			rep, err := db.Report(ctx, store.ReportQuery{From: tt.from, To: tt.from.Add(time.Millisecond)})
-			if err != nil {
-				t.Fatal(err)
+		t.Run("ErrInvalid", func(t *testing.T) {
+			for _, q := range []store.ReportQuery{
+				{From: storetest.Base(), To: storetest.WindowEnd(), By: "week"},
+				{From: storetest.WindowEnd(), To: storetest.Base()},
+				{From: storetest.Base(), To: storetest.Base()},
+				{To: storetest.Base()},
+			} {
+				if _, err := db.Report(ctx, q); !errors.Is(err, store.ErrInvalid) {
+					t.Errorf("query %+v: err=%v, want %v", q, err, store.ErrInvalid)
+				}
 			}
-			if got := rep.Total.Parked; got != tt.want {
-				t.Errorf("parked in [%v, +1ms)=%d, want %d", tt.from, got, tt.want)
-			}
-		}
-	})
-
-	t.Run("ErrInvalid", func(t *testing.T) {
-		for _, q := range []store.ReportQuery{
-			{From: storetest.Base(), To: storetest.WindowEnd(), By: "week"},
-			{From: storetest.WindowEnd(), To: storetest.Base()},
-			{From: storetest.Base(), To: storetest.Base()},
-			{To: storetest.Base()},
-		} {
-			if _, err := db.Report(ctx, q); !errors.Is(err, store.ErrInvalid) {
-				t.Errorf("query %+v: err=%v, want %v", q, err, store.ErrInvalid)
-			}
-		}
+		})
 	})
 }
 
@@ -270,52 +307,64 @@ func TestSelectNth(t *testing.T) {
 
 // Ensure lots, parkers and retrievers named with any text (separators,
 // quotes, backslashes, control characters, NUL, bytes that are not UTF-8,
-// the word null) are grouped under exactly the names recorded.
+// the word null) are grouped under exactly the names recorded: on
+// PostgreSQL, which holds neither NUL nor bytes that are not UTF-8, under
+// the names with U+FFFD in their place.
 func TestDB_ReportNames(t *testing.T) {
-	ctx := context.Background()
-	db := MustOpenDB(t)
-	var all strings.Builder
-	for b := range 256 {
-		all.WriteByte(byte(b))
-	}
-	names := []string{
-		"a,b", `say "hi"`, `back\slash`, `\u0041`, "line\nbreak\ttab\r\b\f", "nul\x00and\x01\x1f\x7f",
-		"\xff\xfe not UTF-8", "null", `["x",1]`, "日本語", " ", "\u2028", all.String(),
-	}
-	for i, name := range names {
-		call := parking.CallID(fmt.Sprintf("call-%d", i))
-		at := t0.Add(time.Duration(i) * time.Minute)
-		p := Parked(call, name, 1, at)
-		p.Parker, p.Occupancy.Parker = name, name
-		r := Retrieved(call, name, 1, at, time.Duration(i+1)*time.Second)
-		r.Parker, r.Retriever = name, name
-		MustRecord(t, db, p)
-		MustRecord(t, db, r)
-	}
-	want := slices.Sorted(slices.Values(names))
-	for _, by := range []store.ReportBy{store.ByLot, store.ByParker, store.ByRetriever} {
-		t.Run(string(by), func(t *testing.T) {
-			rep, err := db.Report(ctx, store.ReportQuery{From: t0, To: t0.Add(time.Hour), By: by})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, want := len(rep.Groups), len(want); got != want {
-				t.Fatalf("groups=%d, want %d", got, want)
-			}
-			for i, g := range rep.Groups {
-				if g.Group != want[i] {
-					t.Errorf("group %d=%q, want %q", i, g.Group, want[i])
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		db := b.open(t)
+		var all strings.Builder
+		for b := range 256 {
+			all.WriteByte(byte(b))
+		}
+		names := []string{
+			"a,b", `say "hi"`, `back\slash`, `\u0041`, "line\nbreak\ttab\r\b\f", "nul\x00and\x01\x1f\x7f",
+			"\xff\xfe not UTF-8", "null", `["x",1]`, "日本語", " ", "\u2028", all.String(),
+		}
+		for i, name := range names {
+			call := parking.CallID(fmt.Sprintf("call-%d", i))
+			at := t0.Add(time.Duration(i) * time.Minute)
+			p := Parked(call, name, 1, at)
+			p.Parker, p.Occupancy.Parker = name, name
+			r := Retrieved(call, name, 1, at, time.Duration(i+1)*time.Second)
+			r.Parker, r.Retriever = name, name
+			MustRecord(t, db, p)
+			MustRecord(t, db, r)
+		}
+		stored := func(s string) string { return s }
+		if b.name == "postgres" {
+			stored = store.PostgresText
+		}
+		var want []string
+		for _, n := range names {
+			want = append(want, stored(n))
+		}
+		slices.Sort(want)
+		for _, by := range []store.ReportBy{store.ByLot, store.ByParker, store.ByRetriever} {
+			t.Run(string(by), func(t *testing.T) {
+				rep, err := db.Report(ctx, store.ReportQuery{From: t0, To: t0.Add(time.Hour), By: by})
+				if err != nil {
+					t.Fatal(err)
 				}
-				wait := time.Duration(slices.Index(names, want[i])+1) * time.Second
-				if g.Parked != 1 || g.Retrieved != 1 || g.BeforeRecall != 1 || g.WaitMedian != wait || g.WaitMax != wait {
-					t.Errorf("group %q=%+v, want one session retrieved after %v", g.Group, g, wait)
+				if got, want := len(rep.Groups), len(want); got != want {
+					t.Fatalf("groups=%d, want %d", got, want)
 				}
-			}
-			if got, want := rep.Total.Parked, len(names); got != want {
-				t.Errorf("total parked=%d, want %d", got, want)
-			}
-		})
-	}
+				for i, g := range rep.Groups {
+					if g.Group != want[i] {
+						t.Errorf("group %d=%q, want %q", i, g.Group, want[i])
+					}
+					wait := time.Duration(slices.IndexFunc(names, func(n string) bool { return stored(n) == want[i] })+1) * time.Second
+					if g.Parked != 1 || g.Retrieved != 1 || g.BeforeRecall != 1 || g.WaitMedian != wait || g.WaitMax != wait {
+						t.Errorf("group %q=%+v, want one session retrieved after %v", g.Group, g, wait)
+					}
+				}
+				if got, want := rep.Total.Parked, len(names); got != want {
+					t.Errorf("total parked=%d, want %d", got, want)
+				}
+			})
+		}
+	})
 }
 
 // wantReport computes, one session at a time, the report of ss grouped by
@@ -386,48 +435,48 @@ func wantReport(ss []store.Session, by store.ReportBy, loc *time.Location) (grou
 // saving time changes inside the window, half-hour and 45-minute offsets,
 // and an offset in seconds.
 func TestDB_ReportMatchesSessions(t *testing.T) {
-	ctx := context.Background()
-	db := MustOpenDB(t)
-	end := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC) // the window spans the EU and US ends of summer time
-	if _, err := storegen.Generate(ctx, db.Path, storegen.Options{Rows: 6000, Seed: 7, End: end, Span: 40 * 24 * time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	var zones []*time.Location
-	for _, name := range []string{"UTC", "America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham"} {
-		loc, err := time.LoadLocation(name)
-		if err != nil {
-			t.Fatal(err)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		db := b.open(t)
+		end := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC) // the window spans the EU and US ends of summer time
+		b.generate(t, db, storegen.Options{Rows: 6000, Seed: 7, End: end, Span: 40 * 24 * time.Hour})
+		var zones []*time.Location
+		for _, name := range []string{"UTC", "America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham"} {
+			loc, err := time.LoadLocation(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			zones = append(zones, loc)
 		}
-		zones = append(zones, loc)
-	}
-	zones = append(zones, time.FixedZone("+0019:32", 19*60+32), time.FixedZone("-0930", -(9*3600+1800)))
-	for _, w := range []struct{ from, to time.Time }{
-		{end.AddDate(0, 0, -41).Add(17*time.Minute + 13500*time.Millisecond), end.Add(time.Hour)},
-		{end.AddDate(0, 0, -12).Add(3 * time.Hour), end.AddDate(0, 0, -5)},
-	} {
-		ss, err := db.Sessions(ctx, w.from, w.to)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ss) < 300 {
-			t.Fatalf("only %d sessions in %v to %v", len(ss), w.from, w.to)
-		}
-		for _, by := range []store.ReportBy{store.ByLot, store.ByParker, store.ByRetriever, store.ByHour, store.ByDay} {
-			for _, loc := range zones {
-				rep, err := db.Report(ctx, store.ReportQuery{From: w.from, To: w.to, By: by, Location: loc})
-				if err != nil {
-					t.Fatal(err)
-				}
-				groups, total := wantReport(ss, by, loc)
-				if !slices.Equal(rep.Groups, groups) {
-					t.Errorf("%v to %v by %s in %v: groups\n%+v\nwant\n%+v", w.from, w.to, by, loc, rep.Groups, groups)
-				}
-				if rep.Total != total {
-					t.Errorf("%v to %v by %s in %v: total=%+v\nwant  %+v", w.from, w.to, by, loc, rep.Total, total)
+		zones = append(zones, time.FixedZone("+0019:32", 19*60+32), time.FixedZone("-0930", -(9*3600+1800)))
+		for _, w := range []struct{ from, to time.Time }{
+			{end.AddDate(0, 0, -41).Add(17*time.Minute + 13500*time.Millisecond), end.Add(time.Hour)},
+			{end.AddDate(0, 0, -12).Add(3 * time.Hour), end.AddDate(0, 0, -5)},
+		} {
+			ss, err := db.Sessions(ctx, w.from, w.to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ss) < 300 {
+				t.Fatalf("only %d sessions in %v to %v", len(ss), w.from, w.to)
+			}
+			for _, by := range []store.ReportBy{store.ByLot, store.ByParker, store.ByRetriever, store.ByHour, store.ByDay} {
+				for _, loc := range zones {
+					rep, err := db.Report(ctx, store.ReportQuery{From: w.from, To: w.to, By: by, Location: loc})
+					if err != nil {
+						t.Fatal(err)
+					}
+					groups, total := wantReport(ss, by, loc)
+					if !slices.Equal(rep.Groups, groups) {
+						t.Errorf("%v to %v by %s in %v: groups\n%+v\nwant\n%+v", w.from, w.to, by, loc, rep.Groups, groups)
+					}
+					if rep.Total != total {
+						t.Errorf("%v to %v by %s in %v: total=%+v\nwant  %+v", w.from, w.to, by, loc, rep.Total, total)
+					}
 				}
 			}
 		}
-	}
+	})
 }
 
 // Ensure the hour and day of a stored time at a fixed offset are those the

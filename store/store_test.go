@@ -8,9 +8,87 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parkd/parkd/internal/pgtest"
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
 )
+
+// TestMain stops the PostgreSQL server the backend tests started, if any.
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// backend is an engine the store's behaviour is tested on: every test
+// about what the store does (not about SQLite's files) runs once per
+// backend, through forEachBackend.
+type backend struct {
+	name string
+	// newLoc returns a new, empty database for the test: a file in its
+	// temporary directory, or a PostgreSQL database of its own (pgtest).
+	newLoc func(tb testing.TB) store.Location
+}
+
+var backends = []backend{
+	{"sqlite", func(tb testing.TB) store.Location {
+		return store.Location{Driver: store.SQLite, Path: filepath.Join(tb.TempDir(), "parkd.db")}
+	}},
+	{"postgres", func(tb testing.TB) store.Location {
+		return store.Location{Driver: store.Postgres, DSN: pgtest.DSN(tb)}
+	}},
+}
+
+// forEachBackend runs f as a subtest per backend, named after it.
+func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+	t.Helper()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// benchEachBackend is forEachBackend for benchmarks.
+func benchEachBackend(b *testing.B, f func(b *testing.B, be backend)) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) { f(b, be) })
+	}
+}
+
+// open opens a new database of the backend and closes it when the test
+// ends.
+func (b backend) open(tb testing.TB) *store.DB {
+	tb.Helper()
+	return b.openAt(tb, b.newLoc(tb))
+}
+
+// openAt opens the database at loc and closes it when the test ends.
+func (b backend) openAt(tb testing.TB, loc store.Location) *store.DB {
+	tb.Helper()
+	db := loc.New()
+	if err := db.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return db
+}
+
+// newDB returns a DB for a new database of the backend, not yet open,
+// closed when the test ends.
+func (b backend) newDB(tb testing.TB) *store.DB {
+	tb.Helper()
+	db := b.newLoc(tb).New()
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// rawExec runs q, written with SQLite's ? placeholders, on db's writer,
+// bypassing the store's methods (as an outside tool would).
+func rawExec(tb testing.TB, db *store.DB, q string, args ...any) {
+	tb.Helper()
+	if _, err := db.WritePool().Exec(db.Rebind(q), args...); err != nil {
+		tb.Fatalf("%s: %v", q, err)
+	}
+}
 
 // t0 is the base time of the test transitions. It is not in UTC, so the
 // tests also check that the store converts.

@@ -215,6 +215,7 @@ func (db *DB) DeliveryFailed(ctx context.Context, id int64, next time.Time, msg 
 	if len(msg) > 512 {
 		msg = msg[:512]
 	}
+	msg = db.eng.text(msg)
 	ctx, cancel := db.writeContext(ctx)
 	defer cancel()
 	if _, err := db.w.ExecContext(ctx,
