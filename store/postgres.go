@@ -153,7 +153,7 @@ func (db *DB) pgConfig() (*pgx.ConnConfig, error) {
 	if err != nil {
 		// pgx hides the password on a best-effort basis; so does this,
 		// knowing where it may be.
-		return nil, fmt.Errorf("store: PostgreSQL DSN %s: %s", db.Path, scrub(err.Error(), dsnSecrets(db.DSN, "")...))
+		return nil, fmt.Errorf("store: PostgreSQL DSN: %s", scrub(err.Error(), dsnSecrets(db.DSN, "")...))
 	}
 	db.secret = cfg.Password
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
