@@ -26,6 +26,7 @@ const (
 	DefaultPassword       = "ClueCon"
 	DefaultCommandTimeout = 5 * time.Second
 	DefaultStorePath      = "parkd.db"
+	DefaultStoreDriver    = "sqlite"
 	DefaultLogLevel       = "info"
 	DefaultLogFormat      = "json"
 
@@ -87,11 +88,22 @@ type ESL struct {
 	CommandTimeout time.Duration `toml:"command_timeout"`
 }
 
-// Store configures the SQLite database.
+// Store configures the database: a SQLite file (the default), or a
+// PostgreSQL database.
 type Store struct {
+	// Driver is "sqlite" (the default: the file at Path) or "postgres"
+	// (the database DSN names; Path is not used).
+	Driver string `toml:"driver"`
 	// Path is the SQLite database file. Load makes a relative path
 	// relative to the configuration file's directory.
 	Path string `toml:"path"`
+	// DSN names the PostgreSQL database, in libpq's keyword/value form
+	// ("host=db1 dbname=parkd user=parkd") or as a URL
+	// (postgres://parkd@db1/parkd); libpq's environment variables fill in
+	// what it leaves out. The password may be in it or, better, in
+	// PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass). It is never
+	// printed: messages quote no DSN.
+	DSN string `toml:"dsn"`
 	// Keep is how long the history of ended park sessions is kept; a daily
 	// prune deletes what is older. 0 (the default, keep = "") keeps
 	// everything. Written "400d" (days) or as a Go duration ("9600h"); at
@@ -258,7 +270,7 @@ func Default() Config {
 			Allow:          DefaultAllow(),
 			CommandTimeout: DefaultCommandTimeout,
 		},
-		Store: Store{Path: DefaultStorePath},
+		Store: Store{Driver: DefaultStoreDriver, Path: DefaultStorePath},
 		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		// The board listens here by default, but is served only once a
 		// user or a token can log in (HTTP.Enabled).
@@ -403,3 +415,16 @@ func (e ESL) String() string {
 
 // GoString is like String, so that %#v does not print the password either.
 func (e ESL) GoString() string { return "conf.ESL{" + e.String() + "}" }
+
+// String describes the store settings; the DSN, which may hold a
+// password, is shown as *** when set.
+func (s Store) String() string {
+	dsn := ""
+	if s.DSN != "" {
+		dsn = "***"
+	}
+	return fmt.Sprintf("driver=%s path=%s dsn=%s keep=%s", s.Driver, s.Path, dsn, s.Keep)
+}
+
+// GoString is like String, so that %#v does not print the DSN either.
+func (s Store) GoString() string { return "conf.Store{" + s.String() + "}" }

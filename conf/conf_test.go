@@ -158,7 +158,7 @@ func TestParse_Full(t *testing.T) {
 			Allow:          []string{"10.0.0.0/8", "192.168.1.7/32", "fd00::/8"},
 			CommandTimeout: 2500 * time.Millisecond,
 		},
-		Store: conf.Store{Path: "/var/lib/parkd/parkd.db"},
+		Store: conf.Store{Driver: "sqlite", Path: "/var/lib/parkd/parkd.db"},
 		Log:   conf.Log{Level: "debug", Format: "console"},
 		HTTP:  conf.HTTP{Listen: conf.DefaultHTTPListen},
 		Lots: []conf.Lot{
@@ -277,6 +277,10 @@ func TestParse_Invalid(t *testing.T) {
 		// [store]
 		{"StorePathEmpty", `store.path = ""`, `parkd.toml: store.path: must not be empty`},
 		{"StorePathType", `store.path = true`, `parkd.toml: store.path: must be a quoted string, not a boolean`},
+		{"StoreDriverUnknown", `store.driver = "mysql"`, `parkd.toml: store.driver: "mysql": must be "sqlite" or "postgres"`},
+		{"StoreDSNWithoutPostgres", `store.dsn = "host=db1"`, `parkd.toml: store.dsn: is for driver = "postgres"; driver "sqlite" uses store.path`},
+		{"StorePostgresWithoutDSN", `store.driver = "postgres"`, `parkd.toml: store.dsn: must name the PostgreSQL database with driver = "postgres"`},
+		{"StoreDSNLineBreak", "[store]\ndriver = \"postgres\"\ndsn = \"host=db1\\npassword=hunter22\"", `parkd.toml: store.dsn: must not contain control characters such as line breaks`},
 		{"StoreKeepShort", `store.keep = "23h"`, `parkd.toml: store.keep: 23h0m0s: must be at least one day ("1d"), or "" to keep everything`},
 		{"StoreKeepZeroDays", `store.keep = "0d"`, `parkd.toml: store.keep: "0d": must be at least one day ("1d"), or "" to keep everything`},
 		{"StoreKeepNegative", `store.keep = "-48h"`, `parkd.toml: store.keep: -48h0m0s: must be at least one day`},
@@ -435,7 +439,7 @@ func TestParse_Invalid(t *testing.T) {
 		{"UnknownTopLevel", `colour = "blue"`, `parkd.toml: colour: unknown key`},
 		{"UnknownTable", "[database]\npath = \"x\"", `parkd.toml: database: unknown key`},
 		{"UnknownESLKey", `esl.pasword = "x"`, `parkd.toml: esl.pasword: unknown key; did you mean "password"?`},
-		{"UnknownStoreKey", `store.dsn = "x"`, `parkd.toml: store.dsn: unknown key`},
+		{"UnknownStoreKey", `store.file = "x"`, `parkd.toml: store.file: unknown key`},
 		{"UnknownLogKey", `log.lvl = "x"`, `parkd.toml: log.lvl: unknown key; did you mean "level"?`},
 		{"UnknownLotKey", lot(`timout = "5s"`), `parkd.toml: lot[0].timout: unknown key; did you mean "timeout"?`},
 		{"UnknownKeyCase", `esl.Listen = "x"`, `parkd.toml: esl.Listen: unknown key; did you mean "listen"?`},
@@ -624,6 +628,12 @@ func TestPassword_NeverPrinted(t *testing.T) {
 		{"SyntaxSameValueElsewhere", "[esl]\npassword = \"" + pw + "\"\nlisten = " + pw + "\n"},
 		{"SyntaxPasswordLater", "[esl]\nlisten = " + pw + "\npassword = '" + pw + "'\n"},
 		{"TypeErrorAndUnknownKey", "[esl]\npassword = 12345678901\npasswd = \"" + pw + "\"\n"},
+		{"DSNValidationErrorElsewhere", "[store]\ndriver = \"postgres\"\ndsn = \"password=" + pw + "\"\n[log]\nlevel = \"x\"\n"},
+		{"DSNControlCharacter", "[store]\ndriver = \"postgres\"\ndsn = \"password=" + pw + "\\n\"\n"},
+		{"DSNSyntaxUnterminated", "[store]\ndriver = \"postgres\"\ndsn = \"password=" + pw + "\n"},
+		{"DSNSyntaxUnquoted", "[store]\ndriver = \"postgres\"\ndsn = password=" + pw + "\n"},
+		{"DSNWrongType", "[store]\ndriver = \"postgres\"\ndsn = [\"password=" + pw + "\"]\n"},
+		{"DSNWithSQLite", "[store]\ndsn = \"postgres://u:" + pw + "@db1/parkd\"\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := conf.Parse([]byte(tt.data), "parkd.toml")
@@ -642,6 +652,7 @@ func TestPassword_NeverPrinted(t *testing.T) {
 
 	c := conf.Default()
 	c.ESL.Password = pw
+	c.Store.DSN = "host=db1 password=" + pw
 	for _, s := range []string{
 		c.ESL.String(),
 		fmt.Sprint(c.ESL),

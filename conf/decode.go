@@ -103,6 +103,8 @@ func syntaxError(name string, data []byte, err error) error {
 		msg = "syntax error near esl.password (details hidden so that the password is not printed)"
 	case mentionsSecret(pe.LastKey) || mentionsSecret(line):
 		msg = "syntax error near a webhook secret (details hidden so that the secret is not printed)"
+	case mentionsDSN(pe.LastKey) || mentionsDSN(line):
+		msg = "syntax error near store.dsn (details hidden so that a password in it is not printed)"
 	case len(pw) >= minRedacted && strings.Contains(line, pw):
 		msg = "syntax error (details hidden: the line holds the password)"
 	case pe.LastKey != "":
@@ -132,6 +134,11 @@ func redact(s, pw string) string {
 // mentionsPassword reports whether s contains the word "password" in any case.
 func mentionsPassword(s string) bool {
 	return strings.Contains(strings.ToLower(s), "password")
+}
+
+// mentionsDSN reports whether s names the DSN key in any case.
+func mentionsDSN(s string) bool {
+	return strings.Contains(strings.ToLower(s), "dsn")
 }
 
 // mentionsSecret reports whether s contains the word "secret" in any case.

@@ -82,12 +82,7 @@ func (c *Config) validate() problems {
 		p.addf("instance", "%s: must be 1 to %d characters from A-Z, a-z, 0-9, . _ and -", quote(c.Instance), MaxInstanceLen)
 	}
 	c.ESL.validate(&p)
-	switch {
-	case c.Store.Path == "":
-		p.addf("store.path", "must not be empty")
-	case strings.ContainsRune(c.Store.Path, 0):
-		p.addf("store.path", "%s: must not contain a NUL byte", quote(c.Store.Path))
-	}
+	c.Store.validate(&p)
 	if c.Store.Keep != 0 && c.Store.Keep < MinKeep {
 		p.addf("store.keep", "%s: must be at least one day (\"1d\"), or \"\" to keep everything", c.Store.Keep)
 	}
@@ -98,6 +93,32 @@ func (c *Config) validate() problems {
 	c.HTTP.validate(&p, c.Lots)
 	c.validateWebhooks(&p)
 	return p
+}
+
+// validate records the problems in s. The DSN, which may hold a password,
+// is never quoted.
+func (s Store) validate(p *problems) {
+	switch s.Driver {
+	case "sqlite":
+		switch {
+		case s.Path == "":
+			p.addf("store.path", "must not be empty")
+		case strings.ContainsRune(s.Path, 0):
+			p.addf("store.path", "%s: must not contain a NUL byte", quote(s.Path))
+		}
+		if s.DSN != "" {
+			p.addf("store.dsn", `is for driver = "postgres"; driver "sqlite" uses store.path`)
+		}
+	case "postgres":
+		switch {
+		case strings.TrimSpace(s.DSN) == "":
+			p.addf("store.dsn", `must name the PostgreSQL database with driver = "postgres", e.g. "host=db1 dbname=parkd user=parkd"`)
+		case strings.ContainsFunc(s.DSN, unicode.IsControl):
+			p.addf("store.dsn", "must not contain control characters such as line breaks")
+		}
+	default:
+		p.addf("store.driver", `%s: must be "sqlite" or "postgres"`, quote(s.Driver))
+	}
 }
 
 // validate records the problems in e. The password is never quoted.
