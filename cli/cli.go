@@ -83,6 +83,7 @@ var commands = []struct{ name, what string }{
 	{"check", "check the configuration serve would run with, and its store"},
 	{"passwd", "print the hash of a board password for [[http.user]], or with --token a new API token"},
 	{"unlock", "lift outside pick-up lockouts: parkd unlock LOT [NUMBER]"},
+	{"migrate", "copy a site's database into another and compare: --from sqlite:PATH --to postgres:DSN"},
 	{"pin", "print the hash of an outside pick-up PIN for pin_hash in [lot.outside]"},
 	{"version", "print the version"},
 	{"help", "print this help, or a command's: parkd help COMMAND"},
@@ -128,6 +129,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPin(rest, stdout, stderr)
 	case "unlock":
 		return runUnlock(ctx, rest, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, stdout, stderr)
 	case "version":
 		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":

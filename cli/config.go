@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/daemon"
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/fsconf"
 	"github.com/parkd/parkd/store"
@@ -117,14 +118,20 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: OK: %d lot(s), listening on %s, FreeSWITCH at %s\n",
 		name, len(c.Lots), c.ESL.Listen, c.ESL.FreeSWITCH)
-	db, err := filepath.Abs(c.Store.Path)
-	if err != nil {
+	loc := daemon.StoreLocation(c)
+	if loc.Driver == store.SQLite {
+		if loc.Path, err = filepath.Abs(loc.Path); err != nil {
+			return err
+		}
+	}
+	if err := loc.Check(); err != nil {
 		return err
 	}
-	if err := store.CheckOpen(db); err != nil {
-		return err
+	where := loc.Path
+	if loc.Driver == store.Postgres {
+		where = loc.String() // the DSN without its password
 	}
-	if _, err := fmt.Fprintf(stdout, "store %s: OK\n", db); err != nil {
+	if _, err := fmt.Fprintf(stdout, "store %s: OK\n", where); err != nil {
 		return err
 	}
 	if _, err := fmt.Fprintln(stdout, boardLine(c.HTTP)); err != nil {

@@ -35,11 +35,7 @@ func runNote(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, err := store.CleanNote(text); err != nil {
 		return Usagef(fs, "%v", err)
 	}
-	path, err := dbf.path()
-	if err != nil {
-		return err
-	}
-	d, err := store.OpenExisting(path)
+	d, err := dbf.openExisting()
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"github.com/parkd/parkd/store"
 )
 
 // runUnlock lifts outside pick-up lockouts: of one calling number, or of
@@ -26,11 +24,7 @@ func runUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return Usagef(fs, "want LOT [NUMBER], got %d argument(s)", fs.NArg())
 	}
 	lot, number := fs.Arg(0), fs.Arg(1)
-	path, err := dbf.path()
-	if err != nil {
-		return err
-	}
-	d, err := store.OpenExisting(path)
+	d, err := dbf.openExisting()
 	if err != nil {
 		return err
 	}

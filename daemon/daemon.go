@@ -111,7 +111,8 @@ func (m *Main) Open(ctx context.Context) error {
 			return fmt.Errorf("instance: %w", err)
 		}
 	}
-	m.DB = store.NewDB(c.Store.Path)
+	loc := StoreLocation(c)
+	m.DB = loc.New()
 	m.startEvents()
 	if m.BusyTimeout > 0 {
 		m.DB.BusyTimeout = m.BusyTimeout
@@ -121,8 +122,12 @@ func (m *Main) Open(ctx context.Context) error {
 	// usable and before it writes: a store serve refuses (read-only,
 	// foreign, damaged, newer) gets no lock file beside it, and its error
 	// says what is wrong rather than that a lock file cannot be created.
-	// Reopen keeps the lock it has.
+	// Reopen keeps the lock it has. On PostgreSQL the lock is an advisory
+	// lock the store holds on a connection of its own (LockDaemon).
 	m.DB.BeforeWrite = func() error {
+		if loc.Driver == store.Postgres {
+			return m.DB.LockDaemon(ctx)
+		}
 		if m.lock != nil {
 			return nil
 		}
@@ -226,11 +231,22 @@ func (m *Main) Open(ctx context.Context) error {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
 	m.runWebhooks(runCtx)
-	m.watch = &storeWatch{m: m, path: c.Store.Path}
-	m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })
+	if loc.Driver != store.Postgres { // a file can be deleted or replaced; a PostgreSQL database is no file
+		m.watch = &storeWatch{m: m, path: c.Store.Path}
+		m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })
+	}
 	m.Logger.Info().Str("instance", m.Client.Instance).Str("listen", m.ln.Addr().String()).Str("freeswitch", c.ESL.FreeSWITCH).
-		Str("store", c.Store.Path).Int("lots", len(c.Lots)).Bool("blf", m.Presence != nil).Str("version", m.Version).Msg("parkd started")
+		Str("store", loc.String()).Int("lots", len(c.Lots)).Bool("blf", m.Presence != nil).Str("version", m.Version).Msg("parkd started")
 	return nil
+}
+
+// StoreLocation is the database c's [store] names: its SQLite file, or
+// its PostgreSQL DSN.
+func StoreLocation(c conf.Config) store.Location {
+	if c.Store.Driver == string(store.Postgres) {
+		return store.Location{Driver: store.Postgres, DSN: c.Store.DSN}
+	}
+	return store.Location{Driver: store.SQLite, Path: c.Store.Path}
 }
 
 // ListenAddr is the address the outbound listener took.

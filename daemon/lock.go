@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,11 +9,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/parkd/parkd/store"
 )
 
 // ErrLocked means another parkd serve holds the database: two daemons on
-// one database would park two calls into the same slot.
-var ErrLocked = errors.New("the database is in use by another parkd")
+// one database would park two calls into the same slot. It is the store's
+// error, which a PostgreSQL database's lock returns.
+var ErrLocked = store.ErrLocked
 
 // dbLock is an exclusive flock(2) on a file beside the database
 // (parkd.db.lock), holding the PID of the daemon that has it. The kernel
@@ -45,6 +49,25 @@ func lockDatabase(dbPath string) (*dbLock, error) {
 		return nil, fmt.Errorf("lock the database: write %s: %w", path, err)
 	}
 	return &dbLock{f: f}, nil
+}
+
+// LockStore takes the daemon's lock on the database at loc, as parkd serve
+// does, for a command that must not run beside a daemon (parkd migrate);
+// release lets it go. It fails with an error wrapping ErrLocked if a
+// daemon holds it. A PostgreSQL database's lock is held by db, which must
+// be loc's and open; release does not close db.
+func LockStore(ctx context.Context, loc store.Location, db *store.DB) (release func() error, err error) {
+	if loc.Driver == store.Postgres {
+		if err := db.LockDaemon(ctx); err != nil {
+			return nil, err
+		}
+		return func() error { return nil }, nil // db's Close lets it go
+	}
+	l, err := lockDatabase(loc.Path)
+	if err != nil {
+		return nil, err
+	}
+	return l.release, nil
 }
 
 // holder reads the PID in a lock file. The holder writes it right after

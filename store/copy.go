@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -106,12 +107,16 @@ func Copy(ctx context.Context, from, to *DB, o CopyOptions) (CopyResult, error) 
 			}
 		}
 	}
+	snap, err := from.snapshot(ctx)
+	if err != nil {
+		return CopyResult{}, fmt.Errorf("copy: %s: %w", from.Path, err)
+	}
+	defer snap.Rollback()
 	var res CopyResult
-	var err error
 	if to.Driver == Postgres {
-		err = copyIntoPostgres(ctx, from, to, o, &res)
+		err = copyIntoPostgres(ctx, snap, to, o, &res)
 	} else {
-		err = copyIntoSQLite(ctx, from, to, o, &res)
+		err = copyIntoSQLite(ctx, snap, to, o, &res)
 	}
 	if err != nil {
 		return CopyResult{}, to.damagedErr(err)
@@ -145,9 +150,23 @@ func sameVersion(ctx context.Context, dbs ...*DB) error {
 	return nil
 }
 
-// selectAll reads every row of t from db, in key order.
-func selectAll(ctx context.Context, db *DB, t copyTable) (*sql.Rows, error) {
-	return db.r.QueryContext(ctx, `SELECT `+strings.Join(t.cols, ", ")+` FROM `+t.name+` ORDER BY `+t.order)
+// selectAll reads every row of t through q, in key order.
+func selectAll(ctx context.Context, q querier, t copyTable) (*sql.Rows, error) {
+	return q.QueryContext(ctx, `SELECT `+strings.Join(t.cols, ", ")+` FROM `+t.name+` ORDER BY `+t.order)
+}
+
+// snapshot begins a read-only transaction on db's readers that sees every
+// table as it was at one moment, whatever is written meanwhile: Copy and
+// Compare read a database a daemon may still be writing. Roll it back
+// when done.
+func (db *DB) snapshot(ctx context.Context) (*txn, error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.Driver == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	// SQLite: a read transaction of a WAL database keeps the snapshot of
+	// its first read.
+	return db.r.BeginTx(ctx, opts)
 }
 
 // rowSource hands a table's rows to pgx's COPY, one at a time, made fit
@@ -215,7 +234,7 @@ func normValue(v any) any {
 
 // copyIntoPostgres copies with PostgreSQL's COPY, in one transaction on
 // the target's writer connection.
-func copyIntoPostgres(ctx context.Context, from, to *DB, o CopyOptions, res *CopyResult) error {
+func copyIntoPostgres(ctx context.Context, from querier, to *DB, o CopyOptions, res *CopyResult) error {
 	conn, err := to.w.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("copy: %w", err)
@@ -279,7 +298,7 @@ func copyIntoPostgres(ctx context.Context, from, to *DB, o CopyOptions, res *Cop
 }
 
 // copyIntoSQLite copies with multi-row INSERTs in one write transaction.
-func copyIntoSQLite(ctx context.Context, from, to *DB, o CopyOptions, res *CopyResult) error {
+func copyIntoSQLite(ctx context.Context, from querier, to *DB, o CopyOptions, res *CopyResult) error {
 	tx, err := to.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("copy: begin: %w", err)
@@ -348,13 +367,24 @@ func copyIntoSQLite(ctx context.Context, from, to *DB, o CopyOptions, res *CopyR
 // (a's text as PostgreSQL would hold it when b is PostgreSQL). It is
 // Copy's proof: a copy without loss compares Same on every table.
 func Compare(ctx context.Context, a, b *DB) ([]TableCopy, error) {
+	var snaps [2]*txn
+	for i, db := range []*DB{a, b} {
+		if db.r == nil {
+			return nil, fmt.Errorf("compare: %w", errNotOpen)
+		}
+		var err error
+		if snaps[i], err = db.snapshot(ctx); err != nil {
+			return nil, fmt.Errorf("compare: %s: %w", db.Path, err)
+		}
+		defer snaps[i].Rollback()
+	}
 	var out []TableCopy
 	for _, t := range copyTables {
-		ha, na, err := tableDigest(ctx, a, t, b.Driver == Postgres)
+		ha, na, err := tableDigest(ctx, snaps[0], t, b.Driver == Postgres)
 		if err != nil {
 			return nil, fmt.Errorf("compare: %s: %s: %w", a.Path, t.name, err)
 		}
-		hb, nb, err := tableDigest(ctx, b, t, false)
+		hb, nb, err := tableDigest(ctx, snaps[1], t, false)
 		if err != nil {
 			return nil, fmt.Errorf("compare: %s: %s: %w", b.Path, t.name, err)
 		}
@@ -363,14 +393,11 @@ func Compare(ctx context.Context, a, b *DB) ([]TableCopy, error) {
 	return out, nil
 }
 
-// tableDigest hashes every row of t in db in key order, each value tagged
+// tableDigest hashes every row of t, read through q, in key order, each value tagged
 // with its kind, and counts them. With pgText, text is hashed as
 // PostgreSQL would hold it.
-func tableDigest(ctx context.Context, db *DB, t copyTable, pgText bool) ([32]byte, int64, error) {
-	if db.r == nil {
-		return [32]byte{}, 0, errNotOpen
-	}
-	rows, err := selectAll(ctx, db, t)
+func tableDigest(ctx context.Context, q querier, t copyTable, pgText bool) ([32]byte, int64, error) {
+	rows, err := selectAll(ctx, q, t)
 	if err != nil {
 		return [32]byte{}, 0, err
 	}
@@ -408,4 +435,54 @@ func tableDigest(ctx context.Context, db *DB, t copyTable, pgText bool) ([32]byt
 	var sum [32]byte
 	copy(sum[:], h.Sum(nil))
 	return sum, src.n, nil
+}
+
+// CompareReports makes q's report on a and on b and reports whether they
+// give the same figures: groups, total and outside pick-up. When b is
+// PostgreSQL, a's group names are taken as PostgreSQL stores them (a copy
+// replaced what it could not hold).
+func CompareReports(ctx context.Context, a, b *DB, q ReportQuery) (ra, rb Report, same bool, err error) {
+	if ra, err = a.Report(ctx, q); err != nil {
+		return Report{}, Report{}, false, err
+	}
+	if rb, err = b.Report(ctx, q); err != nil {
+		return Report{}, Report{}, false, err
+	}
+	groups := slices.Clone(ra.Groups)
+	if b.Driver == Postgres {
+		// Names that PostgreSQL changed may now sort elsewhere, or two
+		// may have become one: regroup them as b would.
+		byName := map[string]*groupAcc{}
+		for _, g := range groups {
+			k := postgresText(g.Group)
+			if acc := byName[k]; acc != nil {
+				acc.r = addRows(acc.r, g)
+			} else {
+				byName[k] = &groupAcc{r: g}
+			}
+			byName[k].r.Group = k
+		}
+		groups = groups[:0]
+		for _, acc := range byName {
+			groups = append(groups, acc.r)
+		}
+		slices.SortFunc(groups, func(x, y ReportRow) int { return strings.Compare(x.Group, y.Group) })
+	}
+	same = slices.Equal(groups, rb.Groups) && ra.Total == rb.Total && slices.Equal(ra.Outside, rb.Outside)
+	return ra, rb, same, nil
+}
+
+// addRows adds b's counts to a's. Percentiles cannot be added: a group two
+// names fell into compares unequal on them unless they agree.
+func addRows(a, b ReportRow) ReportRow {
+	a.Parked += b.Parked
+	a.Retrieved += b.Retrieved
+	a.Recalled += b.Recalled
+	a.Fallback += b.Fallback
+	a.Abandoned += b.Abandoned
+	a.Lost += b.Lost
+	a.Open += b.Open
+	a.BeforeRecall += b.BeforeRecall
+	a.RecallAttempts += b.RecallAttempts
+	return a
 }
