@@ -25,7 +25,7 @@ check:
 	$(GO) vet ./...
 	@if $(GO) list -deps ./parking/... | grep -E 'eslgo|go-sqlite3|BurntSushi/toml|parkd/(esl|store|conf|fsconf)$$'; then \
 	  echo "package parking must not depend on adapters or drivers"; exit 1; fi
-	@if $(GO) list -deps ./cmd/parkd | grep -E '^testing$$|/esl/fstest$$|/storetest$$|/internal/testkit$$'; then \
+	@if $(GO) list -deps ./cmd/parkd | grep -E '^testing$$|/esl/fstest$$|/storetest$$|/internal/testkit$$|/internal/pgtest$$'; then \
 	  echo "the production binary cmd/parkd must not link test code or the simulator"; exit 1; fi
 
 ## release: a static linux/amd64 parkd in dist/. SQLite is compiled in with
