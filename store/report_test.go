@@ -46,8 +46,12 @@ func (b backend) generate(tb testing.TB, db *store.DB, o storegen.Options) {
 		tb.Fatal(err)
 	}
 	defer src.Close()
-	if _, err := store.Copy(ctx, src, db, store.CopyOptions{}); err != nil {
+	res, err := store.Copy(ctx, src, db, store.CopyOptions{})
+	if err != nil {
 		tb.Fatal(err)
+	}
+	if _, ok := tb.(*testing.B); ok {
+		tb.Logf("copied %d history rows into PostgreSQL in %v", res.Tables[0].Rows, res.Elapsed.Round(time.Millisecond))
 	}
 }
 

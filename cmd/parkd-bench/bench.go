@@ -54,6 +54,7 @@ type benchConfig struct {
 	RestartProfile io.Writer
 	Lots           int     // parked10k: lots the calls are spread over (staggered timeouts)
 	Rows           int     // report1m: history rows
+	Postgres       string  // report1m: a PostgreSQL DSN to copy the history into and report from too
 	SSE            int     // board: SSE clients connected halfway
 	Noise          float64 // ordinary calls/s beside the scenario's, which never reach parkd
 	Seed           uint64
@@ -105,6 +106,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mix := fs.String("mix", "", "steady: `R,A,C` shares retrieved, abandoned, recalled (default 0.9,0.05,0.05)")
 	bgRate := fs.Float64("bg-rate", 0, "parked10k, parked50k: background parks per `N` second, retrieved quickly, while the recalls fire (default 100, parked50k 20)")
 	rows := fs.Int("rows", 0, "report1m: history `N` rows (default 1000000)")
+	postgres := fs.String("postgres", "", "report1m: also copy the history into this empty PostgreSQL database (`DSN`; password in PGPASSWORD)\n"+
+		"with parkd migrate's copy, and run the same reports there")
 	seed := fs.Uint64("seed", 1, "random `SEED`: the same seed gives the same load")
 	inproc := fs.Bool("inproc", false, "run parkd in this process instead of a child process")
 	parkdBin := fs.String("parkd", "", "the parkd `BINARY` to start as a child process (default: parkd beside this program, else on $PATH)")
@@ -171,6 +174,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *rows > 0 {
 		c.Rows = *rows
+	}
+	if *postgres != "" {
+		if c.Scenario != "report1m" {
+			return cli.Usagef(fs, "--postgres goes with --scenario report1m")
+		}
+		c.Postgres = *postgres
 	}
 	if *sseClients > 0 {
 		c.SSE = *sseClients
@@ -332,6 +341,13 @@ type benchResult struct {
 	ReportP50     float64            `json:"report_p50_ms,omitempty"` // the year's report by lot, all rows
 	ReportMax     float64            `json:"report_max_ms,omitempty"`
 	ReportQueries map[string]float64 `json:"report_queries_p50_ms,omitempty"`
+	// PostgreSQL (report1m --postgres): the copy and the same reports.
+	PGCopyS               float64            `json:"pg_copy_s,omitempty"`
+	PGCopyRowsPerS        float64            `json:"pg_copy_history_rows_per_s,omitempty"`
+	PGReportP50           float64            `json:"pg_report_p50_ms,omitempty"`
+	PGReportMax           float64            `json:"pg_report_max_ms,omitempty"`
+	PGReportQueries       map[string]float64 `json:"pg_report_queries_p50_ms,omitempty"`
+	PGReportsSameAsSQLite *bool              `json:"pg_reports_same_as_sqlite,omitempty"`
 
 	// board
 	Board *boardFigures `json:"board,omitempty"`
@@ -357,6 +373,16 @@ func (r *benchResult) printTable(w io.Writer) error {
 		slices.Sort(keys)
 		for _, k := range keys {
 			p("  "+k, "p50 %.1f ms", r.ReportQueries[k])
+		}
+		if r.PGReportQueries != nil {
+			p("PostgreSQL copy", "%.1f s (%.0f history rows/s)", r.PGCopyS, r.PGCopyRowsPerS)
+			p("PostgreSQL report, year by lot", "p50 %.1f ms, max %.1f ms", r.PGReportP50, r.PGReportMax)
+			for _, k := range keys {
+				p("  "+k, "p50 %.1f ms", r.PGReportQueries[k])
+			}
+			if r.PGReportsSameAsSQLite != nil {
+				p("  same figures as SQLite", "%v", *r.PGReportsSameAsSQLite)
+			}
 		}
 	} else {
 		p("wall time", "%.1f s", r.Seconds)
