@@ -107,3 +107,50 @@ func TestDB_RecordAll_RefusedMove(t *testing.T) {
 		}
 	})
 }
+
+// Ensure a batch in which many transitions are refused, here and there,
+// writes every other one, in order: on PostgreSQL each refusal ends a
+// pipeline and the rest are sent again.
+func TestDB_RecordAll_ManyRefused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		ctx := context.Background()
+		MustRecord(t, db, Parked("holder-1", "default", 1, t0))
+		MustRecord(t, db, Parked("holder-3", "default", 3, t0))
+		var ts []parking.Transition
+		var want []error
+		for i := range 12 {
+			slot := i%4 + 1 // slots 1 and 3 are held
+			ts = append(ts, Parked(parking.CallID(fmt.Sprintf("call-%d", i)), "default", slot, t0.Add(time.Duration(i)*time.Second)))
+			if slot == 1 || slot == 3 || i >= 4 {
+				want = append(want, parking.ErrSlotTaken) // 2 and 4 are taken by calls 1 and 3 of this batch
+			} else {
+				want = append(want, nil)
+			}
+		}
+		refused, err := db.RecordAll(ctx, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range ts {
+			if (want[i] == nil) != (refused[i] == nil) || (want[i] != nil && !errors.Is(refused[i], want[i])) {
+				t.Errorf("refused[%d]=%v, want %v", i, refused[i], want[i])
+			}
+		}
+		wantOccupied(t, db, "[default/1=holder-1 default/2=call-1 default/3=holder-3 default/4=call-3]")
+		rows, err := db.History(ctx, store.HistoryFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls []string
+		for i, r := range rows {
+			calls = append(calls, string(r.Call))
+			if i > 0 && r.ID <= rows[i-1].ID {
+				t.Fatalf("ids not rising: %+v", rows)
+			}
+		}
+		if got, want := fmt.Sprint(calls), "[holder-1 holder-3 call-1 call-3]"; got != want {
+			t.Fatalf("history calls=%s, want %s", got, want)
+		}
+	})
+}

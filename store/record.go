@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/parkd/parkd/parking"
@@ -97,6 +99,18 @@ func (db *DB) writeContext(ctx context.Context) (_ context.Context, cancel conte
 const PostgresWriteSlack = 10 * time.Second
 
 func (db *DB) record(ctx context.Context, t parking.Transition) error {
+	if db.Driver == Postgres {
+		refused := []error{nil}
+		rows, err := db.recordPipelined(ctx, []parking.Transition{t}, refused)
+		if err != nil {
+			return err
+		}
+		if refused[0] != nil {
+			return errors.Unwrap(refused[0]) // Record adds the call itself
+		}
+		db.tellCommitted(rows)
+		return nil
+	}
 	// The writer pool has one connection and begins IMMEDIATE, so this waits
 	// for any other transition and then holds SQLite's write lock.
 	tx, err := db.w.BeginTx(ctx, nil)
@@ -134,6 +148,22 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 	ctx, cancel := db.writeContext(ctx)
 	defer cancel()
 	refused = make([]error, len(ts))
+	if db.Driver == Postgres {
+		ts = slices.Clone(ts) // fitted below
+		for i, t := range ts {
+			if err := validate(t); err != nil {
+				refused[i] = fmt.Errorf("record %s: %w", t.Call, err)
+			} else {
+				ts[i] = db.eng.fit(t)
+			}
+		}
+		rows, err := db.recordPipelined(ctx, ts, refused)
+		if err != nil {
+			return nil, fmt.Errorf("record %d transitions: %w", len(ts), err)
+		}
+		db.tellCommitted(rows)
+		return refused, nil
+	}
 	var rows []HistoryRow
 	if len(db.committed) > 0 {
 		rows = make([]HistoryRow, 0, len(ts))
@@ -149,8 +179,15 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 			continue
 		}
 		t = db.eng.fit(t)
-		if _, err := tx.StmtContext(ctx, db.stmts.savepoint).ExecContext(ctx); err != nil {
-			return nil, fmt.Errorf("record %s: savepoint: %w", t.Call, err)
+		// Only a transition that claims a slot can be refused (the slot is
+		// another call's): only it needs a savepoint to undo it alone. On
+		// PostgreSQL each statement is a round trip, so the others save
+		// two.
+		claims := t.Occupancy != nil
+		if claims {
+			if _, err := tx.StmtContext(ctx, db.stmts.savepoint).ExecContext(ctx); err != nil {
+				return nil, fmt.Errorf("record %s: savepoint: %w", t.Call, err)
+			}
 		}
 		id, err := db.apply(ctx, tx, t)
 		switch {
@@ -158,7 +195,7 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 			if rows != nil {
 				rows = append(rows, rowOf(id, t))
 			}
-		case errors.Is(err, parking.ErrSlotTaken):
+		case claims && errors.Is(err, parking.ErrSlotTaken):
 			refused[i] = fmt.Errorf("record %s: %w", t.Call, err)
 			if _, err := tx.StmtContext(ctx, db.stmts.rollbackTo).ExecContext(ctx); err != nil {
 				return nil, fmt.Errorf("record %s: roll back: %w", t.Call, err)
@@ -166,8 +203,10 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 		default:
 			return nil, fmt.Errorf("record %s: %w", t.Call, err)
 		}
-		if _, err := tx.StmtContext(ctx, db.stmts.release).ExecContext(ctx); err != nil {
-			return nil, fmt.Errorf("record %s: release: %w", t.Call, err)
+		if claims {
+			if _, err := tx.StmtContext(ctx, db.stmts.release).ExecContext(ctx); err != nil {
+				return nil, fmt.Errorf("record %s: release: %w", t.Call, err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -177,39 +216,88 @@ func (db *DB) RecordAll(ctx context.Context, ts []parking.Transition) (refused [
 	return refused, nil
 }
 
-// apply writes t inside tx: occupancy, history row and session. It returns
-// the history row's ID.
-func (db *DB) apply(ctx context.Context, tx *txn, t parking.Transition) (int64, error) {
+// A transition's writes, in order: the call's occupancy (cleared, then
+// set if it holds a slot), its history row, its park session, and its
+// webhook deliveries. SQLite runs them one by one (apply); PostgreSQL sends
+// a whole batch's in one round trip (record_postgres.go). Both take them
+// from the functions below, so the two cannot differ in what they write.
+
+// write is one statement of a transition's writes.
+type write struct {
+	stmt *sql.Stmt // prepared on the writer (SQLite runs it)
+	sql  string    // its text, in SQLite's dialect (PostgreSQL's batch sends it)
+	args []any
+	what string // for errors: "clear occupancy", ...
+}
+
+// occupancyWrites lists the writes of t's occupancy. claim is the index
+// of the one that claims a slot (-1 if none): a key violation there means
+// another call holds the slot.
+func (db *DB) occupancyWrites(t parking.Transition) (ws []write, claim int) {
 	// Clear the call's row first: that frees it (Occupancy == nil) or lets it
 	// move to another slot. The rollback undoes this if the insert fails.
-	if _, err := tx.StmtContext(ctx, db.stmts.delOccupancy).ExecContext(ctx, string(t.Call)); err != nil {
-		return 0, fmt.Errorf("clear occupancy: %w", err)
+	ws = append(ws, write{db.stmts.delOccupancy, sqlDeleteOccupancy, []any{string(t.Call)}, "clear occupancy"})
+	o := t.Occupancy
+	if o == nil {
+		return ws, -1
 	}
-	if o := t.Occupancy; o != nil {
-		_, err := tx.StmtContext(ctx, db.stmts.insOccupancy).ExecContext(ctx,
-			o.Lot, o.Slot, string(o.Call), o.Caller.Number, o.Caller.Name, o.Parker,
-			formatTime(o.ParkedAt), formatTime(o.Deadline), o.ParkerDomain, o.Attempts, o.Dialog, o.Domain)
-		if db.eng.isUnique(err) {
-			// The call's own row is gone, so the only key left to collide
-			// is (domain, lot, slot): another call holds the slot.
-			return 0, fmt.Errorf("slot %s/%d: %w", o.Lot, o.Slot, parking.ErrSlotTaken)
+	ws = append(ws, write{db.stmts.insOccupancy, sqlInsertOccupancy, []any{
+		o.Lot, o.Slot, string(o.Call), o.Caller.Number, o.Caller.Name, o.Parker,
+		formatTime(o.ParkedAt), formatTime(o.Deadline), o.ParkerDomain, o.Attempts, o.Dialog, o.Domain},
+		fmt.Sprintf("set occupancy %s/%d", o.Lot, o.Slot)})
+	return ws, 1
+}
+
+// slotTaken is the error of a claim refused by the occupancy's keys.
+func slotTaken(t parking.Transition) error {
+	// The call's own row is gone, so the only key left to collide is
+	// (domain, lot, slot): another call holds the slot.
+	return fmt.Errorf("slot %s/%d: %w", t.Occupancy.Lot, t.Occupancy.Slot, parking.ErrSlotTaken)
+}
+
+// historyArgs are the arguments of sqlInsertHistory for t.
+func historyArgs(t parking.Transition) []any {
+	return []any{formatTime(t.At), t.Lot, t.Slot, string(t.Call), t.Caller.Number, t.Caller.Name, t.Parker,
+		string(t.Event), t.Reason, t.Retriever, t.Wait.Milliseconds(), t.Domain}
+}
+
+// followWrites lists the writes that follow t's history row, whose id is
+// id: its session's and its webhook deliveries'.
+func (db *DB) followWrites(t parking.Transition, id int64) ([]write, error) {
+	ws := db.sessionWrites(t, id)
+	// Webhooks: the outbox rows go in with the history row (webhook.go).
+	out, err := db.outboxWrites(t, id)
+	if err != nil {
+		return nil, err
+	}
+	return append(ws, out...), nil
+}
+
+// apply writes t inside tx, statement by statement. It returns the history
+// row's ID.
+func (db *DB) apply(ctx context.Context, tx *txn, t parking.Transition) (int64, error) {
+	ws, claim := db.occupancyWrites(t)
+	for i, w := range ws {
+		_, err := tx.StmtContext(ctx, w.stmt).ExecContext(ctx, w.args...)
+		if i == claim && db.eng.isUnique(err) {
+			return 0, slotTaken(t)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("set occupancy %s/%d: %w", o.Lot, o.Slot, err)
+			return 0, fmt.Errorf("%s: %w", w.what, err)
 		}
 	}
-	id, err := db.eng.stmtInsertID(ctx, tx.StmtContext(ctx, db.stmts.insertHistory),
-		formatTime(t.At), t.Lot, t.Slot, string(t.Call), t.Caller.Number, t.Caller.Name, t.Parker,
-		string(t.Event), t.Reason, t.Retriever, t.Wait.Milliseconds(), t.Domain)
+	id, err := db.eng.stmtInsertID(ctx, tx.StmtContext(ctx, db.stmts.insertHistory), historyArgs(t)...)
 	if err != nil {
 		return 0, fmt.Errorf("append history: %w", err)
 	}
-	if err := db.applySession(ctx, tx, t, id); err != nil {
-		return 0, fmt.Errorf("session: %w", err)
-	}
-	// Webhooks: the outbox rows go in with the history row (webhook.go).
-	if err := db.enqueueWebhooks(ctx, tx, id, t); err != nil {
+	ws, err = db.followWrites(t, id)
+	if err != nil {
 		return 0, err
+	}
+	for _, w := range ws {
+		if _, err := tx.StmtContext(ctx, w.stmt).ExecContext(ctx, w.args...); err != nil {
+			return 0, fmt.Errorf("%s: %w", w.what, err)
+		}
 	}
 	return id, nil
 }

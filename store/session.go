@@ -52,24 +52,18 @@ func terminal(e parking.Event) bool {
 	return false
 }
 
-// applySession updates the sessions table for t, whose history row has ID
-// historyID, inside tx.
-func (db *DB) applySession(ctx context.Context, tx *txn, t parking.Transition, historyID int64) error {
+// sessionWrites lists the writes that keep the sessions table up to date
+// for t, whose history row has ID historyID.
+func (db *DB) sessionWrites(t parking.Transition, historyID int64) []write {
 	switch {
 	case t.Event == parking.EventParked:
-		if _, err := tx.StmtContext(ctx, db.stmts.insertSession).ExecContext(ctx, historyID, string(t.Call), t.Lot, t.Slot,
-			t.Caller.Number, t.Caller.Name, t.Parker, formatTime(t.At), t.Domain); err != nil {
-			return fmt.Errorf("open session: %w", err)
-		}
+		return []write{{db.stmts.insertSession, sqlInsertSession, []any{historyID, string(t.Call), t.Lot, t.Slot,
+			t.Caller.Number, t.Caller.Name, t.Parker, formatTime(t.At), t.Domain}, "session: open session"}}
 	case t.Event == parking.EventRecall:
-		if _, err := tx.StmtContext(ctx, db.stmts.recallSession).ExecContext(ctx, string(t.Call)); err != nil {
-			return fmt.Errorf("count recall: %w", err)
-		}
+		return []write{{db.stmts.recallSession, sqlRecallSession, []any{string(t.Call)}, "session: count recall"}}
 	case terminal(t.Event):
-		if _, err := tx.StmtContext(ctx, db.stmts.closeSession).ExecContext(ctx, historyID, formatTime(t.At), string(t.Event),
-			t.Retriever, t.Wait.Milliseconds(), string(t.Call)); err != nil {
-			return fmt.Errorf("close session: %w", err)
-		}
+		return []write{{db.stmts.closeSession, sqlCloseSession, []any{historyID, formatTime(t.At), string(t.Event),
+			t.Retriever, t.Wait.Milliseconds(), string(t.Call)}, "session: close session"}}
 	}
 	return nil
 }

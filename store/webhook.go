@@ -57,11 +57,13 @@ const (
 		WHERE e.webhook = o.webhook AND e.call_uuid = o.call_uuid AND e.history_id < o.history_id)`
 )
 
-// enqueueWebhooks queues the history row id, written for t inside tx, for
-// every webhook that wants t's event. It runs in apply, so a transition
-// the store refuses (its savepoint rolled back) leaves no outbox row.
-func (db *DB) enqueueWebhooks(ctx context.Context, tx *txn, id int64, t parking.Transition) error {
+// outboxWrites lists the writes that queue the history row id, written for
+// t, for every webhook that wants t's event. They go with the transition's
+// other writes, so a transition the store refuses (its savepoint rolled
+// back) leaves no outbox row.
+func (db *DB) outboxWrites(t parking.Transition, id int64) ([]write, error) {
 	var payload []byte
+	var ws []write
 	for _, w := range db.Webhooks {
 		if !w.wants(t.Event) {
 			continue
@@ -69,16 +71,14 @@ func (db *DB) enqueueWebhooks(ctx context.Context, tx *txn, id int64, t parking.
 		if payload == nil {
 			var err error
 			if payload, err = rowOf(id, t).MarshalJSON(); err != nil {
-				return fmt.Errorf("webhook %s: %w", w.Name, err)
+				return nil, fmt.Errorf("webhook %s: %w", w.Name, err)
 			}
 		}
 		at := formatTime(t.At)
-		if _, err := tx.StmtContext(ctx, db.stmts.insertOutbox).ExecContext(ctx,
-			w.Name, id, string(t.Call), string(payload), at, at); err != nil {
-			return fmt.Errorf("webhook %s: queue: %w", w.Name, err)
-		}
+		ws = append(ws, write{db.stmts.insertOutbox, sqlInsertOutbox, []any{w.Name, id, string(t.Call), string(payload), at, at},
+			"webhook " + w.Name + ": queue"})
 	}
-	return nil
+	return ws, nil
 }
 
 // dropUnconfiguredWebhooks deletes the queued deliveries of webhooks not
