@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/parkd/parkd/parking"
 )
@@ -283,27 +286,20 @@ func segments(q ReportQuery) []segment {
 // by lot; Go groups them in a map instead. A 'replaced' session is the
 // stay of an attended transfer's consult call, not a parked call: it is
 // left out (the caller it handed its slot to has a session of its own).
-//
-// PostgreSQL's json_agg writes the same arrays (with a space after each
-// comma, which jsonArray skips; NULL for no rows, hence the coalesce), from
-// its covering index sessions_parked_at when the planner picks it.
-const (
-	sqlReport = `SELECT json_group_array(%s), json_group_array(outcome),
+const sqlReport = `SELECT json_group_array(%s), json_group_array(outcome),
 	json_group_array(recall_attempts), json_group_array(wait_ms)
 	FROM sessions INDEXED BY sessions_parked_at
 	WHERE parked_at >= ?1 AND parked_at < ?2 AND outcome IS NOT 'replaced'
 	AND (?3 IS NULL OR domain IN (SELECT value FROM json_each(?3)))`
-	sqlReportPostgres = `SELECT coalesce(json_agg(%s), '[]')::text, coalesce(json_agg(outcome), '[]')::text,
-	coalesce(json_agg(recall_attempts), '[]')::text, coalesce(json_agg(wait_ms), '[]')::text
-	FROM sessions
-	WHERE parked_at >= ?1 AND parked_at < ?2 AND outcome IS DISTINCT FROM 'replaced'
-	AND (?3::text IS NULL OR domain IN (SELECT json_array_elements_text(?3::json)))`
-)
 
-// reportQuery returns the query of sqlReport (or sqlReportPostgres) for
-// grouping by. Hour and day read parked_at and compute the local clock in
-// Go (see clockGroups).
+// reportQuery returns the query of sqlReport for grouping by. Hour and
+// day read parked_at and compute the local clock in Go (see clockGroups).
 func (e *engine) reportQuery(by ReportBy) string {
+	return fmt.Sprintf(sqlReport, reportColumn(by))
+}
+
+// reportColumn is the column a report groups by.
+func reportColumn(by ReportBy) string {
 	col := "lot"
 	switch by {
 	case ByParker:
@@ -315,10 +311,7 @@ func (e *engine) reportQuery(by ReportBy) string {
 	case ByHour, ByDay:
 		col = "parked_at"
 	}
-	if e.driver == Postgres {
-		return fmt.Sprintf(sqlReportPostgres, col)
-	}
-	return fmt.Sprintf(sqlReport, col)
+	return col
 }
 
 // aggregate adds the sessions of seg, grouped by by, to acc.
@@ -327,6 +320,9 @@ func (db *DB) aggregate(ctx context.Context, q ReportQuery, seg segment, acc map
 	var domains any // NULL: every domain
 	if q.Domains != nil {
 		domains = domainsJSON(q.Domains)
+	}
+	if db.Driver == Postgres {
+		return db.aggregateRows(ctx, q, seg, domains, acc)
 	}
 	var cols [4]string
 	if err := db.r.QueryRowContext(ctx, db.eng.reportQuery(by), formatTime(seg.from), formatTime(seg.to), domains).
@@ -377,6 +373,103 @@ func (db *DB) aggregate(ctx context.Context, q ReportQuery, seg segment, acc map
 		return fmt.Errorf("more outcomes, attempts or waits than groups")
 	}
 	return nil
+}
+
+// sqlReportRows is the report's query on PostgreSQL: there, building
+// JSON arrays costs the server more than handing the sessions over as
+// rows (730 against 340 ms for a year's 370,000 sessions, psql timing),
+// so it sends rows, which aggregateRows groups exactly as aggregate
+// groups the arrays' elements.
+const sqlReportRows = `SELECT %s, outcome, recall_attempts, wait_ms FROM sessions
+	WHERE parked_at >= ?1 AND parked_at < ?2 AND outcome IS DISTINCT FROM 'replaced'
+	AND (?3::text IS NULL OR domain IN (SELECT json_array_elements_text(?3::json)))`
+
+// aggregateRows is aggregate for PostgreSQL, reading sqlReportRows with
+// pgx itself: database/sql's conversions of 370,000 rows cost twice the
+// query (a year's report by lot took 800 ms that way, against 160-370 ms
+// for the rows read raw).
+func (db *DB) aggregateRows(ctx context.Context, q ReportQuery, seg segment, domains any, acc map[string]*groupAcc) error {
+	conn, err := db.r.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		by := q.By
+		rows, err := pc.Query(ctx, db.eng.rebind(fmt.Sprintf(sqlReportRows, reportColumn(by))),
+			formatTime(seg.from), formatTime(seg.to), domains)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		fds := rows.FieldDescriptions()
+		clock := clockGroups{by: by, offset: seg.offset}
+		var last string
+		var g *groupAcc
+		for n := 1; rows.Next(); n++ {
+			raw := rows.RawValues()
+			if len(raw) != 4 || len(fds) != 4 {
+				return fmt.Errorf("session %d: %d columns", n, len(raw))
+			}
+			if g == nil || string(raw[0]) != last {
+				key := string(raw[0])
+				last = key
+				if by == ByHour || by == ByDay {
+					if key, err = clock.group(key); err != nil {
+						return fmt.Errorf("session %d: group: %w", n, err)
+					}
+				}
+				if g = acc[key]; g == nil {
+					g = &groupAcc{}
+					acc[key] = g
+				}
+			}
+			attempts, _, err := rawInt(fds[2].Format, raw[2])
+			if err != nil {
+				return fmt.Errorf("session %d: recall attempts: %w", n, err)
+			}
+			wait, hasWait, err := rawInt(fds[3].Format, raw[3])
+			if err != nil {
+				return fmt.Errorf("session %d: wait: %w", n, err)
+			}
+			g.add(eventOf(raw[1]), int(attempts), time.Duration(wait)*time.Millisecond, hasWait)
+		}
+		return rows.Err()
+	})
+}
+
+// rawInt reads an integer PostgreSQL sent in format (0: text, 1: binary,
+// big-endian); ok is false for NULL (b nil).
+func rawInt(format int16, b []byte) (n int64, ok bool, err error) {
+	if b == nil {
+		return 0, false, nil
+	}
+	if format == 0 {
+		n, err = strconv.ParseInt(string(b), 10, 64)
+		return n, err == nil, err
+	}
+	switch len(b) {
+	case 2:
+		return int64(int16(binary.BigEndian.Uint16(b))), true, nil
+	case 4:
+		return int64(int32(binary.BigEndian.Uint32(b))), true, nil
+	case 8:
+		return int64(binary.BigEndian.Uint64(b)), true, nil
+	}
+	return 0, false, fmt.Errorf("binary integer of %d bytes", len(b))
+}
+
+// eventOf is the event b names, without copying it (a session's outcome:
+// a few names over and over).
+func eventOf(b []byte) parking.Event {
+	for _, e := range []parking.Event{parking.EventRetrieved, parking.EventRecalled, parking.EventAbandoned,
+		parking.EventFallback, parking.EventLost, parking.EventHungup, parking.EventReplaced} {
+		if string(b) == string(e) {
+			return e
+		}
+	}
+	return parking.Event(b)
 }
 
 // clockGroups names the hour or day of the local clock at stored times, at
@@ -447,8 +540,7 @@ func twoDigits(s string, limit int) (int, bool) {
 }
 
 // jsonArray reads, element by element, a JSON array of strings, integers
-// and nulls in the compact form json_group_array writes, or with one space
-// after each comma as PostgreSQL's json_agg writes it.
+// and nulls in the compact form json_group_array writes.
 type jsonArray struct {
 	s   string // the elements left, each followed by ',' but the last
 	buf []byte // for unescaping strings
@@ -492,8 +584,6 @@ func (a *jsonArray) next() (string, error) {
 	elem, rest := s[:end], s[end:]
 	switch {
 	case rest == "":
-	case rest[0] == ',' && len(rest) > 2 && rest[1] == ' ':
-		rest = rest[2:]
 	case rest[0] == ',' && len(rest) > 1:
 		rest = rest[1:]
 	default:
