@@ -120,7 +120,26 @@ func (le *liveEnv) open(path, token string, cookie *http.Cookie, hdr map[string]
 	if l, _ := s.r.ReadString('\n'); l != "\n" {
 		le.t.Fatalf("retry line followed by %q", l)
 	}
+	// A direct stream writes its head before the Hub takes it over; a
+	// keepalive fired in between is skipped (events are held for it).
+	waitFor(le.t, "the direct streams to be handed to the Hub", le.hub.directOpen)
 	return s
+}
+
+// directOpen reports whether every direct stream the Hub has is open: the
+// Hub writes to it from now on, keepalives included.
+func (h *Hub) directOpen() bool {
+	for _, c := range h.snapshot() {
+		if d := c.direct; d != nil {
+			d.mu.Lock()
+			open := d.raw != nil || d.closed
+			d.mu.Unlock()
+			if !open {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (s *stream) close() { s.cancel(); s.resp.Body.Close() }
