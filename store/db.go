@@ -101,6 +101,12 @@ type DB struct {
 	// stops Open. The daemon takes its one-daemon-per-database lock there,
 	// so a file Open refuses never gets a lock file beside it.
 	BeforeWrite func() error
+	// Fence, if not 0, is the PostgreSQL lease generation this DB writes
+	// under (a parkd of an active/standby pair): every write transaction
+	// after Open's migrations calls parkd_fence with it first, and fails
+	// with ErrFenced once another parkd has the lease or it has lapsed.
+	// Set it before Open.
+	Fence int64
 
 	// Webhooks are the configured webhooks: Record queues the events each
 	// wants in the outbox, and Open drops the queued deliveries of any

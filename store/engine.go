@@ -273,9 +273,15 @@ func (e *engine) returning(q string) string {
 type pool struct {
 	db  *sql.DB
 	eng *engine
+	// fence, if not 0, is the lease generation every write transaction
+	// of this pool (the writer) proves first (lease_postgres.go).
+	fence int64
 }
 
 func (p *pool) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if p.fence != 0 {
+		return p.fencedExec(ctx, q, args...)
+	}
 	return p.db.ExecContext(ctx, p.eng.rebind(q), args...)
 }
 
@@ -297,6 +303,12 @@ func (p *pool) BeginTx(ctx context.Context, opts *sql.TxOptions) (*txn, error) {
 	tx, err := p.db.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
+	}
+	if p.fence != 0 {
+		if _, err := tx.ExecContext(ctx, sqlFence, p.fence); err != nil {
+			tx.Rollback()
+			return nil, fenceError(err)
+		}
 	}
 	return &txn{tx: tx, eng: p.eng}, nil
 }

@@ -136,6 +136,7 @@ func (db *DB) openPostgres(ctx context.Context, mode openMode) (err error) {
 			return db.pgError("migrate", err)
 		}
 	}
+	db.w.fence = db.Fence // after the migrations, which make parkd_fence
 	if err := db.prepare(ctx); err != nil {
 		return db.pgError("prepare", err)
 	}

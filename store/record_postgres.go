@@ -56,6 +56,11 @@ func (db *DB) recordPipelined(ctx context.Context, ts []parking.Transition, refu
 			return fmt.Errorf("begin: %w", err)
 		}
 		defer tx.Rollback(ctx)
+		if db.w.fence != 0 {
+			if _, err := tx.Exec(ctx, sqlFence, db.w.fence); err != nil {
+				return fmt.Errorf("fence: %w", fenceError(err))
+			}
+		}
 
 		ids := make(map[int]int64, len(todo))
 		idRows, err := tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence('history', 'id')) FROM generate_series(1, $1)`, len(todo))

@@ -1,0 +1,165 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+	"github.com/parkd/parkd/store"
+)
+
+// openLease opens the lease "active" of the database at loc for holder.
+func openLease(t *testing.T, loc store.Location, holder string) *store.Lease {
+	t.Helper()
+	l, err := store.OpenLease(context.Background(), loc.DSN, "active", holder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// openFenced opens the database at loc writing under generation gen.
+func openFenced(t *testing.T, loc store.Location, gen int64) *store.DB {
+	t.Helper()
+	db := loc.New()
+	db.Fence = gen
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Ensure the lease goes to one holder at a time: a second holder cannot
+// take a running lease, takes it with a new generation once the first
+// releases it, and the first can no longer renew it.
+func TestLease_OneHolder(t *testing.T) {
+	ctx := context.Background()
+	loc := pgLoc(t)
+	a, b := openLease(t, loc, "host-a"), openLease(t, loc, "host-b")
+
+	if _, ok, err := a.Current(ctx); err != nil || ok {
+		t.Fatalf("a new database's lease: ok=%v err=%v, want none", ok, err)
+	}
+	genA, ok, err := a.Acquire(ctx, time.Minute)
+	if err != nil || !ok || genA == 0 {
+		t.Fatalf("a acquires: gen=%d ok=%v err=%v", genA, ok, err)
+	}
+	if _, ok, err := b.Acquire(ctx, time.Minute); err != nil || ok {
+		t.Fatalf("b took a running lease: ok=%v err=%v", ok, err)
+	}
+	if ok, err := a.Renew(ctx, genA, time.Minute); err != nil || !ok {
+		t.Fatalf("a renews: ok=%v err=%v", ok, err)
+	}
+	cur, ok, err := b.Current(ctx)
+	if err != nil || !ok || cur.Holder != "host-a" || cur.Generation != genA || cur.Left < 50*time.Second {
+		t.Fatalf("current=%+v ok=%v err=%v", cur, ok, err)
+	}
+
+	if err := a.Release(ctx, genA); err != nil {
+		t.Fatal(err)
+	}
+	genB, ok, err := b.Acquire(ctx, time.Minute)
+	if err != nil || !ok || genB <= genA {
+		t.Fatalf("b after the release: gen=%d ok=%v err=%v, want a generation above %d", genB, ok, err, genA)
+	}
+	if ok, err := a.Renew(ctx, genA, time.Minute); err != nil || ok {
+		t.Fatalf("a renewed a lease b took over: ok=%v err=%v", ok, err)
+	}
+	if err := a.Release(ctx, genA); err != nil { // a stale release does nothing
+		t.Fatal(err)
+	}
+	if cur, _, _ := a.Current(ctx); cur.Holder != "host-b" || cur.Generation != genB || cur.Left <= 0 {
+		t.Fatalf("a stale release ended b's lease: %+v", cur)
+	}
+}
+
+// Ensure the database refuses every kind of write of a parkd whose lease
+// another parkd took over (a stale generation), with ErrFenced, and keeps
+// accepting the new holder's: history and occupancy, a batch, notes,
+// pruning and webhook deliveries.
+func TestLease_StaleGenerationRefused(t *testing.T) {
+	ctx := context.Background()
+	loc := pgLoc(t)
+	a, b := openLease(t, loc, "host-a"), openLease(t, loc, "host-b")
+	genA, _, err := a.Acquire(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := openFenced(t, loc, genA)
+	MustRecord(t, old, Parked("call-1", "default", 1, t0))
+
+	if err := a.Release(ctx, genA); err != nil {
+		t.Fatal(err)
+	}
+	genB, ok, err := b.Acquire(ctx, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("b: ok=%v err=%v", ok, err)
+	}
+	cur := openFenced(t, loc, genB)
+
+	writes := map[string]func(db *store.DB) error{
+		"Record": func(db *store.DB) error {
+			return db.Record(ctx, Parked("call-2", "default", 2, t0.Add(time.Second)))
+		},
+		"RecordAll": func(db *store.DB) error {
+			_, err := db.RecordAll(ctx, []parking.Transition{Parked("call-3", "default", 3, t0.Add(2*time.Second))})
+			return err
+		},
+		"AddNote": func(db *store.DB) error {
+			_, err := db.AddNote(ctx, "", "default", 1, "fenced?", t0.Add(3*time.Second))
+			return err
+		},
+		"Prune": func(db *store.DB) error {
+			_, err := db.Prune(ctx, t0.Add(-time.Hour))
+			return err
+		},
+	}
+	for name, write := range writes {
+		if err := write(old); !errors.Is(err, store.ErrFenced) {
+			t.Errorf("%s with a stale generation: %v, want %v", name, err, store.ErrFenced)
+		}
+		if err := write(cur); err != nil {
+			t.Errorf("%s with the current generation: %v", name, err)
+		}
+	}
+	occ, err := cur.Occupied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slotsOf(occ); len(got) != 3 {
+		t.Fatalf("occupied %v: want calls 1, 2 and 3, written once each", got)
+	}
+	if n := HistoryLen(t, cur); n != 3 {
+		t.Fatalf("history=%d rows, want 3: the stale writes left rows", n)
+	}
+}
+
+// Ensure a lease that lapses without anybody taking it over fences its
+// holder too: once its deadline has passed on the database's clock, the
+// holder can neither write nor renew.
+func TestLease_LapsedRefused(t *testing.T) {
+	ctx := context.Background()
+	loc := pgLoc(t)
+	a := openLease(t, loc, "host-a")
+	gen, _, err := a.Acquire(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openFenced(t, loc, gen)
+	MustRecord(t, db, Parked("call-1", "default", 1, t0))
+	// A short renewal, then past it.
+	if ok, err := a.Renew(ctx, gen, 50*time.Millisecond); err != nil || !ok {
+		t.Fatalf("renew: ok=%v err=%v", ok, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := db.Record(ctx, Parked("call-2", "default", 2, t0)); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("write after the lapse: %v, want %v", err, store.ErrFenced)
+	}
+	if ok, err := a.Renew(ctx, gen, time.Minute); err != nil || ok {
+		t.Fatalf("renewed a lapsed lease: ok=%v err=%v", ok, err)
+	}
+}
