@@ -67,6 +67,8 @@ type Config struct {
 	HTTP HTTP `toml:"http"`
 	// Webhooks are told every transition ([[webhook]]).
 	Webhooks []Webhook `toml:"webhook"`
+	// HA makes this parkd one of an active/standby pair ([ha], ha.go).
+	HA HA `toml:"ha"`
 	// Lots holds the parking lots in file order. The first lot is the
 	// default lot, used when a call does not name one.
 	Lots []Lot `toml:"lot"`

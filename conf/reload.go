@@ -28,6 +28,7 @@ func NeedsRestart(running, next Config) []string {
 		{"store.path", running.Store.Path != next.Store.Path},
 		{"store.dsn", running.Store.DSN != next.Store.DSN},
 		{"store.keep", running.Store.Keep != next.Store.Keep},
+		{"ha", !reflect.DeepEqual(running.HA, next.HA)},
 		{"log.level", running.Log.Level != next.Log.Level},
 		{"log.format", running.Log.Format != next.Log.Format},
 		// Presence is set up at start: whether it is published and for

@@ -63,7 +63,7 @@ func TestNeedsRestart(t *testing.T) {
 // a lot setting, which applies live.
 func TestNeedsRestart_EveryKey(t *testing.T) {
 	base := conf.Default()
-	for _, section := range []any{&base.ESL, &base.Store, &base.Log, &base.BLF, &base.HTTP} {
+	for _, section := range []any{&base.ESL, &base.Store, &base.Log, &base.BLF, &base.HTTP, &base.HA} {
 		v := reflect.ValueOf(section).Elem()
 		for i := range v.NumField() {
 			next := conf.Default()
@@ -85,7 +85,7 @@ func TestNeedsRestart_EveryKey(t *testing.T) {
 			}
 		}
 	}
-	if got, want := reflect.TypeFor[conf.Config]().NumField(), 8; got != want { // 8: webhooks need a restart (webhook_test.go)
+	if got, want := reflect.TypeFor[conf.Config]().NumField(), 9; got != want { // 9: webhooks need a restart (webhook_test.go)
 		t.Fatalf("Config has %d fields, want %d: decide whether the new one applies live and update NeedsRestart", got, want)
 	}
 }
