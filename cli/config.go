@@ -87,6 +87,9 @@ func serveConfig(fs *flag.FlagSet, path string, defaults bool) (c conf.Config, r
 // fsconfParams maps the configuration into the dialplan renderer's input.
 func fsconfParams(c conf.Config) fsconf.Params {
 	p := fsconf.Params{Listen: c.ESL.Listen, BLF: c.BLF.Enabled}
+	if c.HA.Enabled {
+		p.Sockets = c.HA.Sockets // one socket action per parkd of the pair
+	}
 	for _, l := range c.Lots {
 		p.Lots = append(p.Lots, fsconf.Lot{
 			Name: l.Name, Domain: l.Domain, ParkCode: l.ParkCode, RetrieveCode: l.RetrieveCode, First: l.First, Last: l.Last,
@@ -250,7 +253,11 @@ func runFSConf(args []string, stdout, stderr io.Writer) error {
 				lots = append(lots, fsconf.Outside{Lot: l.Name, Domain: l.Domain, Number: l.Outside.Number, Context: l.Outside.Context})
 			}
 		}
-		return fsconf.RenderOutside(stdout, c.ESL.Listen, *outside, lots)
+		sockets := []string{c.ESL.Listen}
+		if c.HA.Enabled && len(c.HA.Sockets) > 0 {
+			sockets = c.HA.Sockets
+		}
+		return fsconf.RenderOutsideSockets(stdout, sockets, *outside, lots)
 	}
 	parts := fsconf.Split(fsconfParams(c), contexts)
 	for d := range contexts {

@@ -65,6 +65,12 @@ type Params struct {
 	// Listen is the host:port of parkd's outbound-socket listener, which the
 	// socket application dials.
 	Listen string
+	// Sockets, if set, are the listeners of every parkd of an
+	// active/standby pair ([ha] sockets), in order, Listen among them or
+	// not: each extension runs one socket action per address, so a call
+	// whose connection fails (the parkd that is not active does not
+	// listen) goes on to the next, and to the fallback after the last.
+	Sockets []string
 	// Lots are the parking lots, in configuration order.
 	Lots []Lot
 	// BLF writes, for each lot, the extensions its busy-lamp keys dial:
@@ -162,7 +168,7 @@ type view struct {
 	Domain          string // attribute-escaped; "" for lots without a domain
 	CommentDomain   string // safe inside an XML comment
 	CommentContext  string // safe inside an XML comment
-	Socket          string
+	Sockets         []string // each socket action's data
 	ErrorTone       string
 	ReferredByRegex string
 	ReturnRegex     string
@@ -199,7 +205,7 @@ func Render(w io.Writer, p Params) error {
 		Domain:          attr(p.Domain),
 		CommentDomain:   comment(p.Domain),
 		CommentContext:  comment(ctx),
-		Socket:          attr(p.Listen + " async full"),
+		Sockets:         p.socketData(),
 		ErrorTone:       attr(esl.ErrorTone),
 		ReferredByRegex: attr(ReferredByRegex),
 		ReturnRegex:     attr(ReturnRegex),
@@ -244,6 +250,11 @@ func (p Params) Validate() error {
 	if err := validateListen(p.Listen); err != nil {
 		errs = append(errs, err)
 	}
+	for i, s := range p.Sockets {
+		if err := validateListen(s); err != nil {
+			errs = append(errs, fmt.Errorf("sockets[%d]: %w", i, err))
+		}
+	}
 	if len(p.Lots) == 0 {
 		errs = append(errs, errors.New("no lots"))
 	}
@@ -281,6 +292,19 @@ func (p Params) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// socketData is the data of each socket action, in order.
+func (p Params) socketData() []string {
+	addrs := p.Sockets
+	if len(addrs) == 0 {
+		addrs = []string{p.Listen}
+	}
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = attr(a + " async full")
+	}
+	return out
 }
 
 // validateListen checks that s is host:port with a non-empty host made of

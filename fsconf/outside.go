@@ -33,7 +33,7 @@ var outsideTmpl = template.Must(template.New("outside").Option("missingkey=error
 
 type outsideView struct {
 	Context   string // safe in a comment and an attribute
-	Socket    string
+	Sockets   []string // each socket action's data
 	ErrorTone string
 	Lots      []outsideLotView
 }
@@ -52,13 +52,26 @@ type outsideLotView struct {
 // stock FreeSWITCH). It writes nothing and fails when no lot is reached
 // from outside in context, or a value is invalid.
 func RenderOutside(w io.Writer, listen, context string, lots []Outside) error {
-	if err := validateListen(listen); err != nil {
-		return fmt.Errorf("render outside dialplan: %w", err)
+	return RenderOutsideSockets(w, []string{listen}, context, lots)
+}
+
+// RenderOutsideSockets is RenderOutside for an active/standby pair: one
+// socket action per address of sockets, in order (see Params.Sockets).
+func RenderOutsideSockets(w io.Writer, sockets []string, context string, lots []Outside) error {
+	if len(sockets) == 0 {
+		return errors.New("render outside dialplan: no socket address")
+	}
+	var data []string
+	for _, listen := range sockets {
+		if err := validateListen(listen); err != nil {
+			return fmt.Errorf("render outside dialplan: %w", err)
+		}
+		data = append(data, attr(listen+" async full"))
 	}
 	if !outsideContextRE.MatchString(context) {
 		return fmt.Errorf("render outside dialplan: context %q: must be 1 to 64 characters from A-Z, a-z, 0-9 and _ . -", context)
 	}
-	v := outsideView{Context: comment(context), Socket: attr(listen + " async full"), ErrorTone: attr(esl.ErrorTone)}
+	v := outsideView{Context: comment(context), Sockets: data, ErrorTone: attr(esl.ErrorTone)}
 	var errs []error
 	for i, o := range lots {
 		if o.Context != context {
