@@ -59,6 +59,10 @@ func (s *Service) expire(e *entry, gen uint64) {
 		o := s.startRecall(e, cfg)
 		gen, stop := e.gen, e.recallStop
 		s.mu.Unlock()
+		if s.RecordRecallFirst {
+			s.recallRecorded(e, gen, o, stop)
+			return
+		}
 		// The phone rings first, then the recall's row is written: the
 		// row's place in the history is fixed already (it was queued
 		// under the lock), and waiting for SQLite before ringing made

@@ -72,7 +72,12 @@ type Service struct {
 	PINs PINFailures
 	// Clock, if set, is the time lockouts are judged by. Default time.Now.
 	Clock func() time.Time
-	sw    Switch
+	// RecordRecallFirst writes a recall's row before the parker's phone
+	// rings, and rings only once it is written (recall_first.go). A parkd
+	// of an active/standby pair sets it so that a standby taking over
+	// never rings a recall twice. Default: ring first (issue 16).
+	RecordRecallFirst bool
+	sw                Switch
 	jour  *journal
 
 	bgCtx  context.Context // recalls and fallbacks run under it; Shutdown ends it
