@@ -78,7 +78,7 @@ type Service struct {
 	// never rings a recall twice. Default: ring first (issue 16).
 	RecordRecallFirst bool
 	sw                Switch
-	jour  *journal
+	jour              *journal
 
 	bgCtx  context.Context // recalls and fallbacks run under it; Shutdown ends it
 	bgStop context.CancelFunc
