@@ -94,6 +94,19 @@ func OpenLease(ctx context.Context, dsn, name, holder string) (*Lease, error) {
 	if err := migrate(ctx, db.w, migs); err != nil {
 		return fail("lease: migrate", err)
 	}
+	// A lone parkd (no [ha]) holds the daemon lock exclusively
+	// (LockDaemon); the parkd of a pair hold it shared, on the lease's
+	// connection, so that neither kind starts beside the other. Shared,
+	// a dead peer's lock, which PostgreSQL may keep until it notices the
+	// connection is gone, never keeps the standby out.
+	var got bool
+	if err := c.QueryRowContext(ctx, `SELECT pg_try_advisory_lock_shared($1, $2)`, lockClass, lockDaemon).Scan(&got); err != nil {
+		return fail("lease: lock", err)
+	}
+	if !got {
+		c.Close()
+		return nil, fmt.Errorf("%w: %s is served by a parkd without [ha] enabled", ErrLocked, db.Path)
+	}
 	return &Lease{Name: name, Holder: holder, db: db}, nil
 }
 

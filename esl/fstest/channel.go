@@ -585,6 +585,19 @@ func (ch *Channel) runNext() {
 	ch.plan = ch.plan[1:]
 	ch.ran = append(ch.ran, action)
 	name, data, _ := strings.Cut(action, " ")
+	if name == "socket" && !ch.s.closed {
+		// A further `socket <addr> async full` (the next parkd of an
+		// active/standby pair): dialled like the first; if that fails too
+		// the dialplan goes on.
+		addr, _, _ := strings.Cut(strings.TrimSpace(data), " ")
+		sa := ch.startSocket(addr)
+		ch.s.wg.Add(1)
+		go func() {
+			defer ch.s.wg.Done()
+			_ = ch.s.dialSocket(ch, sa, addr)
+		}()
+		return
+	}
 	ch.startApp(&app{name: name, data: strings.TrimSpace(data)})
 }
 

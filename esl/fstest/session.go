@@ -49,7 +49,9 @@ type CallSpec struct {
 	// AfterSocket are the dialplan actions after `socket`, as "app data"
 	// ("playback tone_stream://...", "transfer parkd_return", "park",
 	// "hangup NORMAL_TEMPORARY_FAILURE"). Nil: the call hangs up
-	// NORMAL_CLEARING when the socket app returns.
+	// NORMAL_CLEARING when the socket app returns. A further
+	// "socket <addr> async full" dials addr as the first socket did (the
+	// next parkd of an active/standby pair).
 	AfterSocket []string
 }
 
