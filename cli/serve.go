@@ -35,6 +35,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if c.HA.Enabled {
+		return servePair(ctx, c, load, logger, sink, hup)
+	}
 	m := &daemon.Main{Config: c, Logger: logger, Version: Version,
 		Load: load}
 	if err := m.Open(ctx); err != nil {

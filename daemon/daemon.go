@@ -55,6 +55,11 @@ type Main struct {
 	// Load reads the configuration again, for Reload; serve sets it to
 	// read the file it started from.
 	Load func() (conf.Config, error)
+	// Fence, if not 0, is the generation of the lease this daemon holds as
+	// the active parkd of a pair (lease.go): every write to the database
+	// proves it, recalls are recorded before they ring, and the database
+	// lock of a lone parkd is not taken (the lease replaces it).
+	Fence int64
 
 	DB      *store.DB
 	Service *parking.Service
@@ -124,7 +129,11 @@ func (m *Main) Open(ctx context.Context) error {
 	// says what is wrong rather than that a lock file cannot be created.
 	// Reopen keeps the lock it has. On PostgreSQL the lock is an advisory
 	// lock the store holds on a connection of its own (LockDaemon).
+	m.DB.Fence = m.Fence
 	m.DB.BeforeWrite = func() error {
+		if m.Fence != 0 {
+			return nil // the lease, held already, keeps the other parkd out
+		}
 		if loc.Driver == store.Postgres {
 			return m.DB.LockDaemon(ctx)
 		}
@@ -168,6 +177,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Service.Logger = m.Logger.With().Str("component", "parking").Logger()
 	m.Service.PINs = m.DB // outside pick-up's wrong PINs and lockouts
+	m.Service.RecordRecallFirst = m.Fence != 0
 	m.Client.Calls = m.Service
 	m.Metrics.Watch(m.Service, m.Client)
 	if err := m.startLamps(); err != nil {
