@@ -87,6 +87,8 @@ type Main struct {
 
 	readyMu  sync.Mutex
 	notReady error // why Ready fails; nil when ready
+
+	haltOnce sync.Once // Halt (lease.go) acts once
 }
 
 // DefaultShutdownTimeout bounds Close when ShutdownTimeout is not set.

@@ -173,10 +173,13 @@ func (p *Pair) lead(ctx context.Context, gen int64) error {
 // Halt stops the daemon acting at once, for a lease that is lost: the
 // connection to the switch, the lamps, the retries and the webhooks stop
 // first, then the recall timers, the listener and the calls' sockets, the
-// board, and the database. Nothing is waited for and nothing more is
+// board, and the database (in the background). Nothing is waited for and nothing more is
 // written (the fence would refuse it); the parked calls stay parked in
-// the switch for the parkd that has the lease now.
-func (m *Main) Halt() {
+// the switch for the parkd that has the lease now. Only the first call
+// acts.
+func (m *Main) Halt() { m.haltOnce.Do(m.halt) }
+
+func (m *Main) halt() {
 	m.cancel()
 	expired, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -186,6 +189,8 @@ func (m *Main) Halt() {
 		_ = m.web.Close()
 	}
 	m.wg.Wait()
-	_ = m.closeStore()
+	// Closing a connection to a database that cannot be reached waits
+	// for the driver's timeout (5 s): the store closes on its own.
+	go func() { _ = m.closeStore() }()
 	m.Logger.Warn().Msg("parkd halted: the lease is lost; parked calls stay parked in FreeSWITCH for the active parkd")
 }
