@@ -19,6 +19,7 @@ import (
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
 	"github.com/parkd/parkd/fsconf"
+	"github.com/parkd/parkd/internal/pgtest"
 	"github.com/parkd/parkd/internal/testkit"
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m) // runs the tests, then stops the PostgreSQL they started
 }
 
 // daemon is parkd running as a child process against the simulator.
