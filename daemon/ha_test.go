@@ -82,6 +82,7 @@ func newHAPair(t *testing.T, ttl time.Duration) *haPair {
 		c.Store.Driver, c.Store.DSN = "postgres", dsn
 		c.HA = conf.HA{Enabled: true, Renew: ttl / 5, TTL: ttl, Sockets: p.addrs}
 		c.ESL.Listen = p.addrs[i]
+		c.BLF.Enabled = true
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -301,6 +302,19 @@ func TestE2E_HA_ActiveDies(t *testing.T) {
 	}
 	p.waitActive("b", wait5s)
 	t.Logf("b active %v after a died (ttl %v)", time.Since(died).Round(time.Millisecond), ttl)
+
+	// b lit the lamps again: the held call's, and it answers probes.
+	ctx, cancel := context.WithTimeout(context.Background(), wait5s)
+	defer cancel()
+	if _, err := p.sim.WaitPresence(ctx, "park+303@127.0.0.1", func(in fstest.PresenceIn) bool {
+		return in.AnswerState == "confirmed" && !in.At.Before(died)
+	}); err != nil {
+		t.Fatalf("the held call's lamp was not published again after the takeover: %v", err)
+	}
+	id := p.sim.Subscribe("park+303", "127.0.0.1")
+	if in, err := p.sim.WaitPresence(ctx, "park+303@127.0.0.1", func(in fstest.PresenceIn) bool { return in.CallID == id }); err != nil || in.AnswerState != "confirmed" {
+		t.Fatalf("probe after the takeover: %+v, %v", in, err)
+	}
 
 	// Retrieves reach b through the same dialplan.
 	for _, s := range []int{301, 302} {

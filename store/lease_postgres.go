@@ -125,8 +125,9 @@ func interval(d time.Duration) string { return fmt.Sprintf("%d milliseconds", d.
 
 // Acquire takes the lease for ttl if nobody holds it or its deadline has
 // passed, and returns the new generation; ok is false (and gen 0) if
-// another holder's lease is still running.
-func (l *Lease) Acquire(ctx context.Context, ttl time.Duration) (gen int64, ok bool, err error) {
+// another holder's lease is still running, and left is how long it has to
+// run.
+func (l *Lease) Acquire(ctx context.Context, ttl time.Duration) (gen int64, left time.Duration, ok bool, err error) {
 	err = l.db.w.db.QueryRowContext(ctx, `INSERT INTO parkd_lease AS l (name, holder, generation, deadline, acquired_at)
 		VALUES ($1, $2, nextval('parkd_lease_generation'), clock_timestamp() + $3::interval, clock_timestamp())
 		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, generation = EXCLUDED.generation,
@@ -134,12 +135,16 @@ func (l *Lease) Acquire(ctx context.Context, ttl time.Duration) (gen int64, ok b
 		WHERE l.deadline <= clock_timestamp()
 		RETURNING generation`, l.Name, l.Holder, interval(ttl)).Scan(&gen)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
+		h, _, err := l.Current(ctx)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		return 0, h.Left, false, nil
 	}
 	if err != nil {
-		return 0, false, l.db.pgError("lease: acquire", err)
+		return 0, 0, false, l.db.pgError("lease: acquire", err)
 	}
-	return gen, true, nil
+	return gen, 0, true, nil
 }
 
 // Renew pushes the deadline of generation gen to ttl from now; ok is

@@ -18,8 +18,9 @@ import (
 // Store is the lease as the database keeps it (store.Lease).
 type Store interface {
 	// Acquire takes the lease for ttl if it is free or lapsed, with a new
-	// generation; ok is false while another holder's lease runs.
-	Acquire(ctx context.Context, ttl time.Duration) (gen int64, ok bool, err error)
+	// generation; ok is false while another holder's lease runs, and left
+	// is then how long it has to run.
+	Acquire(ctx context.Context, ttl time.Duration) (gen int64, left time.Duration, ok bool, err error)
 	// Renew pushes gen's deadline to ttl from now; ok is false when gen
 	// is no longer the lease's or has lapsed.
 	Renew(ctx context.Context, gen int64, ttl time.Duration) (ok bool, err error)
@@ -102,16 +103,21 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, gen in
 	}
 }
 
-// acquire tries to take the lease every renew until it has it or ctx ends.
+// acquire tries to take the lease every renew until it has it or ctx
+// ends, and sooner when the holder's lease is about to lapse: then it
+// tries right after the lapse, so a standby takes over within a round trip
+// of it rather than up to renew later.
 func (e *Elector) acquire(ctx context.Context, renew, ttl time.Duration) (gen int64, validUntil time.Time, err error) {
-	t := time.NewTicker(renew)
-	defer t.Stop()
+	wait := time.NewTimer(0)
+	defer wait.Stop()
+	<-wait.C
 	var last string // the last reason logged, so a standby logs changes only
 	for {
 		start := time.Now()
 		actx, cancel := context.WithTimeout(ctx, renew)
-		gen, ok, err := e.Store.Acquire(actx, ttl)
+		gen, left, ok, err := e.Store.Acquire(actx, ttl)
 		cancel()
+		next := renew - time.Since(start)
 		switch {
 		case err == nil && ok:
 			e.Logger.Info().Int64("generation", gen).Msg("lease taken: this parkd is active")
@@ -121,17 +127,26 @@ func (e *Elector) acquire(ctx context.Context, renew, ttl time.Duration) (gen in
 				e.Logger.Warn().Err(err).Msg("standby: cannot reach the lease")
 				last = msg
 			}
-		case err == nil && last != "held":
-			e.Logger.Info().Msg("standby: another parkd holds the lease")
-			last = "held"
+		case err == nil:
+			if last != "held" {
+				e.Logger.Info().Msg("standby: another parkd holds the lease")
+				last = "held"
+			}
+			// Just past the lapse, if it comes before the next try.
+			next = min(next, left-time.Since(start)+lapseSlack)
 		}
+		wait.Reset(max(next, lapseSlack))
 		select {
 		case <-ctx.Done():
 			return 0, time.Time{}, ctx.Err()
-		case <-t.C:
+		case <-wait.C:
 		}
 	}
 }
+
+// lapseSlack is how long after the holder's lease should lapse a standby
+// tries to take it, and the shortest pause between two tries.
+const lapseSlack = 5 * time.Millisecond
 
 // hold runs lead while renewing gen, until the lease is lost, ctx ends or
 // lead returns.

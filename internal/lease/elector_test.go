@@ -48,19 +48,19 @@ func (c *client) setCut(cut bool) {
 	c.mu.Unlock()
 }
 
-func (c *client) Acquire(ctx context.Context, ttl time.Duration) (int64, bool, error) {
+func (c *client) Acquire(ctx context.Context, ttl time.Duration) (int64, time.Duration, bool, error) {
 	if err := c.partitioned(ctx); err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	d := c.db
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.current != 0 && time.Now().Before(d.deadline) {
-		return 0, false, nil
+		return 0, time.Until(d.deadline), false, nil
 	}
 	d.gen++
 	d.current, d.holder, d.deadline = d.gen, c.name, time.Now().Add(ttl)
-	return d.current, true, nil
+	return d.current, 0, true, nil
 }
 
 func (c *client) Renew(ctx context.Context, gen int64, ttl time.Duration) (bool, error) {
@@ -211,9 +211,8 @@ func TestElector_AcquireAndRenew(t *testing.T) {
 }
 
 // Ensure a parkd cut off from the database stops acting before its lease
-// lapses in the database, and the standby takes over within one renewal
-// of the lapse: never two active at once, never a write the fence would
-// refuse.
+// lapses in the database, and the standby takes over right after the
+// lapse: never two active at once, never a write the fence would refuse.
 func TestElector_LapseAndTakeover(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPair(t)
@@ -223,6 +222,9 @@ func TestElector_LapseAndTakeover(t *testing.T) {
 		time.Sleep(10 * time.Second)
 		cutAt := time.Now()
 		a.setCut(true)
+		p.db.mu.Lock()
+		lapse := p.db.deadline // a cannot renew it any more
+		p.db.mu.Unlock()
 		time.Sleep(10 * time.Second)
 		ts := p.snapshot()
 		if len(ts) != 2 || ts[0].who != "a" || ts[1].who != "b" {
@@ -236,8 +238,12 @@ func TestElector_LapseAndTakeover(t *testing.T) {
 		if d := ts[0].end.Sub(cutAt); d > 3*time.Second {
 			t.Fatalf("a went on acting %v after the cut", d)
 		}
-		if d := ts[1].start.Sub(cutAt); d > 3*time.Second+time.Second {
-			t.Fatalf("b took over %v after the cut, want within TTL + one renewal", d)
+		if !ts[0].end.Before(lapse) {
+			t.Fatalf("a stopped at %v, after its lease lapsed in the database (%v)", ts[0].end, lapse)
+		}
+		// b, told how long the lease had left, tries right after it lapses.
+		if d := ts[1].start.Sub(lapse); d < 0 || d > 2*lapseSlack {
+			t.Fatalf("b took over %v after the lease lapsed, want within %v", d, 2*lapseSlack)
 		}
 		if ts[1].gen <= ts[0].gen {
 			t.Fatalf("b's generation %d is not newer than a's %d", ts[1].gen, ts[0].gen)
