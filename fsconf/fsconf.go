@@ -165,9 +165,9 @@ var dialplan = template.Must(template.New("dialplan").Option("missingkey=error")
 // view is the template's data. Every string is already escaped for where the
 // template places it.
 type view struct {
-	Domain          string // attribute-escaped; "" for lots without a domain
-	CommentDomain   string // safe inside an XML comment
-	CommentContext  string // safe inside an XML comment
+	Domain          string   // attribute-escaped; "" for lots without a domain
+	CommentDomain   string   // safe inside an XML comment
+	CommentContext  string   // safe inside an XML comment
 	Sockets         []string // each socket action's data
 	ErrorTone       string
 	ReferredByRegex string

@@ -32,7 +32,7 @@ var outsideText string
 var outsideTmpl = template.Must(template.New("outside").Option("missingkey=error").Parse(outsideText))
 
 type outsideView struct {
-	Context   string // safe in a comment and an attribute
+	Context   string   // safe in a comment and an attribute
 	Sockets   []string // each socket action's data
 	ErrorTone string
 	Lots      []outsideLotView
