@@ -225,3 +225,36 @@ func BenchmarkFence(b *testing.B) {
 		})
 	}
 }
+
+// Ensure a lone parkd (the daemon lock) and the parkd of a pair (the
+// lease's shared lock) are never let onto one database together, while
+// two parkd of a pair are.
+func TestLease_LoneAndPairExclusive(t *testing.T) {
+	ctx := context.Background()
+	loc := pgLoc(t)
+	a := openLease(t, loc, "host-a")
+	openLease(t, loc, "host-b") // the pair's second
+	lone := loc.New()
+	t.Cleanup(func() { lone.Close() })
+	if err := lone.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lone.LockDaemon(ctx); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("a lone parkd beside a pair: %v, want %v", err, store.ErrLocked)
+	}
+	a.Close()
+
+	loc2 := pgLoc(t)
+	lone2 := loc2.New()
+	t.Cleanup(func() { lone2.Close() })
+	if err := lone2.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lone2.LockDaemon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := store.OpenLease(ctx, loc2.DSN, "active", "host-a"); !errors.Is(err, store.ErrLocked) {
+		l.Close()
+		t.Fatalf("a pair beside a lone parkd: %v, want %v", err, store.ErrLocked)
+	}
+}

@@ -26,7 +26,9 @@ import (
 //     database: the occupancy's keys refuse a second call in a slot
 //     (parking.ErrSlotTaken, as on SQLite), migrations take an advisory
 //     lock, and a daemon holds another one for as long as it runs
-//     (LockDaemon), as the lock file does beside a SQLite database.
+//     (LockDaemon), as the lock file does beside a SQLite database. The
+//     two parkd of an active/standby pair hold it shared instead, and a
+//     lease decides which of them writes (lease_postgres.go).
 //   - Nothing is a file: Replaced is always false and Reopen reconnects.
 //   - The DSN's password (or PGPASSWORD's, or the password file's) is
 //     never shown: DB.Path holds the DSN without it, and the errors of
