@@ -31,7 +31,7 @@ import (
 // PARKD_HA_KILLS=20 PARKD_HA_CALLS=1000 PARKD_HA_DEFAULT_TIMINGS=1.
 const (
 	envHAKills    = "PARKD_HA_KILLS"           // active parkd killed, one after the other (default 1)
-	envHACalls    = "PARKD_HA_CALLS"           // calls held parked throughout (default 100)
+	envHACalls    = "PARKD_HA_CALLS"           // calls held parked throughout (default 50)
 	envHATimings  = "PARKD_HA_DEFAULT_TIMINGS" // "1": renew 1s, ttl 3s (the defaults) instead of 200ms, 1s
 	haRecallCalls = 10                         // calls parked before each kill, their recalls due after it
 )
@@ -186,10 +186,11 @@ func leaseLeft(t *testing.T, db *sql.DB) time.Duration {
 // SIGKILL (no handover: the lease lapses), with calls held parked and
 // recalls due after the kill, as many times as PARKD_HA_KILLS says, the
 // two parkd taking turns: every call stays parked and retrievable, every
-// recall rings its parker once, and no history row is written twice. It
-// logs the takeover times, from the kill and from the lease's lapse.
+// recall rings its parker once, and no history row is written twice.
+// Then SIGTERM on the active hands the lease over at once. It logs the
+// takeover times, from the kill and from the lease's lapse.
 func TestE2E_HA_Kill9(t *testing.T) {
-	kills, calls := envInt(t, envHAKills, 1), envInt(t, envHACalls, 100)
+	kills, calls := envInt(t, envHAKills, 1), envInt(t, envHACalls, 50)
 	renew, ttl := 200*time.Millisecond, time.Second
 	if os.Getenv(envHATimings) == "1" {
 		renew, ttl = time.Second, 3*time.Second
@@ -324,6 +325,22 @@ func TestE2E_HA_Kill9(t *testing.T) {
 	}
 	if len(rows) != want || len(byCall) != calls+haRecallCalls*kills {
 		t.Fatalf("%d history rows for %d calls, want %d for %d", len(rows), len(byCall), want, calls+haRecallCalls*kills)
+	}
+
+	// SIGTERM on the active hands the lease over: it closes gracefully
+	// (renewing the lease until it is done), exits 0, and the standby
+	// takes over right after, not when the lease would have lapsed.
+	act, stb := procs[active], procs[1-active]
+	act.cmd.Process.Signal(syscall.SIGTERM)
+	if err := act.cmd.Wait(); err != nil {
+		t.Fatalf("%s after SIGTERM: %v\n%s", act.name, err, act.logs)
+	}
+	exited := time.Now()
+	testkit.WaitUntil(t, 30*time.Second, stb.name+" active after the handover", stb.listening, stb.logs.String)
+	if took := time.Since(exited); took >= ttl-ttl/10 {
+		t.Fatalf("%s took over %v after %s exited: the lease lapsed rather than being handed over\n%s", stb.name, took, act.name, stb.logs)
+	} else {
+		t.Logf("SIGTERM: %s took over %v after %s exited", stb.name, took.Round(time.Millisecond), act.name)
 	}
 
 	med := func(ds []time.Duration) time.Duration {

@@ -175,23 +175,26 @@ func (e *Elector) hold(ctx context.Context, gen int64, validUntil time.Time, ren
 	defer tick.Stop()
 	lapse := time.NewTimer(time.Until(validUntil))
 	defer lapse.Stop()
+	shutdown := ctx.Done()
+	bg := context.WithoutCancel(ctx)
 	for {
 		select {
 		case err := <-done:
 			release()
 			return err
-		case <-ctx.Done():
+		case <-shutdown:
+			// The leader stops gracefully, and the lease is renewed until
+			// it has: a graceful stop may outlast the lease, and the
+			// standby must not act before it is over.
+			shutdown = nil
 			stop(ErrShutdown)
-			err := <-done
-			release()
-			return err
 		case <-lapse.C:
 			lost("not renewed in time", nil)
 			<-done
 			return nil
 		case <-tick.C:
 			start := time.Now()
-			rctx, cancel := context.WithDeadline(ctx, validUntil)
+			rctx, cancel := context.WithDeadline(bg, validUntil)
 			ok, err := e.Store.Renew(rctx, gen, ttl)
 			cancel()
 			switch {
@@ -202,8 +205,6 @@ func (e *Elector) hold(ctx context.Context, gen int64, validUntil time.Time, ren
 				lost("taken over or lapsed", nil)
 				<-done
 				return nil
-			case ctx.Err() != nil:
-				// Shutting down: the next loop hands the lease over.
 			case !time.Now().Before(validUntil):
 				lost("not renewed in time", err)
 				<-done

@@ -316,6 +316,58 @@ func TestElector_ShutdownHandsOver(t *testing.T) {
 	})
 }
 
+// Ensure a leader that takes longer than the lease to stop gracefully
+// keeps the lease until it has stopped: the standby takes over only then,
+// at once.
+func TestElector_SlowStopKeepsTheLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := &fakeDB{}
+		ctx, cancel := context.WithCancel(context.Background())
+		var stoppedAt time.Time // written before a's Run returns, read after
+		bAt := make(chan time.Time, 1)
+		aDone := make(chan error, 1)
+		a := &Elector{Store: &client{db: db, name: "a"}, Renew: time.Second, TTL: 3 * time.Second, Logger: zerolog.Nop()}
+		go func() {
+			aDone <- a.Run(ctx, func(ctx context.Context, gen int64) error {
+				<-ctx.Done()
+				time.Sleep(10 * time.Second) // a graceful stop, longer than the TTL
+				if !db.fence(gen) {
+					t.Error("the lease lapsed while the leader was still stopping")
+				}
+				stoppedAt = time.Now()
+				return nil
+			})
+		}()
+		synctest.Wait()
+		bctx, bcancel := context.WithCancel(context.Background())
+		bDone := make(chan error, 1)
+		b := &Elector{Store: &client{db: db, name: "b"}, Renew: time.Second, TTL: 3 * time.Second, Logger: zerolog.Nop()}
+		go func() {
+			bDone <- b.Run(bctx, func(ctx context.Context, gen int64) error {
+				bAt <- time.Now()
+				<-ctx.Done()
+				return nil
+			})
+		}()
+		time.Sleep(2 * time.Second)
+		cancel()
+		if err := <-aDone; err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		select {
+		case at := <-bAt:
+			if at.Before(stoppedAt) || at.Sub(stoppedAt) > time.Second {
+				t.Fatalf("a stopped at %v, b took over at %v: want b after a, within one try", stoppedAt, at)
+			}
+		default:
+			t.Fatal("b never took over")
+		}
+		bcancel()
+		<-bDone
+	})
+}
+
 // Ensure a leader that fails ends Run with its error and lets the lease go.
 func TestElector_LeadFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
