@@ -393,3 +393,43 @@ func TestE2E_HA_StopHandsOver(t *testing.T) {
 	}
 	p.checkTakeover(nil, held, []int{301})
 }
+
+// Ensure the one window that is documented, a recall ringing when the
+// active dies, ends as the README says: the standby hangs that ring up and
+// rings the parker again at once, the call is recalled once, and no row is
+// written twice.
+func TestE2E_HA_RecallRingingAtDeath(t *testing.T) {
+	ttl := 500 * time.Millisecond
+	p := newHAPair(t, ttl)
+	p.sim.Register("1000", fstest.Endpoint{AnswerAfter: 1500 * time.Millisecond})
+	p.start("a")
+	a := p.waitActive("a", wait5s)
+	p.start("b")
+	jane := p.parkAll("main", 201)[201]
+	eventuallyT(t, wait5s, "the recall ringing", func() bool { return len(p.sim.Invites()) == 1 })
+	first := p.sim.Invites()[0]
+
+	p.nodes["a"].proxy.Cut()
+	a.Halt()
+	p.waitActive("b", wait5s)
+	eventuallyT(t, 10*time.Second, "the call recalled", func() bool {
+		ev := events(p.history())[parking.CallID(jane.UUID())]
+		return len(ev) > 0 && ev[len(ev)-1] == parking.EventRecalled
+	})
+	inv := p.sim.Invites()
+	if len(inv) != 2 {
+		t.Fatalf("%d rings, want 2: the one cut short and the standby's", len(inv))
+	}
+	if ch := p.sim.Channel(first.UUID); ch != nil && ch.State().Alive {
+		t.Fatal("the first ring was left ringing")
+	}
+	if _, err := jane.WaitFor(wait5s, bridgedTo(p.sim.Channel(inv[1].UUID))); err != nil {
+		t.Fatalf("jane not connected to the second ring: %v", err)
+	}
+	ev := events(p.history())[parking.CallID(jane.UUID())]
+	t.Logf("history: %v", ev)
+	if ev[0] != parking.EventParked || ev[len(ev)-1] != parking.EventRecalled ||
+		slices.Index(ev, parking.EventRecalled) != len(ev)-1 || slices.Index(ev, parking.EventParked) != 0 {
+		t.Fatalf("history %v: want parked first and recalled once, last", ev)
+	}
+}
