@@ -33,7 +33,8 @@ type copyTable struct {
 
 // copyTables are the tables of a parkd database at the current schema
 // version, history first (sessions point into it). schema_migrations is
-// not copied: each side records its own.
+// not copied: each side records its own; nor is parkd_lease: a lease
+// belongs to the database it was taken in.
 var copyTables = []copyTable{
 	{"history", []string{"id", "at", "lot", "slot", "call_uuid", "caller_number", "caller_name", "parker", "event", "reason", "retriever", "wait_ms", "domain"}, "id", true},
 	{"sessions", []string{"id", "call_uuid", "lot", "slot", "caller_number", "caller_name", "parker", "parked_at", "recall_attempts",
