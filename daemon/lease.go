@@ -72,7 +72,8 @@ type Pair struct {
 	active *Main
 }
 
-// Active is the daemon while this parkd holds the lease, else nil.
+// Active is the daemon while this parkd holds the lease, else nil; after
+// a lost lease it is nil once the daemon has halted.
 func (p *Pair) Active() *Main {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -162,11 +163,12 @@ func (p *Pair) lead(ctx context.Context, gen int64) error {
 	p.Logger.Info().Int64("generation", gen).Dur("open", time.Since(taken)).Msg("active: parkd took over")
 	p.setActive(m)
 	<-ctx.Done()
-	p.setActive(nil)
 	if errors.Is(context.Cause(ctx), lease.ErrLost) {
-		m.Halt()
+		m.Halt() // before Active says nil: nil means it has stopped acting
+		p.setActive(nil)
 		return nil
 	}
+	p.setActive(nil) // no reload of a daemon that is closing
 	return m.Close()
 }
 
