@@ -92,6 +92,7 @@ func (c *Config) validate() problems {
 	c.validateLots(&p)
 	c.HTTP.validate(&p, c.Lots)
 	c.validateWebhooks(&p)
+	c.validateNodes(&p)
 	return p
 }
 

@@ -113,6 +113,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	loc := StoreLocation(c)
 	m.DB = loc.New()
+	m.setupNode() // nodes.go
 	m.startEvents()
 	if m.BusyTimeout > 0 {
 		m.DB.BusyTimeout = m.BusyTimeout
@@ -185,6 +186,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Server.Timeout = c.ESL.CommandTimeout
 	m.Server.Instance = m.Client.Instance
 	m.Server.Observe = m.Metrics.Observe
+	m.wireNodes() // nodes.go
 	m.ln, err = net.Listen("tcp", c.ESL.Listen)
 	if err != nil {
 		m.closeStore()

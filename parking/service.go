@@ -72,8 +72,15 @@ type Service struct {
 	PINs PINFailures
 	// Clock, if set, is the time lockouts are judged by. Default time.Now.
 	Clock func() time.Time
-	sw    Switch
-	jour  *journal
+	// Node names the FreeSWITCH node this Service parks on when lots are
+	// shared by several (nodes.go); "" for none. Claims and Nodes, if
+	// set, reach the other nodes through the shared store. Set before
+	// Open.
+	Node   string
+	Claims SlotClaims
+	Nodes  Nodes
+	sw     Switch
+	jour   *journal
 
 	bgCtx  context.Context // recalls and fallbacks run under it; Shutdown ends it
 	bgStop context.CancelFunc

@@ -1,0 +1,182 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"regexp"
+	"time"
+
+	"github.com/parkd/parkd/parking"
+)
+
+// Lots shared by several FreeSWITCH nodes (issue 17 part 3): one parkd per
+// node, all on one PostgreSQL database (migrations/postgres/0010_nodes.sql).
+// Each parkd's DB has Node set: its connections carry the node as the
+// run-time setting parkd.node, which the node columns default to, so every
+// row it writes names its node, and Occupied loads only its own calls. The
+// occupancy's key, (domain, lot, slot) across every node, is the slot
+// claim: ClaimSlot writes the row before the call is answered, and the
+// database lets exactly one of two nodes racing for a slot have it.
+
+// nodeRE is what a node name may be: it reaches FreeSWITCH's dialplan as
+// an extension's suffix and PostgreSQL as a setting.
+var nodeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// ValidNode reports whether name may name a node.
+func ValidNode(name string) bool { return nodeRE.MatchString(name) }
+
+// HopTTL is how long a cross-node retrieve's token may wait to be used.
+const HopTTL = 30 * time.Second
+
+// sqlClaimSlot writes the occupancy row of a call being parked. A row of
+// this node for the slot is stale: this parkd's own slot table, which
+// found the slot free, has the last word on its own calls, and the row's
+// deletion may still be queued in its journal. So it is taken over; a
+// row of another node is left alone, and no row is changed.
+const sqlClaimSlot = `INSERT INTO occupancy
+	(lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline, parker_domain, recall_attempts, dialog, domain, node)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (domain, lot, slot) DO UPDATE SET
+		call_uuid = excluded.call_uuid, caller_number = excluded.caller_number, caller_name = excluded.caller_name,
+		parker = excluded.parker, parked_at = excluded.parked_at, deadline = excluded.deadline,
+		parker_domain = excluded.parker_domain, recall_attempts = excluded.recall_attempts, dialog = excluded.dialog
+	WHERE occupancy.node = excluded.node`
+
+// ClaimSlot implements parking.SlotClaims: it takes o's slot for o.Call on
+// db's node, or returns an error wrapping parking.ErrSlotTaken when
+// another node's call holds it.
+func (db *DB) ClaimSlot(ctx context.Context, o parking.Occupant) (rerr error) {
+	defer db.damaged(&rerr)
+	if db.w == nil {
+		return fmt.Errorf("claim slot: %w", errNotOpen)
+	}
+	res, err := db.w.ExecContext(ctx, sqlClaimSlot, o.Lot, o.Slot, string(o.Call), o.Caller.Number, o.Caller.Name, o.Parker,
+		formatTime(o.ParkedAt), formatTime(o.Deadline), o.ParkerDomain, o.Attempts, o.Dialog, o.Domain, db.Node)
+	if db.eng.isUnique(err) {
+		// The call has a row already (call_uuid is unique): in this
+		// very slot, it is this claim's own.
+		var lot, domain string
+		var slot int
+		qerr := db.w.QueryRowContext(ctx, `SELECT domain, lot, slot FROM occupancy WHERE call_uuid = ?`, string(o.Call)).Scan(&domain, &lot, &slot)
+		if qerr == nil && domain == o.Domain && lot == o.Lot && slot == o.Slot {
+			return nil
+		}
+		return fmt.Errorf("claim slot %s/%d: call %s holds %s/%d already: %w", o.Lot, o.Slot, o.Call, lot, slot, parking.ErrAlreadyParked)
+	}
+	if err != nil {
+		return fmt.Errorf("claim slot %s/%d: %w", o.Lot, o.Slot, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("claim slot %s/%d: %w", o.Lot, o.Slot, err)
+	} else if n == 0 {
+		return fmt.Errorf("claim slot %s/%d: held on another node: %w", o.Lot, o.Slot, parking.ErrSlotTaken)
+	}
+	return nil
+}
+
+// Unclaim implements parking.SlotClaims: it deletes call's occupancy row
+// if db's node holds it.
+func (db *DB) Unclaim(ctx context.Context, call parking.CallID) (rerr error) {
+	defer db.damaged(&rerr)
+	if db.w == nil {
+		return fmt.Errorf("unclaim: %w", errNotOpen)
+	}
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM occupancy WHERE call_uuid = ? AND node = ?`, string(call), db.Node); err != nil {
+		return fmt.Errorf("unclaim %s: %w", call, err)
+	}
+	return nil
+}
+
+// RemoteCall implements parking.Nodes: the call another node has parked
+// in domain's lot at slot, or the lot's longest-waiting one for slot 0.
+func (db *DB) RemoteCall(ctx context.Context, domain, lot string, slot int) (rc parking.RemoteCall, ok bool, rerr error) {
+	defer db.damaged(&rerr)
+	if db.r == nil {
+		return rc, false, fmt.Errorf("remote call: %w", errNotOpen)
+	}
+	err := db.r.QueryRowContext(ctx, `SELECT node, call_uuid, slot FROM occupancy
+		WHERE domain = ? AND lot = ? AND node <> ? AND (slot = ? OR ? = 0)
+		ORDER BY parked_at, slot LIMIT 1`, domain, lot, db.Node, slot, slot).Scan(&rc.Node, &rc.Call, &rc.Slot)
+	if errors.Is(err, sql.ErrNoRows) {
+		return rc, false, nil
+	}
+	if err != nil {
+		return rc, false, fmt.Errorf("remote call %s/%d: %w", lot, slot, err)
+	}
+	rc.Domain, rc.Lot = domain, lot
+	return rc, true, nil
+}
+
+// IssueHop implements parking.Nodes: it stores a new random token for h,
+// good for HopTTL, and clears the tokens that expired unused.
+func (db *DB) IssueHop(ctx context.Context, h parking.Hop) (_ parking.Hop, rerr error) {
+	defer db.damaged(&rerr)
+	if db.w == nil {
+		return h, fmt.Errorf("issue hop: %w", errNotOpen)
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return h, fmt.Errorf("issue hop: %w", err)
+	}
+	now := time.Now()
+	h.Token, h.Expires, h.From = hex.EncodeToString(b[:]), now.Add(HopTTL), db.Node
+	if _, err := db.w.ExecContext(ctx, `DELETE FROM hop_tokens WHERE expires_at < ?`, formatTime(now)); err != nil {
+		return h, fmt.Errorf("issue hop: %w", err)
+	}
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO hop_tokens (token, call_uuid, domain, lot, slot, to_node, from_node, retriever, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, h.Token, string(h.Call), h.Domain, h.Lot, h.Slot, h.To, h.From, h.Retriever, formatTime(h.Expires)); err != nil {
+		return h, fmt.Errorf("issue hop: %w", err)
+	}
+	return h, nil
+}
+
+// hopTokenRE is what IssueHop's tokens look like.
+var hopTokenRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// ConsumeHop implements parking.Nodes: it deletes token, addressed to
+// db's node, and returns its hop if it had not expired. Deleting is the
+// consuming: of two uses of one token, one finds it.
+func (db *DB) ConsumeHop(ctx context.Context, token string) (h parking.Hop, rerr error) {
+	defer db.damaged(&rerr)
+	if db.w == nil {
+		return h, fmt.Errorf("consume hop: %w", errNotOpen)
+	}
+	if !hopTokenRE.MatchString(token) {
+		return h, fmt.Errorf("%w: malformed token", parking.ErrHopRefused)
+	}
+	var expires string
+	err := db.w.QueryRowContext(ctx, `DELETE FROM hop_tokens WHERE token = ? AND to_node = ?
+		RETURNING call_uuid, domain, lot, slot, from_node, to_node, retriever, expires_at`, token, db.Node).
+		Scan(&h.Call, &h.Domain, &h.Lot, &h.Slot, &h.From, &h.To, &h.Retriever, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return parking.Hop{}, fmt.Errorf("%w: unknown or used token, or for another node", parking.ErrHopRefused)
+	}
+	if err != nil {
+		return parking.Hop{}, fmt.Errorf("consume hop: %w", err)
+	}
+	if h.Expires, err = parseTime(expires); err != nil {
+		return parking.Hop{}, fmt.Errorf("consume hop: %w", err)
+	}
+	if !time.Now().Before(h.Expires) {
+		return parking.Hop{}, fmt.Errorf("%w: token expired at %s", parking.ErrHopRefused, expires)
+	}
+	h.Token = token
+	return h, nil
+}
+
+// daemonLockID is the advisory lock LockDaemon takes: one per database,
+// or, with nodes, one per node, so that each node's parkd runs once while
+// the nodes share the database.
+func (db *DB) daemonLockID() int32 {
+	if db.Node == "" {
+		return lockDaemon
+	}
+	h := fnv.New32a()
+	h.Write([]byte(db.Node))
+	return int32(1000 + h.Sum32()%(1<<30))
+}
