@@ -1,0 +1,251 @@
+package daemon
+
+import (
+	"database/sql"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to read the node columns
+
+	"github.com/parkd/parkd/conf"
+	"github.com/parkd/parkd/esl"
+	"github.com/parkd/parkd/esl/fstest"
+	"github.com/parkd/parkd/internal/pgtest"
+	"github.com/parkd/parkd/parking"
+)
+
+// hopTokenRE is the token the fsconf dialplan lets through ($1 of its
+// conditions).
+var hopTokenRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// twoNodes is a site of two simulated FreeSWITCH nodes, a and b, each
+// with its own parkd, both on one PostgreSQL database, their simulators
+// wired as the dialplan parkd fsconf writes for nodes: parkd_hop_<other>
+// bridges to the other node with the token in X-Parkd-Token, and
+// parkd_hop takes what the other node sends to the local parkd.
+type twoNodes struct {
+	a, b *harness
+	db   *sql.DB // the shared database, read directly
+}
+
+func startTwoNodes(t *testing.T) *twoNodes {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	simA := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-a"})
+	simB := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-b"})
+	nodes := []conf.Node{
+		{Name: "a", ESL: simA.Addr(), SIP: "a.sim:5060", Profile: "internal"},
+		{Name: "b", ESL: simB.Addr(), SIP: "b.sim:5060", Profile: "internal"},
+	}
+	cfg := func(sim *fstest.Switch, node string) conf.Config {
+		c := startConfig(t, sim)
+		c.Store.Driver, c.Store.DSN, c.Store.Path = "postgres", dsn, ""
+		c.Nodes, c.ESL.Node, c.Instance = nodes, node, "parkd-"+node
+		c.ESL.Listen = "127.0.0.1:8084"
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		c.ESL.Listen = "127.0.0.1:0"
+		return c
+	}
+	s := &twoNodes{
+		a: &harness{t: t, sim: simA, cfg: cfg(simA, "a")},
+		b: &harness{t: t, sim: simB, cfg: cfg(simB, "b")},
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s.db = db
+	s.a.boot()
+	s.b.boot()
+	for _, p := range [][2]*harness{{s.a, s.b}, {s.b, s.a}} {
+		from, to := p[0], p[1]
+		toNode := to.cfg.ESL.Node
+		toSIP, _ := to.cfg.NodeNamed(toNode)
+		from.sim.Peer(toSIP.SIP, to.sim)
+		from.sim.AddExtension(esl.HopExtensionPrefix+toNode, func(vars map[string]string) []string {
+			tok := vars[esl.VarHopOut]
+			if !hopTokenRE.MatchString(tok) {
+				return []string{"hangup CALL_REJECTED"}
+			}
+			return []string{"bridge {sip_h_X-Parkd-Token=" + tok + "}sofia/internal/" + esl.HopExtension + "@" + toSIP.SIP}
+		})
+		local := from
+		from.sim.SetInbound(func(spec fstest.CallSpec) (fstest.CallSpec, bool) {
+			if spec.Destination != esl.HopExtension || !hopTokenRE.MatchString(spec.Vars[esl.VarHopToken]) {
+				return spec, false
+			}
+			spec.SocketAddr = local.m.ListenAddr()
+			spec.Vars["parkd_action"] = esl.ActionHop
+			spec.BeforeSocket = []string{"answer"}
+			spec.AfterSocket = []string{"playback " + esl.ErrorTone, "hangup NORMAL_TEMPORARY_FAILURE"}
+			return spec, true
+		})
+	}
+	return s
+}
+
+// nodeOf reads the node column of call's rows in table.
+func (s *twoNodes) nodeOf(table, call string) []string {
+	s.a.t.Helper()
+	rows, err := s.db.Query(`SELECT node FROM `+table+` WHERE call_uuid = $1 ORDER BY node`, call)
+	if err != nil {
+		s.a.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			s.a.t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// Ensure two nodes share a lot's slots through PostgreSQL: a slot parked
+// on one is refused to the other, parks into the next free slot skip the
+// other node's calls, parks racing for one slot from both nodes leave
+// exactly one parked, and every row names its node.
+func TestE2E_NodesShareSlots(t *testing.T) {
+	s := startTwoNodes(t)
+	jane := s.a.park("202", caller("Jane Roe", "+15550100"))
+	bob := s.b.call("park", "main", "202", transferredBy("1000"))
+	s.b.waitFor(bob, "bob refused: 202 is held on node a", refusedAndReturned("1000"))
+
+	// Next free: b takes 201, then a skips 201 (b's) and takes 203.
+	b1 := s.b.park("")
+	a1 := s.a.park("")
+	occ := func(h *harness) map[string]int {
+		m := map[string]int{}
+		for _, o := range h.occupied() {
+			m[string(o.Call)] = o.Slot
+		}
+		return m
+	}
+	if got := occ(s.b); !mapsEqual(got, map[string]int{b1.UUID(): 201}) {
+		t.Fatalf("node b holds %v", got)
+	}
+	if got := occ(s.a); !mapsEqual(got, map[string]int{jane.UUID(): 202, a1.UUID(): 203}) {
+		t.Fatalf("node a holds %v", got)
+	}
+	for _, h := range []*harness{s.a, s.b} {
+		node := h.cfg.ESL.Node
+		for _, o := range h.occupied() {
+			for _, tbl := range []string{"occupancy", "history", "sessions"} {
+				if got := s.nodeOf(tbl, string(o.Call)); len(got) == 0 || slices.ContainsFunc(got, func(n string) bool { return n != node }) {
+					t.Errorf("%s rows of %s: nodes %q, want all %q", tbl, o.Call, got, node)
+				}
+			}
+		}
+	}
+
+	// Four parks on each node into slot 210 at once: one parks.
+	var chans []*fstest.Channel
+	done := make(chan []*fstest.Channel, 2)
+	for _, h := range []*harness{s.a, s.b} {
+		go func() { done <- h.parkAtOnce(4, "210") }()
+	}
+	chans = append(<-done, <-done...)
+	s.a.eventually("one parked, seven returned", func() bool {
+		p, ret := parkedOrReturned(chans)
+		return p == 1 && ret == 7
+	})
+	held := 0
+	for _, h := range []*harness{s.a, s.b} {
+		for _, o := range h.occupied() {
+			if o.Slot == 210 {
+				held++
+			}
+		}
+	}
+	if held != 1 {
+		t.Fatalf("slot 210 held %d times across the nodes", held)
+	}
+}
+
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Ensure a retrieve dialled on node b for a call parked on node a
+// connects them over the simulated SIP hop: the retriever's leg goes to
+// node a carrying the token, node a's parkd bridges it to the parked
+// caller, the history has one retrieved row, on node a, naming both
+// nodes; the token cannot be used again, and a hop with a made-up token
+// reaches nobody.
+func TestE2E_NodesRetrieveAcross(t *testing.T) {
+	s := startTwoNodes(t)
+	jane := s.a.park("202", caller("Jane Roe", "+15550100"))
+	other := s.a.park("205")
+
+	smith := s.b.call("retrieve", "main", "202", caller("Dr. Smith", "2002"))
+	st := s.b.waitFor(smith, "the retriever sent to node a", func(st fstest.ChannelState) bool { return st.Alive && st.Trunk != "" })
+	hop := s.a.sim.Channel(st.Trunk)
+	if hop == nil {
+		t.Fatalf("no channel %s on node a", st.Trunk)
+	}
+	s.a.waitFor(jane, "jane bridged to the hop from node b", bridgedTo(hop))
+	if got := st.Vars[esl.VarHopOut]; !hopTokenRE.MatchString(got) {
+		t.Fatalf("retriever's token %q", got)
+	}
+	if got := hop.State().Vars[esl.VarHopToken]; got != st.Vars[esl.VarHopOut] {
+		t.Fatalf("the hop arrived with token %q, sent %q", got, st.Vars[esl.VarHopOut])
+	}
+	s.a.eventually("retrieved recorded on node a", func() bool {
+		return slices.Equal(s.a.history(jane.UUID()), []parking.Event{parking.EventParked, parking.EventRetrieved})
+	})
+	row := s.a.lastRow(jane.UUID())
+	if row.Retriever != "2002" || !strings.Contains(row.Reason, "parked on node a") || !strings.Contains(row.Reason, "from node b") {
+		t.Fatalf("retrieved row %+v: want retriever 2002 and both nodes named", row)
+	}
+	if got := s.nodeOf("history", jane.UUID()); !slices.Equal(got, []string{"a", "a"}) {
+		t.Fatalf("jane's history rows on nodes %q", got)
+	}
+	if got := s.b.history(smith.UUID()); len(got) != 0 {
+		t.Fatalf("node b recorded %v for the retriever", got)
+	}
+	if got := len(s.a.occupied()); got != 1 {
+		t.Fatalf("node a holds %d calls, want 1 (slot 202 freed)", got)
+	}
+
+	// The same token again (a replayed INVITE), and a made-up one: the
+	// error tone, and the other parked call stays parked.
+	for _, tok := range []string{st.Vars[esl.VarHopOut], "0123456789abcdef0123456789abcdef"} {
+		replay, err := s.a.sim.Call(fstest.CallSpec{
+			SocketAddr: s.a.m.ListenAddr(), CallerNumber: "666", Destination: esl.HopExtension,
+			Vars:         map[string]string{"parkd_action": esl.ActionHop, esl.VarHopToken: tok},
+			BeforeSocket: []string{"answer"}, AfterSocket: []string{"playback " + esl.ErrorTone, "hangup NORMAL_TEMPORARY_FAILURE"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.a.waitFor(replay, "a hop with token "+tok+" refused", refusedAndHungUp)
+	}
+	if st := other.State(); !parked(st) {
+		t.Fatalf("the other parked call: %+v", st)
+	}
+
+	// The retriever hangs up on node b: the call ends on node a too.
+	smith.Hangup("")
+	s.a.waitFor(hop, "the hop leg hung up", hungUp)
+	s.a.waitFor(jane, "jane hung up with her retriever", hungUp)
+
+	// Nothing parked anywhere for the slot: the error tone on node b.
+	empty := s.b.call("retrieve", "main", "202")
+	s.b.waitFor(empty, "retrieve of an empty slot refused", refusedAndHungUp)
+}
