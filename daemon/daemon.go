@@ -55,6 +55,10 @@ type Main struct {
 	// Load reads the configuration again, for Reload; serve sets it to
 	// read the file it started from.
 	Load func() (conf.Config, error)
+	// NodeBeatEvery and NodeLostAfter pace the watch over the other
+	// nodes (nodes.go). Defaults: DefaultNodeBeatEvery and
+	// DefaultNodeLostAfter.
+	NodeBeatEvery, NodeLostAfter time.Duration
 
 	DB      *store.DB
 	Service *parking.Service
@@ -233,6 +237,7 @@ func (m *Main) Open(ctx context.Context) error {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
 	m.runWebhooks(runCtx)
+	m.watchNodes(runCtx) // nodes.go
 	if loc.Driver != store.Postgres { // a file can be deleted or replaced; a PostgreSQL database is no file
 		m.watch = &storeWatch{m: m, path: c.Store.Path}
 		m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })

@@ -1,5 +1,12 @@
 package daemon
 
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+)
+
 // Lots shared by several FreeSWITCH nodes ([[node]], [esl] node): this
 // parkd serves one node, its own switch's only, and meets the other
 // nodes' parkd in PostgreSQL. The store marks every row with the node and
@@ -24,4 +31,82 @@ func (m *Main) wireNodes() {
 	m.Service.Node = self.Name
 	m.Service.Claims = m.DB
 	m.Service.Nodes = m.DB
+}
+
+// The watch over the other nodes: every NodeBeatEvery this parkd writes
+// its node's beat, and looks for nodes that hold parked calls and whose
+// parkd has been silent for NodeLostAfter. Such a node is lost if its
+// switch cannot be reached either: its calls went with it (their media ran
+// through it), so they are recorded lost, with the node named, and their
+// slots freed. A node whose switch still answers keeps its calls: its
+// parkd alone is down, and re-adopts them when it comes back.
+const (
+	DefaultNodeBeatEvery = time.Second
+	DefaultNodeLostAfter = 10 * time.Second
+	// nodeProbeTimeout bounds the connection attempt to a silent node's
+	// event socket.
+	nodeProbeTimeout = 2 * time.Second
+)
+
+// watchNodes runs the watch until ctx ends, when this parkd serves a node.
+func (m *Main) watchNodes(ctx context.Context) {
+	self, ok := m.Config.Self()
+	if !ok {
+		return
+	}
+	every, after := m.NodeBeatEvery, m.NodeLostAfter
+	if every <= 0 {
+		every = DefaultNodeBeatEvery
+	}
+	if after <= 0 {
+		after = DefaultNodeLostAfter
+	}
+	log := m.Logger.With().Str("component", "nodes").Str("node", self.Name).Logger()
+	check := func() {
+		now := time.Now()
+		if err := m.DB.Beat(ctx, now); err != nil {
+			log.Warn().Err(err).Msg("could not record this node's beat")
+		}
+		silent, err := m.DB.SilentNodes(ctx, now.Add(-after))
+		if err != nil {
+			log.Warn().Err(err).Msg("could not look for silent nodes")
+			return
+		}
+		for _, name := range silent {
+			n, ok := m.Config.NodeNamed(name)
+			if !ok {
+				continue // not a configured node: not this parkd's to judge
+			}
+			perr := probeSwitch(ctx, n.ESL)
+			if perr == nil {
+				log.Debug().Str("silent", name).Msg("a node's parkd is silent but its switch answers: its calls stay")
+				continue
+			}
+			reason := fmt.Sprintf("node %s lost: its parkd silent for over %s and its switch unreachable (%v); recorded by node %s",
+				name, after, perr, self.Name)
+			occ, err := m.DB.LoseNode(ctx, name, reason, now)
+			if err != nil {
+				log.Error().Err(err).Str("lost", name).Msg("could not record a lost node's calls")
+				continue
+			}
+			if len(occ) > 0 {
+				log.Warn().Str("lost", name).Int("calls", len(occ)).Msg("node lost: its parked calls recorded lost, their slots freed")
+			}
+		}
+	}
+	m.wg.Go(func() {
+		check()
+		everyTick(ctx, every, check)
+	})
+}
+
+// probeSwitch reports whether FreeSWITCH's event socket at addr accepts a
+// connection: its greeting is enough to know the switch runs.
+func probeSwitch(ctx context.Context, addr string) error {
+	d := net.Dialer{Timeout: nodeProbeTimeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"database/sql"
 	"regexp"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to read the node columns
+	"github.com/rs/zerolog"
 
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/esl"
@@ -61,8 +63,8 @@ func startTwoNodes(t *testing.T) *twoNodes {
 	}
 	t.Cleanup(func() { db.Close() })
 	s.db = db
-	s.a.boot()
-	s.b.boot()
+	s.bootNode(s.a)
+	s.bootNode(s.b)
 	for _, p := range [][2]*harness{{s.a, s.b}, {s.b, s.a}} {
 		from, to := p[0], p[1]
 		toNode := to.cfg.ESL.Node
@@ -88,6 +90,34 @@ func startTwoNodes(t *testing.T) *twoNodes {
 		})
 	}
 	return s
+}
+
+// Node watch pacing in these tests: a parkd silent for nodeLostAfter is
+// looked at.
+const (
+	nodeBeatEvery = 20 * time.Millisecond
+	nodeLostAfter = 200 * time.Millisecond
+)
+
+// bootNode starts h's parkd with the tests' node watch pacing.
+func (s *twoNodes) bootNode(h *harness) {
+	h.t.Helper()
+	m := &Main{Config: h.cfg, Logger: zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.InfoLevel),
+		ReconnectBackoff: 20 * time.Millisecond, NodeBeatEvery: nodeBeatEvery, NodeLostAfter: nodeLostAfter}
+	if err := m.Open(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.m = m
+	h.t.Cleanup(func() {
+		if h.m == m {
+			m.Close()
+		}
+	})
+	select {
+	case <-m.Client.Connected():
+	case <-time.After(wait5s):
+		h.t.Fatal("parkd did not connect to the simulator")
+	}
 }
 
 // nodeOf reads the node column of call's rows in table.
@@ -248,4 +278,67 @@ func TestE2E_NodesRetrieveAcross(t *testing.T) {
 	// Nothing parked anywhere for the slot: the error tone on node b.
 	empty := s.b.call("retrieve", "main", "202")
 	s.b.waitFor(empty, "retrieve of an empty slot refused", refusedAndHungUp)
+}
+
+// lostRows reads call's lost rows as "node reason".
+func (s *twoNodes) lostRows(call string) []string {
+	s.a.t.Helper()
+	rows, err := s.db.Query(`SELECT node || ' ' || reason FROM history WHERE call_uuid = $1 AND event = 'lost'`, call)
+	if err != nil {
+		s.a.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			s.a.t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Ensure a node that goes down takes its parked calls: once its parkd is
+// silent and its switch unreachable, the surviving parkd records each of
+// them lost once, naming the node, and frees their slots; while the
+// switch still answers (only its parkd is down), its calls stay.
+func TestE2E_NodeLost(t *testing.T) {
+	s := startTwoNodes(t)
+	a1 := s.a.park("201")
+	a2 := s.a.park("202")
+	b1 := s.b.park("203")
+	s.a.stop() // parkd a down, switch a up
+
+	// Several watch rounds of node b see a silent parkd whose switch answers.
+	time.Sleep(4 * nodeLostAfter)
+	for _, ch := range []*fstest.Channel{a1, a2} {
+		if got := s.lostRows(ch.UUID()); len(got) != 0 {
+			t.Fatalf("%s recorded lost while its switch runs: %q", ch.UUID(), got)
+		}
+	}
+	retry := s.b.call("park", "main", "201", transferredBy("1000"))
+	s.b.waitFor(retry, "201 still held by node a", refusedAndReturned("1000"))
+
+	// Now the switch goes too.
+	if err := s.a.sim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []*fstest.Channel{a1, a2} {
+		s.b.eventually("a lost row for "+ch.UUID(), func() bool { return len(s.lostRows(ch.UUID())) > 0 })
+	}
+	time.Sleep(4 * nodeBeatEvery) // more watch rounds: still one row each
+	for _, ch := range []*fstest.Channel{a1, a2} {
+		got := s.lostRows(ch.UUID())
+		if len(got) != 1 || !strings.HasPrefix(got[0], "a node a lost: ") || !strings.Contains(got[0], "recorded by node b") {
+			t.Fatalf("%s's lost rows: %q", ch.UUID(), got)
+		}
+	}
+	if got := s.b.history(b1.UUID()); !slices.Equal(got, []parking.Event{parking.EventParked}) {
+		t.Fatalf("node b's own call: %v", got)
+	}
+	again := s.b.park("201")
+	if got := s.nodeOf("occupancy", again.UUID()); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("the freed slot's new call on nodes %q", got)
+	}
 }

@@ -180,3 +180,105 @@ func (db *DB) daemonLockID() int32 {
 	h.Write([]byte(db.Node))
 	return int32(1000 + h.Sum32()%(1<<30))
 }
+
+// Beat records that db's node's parkd is alive now.
+func (db *DB) Beat(ctx context.Context, now time.Time) (rerr error) {
+	defer db.damaged(&rerr)
+	if db.w == nil {
+		return fmt.Errorf("beat: %w", errNotOpen)
+	}
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO node_beats (node, seen_at) VALUES (?, ?)
+		ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at`, db.Node, formatTime(now)); err != nil {
+		return fmt.Errorf("beat: %w", err)
+	}
+	return nil
+}
+
+// SilentNodes lists the other nodes that hold parked calls and whose parkd
+// has not beaten since before.
+func (db *DB) SilentNodes(ctx context.Context, before time.Time) (_ []string, rerr error) {
+	defer db.damaged(&rerr)
+	if db.r == nil {
+		return nil, fmt.Errorf("silent nodes: %w", errNotOpen)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT o.node FROM occupancy o LEFT JOIN node_beats b ON b.node = o.node
+		WHERE o.node <> ? AND o.node <> '' AND (b.seen_at IS NULL OR b.seen_at < ?) ORDER BY o.node`, db.Node, formatTime(before))
+	if err != nil {
+		return nil, fmt.Errorf("silent nodes: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("silent nodes: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// LoseNode records every call parked on node as lost, with reason, and
+// frees their slots, in one transaction. Taking the calls' occupancy rows
+// out is the guard: of several parkd recording one node's loss at once,
+// one finds the rows and the others none, so each call gets one lost row.
+// The rows carry node, not db's. It returns the calls it recorded.
+// PostgreSQL only.
+func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) (_ []parking.Occupant, rerr error) {
+	defer db.damaged(&rerr)
+	if db.w == nil {
+		return nil, fmt.Errorf("lose node: %w", errNotOpen)
+	}
+	if db.Driver != Postgres {
+		return nil, fmt.Errorf("lose node %s: nodes need PostgreSQL", node)
+	}
+	ctx, cancel := db.writeContext(ctx)
+	defer cancel()
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("lose node %s: begin: %w", node, err)
+	}
+	defer tx.Rollback()
+	// The rows written below default to the lost node, in this
+	// transaction only.
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('parkd.node', ?, true)`, node); err != nil {
+		return nil, fmt.Errorf("lose node %s: %w", node, err)
+	}
+	rows, err := tx.QueryContext(ctx, `DELETE FROM occupancy WHERE node = ?
+		RETURNING lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline, parker_domain, recall_attempts, dialog, domain`, node)
+	if err != nil {
+		return nil, fmt.Errorf("lose node %s: %w", node, err)
+	}
+	var occ []parking.Occupant
+	for rows.Next() {
+		var o parking.Occupant
+		var parkedAt, deadline string
+		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
+			&o.ParkerDomain, &o.Attempts, &o.Dialog, &o.Domain); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("lose node %s: %w", node, err)
+		}
+		o.ParkedAt, _ = parseTime(parkedAt)
+		o.Deadline, _ = parseTime(deadline)
+		occ = append(occ, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lose node %s: %w", node, err)
+	}
+	var written []HistoryRow
+	for _, o := range occ {
+		t := db.eng.fit(parking.Transition{At: now, Event: parking.EventLost, Lot: o.Lot, Domain: o.Domain, Slot: o.Slot, Call: o.Call,
+			Caller: o.Caller, Parker: o.Parker, Reason: reason, Wait: o.Waited(now).Round(time.Millisecond)})
+		id, err := db.apply(ctx, tx, t)
+		if err != nil {
+			return nil, fmt.Errorf("lose node %s: %w", node, err)
+		}
+		written = append(written, rowOf(id, t))
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("lose node %s: commit: %w", node, err)
+	}
+	db.tellCommitted(written)
+	return occ, nil
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,5 +187,66 @@ func TestNodes_HopTokenIsSingleUse(t *testing.T) {
 	rawExec(t, a, `UPDATE hop_tokens SET expires_at = '2020-01-01T00:00:00.000Z' WHERE token = ?`, old.Token)
 	if _, err := a.ConsumeHop(ctx, old.Token); !errors.Is(err, parking.ErrHopRefused) {
 		t.Fatalf("expired token: %v", err)
+	}
+}
+
+// Ensure a node's loss is recorded once: two parkd recording it at the
+// same moment give each of its calls one lost row, on the lost node,
+// naming it, its slots free; a node that beats is not silent.
+func TestNodes_LoseNodeOnce(t *testing.T) {
+	loc := pgLoc(t)
+	a, b, c := openNode(t, loc, "a"), openNode(t, loc, "b"), openNode(t, loc, "c")
+	ctx := context.Background()
+	for i, slot := range []int{701, 702, 703} {
+		o := nodeOcc(fmt.Sprintf("call-a%d", i), slot)
+		if err := a.ClaimSlot(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Record(ctx, parking.Transition{At: t0, Event: parking.EventParked, Lot: "main", Slot: slot, Call: o.Call, Occupancy: &o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := t0.Add(time.Minute)
+	if err := a.Beat(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.SilentNodes(ctx, now.Add(-time.Second)); err != nil || len(got) != 0 {
+		t.Fatalf("silent nodes while a beats: %v %v", got, err)
+	}
+	if got, err := b.SilentNodes(ctx, now.Add(time.Second)); err != nil || !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("silent nodes once a stopped: %v %v, want [a]", got, err)
+	}
+	var lost [2][]parking.Occupant
+	var wg sync.WaitGroup
+	for k, db := range []*store.DB{b, c} {
+		wg.Go(func() {
+			occ, err := db.LoseNode(ctx, "a", "node a lost; recorded by node "+db.Node, now)
+			if err != nil {
+				t.Error(err)
+			}
+			lost[k] = occ
+		})
+	}
+	wg.Wait()
+	if n := len(lost[0]) + len(lost[1]); n != 3 || (len(lost[0]) != 0 && len(lost[1]) != 0) {
+		t.Fatalf("lost %d and %d calls, want 3 by one of them", len(lost[0]), len(lost[1]))
+	}
+	for i := range 3 {
+		call := fmt.Sprintf("call-a%d", i)
+		if got := queryString(t, b, `SELECT count(*) || ' ' || min(node) || ' ' || min(reason) FROM history WHERE call_uuid = ? AND event = 'lost'`, call); !strings.HasPrefix(got, "1 a node a lost; recorded by node ") {
+			t.Errorf("%s's lost rows: %q", call, got)
+		}
+		if got := queryString(t, b, `SELECT outcome || ' ' || node FROM sessions WHERE call_uuid = ?`, call); got != "lost a" {
+			t.Errorf("%s's session: %q", call, got)
+		}
+	}
+	if got := queryString(t, b, `SELECT count(*) FROM occupancy`); got != "0" {
+		t.Fatalf("%s occupancy rows left", got)
+	}
+	if err := b.ClaimSlot(ctx, nodeOcc("call-b1", 701)); err != nil {
+		t.Fatalf("b claims a freed slot: %v", err)
+	}
+	if got, err := c.LoseNode(ctx, "a", "again", now); err != nil || len(got) != 0 {
+		t.Fatalf("a second loss of a: %v %v", got, err)
 	}
 }

@@ -19,3 +19,11 @@ CREATE TABLE hop_tokens (
 	retriever  TEXT NOT NULL,
 	expires_at TEXT NOT NULL
 );
+
+-- node_beats: each node's parkd writes its row every second or so; a node
+-- whose row is stale and whose switch cannot be reached is lost, and a
+-- surviving parkd records its calls lost (store.DB.LoseNode).
+CREATE TABLE node_beats (
+	node    TEXT PRIMARY KEY,
+	seen_at TEXT NOT NULL
+);

@@ -39,3 +39,11 @@ CREATE TABLE hop_tokens (
 	retriever  TEXT COLLATE "C" NOT NULL,
 	expires_at TEXT COLLATE "C" NOT NULL
 );
+
+-- node_beats: each node's parkd writes its row every second or so; a node
+-- whose row is stale and whose switch cannot be reached is lost, and a
+-- surviving parkd records its calls lost (store.DB.LoseNode).
+CREATE TABLE node_beats (
+	node    TEXT COLLATE "C" PRIMARY KEY,
+	seen_at TEXT COLLATE "C" NOT NULL
+);
