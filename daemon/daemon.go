@@ -237,7 +237,8 @@ func (m *Main) Open(ctx context.Context) error {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
 	m.runWebhooks(runCtx)
-	m.watchNodes(runCtx)              // nodes.go
+	// The other nodes' watch, when this parkd serves a node (nodes.go).
+	m.watchNodes(runCtx)
 	if loc.Driver != store.Postgres { // a file can be deleted or replaced; a PostgreSQL database is no file
 		m.watch = &storeWatch{m: m, path: c.Store.Path}
 		m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })
