@@ -71,6 +71,9 @@ type Main struct {
 
 	// webhooks deliver the outbox, one per [[webhook]] (webhooks.go).
 	webhooks []*webhook.Worker
+	// nodeLamps shows the other nodes' calls on the lamps; nil unless
+	// this parkd serves a node with [blf] on (nodelamps.go).
+	nodeLamps *nodeLamps
 
 	lock   *dbLock
 	store  *gatedStore

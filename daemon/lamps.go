@@ -32,9 +32,21 @@ func (m *Main) startLamps() error {
 		if err := esl.ValidateLampKeys(keys); err != nil {
 			return fmt.Errorf("blf: %w", err)
 		}
-		m.Presence = esl.NewPresence(m.Client, m.Service, keys, c.BLF.Domains)
+		var src esl.LampSource = m.Service
+		if self, ok := c.Self(); ok {
+			// Lots shared by nodes: the lamps show every node's calls
+			// (nodelamps.go).
+			m.nodeLamps = newNodeLamps(self.Name, m.Service, m.Logger.With().Str("component", "nodelamps").Logger())
+			src = m.nodeLamps
+		}
+		m.Presence = esl.NewPresence(m.Client, src, keys, c.BLF.Domains)
 		m.Presence.Logger = m.Logger.With().Str("component", "presence").Logger()
-		fan = append(fan, m.Presence)
+		if m.nodeLamps != nil {
+			m.nodeLamps.out = m.Presence
+			fan = append(fan, m.nodeLamps)
+		} else {
+			fan = append(fan, m.Presence)
+		}
 	}
 	if m.events != nil {
 		fan = append(fan, m.events)

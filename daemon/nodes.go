@@ -98,6 +98,9 @@ func (m *Main) watchNodes(ctx context.Context) {
 		check()
 		everyTick(ctx, every, check)
 	})
+	if m.nodeLamps != nil {
+		m.wg.Go(func() { m.nodeLamps.run(ctx, m.DB) })
+	}
 }
 
 // probeSwitch reports whether FreeSWITCH's event socket at addr accepts a

@@ -35,6 +35,12 @@ type twoNodes struct {
 
 func startTwoNodes(t *testing.T) *twoNodes {
 	t.Helper()
+	return startTwoNodesWith(t, nil)
+}
+
+// startTwoNodesWith is startTwoNodes with edit applied to both configs.
+func startTwoNodesWith(t *testing.T, edit func(*conf.Config)) *twoNodes {
+	t.Helper()
 	dsn := pgtest.DSN(t)
 	simA := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-a"})
 	simB := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-b"})
@@ -47,6 +53,9 @@ func startTwoNodes(t *testing.T) *twoNodes {
 		c.Store.Driver, c.Store.DSN, c.Store.Path = "postgres", dsn, ""
 		c.Nodes, c.ESL.Node, c.Instance = nodes, node, "parkd-"+node
 		c.ESL.Listen = "127.0.0.1:8084"
+		if edit != nil {
+			edit(&c)
+		}
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -341,4 +350,46 @@ func TestE2E_NodeLost(t *testing.T) {
 	if got := s.nodeOf("occupancy", again.UUID()); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("the freed slot's new call on nodes %q", got)
 	}
+}
+
+// Ensure the busy lamps of every node show every node's calls: a call
+// parked on node a lights its slot and counts on its lot's key on node
+// b's phones too, a probe on node b is answered with it, a parkd started
+// later shows the calls parked before, and a retrieve darkens the slot
+// everywhere.
+func TestE2E_NodesShareLamps(t *testing.T) {
+	s := startTwoNodesWith(t, func(c *conf.Config) { c.BLF.Enabled = true })
+	s.b.lamp("park+201@127.0.0.1", lampIs("terminated", "Available"))
+	jane := s.a.park("201", caller("Jane Roe", "+15550100"))
+	for _, h := range []*harness{s.a, s.b} {
+		h.lamp("park+201@127.0.0.1", lampIs("confirmed", "Parked: Jane Roe +15550100"))
+		h.lamp("park+*70@127.0.0.1", lampIs("confirmed", "1 parked"))
+	}
+	bob := s.b.park("202", caller("Bob", "+15550101"))
+	s.a.lamp("park+202@127.0.0.1", lampIs("confirmed", "Parked: Bob +15550101"))
+	s.a.lamp("park+*70@127.0.0.1", lampIs("confirmed", "2 parked"))
+	s.b.lamp("park+*70@127.0.0.1", lampIs("confirmed", "2 parked"))
+
+	id := s.b.sim.Subscribe("park+201", "127.0.0.1")
+	if in := s.b.lamp("park+201@127.0.0.1", func(in fstest.PresenceIn) bool { return in.CallID == id }); in.AnswerState != "confirmed" {
+		t.Fatalf("node b answered the probe of node a's call with %+v", in)
+	}
+
+	// Node b's parkd restarts: it shows node a's call from the store.
+	s.b.stop()
+	before := len(s.b.sim.PresenceHistory("park+201@127.0.0.1"))
+	s.bootNode(s.b)
+	s.b.eventually("node b republishes node a's call after its restart", func() bool {
+		h := s.b.sim.PresenceHistory("park+201@127.0.0.1")
+		return len(h) > before && lampIs("confirmed", "Parked: Jane Roe +15550100")(h[len(h)-1])
+	})
+
+	r := s.b.call("retrieve", "main", "201")
+	st := s.b.waitFor(r, "the retriever sent to node a", func(st fstest.ChannelState) bool { return st.Alive && st.Trunk != "" })
+	s.a.waitFor(jane, "jane bridged across", bridgedTo(s.a.sim.Channel(st.Trunk)))
+	for _, h := range []*harness{s.a, s.b} {
+		h.lamp("park+201@127.0.0.1", lampIs("terminated", "Available"))
+		h.lamp("park+*70@127.0.0.1", lampIs("confirmed", "1 parked"))
+	}
+	_ = bob
 }
