@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/parkd/parkd/web"
 )
 
 // Lots shared by several FreeSWITCH nodes ([[node]], [esl] node): this
@@ -112,4 +114,17 @@ func probeSwitch(ctx context.Context, addr string) error {
 		return err
 	}
 	return c.Close()
+}
+
+// otherNodesCalls lists the calls the other nodes hold, for the board.
+func (m *Main) otherNodesCalls(ctx context.Context) ([]web.RemoteCall, error) {
+	calls, err := m.DB.RemoteParkedCalls(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.RemoteCall, len(calls))
+	for i, c := range calls {
+		out[i] = web.RemoteCall{Node: c.Node, Occupant: c.Occupant}
+	}
+	return out, nil
 }

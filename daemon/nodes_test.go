@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
+	"github.com/parkd/parkd/internal/passhash"
 	"github.com/parkd/parkd/internal/pgtest"
 	"github.com/parkd/parkd/parking"
 )
@@ -60,6 +63,9 @@ func startTwoNodesWith(t *testing.T, edit func(*conf.Config)) *twoNodes {
 			t.Fatal(err)
 		}
 		c.ESL.Listen = "127.0.0.1:0"
+		if c.HTTP.Listen != "" {
+			c.HTTP.Listen = "127.0.0.1:0" // validated as a real port, listened on any
+		}
 		return c
 	}
 	s := &twoNodes{
@@ -392,4 +398,48 @@ func TestE2E_NodesShareLamps(t *testing.T) {
 		h.lamp("park+*70@127.0.0.1", lampIs("confirmed", "1 parked"))
 	}
 	_ = bob
+}
+
+// Ensure the board's API on one node lists every node's calls with their
+// node, the other nodes' marked remote.
+func TestE2E_NodesBoardShowsEveryNode(t *testing.T) {
+	tok, err := passhash.Hash(webToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startTwoNodesWith(t, func(c *conf.Config) {
+		c.HTTP = conf.HTTP{Listen: "127.0.0.1:8085", Tokens: []conf.HTTPToken{{Name: "wallboard", Hash: tok, Role: conf.RoleAgent}}}
+	})
+	jane := s.a.park("201", caller("Jane Roe", "+15550100"))
+	bob := s.b.park("202", caller("Bob", "+15550101"))
+	req, _ := http.NewRequest(http.MethodGet, "http://"+s.b.m.HTTPAddr()+"/api/slots", nil)
+	req.Header.Set("Authorization", "Bearer "+webToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got []struct {
+		Call   string `json:"call"`
+		Slot   int    `json:"slot"`
+		Node   string `json:"node"`
+		Remote bool   `json:"remote"`
+		Caller string `json:"caller_name"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(x, y struct {
+		Call   string `json:"call"`
+		Slot   int    `json:"slot"`
+		Node   string `json:"node"`
+		Remote bool   `json:"remote"`
+		Caller string `json:"caller_name"`
+	}) int {
+		return x.Slot - y.Slot
+	})
+	if len(got) != 2 || got[0].Call != jane.UUID() || got[0].Node != "a" || !got[0].Remote || got[0].Caller != "Jane Roe" ||
+		got[1].Call != bob.UUID() || got[1].Node != "b" || got[1].Remote {
+		t.Fatalf("node b's /api/slots: %+v", got)
+	}
 }

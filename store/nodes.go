@@ -274,7 +274,9 @@ func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) 
 		if err != nil {
 			return nil, fmt.Errorf("lose node %s: %w", node, err)
 		}
-		written = append(written, rowOf(id, t))
+		row := rowOf(id, t)
+		row.Node = node
+		written = append(written, row)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("lose node %s: commit: %w", node, err)

@@ -69,14 +69,14 @@ type RemoteParked struct {
 
 // RemoteParkedCalls lists the calls the other nodes hold, by the
 // occupancy: the lamps a parkd shows for them when it (re)starts
-// listening.
+// listening, and the board's view of them.
 func (db *DB) RemoteParkedCalls(ctx context.Context) (_ []RemoteParked, rerr error) {
 	defer db.damaged(&rerr)
 	if db.r == nil {
 		return nil, fmt.Errorf("remote calls: %w", errNotOpen)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT node, domain, lot, slot, call_uuid, caller_name, caller_number FROM occupancy
-		WHERE node <> ? ORDER BY node, domain, lot, slot`, db.Node)
+	rows, err := db.r.QueryContext(ctx, `SELECT node, domain, lot, slot, call_uuid, caller_name, caller_number, parker, parked_at, deadline, recall_attempts
+		FROM occupancy WHERE node <> ? ORDER BY node, domain, lot, slot`, db.Node)
 	if err != nil {
 		return nil, fmt.Errorf("remote calls: %w", err)
 	}
@@ -84,9 +84,13 @@ func (db *DB) RemoteParkedCalls(ctx context.Context) (_ []RemoteParked, rerr err
 	var out []RemoteParked
 	for rows.Next() {
 		var r RemoteParked
-		if err := rows.Scan(&r.Node, &r.Domain, &r.Lot, &r.Slot, &r.Call, &r.Caller.Name, &r.Caller.Number); err != nil {
+		var parkedAt, deadline string
+		if err := rows.Scan(&r.Node, &r.Domain, &r.Lot, &r.Slot, &r.Call, &r.Caller.Name, &r.Caller.Number, &r.Parker,
+			&parkedAt, &deadline, &r.Attempts); err != nil {
 			return nil, fmt.Errorf("remote calls: %w", err)
 		}
+		r.ParkedAt, _ = parseTime(parkedAt)
+		r.Deadline, _ = parseTime(deadline)
 		out = append(out, r)
 	}
 	return out, rows.Err()
