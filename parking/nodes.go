@@ -24,6 +24,9 @@ type SlotClaims interface {
 	ClaimSlot(ctx context.Context, o Occupant) error
 	// Unclaim gives back the claim of call, whose park did not complete.
 	Unclaim(ctx context.Context, call CallID) error
+	// MoveClaim moves call's claim to domain's lot and slot (Move),
+	// failing with ErrSlotTaken if a call of another node holds it.
+	MoveClaim(ctx context.Context, call CallID, domain, lot string, slot int) error
 }
 
 // RemoteCall is a call parked on another node of a shared lot.
@@ -257,4 +260,35 @@ func (s *Service) RetrieveHop(ctx context.Context, leg Leg, token string) (Occup
 	return s.Retrieve(ctx, RetrieveRequest{
 		Leg: leg, Retriever: h.Retriever, Lot: h.Lot, Slot: h.Slot, Domain: h.Domain, Call: h.Call, Via: h.From,
 	})
+}
+
+// moveShared is Move when lots are shared with other nodes: the call's
+// claim moves in the store first, so that a slot another node holds is
+// refused (ErrSlotTaken) before anything changes here; if the move then
+// fails here, the claim goes back.
+func (s *Service) moveShared(ctx context.Context, call CallID, lotName string, slot int, by string) (Occupant, error) {
+	s.mu.Lock()
+	e, ok := s.calls[call]
+	var from Occupant
+	if ok {
+		from = e.occ
+	}
+	s.mu.Unlock()
+	if !ok {
+		return s.move(ctx, call, lotName, slot, by) // its error says why
+	}
+	to := lotName
+	if to == "" {
+		to = from.Lot
+	}
+	if err := s.Claims.MoveClaim(ctx, call, from.Domain, to, slot); err != nil {
+		return Occupant{}, fmt.Errorf("move %s: %w", call, err)
+	}
+	occ, err := s.move(ctx, call, lotName, slot, by)
+	if err != nil {
+		if berr := s.Claims.MoveClaim(context.WithoutCancel(ctx), call, from.Domain, from.Lot, from.Slot); berr != nil {
+			s.Logger.Error().Err(berr).Str("call", string(call)).Msg("a move failed and its slot claim could not go back")
+		}
+	}
+	return occ, err
 }

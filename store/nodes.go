@@ -284,3 +284,22 @@ func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) 
 	db.tellCommitted(written)
 	return occ, nil
 }
+
+// MoveClaim implements parking.SlotClaims: call's occupancy row moves to
+// domain's lot and slot, or an error wrapping parking.ErrSlotTaken says
+// another call holds it. A call without a row yet (its park's row still
+// queued) has nothing to move.
+func (db *DB) MoveClaim(ctx context.Context, call parking.CallID, domain, lot string, slot int) (rerr error) {
+	defer db.damaged(&rerr)
+	if db.w == nil {
+		return fmt.Errorf("move claim: %w", errNotOpen)
+	}
+	_, err := db.w.ExecContext(ctx, `UPDATE occupancy SET domain = ?, lot = ?, slot = ? WHERE call_uuid = ?`, domain, lot, slot, string(call))
+	if db.eng.isUnique(err) {
+		return fmt.Errorf("move claim %s/%d: %w", lot, slot, parking.ErrSlotTaken)
+	}
+	if err != nil {
+		return fmt.Errorf("move claim %s/%d: %w", lot, slot, err)
+	}
+	return nil
+}

@@ -250,3 +250,26 @@ func TestNodes_LoseNodeOnce(t *testing.T) {
 		t.Fatalf("a second loss of a: %v %v", got, err)
 	}
 }
+
+// Ensure MoveClaim moves a call's row to a free slot and refuses one
+// another node holds.
+func TestNodes_MoveClaim(t *testing.T) {
+	loc := pgLoc(t)
+	a, b := openNode(t, loc, "a"), openNode(t, loc, "b")
+	ctx := context.Background()
+	if err := a.ClaimSlot(ctx, nodeOcc("call-a", 701)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ClaimSlot(ctx, nodeOcc("call-b", 702)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.MoveClaim(ctx, "call-a", "", "main", 702); !errors.Is(err, parking.ErrSlotTaken) {
+		t.Fatalf("move into b's slot: %v", err)
+	}
+	if err := a.MoveClaim(ctx, "call-a", "", "main", 705); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryString(t, a, `SELECT slot || ' ' || node FROM occupancy WHERE call_uuid = 'call-a'`); got != "705 a" {
+		t.Fatalf("call-a's row: %q", got)
+	}
+}
