@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"regexp"
 	"time"
 
+	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/web"
 )
 
@@ -33,6 +35,28 @@ func (m *Main) wireNodes() {
 	m.Service.Node = self.Name
 	m.Service.Claims = m.DB
 	m.Service.Nodes = m.DB
+	m.Client.Elsewhere = m.recallElsewhere
+}
+
+// parkerRE is a parker's extension as it may stand in a dial string's user
+// part.
+var parkerRE = regexp.MustCompile(`^[A-Za-z0-9_.+*#][A-Za-z0-9_.+*#-]{0,63}$`)
+
+// recallElsewhere is how a recall reaches a parker not registered on this
+// node: through each other node's SIP address, in configuration order.
+// That node's dialplan routes a call from the other nodes for a user's
+// extension to the user's phone, as calls between nodes already do.
+func (m *Main) recallElsewhere(o parking.Origination) []string {
+	if !parkerRE.MatchString(o.Parker) {
+		return nil
+	}
+	var out []string
+	for _, n := range m.Config.Nodes {
+		if n.Name != m.Config.ESL.Node {
+			out = append(out, fmt.Sprintf("sofia/%s/%s@%s", n.Profile, o.Parker, n.SIP))
+		}
+	}
+	return out
 }
 
 // The watch over the other nodes: every NodeBeatEvery this parkd writes

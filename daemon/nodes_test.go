@@ -443,3 +443,21 @@ func TestE2E_NodesBoardShowsEveryNode(t *testing.T) {
 		t.Fatalf("node b's /api/slots: %+v", got)
 	}
 }
+
+// Ensure a recall rings the parker on the node where they are registered:
+// node a's switch says the parker is not registered there, so the recall
+// leg goes to node b's SIP address, rings the phone registered on b, and
+// the parker, answering, talks to the caller parked on node a.
+func TestE2E_NodesRecallOnParkersNode(t *testing.T) {
+	s := startTwoNodesWith(t, func(c *conf.Config) {
+		c.Lots = []conf.Lot{quickRecall(nil)}
+	})
+	s.b.sim.Register("1000", fstest.Endpoint{AnswerAfter: 50 * time.Millisecond})
+	jane := s.a.park("202", caller("Jane Roe", "+15550100"))
+	s.a.waitHistory(jane.UUID(), parking.EventParked, parking.EventRecall, parking.EventRecalled)
+	inv := s.a.sim.Invites()
+	if len(inv) != 1 || inv[0].User != "1000" || inv[0].Peer != "b.sim:5060" || inv[0].AlertInfo != conf.DefaultRecallAlertInfo {
+		t.Fatalf("invites %+v, want one to 1000 through node b", inv)
+	}
+	s.a.waitFor(jane, "jane bridged to the recall leg", bridgedTo(s.a.sim.Channel(inv[0].UUID)))
+}

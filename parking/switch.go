@@ -64,6 +64,10 @@ type Origination struct {
 	Lot            string
 	Slot           int
 	Dial           string        // endpoint dial string, e.g. user/1000@example.com
+	// Parker is who a recall rings (the parked call's parker), for a
+	// switch that can reach them elsewhere when Dial finds them not
+	// registered (lots shared by several nodes); "" for a pickup.
+	Parker string
 	AlertInfo      string        // sent verbatim as the INVITE's Alert-Info
 	CallerIDName   string        // shown on the phone; the switch makes it safe
 	CallerIDNumber string        // likewise

@@ -116,6 +116,7 @@ type Switch struct {
 	// extensions, peers and inbound model a few dialplan extensions and
 	// SIP between switches (peer.go).
 	extensions map[string]Extension
+	registered sync.Map // user → Endpoint, as Register set it: read by peers without s.mu
 	peers      map[string]*Switch
 	inbound    Inbound
 

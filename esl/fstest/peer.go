@@ -215,3 +215,13 @@ func (ch *Channel) hangupTrunk() {
 		far.hangup("NORMAL_CLEARING", "recv_bye")
 	}()
 }
+
+// registeredEndpoint is the phone registered on s as user, read without
+// s's lock (a peer asks while holding its own).
+func (s *Switch) registeredEndpoint(user string) (Endpoint, bool) {
+	v, ok := s.registered.Load(user)
+	if !ok {
+		return Endpoint{}, false
+	}
+	return v.(Endpoint), true
+}
