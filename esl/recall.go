@@ -1,8 +1,8 @@
 package esl
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
