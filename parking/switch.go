@@ -59,19 +59,20 @@ type Switch interface {
 // one too, to the person's phone, without the distinctive ring (AlertInfo
 // empty).
 type Origination struct {
-	Leg    CallID // the new channel's UUID, chosen by parkd so it can be cancelled
-	Parked CallID // the parked call it is for
-	Lot    string
-	Slot   int
-	Dial   string // endpoint dial string, e.g. user/1000@example.com
-	// Parker is who a recall rings (the parked call's parker), for a
-	// switch that can reach them elsewhere when Dial finds them not
-	// registered (lots shared by several nodes); "" for a pickup.
-	Parker         string
+	Leg            CallID // the new channel's UUID, chosen by parkd so it can be cancelled
+	Parked         CallID // the parked call it is for
+	Lot            string
+	Slot           int
+	Dial           string        // endpoint dial string, e.g. user/1000@example.com
 	AlertInfo      string        // sent verbatim as the INVITE's Alert-Info
 	CallerIDName   string        // shown on the phone; the switch makes it safe
 	CallerIDNumber string        // likewise
 	RingFor        time.Duration // how long the phone rings before NO_ANSWER
+
+	// Parker is who a recall rings (the parked call's parker), for a
+	// switch that can reach them elsewhere when Dial finds them not
+	// registered (lots shared by several nodes); "" for a pickup.
+	Parker string
 }
 
 // CallFailure is why a leg did not answer, as FreeSWITCH names it.
