@@ -401,7 +401,8 @@ func TestE2E_NodesShareLamps(t *testing.T) {
 }
 
 // Ensure the board's API on one node lists every node's calls with their
-// node, the other nodes' marked remote.
+// node, the other nodes' marked remote, and its live events tell of the
+// other nodes' changes.
 func TestE2E_NodesBoardShowsEveryNode(t *testing.T) {
 	tok, err := passhash.Hash(webToken)
 	if err != nil {
@@ -410,7 +411,15 @@ func TestE2E_NodesBoardShowsEveryNode(t *testing.T) {
 	s := startTwoNodesWith(t, func(c *conf.Config) {
 		c.HTTP = conf.HTTP{Listen: "127.0.0.1:8085", Tokens: []conf.HTTPToken{{Name: "wallboard", Hash: tok, Role: conf.RoleAgent}}}
 	})
+	stream := s.b.events(nil, "")
 	jane := s.a.park("201", caller("Jane Roe", "+15550100"))
+	// Node b's live events tell its boards of node a's park: they refetch.
+	for {
+		e := stream.next()
+		if e.Event == "slot" && strings.Contains(e.Data, `"slot":201`) && strings.Contains(e.Data, "Jane Roe") {
+			break
+		}
+	}
 	bob := s.b.park("202", caller("Bob", "+15550101"))
 	req, _ := http.NewRequest(http.MethodGet, "http://"+s.b.m.HTTPAddr()+"/api/slots", nil)
 	req.Header.Set("Authorization", "Bearer "+webToken)
