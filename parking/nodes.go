@@ -31,11 +31,12 @@ type SlotClaims interface {
 
 // RemoteCall is a call parked on another node of a shared lot.
 type RemoteCall struct {
-	Node   string
-	Call   CallID
-	Domain string
-	Lot    string
-	Slot   int
+	Node     string
+	Call     CallID
+	Domain   string
+	Lot      string
+	Slot     int
+	ParkedAt time.Time
 }
 
 // Hop is a retrieve that crosses nodes: the retriever, on node From, is
@@ -205,25 +206,61 @@ func (s *Service) giveBackClaim(ctx context.Context, call CallID) {
 // retrieve goes on here as a local one that found nothing. Called without
 // s.mu.
 func (s *Service) retrieveRemote(ctx context.Context, req RetrieveRequest) (Occupant, error, bool) {
-	hopper, can := req.Leg.(Hopper)
-	if !can {
+	if _, can := req.Leg.(Hopper); !can {
 		return Occupant{}, nil, false
 	}
+	rc, ok := s.remoteCall(ctx, req)
+	if !ok {
+		return Occupant{}, nil, false
+	}
+	occ, err := s.hop(ctx, req, rc)
+	return occ, err, true
+}
+
+// remoteCall finds the call another node holds that req asks for.
+// Called without s.mu.
+func (s *Service) remoteCall(ctx context.Context, req RetrieveRequest) (RemoteCall, bool) {
 	s.mu.Lock()
 	domain := s.domainOf(req.Domain)
 	l, err := s.lot(domain, req.Lot)
 	s.mu.Unlock()
 	if err != nil {
-		return Occupant{}, nil, false
+		return RemoteCall{}, false
 	}
 	rc, ok, err := s.Nodes.RemoteCall(ctx, l.cfg.Domain, l.cfg.Name, req.Slot)
 	if err != nil {
 		s.Logger.Error().Err(err).Str("lot", l.cfg.Name).Int("slot", req.Slot).Msg("could not look for the call on other nodes")
-		return Occupant{}, nil, false
+		return RemoteCall{}, false
 	}
+	return rc, ok
+}
+
+// olderRemote is, for a retrieve of a lot's longest-waiting call (slot
+// 0), the call another node holds when it has waited longer than every
+// call parked here. Called without s.mu.
+func (s *Service) olderRemote(ctx context.Context, req RetrieveRequest) (RemoteCall, bool) {
+	if _, can := req.Leg.(Hopper); !can {
+		return RemoteCall{}, false
+	}
+	rc, ok := s.remoteCall(ctx, req)
 	if !ok {
-		return Occupant{}, nil, false
+		return RemoteCall{}, false
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, err := s.lot(s.domainOf(req.Domain), req.Lot)
+	if err != nil {
+		return RemoteCall{}, false
+	}
+	if local := l.longest(); local != nil && !rc.ParkedAt.Before(local.occ.ParkedAt) {
+		return RemoteCall{}, false // this node's waited as long: it goes first
+	}
+	return rc, true
+}
+
+// hop sends req's retriever to rc's node with a new token.
+func (s *Service) hop(ctx context.Context, req RetrieveRequest, rc RemoteCall) (Occupant, error) {
+	hopper := req.Leg.(Hopper)
 	h, err := s.Nodes.IssueHop(ctx, Hop{Call: rc.Call, Domain: rc.Domain, Lot: rc.Lot, Slot: rc.Slot, To: rc.Node, Retriever: req.Retriever})
 	if err == nil {
 		err = hopper.Hop(ctx, h)
@@ -233,10 +270,10 @@ func (s *Service) retrieveRemote(ctx context.Context, req RetrieveRequest) (Occu
 	if err != nil {
 		log.Warn().Err(err).Msg("could not send the retriever to the call's node")
 		s.refuse(ctx, req.Leg, "", err)
-		return Occupant{}, fmt.Errorf("retrieve %s/%d on node %s: %w", rc.Lot, rc.Slot, rc.Node, err), true
+		return Occupant{}, fmt.Errorf("retrieve %s/%d on node %s: %w", rc.Lot, rc.Slot, rc.Node, err)
 	}
 	log.Info().Msg("retriever sent to the call's node")
-	return Occupant{Lot: rc.Lot, Domain: rc.Domain, Slot: rc.Slot, Call: rc.Call}, nil, true
+	return Occupant{Lot: rc.Lot, Domain: rc.Domain, Slot: rc.Slot, Call: rc.Call}, nil
 }
 
 // RetrieveHop takes a retriever another node sent here with token: the

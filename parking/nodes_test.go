@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeClaims is a shared store in which another node holds some slots.
@@ -204,5 +205,33 @@ func TestRetrieveAcrossNodes(t *testing.T) {
 	}
 	if o, err := svc.Occupant("other"); err != nil || o.Slot != 203 {
 		t.Fatal("the other parked call was taken")
+	}
+}
+
+// Ensure a retrieve of a lot's longest-waiting call (no slot) takes the
+// call that has waited longest across the nodes: here when it is here,
+// on another node (through the hop) when that one waited longer.
+func TestRetrieveLongestAcrossNodes(t *testing.T) {
+	st := newMemStore()
+	svc, _ := mustService(t, st)
+	svc.Node = "a"
+	parkFor(t, svc, "jane", "1000", 202)
+	local, _ := svc.Occupant("jane")
+	nodes := &fakeNodes{remote: map[int]RemoteCall{0: {Node: "c", Call: "remote-204", Lot: "main", Slot: 204, ParkedAt: local.ParkedAt.Add(time.Second)}}}
+	svc.Nodes = nodes
+
+	r := &hopLeg{fakeLeg: newLeg("r")}
+	if occ, err := svc.Retrieve(ctx, RetrieveRequest{Leg: r, Retriever: "2002"}); err != nil || occ.Call != "jane" || len(r.hops) != 0 {
+		t.Fatalf("the local call waited longer: %+v %v, hops %v", occ, err, r.hops)
+	}
+	parkFor(t, svc, "bob", "1000", 203)
+	bob, _ := svc.Occupant("bob")
+	nodes.remote[0] = RemoteCall{Node: "c", Call: "remote-204", Lot: "main", Slot: 204, ParkedAt: bob.ParkedAt.Add(-time.Second)}
+	r2 := &hopLeg{fakeLeg: newLeg("r2")}
+	if occ, err := svc.Retrieve(ctx, RetrieveRequest{Leg: r2, Retriever: "2002"}); err != nil || occ.Call != "remote-204" || len(r2.hops) != 1 {
+		t.Fatalf("the remote call waited longer: %+v %v, hops %v", occ, err, r2.hops)
+	}
+	if o, err := svc.Occupant("bob"); err != nil || o.Slot != 203 {
+		t.Fatal("bob was taken")
 	}
 }

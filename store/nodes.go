@@ -99,9 +99,10 @@ func (db *DB) RemoteCall(ctx context.Context, domain, lot string, slot int) (rc 
 	if db.r == nil {
 		return rc, false, fmt.Errorf("remote call: %w", errNotOpen)
 	}
-	err := db.r.QueryRowContext(ctx, `SELECT node, call_uuid, slot FROM occupancy
+	var parkedAt string
+	err := db.r.QueryRowContext(ctx, `SELECT node, call_uuid, slot, parked_at FROM occupancy
 		WHERE domain = ? AND lot = ? AND node <> ? AND (slot = ? OR ? = 0)
-		ORDER BY parked_at, slot LIMIT 1`, domain, lot, db.Node, slot, slot).Scan(&rc.Node, &rc.Call, &rc.Slot)
+		ORDER BY parked_at, slot LIMIT 1`, domain, lot, db.Node, slot, slot).Scan(&rc.Node, &rc.Call, &rc.Slot, &parkedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return rc, false, nil
 	}
@@ -109,6 +110,9 @@ func (db *DB) RemoteCall(ctx context.Context, domain, lot string, slot int) (rc 
 		return rc, false, fmt.Errorf("remote call %s/%d: %w", lot, slot, err)
 	}
 	rc.Domain, rc.Lot = domain, lot
+	if rc.ParkedAt, err = parseTime(parkedAt); err != nil {
+		return rc, false, fmt.Errorf("remote call %s/%d: %w", lot, slot, err)
+	}
 	return rc, true, nil
 }
 
