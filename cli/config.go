@@ -86,9 +86,12 @@ func serveConfig(fs *flag.FlagSet, path string, defaults bool) (c conf.Config, r
 
 // fsconfParams maps the configuration into the dialplan renderer's input.
 func fsconfParams(c conf.Config) fsconf.Params {
-	p := fsconf.Params{Listen: c.ESL.Listen, BLF: c.BLF.Enabled}
+	p := fsconf.Params{Listen: c.ESL.Listen, BLF: c.BLF.Enabled, Self: c.ESL.Node}
 	if c.HA.Enabled {
 		p.Sockets = c.HA.Sockets // one socket action per parkd of the pair
+	}
+	for _, n := range c.Nodes {
+		p.Nodes = append(p.Nodes, fsconf.Node{Name: n.Name, SIP: n.SIP, Profile: n.Profile})
 	}
 	for _, l := range c.Lots {
 		p.Lots = append(p.Lots, fsconf.Lot{

@@ -179,25 +179,34 @@ func PrintHistory(w io.Writer, rows []store.HistoryRow) error {
 
 // printEntries writes history rows and notes as a table, times in loc. A
 // note shows its text quoted (and so escaped) in the REASON column. A
-// DOMAIN column comes before LOT when an entry is of a domain's lot.
+// DOMAIN column comes before LOT when an entry is of a domain's lot, and a
+// NODE column before both when lots are shared by several nodes.
 func printEntries(w io.Writer, entries []entry, loc *time.Location) error {
 	if len(entries) == 0 {
 		_, err := fmt.Fprintln(w, "No history yet.")
 		return err
 	}
 	domains := slices.ContainsFunc(entries, func(e entry) bool { return e.Domain != "" })
+	nodes := slices.ContainsFunc(entries, func(e entry) bool { return e.Node != "" })
 	lotCol := func(r entry) string {
+		col := tableText(r.Lot)
 		if domains {
-			return dash(tableText(r.Domain)) + "\t" + tableText(r.Lot)
+			col = dash(tableText(r.Domain)) + "\t" + col
 		}
-		return tableText(r.Lot)
+		if nodes {
+			col = dash(tableText(r.Node)) + "\t" + col
+		}
+		return col
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := "LOT"
 	if domains {
-		fmt.Fprintln(tw, "AT\tEVENT\tDOMAIN\tLOT\tSLOT\tCALLER\tPARKER\tRETRIEVER\tWAITED\tREASON")
-	} else {
-		fmt.Fprintln(tw, "AT\tEVENT\tLOT\tSLOT\tCALLER\tPARKER\tRETRIEVER\tWAITED\tREASON")
+		head = "DOMAIN\t" + head
 	}
+	if nodes {
+		head = "NODE\t" + head
+	}
+	fmt.Fprintln(tw, "AT\tEVENT\t"+head+"\tSLOT\tCALLER\tPARKER\tRETRIEVER\tWAITED\tREASON")
 	for _, r := range entries {
 		slot := "-"
 		if r.Slot != 0 {

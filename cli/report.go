@@ -15,12 +15,12 @@ import (
 )
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := NewFlags("report", "Report parked calls, outcomes and waits per lot, parker, retriever, hour, day or domain.\n"+
+	fs := NewFlags("report", "Report parked calls, outcomes and waits per lot, parker, retriever, hour, day, domain or node.\n"+
 		"A call counts in the window it was parked in, with the outcome it had later.", stderr)
 	dbf := addDBFlags(fs)
 	win := addTimeFlags(fs, "from", "to", "24h", "now", "report window",
 		"time `ZONE` of --from and --to dates without an offset, of --by hour and day, and of the window shown: Local, UTC, Europe/Paris, ...")
-	by := fs.String("by", "lot", "group by `WHAT`: lot, parker, retriever, hour (of day), day or domain")
+	by := fs.String("by", "lot", "group by `WHAT`: lot, parker, retriever, hour (of day), day, domain or node")
 	dom := addDomainFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	asCSV := fs.Bool("csv", false, "print CSV")
@@ -31,7 +31,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return Usagef(fs, "--json and --csv exclude each other")
 	}
 	if !store.ReportBy(*by).Valid() {
-		return Usagef(fs, "--by %q: want lot, parker, retriever, hour, day or domain", *by)
+		return Usagef(fs, "--by %q: want lot, parker, retriever, hour, day, domain or node", *by)
 	}
 	from, to, loc, err := win.window(fs, time.Now())
 	if err != nil {

@@ -191,25 +191,36 @@ func parkedJSON(p store.ParkedCall, now time.Time) map[string]any {
 	if o.Domain != "" {
 		m["domain"] = o.Domain // a single-tenant parkd's objects keep their shape
 	}
+	if p.Node != "" {
+		m["node"] = p.Node // likewise a parkd without nodes
+	}
 	return m
 }
 
 // printParked writes the parked calls as a table, times in loc (the same
 // format as history's, so one call shows the same instant in both). A
-// DOMAIN column comes first when a call is in a domain's lot.
+// DOMAIN column comes first when a call is in a domain's lot, after a
+// NODE column when lots are shared by several FreeSWITCH nodes.
 func printParked(w io.Writer, parked []store.ParkedCall, now time.Time, loc *time.Location) error {
 	if len(parked) == 0 {
 		_, err := fmt.Fprintln(w, "No calls parked.")
 		return err
 	}
 	domains := slices.ContainsFunc(parked, func(p store.ParkedCall) bool { return p.Domain != "" })
+	nodes := slices.ContainsFunc(parked, func(p store.ParkedCall) bool { return p.Node != "" })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if nodes {
+		fmt.Fprint(tw, "NODE\t")
+	}
 	if domains {
 		fmt.Fprint(tw, "DOMAIN\t")
 	}
 	fmt.Fprintln(tw, "LOT\tSLOT\tCALLER\tPARKER\tPARKED AT\tWAITING\tNEXT RECALL\tRECALLS\tNOTE")
 	for _, p := range parked {
 		o := p.Occupant
+		if nodes {
+			fmt.Fprintf(tw, "%s\t", dash(tableText(p.Node)))
+		}
 		if domains {
 			fmt.Fprintf(tw, "%s\t", dash(tableText(o.Domain)))
 		}

@@ -72,6 +72,10 @@ type Config struct {
 	// Lots holds the parking lots in file order. The first lot is the
 	// default lot, used when a call does not name one.
 	Lots []Lot `toml:"lot"`
+	// Nodes are the FreeSWITCH nodes that share the lots ([[node]],
+	// nodes.go): every parkd of a site lists all of them, and ESL.Node
+	// says which one it serves. Empty: one switch, no nodes.
+	Nodes []Node `toml:"node"`
 }
 
 // ESL configures both directions of the FreeSWITCH event socket.
@@ -88,6 +92,9 @@ type ESL struct {
 	Allow []string `toml:"allow"`
 	// CommandTimeout is the deadline for every ESL command.
 	CommandTimeout time.Duration `toml:"command_timeout"`
+	// Node names the [[node]] whose FreeSWITCH this parkd serves, when
+	// several nodes share the lots; "" without nodes.
+	Node string `toml:"node"`
 }
 
 // Store configures the database: a SQLite file (the default), or a

@@ -68,6 +68,11 @@ func (c *Config) validateHA(p *problems) {
 	if c.Store.Driver != "postgres" {
 		p.addf("ha.enabled", `needs store.driver = "postgres": the lease and the parked calls live in the database both parkd share`)
 	}
+	if len(c.Nodes) > 0 {
+		// One lease per database: a pair per node would need a lease per
+		// node and a lock per node that the two features do not share yet.
+		p.addf("ha.enabled", "cannot be combined with [[node]] yet: shared lots run one parkd per node, without a standby")
+	}
 	if c.Instance == esl.DefaultInstance() {
 		p.addf("instance", "must be set, to the same name on both parkd of the pair: each adopts the calls marked with it (the default, the host name, differs between hosts)")
 	}

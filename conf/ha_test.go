@@ -49,6 +49,7 @@ func TestParse_HAInvalid(t *testing.T) {
 		{"SocketInjection", haFile + `sockets = ["10.0.0.1:8084\"/><action application=\"system\" data=\"x"]` + "\n", `ha.sockets[0]: `},
 		{"SocketSpace", haFile + `sockets = ["10.0.0.1:8084 async full"]` + "\n", `ha.sockets[0]: "10.0.0.1:8084 async full": must not contain spaces`},
 		{"SocketTwice", haFile + `sockets = ["10.0.0.1:8084", "10.0.0.1:8084"]` + "\n", `ha.sockets[1]: "10.0.0.1:8084": listed twice`},
+		{"WithNodes", haFile + "\n[esl]\nnode = \"a\"\nfreeswitch = \"10.0.0.11:8021\"\n[[node]]\nname = \"a\"\nesl = \"10.0.0.11:8021\"\nsip = \"10.0.0.11:5060\"\n", `ha.enabled: cannot be combined with [[node]] yet`},
 		{"SocketsWithoutHA", `ha.sockets = ["10.0.0.1:8084"]`, `ha.sockets: is for enabled = true`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,7 @@ var tables = []struct {
 	{reflect.TypeFor[HTTPUser](), "a board user's key: write it under [[http.user]]"},
 	{reflect.TypeFor[HTTPToken](), "an API token's key: write it under [[http.token]]"},
 	{reflect.TypeFor[Webhook](), "a webhook's key: write it under [[webhook]]"},
+	{reflect.TypeFor[Node](), "a node's key: write it under [[node]]"},
 }
 
 // unknown records the key k of the table at path parent, decoded into the

@@ -46,6 +46,9 @@ func NeedsRestart(running, next Config) []string {
 		// The store learns the webhooks and their events at Open, and a
 		// worker per webhook starts with the daemon.
 		{"webhook", !reflect.DeepEqual(running.Webhooks, next.Webhooks)},
+		// A parkd's node and the nodes it reaches are wired at start.
+		{"esl.node", running.ESL.Node != next.ESL.Node},
+		{"node", !reflect.DeepEqual(running.Nodes, next.Nodes)},
 	} {
 		if k.changed {
 			keys = append(keys, k.key)

@@ -85,7 +85,7 @@ func TestNeedsRestart_EveryKey(t *testing.T) {
 			}
 		}
 	}
-	if got, want := reflect.TypeFor[conf.Config]().NumField(), 9; got != want { // 9: webhooks need a restart (webhook_test.go)
+	if got, want := reflect.TypeFor[conf.Config]().NumField(), 10; got != want { // 9: webhooks need a restart (webhook_test.go); 10: nodes too (nodes_test.go)
 		t.Fatalf("Config has %d fields, want %d: decide whether the new one applies live and update NeedsRestart", got, want)
 	}
 }

@@ -93,6 +93,7 @@ func (c *Config) validate() problems {
 	c.HTTP.validate(&p, c.Lots)
 	c.validateWebhooks(&p)
 	c.validateHA(&p)
+	c.validateNodes(&p)
 	return p
 }
 

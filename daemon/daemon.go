@@ -60,6 +60,10 @@ type Main struct {
 	// proves it, recalls are recorded before they ring, and the database
 	// lock of a lone parkd is not taken (the lease replaces it).
 	Fence int64
+	// NodeBeatEvery and NodeLostAfter pace the watch over the other
+	// nodes (nodes.go). Defaults: DefaultNodeBeatEvery and
+	// DefaultNodeLostAfter.
+	NodeBeatEvery, NodeLostAfter time.Duration
 
 	DB      *store.DB
 	Service *parking.Service
@@ -72,6 +76,9 @@ type Main struct {
 
 	// webhooks deliver the outbox, one per [[webhook]] (webhooks.go).
 	webhooks []*webhook.Worker
+	// nodeLamps shows the other nodes' calls on the lamps; nil unless
+	// this parkd serves a node with [blf] on (nodelamps.go).
+	nodeLamps *nodeLamps
 
 	lock   *dbLock
 	store  *gatedStore
@@ -120,6 +127,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	loc := StoreLocation(c)
 	m.DB = loc.New()
+	m.setupNode() // nodes.go
 	m.startEvents()
 	if m.BusyTimeout > 0 {
 		m.DB.BusyTimeout = m.BusyTimeout
@@ -197,6 +205,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Server.Timeout = c.ESL.CommandTimeout
 	m.Server.Instance = m.Client.Instance
 	m.Server.Observe = m.Metrics.Observe
+	m.wireNodes() // nodes.go
 	m.ln, err = net.Listen("tcp", c.ESL.Listen)
 	if err != nil {
 		m.closeStore()
@@ -243,6 +252,8 @@ func (m *Main) Open(ctx context.Context) error {
 		pruneEvery(runCtx, m.store, c.Store.Keep, 24*time.Hour, m.Logger.With().Str("component", "prune").Logger())
 	})
 	m.runWebhooks(runCtx)
+	// The other nodes' watch, when this parkd serves a node (nodes.go).
+	m.watchNodes(runCtx)
 	if loc.Driver != store.Postgres { // a file can be deleted or replaced; a PostgreSQL database is no file
 		m.watch = &storeWatch{m: m, path: c.Store.Path}
 		m.wg.Go(func() { m.watch.run(runCtx, m.CheckStoreEvery) })

@@ -27,17 +27,29 @@ func lampKeys(c conf.Config) esl.LampKeys {
 func (m *Main) startLamps() error {
 	c := m.Config
 	var fan lampFan
+	var src esl.LampSource = m.Service
+	if self, ok := c.Self(); ok && (c.BLF.Enabled || m.events != nil) {
+		// Lots shared by nodes: the lamps and the board's live events
+		// show every node's calls (nodelamps.go). Every change, this
+		// node's and the others', reaches them through nodeLamps.
+		m.nodeLamps = newNodeLamps(self.Name, m.Service, m.Logger.With().Str("component", "nodelamps").Logger())
+		src = m.nodeLamps
+	}
 	if c.BLF.Enabled {
 		keys := lampKeys(c)
 		if err := esl.ValidateLampKeys(keys); err != nil {
 			return fmt.Errorf("blf: %w", err)
 		}
-		m.Presence = esl.NewPresence(m.Client, m.Service, keys, c.BLF.Domains)
+		m.Presence = esl.NewPresence(m.Client, src, keys, c.BLF.Domains)
 		m.Presence.Logger = m.Logger.With().Str("component", "presence").Logger()
 		fan = append(fan, m.Presence)
 	}
 	if m.events != nil {
 		fan = append(fan, m.events)
+	}
+	if m.nodeLamps != nil {
+		m.nodeLamps.out = fan
+		fan = lampFan{m.nodeLamps}
 	}
 	switch len(fan) {
 	case 0:

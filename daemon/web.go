@@ -43,6 +43,9 @@ func (m *Main) startWeb() error {
 		Lots:   m.lotViews,
 	}
 	cfg.Actions, cfg.Notes = m.Service, m.DB
+	if self, ok := m.Config.Self(); ok {
+		cfg.Node, cfg.OtherNodes = self.Name, m.otherNodesCalls // nodes.go
+	}
 	cfg.Metrics = m.Metrics.Handler()
 	for _, u := range c.Users {
 		cfg.Users = append(cfg.Users, web.User{Name: u.Name, Hash: u.PasswordHash, Role: u.Role, Extension: u.Extension, Lots: u.Lots, Domains: u.Domains})

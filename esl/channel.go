@@ -30,6 +30,9 @@ const (
 	// ActionOutside is a call from outside to a lot's outside number: the
 	// caller enters the slot and a PIN (parking.Service.Outside).
 	ActionOutside = "outside"
+	// ActionHop is a retriever another node sent here for a call parked
+	// on this node, carrying a token in a SIP header (hop.go).
+	ActionHop = "hop"
 )
 
 // Request is what the dialplan asked parkd to do with a channel, read from
@@ -67,6 +70,9 @@ type Request struct {
 	// Refer-To: the call this one takes the place of (an attended
 	// transfer); "" for none.
 	Replaces string
+	// Token is a hop's token (ActionHop), from the X-Parkd-Token header
+	// of the INVITE that brought it; "" for other actions.
+	Token string
 }
 
 // ParseRequest reads a park or retrieve request from the decoded headers of
@@ -84,7 +90,7 @@ func ParseRequest(h Headers) (Request, error) {
 // parked (its UUID, caller, parker) would otherwise keep the whole ~10 KB
 // connect reply alive: 10,000 parked calls took 190 MB instead of 40.
 func (r Request) detached() Request {
-	for _, p := range []*string{&r.Action, &r.Call, &r.Lot, &r.Caller.Name, &r.Caller.Number, &r.Parker, &r.Context, &r.ParkerDomain, &r.Domain, &r.Dialog, &r.Replaces} {
+	for _, p := range []*string{&r.Action, &r.Call, &r.Lot, &r.Caller.Name, &r.Caller.Number, &r.Parker, &r.Context, &r.ParkerDomain, &r.Domain, &r.Dialog, &r.Replaces, &r.Token} {
 		*p = strings.Clone(*p)
 	}
 	return r
@@ -124,12 +130,12 @@ func parseRequest(h Headers) (Request, error) {
 	}
 
 	switch action := variable(h, VarAction); action {
-	case ActionPark, ActionRetrieve, ActionKey, ActionOutside:
+	case ActionPark, ActionRetrieve, ActionKey, ActionOutside, ActionHop:
 		r.Action = action
 	case "":
 		return r, fmt.Errorf("%w: parkd_action is not set", ErrBadRequest)
 	default:
-		return r, fmt.Errorf("%w: parkd_action %q is not park, retrieve, key or outside", ErrBadRequest, clip(action))
+		return r, fmt.Errorf("%w: parkd_action %q is not park, retrieve, key, outside or hop", ErrBadRequest, clip(action))
 	}
 	if lot := variable(h, VarLot); lot != "" {
 		if !lotRE.MatchString(lot) {
@@ -151,6 +157,12 @@ func parseRequest(h Headers) (Request, error) {
 		r.Domain = ""
 		if d := variable(h, VarDomain); domainRE.MatchString(d) {
 			r.Domain = strings.ToLower(d)
+		}
+	}
+	if r.Action == ActionHop {
+		if r.Token = variable(h, VarHopToken); !hopTokenRE.MatchString(r.Token) {
+			r.Token = ""
+			return r, fmt.Errorf("%w: parkd_action hop without a well-formed %s", ErrBadRequest, VarHopToken)
 		}
 	}
 	if r.Action == ActionKey && r.Lot == "" && r.Slot == 0 {

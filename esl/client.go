@@ -55,6 +55,11 @@ type Client struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnection
 	// attempts. Defaults 500ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
+	// Elsewhere, if set, lists the dial strings that reach a recall's
+	// parker (Origination.Parker) on the other nodes sharing the lots:
+	// a recall this switch answers USER_NOT_REGISTERED tries them in
+	// turn, and rings the parker on the node where they are registered.
+	Elsewhere func(o parking.Origination) []string
 	// Calls is told of hangups and asked to reconcile. Required.
 	Calls Calls
 	// Instance is this parkd's name, as the Server writes it on the calls

@@ -2,6 +2,7 @@ package esl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -171,6 +172,35 @@ func (c *Client) NewCallID() parking.CallID { return parking.CallID(NewUUID()) }
 // means the outcome is unknown: the leg may still ring or be up, so the
 // caller should kill o.Leg.
 func (c *Client) Originate(ctx context.Context, o parking.Origination) error {
+	err := c.originate(ctx, o)
+	if c.Elsewhere == nil || o.Parker == "" || !notRegistered(err) {
+		return err
+	}
+	// Lots shared by several nodes: the parker may be registered on
+	// another node, reached over SIP through the same leg (its UUID is
+	// free again once the switch gave up on it).
+	for _, dial := range c.Elsewhere(o) {
+		if ctx.Err() != nil {
+			return err
+		}
+		alt := o
+		alt.Dial = dial
+		if err = c.originate(ctx, alt); !notRegistered(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// notRegistered reports whether err is the switch saying the phone is not
+// registered there.
+func notRegistered(err error) bool {
+	var f *parking.CallFailure
+	return errors.As(err, &f) && f.Cause == "USER_NOT_REGISTERED"
+}
+
+// originate places one recall leg (Originate).
+func (c *Client) originate(ctx context.Context, o parking.Origination) error {
 	job := NewUUID()
 	cmd, err := recallOriginate(o, job, c.Instance)
 	if err != nil {

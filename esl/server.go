@@ -265,6 +265,8 @@ func (s *Server) handle(nc net.Conn, refuse error) {
 	case ActionOutside:
 		cancel() // it runs on its own, longer clock
 		s.outside(leg, req, start)
+	case ActionHop:
+		s.hop(ctx, leg, req, start, log)
 	}
 }
 

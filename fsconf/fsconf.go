@@ -84,6 +84,12 @@ type Params struct {
 	// for lots without a domain and the domain's own name for a domain's
 	// lots (FusionPBX's convention: one context per domain, named after it).
 	Context string
+	// Nodes, when several FreeSWITCH nodes share the lots, are all of them
+	// and Self the one this dialplan is for (nodes.go): it then sends a
+	// retriever to the node its call is parked on, and takes the
+	// retrievers the other nodes send.
+	Nodes []Node
+	Self  string
 }
 
 // Part is the include of one domain's lots, for one dialplan context.
@@ -174,6 +180,15 @@ type view struct {
 	ReturnRegex     string
 	BLF             bool
 	Lots            []lotView
+	// Self is this node's name, comment-safe, and Hops the other nodes;
+	// both empty without nodes.
+	Self       string
+	Hops       []nodeView
+	HopToken   string // the regex of a hop's token, attribute-escaped
+	HopSocket  bool   // write the extension taking other nodes' retrievers
+	HopVarOut  string
+	HopVarIn   string
+	HopExtName string
 }
 
 // lotView is one lot in the template's data.
@@ -210,6 +225,11 @@ func Render(w io.Writer, p Params) error {
 		ReferredByRegex: attr(ReferredByRegex),
 		ReturnRegex:     attr(ReturnRegex),
 		BLF:             p.BLF,
+	}
+	if len(p.Nodes) > 0 {
+		v.Self, v.Hops, v.HopSocket = comment(p.Self), p.hopViews(), true
+		v.HopToken = attr("^([0-9a-f]{32})$")
+		v.HopVarOut, v.HopVarIn, v.HopExtName = attr(esl.VarHopOut), attr(esl.VarHopToken), attr(esl.HopExtension)
 	}
 	for _, l := range p.Lots {
 		v.Lots = append(v.Lots, lotView{
@@ -258,6 +278,7 @@ func (p Params) Validate() error {
 	if len(p.Lots) == 0 {
 		errs = append(errs, errors.New("no lots"))
 	}
+	errs = append(errs, p.validateNodes()...)
 	if p.Domain != "" && !domainRE.MatchString(p.Domain) {
 		errs = append(errs, fmt.Errorf("domain %q: must be a host name in lower case", p.Domain))
 	}

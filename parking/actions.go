@@ -123,6 +123,16 @@ func (s *Service) unclaim(e *entry, cancelled bool, why string) {
 // so that a parkd whose store lost the call re-adopts it there; a failure
 // to do so is logged, not returned: the move itself is parkd's alone.
 func (s *Service) Move(ctx context.Context, call CallID, lotName string, slot int, by string) (Occupant, error) {
+	if s.Claims != nil {
+		// Lots shared with other nodes: the store has the last word on
+		// the new slot (nodes.go).
+		return s.moveShared(ctx, call, lotName, slot, by)
+	}
+	return s.move(ctx, call, lotName, slot, by)
+}
+
+// move is Move once the new slot is this node's to take.
+func (s *Service) move(ctx context.Context, call CallID, lotName string, slot int, by string) (Occupant, error) {
 	s.mu.Lock()
 	e, err := s.actionable(call, false)
 	if err != nil {

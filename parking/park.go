@@ -65,10 +65,18 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 		s.refuse(ctx, req.Leg, req.returnTo(), err)
 		return Occupant{}, err
 	}
-	e := c.entry
 	s.busy.Add(1)
 	s.mu.Unlock()
 	defer s.busy.Done()
+	if s.Claims != nil {
+		// Lots shared with other nodes: the store has the last word
+		// on the slot (nodes.go).
+		if c, err = s.claimShared(ctx, req, c); err != nil {
+			s.refuse(ctx, req.Leg, req.returnTo(), err)
+			return Occupant{}, err
+		}
+	}
+	e := c.entry
 
 	err = req.Leg.Answer(ctx)
 	if err == nil && !c.replaces && (c.moved || req.SelfPark || (c.lot.cfg.Announce && req.Slot == 0)) {
@@ -100,6 +108,7 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 			return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, ErrCallGone)
 		}
 		s.mu.Unlock()
+		s.giveBackClaim(ctx, call)
 		s.refuse(ctx, req.Leg, req.returnTo(), err)
 		return Occupant{}, fmt.Errorf("park %s/%d: %w", e.occ.Lot, e.occ.Slot, err)
 	}
@@ -147,6 +156,11 @@ func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
 	if err != nil {
 		return claimed{}, err
 	}
+	return s.take1(call, req, c), nil
+}
+
+// take1 puts call in the slot c chose for req. Called with s.mu held.
+func (s *Service) take1(call CallID, req ParkRequest, c choice) claimed {
 	now := time.Now()
 	e := &entry{state: stateParking, occ: Occupant{
 		Lot: c.lot.cfg.Name, Domain: c.lot.cfg.Domain, Slot: c.slot, Call: call, Caller: req.Caller, Parker: req.Parker,
@@ -154,7 +168,7 @@ func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
 	}}
 	c.lot.set(c.slot, e)
 	s.calls[call] = e
-	return claimed{entry: e, lot: c.lot, moved: c.moved}, nil
+	return claimed{entry: e, lot: c.lot, moved: c.moved}
 }
 
 // returnTo is where a refused park goes after the error tone: back to the

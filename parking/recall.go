@@ -100,6 +100,7 @@ func (s *Service) startRecall(e *entry, cfg LotConfig) Origination {
 	return Origination{
 		Leg: e.recallLeg, Parked: e.occ.Call, Lot: e.occ.Lot, Slot: e.occ.Slot,
 		Dial:           expand(r.Dial, vals),
+		Parker:         e.occ.Parker,
 		AlertInfo:      r.AlertInfo,
 		CallerIDName:   expand(r.CallerIDName, vals),
 		CallerIDNumber: expand(r.CallerIDNumber, vals),

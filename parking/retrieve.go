@@ -2,6 +2,7 @@ package parking
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -15,6 +16,12 @@ type RetrieveRequest struct {
 	// Domain is the retrieving channel's domain (domain_name): when lots
 	// have domains, only its own domain's calls can be retrieved.
 	Domain string
+	// Call, if set, is the only call this request may take (a retriever
+	// sent from another node with a token for it).
+	Call CallID
+	// Via names the node a retriever was sent from (nodes.go); "" for a
+	// retriever on this node.
+	Via string
 }
 
 // Retrieve answers the retriever, bridges it to the parked call and frees
@@ -24,8 +31,22 @@ type RetrieveRequest struct {
 // ErrAlreadyParked and is left alone. Of several retrievers racing for one call exactly
 // one gets it; no call is ever bridged twice.
 func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, error) {
+	if req.Slot == 0 && req.Call == "" && req.Via == "" && s.Nodes != nil {
+		// The lot's longest-waiting call may be on another node (nodes.go).
+		if rc, ok := s.olderRemote(ctx, req); ok {
+			return s.hop(ctx, req, rc)
+		}
+	}
 	s.mu.Lock()
 	e, cancelled, err := s.take(req)
+	if err != nil && errors.Is(err, ErrSlotEmpty) && s.Nodes != nil && req.Via == "" {
+		s.mu.Unlock()
+		// Not parked here: perhaps on another node (nodes.go).
+		if occ, herr, ok := s.retrieveRemote(ctx, req); ok {
+			return occ, herr
+		}
+		s.mu.Lock()
+	}
 	if err != nil {
 		s.mu.Unlock()
 		s.Logger.Info().Err(err).Str("lot", req.Lot).Int("slot", req.Slot).Str("retriever", req.Retriever).
@@ -70,7 +91,11 @@ func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, 
 	}
 	s.release(e)
 	occ := e.occ
-	s.commit(Transition{Event: EventRetrieved, Retriever: req.Retriever}, e)
+	t := Transition{Event: EventRetrieved, Retriever: req.Retriever}
+	if req.Via != "" {
+		t.Reason = fmt.Sprintf("across nodes: parked on node %s, retrieved from node %s", s.Node, req.Via)
+	}
+	s.commit(t, e)
 	s.mu.Unlock()
 	s.flush(ctx)
 	return occ, nil
@@ -96,7 +121,11 @@ func (s *Service) take(req RetrieveRequest) (e *entry, cancelled bool, err error
 	if err != nil {
 		return nil, false, err
 	}
-	if req.Slot == 0 {
+	if req.Call != "" {
+		if e = s.calls[req.Call]; e != nil && e.occ.lotKey() != l.cfg.key() {
+			e = nil
+		}
+	} else if req.Slot == 0 {
 		e = l.longest()
 	} else if e = l.at(req.Slot); e == nil && !l.cfg.Contains(req.Slot) {
 		return nil, false, fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, req.Slot, l.cfg.Name, l.cfg.First, l.cfg.Last)

@@ -77,8 +77,15 @@ type Service struct {
 	// of an active/standby pair sets it so that a standby taking over
 	// never rings a recall twice. Default: ring first (issue 16).
 	RecordRecallFirst bool
-	sw                Switch
-	jour              *journal
+	// Node names the FreeSWITCH node this Service parks on when lots are
+	// shared by several (nodes.go); "" for none. Claims and Nodes, if
+	// set, reach the other nodes through the shared store. Set before
+	// Open.
+	Node   string
+	Claims SlotClaims
+	Nodes  Nodes
+	sw     Switch
+	jour   *journal
 
 	bgCtx  context.Context // recalls and fallbacks run under it; Shutdown ends it
 	bgStop context.CancelFunc

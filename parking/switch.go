@@ -68,6 +68,11 @@ type Origination struct {
 	CallerIDName   string        // shown on the phone; the switch makes it safe
 	CallerIDNumber string        // likewise
 	RingFor        time.Duration // how long the phone rings before NO_ANSWER
+
+	// Parker is who a recall rings (the parked call's parker), for a
+	// switch that can reach them elsewhere when Dial finds them not
+	// registered (lots shared by several nodes); "" for a pickup.
+	Parker string
 }
 
 // CallFailure is why a leg did not answer, as FreeSWITCH names it.

@@ -24,6 +24,13 @@ func (db *DB) tellCommitted(rows []HistoryRow) {
 	if len(rows) == 0 {
 		return
 	}
+	if db.Node != "" {
+		for i := range rows {
+			if rows[i].Node == "" {
+				rows[i].Node = db.Node // what the node column defaulted to
+			}
+		}
+	}
 	for _, f := range db.committed {
 		f(rows)
 	}

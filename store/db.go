@@ -108,6 +108,12 @@ type DB struct {
 	// Set it before Open.
 	Fence int64
 
+	// Node, on PostgreSQL, is the FreeSWITCH node this parkd serves when
+	// several share the database (nodes.go): its connections carry it as
+	// parkd.node, every row written is marked with it, and Occupied loads
+	// only its calls. "" for a parkd without nodes. Set before Open.
+	Node string
+
 	// Webhooks are the configured webhooks: Record queues the events each
 	// wants in the outbox, and Open drops the queued deliveries of any
 	// other (see webhook.go).

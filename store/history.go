@@ -61,6 +61,11 @@ type HistoryRow struct {
 	Retriever string
 	Reason    string
 	Wait      time.Duration // whole milliseconds
+	// Node is the FreeSWITCH node the call was on, when lots are shared by
+	// several (nodes.go); "" otherwise. Rows read back from the store
+	// carry it; a row handed to OnCommit carries it only when it was
+	// written by a node's parkd.
+	Node string
 }
 
 // historyJSON is HistoryRow's JSON form; see HistoryRow.
@@ -77,6 +82,7 @@ type historyJSON struct {
 	Retriever    string        `json:"retriever"`
 	Reason       string        `json:"reason"`
 	WaitMS       int64         `json:"wait_ms"`
+	Node         string        `json:"node,omitempty"`
 }
 
 // MarshalJSON implements json.Marshaler; see HistoryRow for the shape.
@@ -94,6 +100,7 @@ func (r HistoryRow) MarshalJSON() ([]byte, error) {
 		Retriever:    r.Retriever,
 		Reason:       r.Reason,
 		WaitMS:       r.Wait.Milliseconds(),
+		Node:         r.Node,
 	})
 }
 
@@ -134,7 +141,7 @@ func (db *DB) EachHistory(ctx context.Context, f HistoryFilter, fn func(HistoryR
 		var at string
 		var waitMS int64
 		if err := rows.Scan(&r.ID, &at, &r.Event, &r.Lot, &r.Slot, &r.Call, &r.Caller.Number, &r.Caller.Name,
-			&r.Parker, &r.Retriever, &r.Reason, &waitMS, &r.Domain); err != nil {
+			&r.Parker, &r.Retriever, &r.Reason, &waitMS, &r.Domain, &r.Node); err != nil {
 			return fmt.Errorf("history: %w", err)
 		}
 		if r.At, err = parseTime(at); err != nil {
@@ -160,7 +167,7 @@ func historyQuery(f HistoryFilter, eng *engine) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	query := `SELECT id, at, event, lot, slot, call_uuid, caller_number, caller_name, parker, retriever, reason, wait_ms, domain FROM history` + where
+	query := `SELECT id, at, event, lot, slot, call_uuid, caller_number, caller_name, parker, retriever, reason, wait_ms, domain, node FROM history` + where
 	query, args = orderLimit(query, args, f)
 	return query, args, nil
 }

@@ -14,6 +14,9 @@ import (
 type ParkedCall struct {
 	parking.Occupant
 	Note string // "" if none
+	// Node is the FreeSWITCH node holding the call when lots are shared
+	// by several (nodes.go); "" otherwise.
+	Node string
 }
 
 // Parked returns every occupied slot ordered by domain, lot and slot, like Occupied,
@@ -28,7 +31,7 @@ func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
 	(SELECT n.text FROM notes n
 		WHERE n.call_uuid = o.call_uuid
 		AND n.session_id IS NOT DISTINCT FROM (SELECT s.id FROM sessions s WHERE s.call_uuid = o.call_uuid AND s.ended_id IS NULL ORDER BY s.id DESC LIMIT 1)
-		ORDER BY n.id DESC LIMIT 1)
+		ORDER BY n.id DESC LIMIT 1), o.node
 	FROM occupancy o ORDER BY o.domain, o.lot, o.slot`)
 	if err != nil {
 		return nil, fmt.Errorf("parked: %w", err)
@@ -41,7 +44,7 @@ func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
 		var parkedAt, deadline string
 		var note sql.NullString
 		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
-			&o.ParkerDomain, &o.Attempts, &o.Dialog, &o.Domain, &note); err != nil {
+			&o.ParkerDomain, &o.Attempts, &o.Dialog, &o.Domain, &note, &p.Node); err != nil {
 			return nil, fmt.Errorf("parked: %w", err)
 		}
 		if o.ParkedAt, err = parseTime(parkedAt); err != nil {

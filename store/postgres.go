@@ -162,6 +162,9 @@ func (db *DB) pgConfig() (*pgx.ConnConfig, error) {
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "parkd"
 	}
+	if db.Node != "" {
+		cfg.RuntimeParams["parkd.node"] = db.Node // the rows' node (nodes.go)
+	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
 		cfg.DialFunc = (&net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 5 * time.Minute}).DialContext
@@ -236,7 +239,7 @@ func (db *DB) LockDaemon(ctx context.Context) error {
 		return db.pgError("lock", err)
 	}
 	var got bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, lockDaemon).Scan(&got); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, db.daemonLockID()).Scan(&got); err != nil {
 		conn.Close()
 		l.Close()
 		return db.pgError("lock", err)
@@ -246,7 +249,7 @@ func (db *DB) LockDaemon(ctx context.Context) error {
 		_ = conn.QueryRowContext(ctx, `SELECT coalesce(host(a.client_addr), 'local socket') || ', backend PID ' || a.pid || ', ' || a.application_name
 			FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 			WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-			LIMIT 1`, lockClass, lockDaemon).Scan(&who)
+			LIMIT 1`, lockClass, db.daemonLockID()).Scan(&who)
 		conn.Close()
 		l.Close()
 		holder := who.String

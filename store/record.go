@@ -344,7 +344,7 @@ func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline,
 	parker_domain, recall_attempts, dialog, domain
-	FROM occupancy ORDER BY domain, lot, slot`)
+	FROM occupancy WHERE node = ? ORDER BY domain, lot, slot`, db.Node)
 	if err != nil {
 		return nil, fmt.Errorf("occupied: %w", err)
 	}

@@ -27,12 +27,13 @@ const (
 	ByHour      ReportBy = "hour"      // hour of day it was parked, "00" to "23", in the query's Location
 	ByDay       ReportBy = "day"       // date it was parked, "2006-01-02", in the query's Location
 	ByDomain    ReportBy = "domain"    // the lot's domain ("" for lots without one)
+	ByNode      ReportBy = "node"      // the FreeSWITCH node the call was on ("" without nodes)
 )
 
 // Valid reports whether b is one of the known groupings.
 func (b ReportBy) Valid() bool {
 	switch b {
-	case ByLot, ByParker, ByRetriever, ByHour, ByDay, ByDomain:
+	case ByLot, ByParker, ByRetriever, ByHour, ByDay, ByDomain, ByNode:
 		return true
 	}
 	return false
@@ -306,6 +307,8 @@ func reportColumn(by ReportBy) string {
 		col = "parker"
 	case ByDomain:
 		col = "domain"
+	case ByNode:
+		col = "node"
 	case ByRetriever:
 		col = "retriever"
 	case ByHour, ByDay:

@@ -29,6 +29,11 @@ type slotJSON struct {
 	NextRecall     string     `json:"next_recall,omitempty"`
 	RecallAttempts int        `json:"recall_attempts"`
 	Notes          []noteJSON `json:"notes"`
+	// Node is the FreeSWITCH node holding the call when lots are shared
+	// by several; Remote marks another node's call (seen, not acted on,
+	// here).
+	Node   string `json:"node,omitempty"`
+	Remote bool   `json:"remote,omitempty"`
 }
 
 type noteJSON struct {
@@ -52,7 +57,20 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	out := []slotJSON{}
 	oldest := time.Time{}
-	for _, o := range s.slots.Occupants() {
+	calls := s.slots.Occupants()
+	nodeOf := map[parking.CallID]string{}
+	if s.otherNodes != nil {
+		remote, err := s.otherNodes(r.Context())
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		for _, rc := range remote {
+			calls = append(calls, rc.Occupant)
+			nodeOf[rc.Call] = rc.Node
+		}
+	}
+	for _, o := range calls {
 		if !p.sees(o.Domain, o.Lot) || (domains != nil && !slices.Contains(domains, o.Domain)) {
 			continue
 		}
@@ -67,6 +85,11 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 		}
 		if !o.Deadline.IsZero() {
 			sj.NextRecall = o.Deadline.UTC().Format(time.RFC3339)
+		}
+		if node, remote := nodeOf[o.Call]; remote {
+			sj.Node, sj.Remote, sj.State = node, true, "parked"
+		} else {
+			sj.Node = s.node
 		}
 		out = append(out, sj)
 	}
@@ -245,7 +268,7 @@ func when(q url.Values, key string, now time.Time) (time.Time, error) {
 
 // apiReport answers `parkd report --json` for the same parameters: from
 // (default 24h ago), to (default now), by (lot, parker, retriever, hour,
-// day, domain), domain (one domain's lots) and tz (an IANA zone, default
+// day, domain, node), domain (one domain's lots) and tz (an IANA zone, default
 // UTC). Supervisors only; one restricted to domains gets theirs only.
 func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 	p := who(r)
@@ -260,7 +283,7 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 		rq.By = store.ByLot
 	}
 	if !rq.By.Valid() {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("by %q: want lot, parker, retriever, hour, day or domain", rq.By))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("by %q: want lot, parker, retriever, hour, day, domain or node", rq.By))
 		return
 	}
 	var ok bool

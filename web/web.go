@@ -101,6 +101,19 @@ type Config struct {
 	// Lots gives the configuration of every lot, read at each request so
 	// that a reload shows at once; nil: the board knows no lot.
 	Lots func() []LotView
+	// Node names this parkd's FreeSWITCH node when lots are shared by
+	// several; OtherNodes, if set, lists the calls the other nodes hold.
+	// /api/slots then shows every call with its node, the other nodes'
+	// marked remote: they are seen here and acted on from their own
+	// node's board.
+	Node       string
+	OtherNodes func(ctx context.Context) ([]RemoteCall, error)
+}
+
+// RemoteCall is a call another node holds.
+type RemoteCall struct {
+	Node string
+	parking.Occupant
 }
 
 // Session and rate-limit bounds.
@@ -136,6 +149,9 @@ type Server struct {
 	metrics http.Handler // nil: no /metrics
 	lots    func() []LotView
 
+	node       string
+	otherNodes func(ctx context.Context) ([]RemoteCall, error)
+
 	// dummy is a hash checked for unknown user names, so that a login's
 	// time does not tell which names exist.
 	dummy string
@@ -161,6 +177,9 @@ func New(cfg Config) (*Server, error) {
 		parker:  cfg.Parker,
 		metrics: cfg.Metrics,
 		lots:    cfg.Lots,
+
+		node:       cfg.Node,
+		otherNodes: cfg.OtherNodes,
 	}
 	s.actions, s.notes = cfg.Actions, cfg.Notes
 	if s.now == nil {

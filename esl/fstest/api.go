@@ -306,6 +306,7 @@ func (ch *Channel) transferExtension(args []string) {
 	ch.plan, ch.inline, ch.extern = nil, false, true
 	ch.appName, ch.appData = "transfer", strings.Join(args, " ")
 	ch.notify()
+	ch.runExtension(args[0]) // a modelled extension (peer.go), if any
 }
 
 // uuidPark is uuid_park: CS_PARK; dormant if the socket closes later

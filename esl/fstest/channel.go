@@ -65,6 +65,11 @@ type Channel struct {
 
 	orig      *origination // ringing recall leg
 	parkTimer *timer
+
+	// trunk is the channel on a peer switch this one is bridged to over
+	// SIP (peer.go); guarded by this switch's lock, the peer's own field
+	// by the peer's.
+	trunk *Channel
 }
 
 // app is one application run on a channel.
@@ -109,6 +114,9 @@ type ChannelState struct {
 	Ran []string
 	// Destination is the current destination number.
 	Destination string
+	// Trunk is the UUID of the channel on a peer switch this one is
+	// bridged to over SIP (Switch.Peer); "" for none.
+	Trunk string
 }
 
 // UUID returns the channel's Unique-ID.
@@ -140,6 +148,9 @@ func (ch *Channel) snapshot() ChannelState {
 	}
 	if ch.bridge != nil {
 		st.BridgedTo = ch.bridge.uuid
+	}
+	if ch.trunk != nil {
+		st.Trunk = ch.trunk.uuid
 	}
 	for k, v := range ch.vars.m {
 		st.Vars[k] = v
@@ -671,6 +682,7 @@ func (ch *Channel) hangup(cause, disposition string) {
 		return
 	}
 	s := ch.s
+	ch.hangupTrunk()
 	ch.hangupCause = cause
 	ch.hungupAt = time.Now()
 	ch.answerState = "hangup"

@@ -113,6 +113,12 @@ type Switch struct {
 	invites   []Invite
 	timers    map[*timer]struct{}
 	pres      presenceState // PRESENCE_IN received (presence.go)
+	// extensions, peers and inbound model a few dialplan extensions and
+	// SIP between switches (peer.go).
+	extensions map[string]Extension
+	registered sync.Map // user → Endpoint, as Register set it: read by peers without s.mu
+	peers      map[string]*Switch
+	inbound    Inbound
 
 	traceMu sync.Mutex
 	connSeq int

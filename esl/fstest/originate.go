@@ -29,6 +29,7 @@ func (s *Switch) Register(user string, ep Endpoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.endpoints[user] = ep
+	s.registered.Store(user, ep) // for the peers (peer.go)
 }
 
 // Invite is what one originate sent to a phone.
@@ -37,6 +38,9 @@ type Invite struct {
 	// Domain is the domain of a user/<user>@<domain> dial string; "" for
 	// none.
 	Domain string
+	// Peer is the host of a sofia/<profile>/<user>@<host> dial string
+	// that reached a peer switch (Switch.Peer): the phone rang there.
+	Peer string
 	// AlertInfo is the Alert-Info header: alert_info, verbatim.
 	AlertInfo string
 	// CallerIDName and CallerIDNumber are the From display and user after
@@ -130,14 +134,14 @@ func (s *Switch) originateStart(args string, done func(string)) {
 	for _, kv := range vars {
 		vm[kv[0]] = kv[1]
 	}
-	var user, domain string
+	var user, domain, host string
 	switch {
 	case strings.HasPrefix(url, "user/"):
 		user, domain, _ = strings.Cut(strings.TrimPrefix(url, "user/"), "@")
 	case strings.HasPrefix(url, "sofia/"):
 		parts := strings.SplitN(url, "/", 3)
 		if len(parts) == 3 {
-			user, _, _ = strings.Cut(parts[2], "@")
+			user, host, _ = strings.Cut(parts[2], "@")
 		}
 	default:
 		done("-ERR DESTINATION_OUT_OF_ORDER\n")
@@ -146,6 +150,13 @@ func (s *Switch) originateStart(args string, done func(string)) {
 	ep, ok := s.endpoints[user+"@"+domain]
 	if !ok {
 		ep, ok = s.endpoints[user]
+	}
+	peer := ""
+	if p := s.peers[host]; p != nil {
+		// A call to another node rings the phone registered there
+		// (that node's dialplan routes it to the user).
+		ep, ok = p.registeredEndpoint(user)
+		peer = host
 	}
 	if !ok {
 		done("-ERR USER_NOT_REGISTERED\n")
@@ -176,7 +187,7 @@ func (s *Switch) originateStart(args string, done func(string)) {
 	}
 	ch.fullEvent("CHANNEL_ORIGINATE")
 	s.invites = append(s.invites, Invite{
-		User: user, Domain: domain, AlertInfo: vm["alert_info"], CallerIDName: sanitizeCID(cidName),
+		User: user, Domain: domain, Peer: peer, AlertInfo: vm["alert_info"], CallerIDName: sanitizeCID(cidName),
 		CallerIDNumber: sanitizeCID(cidNum), UUID: uuid, Vars: vm, At: time.Now(),
 	})
 	o := &origination{ch: ch, done: done}

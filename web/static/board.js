@@ -343,7 +343,11 @@
     var bits = [];
     if (c.caller_number && c.caller_number !== t.who.textContent) { bits.push(c.caller_number); }
     bits.push('parked by ' + (c.parker || 'unknown'));
+    if (c.node) { bits.push('on node ' + c.node); }
     t.meta.textContent = bits.join(' · ');
+    // Another node's call is shown here and acted on from its own node's board.
+    t.actions.hidden = !!c.remote;
+    t.noteForm.hidden = !!c.remote;
     t.root.setAttribute('aria-label', 'Slot ' + c.slot + ': ' + callerText(c));
     t.notes.textContent = '';
     (c.notes || []).forEach(function (n) { t.notes.appendChild(el('li', '', n.text)); });
@@ -406,8 +410,10 @@
       });
     });
     t.root.appendChild(nf);
+    t.noteForm = nf;
 
     var actions = el('div', 'actions');
+    t.actions = actions;
     t.pickup = button('Pick up', 'primary', function () {
       var ext = myExtension();
       if (!ext) {
