@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -499,15 +500,15 @@ func TestDB_Record_Context(t *testing.T) {
 		if occ, err := db.Occupied(context.Background()); err != nil || len(occ) != 0 {
 			t.Fatalf("occupied after refused writes: %v, %v", occ, err)
 		}
-		// A context that ends during the write: 200 transitions, cancelled as
-		// soon as the write starts. All are written or none (the transaction);
-		// with the write detached from the context, all.
-		ctx, cancel := context.WithCancel(context.Background())
+		// A context that ends during the write: 200 transitions, cancelled
+		// the moment RecordAll has checked it, so the write itself runs under
+		// an ended context. All are written or none (the transaction); with
+		// the write detached from the context, all.
+		ctx := endsOnCheck(context.Background())
 		ts := make([]parking.Transition, 200)
 		for i := range ts {
 			ts[i] = Parked(parking.CallID(fmt.Sprintf("c-%d", i)), "default", i+1, t0)
 		}
-		go func() { time.Sleep(time.Millisecond); cancel() }()
 		if _, err := db.RecordAll(ctx, ts); err != nil {
 			t.Fatalf("RecordAll cut short: %v", err)
 		}
@@ -586,4 +587,27 @@ func TestDB_Record_ConcurrentWriters(t *testing.T) {
 			t.Fatalf("history=%d rows, want %d", got, want)
 		}
 	})
+}
+
+// endsOnCheck returns a context that is cancelled by the first call of its
+// Err, which still reports nil: a write that checks its context before it
+// starts then runs under a context that has ended, without a race against
+// a timer.
+func endsOnCheck(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancel(parent)
+	return &cancelOnCheck{Context: ctx, cancel: cancel}
+}
+
+type cancelOnCheck struct {
+	context.Context
+	cancel  context.CancelFunc
+	checked atomic.Bool
+}
+
+func (c *cancelOnCheck) Err() error {
+	if !c.checked.Swap(true) {
+		c.cancel()
+		return nil
+	}
+	return c.Context.Err()
 }
