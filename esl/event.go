@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	gounsafe "unsafe"
 )
 
 // Event is a FreeSWITCH event as it arrives in a text/event-plain frame, with
@@ -34,7 +35,23 @@ func (e Event) Sequence() uint64 {
 // It is parsed in place: one string for the whole body, which names and
 // values are cut from (a value is copied only to decode a %XX escape).
 func ParseEvent(body []byte) (Event, error) {
-	text := string(body)
+	return parseEventText(string(body))
+}
+
+// parseEventOwned is ParseEvent for a body nobody else holds and nobody
+// will change: the Conn's reader allocates each frame's body afresh and
+// hands it over. Its strings share the body's memory instead of a copy of
+// it (an event with every channel variable is tens of KB, and a call's
+// socket and the inbound connection read several per call).
+func parseEventOwned(body []byte) (Event, error) {
+	if len(body) == 0 {
+		return parseEventText("")
+	}
+	return parseEventText(gounsafe.String(&body[0], len(body)))
+}
+
+// parseEventText parses an event's text; see ParseEvent.
+func parseEventText(text string) (Event, error) {
 	var (
 		ev  Event
 		pos int
