@@ -111,10 +111,34 @@ func parseEventText(text string) (Event, error) {
 	return ev, nil
 }
 
-// decodeValues URL-decodes the values of h in place.
+// decodeValues URL-decodes the values of h in place, as URLDecode does
+// each. The decoded values share one allocation, sized for them all (a
+// value never grows when decoded), instead of one each: a connect reply
+// or an event has a hundred or more escaped values. A value kept beyond
+// its frame (ParseRequest's fields) must be copied, as it already is, so
+// as not to hold the others.
 func decodeValues(h Headers) {
+	n := 0
 	for i := range h {
-		h[i].Value = URLDecode(h[i].Value)
+		if strings.IndexByte(h[i].Value, '%') >= 0 {
+			n += len(h[i].Value)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	buf := make([]byte, 0, n)
+	for i := range h {
+		v := h[i].Value
+		j := strings.IndexByte(v, '%')
+		if j < 0 {
+			continue
+		}
+		start := len(buf)
+		buf = appendURLDecoded(buf, v, j)
+		// Never empty (v holds a '%'), and buf never grows past n, so
+		// the bytes behind this string are never written again.
+		h[i].Value = gounsafe.String(&buf[start], len(buf)-start)
 	}
 }
 

@@ -33,3 +33,22 @@ func TestParseEventOwned_SameAsParseEvent(t *testing.T) {
 		}
 	}
 }
+
+// Ensure decodeValues decodes each value exactly as URLDecode does,
+// escapes, malformed escapes and plain values mixed, and that the values
+// it decoded into its shared buffer stay as they are while later ones are
+// decoded behind them.
+func TestDecodeValues_SameAsURLDecode(t *testing.T) {
+	h := readConnect(t, "connect-refer.txt")
+	raw := Headers{{"a", "plain"}, {"b", "x%20y%3Az"}, {"c", "%"}, {"d", "100%"}, {"e", "%zz%41"}, {"f", ""}, {"g", "%E2%82%AC"}}
+	for _, f := range h {
+		raw = append(raw, Header{f.Name, URLEncode(f.Value)})
+	}
+	got := append(Headers(nil), raw...)
+	decodeValues(got)
+	for i := range raw {
+		if want := URLDecode(raw[i].Value); got[i].Value != want {
+			t.Fatalf("%s: decodeValues %q, URLDecode %q", raw[i].Name, got[i].Value, want)
+		}
+	}
+}
