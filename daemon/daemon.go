@@ -188,6 +188,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Service.Logger = m.Logger.With().Str("component", "parking").Logger()
 	m.Service.PINs = m.DB // outside pick-up's wrong PINs and lockouts
 	m.Service.RecordRecallFirst = m.Fence != 0
+	m.Service.CommitEvery = HistoryCommitEvery
 	m.Client.Calls = m.Service
 	m.Metrics.Watch(m.Service, m.Client)
 	if err := m.startLamps(); err != nil {
@@ -333,3 +334,11 @@ func (m *Main) closeStore() error {
 	err := m.DB.Close()
 	return errors.Join(err, m.lock.release())
 }
+
+// HistoryCommitEvery is parking.Service.CommitEvery for the daemon: under
+// load, at most one history transaction per period, each carrying every
+// call's rows decided meanwhile. A commit writes a dozen B-tree pages to
+// the WAL whatever it holds; one per transition was most of parkd's CPU in
+// SQLite (BENCHMARKS.md, issue 16 point 3). The wait follows the switch's
+// commands, so no caller hears it.
+const HistoryCommitEvery = 10 * time.Millisecond

@@ -377,7 +377,7 @@ func (c *Conn) readLoop(r *Reader) {
 			}
 			c.qmu.Unlock()
 		case TypeEventPlain:
-			ev, err := ParseEvent(f.Body)
+			ev, err := parseEventOwned(f.Body) // f is dropped here: the body is the event's
 			if err != nil {
 				c.log.Warn().Err(err).Str("peer", c.peer()).Msg("esl: unreadable event skipped")
 				continue
@@ -452,7 +452,9 @@ func (c *Conn) deliver(it any) {
 	}()
 	switch v := it.(type) {
 	case Event:
-		c.log.Debug().Str("event", v.Name()).Str("uuid", v.UniqueID()).Msg("esl <<")
+		if c.log.GetLevel() <= zerolog.DebugLevel { // Name and UniqueID each scan the headers
+			c.log.Debug().Str("event", v.Name()).Str("uuid", v.UniqueID()).Msg("esl <<")
+		}
 		if c.opts.OnEvent != nil {
 			c.opts.OnEvent(v)
 		}

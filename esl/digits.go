@@ -119,7 +119,7 @@ func (s *Server) outside(leg *callLeg, req Request, start time.Time) {
 	if err != nil {
 		return // logged by the Service, never with the digits
 	}
-	s.observe("retrieve", occ.Lot, start)
+	s.observe("retrieve", occ.Lot, start, leg)
 	leg.waitGone(s.stop)
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	gounsafe "unsafe"
 )
 
 // Event is a FreeSWITCH event as it arrives in a text/event-plain frame, with
@@ -34,7 +35,23 @@ func (e Event) Sequence() uint64 {
 // It is parsed in place: one string for the whole body, which names and
 // values are cut from (a value is copied only to decode a %XX escape).
 func ParseEvent(body []byte) (Event, error) {
-	text := string(body)
+	return parseEventText(string(body))
+}
+
+// parseEventOwned is ParseEvent for a body nobody else holds and nobody
+// will change: the Conn's reader allocates each frame's body afresh and
+// hands it over. Its strings share the body's memory instead of a copy of
+// it (an event with every channel variable is tens of KB, and a call's
+// socket and the inbound connection read several per call).
+func parseEventOwned(body []byte) (Event, error) {
+	if len(body) == 0 {
+		return parseEventText("")
+	}
+	return parseEventText(gounsafe.String(&body[0], len(body)))
+}
+
+// parseEventText parses an event's text; see ParseEvent.
+func parseEventText(text string) (Event, error) {
 	var (
 		ev  Event
 		pos int
@@ -94,10 +111,34 @@ func ParseEvent(body []byte) (Event, error) {
 	return ev, nil
 }
 
-// decodeValues URL-decodes the values of h in place.
+// decodeValues URL-decodes the values of h in place, as URLDecode does
+// each. The decoded values share one allocation, sized for them all (a
+// value never grows when decoded), instead of one each: a connect reply
+// or an event has a hundred or more escaped values. A value kept beyond
+// its frame (ParseRequest's fields) must be copied, as it already is, so
+// as not to hold the others.
 func decodeValues(h Headers) {
+	n := 0
 	for i := range h {
-		h[i].Value = URLDecode(h[i].Value)
+		if strings.IndexByte(h[i].Value, '%') >= 0 {
+			n += len(h[i].Value)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	buf := make([]byte, 0, n)
+	for i := range h {
+		v := h[i].Value
+		j := strings.IndexByte(v, '%')
+		if j < 0 {
+			continue
+		}
+		start := len(buf)
+		buf = appendURLDecoded(buf, v, j)
+		// Never empty (v holds a '%'), and buf never grows past n, so
+		// the bytes behind this string are never written again.
+		h[i].Value = gounsafe.String(&buf[start], len(buf)-start)
 	}
 }
 

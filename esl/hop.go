@@ -98,6 +98,6 @@ func (s *Server) hop(ctx context.Context, leg *callLeg, req Request, start time.
 		log.Info().Err(err).Msg("cross-node retrieve failed")
 		return
 	}
-	s.observe("retrieve", occ.Lot, start)
+	s.observe("retrieve", occ.Lot, start, leg)
 	leg.waitGone(s.stop)
 }

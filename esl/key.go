@@ -55,7 +55,7 @@ func (s *Server) park(ctx context.Context, leg *callLeg, req Request, lot string
 		log.Debug().Err(err).Msg("park failed")
 		return
 	}
-	s.observe("park", occ.Lot, start)
+	s.observe("park", occ.Lot, start, leg)
 }
 
 // retrieve hands a retrieve request to Parking and, when the retriever is
@@ -69,6 +69,6 @@ func (s *Server) retrieve(ctx context.Context, leg *callLeg, req Request, lot st
 		log.Debug().Err(err).Msg("retrieve failed")
 		return
 	}
-	s.observe("retrieve", occ.Lot, start)
+	s.observe("retrieve", occ.Lot, start, leg)
 	leg.waitGone(s.stop)
 }

@@ -35,6 +35,10 @@ type callLeg struct {
 	waiting  map[string]waiter // by Application-UUID
 	early    []Event           // events that came before bind
 	bound    bool
+	// placedAt is when the switch accepted the leg's last move: Hold's
+	// music, Bridge's bridge. Observe measures parkd's time to it, not to
+	// the end of the operation, which also waits for the history.
+	placedAt time.Time
 
 	// setup waits for the replies of the socket's setup (myevents,
 	// linger, filters), which the server posts without waiting for them
@@ -223,7 +227,28 @@ func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
 	if reply := apiReply(frames[1]); !strings.HasPrefix(reply, "+OK") {
 		return fmt.Errorf("hold: start music: %w", l.goneOr(NewAPIError(move.Command, reply)))
 	}
+	l.placed()
 	return nil
+}
+
+// placed records that the switch has just accepted the leg's last move.
+func (l *callLeg) placed() {
+	now := time.Now()
+	l.mu.Lock()
+	l.placedAt = now
+	l.mu.Unlock()
+}
+
+// placedSince is how long after start the leg's last move was accepted;
+// if none was, how long ago start was.
+func (l *callLeg) placedSince(start time.Time) time.Duration {
+	l.mu.Lock()
+	at := l.placedAt
+	l.mu.Unlock()
+	if at.IsZero() {
+		return time.Since(start)
+	}
+	return at.Sub(start)
 }
 
 // apiReply is the answer an api command's reply frame carries: its body,
@@ -281,6 +306,7 @@ func (l *callLeg) Bridge(ctx context.Context, parked parking.CallID) error {
 	if !strings.HasPrefix(reply, "+OK") {
 		return fmt.Errorf("bridge %s: unexpected reply %q", parked, clip(reply))
 	}
+	l.placed()
 	return nil
 }
 

@@ -285,10 +285,12 @@ func (s *Server) exit(conn *Conn, log zerolog.Logger) {
 	}
 }
 
-// observe tells Observe, if set, how long op took since start.
-func (s *Server) observe(op, lot string, start time.Time) {
+// observe tells Observe, if set, how long op took from start until the
+// switch accepted leg's last move (music or bridge): parkd's own time, as
+// the caller hears it, without the history write that follows.
+func (s *Server) observe(op, lot string, start time.Time, leg *callLeg) {
 	if s.Observe != nil {
-		s.Observe(op, lot, time.Since(start))
+		s.Observe(op, lot, leg.placedSince(start))
 	}
 }
 

@@ -3,15 +3,18 @@ package esl_test
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/percipia/eslgo/command"
+	"github.com/rs/zerolog"
 
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
+	"github.com/parkd/parkd/parking"
 )
 
 // eventually polls cond for what happens asynchronously.
@@ -119,5 +122,83 @@ func TestServer_ObservesParkAndRetrieve(t *testing.T) {
 	}
 	if got, want := obs.get(), []string{"park vip", "retrieve vip"}; !slices.Equal(got, want) {
 		t.Fatalf("observed %q, want %q", got, want)
+	}
+}
+
+// slowHistory is a Parking whose Park starts the music on the call and
+// then waits, as the Service waits for the park's history row to be
+// written (longer with a commit period, parking.Service.CommitEvery).
+type slowHistory struct {
+	entered chan time.Time // when the music was on and the wait began
+	release chan struct{}
+}
+
+func (p *slowHistory) Park(ctx context.Context, req parking.ParkRequest) (parking.Occupant, error) {
+	occ := parking.Occupant{Lot: "main", Slot: 201, Call: req.Leg.Call(), ParkedAt: time.Now()}
+	if err := req.Leg.Hold(ctx, parking.Hold{Lot: occ.Lot, Slot: occ.Slot, ParkedAt: occ.ParkedAt, Music: "local_stream://moh"}); err != nil {
+		return parking.Occupant{}, err
+	}
+	p.entered <- time.Now()
+	<-p.release
+	return occ, nil
+}
+
+func (p *slowHistory) Retrieve(context.Context, parking.RetrieveRequest) (parking.Occupant, error) {
+	return parking.Occupant{}, parking.ErrSlotEmpty
+}
+
+func (p *slowHistory) LotOfSlot(string, int) (string, bool) { return "", false }
+
+// Ensure Observe is told parkd's time to the music, not to the end of the
+// park: the history write that follows the music (and the commit period
+// it may wait for) is no part of what the caller waits for. The wait after
+// the music is made longer than twice the whole time to it, so a duration
+// that included it could not pass.
+func TestServer_ObserveEndsAtTheMusic(t *testing.T) {
+	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
+	p := &slowHistory{entered: make(chan time.Time, 1), release: make(chan struct{})}
+	srv := esl.NewServer(p)
+	srv.Logger = zerolog.Nop()
+	var mu sync.Mutex
+	var got []time.Duration
+	srv.Observe = func(op, lot string, d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, d)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-served
+	})
+	t0 := time.Now()
+	if _, err := sim.Call(fstest.CallSpec{
+		SocketAddr: ln.Addr().String(), CallerNumber: "4101", CallerName: "Patient", Destination: "*70",
+		Vars:     map[string]string{esl.VarAction: esl.ActionPark, esl.VarLot: "main"},
+		Answered: true, ReferredBy: "<sip:1000@127.0.0.1>",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var entered time.Time
+	select {
+	case entered = <-p.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the music did not start")
+	}
+	toMusic := entered.Sub(t0) // at least the observed time, if it ends at the music
+	time.Sleep(2*toMusic + 10*time.Millisecond)
+	close(p.release)
+	eventually(t, "the park observed", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if got[0] <= 0 || got[0] > toMusic {
+		t.Fatalf("observed %v, want at most %v: the time to the music, without the wait after it", got[0], toMusic)
 	}
 }

@@ -67,7 +67,12 @@ func URLDecode(s string) string {
 	if i < 0 {
 		return s
 	}
-	b := make([]byte, 0, len(s))
+	return string(appendURLDecoded(make([]byte, 0, len(s)), s, i))
+}
+
+// appendURLDecoded appends URLDecode(s) to b; i is the index of the first
+// '%' in s. It appends at most len(s) bytes.
+func appendURLDecoded(b []byte, s string, i int) []byte {
 	b = append(b, s[:i]...)
 	for ; i < len(s); i++ {
 		c := s[i]
@@ -82,5 +87,5 @@ func URLDecode(s string) string {
 		}
 		b = append(b, c)
 	}
-	return string(b)
+	return b
 }

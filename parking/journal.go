@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -28,12 +29,20 @@ type journal struct {
 	// refused by the store); done+len(queue) is how many were ever queued.
 	done uint64
 
-	wmu sync.Mutex // one writer at a time, in queue order
+	// wsem lets one writer at a time write, in queue order: a channel,
+	// not a mutex, so that flushes waiting behind a writer that waits out
+	// CommitEvery are durably blocked inside a testing/synctest bubble.
+	wsem chan struct{}
+	// every is the least time between the starts of two writes (0: no
+	// wait; see Service.CommitEvery); last is when the last one began.
+	// Both guarded by wsem.
+	every time.Duration
+	last  time.Time
 }
 
 // newJournal returns a journal writing to st.
 func newJournal(st Store) *journal {
-	j := &journal{store: st, w: oneRow{st}, limit: 1}
+	j := &journal{store: st, w: oneRow{st}, limit: 1, wsem: make(chan struct{}, 1)}
 	if bs, ok := st.(BatchStore); ok {
 		j.w, j.limit = bs, maxBatch
 	}
@@ -87,8 +96,8 @@ func (j *journal) flush(ctx context.Context) error {
 	j.mu.Lock()
 	target := j.done + uint64(len(j.queue))
 	j.mu.Unlock()
-	j.wmu.Lock()
-	defer j.wmu.Unlock()
+	j.wsem <- struct{}{}
+	defer func() { <-j.wsem }()
 	for {
 		// Only this writer takes rows off the queue, so while done < target
 		// the queue holds at least target-done of them.
@@ -96,6 +105,17 @@ func (j *journal) flush(ctx context.Context) error {
 		if j.done >= target {
 			j.mu.Unlock()
 			return nil
+		}
+		if j.every > 0 {
+			// Under load, wait out the rest of the period since the last
+			// write began: the rows queued meanwhile go in the same
+			// transaction. An idle journal writes at once.
+			if wait := j.every - time.Since(j.last); wait > 0 {
+				j.mu.Unlock()
+				time.Sleep(wait)
+				j.mu.Lock()
+			}
+			j.last = time.Now()
 		}
 		// The batch is the queue's own head, not a copy: add only appends
 		// behind it, and only this writer takes rows off the front.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -158,4 +159,87 @@ func TestJournal_GroupCommit(t *testing.T) {
 	if j.pending() != 0 {
 		t.Fatalf("pending=%d", j.pending())
 	}
+}
+
+// countingBatches is a BatchStore that records each transaction's calls
+// and when it began.
+type countingBatches struct {
+	mu      sync.Mutex
+	batches [][]CallID
+	at      []time.Time
+}
+
+func (c *countingBatches) Record(ctx context.Context, t Transition) error {
+	return errors.New("unused")
+}
+func (c *countingBatches) Occupied(context.Context) ([]Occupant, error) { return nil, nil }
+func (c *countingBatches) RecordAll(ctx context.Context, ts []Transition) ([]error, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var calls []CallID
+	for _, t := range ts {
+		calls = append(calls, t.Call)
+	}
+	c.batches = append(c.batches, calls)
+	c.at = append(c.at, time.Now())
+	return make([]error, len(ts)), nil
+}
+
+// Ensure CommitEvery: an idle journal writes at once; flushes that come
+// within the period after a write wait for its end and share one
+// transaction, each returning with its own rows written; after a quiet
+// period a flush writes at once again.
+func TestJournal_CommitEvery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const every = 20 * time.Millisecond
+		st := &countingBatches{}
+		j := newJournal(st)
+		j.logger, j.every = zerolog.Nop(), every
+		start := time.Now()
+		j.add(Transition{Event: EventParked, Call: "first"})
+		if err := j.flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("an idle journal's flush took %v, want no wait", d)
+		}
+		// Three calls decided 5 ms apart, within the period.
+		var wg sync.WaitGroup
+		for i := range 3 {
+			time.Sleep(5 * time.Millisecond)
+			call := CallID(fmt.Sprint("c", i))
+			j.add(Transition{Event: EventParked, Call: call})
+			wg.Go(func() {
+				if err := j.flush(ctx); err != nil {
+					t.Error(err)
+				}
+				j.mu.Lock()
+				done := j.done
+				j.mu.Unlock()
+				if done < uint64(i)+2 {
+					t.Errorf("%s: flush returned with %d rows written, before its own", call, done)
+				}
+			})
+		}
+		wg.Wait()
+		if got, want := fmt.Sprint(st.batches), "[[first] [c0 c1 c2]]"; got != want {
+			t.Fatalf("batches %s, want %s", got, want)
+		}
+		if d := st.at[1].Sub(st.at[0]); d != every {
+			t.Fatalf("second transaction %v after the first, want %v", d, every)
+		}
+		// Quiet for longer than the period: the next flush writes at once.
+		time.Sleep(time.Second)
+		j.add(Transition{Event: EventParked, Call: "later"})
+		before := time.Now()
+		if err := j.flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(before); d != 0 {
+			t.Fatalf("a flush after a quiet second took %v, want no wait", d)
+		}
+		if len(st.batches) != 3 {
+			t.Fatalf("batches %v, want a third", st.batches)
+		}
+	})
 }

@@ -84,8 +84,17 @@ type Service struct {
 	Node   string
 	Claims SlotClaims
 	Nodes  Nodes
-	sw     Switch
-	jour   *journal
+	// CommitEvery, if set (before Open), is the least time between the
+	// starts of two history transactions. Under load a flush then waits
+	// out the rest of the period, and the transitions of every call
+	// decided meanwhile are written with its own in one transaction: the
+	// commit, not the row, is what a history write costs. A flush that
+	// finds the journal idle for that long writes at once. Each operation
+	// still returns only once its rows are written; the switch's commands
+	// go out before that wait. 0: every flush writes at once.
+	CommitEvery time.Duration
+	sw          Switch
+	jour        *journal
 
 	bgCtx  context.Context // recalls and fallbacks run under it; Shutdown ends it
 	bgStop context.CancelFunc
@@ -199,6 +208,7 @@ func buildLots(cfgs []LotConfig) ([]*lot, map[lotKey]*lot, error) {
 // first Reconcile, once the switch is reachable, from the stored deadlines.
 func (s *Service) Open(ctx context.Context) error {
 	s.jour.logger = s.Logger
+	s.jour.every = s.CommitEvery
 	occs, err := s.jour.store.Occupied(ctx)
 	if err != nil {
 		return fmt.Errorf("load occupancy: %w", err)

@@ -69,6 +69,12 @@ const (
 	readParams = "mode=ro&_foreign_keys=on&_busy_timeout=5000&_synchronous=NORMAL"
 )
 
+// writerPragmas are set on the write connection once it is open (the
+// DSN has no parameter for them); the pool keeps its one connection.
+// A savepoint's statement journal, and any temporary B-tree, stay in
+// memory: a file for them cost a good part of every history write.
+const writerPragmas = `PRAGMA temp_store = MEMORY`
+
 var _ parking.Store = (*DB)(nil)
 
 // DB is a parkd database. Create it with NewDB (SQLite) or NewPostgres,
@@ -416,6 +422,9 @@ func (db *DB) openWriter(ctx context.Context, migs []migration, doMigrate bool) 
 	w.SetMaxIdleConns(1)
 	db.w = &pool{db: w, eng: db.eng}
 	if err := w.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: open %s: %w", db.Path, err)
+	}
+	if _, err := w.ExecContext(ctx, writerPragmas); err != nil {
 		return fmt.Errorf("store: open %s: %w", db.Path, err)
 	}
 	if doMigrate {

@@ -103,7 +103,8 @@ func TestDB_Open_EmptyFile(t *testing.T) {
 }
 
 // Ensure every pooled connection, reader and writer, enforces foreign keys,
-// the file is in WAL mode, and the read pool cannot write.
+// the file is in WAL mode, the writer keeps temporary files in memory, and
+// the read pool cannot write.
 func TestDB_Pragmas(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
@@ -126,6 +127,15 @@ func TestDB_Pragmas(t *testing.T) {
 	}
 	if got, want := mode, "wal"; got != want {
 		t.Fatalf("journal_mode=%q, want %q", got, want)
+	}
+	// 2: MEMORY. A savepoint's statement journal in a file cost most of
+	// a batch's time (BENCHMARKS.md, issue 16 point 3).
+	var temp int
+	if err := w.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := temp, 2; got != want {
+		t.Fatalf("writer temp_store=%d, want %d (MEMORY)", got, want)
 	}
 
 	// Hold every connection the read pool allows at once, so each is a

@@ -310,6 +310,11 @@ type benchResult struct {
 	// retry_after after it (a failure is also a history error).
 	RecallsPerS   float64 `json:"recalls_per_s,omitempty"`
 	RecallRetries int     `json:"recall_retries,omitempty"`
+	// LateTakes are calls planned to be retrieved or abandoned before
+	// their deadline whose retrieve or hangup came after it, on a machine
+	// too busy to keep to the plan: parkd placed the recall first, and its
+	// row is expected (BENCHMARKS.md, issue 16).
+	LateTakes int `json:"late_takes,omitempty"`
 
 	PeakParked     int     `json:"peak_parked"`
 	EndParked      int     `json:"end_parked,omitempty"`   // parked when the load ended (parked50k: the held calls)
@@ -322,8 +327,17 @@ type benchResult struct {
 	// ParkdCPUPerCallUS is ParkdCPUS over the parks: parkd's CPU per parked
 	// call with its retrieve, abandon or recall, start-up included.
 	ParkdCPUPerCallUS float64 `json:"parkd_cpu_per_call_us,omitempty"`
-	NoiseCalls        int     `json:"noise_calls,omitempty"` // ordinary calls placed beside the scenario's (--noise)
-	NoisePerS         float64 `json:"noise_per_s,omitempty"`
+	// The same over the load alone, from its first call to the end of its
+	// last (parkd's start-up, connection and stop left out), and the
+	// simulator's and load driver's (this process's) over the same span:
+	// CPU per parked call with its retrieve, abandon or recall. 0 when
+	// parkd runs in this process, or elsewhere without --pid.
+	ParkdLoadCPUS         float64 `json:"parkd_load_cpu_s,omitempty"`
+	ParkdLoadCPUPerCallUS float64 `json:"parkd_load_cpu_per_call_us,omitempty"`
+	SimLoadCPUS           float64 `json:"sim_load_cpu_s,omitempty"`
+	SimLoadCPUPerCallUS   float64 `json:"sim_load_cpu_per_call_us,omitempty"`
+	NoiseCalls            int     `json:"noise_calls,omitempty"` // ordinary calls placed beside the scenario's (--noise)
+	NoisePerS             float64 `json:"noise_per_s,omitempty"`
 
 	HistoryRows     int            `json:"history_rows"`
 	HistoryRowsPerS float64        `json:"history_rows_per_s"`
@@ -400,6 +414,9 @@ func (r *benchResult) printTable(w io.Writer) error {
 		if r.RecallsPerS > 0 {
 			p("  recalls came due at", "%.0f/s", r.RecallsPerS)
 		}
+		if r.LateTakes > 0 {
+			p("  retrieves or hangups late", "%d came after the call's deadline (the driver fell behind its plan): its recall row is expected", r.LateTakes)
+		}
 		if r.RecallRetries > 0 {
 			p("  recalls retried", "%d (after a failed attempt; not counted in the lateness)", r.RecallRetries)
 		}
@@ -409,12 +426,14 @@ func (r *benchResult) printTable(w io.Writer) error {
 			p("parkd peak RSS", "%.1f MB, %d threads (RSS at the end, %d parked: %.1f MB)", r.PeakRSSMB, r.PeakThreads, r.EndParked, r.EndRSSMB)
 			p("CPU", "parkd %.1f s, simulator+driver %.1f s", r.ParkdCPUS, r.SimCPUS)
 			p("parkd CPU per parked call", "%.0f µs (with its retrieve, abandon or recall; start-up included)", r.ParkdCPUPerCallUS)
+			r.printLoadCPU(p)
 		case r.Mode == "remote" && r.notMeasured("resources"):
 			p("parkd peak RSS", "not measured (remote parkd; --pid N measures a parkd on this host)")
 			p("CPU", "parkd not measured (remote parkd), simulator+driver %.1f s", r.SimCPUS)
 		case r.Mode == "remote":
 			p("parkd peak RSS", "%.1f MB, %d threads (pid %d, sampled during the run)", r.PeakRSSMB, r.PeakThreads, r.ParkdPID)
 			p("CPU", "parkd %.1f s during the run, simulator+driver %.1f s", r.ParkdCPUS, r.SimCPUS)
+			r.printLoadCPU(p)
 		default:
 			p("process peak RSS", "%.1f MB (simulator included), %d goroutines", r.PeakRSSMB, r.PeakGoroutines)
 			p("CPU", "%.1f s (parkd and simulator together)", r.ParkdCPUS)
@@ -439,6 +458,14 @@ func (r *benchResult) printTable(w io.Writer) error {
 		p("", "%s", e)
 	}
 	return tw.Flush()
+}
+
+// printLoadCPU prints the CPU per call over the load alone.
+func (r *benchResult) printLoadCPU(p func(k string, f string, a ...any)) {
+	if r.ParkdLoadCPUS > 0 {
+		p("  over the load alone", "parkd %.0f µs per call (%.2f s), simulator+driver %.0f µs per call (%.2f s)",
+			r.ParkdLoadCPUPerCallUS, r.ParkdLoadCPUS, r.SimLoadCPUPerCallUS, r.SimLoadCPUS)
+	}
 }
 
 func (r *benchResult) notMeasured(what string) bool { return slices.Contains(r.NotMeasured, what) }

@@ -69,6 +69,9 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 		parkTimes, retrTimes []time.Time // completion times
 		nRecall, nAbandon    int
 		ours                 []string // the parked calls' UUIDs: their history rows are the run's
+		// early are the calls planned to be retrieved or abandoned, for
+		// the recalls that came first (see lateTakes).
+		early []string
 	)
 	driver := &benchDriver{sim: sim, tr: tr, listen: p.callAddr(), talk: c.Talk}
 	start := time.Now()
@@ -90,6 +93,10 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	} else {
 		noiseDone <- 0
 	}
+	// CPU over the load alone, from its first call to its last call's
+	// end: parkd's start-up and connection, and its stop, are left out.
+	pid := cpuPID(p)
+	parkdCPU0, simCPU0 := procCPU(pid), selfCPU()
 	var wg sync.WaitGroup
 	for i, pc := range calls {
 		if d := time.Until(start.Add(pc.at)); d > 0 {
@@ -107,6 +114,9 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 			defer mu.Unlock()
 			if out.call != "" {
 				ours = append(ours, out.call)
+				if pc.fate == fateRetrieve || pc.fate == fateAbandon {
+					early = append(early, out.call)
+				}
 			}
 			if out.park > 0 {
 				parkLat = append(parkLat, out.park)
@@ -128,6 +138,7 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	parkdLoadCPU, simLoadCPU := procCPU(pid)-parkdCPU0, selfCPU()-simCPU0
 	stopNoise()
 
 	r := &benchResult{Scenario: c.Scenario, Seed: c.Seed, CPUs: runtime.NumCPU(), Seconds: elapsed.Seconds()}
@@ -165,6 +176,12 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	if r.Mode == "child" && r.Parks > 0 {
 		r.ParkdCPUPerCallUS = r.ParkdCPUS * 1e6 / float64(r.Parks)
 	}
+	if pid > 0 && r.Parks > 0 {
+		r.ParkdLoadCPUS = parkdLoadCPU.Seconds()
+		r.ParkdLoadCPUPerCallUS = float64(parkdLoadCPU.Microseconds()) / float64(r.Parks)
+		r.SimLoadCPUS = simLoadCPU.Seconds()
+		r.SimLoadCPUPerCallUS = float64(simLoadCPU.Microseconds()) / float64(r.Parks)
+	}
 	r.ParksPerS = ratePerS(parkTimes, start)
 	r.RetrievesPerS = ratePerS(retrTimes, time.Time{})
 	r.ParkP50, r.ParkP90, r.ParkP99, r.ParkMax = pct(parkLat, 50), pct(parkLat, 90), pct(parkLat, 99), pct(parkLat, 100)
@@ -184,6 +201,10 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 
 	// The history, as parkd wrote it.
 	want := plannedHistory(calls)
+	mu.Lock()
+	r.LateTakes = tr.lateTakes(early)
+	mu.Unlock()
+	want["recall"] += r.LateTakes
 	measured, err := p.history(ctx, r, want, ours)
 	if err != nil {
 		tr.fail("history: %v", err)
@@ -206,6 +227,21 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	r.Errors, r.ErrorSample = tr.nerr, tr.errs
 	tr.mu.Unlock()
 	return r, nil
+}
+
+// cpuPID is the process whose CPU is parkd's alone: the child, or with -c
+// the --pid given; 0 when parkd shares this process (--inproc) or is
+// elsewhere.
+func cpuPID(p benchTarget) int {
+	switch t := p.(type) {
+	case *parkdProc:
+		if t.cmd != nil {
+			return t.cmd.Process.Pid
+		}
+	case *runningParkd:
+		return t.pid
+	}
+	return 0
 }
 
 // plannedHistory is the history rows per event that calls should leave:

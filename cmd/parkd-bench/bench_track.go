@@ -76,6 +76,25 @@ func (t *tracker) get(uuid string) *tracked {
 	return r
 }
 
+// lateTakes counts the calls among uuids (planned to be retrieved or
+// abandoned before their deadline) whose recall was placed all the same:
+// the driver, on a machine too busy to keep to the plan, came after the
+// deadline. parkd then rightly wrote a recall row before the retrieve or
+// abandon that cancelled it (parking: a retrieve takes a call whose recall
+// rings), one the plan did not foresee. Call it once the load is over:
+// every recall's originate has arrived by then.
+func (t *tracker) lateTakes(uuids []string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, u := range uuids {
+		if r, ok := t.calls[u]; ok && r.recalls > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func (t *tracker) rec(uuid string) *tracked {
 	t.mu.Lock()
 	defer t.mu.Unlock()

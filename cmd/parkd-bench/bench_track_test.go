@@ -61,3 +61,26 @@ func TestTracker_RecallRetryIsNotLateness(t *testing.T) {
 		t.Fatalf("lateness %v, retries %d; want [3ms] and 1", tr.recallLate, tr.retries)
 	}
 }
+
+// Ensure a call planned to be retrieved before its deadline, whose
+// retrieve came after it (the driver fell behind on a busy machine), is
+// counted as a late take: parkd placed its recall first, and the history
+// check then expects that call's recall row (steady once ended with
+// `history: 299 "recall" rows, want 297` for two of them). A call planned
+// to be retrieved that saw no recall is not counted.
+func TestTracker_LateTakes(t *testing.T) {
+	const late, onTime = "5e7c0a00-0000-4000-8000-0000000000a1", "5e7c0a00-0000-4000-8000-0000000000a2"
+	t0 := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
+	tr := newTracker(map[string]time.Duration{"main": 2 * time.Second}, 0)
+	for i, call := range []string{late, onTime} {
+		tr.onCommand(call, "api uuid_setvar_multi "+call+" parkd_lot=main;parkd_slot=20"+string(rune('1'+i))+";parkd_parked_at=2026-11-22T06:00:00.000Z", t0)
+	}
+	tr.onCommand("in", "bgapi originate {origination_uuid=5e7c0a00-0000-4000-8000-0000000000b1,parkd_recall_for="+late+"}user/1000 &park()",
+		t0.Add(2*time.Second))
+	if got := tr.lateTakes([]string{late, onTime}); got != 1 {
+		t.Fatalf("late takes %d, want 1", got)
+	}
+	if got := tr.lateTakes([]string{onTime}); got != 0 {
+		t.Fatalf("late takes %d, want 0", got)
+	}
+}
