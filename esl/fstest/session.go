@@ -51,6 +51,11 @@ type CallSpec struct {
 	// "hangup NORMAL_TEMPORARY_FAILURE"). Nil: the call hangs up
 	// NORMAL_CLEARING when the socket app returns.
 	AfterSocket []string
+	// Sync runs `socket SocketAddr full` (no "async"), as `parkd fsconf`
+	// writes the retrieve extension: the connect reply says Socket-Mode:
+	// static. The simulator does not model the channel's thread waiting in
+	// the socket application: commands take effect as in async mode.
+	Sync bool
 }
 
 // Call creates an inbound channel that runs `socket SocketAddr async full`,
@@ -109,6 +114,7 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 		return ch, err
 	}
 	ch.plan = append([]string(nil), spec.AfterSocket...)
+	ch.sync = spec.Sync
 	sa := ch.startSocket(spec.SocketAddr)
 	ch.vars.set("socket_host", "127.0.0.1")
 	s.mu.Unlock()
@@ -519,10 +525,14 @@ func (s *Switch) exit(c *conn) {
 func (s *Switch) connect(c *conn) {
 	ch := c.ch
 	h := ch.channelData(true, "parse_command", 2029)
+	mode := "async"
+	if ch.sync {
+		mode = "static"
+	}
 	h = append(h,
 		hdr("Content-Type", esl.TypeReply),
 		hdr("Reply-Text", "+OK\n"),
-		hdr("Socket-Mode", "async"),
+		hdr("Socket-Mode", mode),
 		hdr("Control", "full"))
 	c.push((&esl.Event{Headers: h}).AppendPlain(nil), kindReply)
 	if c.connected {
