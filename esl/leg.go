@@ -230,6 +230,7 @@ func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
 	if reply := apiReply(frames[1]); !strings.HasPrefix(reply, "+OK") {
 		return fmt.Errorf("hold: start music: %w", l.goneOr(NewAPIError(move.Command, reply)))
 	}
+	l.release(ctx)
 	return nil
 }
 

@@ -140,7 +140,7 @@ func TestRender_XML(t *testing.T) {
 			// The answer comes before the socket: the caller's 200 OK
 			// waits for nothing parkd does.
 			checkActions(t, park.Name, park.Conditions[2].Actions, action{"answer", ""},
-				action{"socket", p.Listen + " async full"}, action{"playback", esl.ErrorTone}, action{"transfer", "parkd_return"})
+				action{"socket", p.Listen + " full"}, action{"playback", esl.ErrorTone}, action{"transfer", "parkd_return"})
 
 			// Retrieve: the request, the answer, the socket, and a hangup
 			// after the error tone when parkd is not there.
