@@ -34,7 +34,7 @@ type callLeg struct {
 	// the channel's own thread runs parkd's commands and waits for exit.
 	sync bool
 	// released is set once parkd has said exit to let a sync channel go
-	// on (a bridge); the connection's own goodbye then only waits.
+	// on (to the music or a bridge); Server.exit then only waits.
 	released bool
 	gone     bool
 	goneCh   chan struct{}
@@ -293,14 +293,16 @@ func (l *callLeg) Bridge(ctx context.Context, parked parking.CallID) error {
 	return nil
 }
 
-// release lets a sync socket's channel go on to what uuid_bridge set up:
-// its thread is the one reading parkd's commands, so the bridge starts only
+// release lets a sync socket's channel go on to what parkd's last command
+// set up (Hold's transfer to the music, Bridge's uuid_bridge): its thread is
+// the one reading parkd's commands, so the music or the bridge starts only
 // when that thread leaves the socket application, at parkd's exit
 // (docs/freeswitch.md#sync-socket-acts-at-once). The exit is sent at once,
-// before parkd records the retrieve, and not waited for: its reply and the
-// socket's close come while the bridge starts. An async socket's channel
-// needs nothing: its thread is in the socket application's park loop,
-// which the bridge's state change ends on its own.
+// before parkd records the park or the retrieve, and not waited for here:
+// its reply and the socket's close come while the call goes on (Server.exit
+// waits for the close). An async socket's channel needs nothing: its thread
+// is in the socket application's park loop, which the state change ends at
+// the channel's next media tick.
 func (l *callLeg) release(ctx context.Context) {
 	l.mu.Lock()
 	do := l.sync && !l.released

@@ -274,7 +274,7 @@ func (s *Server) exit(conn *Conn, leg *callLeg, log zerolog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
 	defer cancel()
 	if leg.isReleased() {
-		// The leg said exit already (a sync socket's bridge).
+		// The leg said exit already (a sync socket's music or bridge).
 		select {
 		case <-conn.Done():
 		case <-ctx.Done():
