@@ -163,7 +163,7 @@ type view struct {
 	CommentDomain   string // safe inside an XML comment
 	CommentContext  string // safe inside an XML comment
 	Socket          string
-	SyncSocket  string
+	SyncSocket      string
 	ErrorTone       string
 	ReferredByRegex string
 	ReturnRegex     string
@@ -201,7 +201,7 @@ func Render(w io.Writer, p Params) error {
 		CommentDomain:   comment(p.Domain),
 		CommentContext:  comment(ctx),
 		Socket:          attr(p.Listen + " async full"),
-		SyncSocket:  attr(p.Listen + " full"),
+		SyncSocket:      attr(p.Listen + " full"),
 		ErrorTone:       attr(esl.ErrorTone),
 		ReferredByRegex: attr(ReferredByRegex),
 		ReturnRegex:     attr(ReturnRegex),
