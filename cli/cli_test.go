@@ -53,7 +53,7 @@ func TestCLI_ExitCodes(t *testing.T) {
 		{args: []string{"check", "-c", filepath.Join(t.TempDir(), "missing.toml")}, code: 1, out: "missing.toml"},
 		{args: []string{"check", "--defaults"}, code: 0, out: "built-in defaults"},
 		{args: []string{"version"}, code: 0, out: "parkd "},
-		{args: []string{"fsconf", "-c", good}, code: 0, out: `data="127.0.0.1:8084 async full"`},
+		{args: []string{"fsconf", "-c", good}, code: 0, out: `data="127.0.0.1:8084 full"`},
 		{args: []string{"slots", "--db", filepath.Join(t.TempDir(), "none.db")}, code: 1, out: "none.db"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

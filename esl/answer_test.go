@@ -59,6 +59,78 @@ func TestServer_RetrieveAnsweredByDialplan(t *testing.T) {
 	}
 }
 
+// Ensure a retrieve on a sync socket (`socket ... full` without "async",
+// as fsconf writes the retrieve extension) says exit right after the
+// bridge's +OK, before anything else: the retriever's own thread reads the
+// socket, and the bridge starts only once that thread leaves the socket
+// application (docs/freeswitch.md#sync-socket-acts-at-once). The call is
+// still retrieved and its slot freed.
+func TestServer_SyncRetrieveExitsAtTheBridge(t *testing.T) {
+	r := startKeyRig(t)
+	parked, err := r.sim.Call(fstest.CallSpec{
+		SocketAddr: r.addr, CallerNumber: "4101", Destination: "*70201", Answered: true, ReferredBy: "<sip:1000@127.0.0.1>",
+		Vars: map[string]string{esl.VarAction: esl.ActionPark, esl.VarLot: "main", esl.VarSlot: "201"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.parkedIn(t, parked, "main", 201)
+	retriever, err := r.sim.Call(fstest.CallSpec{
+		SocketAddr: r.addr, CallerNumber: "4102", Destination: "*71201", BeforeSocket: []string{"answer"}, Sync: true,
+		Vars: map[string]string{esl.VarAction: esl.ActionRetrieve, esl.VarLot: "main", esl.VarSlot: "201"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retrieved(t, retriever, parked)
+	r.empty(t)
+	if _, err := retriever.WaitFor(5*time.Second, func(s fstest.ChannelState) bool { return !s.SocketConnected }); err != nil {
+		t.Fatalf("the retriever's sync socket was not closed after the bridge: %v", err)
+	}
+	got := outLines(r.sim, retriever.UUID())
+	want := []string{"connect", "myevents plain", "linger 30",
+		"filter Event-Name CHANNEL_EXECUTE_COMPLETE", "filter Event-Name CHANNEL_ANSWER",
+		"filter Event-Name CHANNEL_HANGUP", "filter Event-Name CHANNEL_HANGUP_COMPLETE",
+		"api uuid_bridge " + parked.UUID() + " " + retriever.UUID(), "exit"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the retriever's sync socket carried\n%q\nwant\n%q", got, want)
+	}
+}
+
+// Ensure a park on a sync socket says exit right after the music's
+// transfer is accepted, before parkd records the park: the parked call's
+// own thread reads the socket and goes on to the music only at exit
+// (docs/freeswitch.md#sync-socket-acts-at-once).
+func TestServer_SyncParkExitsAtTheMusic(t *testing.T) {
+	r := startKeyRig(t)
+	parked, err := r.sim.Call(fstest.CallSpec{
+		SocketAddr: r.addr, CallerNumber: "4101", Destination: "*70201", Answered: true, ReferredBy: "<sip:1000@127.0.0.1>", Sync: true,
+		Vars: map[string]string{esl.VarAction: esl.ActionPark, esl.VarLot: "main", esl.VarSlot: "201"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.parkedIn(t, parked, "main", 201)
+	if _, err := parked.WaitFor(5*time.Second, func(s fstest.ChannelState) bool { return !s.SocketConnected }); err != nil {
+		t.Fatalf("the parked call's sync socket was not closed: %v", err)
+	}
+	got := outLines(r.sim, parked.UUID())
+	var short []string
+	for _, l := range got {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "api" {
+			l = f[0] + " " + f[1]
+		}
+		short = append(short, l)
+	}
+	want := []string{"connect", "myevents plain", "linger 30",
+		"filter Event-Name CHANNEL_EXECUTE_COMPLETE", "filter Event-Name CHANNEL_ANSWER",
+		"filter Event-Name CHANNEL_HANGUP", "filter Event-Name CHANNEL_HANGUP_COMPLETE",
+		"api uuid_setvar_multi", "api uuid_transfer", "exit"}
+	if !slices.Equal(short, want) {
+		t.Fatalf("the parked call's sync socket carried\n%q\nwant\n%q", got, want)
+	}
+}
+
 // Ensure a call that reaches parkd unanswered (a dialplan that does not
 // answer before `socket`) is answered with `api uuid_answer` before
 // anything it hears and before a bridge, never with an answer application

@@ -49,6 +49,12 @@ type Request struct {
 	Parker   string
 	Answered bool
 	Context  string // the channel's dialplan context, for transfers back
+	// Sync says the socket application runs without "async" (the connect
+	// reply's Socket-Mode is "static"): it reads parkd's commands on the
+	// channel's own thread, so an api command such as uuid_bridge acts on
+	// the channel at once, and the channel goes on only when parkd says
+	// exit (docs/freeswitch.md#sync-socket-acts-at-once).
+	Sync bool
 
 	// ParkerDomain is the parker's SIP domain, for recalls: the host of
 	// Referred-By, else the channel's domain_name or dialed_domain; "" if
@@ -101,6 +107,7 @@ func parseRequest(h Headers) (Request, error) {
 		Call:     h.Get("Unique-ID"),
 		Answered: h.Get("Answer-State") == "answered",
 		Context:  h.Get("Caller-Context"),
+		Sync:     h.Get("Socket-Mode") == "static",
 		Caller: parking.Caller{
 			Name:   cleanText(h.Get("Caller-Caller-ID-Name")),
 			Number: cleanText(h.Get("Caller-Caller-ID-Number")),

@@ -278,3 +278,24 @@ func TestHoldCommands_Domain(t *testing.T) {
 		t.Fatalf("unsafe domain: %v", err)
 	}
 }
+
+// Ensure the socket application's mode is read from the connect reply: a
+// captured async reply is not sync, and "Socket-Mode: static" (`socket`
+// without "async", as fsconf writes the retrieve extension) is.
+func TestParseRequest_SocketMode(t *testing.T) {
+	action := Header{Name: "variable_parkd_action", Value: "retrieve"}
+	req, err := ParseRequest(readConnect(t, "connect-refer.txt", action))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Sync {
+		t.Fatalf("an async socket's request has Sync set: %+v", req)
+	}
+	req, err = ParseRequest(readConnect(t, "connect-refer.txt", action, Header{Name: "Socket-Mode", Value: "static"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !req.Sync {
+		t.Fatalf("Socket-Mode: static did not give Sync: %+v", req)
+	}
+}

@@ -70,5 +70,8 @@ func (s *Server) retrieve(ctx context.Context, leg *callLeg, req Request, lot st
 		return
 	}
 	s.observe("retrieve", occ.Lot, start, leg)
+	if leg.isReleased() {
+		return // a sync socket: the channel went on at the bridge
+	}
 	leg.waitGone(s.stop)
 }

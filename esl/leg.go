@@ -30,6 +30,12 @@ type callLeg struct {
 
 	mu       sync.Mutex
 	answered bool
+	// sync is the socket application's mode without "async" (Request.Sync):
+	// the channel's own thread runs parkd's commands and waits for exit.
+	sync bool
+	// released is set once parkd has said exit to let a sync channel go
+	// on (to the music or a bridge); Server.exit then only waits.
+	released bool
 	gone     bool
 	goneCh   chan struct{}
 	waiting  map[string]waiter // by Application-UUID
@@ -70,6 +76,7 @@ func (l *callLeg) bind(conn *Conn, req Request, log zerolog.Logger) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.conn, l.uuid, l.context, l.answered, l.log = conn, req.Call, req.Context, req.Answered, log
+	l.sync = req.Sync
 	l.bound = true
 	for _, ev := range l.early {
 		l.followLocked(ev)
@@ -228,6 +235,7 @@ func (l *callLeg) Hold(ctx context.Context, h parking.Hold) error {
 		return fmt.Errorf("hold: start music: %w", l.goneOr(NewAPIError(move.Command, reply)))
 	}
 	l.placed()
+	l.release(ctx)
 	return nil
 }
 
@@ -307,7 +315,36 @@ func (l *callLeg) Bridge(ctx context.Context, parked parking.CallID) error {
 		return fmt.Errorf("bridge %s: unexpected reply %q", parked, clip(reply))
 	}
 	l.placed()
+	l.release(ctx)
 	return nil
+}
+
+// release lets a sync socket's channel go on to what parkd's last command
+// set up (Hold's transfer to the music, Bridge's uuid_bridge): its thread is
+// the one reading parkd's commands, so the music or the bridge starts only
+// when that thread leaves the socket application, at parkd's exit
+// (docs/freeswitch.md#sync-socket-acts-at-once). The exit is sent at once,
+// before parkd records the park or the retrieve, and not waited for here:
+// its reply and the socket's close come while the call goes on (Server.exit
+// waits for the close). An async socket's channel needs nothing: its thread
+// is in the socket application's park loop, which the state change ends at
+// the channel's next media tick.
+func (l *callLeg) release(ctx context.Context) {
+	l.mu.Lock()
+	do := l.sync && !l.released
+	l.released = do || l.released
+	l.mu.Unlock()
+	if do {
+		wait := l.conn.Post(ctx, command.Exit{})
+		go func() { _, _ = wait() }()
+	}
+}
+
+// isReleased reports whether release has said exit.
+func (l *callLeg) isReleased() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.released
 }
 
 // Refuse implements parking.Leg: answer (so the tone is heard), the error

@@ -228,7 +228,7 @@ func (s *Server) handle(nc net.Conn, refuse error) {
 	}
 	log = log.With().Str("call", req.Call).Str("action", req.Action).Str("lot", req.Lot).Int("slot", req.Slot).Logger()
 	leg.bind(conn, req, log)
-	defer s.exit(conn, log)
+	defer s.exit(conn, leg, log)
 	defer func() {
 		if err := leg.subscribed(); err != nil {
 			log.Warn().Err(err).Msg("outbound connection: setup failed")
@@ -272,9 +272,17 @@ func (s *Server) handle(nc net.Conn, refuse error) {
 
 // exit says goodbye on a call's socket and waits briefly for FreeSWITCH to
 // close it.
-func (s *Server) exit(conn *Conn, log zerolog.Logger) {
+func (s *Server) exit(conn *Conn, leg *callLeg, log zerolog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
 	defer cancel()
+	if leg.isReleased() {
+		// The leg said exit already (a sync socket's music or bridge).
+		select {
+		case <-conn.Done():
+		case <-ctx.Done():
+		}
+		return
+	}
 	if _, err := conn.Send(ctx, command.Exit{}); err != nil {
 		log.Debug().Err(err).Msg("exit")
 		return

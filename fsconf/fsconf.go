@@ -174,7 +174,8 @@ type view struct {
 	Domain          string   // attribute-escaped; "" for lots without a domain
 	CommentDomain   string   // safe inside an XML comment
 	CommentContext  string   // safe inside an XML comment
-	Sockets         []string // each socket action's data
+	Sockets         []string // each socket action's data, async (keys, hops)
+	SyncSockets     []string // the same without async (park and retrieve: docs/freeswitch.md#sync-socket-acts-at-once)
 	ErrorTone       string
 	ReferredByRegex string
 	ReturnRegex     string
@@ -220,7 +221,8 @@ func Render(w io.Writer, p Params) error {
 		Domain:          attr(p.Domain),
 		CommentDomain:   comment(p.Domain),
 		CommentContext:  comment(ctx),
-		Sockets:         p.socketData(),
+		Sockets:         p.socketData(" async full"),
+		SyncSockets:     p.socketData(" full"),
 		ErrorTone:       attr(esl.ErrorTone),
 		ReferredByRegex: attr(ReferredByRegex),
 		ReturnRegex:     attr(ReturnRegex),
@@ -316,14 +318,14 @@ func (p Params) Validate() error {
 }
 
 // socketData is the data of each socket action, in order.
-func (p Params) socketData() []string {
+func (p Params) socketData(mode string) []string {
 	addrs := p.Sockets
 	if len(addrs) == 0 {
 		addrs = []string{p.Listen}
 	}
 	out := make([]string, len(addrs))
 	for i, a := range addrs {
-		out[i] = attr(a + " async full")
+		out[i] = attr(a + mode)
 	}
 	return out
 }

@@ -140,7 +140,7 @@ func TestRender_XML(t *testing.T) {
 			// The answer comes before the socket: the caller's 200 OK
 			// waits for nothing parkd does.
 			checkActions(t, park.Name, park.Conditions[2].Actions, action{"answer", ""},
-				action{"socket", p.Listen + " async full"}, action{"playback", esl.ErrorTone}, action{"transfer", "parkd_return"})
+				action{"socket", p.Listen + " full"}, action{"playback", esl.ErrorTone}, action{"transfer", "parkd_return"})
 
 			// Retrieve: the request, the answer, the socket, and a hangup
 			// after the error tone when parkd is not there.
@@ -150,7 +150,7 @@ func TestRender_XML(t *testing.T) {
 			checkCode(t, retrieve.Name, retrieve.Conditions[0], l.RetrieveCode)
 			checkActions(t, retrieve.Name, retrieve.Conditions[0].Actions,
 				action{"set", esl.VarAction + "=retrieve"}, action{"set", esl.VarLot + "=" + l.Name}, action{"set", esl.VarSlot + "=$1"},
-				action{"answer", ""}, action{"socket", p.Listen + " async full"}, action{"playback", esl.ErrorTone}, action{"hangup", "NORMAL_TEMPORARY_FAILURE"})
+				action{"answer", ""}, action{"socket", p.Listen + " full"}, action{"playback", esl.ErrorTone}, action{"hangup", "NORMAL_TEMPORARY_FAILURE"})
 		}
 		ret := inc.Extensions[len(inc.Extensions)-1]
 		if got, want := ret.Name, "parkd_return"; got != want {

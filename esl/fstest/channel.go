@@ -47,6 +47,7 @@ type Channel struct {
 	stack  []*app   // running apps: stack[0] is the dialplan-level one
 	msgs   []*app   // queued sendmsg executes
 	curMsg *app     // sendmsg execute running now
+	sync   bool     // the socket application runs without "async" (CallSpec.Sync)
 
 	sock       *conn // connected outbound socket
 	socketApp  *app  // the socket app while it runs

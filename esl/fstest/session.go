@@ -53,6 +53,11 @@ type CallSpec struct {
 	// "socket <addr> async full" dials addr as the first socket did (the
 	// next parkd of an active/standby pair).
 	AfterSocket []string
+	// Sync runs `socket SocketAddr full` (no "async"), as `parkd fsconf`
+	// writes the retrieve extension: the connect reply says Socket-Mode:
+	// static. The simulator does not model the channel's thread waiting in
+	// the socket application: commands take effect as in async mode.
+	Sync bool
 }
 
 // Call creates an inbound channel that runs `socket SocketAddr async full`,
@@ -111,6 +116,7 @@ func (s *Switch) Call(spec CallSpec) (*Channel, error) {
 		return ch, err
 	}
 	ch.plan = append([]string(nil), spec.AfterSocket...)
+	ch.sync = spec.Sync
 	sa := ch.startSocket(spec.SocketAddr)
 	ch.vars.set("socket_host", "127.0.0.1")
 	s.mu.Unlock()
@@ -521,10 +527,14 @@ func (s *Switch) exit(c *conn) {
 func (s *Switch) connect(c *conn) {
 	ch := c.ch
 	h := ch.channelData(true, "parse_command", 2029)
+	mode := "async"
+	if ch.sync {
+		mode = "static"
+	}
 	h = append(h,
 		hdr("Content-Type", esl.TypeReply),
 		hdr("Reply-Text", "+OK\n"),
-		hdr("Socket-Mode", "async"),
+		hdr("Socket-Mode", mode),
 		hdr("Control", "full"))
 	c.push((&esl.Event{Headers: h}).AppendPlain(nil), kindReply)
 	if c.connected {
