@@ -43,7 +43,7 @@ pin_hash = "`+hash+`"
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
 		}
 		async, sync := strings.Count(out, pairs[0]), strings.Count(out, pairs[1])
-		if sync == 0 || strings.Count(out, `application="socket"`) != 2*(async+sync) {
+		if async+sync == 0 || strings.Count(out, `application="socket"`) != 2*(async+sync) {
 			t.Fatalf("%v: want every socket action in pairs, a then b, before the fallback:\n%s", args, out)
 		}
 		if strings.Contains(out, "127.0.0.1:8084") {
