@@ -107,15 +107,24 @@ func (r *keyRig) parkedIn(t *testing.T, ch *fstest.Channel, lot string, slot int
 	}); err != nil {
 		t.Fatalf("not parked: %v (%v)", err, ch.State())
 	}
-	for _, o := range r.svc.Occupants() {
-		if string(o.Call) == ch.UUID() {
-			if o.Lot != lot || o.Slot != slot {
-				t.Fatalf("parked in %s/%d, want %s/%d", o.Lot, o.Slot, lot, slot)
+	// On a sync socket parkd says exit as soon as the switch has taken the
+	// music's transfer, so the call can hear the music with its socket
+	// closed a moment before parkd has recorded it parked: wait for that.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, o := range r.svc.Occupants() {
+			if string(o.Call) == ch.UUID() {
+				if o.Lot != lot || o.Slot != slot {
+					t.Fatalf("parked in %s/%d, want %s/%d", o.Lot, o.Slot, lot, slot)
+				}
+				return
 			}
-			return
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("call %s not among the occupants %+v", ch.UUID(), r.svc.Occupants())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatalf("call %s not among the occupants %+v", ch.UUID(), r.svc.Occupants())
 }
 
 // empty waits until no slot holds a call: a retrieve frees its slot just
