@@ -105,7 +105,7 @@ func BenchmarkChoose(b *testing.B) {
 			}
 			lots := map[lotKey]*lot{{name: "main"}: l}
 			for b.Loop() {
-				if _, err := choose(l, 0, lots); err != nil {
+				if _, err := choose(l, 0, lots, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -168,22 +168,27 @@ type choice struct {
 
 // choose picks the slot for a park request of want (0 = any) into l,
 // following the lots' on-occupied and on-full policies. lots resolves
-// overflow names. It changes nothing.
-func choose(l *lot, want int, lots map[lotKey]*lot) (choice, error) {
+// overflow names; the slots in skip (nil for none) count as taken: held on
+// another node (nodes.go). It changes nothing.
+func choose(l *lot, want int, lots map[lotKey]*lot, skip map[lotKey]map[int]bool) (choice, error) {
 	if want != 0 {
 		if !l.cfg.Contains(want) {
 			return choice{}, fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, want, l.cfg.Name, l.cfg.First, l.cfg.Last)
 		}
-		if l.at(want) == nil {
+		elsewhere := skip[l.cfg.key()][want]
+		if l.at(want) == nil && !elsewhere {
 			return choice{lot: l, slot: want}, nil
 		}
 		if !l.cfg.NextIfTaken {
+			if elsewhere {
+				return choice{}, fmt.Errorf("%w: %s/%d (held on another node)", ErrSlotTaken, l.cfg.Name, want)
+			}
 			return choice{}, fmt.Errorf("%w: %s/%d", ErrSlotTaken, l.cfg.Name, want)
 		}
-		if slot, ok := l.free(want); ok {
+		if slot, ok := l.freeSkipping(want, skip); ok {
 			return choice{lot: l, slot: slot, moved: true}, nil
 		}
-	} else if slot, ok := l.free(l.cfg.First); ok {
+	} else if slot, ok := l.freeSkipping(l.cfg.First, skip); ok {
 		return choice{lot: l, slot: slot}, nil
 	}
 	// l is full: follow the overflow chain, never visiting a lot twice and
@@ -195,12 +200,29 @@ func choose(l *lot, want int, lots map[lotKey]*lot) (choice, error) {
 			break
 		}
 		seen[next] = true
-		if slot, ok := o.free(o.cfg.First); ok {
+		if slot, ok := o.freeSkipping(o.cfg.First, skip); ok {
 			return choice{lot: o, slot: slot, moved: true}, nil
 		}
 		next = o.cfg.OverflowTo
 	}
 	return choice{}, fmt.Errorf("%w: %s", ErrLotFull, l.cfg.Name)
+}
+
+// freeSkipping is free with the slots in skip counted as taken. Without
+// any to skip in l it is free, with its low-water mark.
+func (l *lot) freeSkipping(from int, skip map[lotKey]map[int]bool) (int, bool) {
+	held := skip[l.cfg.key()]
+	if len(held) == 0 {
+		return l.free(from)
+	}
+	n := len(l.slots)
+	for i := 0; i < n; i++ {
+		slot := l.cfg.First + (from-l.cfg.First+i)%n
+		if l.at(slot) == nil && !held[slot] {
+			return slot, true
+		}
+	}
+	return 0, false
 }
 
 // longest returns the lot's parked call that has waited longest, or nil.

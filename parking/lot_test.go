@@ -63,7 +63,7 @@ func TestChoose(t *testing.T) {
 				}
 				byName[ls.cfg.key()] = l
 			}
-			got, err := choose(byName[tc.lots[0].cfg.key()], tc.want, byName)
+			got, err := choose(byName[tc.lots[0].cfg.key()], tc.want, byName, nil)
 			if tc.wantError != nil {
 				if !errors.Is(err, tc.wantError) {
 					t.Fatalf("err=%v, want %v", err, tc.wantError)

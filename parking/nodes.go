@@ -127,8 +127,9 @@ func (s *Service) claimShared(ctx context.Context, req ParkRequest, c claimed) (
 	}
 }
 
-// claimAvoiding is claim for a call whose slot was refused by the shared
-// store: the slots in skip (held on other nodes) count as taken. Called
+// claimAvoiding picks and takes a slot for req in its lot, with the slots
+// in skip (held on other nodes; nil for none) counted as taken: claim's
+// last step, and a retry's when the shared store refused a slot. Called
 // with s.mu held.
 func (s *Service) claimAvoiding(call CallID, req ParkRequest, skip map[lotKey]map[int]bool) (claimed, error) {
 	if s.closed {
@@ -138,54 +139,11 @@ func (s *Service) claimAvoiding(call CallID, req ParkRequest, skip map[lotKey]ma
 	if err != nil {
 		return claimed{}, err
 	}
-	c, err := chooseAvoiding(l, req.Slot, s.byName, skip)
+	c, err := choose(l, req.Slot, s.byName, skip)
 	if err != nil {
 		return claimed{}, err
 	}
 	return s.take1(call, req, c), nil
-}
-
-// chooseAvoiding is choose with the slots in skip counted as taken.
-func chooseAvoiding(l *lot, want int, lots map[lotKey]*lot, skip map[lotKey]map[int]bool) (choice, error) {
-	free := func(l *lot, from int) (int, bool) {
-		n := l.cfg.Last - l.cfg.First + 1
-		for i := 0; i < n; i++ {
-			slot := l.cfg.First + (from-l.cfg.First+i)%n
-			if l.at(slot) == nil && !skip[l.cfg.key()][slot] {
-				return slot, true
-			}
-		}
-		return 0, false
-	}
-	if want != 0 {
-		if !l.cfg.Contains(want) {
-			return choice{}, fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, want, l.cfg.Name, l.cfg.First, l.cfg.Last)
-		}
-		if l.at(want) == nil && !skip[l.cfg.key()][want] {
-			return choice{lot: l, slot: want}, nil
-		}
-		if !l.cfg.NextIfTaken {
-			return choice{}, fmt.Errorf("%w: %s/%d (held on another node)", ErrSlotTaken, l.cfg.Name, want)
-		}
-		if slot, ok := free(l, want); ok {
-			return choice{lot: l, slot: slot, moved: true}, nil
-		}
-	} else if slot, ok := free(l, l.cfg.First); ok {
-		return choice{lot: l, slot: slot}, nil
-	}
-	seen := map[string]bool{l.cfg.Name: true}
-	for next := l.cfg.OverflowTo; next != ""; {
-		o, ok := lots[lotKey{l.cfg.Domain, next}]
-		if !ok || seen[next] {
-			break
-		}
-		seen[next] = true
-		if slot, ok := free(o, o.cfg.First); ok {
-			return choice{lot: o, slot: slot, moved: true}, nil
-		}
-		next = o.cfg.OverflowTo
-	}
-	return choice{}, fmt.Errorf("%w: %s", ErrLotFull, l.cfg.Name)
 }
 
 // giveBackClaim gives back call's claim in the shared store, if there is one:

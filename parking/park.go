@@ -148,15 +148,7 @@ func (s *Service) claim(call CallID, req ParkRequest) (claimed, error) {
 			return c, nil
 		}
 	}
-	l, err := s.lot(s.domainOf(req.Domain), req.Lot)
-	if err != nil {
-		return claimed{}, err
-	}
-	c, err := choose(l, req.Slot, s.byName)
-	if err != nil {
-		return claimed{}, err
-	}
-	return s.take1(call, req, c), nil
+	return s.claimAvoiding(call, req, nil)
 }
 
 // take1 puts call in the slot c chose for req. Called with s.mu held.
