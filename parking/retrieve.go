@@ -31,15 +31,18 @@ type RetrieveRequest struct {
 // ErrAlreadyParked and is left alone. Of several retrievers racing for one call exactly
 // one gets it; no call is ever bridged twice.
 func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, error) {
-	if req.Slot == 0 && req.Call == "" && req.Via == "" && s.Nodes != nil {
-		// The lot's longest-waiting call may be on another node (nodes.go).
+	// For the lot's longest-waiting call (no slot, no call) the other
+	// nodes are asked first, once; for a slot or a call, only when it is
+	// not here (nodes.go).
+	longest := req.Slot == 0 && req.Call == ""
+	if longest && req.Via == "" && s.Nodes != nil {
 		if rc, ok := s.olderRemote(ctx, req); ok {
 			return s.hop(ctx, req, rc)
 		}
 	}
 	s.mu.Lock()
 	e, cancelled, err := s.take(req)
-	if err != nil && errors.Is(err, ErrSlotEmpty) && s.Nodes != nil && req.Via == "" {
+	if err != nil && errors.Is(err, ErrSlotEmpty) && s.Nodes != nil && req.Via == "" && !longest {
 		s.mu.Unlock()
 		// Not parked here: perhaps on another node (nodes.go).
 		if occ, herr, ok := s.retrieveRemote(ctx, req); ok {
