@@ -139,6 +139,63 @@ func TestLease_StaleGenerationRefused(t *testing.T) {
 	}
 }
 
+// Ensure the fence's row lock holds up a takeover, not a renewal: while a
+// write transaction of the holder is open, the holder still renews (a long
+// prune does not cost it the lease), and another parkd that finds the
+// lease released takes it only once that transaction has ended, after
+// which the old holder's writes are refused.
+func TestLease_FenceHoldsTakeoverNotRenewal(t *testing.T) {
+	ctx := context.Background()
+	loc := pgLoc(t)
+	a, b := openLease(t, loc, "host-a"), openLease(t, loc, "host-b")
+	genA, _, _, err := a.Acquire(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := openFenced(t, loc, genA)
+	tx, err := old.WritePool().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT parkd_fence($1)`, genA); err != nil {
+		t.Fatal(err)
+	}
+
+	renewCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if ok, err := a.Renew(renewCtx, genA, time.Minute); err != nil || !ok {
+		t.Fatalf("renew beside the holder's open transaction: ok=%v err=%v (held up by the fence's lock?)", ok, err)
+	}
+	if err := a.Release(renewCtx, genA); err != nil {
+		t.Fatalf("release beside the holder's open transaction: %v", err)
+	}
+
+	type acquired struct {
+		ok  bool
+		err error
+	}
+	took := make(chan acquired, 1)
+	go func() {
+		_, _, ok, err := b.Acquire(ctx, time.Minute)
+		took <- acquired{ok, err}
+	}()
+	select {
+	case r := <-took:
+		t.Fatalf("b took the lease (ok=%v err=%v) while a's transaction was still open", r.ok, r.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-took; r.err != nil || !r.ok {
+		t.Fatalf("b after a's transaction ended: ok=%v err=%v", r.ok, r.err)
+	}
+	if err := old.Record(ctx, Parked("call-1", "default", 1, t0)); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("a's write after the takeover: %v, want %v", err, store.ErrFenced)
+	}
+}
+
 // Ensure a lease that lapses without anybody taking it over fences its
 // holder too: once its deadline has passed on the database's clock, the
 // holder can neither write nor renew.

@@ -21,14 +21,16 @@ CREATE TABLE parkd_lease (
 
 -- parkd_fence raises (SQLSTATE PKF01) unless gen is a lease's current,
 -- unexpired generation. A write transaction calls it first: the row lock
--- it takes (FOR SHARE) makes a takeover, which updates the row, wait for
--- the transaction to end, so no write of the old holder commits after the
--- new holder has the lease.
+-- it takes (FOR KEY SHARE) makes a takeover, which changes generation (a
+-- unique column, so a key), wait for the transaction to end, so no write
+-- of the old holder commits after the new holder has the lease. A renewal
+-- changes only deadline, which that lock lets through: the holder's own
+-- long transaction (a prune) never holds up its renewals.
 CREATE FUNCTION parkd_fence(gen BIGINT) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	until TIMESTAMPTZ;
 BEGIN
-	SELECT deadline INTO until FROM parkd_lease WHERE generation = gen FOR SHARE;
+	SELECT deadline INTO until FROM parkd_lease WHERE generation = gen FOR KEY SHARE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'parkd lease generation % is not the current one: another parkd took over', gen
 			USING ERRCODE = 'PKF01';
