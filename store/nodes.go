@@ -249,21 +249,17 @@ func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) 
 		return nil, fmt.Errorf("lose node %s: %w", node, err)
 	}
 	rows, err := tx.QueryContext(ctx, `DELETE FROM occupancy WHERE node = ?
-		RETURNING lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline, parker_domain, recall_attempts, dialog, domain`, node)
+		RETURNING `+occupantColumns, node)
 	if err != nil {
 		return nil, fmt.Errorf("lose node %s: %w", node, err)
 	}
 	var occ []parking.Occupant
 	for rows.Next() {
-		var o parking.Occupant
-		var parkedAt, deadline string
-		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
-			&o.ParkerDomain, &o.Attempts, &o.Dialog, &o.Domain); err != nil {
+		o, err := scanOccupant(rows)
+		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("lose node %s: %w", node, err)
 		}
-		o.ParkedAt, _ = parseTime(parkedAt)
-		o.Deadline, _ = parseTime(deadline)
 		occ = append(occ, o)
 	}
 	rows.Close()

@@ -75,7 +75,7 @@ func (db *DB) RemoteParkedCalls(ctx context.Context) (_ []RemoteParked, rerr err
 	if db.r == nil {
 		return nil, fmt.Errorf("remote calls: %w", errNotOpen)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT node, domain, lot, slot, call_uuid, caller_name, caller_number, parker, parked_at, deadline, recall_attempts
+	rows, err := db.r.QueryContext(ctx, `SELECT `+occupantColumns+`, node
 		FROM occupancy WHERE node <> ? ORDER BY node, domain, lot, slot`, db.Node)
 	if err != nil {
 		return nil, fmt.Errorf("remote calls: %w", err)
@@ -84,13 +84,9 @@ func (db *DB) RemoteParkedCalls(ctx context.Context) (_ []RemoteParked, rerr err
 	var out []RemoteParked
 	for rows.Next() {
 		var r RemoteParked
-		var parkedAt, deadline string
-		if err := rows.Scan(&r.Node, &r.Domain, &r.Lot, &r.Slot, &r.Call, &r.Caller.Name, &r.Caller.Number, &r.Parker,
-			&parkedAt, &deadline, &r.Attempts); err != nil {
+		if r.Occupant, err = scanOccupant(rows, &r.Node); err != nil {
 			return nil, fmt.Errorf("remote calls: %w", err)
 		}
-		r.ParkedAt, _ = parseTime(parkedAt)
-		r.Deadline, _ = parseTime(deadline)
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -26,8 +26,7 @@ func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
 	if db.r == nil {
 		return nil, fmt.Errorf("parked: %w", errNotOpen)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT o.lot, o.slot, o.call_uuid, o.caller_number, o.caller_name, o.parker,
-	o.parked_at, o.deadline, o.parker_domain, o.recall_attempts, o.dialog, o.domain,
+	rows, err := db.r.QueryContext(ctx, `SELECT `+occupantColumns+`,
 	(SELECT n.text FROM notes n
 		WHERE n.call_uuid = o.call_uuid
 		AND n.session_id IS NOT DISTINCT FROM (SELECT s.id FROM sessions s WHERE s.call_uuid = o.call_uuid AND s.ended_id IS NULL ORDER BY s.id DESC LIMIT 1)
@@ -40,18 +39,9 @@ func (db *DB) Parked(ctx context.Context) (_ []ParkedCall, rerr error) {
 	var out []ParkedCall
 	for rows.Next() {
 		var p ParkedCall
-		o := &p.Occupant
-		var parkedAt, deadline string
 		var note sql.NullString
-		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
-			&o.ParkerDomain, &o.Attempts, &o.Dialog, &o.Domain, &note, &p.Node); err != nil {
+		if p.Occupant, err = scanOccupant(rows, &note, &p.Node); err != nil {
 			return nil, fmt.Errorf("parked: %w", err)
-		}
-		if o.ParkedAt, err = parseTime(parkedAt); err != nil {
-			return nil, fmt.Errorf("parked %s/%d: %w", o.Lot, o.Slot, err)
-		}
-		if o.Deadline, err = parseTime(deadline); err != nil {
-			return nil, fmt.Errorf("parked %s/%d: %w", o.Lot, o.Slot, err)
 		}
 		p.Note = note.String
 		out = append(out, p)

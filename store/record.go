@@ -342,8 +342,7 @@ func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
 	if db.r == nil {
 		return nil, fmt.Errorf("occupied: %w", errNotOpen)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline,
-	parker_domain, recall_attempts, dialog, domain
+	rows, err := db.r.QueryContext(ctx, `SELECT `+occupantColumns+`
 	FROM occupancy WHERE node = ? ORDER BY domain, lot, slot`, db.Node)
 	if err != nil {
 		return nil, fmt.Errorf("occupied: %w", err)
@@ -351,17 +350,9 @@ func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
 	defer rows.Close()
 	var occ []parking.Occupant
 	for rows.Next() {
-		var o parking.Occupant
-		var parkedAt, deadline string
-		if err := rows.Scan(&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
-			&o.ParkerDomain, &o.Attempts, &o.Dialog, &o.Domain); err != nil {
+		o, err := scanOccupant(rows)
+		if err != nil {
 			return nil, fmt.Errorf("occupied: %w", err)
-		}
-		if o.ParkedAt, err = parseTime(parkedAt); err != nil {
-			return nil, fmt.Errorf("occupied %s/%d: %w", o.Lot, o.Slot, err)
-		}
-		if o.Deadline, err = parseTime(deadline); err != nil {
-			return nil, fmt.Errorf("occupied %s/%d: %w", o.Lot, o.Slot, err)
 		}
 		occ = append(occ, o)
 	}
@@ -369,4 +360,29 @@ func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
 		return nil, fmt.Errorf("occupied: %w", err)
 	}
 	return occ, nil
+}
+
+// occupantColumns are the occupancy's columns scanOccupant reads, in its
+// order; a query may add its own after them.
+const occupantColumns = `lot, slot, call_uuid, caller_number, caller_name, parker, parked_at, deadline,
+	parker_domain, recall_attempts, dialog, domain`
+
+// scanOccupant reads a row of occupantColumns, then into extra the
+// columns a query added after them.
+func scanOccupant(rows *sql.Rows, extra ...any) (parking.Occupant, error) {
+	var o parking.Occupant
+	var parkedAt, deadline string
+	dest := append([]any{&o.Lot, &o.Slot, &o.Call, &o.Caller.Number, &o.Caller.Name, &o.Parker, &parkedAt, &deadline,
+		&o.ParkerDomain, &o.Attempts, &o.Dialog, &o.Domain}, extra...)
+	if err := rows.Scan(dest...); err != nil {
+		return o, err
+	}
+	var err error
+	if o.ParkedAt, err = parseTime(parkedAt); err != nil {
+		return o, fmt.Errorf("%s/%d: parked_at: %w", o.Lot, o.Slot, err)
+	}
+	if o.Deadline, err = parseTime(deadline); err != nil {
+		return o, fmt.Errorf("%s/%d: deadline: %w", o.Lot, o.Slot, err)
+	}
+	return o, nil
 }
