@@ -30,7 +30,7 @@ type Node struct {
 // DefaultNodeProfile is a node's Profile when it sets none.
 const DefaultNodeProfile = "internal"
 
-// nodeNameRE is what a node name may be (store.ValidNode's rule): it
+// nodeNameRE is what a node name may be (the rule of a lot name): it
 // becomes part of a dialplan extension and a PostgreSQL setting.
 var nodeNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 

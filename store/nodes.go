@@ -23,13 +23,6 @@ import (
 // claim: ClaimSlot writes the row before the call is answered, and the
 // database lets exactly one of two nodes racing for a slot have it.
 
-// nodeRE is what a node name may be: it reaches FreeSWITCH's dialplan as
-// an extension's suffix and PostgreSQL as a setting.
-var nodeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-
-// ValidNode reports whether name may name a node.
-func ValidNode(name string) bool { return nodeRE.MatchString(name) }
-
 // HopTTL is how long a cross-node retrieve's token may wait to be used.
 const HopTTL = 30 * time.Second
 
