@@ -132,6 +132,18 @@ func (n *nodeLamps) heard(r nodeLamp) {
 	n.relight(at)
 }
 
+// freed sends, on behalf of the lost node, that its calls' slots are idle,
+// so that every node (this one too, which hears its own NOTIFY) darkens
+// them as if that node's parkd had.
+func (n *nodeLamps) freed(ctx context.Context, db *store.DB, node string, calls []parking.Occupant) {
+	for _, o := range calls {
+		b, _ := json.Marshal(nodeLamp{Node: node, Domain: o.Domain, Lot: o.Lot, Slot: o.Slot, State: parking.LampIdle})
+		if err := db.NotifyLamp(ctx, string(b)); err != nil && ctx.Err() == nil {
+			n.log.Warn().Err(err).Str("lost", node).Msg("could not darken a lost node's slot on the other nodes")
+		}
+	}
+}
+
 // relight tells the Presence the slot's and its lot's lamps.
 func (n *nodeLamps) relight(at lampAt) {
 	for _, slot := range []int{at.slot, 0} {

@@ -118,6 +118,10 @@ func (m *Main) watchNodes(ctx context.Context) {
 			if len(occ) > 0 {
 				log.Warn().Str("lost", name).Int("calls", len(occ)).Msg("node lost: its parked calls recorded lost, their slots freed")
 			}
+			if m.nodeLamps != nil {
+				// The lost node's parkd cannot darken its slots: say it for it.
+				m.nodeLamps.freed(ctx, m.DB, name, occ)
+			}
 		}
 	}
 	m.wg.Go(func() {

@@ -358,6 +358,20 @@ func TestE2E_NodeLost(t *testing.T) {
 	}
 }
 
+// Ensure a lost node's calls leave the other nodes' busy lamps: their
+// slots, freed by the surviving parkd, show as available again there.
+func TestE2E_NodeLostDarkensLamps(t *testing.T) {
+	s := startTwoNodesWith(t, func(c *conf.Config) { c.BLF.Enabled = true })
+	s.a.park("201", caller("Jane Roe", "+15550100"))
+	s.b.lamp("park+201@127.0.0.1", lampIs("confirmed", "Parked: Jane Roe +15550100"))
+	s.a.stop()
+	if err := s.a.sim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.b.lamp("park+201@127.0.0.1", lampIs("terminated", "Available"))
+	s.b.lamp("park+*70@127.0.0.1", lampIs("terminated", "Available"))
+}
+
 // Ensure the busy lamps of every node show every node's calls: a call
 // parked on node a lights its slot and counts on its lot's key on node
 // b's phones too, a probe on node b is answered with it, a parkd started
