@@ -129,6 +129,7 @@ func (l *lot) parked(e *entry) {
 		l.parking--
 	}
 	e.state = stateParked
+	e.settle()
 }
 
 // empty reports whether no call holds a slot of l.

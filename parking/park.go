@@ -116,6 +116,7 @@ func (s *Service) Park(ctx context.Context, req ParkRequest) (Occupant, error) {
 		l.parked(e)
 	} else {
 		e.state = stateParked
+		e.settle()
 	}
 	s.arm(e)
 	occ := e.occ

@@ -42,6 +42,20 @@ func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, 
 	}
 	s.mu.Lock()
 	e, cancelled, err := s.take(req)
+	for errors.Is(err, errStillParking) {
+		// The call is between its slot's claim and its music: wait for
+		// its park to end, then try again, rather than play the error
+		// tone to a retriever who was told the slot a moment early.
+		settled := e.awaitSettled()
+		s.mu.Unlock()
+		werr := s.awaitPark(ctx, settled)
+		s.mu.Lock()
+		if werr != nil {
+			err = fmt.Errorf("%w: %s/%d: %w", ErrSlotEmpty, e.occ.Lot, e.occ.Slot, werr)
+			break
+		}
+		e, cancelled, err = s.take(req)
+	}
 	if err != nil && errors.Is(err, ErrSlotEmpty) && s.Nodes != nil && req.Via == "" && !longest {
 		s.mu.Unlock()
 		// Not parked here: perhaps on another node (nodes.go).
@@ -104,6 +118,30 @@ func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest) (Occupant, 
 	return occ, nil
 }
 
+// errStillParking is take's answer for a call whose park is under way;
+// Retrieve waits for it (awaitPark) and never returns it.
+var errStillParking = errors.New("the call is still being parked")
+
+// MaxParkWait bounds how long a retriever waits for a park under way in
+// the slot it asked for (answer, announcement, music): longer than any
+// announcement, and the switch's commands time out before it.
+const MaxParkWait = 30 * time.Second
+
+// awaitPark waits until settled is closed, ctx ends or MaxParkWait has
+// passed.
+func (s *Service) awaitPark(ctx context.Context, settled <-chan struct{}) error {
+	t := time.NewTimer(MaxParkWait)
+	defer t.Stop()
+	select {
+	case <-settled:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("still being parked after %s", MaxParkWait)
+	}
+}
+
 // take finds the call req wants and marks it as being retrieved; a call
 // whose recall is ringing is taken too, the ring is cancelled, and
 // cancelled says so. Called with s.mu held.
@@ -132,6 +170,9 @@ func (s *Service) take(req RetrieveRequest) (e *entry, cancelled bool, err error
 		e = l.longest()
 	} else if e = l.at(req.Slot); e == nil && !l.cfg.Contains(req.Slot) {
 		return nil, false, fmt.Errorf("%w: slot %d, lot %s has %d-%d", ErrBadSlot, req.Slot, l.cfg.Name, l.cfg.First, l.cfg.Last)
+	}
+	if e != nil && e.state == stateParking {
+		return e, false, errStillParking
 	}
 	if e == nil || (e.state != stateParked && e.state != stateRecalling && e.state != statePickup) {
 		return nil, false, fmt.Errorf("%w: %s/%d", ErrSlotEmpty, l.cfg.Name, req.Slot)

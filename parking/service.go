@@ -47,6 +47,29 @@ type entry struct {
 	// recallCut says that the action under way (a pickup) cancelled a
 	// ringing recall: if the action fails, the recall gets its outcome row.
 	recallCut bool
+	// settled, made by the first retriever that finds the call still being
+	// parked (stateParking), is closed once the park ends either way
+	// (settle): the retriever then tries again. Nil while nobody waits, so
+	// a park allocates nothing for it.
+	settled chan struct{}
+}
+
+// awaitSettled returns the channel closed when e's park ends. Called with
+// s.mu held.
+func (e *entry) awaitSettled() <-chan struct{} {
+	if e.settled == nil {
+		e.settled = make(chan struct{})
+	}
+	return e.settled
+}
+
+// settle wakes the retrievers waiting for e's park to end: it is parked,
+// or its slot was let go. Called with s.mu held.
+func (e *entry) settle() {
+	if e.settled != nil {
+		close(e.settled)
+		e.settled = nil
+	}
 }
 
 // stopRecall cancels e's ringing recall, if any. Called with s.mu held.
@@ -592,6 +615,7 @@ func (s *Service) cfgOf(e *entry) LotConfig {
 
 // release frees e's slot and stops its timer. Called with s.mu held.
 func (s *Service) release(e *entry) {
+	e.settle()
 	e.gen++
 	if e.timer != nil {
 		e.timer.Stop()

@@ -542,3 +542,92 @@ func TestService_Park_CallerGoneMidPark(t *testing.T) {
 		})
 	}
 }
+
+// Ensure a retrieve for a slot whose park is under way (answered, hearing
+// the announcement, music not yet started) waits for the park to end: it
+// takes the call once parked, and gets the error tone if the caller left
+// during the park. Before, it got the error tone at once, though the slot
+// was about to hold the call.
+func TestService_Retrieve_DuringPark(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		hangUp bool // the caller leaves before the music
+		want   error
+		calls  []string
+	}{
+		{name: "Parked", want: nil, calls: []string{"answer", "bridge c"}},
+		{name: "CallerLeft", hangUp: true, want: ErrSlotEmpty, calls: []string{"refuse "}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := newMemStore()
+				svc, _ := mustService(t, st)
+				leg := newLeg("c")
+				music := make(chan struct{})
+				leg.blockOn["hold"] = music
+				parked := make(chan error, 1)
+				go func() {
+					_, err := svc.Park(ctx, ParkRequest{Leg: leg, Slot: 201, Parker: "1000"})
+					parked <- err
+				}()
+				synctest.Wait() // the park waits for its music
+				r := newLeg("r")
+				retrieved := make(chan error, 1)
+				go func() {
+					_, err := svc.Retrieve(ctx, RetrieveRequest{Leg: r, Retriever: "2002", Slot: 201})
+					retrieved <- err
+				}()
+				synctest.Wait()
+				if got := r.calls(); len(got) != 0 {
+					t.Fatalf("retriever calls=%q before the park ended, want none", got)
+				}
+				if tc.hangUp {
+					svc.Hangup(ctx, "c", "NORMAL_CLEARING")
+				}
+				close(music)
+				<-parked
+				if err := <-retrieved; !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+					t.Fatalf("retrieve err=%v, want %v", err, tc.want)
+				}
+				if got := r.calls(); !slices.Equal(got, tc.calls) {
+					t.Fatalf("retriever calls=%q, want %q", got, tc.calls)
+				}
+				if len(svc.Occupants()) != 0 || len(st.occ) != 0 {
+					t.Fatalf("occupants=%v %v, want none", svc.Occupants(), st.occ)
+				}
+			})
+		})
+	}
+}
+
+// Ensure a retriever does not wait forever for a park that never ends: it
+// gets the error tone after MaxParkWait, and the park carries on.
+func TestService_Retrieve_DuringPark_GivesUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		svc, _ := mustService(t, newMemStore())
+		leg := newLeg("c")
+		music := make(chan struct{})
+		leg.blockOn["hold"] = music
+		parked := make(chan error, 1)
+		go func() {
+			_, err := svc.Park(ctx, ParkRequest{Leg: leg, Slot: 201})
+			parked <- err
+		}()
+		synctest.Wait()
+		start := time.Now()
+		r := newLeg("r")
+		if _, err := svc.Retrieve(ctx, RetrieveRequest{Leg: r, Slot: 201}); !errors.Is(err, ErrSlotEmpty) {
+			t.Fatalf("err=%v, want ErrSlotEmpty", err)
+		}
+		if waited := time.Since(start); waited != MaxParkWait {
+			t.Fatalf("waited %s, want %s", waited, MaxParkWait)
+		}
+		close(music)
+		if err := <-parked; err != nil {
+			t.Fatalf("park: %v", err)
+		}
+		if n := len(svc.Occupants()); n != 1 {
+			t.Fatalf("%d parked, want the call still parked", n)
+		}
+	})
+}
