@@ -169,12 +169,17 @@ func (db *DB) ConsumeHop(ctx context.Context, token string) (h parking.Hop, rerr
 // daemonLockID is the advisory lock LockDaemon takes: one per database,
 // or, with nodes, one per node, so that each node's parkd runs once while
 // the nodes share the database.
-func (db *DB) daemonLockID() int32 {
-	if db.Node == "" {
+func (db *DB) daemonLockID() int32 { return daemonLockID(db.Node) }
+
+// daemonLockID is node's daemon lock, or the database's for "": a lone
+// parkd holds it exclusively (LockDaemon), the parkd of a pair shared
+// (OpenLease).
+func daemonLockID(node string) int32 {
+	if node == "" {
 		return lockDaemon
 	}
 	h := fnv.New32a()
-	h.Write([]byte(db.Node))
+	h.Write([]byte(node))
 	return int32(1000 + h.Sum32()%(1<<30))
 }
 
