@@ -140,6 +140,7 @@ func (m *Main) Open(ctx context.Context) error {
 	// Reopen keeps the lock it has. On PostgreSQL the lock is an advisory
 	// lock the store holds on a connection of its own (LockDaemon).
 	m.DB.Fence = m.Fence
+	m.DB.FenceIdle = c.HA.TTL // a session cut off mid-write must not outlast the lease
 	m.DB.BeforeWrite = func() error {
 		if m.Fence != 0 {
 			return nil // the lease, held already, keeps the other parkd out
@@ -192,6 +193,10 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Client.Calls = m.Service
 	m.Metrics.Watch(m.Service, m.Client)
 	if err := m.startLamps(); err != nil {
+		m.closeStore()
+		return err
+	}
+	if err := m.recordUnrecordedParks(ctx); err != nil { // nodes.go
 		m.closeStore()
 		return err
 	}

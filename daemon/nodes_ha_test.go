@@ -10,40 +10,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/parkd/parkd/conf"
-	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
 	"github.com/parkd/parkd/internal/pgtest"
+	"github.com/parkd/parkd/internal/testkit"
 	"github.com/parkd/parkd/parking"
 )
-
-// wireHop wires from's simulated dialplan to node to as fsconf writes it
-// for nodes: parkd_hop_<to> bridges to to's SIP address with the token,
-// and a hop arriving at to runs the socket action of each of sockets (to's
-// parkd, or its pair's, in order), then the error tone.
-func wireHop(from, to *fstest.Switch, toNode conf.Node, sockets []string) {
-	from.Peer(toNode.SIP, to)
-	from.AddExtension(esl.HopExtensionPrefix+toNode.Name, func(vars map[string]string) []string {
-		tok := vars[esl.VarHopOut]
-		if !hopTokenRE.MatchString(tok) {
-			return []string{"hangup CALL_REJECTED"}
-		}
-		return []string{"bridge {sip_h_X-Parkd-Token=" + tok + "}sofia/internal/" + esl.HopExtension + "@" + toNode.SIP}
-	})
-	to.SetInbound(func(spec fstest.CallSpec) (fstest.CallSpec, bool) {
-		if spec.Destination != esl.HopExtension || !hopTokenRE.MatchString(spec.Vars[esl.VarHopToken]) {
-			return spec, false
-		}
-		spec.SocketAddr = sockets[0]
-		spec.Vars["parkd_action"] = esl.ActionHop
-		spec.BeforeSocket = []string{"answer"}
-		spec.AfterSocket = []string{}
-		for _, s := range sockets[1:] {
-			spec.AfterSocket = append(spec.AfterSocket, "socket "+s+" async full")
-		}
-		spec.AfterSocket = append(spec.AfterSocket, "playback "+esl.ErrorTone, "hangup NORMAL_TEMPORARY_FAILURE")
-		return spec, true
-	})
-}
 
 // Ensure a node whose parkd run as an active/standby pair ([ha] with
 // [[node]]) shares the lots with a node run by a lone parkd: node a's
@@ -53,7 +24,7 @@ func wireHop(from, to *fstest.Switch, toNode conf.Node, sockets []string) {
 // retrieves cross the nodes both ways after the takeover, with one
 // retrieved row naming both nodes.
 func TestE2E_NodePairTakesOver(t *testing.T) {
-	const ttl = 500 * time.Millisecond
+	const ttl = time.Second // a takeover well over nodeLostAfter
 	dsn := pgtest.DSN(t)
 	simA := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-a"})
 	simB := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-b"})
@@ -110,8 +81,8 @@ func TestE2E_NodePairTakesOver(t *testing.T) {
 	a1 := p.waitActive("a1", wait5s)
 	p.start("a2")
 	s.bootNode(b) // a lone parkd of node b beside node a's pair
-	wireHop(simA, simB, nodes[1], []string{b.m.ListenAddr()})
-	wireHop(simB, simA, nodes[0], addrsA)
+	testkit.WireHop(simA, simB, "b", nodes[1].SIP, func() []string { return []string{b.m.ListenAddr()} })
+	testkit.WireHop(simB, simA, "a", nodes[0].SIP, func() []string { return addrsA })
 
 	jane := p.call("park", "hold", "301", transferredBy("1000"), caller("Jane Roe", "+15550100"))
 	p.call("park", "hold", "302", transferredBy("1000"))

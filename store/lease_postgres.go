@@ -24,6 +24,10 @@ import (
 // the DB carries (DB.Fence) is no longer the current, unexpired one.
 var ErrFenced = errors.New("the lease this parkd held has lapsed or been taken over")
 
+// DefaultFenceIdle is DB.FenceIdle when it is not set: the default
+// ha.ttl.
+const DefaultFenceIdle = 3 * time.Second
+
 // fencedCode is the SQLSTATE parkd_fence raises.
 const fencedCode = "PKF01"
 
