@@ -242,7 +242,8 @@ func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) 
 	}
 	defer tx.Rollback()
 	// The rows written below default to the lost node, in this
-	// transaction only.
+	// transaction only, and so do their webhook payloads.
+	tx.node = node
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('parkd.node', ?, true)`, node); err != nil {
 		return nil, fmt.Errorf("lose node %s: %w", node, err)
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -322,5 +323,48 @@ func TestNodes_UnrecordedParks(t *testing.T) {
 	}
 	if got := events("call-b"); !strings.HasPrefix(got, "parked@"+at+"/b lost@") || strings.Count(got, " ") != 1 {
 		t.Fatalf("node b's lost call's history %q, want parked then lost, on node b", got)
+	}
+}
+
+// Ensure a webhook's payload names the node of its history row: the
+// writing parkd's, and the lost node's for the rows a survivor writes for
+// it.
+func TestNodes_WebhookPayloadNamesNode(t *testing.T) {
+	loc := pgLoc(t)
+	a := loc.New()
+	a.Node, a.Webhooks = "a", []store.WebhookTarget{{Name: "crm"}}
+	if err := a.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b := openNode(t, loc, "b")
+	ctx := context.Background()
+	o := nodeOcc("call-a", 701)
+	if err := a.ClaimSlot(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Record(ctx, parking.Transition{At: t0, Event: parking.EventParked, Lot: "main", Slot: 701, Call: o.Call, Occupancy: &o}); err != nil {
+		t.Fatal(err)
+	}
+	ob := nodeOcc("call-b", 702)
+	if err := b.ClaimSlot(ctx, ob); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Record(ctx, parking.Transition{At: t0, Event: parking.EventParked, Lot: "main", Slot: 702, Call: ob.Call, Occupancy: &ob}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.LoseNode(ctx, "b", "node b lost", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range due(t, a, "crm", t0.Add(time.Hour)) {
+		var row struct{ Call, Event, Node string }
+		if err := json.Unmarshal(d.Payload, &row); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, row.Call+" "+row.Event+" "+row.Node)
+	}
+	if want := []string{"call-a parked a", "call-b lost b"}; !slices.Equal(got, want) {
+		t.Fatalf("deliveries %q, want %q", got, want)
 	}
 }
