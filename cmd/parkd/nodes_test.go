@@ -175,10 +175,30 @@ func (s *nodeSite) parkMany(node, lot string, slots []int, name func(int) string
 	wg.Wait()
 	for slot, ch := range out {
 		if ch == nil || !testkit.MusicParked(ch.State()) {
-			t.Fatalf("node %s: slot %d not parked", node, slot)
+			var st fstest.ChannelState
+			if ch != nil {
+				st = ch.State()
+			}
+			t.Fatalf("node %s: slot %d not parked: %+v\nthe parkd's warnings:\n%s", node, slot, st, s.warnings())
 		}
 	}
 	return out
+}
+
+// warnings are the parkd's log lines above info, for a failure's message.
+func (s *nodeSite) warnings() string {
+	var b strings.Builder
+	for _, p := range []*haProc{s.a[0], s.a[1], s.b} {
+		if p.logs == nil {
+			continue
+		}
+		for _, l := range strings.Split(p.logs.String(), "\n") {
+			if !strings.Contains(l, `"level":"info"`) && l != "" {
+				b.WriteString(p.name + ": " + l + "\n")
+			}
+		}
+	}
+	return b.String()
 }
 
 // retrieveAcross retrieves, on node from, the call parked in lot's slot
