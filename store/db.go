@@ -120,7 +120,7 @@ type DB struct {
 	// session holding the lease row's lock (parkd_fence), and the standby's
 	// takeover waits for that lock: without the timeout, until the server
 	// notices the connection is dead, which TCP keepalives take hours to
-	// do. The daemon sets it to ha.ttl; 0 is DefaultFenceIdle.
+	// do. The daemon sets it to ha.ttl, at least 2 s; 0 is DefaultFenceIdle.
 	FenceIdle time.Duration
 
 	// Node, on PostgreSQL, is the FreeSWITCH node this parkd serves when
