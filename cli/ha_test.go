@@ -51,3 +51,63 @@ pin_hash = "`+hash+`"
 		}
 	}
 }
+
+// Ensure parkd fsconf for a site whose nodes each run a pair writes, in
+// each node's dialplan, that node's pair's sockets only, in order, before
+// the fallback: in the park and retrieve extensions and in parkd_hop,
+// which takes the retrievers the other nodes send; and parkd_hop_<other>
+// for each other node.
+func TestCLI_FsconfPairPerNode(t *testing.T) {
+	nodes := `[[node]]
+name = "a"
+esl = "10.0.0.11:8021"
+sip = "10.0.0.11:5060"
+[[node]]
+name = "b"
+esl = "10.0.0.12:8021"
+sip = "10.0.0.12:5060"
+[[lot]]
+name = "main"
+slots = "201-220"
+`
+	for _, n := range []struct{ self, other, host, otherHost string }{
+		{"a", "b", "10.0.0.2", "10.0.0.3"}, // a's pair: 10.0.0.21 and .22
+		{"b", "a", "10.0.0.3", "10.0.0.2"},
+	} {
+		esl := map[string]string{"a": "10.0.0.11:8021", "b": "10.0.0.12:8021"}[n.self]
+		cfg := writeFile(t, n.self+".toml", `instance = "pbx-`+n.self+`"
+[store]
+driver = "postgres"
+dsn = "host=db1 dbname=parkd user=parkd"
+[esl]
+node = "`+n.self+`"
+freeswitch = "`+esl+`"
+[ha]
+enabled = true
+sockets = ["`+n.host+`1:8084", "`+n.host+`2:8084"]
+`+nodes)
+		code, out, errOut := runCLI(t, "fsconf", "-c", cfg)
+		if code != 0 {
+			t.Fatalf("node %s: exit %d: %s", n.self, code, errOut)
+		}
+		pair := func(mode string) string {
+			return `<action application="socket" data="` + n.host + `1:8084` + mode + `"/>
+      <action application="socket" data="` + n.host + `2:8084` + mode + `"/>
+      <!--`
+		}
+		async, sync := strings.Count(out, pair(" async full")), strings.Count(out, pair(" full"))
+		if async == 0 || sync == 0 || strings.Count(out, `application="socket"`) != 2*(async+sync) {
+			t.Fatalf("node %s: want every socket action in pairs, its own pair's, before the fallback:\n%s", n.self, out)
+		}
+		_, hop, _ := strings.Cut(out, `<extension name="parkd_hop">`)
+		if !strings.Contains(hop, pair(" async full")) && !strings.Contains(hop, pair(" full")) {
+			t.Fatalf("node %s: parkd_hop does not try its pair in order:\n%s", n.self, hop)
+		}
+		if strings.Contains(out, n.otherHost+"1:8084") || strings.Contains(out, n.otherHost+"2:8084") || strings.Contains(out, "127.0.0.1:8084") {
+			t.Fatalf("node %s: another parkd's socket in its dialplan:\n%s", n.self, out)
+		}
+		if !strings.Contains(out, `<extension name="parkd_hop_`+n.other+`">`) || strings.Contains(out, `<extension name="parkd_hop_`+n.self+`">`) {
+			t.Fatalf("node %s: want a hop to node %s only:\n%s", n.self, n.other, out)
+		}
+	}
+}

@@ -24,6 +24,10 @@ const (
 // active hands it over on SIGTERM) and carries on from the database, as a
 // restarted parkd would. Only the lease holder listens for the switch's
 // socket connections, rings recalls, lights lamps and serves the board.
+// With [[node]], a pair serves one node ([esl] node): each node has a
+// lease of its own, so every node may have a pair, a lone parkd, or
+// neither running at a time, and the pairs of two nodes never wait on
+// each other.
 type HA struct {
 	// Enabled turns the pair on; it needs store.driver = "postgres" and an
 	// instance name set to the same value on both parkd.
@@ -67,11 +71,6 @@ func (c *Config) validateHA(p *problems) {
 	h.defaults()
 	if c.Store.Driver != "postgres" {
 		p.addf("ha.enabled", `needs store.driver = "postgres": the lease and the parked calls live in the database both parkd share`)
-	}
-	if len(c.Nodes) > 0 {
-		// One lease per database: a pair per node would need a lease per
-		// node and a lock per node that the two features do not share yet.
-		p.addf("ha.enabled", "cannot be combined with [[node]] yet: shared lots run one parkd per node, without a standby")
 	}
 	if c.Instance == esl.DefaultInstance() {
 		p.addf("instance", "must be set, to the same name on both parkd of the pair: each adopts the calls marked with it (the default, the host name, differs between hosts)")

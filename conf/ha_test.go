@@ -18,6 +18,32 @@ dsn = "host=db1 dbname=parkd user=parkd"
 enabled = true
 `
 
+// haNodes are two [[node]]; haNodeA makes the parkd node a's.
+const (
+	haNodes = `[[node]]
+name = "a"
+esl = "10.0.0.11:8021"
+sip = "10.0.0.11:5060"
+[[node]]
+name = "b"
+esl = "10.0.0.12:8021"
+sip = "10.0.0.12:5060"
+`
+	haNodeA = "[esl]\nnode = \"a\"\nfreeswitch = \"10.0.0.11:8021\"\n"
+)
+
+// Ensure [ha] goes with [[node]]: a pair per node, its sockets its own.
+func TestParse_HAWithNodes(t *testing.T) {
+	data := strings.Replace(haFile, "enabled = true\n", "enabled = true\nsockets = [\"10.0.0.21:8084\", \"10.0.0.22:8084\"]\n", 1) + haNodeA + haNodes
+	c, err := conf.Parse([]byte(data), "parkd.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self, ok := c.Self(); !ok || self.Name != "a" || !c.HA.Enabled || len(c.HA.Sockets) != 2 {
+		t.Fatalf("self=%+v ha=%+v", self, c.HA)
+	}
+}
+
 // Ensure [ha] parses with its defaults and its sockets.
 func TestParse_HA(t *testing.T) {
 	c, err := conf.Parse([]byte(haFile+`sockets = ["10.0.0.1:8084", "10.0.0.2:8084"]`+"\n"), "parkd.toml")
@@ -49,7 +75,11 @@ func TestParse_HAInvalid(t *testing.T) {
 		{"SocketInjection", haFile + `sockets = ["10.0.0.1:8084\"/><action application=\"system\" data=\"x"]` + "\n", `ha.sockets[0]: `},
 		{"SocketSpace", haFile + `sockets = ["10.0.0.1:8084 async full"]` + "\n", `ha.sockets[0]: "10.0.0.1:8084 async full": must not contain spaces`},
 		{"SocketTwice", haFile + `sockets = ["10.0.0.1:8084", "10.0.0.1:8084"]` + "\n", `ha.sockets[1]: "10.0.0.1:8084": listed twice`},
-		{"WithNodes", haFile + "\n[esl]\nnode = \"a\"\nfreeswitch = \"10.0.0.11:8021\"\n[[node]]\nname = \"a\"\nesl = \"10.0.0.11:8021\"\nsip = \"10.0.0.11:5060\"\n", `ha.enabled: cannot be combined with [[node]] yet`},
+		// A pair of a node is still one node's: it names it, serves its
+		// switch, and shares an instance name of its own.
+		{"NodesNoSelf", haFile + haNodes, `esl.node: must name the [[node]] this parkd serves`},
+		{"NodesOtherSwitch", haFile + "[esl]\nnode = \"a\"\nfreeswitch = \"10.0.0.12:8021\"\n" + haNodes, `esl.freeswitch: "10.0.0.12:8021": must be node "a"'s esl`},
+		{"NodesDefaultInstance", strings.Replace(haFile, `instance = "pbx1-park"`, "", 1) + haNodeA + haNodes, `instance: must be set, to the same name on both parkd`},
 		{"SocketsWithoutHA", `ha.sockets = ["10.0.0.1:8084"]`, `ha.sockets: is for enabled = true`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

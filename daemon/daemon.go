@@ -140,6 +140,10 @@ func (m *Main) Open(ctx context.Context) error {
 	// Reopen keeps the lock it has. On PostgreSQL the lock is an advisory
 	// lock the store holds on a connection of its own (LockDaemon).
 	m.DB.Fence = m.Fence
+	// A session cut off mid-write must not hold the lease row much past
+	// the lease; at least 2 s, so that a loaded host's pause between two
+	// statements does not end a healthy one.
+	m.DB.FenceIdle = max(c.HA.TTL, 2*time.Second)
 	m.DB.BeforeWrite = func() error {
 		if m.Fence != 0 {
 			return nil // the lease, held already, keeps the other parkd out
@@ -192,6 +196,10 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Client.Calls = m.Service
 	m.Metrics.Watch(m.Service, m.Client)
 	if err := m.startLamps(); err != nil {
+		m.closeStore()
+		return err
+	}
+	if err := m.recordUnrecordedParks(ctx); err != nil { // nodes.go
 		m.closeStore()
 		return err
 	}

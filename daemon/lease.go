@@ -48,8 +48,13 @@ import (
 // over at its next try (within ha.renew) rather than when the lease would
 // have lapsed.
 
-// DefaultLeaseName is the lease an active/standby pair shares.
+// DefaultLeaseName is the lease an active/standby pair shares on a site
+// without nodes.
 const DefaultLeaseName = "active"
+
+// NodeLeaseName is the lease of node's pair ([[node]] with [ha]): one per
+// node, so that each node's pair elects its active parkd on its own.
+func NodeLeaseName(node string) string { return "node:" + node }
 
 // Pair is one parkd of an active/standby pair.
 type Pair struct {
@@ -58,7 +63,8 @@ type Pair struct {
 	// Holder names this process in the lease, for the logs and the
 	// lease's row. Default: the host name and the PID.
 	Holder string
-	// LeaseName is the lease. Default DefaultLeaseName.
+	// LeaseName is the lease. Default NodeLeaseName of the node
+	// [esl] node names, or DefaultLeaseName without nodes.
 	LeaseName string
 	// NewMain returns the daemon to open for one term as the active parkd,
 	// with Config and Logger set; Pair sets its Fence. Default: a Main
@@ -101,12 +107,17 @@ func (p *Pair) Run(ctx context.Context) error {
 	if holder == "" {
 		holder = fmt.Sprintf("%s/%d", esl.DefaultInstance(), os.Getpid())
 	}
+	self, _ := c.Self()
 	name := p.LeaseName
-	if name == "" {
+	switch {
+	case name != "":
+	case self.Name != "":
+		name = NodeLeaseName(self.Name)
+	default:
 		name = DefaultLeaseName
 	}
 	log := p.Logger.With().Str("component", "ha").Str("holder", holder).Logger()
-	l, err := p.openLease(ctx, log, name, holder)
+	l, err := p.openLease(ctx, log, self.Name, name, holder)
 	if l == nil {
 		return err // ctx ended, or a lone parkd serves the database
 	}
@@ -119,11 +130,11 @@ func (p *Pair) Run(ctx context.Context) error {
 // openLease connects to the lease, retrying every ha.renew while the
 // database cannot be reached. It returns nil when ctx ends or the
 // database is served by a parkd without [ha].
-func (p *Pair) openLease(ctx context.Context, log zerolog.Logger, name, holder string) (*store.Lease, error) {
+func (p *Pair) openLease(ctx context.Context, log zerolog.Logger, node, name, holder string) (*store.Lease, error) {
 	var last string
 	for {
 		octx, cancel := context.WithTimeout(ctx, max(p.Config.HA.TTL, 5*time.Second))
-		l, err := store.OpenLease(octx, p.Config.Store.DSN, name, holder)
+		l, err := store.OpenLease(octx, p.Config.Store.DSN, node, name, holder)
 		cancel()
 		if err == nil {
 			return l, nil

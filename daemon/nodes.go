@@ -38,6 +38,23 @@ func (m *Main) wireNodes() {
 	m.Client.Elsewhere = m.recallElsewhere
 }
 
+// recordUnrecordedParks writes the parked rows the node's last parkd
+// claimed slots for but died before committing (store.RecordUnrecordedParks),
+// before the calls are adopted. Called once the store is open.
+func (m *Main) recordUnrecordedParks(ctx context.Context) error {
+	if _, ok := m.Config.Self(); !ok {
+		return nil
+	}
+	occ, err := m.DB.RecordUnrecordedParks(ctx)
+	if err != nil {
+		return err
+	}
+	if len(occ) > 0 {
+		m.Logger.Warn().Int("calls", len(occ)).Msg("parked rows the node's last parkd did not commit before it stopped: written from the calls' slot claims")
+	}
+	return nil
+}
+
 // parkerRE is a parker's extension as it may stand in a dial string's user
 // part.
 var parkerRE = regexp.MustCompile(`^[A-Za-z0-9_.+*#][A-Za-z0-9_.+*#-]{0,63}$`)

@@ -416,7 +416,7 @@ func TestE2E_NodesShareLamps(t *testing.T) {
 
 // Ensure the board's API on one node lists every node's calls with their
 // node, the other nodes' marked remote, and its live events tell of the
-// other nodes' changes.
+// other nodes' changes, and name the node in its own transitions.
 func TestE2E_NodesBoardShowsEveryNode(t *testing.T) {
 	tok, err := passhash.Hash(webToken)
 	if err != nil {
@@ -435,6 +435,16 @@ func TestE2E_NodesBoardShowsEveryNode(t *testing.T) {
 		}
 	}
 	bob := s.b.park("202", caller("Bob", "+15550101"))
+	// Node b's own rows come as transition events naming node b.
+	for {
+		e := stream.next()
+		if e.Event == "transition" && strings.Contains(e.Data, bob.UUID()) {
+			if !strings.Contains(e.Data, `"node":"b"`) {
+				t.Fatalf("bob's transition event does not name node b: %s", e.Data)
+			}
+			break
+		}
+	}
 	req, _ := http.NewRequest(http.MethodGet, "http://"+s.b.m.HTTPAddr()+"/api/slots", nil)
 	req.Header.Set("Authorization", "Bearer "+webToken)
 	resp, err := http.DefaultClient.Do(req)

@@ -113,6 +113,15 @@ type DB struct {
 	// with ErrFenced once another parkd has the lease or it has lapsed.
 	// Set it before Open.
 	Fence int64
+	// FenceIdle, with Fence, is how long PostgreSQL lets one of this DB's
+	// connections sit idle inside a transaction before it ends the
+	// session (idle_in_transaction_session_timeout). A parkd cut off from
+	// the database in the middle of a write transaction leaves its
+	// session holding the lease row's lock (parkd_fence), and the standby's
+	// takeover waits for that lock: without the timeout, until the server
+	// notices the connection is dead, which TCP keepalives take hours to
+	// do. The daemon sets it to ha.ttl, at least 2 s; 0 is DefaultFenceIdle.
+	FenceIdle time.Duration
 
 	// Node, on PostgreSQL, is the FreeSWITCH node this parkd serves when
 	// several share the database (nodes.go): its connections carry it as

@@ -319,6 +319,9 @@ func (p *pool) Close() error { return p.db.Close() }
 type txn struct {
 	tx  *sql.Tx
 	eng *engine
+	// node, if set, is the node the rows written in it are of, when not
+	// the DB's (LoseNode writes a lost node's rows).
+	node string
 }
 
 func (t *txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {

@@ -24,6 +24,10 @@ import (
 // the DB carries (DB.Fence) is no longer the current, unexpired one.
 var ErrFenced = errors.New("the lease this parkd held has lapsed or been taken over")
 
+// DefaultFenceIdle is DB.FenceIdle when it is not set: the default
+// ha.ttl.
+const DefaultFenceIdle = 3 * time.Second
+
 // fencedCode is the SQLSTATE parkd_fence raises.
 const fencedCode = "PKF01"
 
@@ -58,9 +62,11 @@ type Lease struct {
 
 // OpenLease connects to the PostgreSQL database dsn names for the lease
 // name, on behalf of holder, applying any migrations the database lacks
-// (a standby on a new database must find the lease table). It does not
-// take the lease. Close it when done.
-func OpenLease(ctx context.Context, dsn, name, holder string) (*Lease, error) {
+// (a standby on a new database must find the lease table). node is the
+// [[node]] the pair serves, "" for a site without nodes: it chooses the
+// daemon lock the pair shares (see below). It does not take the lease.
+// Close it when done.
+func OpenLease(ctx context.Context, dsn, node, name, holder string) (*Lease, error) {
 	if name == "" || holder == "" {
 		return nil, fmt.Errorf("store: lease: %w: empty lease name or holder", ErrInvalid)
 	}
@@ -98,13 +104,19 @@ func OpenLease(ctx context.Context, dsn, name, holder string) (*Lease, error) {
 	// (LockDaemon); the parkd of a pair hold it shared, on the lease's
 	// connection, so that neither kind starts beside the other. Shared,
 	// a dead peer's lock, which PostgreSQL may keep until it notices the
-	// connection is gone, never keeps the standby out.
+	// connection is gone, never keeps the standby out. With nodes the
+	// lock is the node's (daemonLockID): a pair of node a and a lone
+	// parkd of node b share the database, a lone parkd and a pair of one
+	// node do not.
 	var got bool
-	if err := c.QueryRowContext(ctx, `SELECT pg_try_advisory_lock_shared($1, $2)`, lockClass, lockDaemon).Scan(&got); err != nil {
+	if err := c.QueryRowContext(ctx, `SELECT pg_try_advisory_lock_shared($1, $2)`, lockClass, daemonLockID(node)).Scan(&got); err != nil {
 		return fail("lease: lock", err)
 	}
 	if !got {
 		c.Close()
+		if node != "" {
+			return nil, fmt.Errorf("%w: node %s of %s is served by a parkd without [ha] enabled", ErrLocked, node, db.Path)
+		}
 		return nil, fmt.Errorf("%w: %s is served by a parkd without [ha] enabled", ErrLocked, db.Path)
 	}
 	return &Lease{Name: name, Holder: holder, db: db}, nil

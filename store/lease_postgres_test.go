@@ -14,7 +14,7 @@ import (
 // openLease opens the lease "active" of the database at loc for holder.
 func openLease(t *testing.T, loc store.Location, holder string) *store.Lease {
 	t.Helper()
-	l, err := store.OpenLease(context.Background(), loc.DSN, "active", holder)
+	l, err := store.OpenLease(context.Background(), loc.DSN, "", "active", holder)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func BenchmarkFence(b *testing.B) {
 			loc := backends[1].newLoc(b)
 			var gen int64
 			if fenced {
-				l, err := store.OpenLease(context.Background(), loc.DSN, "active", "bench")
+				l, err := store.OpenLease(context.Background(), loc.DSN, "", "active", "bench")
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -310,8 +310,77 @@ func TestLease_LoneAndPairExclusive(t *testing.T) {
 	if err := lone2.LockDaemon(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := store.OpenLease(ctx, loc2.DSN, "active", "host-a"); !errors.Is(err, store.ErrLocked) {
+	if l, err := store.OpenLease(ctx, loc2.DSN, "", "active", "host-a"); !errors.Is(err, store.ErrLocked) {
 		l.Close()
 		t.Fatalf("a pair beside a lone parkd: %v, want %v", err, store.ErrLocked)
+	}
+}
+
+// Ensure the lock a pair shares is its node's when the site has nodes: a
+// pair of node a and a lone parkd of node b run on one database, a lone
+// parkd of node a beside a's pair does not, nor a pair of node b beside
+// b's lone parkd; and the two nodes' leases are held at once, each
+// fencing its own holder's writes only.
+func TestLease_LockPerNode(t *testing.T) {
+	ctx := context.Background()
+	loc := pgLoc(t)
+	open := func(node, holder string) (*store.Lease, error) {
+		l, err := store.OpenLease(ctx, loc.DSN, node, "node:"+node, holder)
+		if err == nil {
+			t.Cleanup(func() { l.Close() })
+		}
+		return l, err
+	}
+	lone := func(node string) *store.DB {
+		db := loc.New()
+		db.Node = node
+		t.Cleanup(func() { db.Close() })
+		if err := db.Open(); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	a1, err := open("a", "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open("a", "a2"); err != nil {
+		t.Fatalf("the second parkd of node a's pair: %v", err)
+	}
+	if err := lone("b").LockDaemon(ctx); err != nil {
+		t.Fatalf("a lone parkd of node b beside node a's pair: %v", err)
+	}
+	if err := lone("a").LockDaemon(ctx); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("a lone parkd of node a beside its pair: %v, want %v", err, store.ErrLocked)
+	}
+	if l, err := open("b", "b1"); !errors.Is(err, store.ErrLocked) {
+		l.Close()
+		t.Fatalf("a pair of node b beside its lone parkd: %v, want %v", err, store.ErrLocked)
+	}
+	c1, err := open("c", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	genA, _, ok, err := a1.Acquire(ctx, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("node a's lease: ok=%v err=%v", ok, err)
+	}
+	genC, _, ok, err := c1.Acquire(ctx, time.Minute)
+	if err != nil || !ok || genC == genA {
+		t.Fatalf("node c's lease beside a's: gen %d (a's %d) ok=%v err=%v", genC, genA, ok, err)
+	}
+	dbA := openFenced(t, loc, genA)
+	if err := dbA.Record(ctx, Parked("node-a-call", "default", 1, time.Now())); err != nil {
+		t.Fatalf("node a's holder writes while node c's lease is held too: %v", err)
+	}
+	if err := a1.Release(ctx, genA); err != nil {
+		t.Fatal(err)
+	}
+	if err := dbA.Record(ctx, Parked("node-a-call-2", "default", 2, time.Now())); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("node a's released holder writes: %v, want %v", err, store.ErrFenced)
+	}
+	if ok, err := c1.Renew(ctx, genC, time.Minute); err != nil || !ok {
+		t.Fatalf("node c's lease after node a's was released: ok=%v err=%v", ok, err)
 	}
 }

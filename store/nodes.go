@@ -169,12 +169,17 @@ func (db *DB) ConsumeHop(ctx context.Context, token string) (h parking.Hop, rerr
 // daemonLockID is the advisory lock LockDaemon takes: one per database,
 // or, with nodes, one per node, so that each node's parkd runs once while
 // the nodes share the database.
-func (db *DB) daemonLockID() int32 {
-	if db.Node == "" {
+func (db *DB) daemonLockID() int32 { return daemonLockID(db.Node) }
+
+// daemonLockID is node's daemon lock, or the database's for "": a lone
+// parkd holds it exclusively (LockDaemon), the parkd of a pair shared
+// (OpenLease).
+func daemonLockID(node string) int32 {
+	if node == "" {
 		return lockDaemon
 	}
 	h := fnv.New32a()
-	h.Write([]byte(db.Node))
+	h.Write([]byte(node))
 	return int32(1000 + h.Sum32()%(1<<30))
 }
 
@@ -237,7 +242,8 @@ func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) 
 	}
 	defer tx.Rollback()
 	// The rows written below default to the lost node, in this
-	// transaction only.
+	// transaction only, and so do their webhook payloads.
+	tx.node = node
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('parkd.node', ?, true)`, node); err != nil {
 		return nil, fmt.Errorf("lose node %s: %w", node, err)
 	}
@@ -261,6 +267,24 @@ func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) 
 	}
 	var written []HistoryRow
 	for _, o := range occ {
+		// A call whose parked row died with the node's parkd (queued,
+		// not committed: see RecordUnrecordedParks) gets it first.
+		var recorded bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM history WHERE call_uuid = ? AND at >= ?)`,
+			string(o.Call), formatTime(o.ParkedAt)).Scan(&recorded); err != nil {
+			return nil, fmt.Errorf("lose node %s: %w", node, err)
+		}
+		if !recorded {
+			p := db.eng.fit(parking.Transition{At: o.ParkedAt, Event: parking.EventParked, Lot: o.Lot, Domain: o.Domain, Slot: o.Slot,
+				Call: o.Call, Caller: o.Caller, Parker: o.Parker})
+			id, err := db.apply(ctx, tx, p)
+			if err != nil {
+				return nil, fmt.Errorf("lose node %s: %w", node, err)
+			}
+			row := rowOf(id, p)
+			row.Node = node
+			written = append(written, row)
+		}
 		t := db.eng.fit(parking.Transition{At: now, Event: parking.EventLost, Lot: o.Lot, Domain: o.Domain, Slot: o.Slot, Call: o.Call,
 			Caller: o.Caller, Parker: o.Parker, Reason: reason, Wait: o.Waited(now).Round(time.Millisecond)})
 		id, err := db.apply(ctx, tx, t)
@@ -295,4 +319,68 @@ func (db *DB) MoveClaim(ctx context.Context, call parking.CallID, domain, lot st
 		return fmt.Errorf("move claim %s/%d: %w", lot, slot, err)
 	}
 	return nil
+}
+
+// sqlUnrecordedParks selects the calls a node holds whose parked row is
+// missing: the call has no history row since it was parked.
+const sqlUnrecordedParks = `SELECT ` + occupantColumns + ` FROM occupancy o
+	WHERE node = ? AND NOT EXISTS (SELECT 1 FROM history h WHERE h.call_uuid = o.call_uuid AND h.at >= o.parked_at)
+	ORDER BY parked_at, slot`
+
+// RecordUnrecordedParks writes the parked row of every call db's node
+// holds that has none, and returns those calls. A parkd of a node claims
+// a slot at once (ClaimSlot) but queues the parked row for its journal's
+// next commit (a few milliseconds later): one that dies in between
+// (SIGKILL, its host gone, cut off from PostgreSQL) leaves a claimed,
+// parked call without its row. The parkd that takes the node's calls over
+// (its standby, or itself restarted) calls this before it adopts them, so
+// every parked call's history starts with parked. The row is at the call's
+// parked_at. PostgreSQL, with a node, only; else it does nothing.
+func (db *DB) RecordUnrecordedParks(ctx context.Context) (_ []parking.Occupant, rerr error) {
+	defer db.damaged(&rerr)
+	if db.w == nil {
+		return nil, fmt.Errorf("record unrecorded parks: %w", errNotOpen)
+	}
+	if db.Driver != Postgres || db.Node == "" {
+		return nil, nil
+	}
+	ctx, cancel := db.writeContext(ctx)
+	defer cancel()
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("record unrecorded parks: begin: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, sqlUnrecordedParks, db.Node)
+	if err != nil {
+		return nil, fmt.Errorf("record unrecorded parks: %w", err)
+	}
+	var occ []parking.Occupant
+	for rows.Next() {
+		o, err := scanOccupant(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("record unrecorded parks: %w", err)
+		}
+		occ = append(occ, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("record unrecorded parks: %w", err)
+	}
+	var written []HistoryRow
+	for _, o := range occ {
+		t := db.eng.fit(parking.Transition{At: o.ParkedAt, Event: parking.EventParked, Lot: o.Lot, Domain: o.Domain, Slot: o.Slot,
+			Call: o.Call, Caller: o.Caller, Parker: o.Parker, Occupancy: &o})
+		id, err := db.apply(ctx, tx, t)
+		if err != nil {
+			return nil, fmt.Errorf("record unrecorded parks: %s: %w", o.Call, err)
+		}
+		written = append(written, rowOf(id, t))
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("record unrecorded parks: commit: %w", err)
+	}
+	db.tellCommitted(written)
+	return occ, nil
 }

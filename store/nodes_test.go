@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -271,5 +272,99 @@ func TestNodes_MoveClaim(t *testing.T) {
 	}
 	if got := queryString(t, a, `SELECT slot || ' ' || node FROM occupancy WHERE call_uuid = 'call-a'`); got != "705 a" {
 		t.Fatalf("call-a's row: %q", got)
+	}
+}
+
+// Ensure a call whose slot claim was written but whose parked row was not
+// (its parkd died between the two) gets its parked row, at its parked_at,
+// from the parkd that takes the node over (RecordUnrecordedParks, once) or
+// that records the node lost (LoseNode: parked, then lost); a call whose
+// row was written, or another node's, is left alone.
+func TestNodes_UnrecordedParks(t *testing.T) {
+	loc := pgLoc(t)
+	a, b := openNode(t, loc, "a"), openNode(t, loc, "b")
+	ctx := context.Background()
+	written := nodeOcc("call-written", 701)
+	for _, o := range []parking.Occupant{written, nodeOcc("call-unwritten", 702)} {
+		if err := a.ClaimSlot(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Record(ctx, parking.Transition{At: t0.Add(time.Millisecond), Event: parking.EventParked, Lot: "main", Slot: 701, Call: written.Call, Occupancy: &written}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ClaimSlot(ctx, nodeOcc("call-b", 703)); err != nil {
+		t.Fatal(err)
+	}
+	events := func(call string) string {
+		return queryString(t, a, `SELECT coalesce(string_agg(event || '@' || at || '/' || node, ' ' ORDER BY id), '') FROM history WHERE call_uuid = ?`, call)
+	}
+	occ, err := a.RecordUnrecordedParks(ctx)
+	if err != nil || len(occ) != 1 || occ[0].Call != "call-unwritten" {
+		t.Fatalf("RecordUnrecordedParks: %v %v, want call-unwritten", occ, err)
+	}
+	at := t0.UTC().Format("2006-01-02T15:04:05.000Z")
+	if got := events("call-unwritten"); got != "parked@"+at+"/a" {
+		t.Fatalf("call-unwritten's history %q", got)
+	}
+	if got := queryString(t, a, `SELECT count(*) FROM history WHERE call_uuid = 'call-written'`); got != "1" {
+		t.Fatalf("call-written has %s rows", got)
+	}
+	if occ, err := a.RecordUnrecordedParks(ctx); err != nil || len(occ) != 0 {
+		t.Fatalf("a second RecordUnrecordedParks: %v %v", occ, err)
+	}
+	if got := events("call-b"); got != "" {
+		t.Fatalf("node b's call written by node a: %q", got)
+	}
+
+	// Node b is lost with its call's parked row never written.
+	if _, err := a.LoseNode(ctx, "b", "node b lost", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := events("call-b"); !strings.HasPrefix(got, "parked@"+at+"/b lost@") || strings.Count(got, " ") != 1 {
+		t.Fatalf("node b's lost call's history %q, want parked then lost, on node b", got)
+	}
+}
+
+// Ensure a webhook's payload names the node of its history row: the
+// writing parkd's, and the lost node's for the rows a survivor writes for
+// it.
+func TestNodes_WebhookPayloadNamesNode(t *testing.T) {
+	loc := pgLoc(t)
+	a := loc.New()
+	a.Node, a.Webhooks = "a", []store.WebhookTarget{{Name: "crm"}}
+	if err := a.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b := openNode(t, loc, "b")
+	ctx := context.Background()
+	o := nodeOcc("call-a", 701)
+	if err := a.ClaimSlot(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Record(ctx, parking.Transition{At: t0, Event: parking.EventParked, Lot: "main", Slot: 701, Call: o.Call, Occupancy: &o}); err != nil {
+		t.Fatal(err)
+	}
+	ob := nodeOcc("call-b", 702)
+	if err := b.ClaimSlot(ctx, ob); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Record(ctx, parking.Transition{At: t0, Event: parking.EventParked, Lot: "main", Slot: 702, Call: ob.Call, Occupancy: &ob}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.LoseNode(ctx, "b", "node b lost", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range due(t, a, "crm", t0.Add(time.Hour)) {
+		var row struct{ Call, Event, Node string }
+		if err := json.Unmarshal(d.Payload, &row); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, row.Call+" "+row.Event+" "+row.Node)
+	}
+	if want := []string{"call-a parked a", "call-b lost b"}; !slices.Equal(got, want) {
+		t.Fatalf("deliveries %q, want %q", got, want)
 	}
 }

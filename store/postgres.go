@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,6 +165,13 @@ func (db *DB) pgConfig() (*pgx.ConnConfig, error) {
 	}
 	if db.Node != "" {
 		cfg.RuntimeParams["parkd.node"] = db.Node // the rows' node (nodes.go)
+	}
+	if db.Fence != 0 {
+		idle := db.FenceIdle
+		if idle <= 0 {
+			idle = DefaultFenceIdle
+		}
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(idle.Milliseconds(), 10)
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout

@@ -262,11 +262,11 @@ func historyArgs(t parking.Transition) []any {
 }
 
 // followWrites lists the writes that follow t's history row, whose id is
-// id: its session's and its webhook deliveries'.
-func (db *DB) followWrites(t parking.Transition, id int64) ([]write, error) {
+// id, on node: its session's and its webhook deliveries'.
+func (db *DB) followWrites(t parking.Transition, id int64, node string) ([]write, error) {
 	ws := db.sessionWrites(t, id)
 	// Webhooks: the outbox rows go in with the history row (webhook.go).
-	out, err := db.outboxWrites(t, id)
+	out, err := db.outboxWrites(t, id, node)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +290,11 @@ func (db *DB) apply(ctx context.Context, tx *txn, t parking.Transition) (int64, 
 	if err != nil {
 		return 0, fmt.Errorf("append history: %w", err)
 	}
-	ws, err = db.followWrites(t, id)
+	node := db.Node
+	if tx.node != "" {
+		node = tx.node
+	}
+	ws, err = db.followWrites(t, id, node)
 	if err != nil {
 		return 0, err
 	}

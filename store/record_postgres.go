@@ -136,7 +136,7 @@ func (db *DB) sendWrites(ctx context.Context, tx pgx.Tx, ts []parking.Transition
 			queue(i, w.sql, w.args, w.what, j == claim)
 		}
 		queue(i, sqlInsertHistoryID, append([]any{ids[i]}, historyArgs(t)...), "append history", false)
-		follow, err := db.followWrites(t, ids[i])
+		follow, err := db.followWrites(t, ids[i], db.Node)
 		if err != nil {
 			return 0, err
 		}

@@ -58,10 +58,10 @@ const (
 )
 
 // outboxWrites lists the writes that queue the history row id, written for
-// t, for every webhook that wants t's event. They go with the transition's
+// t on node, for every webhook that wants t's event. They go with the transition's
 // other writes, so a transition the store refuses (its savepoint rolled
 // back) leaves no outbox row.
-func (db *DB) outboxWrites(t parking.Transition, id int64) ([]write, error) {
+func (db *DB) outboxWrites(t parking.Transition, id int64, node string) ([]write, error) {
 	var payload []byte
 	var ws []write
 	for _, w := range db.Webhooks {
@@ -70,7 +70,9 @@ func (db *DB) outboxWrites(t parking.Transition, id int64) ([]write, error) {
 		}
 		if payload == nil {
 			var err error
-			if payload, err = rowOf(id, t).MarshalJSON(); err != nil {
+			row := rowOf(id, t)
+			row.Node = node // "" without nodes: the key is left out
+			if payload, err = row.MarshalJSON(); err != nil {
 				return nil, fmt.Errorf("webhook %s: %w", w.Name, err)
 			}
 		}

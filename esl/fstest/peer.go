@@ -189,7 +189,11 @@ func (s *Switch) bridgeOut(ch *Channel, dial string) {
 	switch {
 	case !nearAlive:
 		far.Hangup("NORMAL_CLEARING")
-	case !farAlive || err != nil:
+	case !farAlive:
+		// A refused first socket (err) is not the end of the far call:
+		// its dialplan goes on to the next socket action (the standby of
+		// a pair), and a far call that ends later hangs the near leg up
+		// through the trunk.
 		cause := far.State().HangupCause
 		if cause == "" {
 			cause = "NORMAL_TEMPORARY_FAILURE"
