@@ -103,6 +103,15 @@ func (p *Pair) Run(ctx context.Context) error {
 	if !c.HA.Enabled || c.Store.Driver != string(store.Postgres) {
 		return errors.New("ha: needs [ha] enabled = true and store.driver = \"postgres\"")
 	}
+	// A Config built in code rather than loaded may leave the timings
+	// out: zero would retry the database without a pause.
+	if p.Config.HA.Renew <= 0 {
+		p.Config.HA.Renew = conf.DefaultHARenew
+	}
+	if p.Config.HA.TTL <= 0 {
+		p.Config.HA.TTL = conf.DefaultHATTL
+	}
+	c = p.Config
 	holder := p.Holder
 	if holder == "" {
 		holder = fmt.Sprintf("%s/%d", esl.DefaultInstance(), os.Getpid())
@@ -186,10 +195,11 @@ func (p *Pair) lead(ctx context.Context, gen int64) error {
 // Halt stops the daemon acting at once, for a lease that is lost: the
 // connection to the switch, the lamps, the retries and the webhooks stop
 // first, then the recall timers, the listener and the calls' sockets, the
-// board, and the database (in the background). Nothing is waited for and nothing more is
-// written (the fence would refuse it); the parked calls stay parked in
-// the switch for the parkd that has the lease now. Only the first call
-// acts.
+// board, and the database (in the background). It waits only for the
+// daemon's own goroutines, which end at once when cancelled, never for an
+// answer from the switch or the database, and writes nothing more (the
+// fence would refuse it); the parked calls stay parked in the switch for
+// the parkd that has the lease now. Only the first call acts.
 func (m *Main) Halt() { m.haltOnce.Do(m.halt) }
 
 func (m *Main) halt() {
