@@ -67,12 +67,24 @@ type haNode struct {
 // freeAddr is a loopback address nothing listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freeAddrs(t, 1)[0]
+}
+
+// freeAddrs returns n distinct loopback addresses nothing listens on. The
+// listeners stay open until all n are chosen: closed one by one, the
+// kernel may hand the same port out twice.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 // haLots: "main" recalls 1 s after parking (the parker answers), "hold"
@@ -97,7 +109,7 @@ func newHAPair(t *testing.T, ttl time.Duration) *haPair {
 	t.Helper()
 	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
 	sim.Register("1000", fstest.Endpoint{AnswerAfter: 50 * time.Millisecond})
-	p := &haPair{t: t, sim: sim, dsn: pgtest.DSN(t), nodes: map[string]*haNode{}, addrs: []string{freeAddr(t), freeAddr(t)}}
+	p := &haPair{t: t, sim: sim, dsn: pgtest.DSN(t), nodes: map[string]*haNode{}, addrs: freeAddrs(t, 2)}
 	for i, name := range []string{"a", "b"} {
 		proxy, dsn := pgtest.NewProxy(t, p.dsn)
 		c := startConfig(t, sim, haLots()...)
