@@ -48,8 +48,9 @@ func TestSecrets_CLI(t *testing.T) {
 	}
 
 	t.Run("serve/Unreachable", func(t *testing.T) {
+		addrs := testkit.FreeAddrs(t, 2)
 		config := base + fmt.Sprintf("listen = %q\nfreeswitch = %q\ncommand_timeout = \"200ms\"\n[store]\npath = %q\n[log]\nlevel = \"debug\"\n",
-			testkit.FreeAddr(t), testkit.FreeAddr(t), filepath.Join(t.TempDir(), "parkd.db"))
+			addrs[0], addrs[1], filepath.Join(t.TempDir(), "parkd.db"))
 		path := writeFile(t, "serve.toml", config)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()

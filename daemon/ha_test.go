@@ -17,6 +17,7 @@ import (
 	"github.com/parkd/parkd/fsconf"
 	"github.com/parkd/parkd/internal/lease"
 	"github.com/parkd/parkd/internal/pgtest"
+	"github.com/parkd/parkd/internal/testkit"
 	"github.com/parkd/parkd/parking"
 	"github.com/parkd/parkd/store"
 )
@@ -64,29 +65,6 @@ type haNode struct {
 	done   chan error
 }
 
-// freeAddr is a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return freeAddrs(t, 1)[0]
-}
-
-// freeAddrs returns n distinct loopback addresses nothing listens on. The
-// listeners stay open until all n are chosen: closed one by one, the
-// kernel may hand the same port out twice.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		addrs[i] = ln.Addr().String()
-	}
-	return addrs
-}
-
 // haLots: "main" recalls 1 s after parking (the parker answers), "hold"
 // never recalls.
 func haLots() []conf.Lot {
@@ -109,7 +87,7 @@ func newHAPair(t *testing.T, ttl time.Duration) *haPair {
 	t.Helper()
 	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
 	sim.Register("1000", fstest.Endpoint{AnswerAfter: 50 * time.Millisecond})
-	p := &haPair{t: t, sim: sim, dsn: pgtest.DSN(t), nodes: map[string]*haNode{}, addrs: freeAddrs(t, 2)}
+	p := &haPair{t: t, sim: sim, dsn: pgtest.DSN(t), nodes: map[string]*haNode{}, addrs: testkit.FreeAddrs(t, 2)}
 	for i, name := range []string{"a", "b"} {
 		proxy, dsn := pgtest.NewProxy(t, p.dsn)
 		c := startConfig(t, sim, haLots()...)

@@ -38,7 +38,7 @@ func TestE2E_NodePairTakesOver(t *testing.T) {
 		c.Nodes, c.ESL.Node, c.Instance = nodes, node, "parkd-"+node
 		return c
 	}
-	addrsA := freeAddrs(t, 2)
+	addrsA := testkit.FreeAddrs(t, 2)
 	pairA := map[string]*haNode{}
 	actives := make(chan string, 10)
 	for i, name := range []string{"a1", "a2"} {

@@ -199,7 +199,7 @@ func TestE2E_HA_Kill9(t *testing.T) {
 	sim := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond})
 	sim.Register("1000", fstest.Endpoint{AnswerAfter: 20 * time.Millisecond})
 	dir := t.TempDir()
-	sockets := []string{testkit.FreeAddr(t), testkit.FreeAddr(t)}
+	sockets := testkit.FreeAddrs(t, 2)
 	procs := make([]*haProc, 2)
 	for i, name := range []string{"a", "b"} {
 		procs[i] = &haProc{name: name, listen: sockets[i], cfg: filepath.Join(dir, name+".toml")}

@@ -102,7 +102,7 @@ func startNodeSite(t *testing.T) *nodeSite {
 	s.simA.Register("1000", fstest.Endpoint{AnswerAfter: 20 * time.Millisecond})
 	esls := [2]string{s.simA.Addr(), s.simB.Addr()}
 	dir := t.TempDir()
-	s.socketsA = []string{testkit.FreeAddr(t), testkit.FreeAddr(t)}
+	s.socketsA = testkit.FreeAddrs(t, 2)
 	for i, name := range []string{"a1", "a2"} {
 		proxy, dsn := pgtest.NewProxy(t, s.dsn)
 		s.proxies[i] = proxy
