@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/parkd/parkd/daemon"
+	"github.com/parkd/parkd/internal/gcfloor"
 )
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -35,6 +36,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// A floor under the heap's growth between collections: parkd's heap is
+	// small, and with Go's default the collector ran some 13 times a
+	// second at 200 parks a second, in the way of a park now and then
+	// (internal/gcfloor). GOGC or GOMEMLIMIT in the environment win.
+	stopFloor, _ := gcfloor.Start(gcfloor.DefaultFloor)
+	defer stopFloor()
 	if c.HA.Enabled {
 		return servePair(ctx, c, load, logger, sink, hup)
 	}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,6 +117,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile to `FILE` (with --inproc: parkd's and the simulator's)")
 	profileRestart := fs.Bool("profile-restart", false, "with --restart and --cpuprofile: profile only the restart, from parkd's start until it is ready")
 	memProfile := fs.String("memprofile", "", "write this process's allocation profile to `FILE` at the end")
+	traceTo := fs.String("trace", "", "write this process's execution trace (runtime/trace) to `FILE`: with --inproc, where parkd's goroutines waited (go tool trace -pprof=sched FILE)")
 	cfgPath := fs.String("c", "", "drive the parkd already running with this configuration `FILE` (from --print-config) instead of starting one")
 	printConfig := fs.Bool("print-config", false, "print the parkd configuration the scenario and knobs need, and exit")
 	simAddr := fs.String("sim-addr", "", "`HOST:PORT` where the simulator listens for parkd's inbound client, [esl] freeswitch (default "+benchSimAddr+"; with -c the config's)")
@@ -147,6 +149,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			defer pprof.StopCPUProfile()
 		}
+	}
+	if *traceTo != "" {
+		f, err := os.Create(*traceTo)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	if *memProfile != "" {
 		defer func() {

@@ -63,9 +63,11 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	fmt.Fprintf(stderr, "bench %s: %d calls, parkd %s\n", c.Scenario, len(calls), p.describe())
 
 	var (
-		mu                   sync.Mutex
-		parkLat, retrLat     []time.Duration
-		parkOwn, retrOwn     []time.Duration
+		mu               sync.Mutex
+		parkLat, retrLat []time.Duration
+		// The calls' records, for parkd's own time once the run is
+		// over (tracked.own).
+		parkRecs, retrRecs   []*tracked
 		parkTimes, retrTimes []time.Time // completion times
 		nRecall, nAbandon    int
 		ours                 []string // the parked calls' UUIDs: their history rows are the run's
@@ -120,12 +122,12 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 			}
 			if out.park > 0 {
 				parkLat = append(parkLat, out.park)
-				parkOwn = append(parkOwn, out.parkOwn)
+				parkRecs = append(parkRecs, out.parkRec)
 				parkTimes = append(parkTimes, out.parkedAt)
 			}
 			if out.retrieve > 0 {
 				retrLat = append(retrLat, out.retrieve)
-				retrOwn = append(retrOwn, out.retrieveOwn)
+				retrRecs = append(retrRecs, out.retrieveRec)
 				retrTimes = append(retrTimes, out.retrievedAt)
 			}
 			if out.recalled {
@@ -186,9 +188,12 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	r.RetrievesPerS = ratePerS(retrTimes, time.Time{})
 	r.ParkP50, r.ParkP90, r.ParkP99, r.ParkMax = pct(parkLat, 50), pct(parkLat, 90), pct(parkLat, 99), pct(parkLat, 100)
 	r.RetrieveP50, r.RetrieveP90, r.RetrieveP99, r.RetrieveMax = pct(retrLat, 50), pct(retrLat, 90), pct(retrLat, 99), pct(retrLat, 100)
+	tr.mu.Lock()
+	// Now, not as each call finished: by now every answer the simulator
+	// wrote before parkd's last command of a call has been reported.
+	parkOwn, retrOwn := ownTimes(parkRecs), ownTimes(retrRecs)
 	r.ParkOwnP50, r.ParkOwnP99 = pct(parkOwn, 50), pct(parkOwn, 99)
 	r.RetrieveOwnP50, r.RetrieveOwnP99 = pct(retrOwn, 50), pct(retrOwn, 99)
-	tr.mu.Lock()
 	late := slices.Clone(tr.recallLate)
 	recallAt := slices.Clone(tr.recallAt)
 	r.RecallRetries = tr.retries
@@ -265,9 +270,11 @@ func plannedHistory(calls []plannedCall) map[string]int {
 
 // outcome is what the driver saw of one planned call.
 type outcome struct {
-	call                  string // the parked call's UUID, once the simulator made it
-	park, retrieve        time.Duration
-	parkOwn, retrieveOwn  time.Duration // the same without the simulator's time to answer
+	call           string // the parked call's UUID, once the simulator made it
+	park, retrieve time.Duration
+	// The simulator's records of the park's and the retrieve's sockets,
+	// for parkd's own time (tracked.own), reckoned once the run is over.
+	parkRec, retrieveRec  *tracked
 	parkedAt, retrievedAt time.Time
 	recalled, abandoned   bool
 }
@@ -277,6 +284,16 @@ type benchDriver struct {
 	tr     *tracker
 	listen string
 	talk   time.Duration
+}
+
+// ownTimes is parkd's own time for each of recs. Called with tracker.mu
+// held.
+func ownTimes(recs []*tracked) []time.Duration {
+	out := make([]time.Duration, len(recs))
+	for i, r := range recs {
+		out[i] = r.own()
+	}
+	return out
 }
 
 // callTimeout bounds every wait for parkd: far beyond any latency that
@@ -314,7 +331,7 @@ func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
 	}
 	d.tr.mu.Lock()
 	out.park, out.parkedAt = r.doneAt.Sub(r.connectAt), r.doneAt
-	out.parkOwn = out.park - r.simAtDone
+	out.parkRec = r
 	lot, slot, deadline := r.lot, r.slot, r.parkedAt.Add(d.tr.timeouts[r.lot])
 	d.tr.mu.Unlock()
 
@@ -352,7 +369,7 @@ func (d *benchDriver) run(i int, pc plannedCall) (out outcome) {
 		}
 		d.tr.mu.Lock()
 		out.retrieve, out.retrievedAt = rr.doneAt.Sub(rr.connectAt), rr.doneAt
-		out.retrieveOwn = out.retrieve - rr.simAtDone
+		out.retrieveRec = rr
 		d.tr.mu.Unlock()
 		// parkd's uuid_bridge has arrived; check that it worked.
 		if st, err := rc.WaitFor(callTimeout, func(st fstest.ChannelState) bool {

@@ -13,7 +13,7 @@ import (
 
 // tracked is what the simulator saw of one channel. Guarded by tracker.mu.
 type tracked struct {
-	connectAt time.Time     // its socket to parkd connected
+	connectAt time.Time     // the simulator began to dial parkd for it
 	doneAt    time.Time     // parkd's last command for it arrived
 	done      chan struct{} // closed at doneAt
 	lot       string
@@ -22,16 +22,60 @@ type tracked struct {
 	recalled  chan struct{}
 	recalls   int // recall originates placed for it
 
-	// Who has the ball on the call's socket (onCommand, onWrite): the
-	// simulator from a command's arrival until its reply is written, and
-	// for a sendmsg until its CHANNEL_EXECUTE_COMPLETE is. (A sendmsg that
-	// completes no application, such as a hangup, keeps the ball with the
-	// simulator; parkd sends those only to refuse a call.)
-	outstanding int           // commands without a reply yet
-	execs       int           // sendmsg without an EXECUTE_COMPLETE yet
-	ballSince   time.Time     // the simulator has had the ball since
-	simTime     time.Duration // the simulator's time to answer, so far
-	simAtDone   time.Duration // simTime when parkd's last command arrived
+	// What the simulator was asked on the call's socket, in order, for
+	// its time to answer (simTime): a command is the simulator's from its
+	// arrival until its reply is written, and a sendmsg until its
+	// CHANNEL_EXECUTE_COMPLETE is. (A sendmsg that completes no
+	// application, such as a hangup, stays the simulator's; parkd sends
+	// those only to refuse a call.)
+	cmds    []simCmd
+	replied int   // replies written: the first replied of cmds have theirs
+	execs   []int // indexes in cmds of sendmsgs not yet complete, oldest first
+}
+
+// simCmd is one command on a call's socket: when it arrived, and when the
+// simulator was done with it (zero: not yet).
+type simCmd struct {
+	at, end time.Time
+	exec    bool // a sendmsg: done at its EXECUTE_COMPLETE, not its reply
+}
+
+// simTime is the simulator's time to answer between the call's connection
+// and parkd's last command: the time in which some command of parkd's was
+// with it, each from its arrival to its answer, overlaps counted once. A
+// command still unanswered at doneAt counts to doneAt. It is computed from
+// the whole record, not as the hooks come: the simulator's writer reports
+// a reply once its write has returned, which on a busy machine can be
+// after parkd, having read the reply, sent its next command. Called with
+// tracker.mu held, once doneAt is set.
+func (r *tracked) simTime() time.Duration {
+	var sum time.Duration
+	var upTo time.Time // the counted time so far ends here
+	for _, c := range r.cmds {
+		if !c.at.Before(r.doneAt) {
+			break
+		}
+		end := c.end
+		if end.IsZero() || end.After(r.doneAt) {
+			end = r.doneAt
+		}
+		from := c.at
+		if from.Before(upTo) {
+			from = upTo
+		}
+		if end.After(from) {
+			sum += end.Sub(from)
+			upTo = end
+		}
+	}
+	return sum
+}
+
+// own is parkd's own time for the call's park or retrieve: from the
+// connection to parkd's last command, less the simulator's time to
+// answer. Called with tracker.mu held, once doneAt is set.
+func (r *tracked) own() time.Duration {
+	return r.doneAt.Sub(r.connectAt) - r.simTime()
 }
 
 // tracker follows parkd's commands in the simulator (fstest's OnConnect and
@@ -119,9 +163,9 @@ func (t *tracker) onConnect(uuid string, at time.Time) {
 // executeComplete is how an EXECUTE_COMPLETE event's frame shows it.
 var executeComplete = []byte("\nEvent-Name: CHANNEL_EXECUTE_COMPLETE\n")
 
-// onWrite follows the simulator's answers on a call's socket: once every
-// command has its reply and every sendmsg its EXECUTE_COMPLETE, the ball
-// is back with parkd and the simulator's time is counted.
+// onWrite follows the simulator's answers on a call's socket: a reply ends
+// the oldest command without one, and an EXECUTE_COMPLETE the oldest
+// sendmsg still running.
 func (t *tracker) onWrite(conn string, frame []byte, reply bool, at time.Time) {
 	if conn == "in" {
 		return
@@ -133,16 +177,14 @@ func (t *tracker) onWrite(conn string, frame []byte, reply bool, at time.Time) {
 		return
 	}
 	switch {
-	case reply && r.outstanding > 0:
-		r.outstanding--
-	case !reply && r.execs > 0 && bytes.Contains(frame, executeComplete):
-		r.execs--
-	default:
-		return
-	}
-	if r.outstanding == 0 && r.execs == 0 && !r.ballSince.IsZero() {
-		r.simTime += at.Sub(r.ballSince)
-		r.ballSince = time.Time{}
+	case reply && r.replied < len(r.cmds):
+		if c := &r.cmds[r.replied]; !c.exec {
+			c.end = at
+		}
+		r.replied++
+	case !reply && len(r.execs) > 0 && bytes.Contains(frame, executeComplete):
+		r.cmds[r.execs[0]].end = at
+		r.execs = r.execs[1:]
 	}
 }
 
@@ -163,12 +205,14 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 	if conn != "in" {
 		t.mu.Lock()
 		r := t.get(conn)
-		if r.outstanding == 0 && r.execs == 0 {
-			r.ballSince = at
-		}
-		r.outstanding++
-		if strings.HasPrefix(line, "sendmsg") {
-			r.execs++
+		exec := strings.HasPrefix(line, "sendmsg")
+		if isClosed(r.done) {
+			// After parkd's last command (exit, say): nothing to time.
+		} else if exec {
+			r.execs = append(r.execs, len(r.cmds))
+			r.cmds = append(r.cmds, simCmd{at: at, exec: true})
+		} else {
+			r.cmds = append(r.cmds, simCmd{at: at})
 		}
 		t.mu.Unlock()
 	}
@@ -247,7 +291,7 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 			if isClosed(r.done) {
 				return // a second park of the same channel: not in these scenarios
 			}
-			r.doneAt, r.simAtDone = at, r.simTime
+			r.doneAt = at
 			close(r.done)
 			t.parked++
 			t.peakParked = max(t.peakParked, t.parked)
@@ -258,7 +302,7 @@ func (t *tracker) onCommand(conn, line string, at time.Time) {
 			defer t.mu.Unlock()
 			r := t.get(conn)
 			if !isClosed(r.done) {
-				r.doneAt, r.simAtDone = at, r.simTime
+				r.doneAt = at
 				close(r.done)
 			}
 		}

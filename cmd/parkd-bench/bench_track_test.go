@@ -37,8 +37,50 @@ func TestTracker_SimulatorTime(t *testing.T) {
 	if total := r.doneAt.Sub(r.connectAt); total != 15*time.Millisecond {
 		t.Fatalf("end to end %v, want 15ms", total)
 	}
-	if r.simAtDone != 9*time.Millisecond {
-		t.Fatalf("simulator's time %v, want 9ms (2 + 3 + 4)", r.simAtDone)
+	if got := r.simTime(); got != 9*time.Millisecond {
+		t.Fatalf("simulator's time %v, want 9ms (2 + 3 + 4)", got)
+	}
+	if got := r.own(); got != 6*time.Millisecond {
+		t.Fatalf("parkd's own %v, want 6ms", got)
+	}
+}
+
+// Ensure the simulator's time does not depend on the order in which its
+// hooks report: its writer reports a reply once the write has returned,
+// and on a busy machine parkd may have read that reply and sent its next
+// command, even its last, before the report. Counted as each hook came,
+// such a call's whole wait on the simulator was parkd's own (a park of
+// 0.76 ms end to end counted as 0.76 ms own, with 0.46 ms of it the
+// simulator's). Pipelined commands overlap and count once.
+func TestTracker_SimulatorTimeLateReports(t *testing.T) {
+	const call = "5e7c0a00-0000-4000-8000-0000000000a1"
+	t0 := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	tr := newTracker(map[string]time.Duration{"main": time.Minute}, 0)
+	tr.onConnect(call, ms(0))
+	tr.onCommand(call, "connect", ms(1))        // parkd: 1 ms
+	tr.onCommand(call, "myevents plain", ms(1)) // the setup, posted behind it
+	tr.onCommand(call, "linger 30", ms(1))
+	// parkd reads the connect reply (written at 4) and sends the park's
+	// two commands in one write; the simulator reports its replies after.
+	tr.onCommand(call, "api uuid_setvar_multi "+call+" parkd_lot=main;parkd_slot=201;parkd_parked_at=2026-11-22T06:00:00.000Z", ms(6))
+	tr.onCommand(call, "api uuid_transfer "+call+" endless_playback:local_stream://moh inline", ms(6)) // done
+	tr.onWrite(call, nil, true, ms(4))                                                                 // connect: simulator 3 ms
+	tr.onWrite(call, nil, true, ms(5))                                                                 // myevents
+	tr.onWrite(call, nil, true, ms(5))                                                                 // linger: the setup overlaps the connect; 1 ms more
+	tr.onWrite(call, nil, true, ms(7))                                                                 // after done: not counted
+
+	r := tr.rec(call)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if !isClosed(r.done) || !r.doneAt.Equal(ms(6)) {
+		t.Fatalf("done at %v, want the transfer's arrival at 6 ms", r.doneAt)
+	}
+	if got := r.simTime(); got != 4*time.Millisecond {
+		t.Fatalf("simulator's time %v, want 4ms (connect 1-4, setup to 5)", got)
+	}
+	if got := r.own(); got != 2*time.Millisecond {
+		t.Fatalf("parkd's own %v, want 2ms (0-1 and 5-6)", got)
 	}
 }
 

@@ -56,13 +56,16 @@ type Options struct {
 	// OnCommand, if set, is called with every command line a client sends,
 	// as soon as it is read and before the switch acts on it: conn is "in"
 	// for an inbound event socket and the controlled channel's UUID for an
-	// outbound one. It runs on the connection's reader and must neither
-	// block nor call the Switch. Load tools use it to time the code under
-	// test; it changes nothing the switch does.
+	// outbound one. at is when the command arrived, not when the switch got
+	// round to reading it: on Linux the kernel's receive time of the read
+	// that carried its last byte (SO_TIMESTAMPNS), elsewhere the read's
+	// time. It runs on the connection's reader and must neither block nor
+	// call the Switch. Load tools use it to time the code under test; it
+	// changes nothing the switch does.
 	OnCommand func(conn, line string, at time.Time)
-	// OnConnect, if set, is called when Call's TCP connection to the code
-	// under test is made, with the channel's UUID; the same rules as
-	// OnCommand apply.
+	// OnConnect, if set, is called once Call's TCP connection to the code
+	// under test is made, with the channel's UUID and the time the dial
+	// began; the same rules as OnCommand apply.
 	OnConnect func(uuid string, at time.Time)
 	// OnWrite, if set, is called with every frame the switch writes to a
 	// client, once written: conn as for OnCommand, reply true for a

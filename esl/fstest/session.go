@@ -149,9 +149,13 @@ func (ch *Channel) runBefore(actions []string) error {
 // dial FreeSWITCH makes, then the outbound session. If the dial fails the
 // socket app returns and the dialplan goes on. Called without s.mu.
 func (s *Switch) dialSocket(ch *Channel, sa *app, addr string) error {
+	// The time before the dial, not after: the code under test may have
+	// accepted and answered before this goroutine runs again, and that
+	// time is the client's.
+	dialAt := time.Now()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err == nil && s.opts.OnConnect != nil {
-		s.opts.OnConnect(ch.uuid, time.Now())
+		s.opts.OnConnect(ch.uuid, dialAt)
 	}
 
 	s.mu.Lock()
@@ -242,7 +246,8 @@ func (s *Switch) acceptLoop() {
 // serve reads commands from one connection until it ends.
 func (s *Switch) serve(c *conn) {
 	defer s.wg.Done()
-	r := esl.NewReader(c.nc)
+	src := newArrivalReader(c.nc, s.opts.OnCommand != nil)
+	r := esl.NewReader(src)
 	_ = c.nc.SetReadDeadline(time.Now().Add(s.opts.ConnectTimeout))
 	first := true
 	for {
@@ -251,7 +256,7 @@ func (s *Switch) serve(c *conn) {
 			break
 		}
 		if s.opts.OnCommand != nil {
-			s.opts.OnCommand(c.hookLabel(), strings.TrimSpace(cmd.Line), time.Now())
+			s.opts.OnCommand(c.hookLabel(), strings.TrimSpace(cmd.Line), src.arrived())
 		}
 		if first && !c.inbound {
 			first = false
