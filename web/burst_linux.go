@@ -267,12 +267,16 @@ func (t *threadWriter) tid() int { return int(C.parkd_burster_tid(t.b)) }
 
 // close stops the thread and frees what it used.
 func (t *threadWriter) close() {
+	if t.b == nil {
+		return // closed
+	}
 	C.parkd_burster_post(t.b, nil, nil, 0, 2)
 	if t.wait() != nil {
 		return // the thread may still use it: leaked, not freed under it
 	}
 	t.done.Close()
 	C.parkd_burster_free(t.b)
+	t.b = nil
 	t.free()
 }
 

@@ -5,11 +5,14 @@ package web
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // sockPair is a loopback TCP connection: w is the side a burst writes
@@ -179,6 +182,32 @@ func TestBurstWriters_ClosedSocketFails(t *testing.T) {
 			}
 			if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 				t.Fatalf("error %v, want a reset or a broken pipe", err)
+			}
+		})
+	}
+}
+
+// Ensure the Hub keeps its streams' order and backlog with every burst
+// writer: a reader whose socket filled gets every event in order, none
+// twice, once it reads again.
+func TestEvents_DirectSlowReaderEveryWriter(t *testing.T) {
+	for name := range burstWriters() {
+		t.Run(name, func(t *testing.T) {
+			le := newLiveEnv(t, 0)
+			if name == "poller" {
+				le.hub.newWriter = func(zerolog.Logger) burstWriter { return pollerWriter{} }
+			} // else the system's own, which the Hub closes
+			le.hub.onDirect = func(c net.Conn) { _ = c.(*net.TCPConn).SetWriteBuffer(2048) }
+			rs := le.openRaw(superTok)
+			var ids []int64
+			for i := range 120 {
+				ids = append(ids, le.park(fmt.Sprintf("call-%d", i), "main", 201+i))
+			}
+			for _, id := range ids {
+				le.wantRow(rs.s.next(), id)
+			}
+			if n := le.hub.Dropped(); n != 0 {
+				t.Fatalf("%d clients dropped", n)
 			}
 		})
 	}
