@@ -22,6 +22,7 @@ type directStream struct {
 	mu      sync.Mutex
 	conn    net.Conn
 	raw     syscall.RawConn // nil until open
+	fd      int             // raw's descriptor; open while mu is held and closed is false
 	closed  bool
 	last    int64    // the last history row ID written: later rows only
 	held    []*frame // fanned out before open
@@ -38,71 +39,206 @@ func (d *directStream) open(conn net.Conn, last int64) error {
 	if err != nil {
 		return fmt.Errorf("live events: %w", err)
 	}
+	fd := -1
+	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return fmt.Errorf("live events: %w", err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return errors.New("live events: stream already closed")
 	}
-	d.conn, d.raw, d.last = conn, raw, last
+	d.conn, d.raw, d.fd, d.last = conn, raw, fd, last
 	return nil
 }
 
 // close closes the connection (the handler's read returns) and forgets
-// what was waiting; later writes do nothing.
+// what was waiting; later writes do nothing. The connection is closed
+// under mu: a burst writing d's descriptor holds mu, so the descriptor
+// cannot be closed, and its number reused, under the burst's feet.
 func (d *directStream) close() {
 	d.mu.Lock()
-	conn := d.conn
+	defer d.mu.Unlock()
 	d.closed, d.held, d.pending = true, nil, nil
-	d.mu.Unlock()
-	if conn != nil {
-		conn.Close()
+	if d.conn != nil {
+		d.conn.Close()
 	}
 }
 
-// writeDirect writes what d has waiting and frames (the history rows after
-// d.last only), without blocking, from the Hub's goroutine. left: bytes
-// are still waiting for the socket. An error means d is to be dropped.
-// keepalive: frames is the keepalive comment, written only to an idle
-// stream.
-func (h *Hub) writeDirect(d *directStream, frames []*frame, keepalive bool) (left bool, err error) {
+// directWrite is one direct stream's share of a fan-out's burst: its
+// bytes, arena[off:off+n] of the burst's arena, and what became of them.
+// The stream's mutex is held from queueDirect to finishBurst, so that its
+// connection, and with it its file descriptor, stays open meanwhile.
+type directWrite struct {
+	c      *subscriber
+	fd     int // the stream's socket
+	raw    syscall.RawConn
+	off, n int
+	took   int   // set by the burst writer: bytes the socket took
+	err    error // set by the burst writer: the write failed (not a full socket)
+}
+
+// burst is a fan-out's writes to its direct streams, done together by a
+// burstWriter once the fan-out has gathered them.
+type burst struct {
+	arena  []byte // every stream's bytes, back to back
+	writes []directWrite
+
+	// The fan-out's frames, written once in arena for every stream that
+	// gets exactly them (no bytes left from before, every row new to it).
+	frames    []*frame
+	sharedOff int // -1: not in arena yet
+	sharedN   int
+	ids       frameIDs
+}
+
+// frameIDs is what a fan-out's frames say about history row IDs: whether
+// the rows come in ascending order, and the first and the last.
+type frameIDs struct {
+	ascending   bool
+	first, last int64 // 0: no row
+}
+
+func idsOf(fs []*frame) frameIDs {
+	ids := frameIDs{ascending: true}
+	for _, f := range fs {
+		if f.id == 0 {
+			continue
+		}
+		if ids.first == 0 {
+			ids.first = f.id
+		} else if f.id <= ids.last {
+			ids.ascending = false
+		}
+		ids.last = f.id
+	}
+	return ids
+}
+
+// reset makes b empty for a fan-out of frames.
+func (b *burst) reset(frames []*frame) {
+	b.arena = b.arena[:0]
+	clear(b.writes) // drop the subscribers and conns for the collector
+	b.writes = b.writes[:0]
+	b.frames, b.sharedOff, b.ids = frames, -1, idsOf(frames)
+}
+
+// queueDirect adds what d has waiting and frames (the history rows after
+// d.last only) to b. A stream with bytes to write stays locked until
+// finishBurst. left: bytes are still waiting (a keepalive skipped a
+// stream with a backlog). An error means d is to be dropped. keepalive:
+// frames is the keepalive comment, written only to an idle stream.
+func (b *burst) queueDirect(c *subscriber, frames []*frame, keepalive bool) (left bool, err error) {
+	d := c.direct
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	switch {
 	case d.closed:
+		d.mu.Unlock()
 		return false, nil
 	case d.raw == nil: // the handler is still replaying
 		if !keepalive {
 			d.held = append(d.held, frames...)
 		}
-		if len(d.held) > maxHeldFrames {
+		n := len(d.held)
+		d.mu.Unlock()
+		if n > maxHeldFrames {
 			return false, errFellBehind
 		}
 		return false, nil
 	case keepalive && len(d.pending) > 0:
+		d.mu.Unlock()
 		return true, nil
 	}
-	buf := append(h.scratch[:0], d.pending...)
-	buf, d.last = appendFrameBytes(buf, d.held, d.last)
-	buf, d.last = appendFrameBytes(buf, frames, d.last)
+	w := directWrite{c: c, fd: d.fd, raw: d.raw}
+	if b.shares(d, frames) {
+		if b.sharedOff < 0 {
+			b.sharedOff = len(b.arena)
+			b.arena, _ = appendFrameBytes(b.arena, frames, 0)
+			b.sharedN = len(b.arena) - b.sharedOff
+		}
+		w.off, w.n = b.sharedOff, b.sharedN
+		if b.ids.last != 0 {
+			d.last = b.ids.last
+		}
+	} else {
+		w.off = len(b.arena)
+		b.arena = append(b.arena, d.pending...)
+		b.arena, d.last = appendFrameBytes(b.arena, d.held, d.last)
+		b.arena, d.last = appendFrameBytes(b.arena, frames, d.last)
+		w.n = len(b.arena) - w.off
+	}
 	d.held = nil
-	defer func() { h.scratch = buf[:0] }()
-	if len(buf) == 0 {
+	if w.n == 0 {
+		d.mu.Unlock()
 		return false, nil
 	}
-	n, err := writeNonBlocking(d.raw, buf)
-	if err != nil {
-		return false, err
-	}
-	rest := buf[n:]
-	if len(rest) > h.backlog {
-		return false, errFellBehind
-	}
-	if len(rest) == 0 && cap(d.pending) > 64<<10 {
-		d.pending = nil // give back a drained backlog's memory
-	}
-	d.pending = append(d.pending[:0], rest...)
-	return len(rest) > 0, nil
+	b.writes = append(b.writes, w)
+	return false, nil
 }
+
+// shares reports whether d gets exactly the fan-out's frames: nothing
+// waits for it and every row in them is new to it.
+func (b *burst) shares(d *directStream, frames []*frame) bool {
+	if len(d.pending) > 0 || len(d.held) > 0 || len(frames) != len(b.frames) || len(frames) == 0 || &frames[0] != &b.frames[0] {
+		return false
+	}
+	return b.ids.ascending && (b.ids.first == 0 || b.ids.first > d.last)
+}
+
+// finishBurst keeps what each stream's socket did not take for later and
+// unlocks the streams. It returns the streams to drop (a failed write, or
+// a backlog past the bound) and whether bytes are still waiting.
+func (b *burst) finishBurst(backlog int, drops []dropped) ([]dropped, bool) {
+	stalled := false
+	for i := range b.writes {
+		w := &b.writes[i]
+		d := w.c.direct
+		rest := b.arena[w.off+w.took : w.off+w.n]
+		err := w.err
+		if err == nil && len(rest) > backlog {
+			err = errFellBehind
+		}
+		if err == nil {
+			if len(rest) == 0 && cap(d.pending) > 64<<10 {
+				d.pending = nil // give back a drained backlog's memory
+			}
+			d.pending = append(d.pending[:0], rest...)
+			stalled = stalled || len(rest) > 0
+		}
+		d.mu.Unlock()
+		if err != nil {
+			drops = append(drops, dropped{w.c, err})
+		}
+	}
+	return drops, stalled
+}
+
+// dropped is a stream to cut off, and why.
+type dropped struct {
+	c   *subscriber
+	why error
+}
+
+// burstWriter writes a burst's bytes to their sockets without blocking,
+// setting each write's took and err.
+type burstWriter interface {
+	write(arena []byte, ws []directWrite)
+	close()
+}
+
+// pollerWriter writes a burst from the calling goroutine, one
+// non-blocking write(2) per stream through the runtime's poller: the
+// writer where no other is built, and the fallback.
+type pollerWriter struct{}
+
+func (pollerWriter) write(arena []byte, ws []directWrite) {
+	for i := range ws {
+		w := &ws[i]
+		w.took, w.err = writeNonBlocking(w.raw, arena[w.off:w.off+w.n])
+	}
+}
+
+func (pollerWriter) close() {}
 
 // appendFrameBytes adds fs to b but for the history rows the client has
 // (replayed, or before its Last-Event-ID), and returns the last row ID

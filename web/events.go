@@ -183,7 +183,13 @@ func (s *Server) directEvents(w http.ResponseWriter, r *http.Request, p principa
 		writeError(w, http.StatusInternalServerError, "live events unavailable")
 		return
 	}
-	defer conn.Close()
+	// The Hub's writer uses the connection's descriptor without the net
+	// package's reference to it, so the connection is closed through the
+	// Hub (unsubscribe), which waits for a burst that writes it.
+	defer func() {
+		s.events.unsubscribe(sub)
+		conn.Close()
+	}()
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	_ = h.Write(&head) // a bytes.Buffer takes every write

@@ -59,11 +59,13 @@ const DefaultDirectBacklog = 256 << 10
 // up from the history). Every event is encoded once, whatever the number
 // of clients.
 //
-// Plain HTTP/1.1 streams are direct: the Hub's goroutine writes them
-// itself, with non-blocking writes, so a fan-out to a thousand boards
-// wakes no goroutine. (Running it on a thread at a lower OS priority was
-// tried and dropped: a descheduled thread holding one of the two Ps made
-// parks and events later, not earlier; BENCHMARKS.md.)
+// Plain HTTP/1.1 streams are direct: the Hub writes them itself, with
+// non-blocking writes, so a fan-out to a thousand boards wakes no
+// goroutine. A fan-out gathers every direct stream's bytes into one
+// burst, which a burstWriter writes: on Linux with cgo a thread of lower
+// OS priority that is none of the runtime's, so the burst holds neither
+// a P nor a core a park wants (burst_linux.go); elsewhere the Hub's
+// goroutine.
 // Other streams (TLS, HTTP/2) get their events over a channel and are
 // written by their handler's goroutine.
 type Hub struct {
@@ -75,8 +77,10 @@ type Hub struct {
 
 	onDirect func(net.Conn) // tests: shrinks a direct stream's socket buffer
 
-	scratch []byte      // the fan-out's buffer for a direct stream's bytes; only fanOutLoop uses it
-	flush   atomic.Bool // a direct stream became ready or has bytes left: fan out even with no event
+	burst     burst                            // the fan-out's writes to direct streams; only fanOutLoop uses it
+	writer    burstWriter                      // writes them; made at the first burst, closed when fanOutLoop ends
+	newWriter func(zerolog.Logger) burstWriter // newBurstWriter; tests choose
+	flush     atomic.Bool                      // a direct stream became ready or has bytes left: fan out even with no event
 
 	qmu     sync.Mutex // guards queued
 	queued  []*frame
@@ -121,7 +125,7 @@ func newHub(log zerolog.Logger, buffer int, every time.Duration) *Hub {
 	if buffer <= 0 {
 		buffer = DefaultEventBuffer
 	}
-	h := &Hub{log: log, buffer: buffer, every: every, backlog: DefaultDirectBacklog, ticker: realTicker,
+	h := &Hub{log: log, buffer: buffer, every: every, backlog: DefaultDirectBacklog, ticker: realTicker, newWriter: newBurstWriter,
 		wake: make(chan struct{}, 1), clients: map[*subscriber]struct{}{}, done: make(chan struct{})}
 	return h
 }
@@ -232,6 +236,11 @@ func (h *Hub) fanOutLoop(tick Ticker) {
 	}
 	keepalive, stop := tick(KeepaliveEvery)
 	defer stop()
+	defer func() {
+		if h.writer != nil {
+			h.writer.close()
+		}
+	}()
 	// retry fires while a direct stream has bytes its socket did not take:
 	// they go out when it has drained, with or without new events.
 	retry := time.NewTimer(time.Hour)
@@ -284,6 +293,8 @@ func (h *Hub) fanOut(frames []*frame, keepalive bool) (stalled bool) {
 	if len(frames) == 0 && !flush {
 		return false
 	}
+	h.burst.reset(frames)
+	var drops []dropped
 	woken := 0
 	for _, c := range h.snapshot() {
 		if c.direct != nil {
@@ -291,9 +302,9 @@ func (h *Hub) fanOut(frames []*frame, keepalive bool) (stalled bool) {
 			if !keepalive {
 				batch = visible(frames, c.sees)
 			}
-			left, err := h.writeDirect(c.direct, batch, keepalive)
+			left, err := h.burst.queueDirect(c, batch, keepalive)
 			if err != nil {
-				h.drop(c, err)
+				drops = append(drops, dropped{c, err})
 			}
 			stalled = stalled || left
 			continue
@@ -314,9 +325,22 @@ func (h *Hub) fanOut(frames []*frame, keepalive bool) (stalled bool) {
 			continue
 		default:
 		}
-		h.drop(c, errFellBehind)
+		drops = append(drops, dropped{c, errFellBehind})
 	}
-	return stalled
+	if len(h.burst.writes) > 0 {
+		if h.writer == nil {
+			h.writer = h.newWriter(h.log)
+		}
+		h.writer.write(h.burst.arena, h.burst.writes)
+	}
+	drops, left := h.burst.finishBurst(h.backlog, drops)
+	// Dropped only now: the burst held its streams' locks until
+	// finishBurst, and drop takes the Hub's, which Close holds while it
+	// takes the streams'.
+	for _, x := range drops {
+		h.drop(x.c, x.why)
+	}
+	return stalled || left
 }
 
 // drop cuts a client off (once), for falling behind or a broken socket.

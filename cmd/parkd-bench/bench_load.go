@@ -152,6 +152,8 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 		mu.Lock()
 		r.Board.ParkP99Without = parkP99In(parkLat, parkTimes, r.Board.phaseA)
 		r.Board.ParkP99With = parkP99In(parkLat, parkTimes, r.Board.phaseB)
+		r.Board.ParkOwnP99Without = parkP99In(parkOwn, parkTimes, r.Board.phaseA)
+		r.Board.ParkOwnP99With = parkP99In(parkOwn, parkTimes, r.Board.phaseB)
 		mu.Unlock()
 	}
 	tr.mu.Lock()

@@ -1,0 +1,63 @@
+//go:build linux && cgo
+
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// burstWriters is every burst writer this system has, each made for a
+// test and closed after it.
+func burstWriters() map[string]func(*testing.T) burstWriter {
+	return map[string]func(*testing.T) burstWriter{
+		"poller": func(*testing.T) burstWriter { return pollerWriter{} },
+		"thread": func(t *testing.T) burstWriter {
+			w, err := newThreadWriter()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(w.close)
+			return w
+		},
+	}
+}
+
+// Ensure the writer's thread runs burstNicer nicer than the process's
+// other threads, and ends when the writer is closed.
+func TestThreadWriter_NicerThreadEndsAtClose(t *testing.T) {
+	w, err := newThreadWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the writer's thread to run", func() bool { return w.tid() != 0 })
+	task := fmt.Sprintf("/proc/self/task/%d", w.tid())
+	nice := func(task string) int {
+		t.Helper()
+		stat, err := os.ReadFile(task + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The fields after the command's closing parenthesis: the nice
+		// value is the 19th of the line, the 17th of these.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		n, err := strconv.Atoi(f[16])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	want := min(nice("/proc/thread-self")+burstNicer, 19)
+	waitFor(t, "the thread's priority", func() bool { return nice(task) == want })
+	w.close()
+	waitFor(t, "the writer's thread to end", func() bool {
+		_, err := os.Stat(task)
+		return errors.Is(err, fs.ErrNotExist)
+	})
+}
