@@ -152,8 +152,6 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 		mu.Lock()
 		r.Board.ParkP99Without = parkP99In(parkLat, parkTimes, r.Board.phaseA)
 		r.Board.ParkP99With = parkP99In(parkLat, parkTimes, r.Board.phaseB)
-		r.Board.ParkOwnP99Without = parkP99In(parkOwn, parkTimes, r.Board.phaseA)
-		r.Board.ParkOwnP99With = parkP99In(parkOwn, parkTimes, r.Board.phaseB)
 		mu.Unlock()
 	}
 	tr.mu.Lock()
@@ -196,6 +194,11 @@ func benchLoad(ctx context.Context, c benchConfig, stderr io.Writer) (*benchResu
 	parkOwn, retrOwn := ownTimes(parkRecs), ownTimes(retrRecs)
 	r.ParkOwnP50, r.ParkOwnP99 = pct(parkOwn, 50), pct(parkOwn, 99)
 	r.RetrieveOwnP50, r.RetrieveOwnP99 = pct(retrOwn, 50), pct(retrOwn, 99)
+	if board != nil {
+		// parkOwn follows parkRecs, which follows parkTimes.
+		r.Board.ParkOwnP99Without = parkP99In(parkOwn, parkTimes, r.Board.phaseA)
+		r.Board.ParkOwnP99With = parkP99In(parkOwn, parkTimes, r.Board.phaseB)
+	}
 	late := slices.Clone(tr.recallLate)
 	recallAt := slices.Clone(tr.recallAt)
 	r.RecallRetries = tr.retries
