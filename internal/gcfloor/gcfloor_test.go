@@ -66,7 +66,7 @@ func TestTuner_Cycles(t *testing.T) {
 		wantSets int
 	}{
 		{3 * mb, 875, 1},
-		{3 * mb, 875, 1}, // unchanged: not set again
+		{3 * mb, 875, 1},  // unchanged: not set again
 		{64 * mb, 100, 2}, // a big heap: back to the base
 		{16 * mb, 200, 3},
 	} {
