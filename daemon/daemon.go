@@ -96,6 +96,9 @@ type Main struct {
 	notReady error // why Ready fails; nil when ready
 
 	haltOnce sync.Once // Halt (lease.go) acts once
+	// storeOnce closes the store once (closeStore); storeErr is its error.
+	storeOnce sync.Once
+	storeErr  error
 }
 
 // DefaultShutdownTimeout bounds Close when ShutdownTimeout is not set.
@@ -337,10 +340,15 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
-// closeStore closes the database, then lets its lock go.
+// closeStore closes the database, then lets its lock go. Only the first
+// call acts; the others wait for it and return its error (a Close after
+// Halt, whose background close may still be under way).
 func (m *Main) closeStore() error {
-	err := m.DB.Close()
-	return errors.Join(err, m.lock.release())
+	m.storeOnce.Do(func() {
+		err := m.DB.Close()
+		m.storeErr = errors.Join(err, m.lock.release())
+	})
+	return m.storeErr
 }
 
 // HistoryCommitEvery is parking.Service.CommitEvery for the daemon: under

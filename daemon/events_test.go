@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -272,6 +274,34 @@ func TestE2E_EventsShutdown(t *testing.T) {
 	for i, s := range streams {
 		if _, err := s.r.ReadString('\n'); err == nil {
 			t.Fatalf("stream %d still open after Close", i)
+		}
+	}
+}
+
+// Ensure a daemon halted for a lost lease ends the board's live streams
+// (and its Hub, with the writer thread): a board then reconnects to the
+// parkd that has the lease instead of hearing keepalives from one that no
+// longer acts. Halt closes the HTTP server without its shutdown hooks,
+// where the Hub used to be closed.
+func TestE2E_EventsHalt(t *testing.T) {
+	h := eventsHarness(t, false)
+	streams := []*sseStream{h.events(nil, ""), h.events(nil, "")}
+	h.m.Halt()
+	for i, s := range streams {
+		// A stream left open gets keepalives until the request's
+		// one-minute timeout ends it: that error is not the server's
+		// close, and fails.
+		for {
+			l, err := s.r.ReadString('\n')
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				break // the server closed it
+			}
+			if err != nil {
+				t.Fatalf("stream %d: %v, not closed by the server after Halt", i, err)
+			}
+			if !strings.HasPrefix(l, ":") && l != "\n" {
+				t.Fatalf("stream %d: %q after Halt", i, l)
+			}
 		}
 	}
 }

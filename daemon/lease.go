@@ -211,6 +211,13 @@ func (m *Main) halt() {
 	if m.web != nil {
 		_ = m.web.Close()
 	}
+	if m.events != nil {
+		// Close runs no shutdown hook, where the Hub is closed: its
+		// streams (taken over from the server) would stay open, the
+		// boards would not reconnect to the active parkd, and its
+		// writer thread would outlive the term.
+		m.events.Close()
+	}
 	m.wg.Wait()
 	// Closing a connection to a database that cannot be reached waits
 	// for the driver's timeout (5 s): the store closes on its own.

@@ -584,10 +584,15 @@ func TestService_Retrieve_DuringPark(t *testing.T) {
 				if tc.hangUp {
 					svc.Hangup(ctx, "c", "NORMAL_CLEARING")
 				}
+				ended := time.Now()
 				close(music)
 				<-parked
 				if err := <-retrieved; !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 					t.Fatalf("retrieve err=%v, want %v", err, tc.want)
+				}
+				// At once: woken by the park's end, not by MaxParkWait.
+				if waited := time.Since(ended); waited != 0 {
+					t.Fatalf("the retriever waited %s after the park ended", waited)
 				}
 				if got := r.calls(); !slices.Equal(got, tc.calls) {
 					t.Fatalf("retriever calls=%q, want %q", got, tc.calls)

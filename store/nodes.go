@@ -322,10 +322,14 @@ func (db *DB) MoveClaim(ctx context.Context, call parking.CallID, domain, lot st
 }
 
 // sqlUnrecordedParks selects the calls a node holds whose parked row is
-// missing: the call has no history row since it was parked.
+// missing: the call has no history row since it was parked. It locks
+// them: a survivor's LoseNode of the same node waits for the rows to be
+// written, and if LoseNode came first, the calls it deleted are skipped
+// rather than parked again.
 const sqlUnrecordedParks = `SELECT ` + occupantColumns + ` FROM occupancy o
 	WHERE node = ? AND NOT EXISTS (SELECT 1 FROM history h WHERE h.call_uuid = o.call_uuid AND h.at >= o.parked_at)
-	ORDER BY parked_at, slot`
+	ORDER BY parked_at, slot
+	FOR UPDATE OF o`
 
 // RecordUnrecordedParks writes the parked row of every call db's node
 // holds that has none, and returns those calls. A parkd of a node claims

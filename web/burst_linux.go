@@ -214,6 +214,12 @@ func (t *threadWriter) write(arena []byte, ws []directWrite) {
 	if len(ws) == 0 {
 		return
 	}
+	if t.b == nil {
+		// Closed, or its thread lost (below): the Hub's goroutine
+		// writes.
+		pollerWriter{}.write(arena, ws)
+		return
+	}
 	if len(arena) > t.size {
 		C.free(t.arena)
 		t.size = max(len(arena), 2*t.size, 64<<10)
@@ -237,10 +243,15 @@ func (t *threadWriter) write(arena []byte, ws []directWrite) {
 	C.parkd_burster_post(t.b, (*C.char)(t.arena), t.ws, C.int(len(ws)), 1)
 	if err := t.wait(); err != nil {
 		// The thread's eventfd failed, which it does not: the thread may
-		// still be writing, so nothing it was handed can be trusted or
-		// freed. Report every write as failed.
+		// still be writing, so what it was handed is left to it (leaked,
+		// never freed or reused under it) and the writer is given up.
+		// Every write counts as not done and none as failed: a failed
+		// one would drop its stream and close its descriptor, whose
+		// number the thread might then write to once reused (a socket
+		// to the switch, say). Later bursts go from the Hub's goroutine.
+		t.b, t.arena, t.ws, t.size, t.cap = nil, nil, nil, 0, 0
 		for i := range ws {
-			ws[i].took, ws[i].err = 0, err
+			ws[i].took, ws[i].err = 0, nil
 		}
 		return
 	}
@@ -249,6 +260,11 @@ func (t *threadWriter) write(arena []byte, ws []directWrite) {
 		if e := cw[i].err; e != 0 {
 			ws[i].err = fmt.Errorf("live events: write: %w", syscall.Errno(e))
 		}
+	}
+	if t.size > shrinkArenaAbove {
+		// A burst of backlogs (boards that stalled together) is not
+		// the usual size: give its memory back.
+		t.free()
 	}
 }
 

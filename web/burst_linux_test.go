@@ -61,3 +61,40 @@ func TestThreadWriter_NicerThreadEndsAtClose(t *testing.T) {
 		return errors.Is(err, fs.ErrNotExist)
 	})
 }
+
+// Ensure a burst larger than shrinkArenaAbove (boards that stalled
+// together) does not keep its C memory for good, while a usual burst's is
+// kept for the next; and that a closed writer's bursts still go out, from
+// the caller.
+func TestThreadWriter_GivesBackALargeBurst(t *testing.T) {
+	w, err := newThreadWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newSockPair(t)
+	small := pattern(1000)
+	w.write(small, []directWrite{p.write(0, len(small))})
+	if w.size == 0 {
+		t.Fatal("a usual burst's memory was not kept")
+	}
+	p.readN(t, len(small))
+	large := pattern(shrinkArenaAbove + 1)
+	ws := []directWrite{p.write(0, 10)} // the rest of the arena is other streams'
+	w.write(large, ws)
+	if ws[0].took != 10 || ws[0].err != nil {
+		t.Fatalf("took %d, %v", ws[0].took, ws[0].err)
+	}
+	if w.size != 0 || w.arena != nil {
+		t.Fatalf("%d bytes of C memory kept after a burst of %d", w.size, len(large))
+	}
+	p.readN(t, 10)
+	w.close()
+	ws = []directWrite{p.write(0, 5)}
+	w.write(small, ws)
+	if ws[0].took != 5 || ws[0].err != nil {
+		t.Fatalf("closed writer: took %d, %v", ws[0].took, ws[0].err)
+	}
+	if got := p.readN(t, 5); string(got) != string(small[:5]) {
+		t.Fatalf("read %q", got)
+	}
+}

@@ -212,3 +212,18 @@ func TestEvents_DirectSlowReaderEveryWriter(t *testing.T) {
 		})
 	}
 }
+
+// Ensure a burst's Go arena is not kept past a large burst either.
+func TestBurst_ResetGivesBackALargeArena(t *testing.T) {
+	var b burst
+	b.arena = make([]byte, 0, shrinkArenaAbove+1)
+	b.reset(nil)
+	if cap(b.arena) != 0 {
+		t.Fatalf("kept %d bytes", cap(b.arena))
+	}
+	b.arena = make([]byte, 10, 4096)
+	b.reset(nil)
+	if cap(b.arena) != 4096 || len(b.arena) != 0 {
+		t.Fatalf("usual arena: len %d cap %d, want 0 and 4096 kept", len(b.arena), cap(b.arena))
+	}
+}

@@ -115,9 +115,18 @@ func idsOf(fs []*frame) frameIDs {
 	return ids
 }
 
+// shrinkArenaAbove is the size past which a burst's bytes are not kept
+// for the next burst: a usual fan-out's frames for 1,000 streams are far
+// smaller, and boards that stalled together can leave up to the backlog
+// bound each.
+const shrinkArenaAbove = 1 << 20
+
 // reset makes b empty for a fan-out of frames.
 func (b *burst) reset(frames []*frame) {
 	b.arena = b.arena[:0]
+	if cap(b.arena) > shrinkArenaAbove {
+		b.arena = nil // a burst of backlogs once: not kept for good
+	}
 	clear(b.writes) // drop the subscribers and conns for the collector
 	b.writes = b.writes[:0]
 	b.frames, b.sharedOff, b.ids = frames, -1, idsOf(frames)

@@ -7,7 +7,7 @@
 // events, the history), so at 200 parks a second the collector ran about 13
 // times a second: 5% of the time a collection was under way, one park in
 // eleven overlapped one, and a quarter of the slowest 1% did (BENCHMARKS.md,
-// issue 16). A floor lets the heap grow by at least Floor bytes between
+// issue 16). A floor lets the heap grow by about Floor bytes between
 // collections, so a small heap is collected some ten times less often; a
 // large one (50,000 parked, about 100 MB live) is not affected, since
 // doubling it already adds more than the floor.
@@ -29,14 +29,25 @@ const DefaultFloor = 32 << 20
 // maxPercent bounds the GOGC the floor sets, for a heap of almost nothing.
 const maxPercent = 100_000
 
-// Percent returns the GOGC that lets a heap of live bytes grow by at least
+// heapMinimum is the runtime's least heap goal at GOGC 100; it scales
+// with GOGC (runtime/mgcpacer.go, setGCPercent: 4 MiB × GOGC/100).
+const heapMinimum = 4 << 20
+
+// Percent returns the GOGC that lets a heap of live bytes grow by about
 // floor before the next collection, and never less than base (the GOGC the
-// process would otherwise run with): the heap goal is live × (1 + GOGC/100).
+// process would otherwise run with). The heap goal is the larger of
+// live × (1 + GOGC/100) and the runtime's minimum, 4 MiB × GOGC/100: for a
+// heap under 4 MiB the minimum decides, so GOGC is held where it puts the
+// goal at live + floor, not above it (a heap of 1 MB would otherwise get a
+// goal of some 128 MB).
 func Percent(live, floor uint64, base int) int {
 	if live == 0 {
 		live = 1
 	}
 	p := (floor*100 + live - 1) / live // ceil(100 × floor / live)
+	if byMinimum := (live + floor) * 100 / heapMinimum; p > byMinimum {
+		p = byMinimum
+	}
 	if p > maxPercent {
 		p = maxPercent
 	}

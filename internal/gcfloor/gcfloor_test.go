@@ -16,12 +16,16 @@ func TestPercent(t *testing.T) {
 		live, floor uint64
 		base, want  int
 	}{
-		{"small heap: grows by the floor", 3 * mb, 32 * mb, 100, 1067},
+		// 3 MB live: 1067 would put the runtime's minimum goal
+		// (4 MiB × GOGC/100) at 42.7 MB; 875 puts it at 35 MB.
+		{"small heap: the runtime's minimum decides", 3 * mb, 32 * mb, 100, 875},
+		{"1 MB heap: not 128 MB", 1 * mb, 32 * mb, 100, 825},
+		{"heap of 8 MB: grows by the floor", 8 * mb, 32 * mb, 100, 400},
 		{"heap of half the floor", 16 * mb, 32 * mb, 100, 200},
 		{"heap of the floor: doubling is enough", 32 * mb, 32 * mb, 100, 100},
 		{"50,000 parked: untouched", 100 * mb, 32 * mb, 100, 100},
 		{"a higher base is kept", 100 * mb, 32 * mb, 300, 300},
-		{"an empty heap: bounded", 0, 32 * mb, 100, maxPercent},
+		{"an empty heap: the goal is the floor", 0, 32 * mb, 100, 800},
 		{"no floor", 3 * mb, 0, 100, 100},
 	} {
 		if got := Percent(tc.live, tc.floor, tc.base); got != tc.want {
@@ -61,8 +65,8 @@ func TestTuner_Cycles(t *testing.T) {
 		wantGOGC int
 		wantSets int
 	}{
-		{3 * mb, 1067, 1},
-		{3 * mb, 1067, 1}, // unchanged: not set again
+		{3 * mb, 875, 1},
+		{3 * mb, 875, 1},  // unchanged: not set again
 		{64 * mb, 100, 2}, // a big heap: back to the base
 		{16 * mb, 200, 3},
 	} {
