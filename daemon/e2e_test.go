@@ -70,8 +70,18 @@ func startConfig(t *testing.T, sim *fstest.Switch, lots ...conf.Lot) conf.Config
 // boot starts a parkd on the harness's config and store.
 func (h *harness) boot() {
 	h.t.Helper()
+	h.bootWith(nil)
+}
+
+// bootWith is boot with set, if not nil, changing the daemon's options
+// (pacing, backoffs) before it opens.
+func (h *harness) bootWith(set func(*Main)) {
+	h.t.Helper()
 	m := &Main{Config: h.cfg, Logger: zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.InfoLevel),
 		ReconnectBackoff: 20 * time.Millisecond}
+	if set != nil {
+		set(m)
+	}
 	if err := m.Open(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}

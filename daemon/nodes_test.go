@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to read the node columns
-	"github.com/rs/zerolog"
 
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/esl"
@@ -117,22 +115,7 @@ const (
 // bootNode starts h's parkd with the tests' node watch pacing.
 func (s *twoNodes) bootNode(h *harness) {
 	h.t.Helper()
-	m := &Main{Config: h.cfg, Logger: zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.InfoLevel),
-		ReconnectBackoff: 20 * time.Millisecond, NodeBeatEvery: nodeBeatEvery, NodeLostAfter: nodeLostAfter}
-	if err := m.Open(context.Background()); err != nil {
-		h.t.Fatal(err)
-	}
-	h.m = m
-	h.t.Cleanup(func() {
-		if h.m == m {
-			m.Close()
-		}
-	})
-	select {
-	case <-m.Client.Connected():
-	case <-time.After(wait5s):
-		h.t.Fatal("parkd did not connect to the simulator")
-	}
+	h.bootWith(func(m *Main) { m.NodeBeatEvery, m.NodeLostAfter = nodeBeatEvery, nodeLostAfter })
 }
 
 // nodeOf reads the node column of call's rows in table.

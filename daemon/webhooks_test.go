@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/parkd/parkd/conf"
 	"github.com/parkd/parkd/esl/fstest"
 	"github.com/parkd/parkd/webhook"
@@ -51,22 +49,7 @@ func (rc *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // bootHooks starts parkd on h's config, retrying failed deliveries fast.
 func (h *harness) bootHooks() {
 	h.t.Helper()
-	m := &Main{Config: h.cfg, Logger: zerolog.New(zerolog.NewTestWriter(h.t)).Level(zerolog.InfoLevel),
-		ReconnectBackoff: 20 * time.Millisecond, WebhookBackoff: 10 * time.Millisecond}
-	if err := m.Open(context.Background()); err != nil {
-		h.t.Fatal(err)
-	}
-	h.m = m
-	h.t.Cleanup(func() {
-		if h.m == m {
-			m.Close()
-		}
-	})
-	select {
-	case <-m.Client.Connected():
-	case <-time.After(wait5s):
-		h.t.Fatal("parkd did not connect to the simulator")
-	}
+	h.bootWith(func(m *Main) { m.WebhookBackoff = 10 * time.Millisecond })
 }
 
 // Ensure a call parked while the webhook's receiver is down, with parkd
