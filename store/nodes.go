@@ -252,20 +252,22 @@ func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) 
 	if err != nil {
 		return nil, fmt.Errorf("lose node %s: %w", node, err)
 	}
-	var occ []parking.Occupant
-	for rows.Next() {
-		o, err := scanOccupant(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("lose node %s: %w", node, err)
-		}
-		occ = append(occ, o)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	occ, err := scanOccupants(rows)
+	if err != nil {
 		return nil, fmt.Errorf("lose node %s: %w", node, err)
 	}
 	var written []HistoryRow
+	record := func(t parking.Transition) error {
+		t = db.eng.fit(t)
+		id, err := db.apply(ctx, tx, t)
+		if err != nil {
+			return fmt.Errorf("lose node %s: %w", node, err)
+		}
+		row := rowOf(id, t)
+		row.Node = node
+		written = append(written, row)
+		return nil
+	}
 	for _, o := range occ {
 		// A call whose parked row died with the node's parkd (queued,
 		// not committed: see RecordUnrecordedParks) gets it first.
@@ -275,25 +277,16 @@ func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) 
 			return nil, fmt.Errorf("lose node %s: %w", node, err)
 		}
 		if !recorded {
-			p := db.eng.fit(parking.Transition{At: o.ParkedAt, Event: parking.EventParked, Lot: o.Lot, Domain: o.Domain, Slot: o.Slot,
-				Call: o.Call, Caller: o.Caller, Parker: o.Parker})
-			id, err := db.apply(ctx, tx, p)
-			if err != nil {
-				return nil, fmt.Errorf("lose node %s: %w", node, err)
+			p := parkedFromClaim(o)
+			p.Occupancy = nil // deleted above: the lost row follows at once
+			if err := record(p); err != nil {
+				return nil, err
 			}
-			row := rowOf(id, p)
-			row.Node = node
-			written = append(written, row)
 		}
-		t := db.eng.fit(parking.Transition{At: now, Event: parking.EventLost, Lot: o.Lot, Domain: o.Domain, Slot: o.Slot, Call: o.Call,
-			Caller: o.Caller, Parker: o.Parker, Reason: reason, Wait: o.Waited(now).Round(time.Millisecond)})
-		id, err := db.apply(ctx, tx, t)
-		if err != nil {
-			return nil, fmt.Errorf("lose node %s: %w", node, err)
+		if err := record(parking.Transition{At: now, Event: parking.EventLost, Lot: o.Lot, Domain: o.Domain, Slot: o.Slot, Call: o.Call,
+			Caller: o.Caller, Parker: o.Parker, Reason: reason, Wait: o.Waited(now).Round(time.Millisecond)}); err != nil {
+			return nil, err
 		}
-		row := rowOf(id, t)
-		row.Node = node
-		written = append(written, row)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("lose node %s: commit: %w", node, err)
@@ -359,23 +352,13 @@ func (db *DB) RecordUnrecordedParks(ctx context.Context) (_ []parking.Occupant, 
 	if err != nil {
 		return nil, fmt.Errorf("record unrecorded parks: %w", err)
 	}
-	var occ []parking.Occupant
-	for rows.Next() {
-		o, err := scanOccupant(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("record unrecorded parks: %w", err)
-		}
-		occ = append(occ, o)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	occ, err := scanOccupants(rows)
+	if err != nil {
 		return nil, fmt.Errorf("record unrecorded parks: %w", err)
 	}
 	var written []HistoryRow
 	for _, o := range occ {
-		t := db.eng.fit(parking.Transition{At: o.ParkedAt, Event: parking.EventParked, Lot: o.Lot, Domain: o.Domain, Slot: o.Slot,
-			Call: o.Call, Caller: o.Caller, Parker: o.Parker, Occupancy: &o})
+		t := db.eng.fit(parkedFromClaim(o))
 		id, err := db.apply(ctx, tx, t)
 		if err != nil {
 			return nil, fmt.Errorf("record unrecorded parks: %s: %w", o.Call, err)
@@ -387,4 +370,12 @@ func (db *DB) RecordUnrecordedParks(ctx context.Context) (_ []parking.Occupant, 
 	}
 	db.tellCommitted(written)
 	return occ, nil
+}
+
+// parkedFromClaim is the parked row of a call whose slot claim o is all
+// that was written of its park: at the call's parked_at, with o as its
+// occupancy.
+func parkedFromClaim(o parking.Occupant) parking.Transition {
+	return parking.Transition{At: o.ParkedAt, Event: parking.EventParked, Lot: o.Lot, Domain: o.Domain, Slot: o.Slot,
+		Call: o.Call, Caller: o.Caller, Parker: o.Parker, Occupancy: &o}
 }

@@ -351,19 +351,26 @@ func (db *DB) Occupied(ctx context.Context) (_ []parking.Occupant, rerr error) {
 	if err != nil {
 		return nil, fmt.Errorf("occupied: %w", err)
 	}
+	occ, err := scanOccupants(rows)
+	if err != nil {
+		return nil, fmt.Errorf("occupied: %w", err)
+	}
+	return occ, nil
+}
+
+// scanOccupants reads every row of occupantColumns rows holds, and closes
+// it.
+func scanOccupants(rows *sql.Rows) ([]parking.Occupant, error) {
 	defer rows.Close()
 	var occ []parking.Occupant
 	for rows.Next() {
 		o, err := scanOccupant(rows)
 		if err != nil {
-			return nil, fmt.Errorf("occupied: %w", err)
+			return nil, err
 		}
 		occ = append(occ, o)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("occupied: %w", err)
-	}
-	return occ, nil
+	return occ, rows.Err()
 }
 
 // occupantColumns are the occupancy's columns scanOccupant reads, in its
