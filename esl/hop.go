@@ -37,7 +37,7 @@ const (
 
 var (
 	hopTokenRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
-	nodeRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	nodeRE     = lotRE // conf gives node names the rule of lot names
 )
 
 // hopCommands builds what sends the channel uuid to node with token: the

@@ -16,7 +16,8 @@ type Node struct {
 }
 
 var (
-	nodeNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	// nodeNameRE: conf gives node names the rule of lot names.
+	nodeNameRE = lotNameRE
 	// sipHostRE is conf's rule for a node's sip: a host name or address,
 	// optionally with a port; nothing a dial string would read as more.
 	sipHostRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$`)

@@ -61,13 +61,12 @@ func RenderOutsideSockets(w io.Writer, sockets []string, context string, lots []
 	if len(sockets) == 0 {
 		return errors.New("render outside dialplan: no socket address")
 	}
-	var data []string
 	for _, listen := range sockets {
 		if err := validateListen(listen); err != nil {
 			return fmt.Errorf("render outside dialplan: %w", err)
 		}
-		data = append(data, attr(listen+" async full"))
 	}
+	data := Params{Sockets: sockets}.socketData(" async full")
 	if !outsideContextRE.MatchString(context) {
 		return fmt.Errorf("render outside dialplan: context %q: must be 1 to 64 characters from A-Z, a-z, 0-9 and _ . -", context)
 	}
