@@ -72,7 +72,12 @@ enabled = true
 renew = %q
 ttl = %q
 sockets = [%q, %q]
-[[lot]]
+`, listen, fs, dsn, renew.String(), ttl.String(), sockets[0], sockets[1]) + haLotsTOML
+}
+
+// haLotsTOML are the lots of the child-process tests: "main" recalls
+// 1 s after parking, "hold" never recalls.
+const haLotsTOML = `[[lot]]
 name = "main"
 slots = "201-299"
 timeout = "1s"
@@ -89,8 +94,7 @@ park_code = "*80"
 retrieve_code = "*81"
 [lot.recall]
 enabled = false
-`, listen, fs, dsn, renew.String(), ttl.String(), sockets[0], sockets[1])
-}
+`
 
 func (p *haProc) start(t *testing.T) {
 	t.Helper()

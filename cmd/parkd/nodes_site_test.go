@@ -65,24 +65,7 @@ sip = "a.sim:5060"
 name = "b"
 esl = %q
 sip = "b.sim:5060"
-[[lot]]
-name = "main"
-slots = "201-299"
-timeout = "1s"
-park_code = "*70"
-retrieve_code = "*71"
-[lot.recall]
-retry_after = "1s"
-attempts = 2
-[[lot]]
-name = "hold"
-slots = "1001-3000"
-timeout = "1h"
-park_code = "*80"
-retrieve_code = "*81"
-[lot.recall]
-enabled = false
-[[lot]]
+`+haLotsTOML+`[[lot]]
 name = "race"
 slots = "401-460"
 on_occupied = "next"
