@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/parkd/parkd/esl"
+	"github.com/parkd/parkd/internal/lease"
 )
 
-// Defaults of [ha].
+// Defaults of [ha]: the lease elector's.
 const (
-	DefaultHARenew = time.Second
-	DefaultHATTL   = 3 * time.Second
+	DefaultHARenew = lease.DefaultRenew
+	DefaultHATTL   = lease.DefaultTTL
 	// MaxHATTL bounds ha.ttl: the standby waits that long after a crash.
 	MaxHATTL = time.Minute
 )
@@ -45,14 +46,17 @@ type HA struct {
 	Sockets []string `toml:"sockets"`
 }
 
-// defaults fills in what [ha] leaves out.
-func (h *HA) defaults() {
+// WithDefaults is h with the timings it leaves out set to their
+// defaults. Validate applies it; a Config built in code gets it from
+// whoever runs the pair.
+func (h HA) WithDefaults() HA {
 	if h.Renew == 0 {
 		h.Renew = DefaultHARenew
 	}
 	if h.TTL == 0 {
 		h.TTL = DefaultHATTL
 	}
+	return h
 }
 
 // socketHostRE is what a host in ha.sockets may be made of: fsconf's rule
@@ -68,7 +72,7 @@ func (c *Config) validateHA(p *problems) {
 		}
 		return
 	}
-	h.defaults()
+	*h = h.WithDefaults()
 	if c.Store.Driver != "postgres" {
 		p.addf("ha.enabled", `needs store.driver = "postgres": the lease and the parked calls live in the database both parkd share`)
 	}

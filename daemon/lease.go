@@ -105,12 +105,7 @@ func (p *Pair) Run(ctx context.Context) error {
 	}
 	// A Config built in code rather than loaded may leave the timings
 	// out: zero would retry the database without a pause.
-	if p.Config.HA.Renew <= 0 {
-		p.Config.HA.Renew = conf.DefaultHARenew
-	}
-	if p.Config.HA.TTL <= 0 {
-		p.Config.HA.TTL = conf.DefaultHATTL
-	}
+	p.Config.HA = p.Config.HA.WithDefaults()
 	c = p.Config
 	holder := p.Holder
 	if holder == "" {
