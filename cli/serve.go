@@ -42,6 +42,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// (internal/gcfloor). GOGC or GOMEMLIMIT in the environment win.
 	stopFloor, _ := gcfloor.Start(gcfloor.DefaultFloor)
 	defer stopFloor()
+	if err := askForShortSlices(logger); err != nil {
+		return err
+	}
 	if c.HA.Enabled {
 		return servePair(ctx, c, load, logger, sink, hup)
 	}

@@ -61,6 +61,36 @@ static void parkd_burst(const char *arena, parkd_write *w, int count) {
 	}
 }
 
+// struct sched_attr of sched_setattr(2), which glibc does not declare.
+typedef struct {
+	uint32_t size;
+	uint32_t policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime;
+	uint64_t deadline;
+	uint64_t period;
+	uint32_t util_min;
+	uint32_t util_max;
+} parkd_sched_attr;
+
+// parkd_default_slice gives the calling thread the kernel's default slice
+// back. parkd asks for short slices (internal/schedslice), which its
+// threads' wake-ups want and a clone inherits; a burst is long work that
+// should give way, not get the sooner deadline a short slice brings.
+static void parkd_default_slice(void) {
+	parkd_sched_attr a;
+	memset(&a, 0, sizeof a);
+	if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 || a.policy != SCHED_OTHER) {
+		return;
+	}
+	a.size = sizeof a;
+	a.flags = 0;
+	a.runtime = 0; // 0: the kernel's default
+	syscall(SYS_sched_setattr, 0, &a, 0);
+}
+
 static void parkd_signal_done(parkd_burster *b) {
 	uint64_t one = 1;
 	while (write(b->done_fd, &one, sizeof one) < 0 && errno == EINTR) {
@@ -73,7 +103,7 @@ static void *parkd_burster_main(void *arg) {
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	__atomic_store_n(&b->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	parkd_default_slice();
 	// A lower priority than the process's other threads, so that a park
 	// that wakes during a burst takes the core at once. On Linux the nice
 	// value is the thread's own; a thread may always raise it.
@@ -84,6 +114,8 @@ static void *parkd_burster_main(void *arg) {
 		nice += b->nicer;
 		setpriority(PRIO_PROCESS, tid, nice < 19 ? nice : 19);
 	}
+	// Published once the thread's slice and priority are set (tests).
+	__atomic_store_n(&b->tid, (int)tid, __ATOMIC_RELEASE);
 	for (;;) {
 		pthread_mutex_lock(&b->mu);
 		while (b->state == 0) {

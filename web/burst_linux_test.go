@@ -11,6 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/parkd/parkd/internal/schedslice"
 )
 
 // burstWriters is every burst writer this system has, each made for a
@@ -60,6 +65,47 @@ func TestThreadWriter_NicerThreadEndsAtClose(t *testing.T) {
 		_, err := os.Stat(task)
 		return errors.Is(err, fs.ErrNotExist)
 	})
+}
+
+// Ensure the writer's thread does not keep the short slice parkd's threads
+// ask for (and a new thread inherits): its bursts give way to parks.
+func TestThreadWriter_KeepsTheKernelsSlice(t *testing.T) {
+	const short = 300 * time.Microsecond
+	if _, err := schedslice.Apply(short); errors.Is(err, schedslice.ErrUnsupported) {
+		t.Skipf("skipped: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resetSlices(t) })
+	w, err := newThreadWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	waitFor(t, "the writer's thread to run", func() bool { return w.tid() != 0 })
+	got, err := schedslice.Of(w.tid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == short {
+		t.Fatalf("the writer's thread runs with parkd's short slice %v", got)
+	}
+}
+
+// resetSlices gives every thread of the test process the kernel's default
+// slice back.
+func resetSlices(t *testing.T) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		tid, _ := strconv.Atoi(e.Name())
+		if a, err := unix.SchedGetAttr(tid, 0); err == nil && a.Policy == unix.SCHED_NORMAL {
+			a.Runtime, a.Flags = 0, 0
+			_ = unix.SchedSetAttr(tid, a, 0)
+		}
+	}
 }
 
 // Ensure a burst larger than shrinkArenaAbove (boards that stalled

@@ -1,0 +1,96 @@
+package schedslice
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxPasses bounds the walks over /proc/self/task: a thread made during a
+// walk was cloned from one that may not have had the slice yet, so walks
+// repeat until one finds no thread it has not seen.
+const maxPasses = 5
+
+func apply(slice time.Duration) (int, error) {
+	done := map[int]bool{}
+	for pass := 0; pass < maxPasses; pass++ {
+		tids, err := threads()
+		if err != nil {
+			return len(done), err
+		}
+		fresh := 0
+		for _, tid := range tids {
+			if done[tid] {
+				continue
+			}
+			fresh++
+			ok, err := set(tid, slice)
+			if errors.Is(err, unix.ESRCH) {
+				continue // ended meanwhile
+			}
+			if err != nil {
+				return len(done), fmt.Errorf("scheduler slice for thread %d: %w", tid, err)
+			}
+			done[tid] = true
+			if !ok {
+				return 0, ErrUnsupported
+			}
+		}
+		if fresh == 0 {
+			break
+		}
+	}
+	return len(done), nil
+}
+
+// set asks for slice on thread tid, keeping its policy and nice value, and
+// reports whether the kernel took it (before 6.12 it ignores sched_runtime
+// for the fair scheduler and reads back 0).
+func set(tid int, slice time.Duration) (bool, error) {
+	a, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		return false, err
+	}
+	if a.Policy != unix.SCHED_NORMAL && a.Policy != unix.SCHED_BATCH {
+		return true, nil // an operator's choice (chrt): not ours to change
+	}
+	a.Runtime = uint64(slice)
+	a.Flags = 0
+	if err := unix.SchedSetAttr(tid, a, 0); err != nil {
+		return false, err
+	}
+	got, err := Of(tid)
+	if err != nil {
+		return false, err
+	}
+	return got == slice, nil
+}
+
+// Of is the slice thread tid of this process runs with, as the kernel
+// reports it (0 before Linux 6.12).
+func Of(tid int) (time.Duration, error) {
+	a, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(a.Runtime), nil
+}
+
+// threads lists this process's threads.
+func threads() ([]int, error) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, fmt.Errorf("scheduler slice: list threads: %w", err)
+	}
+	tids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
+}
