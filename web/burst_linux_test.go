@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/parkd/parkd/internal/schedslice"
 )
 
@@ -76,7 +74,11 @@ func TestThreadWriter_KeepsTheKernelsSlice(t *testing.T) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { resetSlices(t) })
+	t.Cleanup(func() {
+		if err := schedslice.Reset(); err != nil {
+			t.Error(err)
+		}
+	})
 	w, err := newThreadWriter()
 	if err != nil {
 		t.Fatal(err)
@@ -89,22 +91,6 @@ func TestThreadWriter_KeepsTheKernelsSlice(t *testing.T) {
 	}
 	if got == short {
 		t.Fatalf("the writer's thread runs with parkd's short slice %v", got)
-	}
-}
-
-// resetSlices gives every thread of the test process the kernel's default
-// slice back.
-func resetSlices(t *testing.T) {
-	ents, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		tid, _ := strconv.Atoi(e.Name())
-		if a, err := unix.SchedGetAttr(tid, 0); err == nil && a.Policy == unix.SCHED_NORMAL {
-			a.Runtime, a.Flags = 0, 0
-			_ = unix.SchedSetAttr(tid, a, 0)
-		}
 	}
 }
 

@@ -1,15 +1,14 @@
+//go:build linux
+
 package main
 
 import (
 	"context"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/parkd/parkd/esl/fstest"
 	"github.com/parkd/parkd/internal/schedslice"
@@ -19,15 +18,14 @@ import (
 // the kernel reports it (0 before Linux 6.12).
 func threadSlices(t *testing.T, pid int) map[int]time.Duration {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	tids, err := schedslice.Threads(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[int]time.Duration{}
-	for _, e := range ents {
-		tid, _ := strconv.Atoi(e.Name())
-		if a, err := unix.SchedGetAttr(tid, 0); err == nil {
-			got[tid] = time.Duration(a.Runtime)
+	for _, tid := range tids {
+		if d, err := schedslice.Of(tid); err == nil {
+			got[tid] = d
 		}
 	}
 	return got

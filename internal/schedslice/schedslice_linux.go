@@ -15,10 +15,21 @@ import (
 // repeat until one finds no thread it has not seen.
 const maxPasses = 5
 
-func apply(slice time.Duration) (int, error) {
+func apply(slice time.Duration) (int, error) { return setAll(slice) }
+
+// Reset gives every thread of this process the kernel's default slice
+// back, undoing Apply.
+func Reset() error {
+	_, err := setAll(0)
+	return err
+}
+
+// setAll sets slice (0: the kernel's default) on every thread of this
+// process and returns how many it set.
+func setAll(slice time.Duration) (int, error) {
 	done := map[int]bool{}
 	for pass := 0; pass < maxPasses; pass++ {
-		tids, err := threads()
+		tids, err := Threads(0)
 		if err != nil {
 			return len(done), err
 		}
@@ -47,9 +58,9 @@ func apply(slice time.Duration) (int, error) {
 	return len(done), nil
 }
 
-// set asks for slice on thread tid, keeping its policy and nice value, and
-// reports whether the kernel took it (before 6.12 it ignores sched_runtime
-// for the fair scheduler and reads back 0).
+// set asks for slice (0: the kernel's default) on thread tid, keeping its
+// policy and nice value, and reports whether the kernel took it (before
+// 6.12 it ignores sched_runtime for the fair scheduler and reads back 0).
 func set(tid int, slice time.Duration) (bool, error) {
 	a, err := unix.SchedGetAttr(tid, 0)
 	if err != nil {
@@ -63,6 +74,9 @@ func set(tid int, slice time.Duration) (bool, error) {
 	if err := unix.SchedSetAttr(tid, a, 0); err != nil {
 		return false, err
 	}
+	if slice == 0 {
+		return true, nil // the default reads back as the kernel's own slice
+	}
 	got, err := Of(tid)
 	if err != nil {
 		return false, err
@@ -70,8 +84,8 @@ func set(tid int, slice time.Duration) (bool, error) {
 	return got == slice, nil
 }
 
-// Of is the slice thread tid of this process runs with, as the kernel
-// reports it (0 before Linux 6.12).
+// Of is the slice thread tid runs with, as the kernel reports it (0 before
+// Linux 6.12).
 func Of(tid int) (time.Duration, error) {
 	a, err := unix.SchedGetAttr(tid, 0)
 	if err != nil {
@@ -80,9 +94,13 @@ func Of(tid int) (time.Duration, error) {
 	return time.Duration(a.Runtime), nil
 }
 
-// threads lists this process's threads.
-func threads() ([]int, error) {
-	ents, err := os.ReadDir("/proc/self/task")
+// Threads lists the threads of process pid (0: this one).
+func Threads(pid int) ([]int, error) {
+	dir := "/proc/self/task"
+	if pid != 0 {
+		dir = "/proc/" + strconv.Itoa(pid) + "/task"
+	}
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler slice: list threads: %w", err)
 	}

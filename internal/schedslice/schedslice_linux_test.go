@@ -24,12 +24,8 @@ func applyOrSkip(t *testing.T, slice time.Duration) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		tids, _ := threads()
-		for _, tid := range tids {
-			if a, err := unix.SchedGetAttr(tid, 0); err == nil && a.Policy == unix.SCHED_NORMAL {
-				a.Runtime, a.Flags = 0, 0
-				_ = unix.SchedSetAttr(tid, a, 0)
-			}
+		if err := Reset(); err != nil {
+			t.Error(err)
 		}
 	})
 	return n
@@ -38,7 +34,7 @@ func applyOrSkip(t *testing.T, slice time.Duration) int {
 // threadSlices is every thread's slice.
 func threadSlices(t *testing.T) map[int]time.Duration {
 	t.Helper()
-	tids, err := threads()
+	tids, err := Threads(0)
 	if err != nil {
 		t.Fatal(err)
 	}
