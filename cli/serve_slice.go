@@ -23,7 +23,7 @@ func askForShortSlices(logger zerolog.Logger) error {
 	case errors.Is(err, schedslice.ErrUnsupported):
 		logger.Info().Err(err).Msg("threads run with the kernel's scheduler slice")
 	case err != nil:
-		logger.Warn().Err(err).Msg("threads run with the kernel's scheduler slice")
+		logger.Warn().Err(err).Int("threads", n).Msg("short scheduler slices not set on every thread")
 	case slice > 0:
 		logger.Debug().Dur("slice", slice).Int("threads", n).Msg("short scheduler slices asked for")
 	}

@@ -82,11 +82,12 @@ typedef struct {
 static void parkd_default_slice(void) {
 	parkd_sched_attr a;
 	memset(&a, 0, sizeof a);
-	if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 || a.policy != SCHED_OTHER) {
+	if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 ||
+	    (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH)) {
 		return;
 	}
 	a.size = sizeof a;
-	a.flags = 0;
+	a.flags &= 1; // SCHED_FLAG_RESET_ON_FORK: clearing it needs CAP_SYS_NICE
 	a.runtime = 0; // 0: the kernel's default
 	syscall(SYS_sched_setattr, 0, &a, 0);
 }

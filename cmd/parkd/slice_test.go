@@ -70,6 +70,9 @@ func TestE2E_SchedulerSlices(t *testing.T) {
 	cmd := exec.CommandContext(ctx, os.Args[0], "serve", "-c", d.cfg)
 	cmd.Env = append(os.Environ(), "PARKD_TEST_AS_PARKD=1", schedslice.Env+"=5us")
 	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil {
+		t.Fatalf("%s=5us: parkd did not run: %v", schedslice.Env, err)
+	}
 	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(out), schedslice.Env) {
 		t.Fatalf("%s=5us: exit %d (%v), output %q; want 2 and the variable named", schedslice.Env, code, err, out)
 	}

@@ -13,9 +13,9 @@
 // (sched_setattr's sched_runtime, 0.1 to 100 ms, no privilege needed): its
 // virtual deadline comes sooner, so when it wakes it preempts a task that
 // has run longer, and it gives the core back sooner itself. Measured on 2
-// cores (BENCHMARKS.md, "Short scheduler slices"): parkd's own park p99 at
-// 200 parks a second and with 1,000 board clients about a fifth lower, for
-// about 10% more CPU per call.
+// cores (BENCHMARKS.md, "Short scheduler slices"): parkd's own park p99
+// about a fifth lower at 200 parks a second and a quarter lower with 1,000
+// board clients, for about 10% more CPU per call.
 //
 // The slice is per thread. Apply sets it on every thread the process has,
 // and a thread made later inherits it from the thread that makes it (clone
@@ -75,7 +75,9 @@ func FromEnv() (time.Duration, error) { return Parse(os.Getenv(Env)) }
 // Apply asks for slice on every thread of this process and returns how
 // many took it. slice 0 does nothing. It returns ErrUnsupported where the
 // kernel ignores the request; threads whose policy is not the fair
-// scheduler's (an operator's chrt) are left alone.
+// scheduler's (an operator's chrt) are left alone and not counted. A
+// thread that refuses (a seccomp filter, say) does not keep the others
+// from the slice: its error comes back, joined with any others.
 func Apply(slice time.Duration) (threads int, err error) {
 	if slice == 0 {
 		return 0, nil

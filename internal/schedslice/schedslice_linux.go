@@ -25,63 +25,73 @@ func Reset() error {
 }
 
 // setAll sets slice (0: the kernel's default) on every thread of this
-// process and returns how many it set.
+// process and returns how many fair-scheduled threads took it. A thread it
+// cannot set does not stop it: the others still get the slice, and the
+// errors come back joined.
 func setAll(slice time.Duration) (int, error) {
-	done := map[int]bool{}
+	seen := map[int]bool{}
+	took := 0
+	var errs []error
 	for pass := 0; pass < maxPasses; pass++ {
 		tids, err := Threads(0)
 		if err != nil {
-			return len(done), err
+			return took, err
 		}
 		fresh := 0
 		for _, tid := range tids {
-			if done[tid] {
+			if seen[tid] {
 				continue
 			}
+			seen[tid] = true
 			fresh++
-			ok, err := set(tid, slice)
-			if errors.Is(err, unix.ESRCH) {
-				continue // ended meanwhile
-			}
-			if err != nil {
-				return len(done), fmt.Errorf("scheduler slice for thread %d: %w", tid, err)
-			}
-			done[tid] = true
-			if !ok {
+			fair, ok, err := set(tid, slice)
+			switch {
+			case errors.Is(err, unix.ESRCH):
+				// ended meanwhile
+			case err != nil:
+				errs = append(errs, fmt.Errorf("scheduler slice for thread %d: %w", tid, err))
+			case !fair:
+				// an operator's choice (chrt): not ours to change
+			case !ok:
 				return 0, ErrUnsupported
+			default:
+				took++
 			}
 		}
 		if fresh == 0 {
 			break
 		}
 	}
-	return len(done), nil
+	return took, errors.Join(errs...)
 }
 
 // set asks for slice (0: the kernel's default) on thread tid, keeping its
-// policy and nice value, and reports whether the kernel took it (before
-// 6.12 it ignores sched_runtime for the fair scheduler and reads back 0).
-func set(tid int, slice time.Duration) (bool, error) {
+// policy, nice value and reset-on-fork flag. fair is false for a thread
+// under another policy, left as it is; ok reports whether the kernel took
+// the slice (before 6.12 it ignores sched_runtime for the fair scheduler
+// and reads back 0).
+func set(tid int, slice time.Duration) (fair, ok bool, err error) {
 	a, err := unix.SchedGetAttr(tid, 0)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if a.Policy != unix.SCHED_NORMAL && a.Policy != unix.SCHED_BATCH {
-		return true, nil // an operator's choice (chrt): not ours to change
+		return false, false, nil
 	}
 	a.Runtime = uint64(slice)
-	a.Flags = 0
+	// Clearing reset-on-fork needs CAP_SYS_NICE: keep it as it is.
+	a.Flags &= unix.SCHED_FLAG_RESET_ON_FORK
 	if err := unix.SchedSetAttr(tid, a, 0); err != nil {
-		return false, err
+		return true, false, err
 	}
 	if slice == 0 {
-		return true, nil // the default reads back as the kernel's own slice
+		return true, true, nil // the default reads back as the kernel's own slice
 	}
 	got, err := Of(tid)
 	if err != nil {
-		return false, err
+		return true, false, err
 	}
-	return got == slice, nil
+	return true, got == slice, nil
 }
 
 // Of is the slice thread tid runs with, as the kernel reports it (0 before

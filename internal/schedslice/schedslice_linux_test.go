@@ -51,27 +51,25 @@ func threadSlices(t *testing.T) map[int]time.Duration {
 // thread the runtime makes afterwards (inherited, not set again).
 func TestApply_EveryThreadAndLaterOnes(t *testing.T) {
 	const slice = 300 * time.Microsecond
-	n := applyOrSkip(t, slice)
-	if n == 0 {
+	if n := applyOrSkip(t, slice); n == 0 {
 		t.Fatal("no thread set")
 	}
-	for tid, d := range threadSlices(t) {
+	before := threadSlices(t)
+	for tid, d := range before {
 		if d != slice {
 			t.Errorf("thread %d: slice %v, want %v", tid, d, slice)
 		}
 	}
-	before := len(threadSlices(t))
 
-	// Goroutines locked to their threads and blocked in a read make the
-	// runtime start new threads for everything else.
+	// More goroutines locked to their threads and blocked in a read than
+	// there were threads: the runtime must make new ones.
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	const extra = 4
+	extra := len(before) + 2
 	var started, ended sync.WaitGroup
-	tids := make(chan int, extra)
 	for range extra {
 		started.Add(1)
 		ended.Add(1)
@@ -79,27 +77,24 @@ func TestApply_EveryThreadAndLaterOnes(t *testing.T) {
 			defer ended.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			tids <- unix.Gettid()
 			started.Done()
 			var b [1]byte
 			_, _ = unix.Read(int(r.Fd()), b[:]) // blocks this thread until w closes
 		}()
 	}
 	started.Wait()
-	close(tids)
-	all := threadSlices(t)
-	if len(all) <= before {
-		t.Logf("threads: %d before, %d after (the runtime reused idle ones)", before, len(all))
-	}
-	for tid := range tids {
-		if all[tid] != slice {
-			t.Errorf("thread %d (locked goroutine): slice %v, want %v", tid, all[tid], slice)
+	after := threadSlices(t)
+	made := 0
+	for tid, d := range after {
+		if _, old := before[tid]; !old {
+			made++
 		}
-	}
-	for tid, d := range all {
 		if d != slice {
-			t.Errorf("thread %d made after Apply: slice %v, want %v", tid, d, slice)
+			t.Errorf("thread %d: slice %v, want %v", tid, d, slice)
 		}
+	}
+	if made == 0 {
+		t.Fatalf("no thread made after Apply among %d (%d before)", len(after), len(before))
 	}
 	w.Close()
 	ended.Wait()
@@ -109,32 +104,54 @@ func TestApply_EveryThreadAndLaterOnes(t *testing.T) {
 // Apply still succeeds for the others.
 func TestApply_LeavesOtherPoliciesAlone(t *testing.T) {
 	applyOrSkip(t, 300*time.Microsecond) // the kernel has slices
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	tid := unix.Gettid()
-	a, err := unix.SchedGetAttr(tid, 0)
-	if err != nil {
-		t.Fatal(err)
+	type result struct {
+		skip      error
+		err       error
+		policy    uint32
+		was, got  time.Duration
+		applyErrs error
 	}
-	idle := *a
-	idle.Policy, idle.Flags = unix.SCHED_IDLE, 0
-	if err := unix.SchedSetAttr(tid, &idle, 0); err != nil {
-		t.Skipf("skipped: cannot move a thread to SCHED_IDLE here: %v", err)
-	}
-	defer func() { _ = unix.SchedSetAttr(tid, a, 0) }()
-	was, err := Of(tid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Apply(500 * time.Microsecond); err != nil {
-		t.Fatalf("Apply with a SCHED_IDLE thread: %v", err)
-	}
-	got, err := unix.SchedGetAttr(tid, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Policy != unix.SCHED_IDLE || time.Duration(got.Runtime) != was {
+	res := make(chan result, 1)
+	go func() {
+		// SCHED_IDLE is a policy an unprivileged thread may not leave:
+		// this goroutine exits still locked to its thread, so the runtime
+		// ends that thread instead of running other goroutines on it.
+		runtime.LockOSThread()
+		tid := unix.Gettid()
+		a, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		idle := *a
+		idle.Policy, idle.Flags = unix.SCHED_IDLE, 0
+		if err := unix.SchedSetAttr(tid, &idle, 0); err != nil {
+			res <- result{skip: err}
+			return
+		}
+		was, err := Of(tid)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		_, applyErr := Apply(500 * time.Microsecond)
+		after, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		res <- result{policy: after.Policy, was: was, got: time.Duration(after.Runtime), applyErrs: applyErr}
+	}()
+	r := <-res
+	switch {
+	case r.skip != nil:
+		t.Skipf("skipped: cannot move a thread to SCHED_IDLE here: %v", r.skip)
+	case r.err != nil:
+		t.Fatal(r.err)
+	case r.applyErrs != nil:
+		t.Fatalf("Apply with a SCHED_IDLE thread: %v", r.applyErrs)
+	case r.policy != unix.SCHED_IDLE || r.got != r.was:
 		t.Fatalf("after Apply: policy %d, slice %v; want SCHED_IDLE (%d) and %v as before",
-			got.Policy, time.Duration(got.Runtime), unix.SCHED_IDLE, was)
+			r.policy, r.got, unix.SCHED_IDLE, r.was)
 	}
 }
