@@ -247,6 +247,12 @@ func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) 
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('parkd.node', ?, true)`, node); err != nil {
 		return nil, fmt.Errorf("lose node %s: %w", node, err)
 	}
+	// Calls whose parked row died with the node's parkd (queued, not
+	// committed: see RecordUnrecordedParks) get it before their lost row.
+	unrecorded, err := unrecordedCalls(ctx, tx, node)
+	if err != nil {
+		return nil, fmt.Errorf("lose node %s: %w", node, err)
+	}
 	rows, err := tx.QueryContext(ctx, `DELETE FROM occupancy WHERE node = ?
 		RETURNING `+occupantColumns, node)
 	if err != nil {
@@ -269,14 +275,7 @@ func (db *DB) LoseNode(ctx context.Context, node, reason string, now time.Time) 
 		return nil
 	}
 	for _, o := range occ {
-		// A call whose parked row died with the node's parkd (queued,
-		// not committed: see RecordUnrecordedParks) gets it first.
-		var recorded bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM history WHERE call_uuid = ? AND at >= ?)`,
-			string(o.Call), formatTime(o.ParkedAt)).Scan(&recorded); err != nil {
-			return nil, fmt.Errorf("lose node %s: %w", node, err)
-		}
-		if !recorded {
+		if unrecorded[o.Call] {
 			p := parkedFromClaim(o)
 			p.Occupancy = nil // deleted above: the lost row follows at once
 			if err := record(p); err != nil {
@@ -320,9 +319,13 @@ func (db *DB) MoveClaim(ctx context.Context, call parking.CallID, domain, lot st
 // written, and if LoseNode came first, the calls it deleted are skipped
 // rather than parked again.
 const sqlUnrecordedParks = `SELECT ` + occupantColumns + ` FROM occupancy o
-	WHERE node = ? AND NOT EXISTS (SELECT 1 FROM history h WHERE h.call_uuid = o.call_uuid AND h.at >= o.parked_at)
+	WHERE node = ? AND ` + sqlNoRowSinceParked + `
 	ORDER BY parked_at, slot
 	FOR UPDATE OF o`
+
+// sqlNoRowSinceParked holds for an occupancy row o whose call has no
+// history row since it was parked: its parked row was never committed.
+const sqlNoRowSinceParked = `NOT EXISTS (SELECT 1 FROM history h WHERE h.call_uuid = o.call_uuid AND h.at >= o.parked_at)`
 
 // RecordUnrecordedParks writes the parked row of every call db's node
 // holds that has none, and returns those calls. A parkd of a node claims
@@ -370,6 +373,24 @@ func (db *DB) RecordUnrecordedParks(ctx context.Context) (_ []parking.Occupant, 
 	}
 	db.tellCommitted(written)
 	return occ, nil
+}
+
+// unrecordedCalls is the calls node holds whose parked row is missing.
+func unrecordedCalls(ctx context.Context, tx *txn, node string) (map[parking.CallID]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT o.call_uuid FROM occupancy o WHERE node = ? AND `+sqlNoRowSinceParked, node)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	calls := map[parking.CallID]bool{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		calls[parking.CallID(c)] = true
+	}
+	return calls, rows.Err()
 }
 
 // parkedFromClaim is the parked row of a call whose slot claim o is all
