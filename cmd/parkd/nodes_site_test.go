@@ -236,16 +236,3 @@ func (s *nodeSite) recallsRung() map[string]int {
 	}
 	return out
 }
-
-// loadavg is the first three fields of /proc/loadavg, for the figures.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}

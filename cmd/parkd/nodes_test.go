@@ -162,7 +162,7 @@ func (s *nodeSite) kill9(held int) map[int]*fstest.Channel {
 	dead.kill9()
 	testkit.WaitUntil(t, 30*time.Second, next.name+" active", next.listening, next.logs.String)
 	t.Logf("kill -9 of %s with %d calls parked: %s active %v after the kill (renew 200ms, ttl 1s); load %s",
-		dead.name, held+len(recallSlots)+41+1, next.name, time.Since(killed).Round(time.Millisecond), loadavg())
+		dead.name, held+len(recallSlots)+41+1, next.name, time.Since(killed).Round(time.Millisecond), testkit.LoadAvg())
 	s.active = 1 - s.active
 	testkit.WaitUntil(t, 30*time.Second, "the recalls due after the kill", func() bool {
 		rung := s.recallsRung()

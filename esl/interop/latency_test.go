@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parkd/parkd/internal/testkit"
 )
 
 // TestLatency (issue 16) times park and retrieve through parkd and, on the
@@ -72,7 +74,7 @@ func TestLatency(t *testing.T) {
 		}
 	}
 	t.Cleanup(stop)
-	load := loadAvg()
+	load := testkit.LoadAvg()
 
 	systems := []latSystem{
 		{name: "parkd", park: latencyParkCode, retrieve: latencyRetrieveCode, parkedApp: "endless_playback"},
@@ -98,7 +100,7 @@ func TestLatency(t *testing.T) {
 		rounds[i].measure(pkts, eslPort, &timeline)
 	}
 	_ = os.WriteFile(filepath.Join(s.dir, "latency-timeline.txt"), []byte(timeline.String()), 0o644)
-	rep := latencyReport(rounds, load, loadAvg(), n, s.latencyMusic)
+	rep := latencyReport(rounds, load, testkit.LoadAvg(), n, s.latencyMusic)
 	t.Log("\n" + rep.table())
 	fmt.Fprintln(os.Stderr, rep.table())
 	if b, err := json.MarshalIndent(rep, "", "  "); err == nil {
@@ -750,17 +752,4 @@ func (s stat) String() string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f / %.1f (%d)", s.Median, s.P90, s.N)
-}
-
-// loadAvg is /proc/loadavg's first three fields.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

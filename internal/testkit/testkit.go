@@ -150,3 +150,17 @@ func SecretLeaks(s string) []string {
 	}
 	return out
 }
+
+// LoadAvg is the first three fields of /proc/loadavg, printed beside a
+// test's figures; "?" where it cannot be read.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
