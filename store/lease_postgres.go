@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/parkd/parkd/internal/lease"
 )
 
 // A standby parkd takes over from an active one through a lease in
@@ -24,9 +26,9 @@ import (
 // the DB carries (DB.Fence) is no longer the current, unexpired one.
 var ErrFenced = errors.New("the lease this parkd held has lapsed or been taken over")
 
-// DefaultFenceIdle is DB.FenceIdle when it is not set: the default
-// ha.ttl.
-const DefaultFenceIdle = 3 * time.Second
+// DefaultFenceIdle is DB.FenceIdle when it is not set: the lease
+// elector's default ttl (ha.ttl's default).
+const DefaultFenceIdle = lease.DefaultTTL
 
 // fencedCode is the SQLSTATE parkd_fence raises.
 const fencedCode = "PKF01"
