@@ -167,7 +167,7 @@ func parseRequest(h Headers) (Request, error) {
 		}
 	}
 	if r.Action == ActionHop {
-		if r.Token = variable(h, VarHopToken); !hopTokenRE.MatchString(r.Token) {
+		if r.Token = variable(h, VarHopToken); !parking.ValidHopToken(r.Token) {
 			r.Token = ""
 			return r, fmt.Errorf("%w: parkd_action hop without a well-formed %s", ErrBadRequest, VarHopToken)
 		}

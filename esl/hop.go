@@ -3,7 +3,6 @@ package esl
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/percipia/eslgo/command"
@@ -35,16 +34,13 @@ const (
 	HopExtension       = "parkd_hop"
 )
 
-var (
-	hopTokenRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
-	nodeRE     = lotRE // conf gives node names the rule of lot names
-)
+var nodeRE = lotRE // conf gives node names the rule of lot names
 
 // hopCommands builds what sends the channel uuid to node with token: the
 // token set on the channel, then the transfer to parkd_hop_<node> in
 // context.
 func hopCommands(uuid, node, token, context string) (set, transfer command.API, err error) {
-	if !hopTokenRE.MatchString(token) {
+	if !parking.ValidHopToken(token) {
 		return set, transfer, unsafe("hop token", token)
 	}
 	if !nodeRE.MatchString(node) {

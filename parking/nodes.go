@@ -54,6 +54,25 @@ type Hop struct {
 	Expires   time.Time
 }
 
+// HopTokenLen is the length of a hop token: 16 random bytes in lowercase
+// hex.
+const HopTokenLen = 32
+
+// ValidHopToken reports whether s has a hop token's form (HopTokenLen
+// lowercase hex digits): the form the store issues, the switch's dialplan
+// lets through, and a command or a query may carry.
+func ValidHopToken(s string) bool {
+	if len(s) != HopTokenLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // Nodes is what the Service needs of the other nodes sharing its lots.
 // store.DB implements it on PostgreSQL.
 type Nodes interface {

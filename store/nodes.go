@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"regexp"
 	"time"
 
 	"github.com/parkd/parkd/parking"
@@ -132,9 +131,6 @@ func (db *DB) IssueHop(ctx context.Context, h parking.Hop) (_ parking.Hop, rerr 
 	return h, nil
 }
 
-// hopTokenRE is what IssueHop's tokens look like.
-var hopTokenRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
-
 // ConsumeHop implements parking.Nodes: it deletes token, addressed to
 // db's node, and returns its hop if it had not expired. Deleting is the
 // consuming: of two uses of one token, one finds it.
@@ -143,7 +139,7 @@ func (db *DB) ConsumeHop(ctx context.Context, token string) (h parking.Hop, rerr
 	if db.w == nil {
 		return h, fmt.Errorf("consume hop: %w", errNotOpen)
 	}
-	if !hopTokenRE.MatchString(token) {
+	if !parking.ValidHopToken(token) {
 		return h, fmt.Errorf("%w: malformed token", parking.ErrHopRefused)
 	}
 	var expires string

@@ -1,15 +1,10 @@
 package testkit
 
 import (
-	"regexp"
-
 	"github.com/parkd/parkd/esl"
 	"github.com/parkd/parkd/esl/fstest"
+	"github.com/parkd/parkd/parking"
 )
-
-// hopTokenRE is the token the fsconf dialplan lets through ($1 of its
-// conditions).
-var hopTokenRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // WireHop wires from's simulated dialplan to the node called toName, on
 // switch to at SIP address toSIP, as parkd fsconf writes it for nodes:
@@ -21,13 +16,13 @@ func WireHop(from, to *fstest.Switch, toName, toSIP string, sockets func() []str
 	from.Peer(toSIP, to)
 	from.AddExtension(esl.HopExtensionPrefix+toName, func(vars map[string]string) []string {
 		tok := vars[esl.VarHopOut]
-		if !hopTokenRE.MatchString(tok) {
+		if !parking.ValidHopToken(tok) {
 			return []string{"hangup CALL_REJECTED"}
 		}
 		return []string{"bridge {sip_h_X-Parkd-Token=" + tok + "}sofia/internal/" + esl.HopExtension + "@" + toSIP}
 	})
 	to.SetInbound(func(spec fstest.CallSpec) (fstest.CallSpec, bool) {
-		if spec.Destination != esl.HopExtension || !hopTokenRE.MatchString(spec.Vars[esl.VarHopToken]) {
+		if spec.Destination != esl.HopExtension || !parking.ValidHopToken(spec.Vars[esl.VarHopToken]) {
 			return spec, false
 		}
 		addrs := sockets()
