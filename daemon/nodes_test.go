@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -17,12 +16,9 @@ import (
 	"github.com/parkd/parkd/esl/fstest"
 	"github.com/parkd/parkd/internal/passhash"
 	"github.com/parkd/parkd/internal/pgtest"
+	"github.com/parkd/parkd/internal/testkit"
 	"github.com/parkd/parkd/parking"
 )
-
-// hopTokenRE is the token the fsconf dialplan lets through ($1 of its
-// conditions).
-var hopTokenRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // twoNodes is a site of two simulated FreeSWITCH nodes, a and b, each
 // with its own parkd, both on one PostgreSQL database, their simulators
@@ -80,27 +76,8 @@ func startTwoNodesWith(t *testing.T, edit func(*conf.Config)) *twoNodes {
 	s.bootNode(s.b)
 	for _, p := range [][2]*harness{{s.a, s.b}, {s.b, s.a}} {
 		from, to := p[0], p[1]
-		toNode := to.cfg.ESL.Node
-		toSIP, _ := to.cfg.NodeNamed(toNode)
-		from.sim.Peer(toSIP.SIP, to.sim)
-		from.sim.AddExtension(esl.HopExtensionPrefix+toNode, func(vars map[string]string) []string {
-			tok := vars[esl.VarHopOut]
-			if !hopTokenRE.MatchString(tok) {
-				return []string{"hangup CALL_REJECTED"}
-			}
-			return []string{"bridge {sip_h_X-Parkd-Token=" + tok + "}sofia/internal/" + esl.HopExtension + "@" + toSIP.SIP}
-		})
-		local := from
-		from.sim.SetInbound(func(spec fstest.CallSpec) (fstest.CallSpec, bool) {
-			if spec.Destination != esl.HopExtension || !hopTokenRE.MatchString(spec.Vars[esl.VarHopToken]) {
-				return spec, false
-			}
-			spec.SocketAddr = local.m.ListenAddr()
-			spec.Vars["parkd_action"] = esl.ActionHop
-			spec.BeforeSocket = []string{"answer"}
-			spec.AfterSocket = []string{"playback " + esl.ErrorTone, "hangup NORMAL_TEMPORARY_FAILURE"}
-			return spec, true
-		})
+		toSIP, _ := to.cfg.NodeNamed(to.cfg.ESL.Node)
+		testkit.WireHop(from.sim, to.sim, to.cfg.ESL.Node, toSIP.SIP, func() []string { return []string{to.m.ListenAddr()} })
 	}
 	return s
 }
@@ -228,7 +205,7 @@ func TestE2E_NodesRetrieveAcross(t *testing.T) {
 		t.Fatalf("no channel %s on node a", st.Trunk)
 	}
 	s.a.waitFor(jane, "jane bridged to the hop from node b", bridgedTo(hop))
-	if got := st.Vars[esl.VarHopOut]; !hopTokenRE.MatchString(got) {
+	if got := st.Vars[esl.VarHopOut]; !parking.ValidHopToken(got) {
 		t.Fatalf("retriever's token %q", got)
 	}
 	if got := hop.State().Vars[esl.VarHopToken]; got != st.Vars[esl.VarHopOut] {
