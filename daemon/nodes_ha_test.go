@@ -26,17 +26,9 @@ import (
 func TestE2E_NodePairTakesOver(t *testing.T) {
 	const ttl = time.Second // a takeover well over nodeLostAfter
 	dsn := pgtest.DSN(t)
-	simA := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-a"})
-	simB := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-b"})
-	nodes := []conf.Node{
-		{Name: "a", ESL: simA.Addr(), SIP: "a.sim:5060", Profile: "internal"},
-		{Name: "b", ESL: simB.Addr(), SIP: "b.sim:5060", Profile: "internal"},
-	}
+	simA, simB, nodes := twoNodeSims(t)
 	nodeConfig := func(sim *fstest.Switch, node, dsn string) conf.Config {
-		c := startConfig(t, sim, haLots()...)
-		c.Store.Driver, c.Store.DSN, c.Store.Path = "postgres", dsn, ""
-		c.Nodes, c.ESL.Node, c.Instance = nodes, node, "parkd-"+node
-		return c
+		return onNode(startConfig(t, sim, haLots()...), nodes, node, dsn)
 	}
 	addrsA := testkit.FreeAddrs(t, 2)
 	pairA := map[string]*haNode{}

@@ -35,20 +35,33 @@ func startTwoNodes(t *testing.T) *twoNodes {
 	return startTwoNodesWith(t, nil)
 }
 
+// twoNodeSims starts the simulated switches of nodes a and b and returns
+// them with the site's [[node]] list.
+func twoNodeSims(t *testing.T) (simA, simB *fstest.Switch, nodes []conf.Node) {
+	t.Helper()
+	simA = fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-a"})
+	simB = fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-b"})
+	return simA, simB, []conf.Node{
+		{Name: "a", ESL: simA.Addr(), SIP: "a.sim:5060", Profile: "internal"},
+		{Name: "b", ESL: simB.Addr(), SIP: "b.sim:5060", Profile: "internal"},
+	}
+}
+
+// onNode is c made the parkd of node, one of the site's nodes, on the
+// PostgreSQL database dsn.
+func onNode(c conf.Config, nodes []conf.Node, node, dsn string) conf.Config {
+	c.Store.Driver, c.Store.DSN, c.Store.Path = "postgres", dsn, ""
+	c.Nodes, c.ESL.Node, c.Instance = nodes, node, "parkd-"+node
+	return c
+}
+
 // startTwoNodesWith is startTwoNodes with edit applied to both configs.
 func startTwoNodesWith(t *testing.T, edit func(*conf.Config)) *twoNodes {
 	t.Helper()
 	dsn := pgtest.DSN(t)
-	simA := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-a"})
-	simB := fstest.Start(t, fstest.Options{PlaybackTime: 5 * time.Millisecond, Hostname: "node-b"})
-	nodes := []conf.Node{
-		{Name: "a", ESL: simA.Addr(), SIP: "a.sim:5060", Profile: "internal"},
-		{Name: "b", ESL: simB.Addr(), SIP: "b.sim:5060", Profile: "internal"},
-	}
+	simA, simB, nodes := twoNodeSims(t)
 	cfg := func(sim *fstest.Switch, node string) conf.Config {
-		c := startConfig(t, sim)
-		c.Store.Driver, c.Store.DSN, c.Store.Path = "postgres", dsn, ""
-		c.Nodes, c.ESL.Node, c.Instance = nodes, node, "parkd-"+node
+		c := onNode(startConfig(t, sim), nodes, node, dsn)
 		c.ESL.Listen = "127.0.0.1:8084"
 		if edit != nil {
 			edit(&c)
