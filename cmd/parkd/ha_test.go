@@ -150,7 +150,20 @@ func haCall(sim *fstest.Switch, sockets []string, action, lot, slot, name string
 // time, and fails unless every one is parked.
 func parkMany(t *testing.T, sim *fstest.Switch, sockets []string, lot string, slots []int, name func(int) string) map[int]*fstest.Channel {
 	t.Helper()
-	out := make(map[int]*fstest.Channel, len(slots))
+	out, bad, ok := parkEach(slots, func(s int) *fstest.Channel {
+		return haCall(sim, sockets, "park", lot, strconv.Itoa(s), name(s))
+	})
+	if !ok {
+		t.Fatalf("slot %d not parked", bad)
+	}
+	return out
+}
+
+// parkEach parks a call in each of slots with park, at most 50 at a time,
+// and waits for their music. It returns the calls, and a slot whose call
+// is not parked with ok false.
+func parkEach(slots []int, park func(slot int) *fstest.Channel) (out map[int]*fstest.Channel, bad int, ok bool) {
+	out = make(map[int]*fstest.Channel, len(slots))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 50)
@@ -158,7 +171,7 @@ func parkMany(t *testing.T, sim *fstest.Switch, sockets []string, lot string, sl
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			ch := haCall(sim, sockets, "park", lot, strconv.Itoa(s), name(s))
+			ch := park(s)
 			if ch != nil {
 				ch.WaitFor(10*time.Second, testkit.MusicParked)
 			}
@@ -170,10 +183,10 @@ func parkMany(t *testing.T, sim *fstest.Switch, sockets []string, lot string, sl
 	wg.Wait()
 	for s, ch := range out {
 		if ch == nil || !testkit.MusicParked(ch.State()) {
-			t.Fatalf("slot %d not parked", s)
+			return out, s, false
 		}
 	}
-	return out
+	return out, 0, true
 }
 
 // leaseLeft reads how long the lease has left on the database's clock.

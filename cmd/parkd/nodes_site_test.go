@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -132,34 +131,16 @@ func (s *nodeSite) call(node, action, lot, slot, name string) *fstest.Channel {
 // parkMany parks a call on node in each of slots, 50 at a time, and fails
 // unless every one is parked.
 func (s *nodeSite) parkMany(node, lot string, slots []int, name func(int) string) map[int]*fstest.Channel {
-	t := s.t
-	t.Helper()
-	out := make(map[int]*fstest.Channel, len(slots))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 50)
-	for _, slot := range slots {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			ch := s.call(node, "park", lot, strconv.Itoa(slot), name(slot))
-			if ch != nil {
-				ch.WaitFor(10*time.Second, testkit.MusicParked)
-			}
-			mu.Lock()
-			out[slot] = ch
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	for slot, ch := range out {
-		if ch == nil || !testkit.MusicParked(ch.State()) {
-			var st fstest.ChannelState
-			if ch != nil {
-				st = ch.State()
-			}
-			t.Fatalf("node %s: slot %d not parked: %+v\nthe parkd's warnings:\n%s", node, slot, st, s.warnings())
+	s.t.Helper()
+	out, bad, ok := parkEach(slots, func(slot int) *fstest.Channel {
+		return s.call(node, "park", lot, strconv.Itoa(slot), name(slot))
+	})
+	if !ok {
+		var st fstest.ChannelState
+		if ch := out[bad]; ch != nil {
+			st = ch.State()
 		}
+		s.t.Fatalf("node %s: slot %d not parked: %+v\nthe parkd's warnings:\n%s", node, bad, st, s.warnings())
 	}
 	return out
 }
