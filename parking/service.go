@@ -1,10 +1,11 @@
 package parking
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -523,22 +524,39 @@ func (s *Service) Hangup(ctx context.Context, call CallID, cause string) {
 
 // Occupants returns the parked calls, by domain, lot and slot.
 func (s *Service) Occupants() []Occupant {
+	calls := s.ParkedCalls()
+	out := make([]Occupant, len(calls))
+	for i, c := range calls {
+		out[i] = c.Occupant
+	}
+	return out
+}
+
+// ParkedCall is a parked call as a board shows it.
+type ParkedCall struct {
+	Occupant
+	// Recalling: a recall rings the parker for the call now (its slot's
+	// lamp blinks).
+	Recalling bool
+}
+
+// ParkedCalls returns the parked calls, by domain, lot and slot, each with
+// whether a recall rings for it, read together under one hold of the lock
+// that parks take: a board listing a thousand calls asks once, not once
+// per call.
+func (s *Service) ParkedCalls() []ParkedCall {
 	s.mu.Lock()
-	out := make([]Occupant, 0, len(s.calls))
+	out := make([]ParkedCall, 0, len(s.calls))
 	for _, e := range s.calls {
-		if e.state != stateParking {
-			out = append(out, e.occ)
+		if e.state == stateParking {
+			continue
 		}
+		st, _ := lampOf(e)
+		out = append(out, ParkedCall{Occupant: e.occ, Recalling: st == LampRinging})
 	}
 	s.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Domain != out[j].Domain {
-			return out[i].Domain < out[j].Domain
-		}
-		if out[i].Lot != out[j].Lot {
-			return out[i].Lot < out[j].Lot
-		}
-		return out[i].Slot < out[j].Slot
+	slices.SortFunc(out, func(a, b ParkedCall) int {
+		return cmp.Or(strings.Compare(a.Domain, b.Domain), strings.Compare(a.Lot, b.Lot), cmp.Compare(a.Slot, b.Slot))
 	})
 	return out
 }

@@ -55,9 +55,8 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	out := []slotJSON{}
 	oldest := time.Time{}
-	calls := s.slots.Occupants()
+	calls := s.slots.ParkedCalls()
 	nodeOf := map[parking.CallID]string{}
 	if s.otherNodes != nil {
 		remote, err := s.otherNodes(r.Context())
@@ -66,10 +65,11 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, rc := range remote {
-			calls = append(calls, rc.Occupant)
+			calls = append(calls, parking.ParkedCall{Occupant: rc.Occupant})
 			nodeOf[rc.Call] = rc.Node
 		}
 	}
+	out := make([]slotJSON, 0, len(calls))
 	for _, o := range calls {
 		if !p.sees(o.Domain, o.Lot) || (domains != nil && !slices.Contains(domains, o.Domain)) {
 			continue
@@ -80,7 +80,7 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 		sj := slotJSON{
 			Lot: o.Lot, Domain: o.Domain, Slot: o.Slot, Call: string(o.Call), CallerName: o.Caller.Name, CallerNumber: o.Caller.Number,
 			Parker: o.Parker, ParkedAt: o.ParkedAt.UTC().Format(time.RFC3339),
-			WaitingSeconds: int64(o.Waited(now) / time.Second), State: s.slotState(o), RecallAttempts: o.Attempts,
+			WaitingSeconds: int64(o.Waited(now) / time.Second), State: slotState(o), RecallAttempts: o.Attempts,
 			Notes: []noteJSON{},
 		}
 		if !o.Deadline.IsZero() {
@@ -101,7 +101,7 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 			s.internal(w, r, err)
 			return
 		}
-		idx := map[string]int{}
+		idx := make(map[string]int, len(out))
 		for i, sj := range out {
 			idx[sj.Call] = i
 		}
@@ -111,7 +111,7 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeSlots(w, out)
 }
 
 // historyEntry is a history row, or a note (event "note").
@@ -341,9 +341,9 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, http.StatusInternalServerError, "internal error")
 }
 
-// slotState names what is happening to a parked call, from its slot's lamp.
-func (s *Server) slotState(o parking.Occupant) string {
-	if l, err := s.slots.Lamp(o.Domain, o.Lot, o.Slot); err == nil && l.State == parking.LampRinging && l.Caller == o.Caller {
+// slotState names what is happening to a parked call.
+func slotState(c parking.ParkedCall) string {
+	if c.Recalling {
 		return "recalling"
 	}
 	return "parked"

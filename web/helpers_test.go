@@ -66,19 +66,12 @@ type fakeSlots struct {
 	ringing map[int]bool // slots whose recall rings
 }
 
-func (f *fakeSlots) Occupants() []parking.Occupant { return f.occ }
-
-func (f *fakeSlots) Lamp(_, lot string, slot int) (parking.Lamp, error) {
-	for _, o := range f.occ {
-		if o.Lot == lot && o.Slot == slot {
-			st := parking.LampParked
-			if f.ringing[slot] {
-				st = parking.LampRinging
-			}
-			return parking.Lamp{Lot: lot, Slot: slot, State: st, Caller: o.Caller}, nil
-		}
+func (f *fakeSlots) ParkedCalls() []parking.ParkedCall {
+	out := make([]parking.ParkedCall, len(f.occ))
+	for i, o := range f.occ {
+		out[i] = parking.ParkedCall{Occupant: o, Recalling: f.ringing[o.Slot]}
 	}
-	return parking.Lamp{Lot: lot, Slot: slot}, nil
+	return out
 }
 
 // fakeStore answers from fixed rows and remembers the filters it was asked.

@@ -54,10 +54,9 @@ type Token struct {
 // Slots is where /api/slots reads the parked calls. parking.Service
 // implements it.
 type Slots interface {
-	Occupants() []parking.Occupant
-	// Lamp is a slot's busy-lamp state: LampRinging while a recall rings
-	// the parker for the call there. domain is the lot's ("" for none).
-	Lamp(domain, lot string, slot int) (parking.Lamp, error)
+	// ParkedCalls is every parked call, each with whether a recall rings
+	// the parker for it now.
+	ParkedCalls() []parking.ParkedCall
 }
 
 // Store is the part of the store the API reads. store.DB implements it.
