@@ -85,6 +85,7 @@ fuzz:
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/passhash -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./web -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./web -run '^$$' -fuzz '^FuzzSlotJSON$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin $(DIST) parkd-demo.db parkd-demo.db-wal parkd-demo.db-shm
