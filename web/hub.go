@@ -65,11 +65,11 @@ const DefaultDirectBacklog = 256 << 10
 // poller). It writes them itself, with non-blocking writes, so a
 // thousand boards cost no goroutine and a fan-out to them wakes none; at
 // each keepalive it reads each socket without waiting, to drop the
-// streams whose client left. A fan-out gathers every direct stream's bytes into one
-// burst, which a burstWriter writes: on Linux with cgo a thread of lower
-// OS priority that is none of the runtime's, so the burst holds neither
-// a P nor a core a park wants (burst_linux.go); elsewhere the Hub's
-// goroutine.
+// streams whose client left. A fan-out gathers every direct stream's
+// bytes into one burst, which a burstWriter writes: on Linux with cgo a
+// thread of lower OS priority that is none of the runtime's, so the
+// burst holds neither a P nor a core a park wants (burst_linux.go);
+// elsewhere the Hub's goroutine.
 // Other streams (TLS, HTTP/2) get their events over a channel and are
 // written by their handler's goroutine.
 type Hub struct {
