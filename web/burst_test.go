@@ -19,8 +19,7 @@ import (
 // (the server's, as for a direct stream), r the reader's.
 type sockPair struct {
 	w, r *net.TCPConn
-	raw  syscall.RawConn
-	fd   int
+	fd   int // w's descriptor
 }
 
 // newSockPair makes a connection whose sending buffer is small, so that
@@ -44,10 +43,11 @@ func newSockPair(t *testing.T) *sockPair {
 	p := &sockPair{w: w.(*net.TCPConn), r: r.(*net.TCPConn)}
 	t.Cleanup(func() { p.w.Close(); p.r.Close() })
 	_ = p.w.SetWriteBuffer(4096)
-	if p.raw, err = p.w.SyscallConn(); err != nil {
+	raw, err := p.w.SyscallConn()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.raw.Control(func(fd uintptr) { p.fd = int(fd) }); err != nil {
+	if err := raw.Control(func(fd uintptr) { p.fd = int(fd) }); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -55,7 +55,7 @@ func newSockPair(t *testing.T) *sockPair {
 
 // write is p's share of a burst: arena[off:off+n].
 func (p *sockPair) write(off, n int) directWrite {
-	return directWrite{fd: p.fd, raw: p.raw, off: off, n: n}
+	return directWrite{fd: p.fd, off: off, n: n}
 }
 
 // readN reads n bytes from p's reader, or fails.

@@ -2,77 +2,87 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"sync"
-	"syscall"
 )
 
 // errFellBehind: a client got more events than it read.
 var errFellBehind = errors.New("live events client fell behind")
+
+// errClientLeft: a direct stream's client closed its end of the
+// connection.
+var errClientLeft = errors.New("live events client left")
 
 // maxHeldFrames bounds the events held for a direct stream between its
 // subscription and its handler handing over the connection (the replay).
 const maxHeldFrames = 10000
 
 // directStream is the Hub's side of a direct /api/events stream: the
-// hijacked connection it writes without blocking, what it could not write
+// socket it owns and writes without blocking, what it could not write
 // yet, and the events held before the handler handed the connection over.
+//
+// Once handed over, a stream costs no goroutine and is none of the net
+// package's: the Hub owns a duplicate of the socket's descriptor, outside
+// the runtime's poller, writes it from its fan-outs and, at each
+// keepalive, reads it without waiting to learn whether the client left
+// (checkPeer).
 type directStream struct {
 	mu      sync.Mutex
-	conn    net.Conn
-	raw     syscall.RawConn // nil until open
-	fd      int             // raw's descriptor; open while mu is held and closed is false
+	who     string // the client's name, for the log of its cut-off
+	fd      int    // the socket, owned; -1 until open, and once closed
 	closed  bool
 	last    int64    // the last history row ID written: later rows only
 	held    []*frame // fanned out before open
 	pending []byte   // written in part: the socket's buffer was full
 }
 
-// open gives the stream its connection, whose replay went up to row last.
+func newDirectStream(who string) *directStream { return &directStream{who: who, fd: -1} }
+
+// open gives the stream its connection, whose replay went up to row last:
+// the stream takes a duplicate of its descriptor and closes conn, so that
+// neither the net package nor the runtime's poller keep it. On error conn
+// is left as it was, for the caller to close.
 func (d *directStream) open(conn net.Conn, last int64) error {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return fmt.Errorf("live events: a %T has no file descriptor", conn)
-	}
-	raw, err := sc.SyscallConn()
+	fd, err := dupSocket(conn)
 	if err != nil {
-		return fmt.Errorf("live events: %w", err)
-	}
-	fd := -1
-	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
-		return fmt.Errorf("live events: %w", err)
+		return err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
+		closeSocket(fd)
 		return errors.New("live events: stream already closed")
 	}
-	d.conn, d.raw, d.fd, d.last = conn, raw, fd, last
+	d.fd, d.last = fd, last
+	d.mu.Unlock()
+	// Only the net package's descriptor goes (and its poller
+	// registration): the connection stays open through fd.
+	_ = conn.Close()
 	return nil
 }
 
-// close closes the connection (the handler's read returns) and forgets
-// what was waiting; later writes do nothing. The connection is closed
-// under mu: a burst writing d's descriptor holds mu, so the descriptor
-// cannot be closed, and its number reused, under the burst's feet.
+// close closes the stream's socket (the connection ends: the client sees
+// the end of the response) and forgets what was waiting; later writes do
+// nothing. The socket is closed under mu: a burst writing d's descriptor
+// holds mu, so the descriptor cannot be closed, and its number reused,
+// under the burst's feet.
 func (d *directStream) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed, d.held, d.pending = true, nil, nil
-	if d.conn != nil {
-		d.conn.Close()
+	if d.fd >= 0 {
+		closeSocket(d.fd)
+		d.fd = -1
 	}
 }
 
 // directWrite is one direct stream's share of a fan-out's burst: its
 // bytes, arena[off:off+n] of the burst's arena, and what became of them.
 // The stream's mutex is held from queueDirect to finishBurst, so that its
-// connection, and with it its file descriptor, stays open meanwhile.
+// socket's descriptor stays open, and its number d's, meanwhile.
 type directWrite struct {
 	c      *subscriber
 	fd     int // the stream's socket
-	raw    syscall.RawConn
 	off, n int
 	took   int   // set by the burst writer: bytes the socket took
 	err    error // set by the burst writer: the write failed (not a full socket)
@@ -83,6 +93,10 @@ type directWrite struct {
 type burst struct {
 	arena  []byte // every stream's bytes, back to back
 	writes []directWrite
+
+	// scratch takes what a client sent, read and thrown away by the
+	// keepalive's check of its socket.
+	scratch [512]byte
 
 	// The fan-out's frames, written once in arena for every stream that
 	// gets exactly them (no bytes left from before, every row new to it).
@@ -136,7 +150,9 @@ func (b *burst) reset(frames []*frame) {
 // d.last only) to b. A stream with bytes to write stays locked until
 // finishBurst. left: bytes are still waiting (a keepalive skipped a
 // stream with a backlog). An error means d is to be dropped. keepalive:
-// frames is the keepalive comment, written only to an idle stream.
+// frames is the keepalive comment, written only to an idle stream; the
+// keepalive also checks that the stream's client is still there, as no
+// goroutine reads its socket: errClientLeft when it has gone.
 func (b *burst) queueDirect(c *subscriber, frames []*frame, keepalive bool) (left bool, err error) {
 	d := c.direct
 	d.mu.Lock()
@@ -144,7 +160,7 @@ func (b *burst) queueDirect(c *subscriber, frames []*frame, keepalive bool) (lef
 	case d.closed:
 		d.mu.Unlock()
 		return false, nil
-	case d.raw == nil: // the handler is still replaying
+	case d.fd < 0: // the handler is still replaying
 		if !keepalive {
 			d.held = append(d.held, frames...)
 		}
@@ -154,11 +170,18 @@ func (b *burst) queueDirect(c *subscriber, frames []*frame, keepalive bool) (lef
 			return false, errFellBehind
 		}
 		return false, nil
-	case keepalive && len(d.pending) > 0:
-		d.mu.Unlock()
-		return true, nil
 	}
-	w := directWrite{c: c, fd: d.fd, raw: d.raw}
+	if keepalive {
+		if err := checkPeer(d.fd, b.scratch[:]); err != nil {
+			d.mu.Unlock()
+			return false, err
+		}
+		if len(d.pending) > 0 {
+			d.mu.Unlock()
+			return true, nil
+		}
+	}
+	w := directWrite{c: c, fd: d.fd}
 	if b.shares(d, frames) {
 		if b.sharedOff < 0 {
 			b.sharedOff = len(b.arena)
@@ -236,14 +259,15 @@ type burstWriter interface {
 }
 
 // pollerWriter writes a burst from the calling goroutine, one
-// non-blocking write(2) per stream through the runtime's poller: the
-// writer where no other is built, and the fallback.
+// non-blocking write(2) per stream: the writer where no other is built,
+// and the fallback. (Its name is from when the streams' sockets were the
+// runtime poller's; the writes never waited on it.)
 type pollerWriter struct{}
 
 func (pollerWriter) write(arena []byte, ws []directWrite) {
 	for i := range ws {
 		w := &ws[i]
-		w.took, w.err = writeNonBlocking(w.raw, arena[w.off:w.off+w.n])
+		w.took, w.err = writeNonBlocking(w.fd, arena[w.off:w.off+w.n])
 	}
 }
 

@@ -4,11 +4,16 @@ package web
 
 import (
 	"errors"
-	"syscall"
+	"net"
 )
 
-// writeNonBlocking is unix-only; elsewhere the Hub drops a direct stream
-// at its first write, and its handler should not have made one.
-func writeNonBlocking(syscall.RawConn, []byte) (int, error) {
-	return 0, errors.New("live events: direct streams need a unix system")
-}
+// directSupported: direct streams need a unix system; elsewhere every
+// stream is written by its handler.
+const directSupported = false
+
+var errNoDirect = errors.New("live events: direct streams need a unix system")
+
+func dupSocket(net.Conn) (int, error)           { return -1, errNoDirect }
+func closeSocket(int)                           {}
+func writeNonBlocking(int, []byte) (int, error) { return 0, errNoDirect }
+func checkPeer(int, []byte) error               { return errNoDirect }

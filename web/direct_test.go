@@ -61,7 +61,7 @@ func directReady(h *Hub) int {
 	for c := range h.clients {
 		if c.direct != nil {
 			c.direct.mu.Lock()
-			if c.direct.raw != nil {
+			if c.direct.fd >= 0 {
 				n++
 			}
 			c.direct.mu.Unlock()

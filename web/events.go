@@ -139,9 +139,10 @@ const directHeadTimeout = 10 * time.Second
 
 // canStreamDirect reports whether the stream can be direct: a plain
 // HTTP/1.1 GET, whose connection the handler can take over for the Hub to
-// write. TLS and HTTP/2 streams go through their handler.
+// write, on a unix system. TLS and HTTP/2 streams go through their
+// handler.
 func canStreamDirect(w http.ResponseWriter, r *http.Request) bool {
-	if r.TLS != nil || r.ProtoMajor != 1 || r.Method != http.MethodGet {
+	if !directSupported || r.TLS != nil || r.ProtoMajor != 1 || r.Method != http.MethodGet {
 		return false
 	}
 	_, ok := w.(http.Hijacker)
@@ -149,19 +150,25 @@ func canStreamDirect(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // directEvents is apiEvents for a direct stream: it takes the connection
-// over, writes the response head and the replayed rows itself, hands the
-// connection to the Hub, which writes every later event, and waits for the
-// client to leave. The response has no chunked framing: it ends when the
-// connection closes (Connection: close).
+// over, writes the response head and the replayed rows itself, and hands
+// the connection to the Hub, which writes every later event, notices when
+// the client leaves, and closes the connection. The handler returns at
+// once: a stream handed over keeps no goroutine. The response has no
+// chunked framing: it ends when the connection closes (Connection: close).
 func (s *Server) directEvents(w http.ResponseWriter, r *http.Request, p principal, sees func(domain, lot string) bool, after int64, resume bool) {
 	// Subscribed before the history is read, so no row falls between the
 	// replay and the live events; the Hub skips the rows both give.
-	sub := s.events.subscribeDirect(sees)
+	sub := s.events.subscribeDirect(sees, p.Name)
 	if sub == nil {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
-	defer s.events.unsubscribe(sub)
+	handed := false // to the Hub, which unsubscribes it when it ends
+	defer func() {
+		if !handed {
+			s.events.unsubscribe(sub)
+		}
+	}()
 	var body bytes.Buffer
 	fmt.Fprintf(&body, "retry: %d\n\n", retryMS)
 	last := after
@@ -183,13 +190,6 @@ func (s *Server) directEvents(w http.ResponseWriter, r *http.Request, p principa
 		writeError(w, http.StatusInternalServerError, "live events unavailable")
 		return
 	}
-	// The Hub's writer uses the connection's descriptor without the net
-	// package's reference to it, so the connection is closed through the
-	// Hub (unsubscribe), which waits for a burst that writes it.
-	defer func() {
-		s.events.unsubscribe(sub)
-		conn.Close()
-	}()
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	_ = h.Write(&head) // a bytes.Buffer takes every write
@@ -197,28 +197,13 @@ func (s *Server) directEvents(w http.ResponseWriter, r *http.Request, p principa
 	head.Write(body.Bytes())
 	_ = conn.SetWriteDeadline(time.Now().Add(directHeadTimeout))
 	if _, err := conn.Write(head.Bytes()); err != nil {
+		conn.Close()
 		return
 	}
-	// A stream outlives the head's deadline and the server's timeouts
-	// (net/http clears those at Hijack today; its documentation does not
-	// promise it).
-	_ = conn.SetDeadline(time.Time{})
-	if s.events.ready(sub, conn, last) {
-		// The client sends nothing more: a read returns when it leaves or
-		// when the Hub closes the connection (Close, or the client fell
-		// behind).
-		var b [64]byte
-		for {
-			if _, err := conn.Read(b[:]); err != nil {
-				break
-			}
-		}
-	}
-	select {
-	case <-sub.gone:
-		s.log.Debug().Str("who", p.Name).Int64("dropped", s.events.Dropped()).
-			Msg("live events client fell behind; disconnected")
-	default:
+	// The stream outlives the head's deadline and the server's timeouts:
+	// those are the net package's, and the Hub's socket is none of its.
+	if handed = s.events.ready(sub, conn, last); !handed {
+		conn.Close()
 	}
 }
 

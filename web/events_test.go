@@ -43,6 +43,9 @@ func newLiveEnv(t *testing.T, buffer int) *liveEnv {
 	t.Cleanup(func() { le.db.Close() })
 	le.env = newEnv(t, func(c *Config) {
 		c.Store, c.Events = le.db, le.hub
+		// The Hub logs a direct stream's cut-off: in the Server's log,
+		// as in the daemon. Set before any event starts its loop.
+		le.hub.log = c.Logger
 		c.NewTicker = func(time.Duration) (<-chan time.Time, func()) { return le.tick, func() {} }
 	})
 	le.ts = httptest.NewServer(le.srv)
@@ -132,7 +135,7 @@ func (h *Hub) directOpen() bool {
 	for _, c := range h.snapshot() {
 		if d := c.direct; d != nil {
 			d.mu.Lock()
-			open := d.raw != nil || d.closed
+			open := d.fd >= 0 || d.closed
 			d.mu.Unlock()
 			if !open {
 				return false

@@ -59,13 +59,17 @@ const DefaultDirectBacklog = 256 << 10
 // up from the history). Every event is encoded once, whatever the number
 // of clients.
 //
-// Plain HTTP/1.1 streams are direct: the Hub writes them itself, with
-// non-blocking writes, so a fan-out to a thousand boards wakes no
-// goroutine. A fan-out gathers every direct stream's bytes into one
-// burst, which a burstWriter writes: on Linux with cgo a thread of lower
-// OS priority that is none of the runtime's, so the burst holds neither
-// a P nor a core a park wants (burst_linux.go); elsewhere the Hub's
-// goroutine.
+// Plain HTTP/1.1 streams are direct: their handler hands the connection
+// over and returns, and the Hub owns the socket from then on (a
+// descriptor of its own, none of the net package's nor in the runtime's
+// poller). It writes them itself, with non-blocking writes, so a
+// thousand boards cost no goroutine and a fan-out to them wakes none; at
+// each keepalive it reads each socket without waiting, to drop the
+// streams whose client left. A fan-out gathers every direct stream's
+// bytes into one burst, which a burstWriter writes: on Linux with cgo a
+// thread of lower OS priority that is none of the runtime's, so the
+// burst holds neither a P nor a core a park wants (burst_linux.go);
+// elsewhere the Hub's goroutine.
 // Other streams (TLS, HTTP/2) get their events over a channel and are
 // written by their handler's goroutine.
 type Hub struct {
@@ -183,7 +187,11 @@ func (h *Hub) Close() {
 	}
 	for c := range h.clients {
 		if c.direct != nil {
-			c.direct.close() // its handler, waiting on a read, returns
+			// No handler is left to unsubscribe it: the stream ends
+			// here, its socket closed.
+			c.direct.close()
+			delete(h.clients, c)
+			h.list = nil
 		}
 	}
 }
@@ -343,8 +351,14 @@ func (h *Hub) fanOut(frames []*frame, keepalive bool) (stalled bool) {
 	return stalled || left
 }
 
-// drop cuts a client off (once), for falling behind or a broken socket.
+// drop cuts a client off (once), for falling behind or a broken socket,
+// and counts it; a direct stream whose client left (errClientLeft) is
+// only forgotten, as a handler whose client leaves unsubscribes.
 func (h *Hub) drop(c *subscriber, why error) {
+	if errors.Is(why, errClientLeft) {
+		h.unsubscribe(c)
+		return
+	}
 	h.mu.Lock()
 	_, ok := h.clients[c]
 	if ok {
@@ -357,8 +371,15 @@ func (h *Hub) drop(c *subscriber, why error) {
 	if c.direct != nil {
 		c.direct.close()
 	}
-	if ok && !errors.Is(why, errFellBehind) {
+	switch {
+	case !ok:
+	case !errors.Is(why, errFellBehind):
 		h.log.Debug().Err(why).Msg("live events client's connection failed; disconnected")
+	case c.direct != nil:
+		// A channel stream's handler logs its own cut-off; a direct
+		// stream has no handler left.
+		h.log.Debug().Str("who", c.direct.who).Int64("dropped", h.Dropped()).
+			Msg("live events client fell behind; disconnected")
 	}
 }
 
@@ -408,16 +429,16 @@ func (h *Hub) subscribe(sees func(domain, lot string) bool) *subscriber {
 }
 
 // subscribeDirect adds a direct stream that gets the events of the lots
-// sees accepts once ready is called; meanwhile they are held for it. nil
-// once the Hub is closed.
-func (h *Hub) subscribeDirect(sees func(domain, lot string) bool) *subscriber {
+// sees accepts once ready is called; meanwhile they are held for it. who
+// names its client in the log of its cut-off. nil once the Hub is closed.
+func (h *Hub) subscribeDirect(sees func(domain, lot string) bool, who string) *subscriber {
 	h.startLoop() // the keepalives
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil
 	}
-	c := &subscriber{sees: sees, gone: make(chan struct{}), direct: &directStream{}}
+	c := &subscriber{sees: sees, gone: make(chan struct{}), direct: newDirectStream(who)}
 	h.clients[c] = struct{}{}
 	h.list = nil
 	return c
@@ -426,8 +447,10 @@ func (h *Hub) subscribeDirect(sees func(domain, lot string) bool) *subscriber {
 // ready hands a direct stream's connection to the Hub, after its handler
 // wrote the response head and the replayed rows up to row last: the Hub
 // writes the events held meanwhile (but rows up to last) and all that
-// follow. false when the Hub is closed or dropped the stream; the caller
-// closes conn.
+// follow. true: the Hub owns the connection's socket, conn is closed (the
+// socket stays open: directStream.open), and the stream ends when the Hub
+// drops it. false when the Hub is closed or dropped the stream; the caller
+// closes conn and unsubscribes.
 func (h *Hub) ready(c *subscriber, conn net.Conn, last int64) bool {
 	h.mu.Lock()
 	_, ok := h.clients[c]
