@@ -15,6 +15,7 @@ package web
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 // One stream's write of a burst: in fd, off, len; out n, err.
@@ -37,10 +38,17 @@ typedef struct {
 	int done_fd; // an eventfd: the thread adds 1 when a job is done, and when it stops
 	int nicer;   // how much nicer than the process the thread runs
 	int tid;     // the thread's ID, once it runs (tests)
+	int every;   // pause after every this many writes; 0: never
+	long pause_ns;
 } parkd_burster;
 
-static void parkd_burst(const char *arena, parkd_write *w, int count) {
+static void parkd_burst(parkd_burster *b, const char *arena, parkd_write *w, int count) {
 	for (int i = 0; i < count; i++) {
+		if (b->every > 0 && b->pause_ns > 0 && i > 0 && i % b->every == 0) {
+			struct timespec ts = {b->pause_ns / 1000000000L, b->pause_ns % 1000000000L};
+			while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+			}
+		}
 		parkd_write *x = &w[i];
 		x->n = 0;
 		x->err = 0;
@@ -127,7 +135,7 @@ static void *parkd_burster_main(void *arg) {
 		if (stop) {
 			break;
 		}
-		parkd_burst(b->arena, b->w, b->count);
+		parkd_burst(b, b->arena, b->w, b->count);
 		pthread_mutex_lock(&b->mu);
 		b->state = 0;
 		pthread_mutex_unlock(&b->mu);
@@ -138,12 +146,14 @@ static void *parkd_burster_main(void *arg) {
 }
 
 // parkd_burster_start makes the writer thread; NULL when it cannot.
-static parkd_burster *parkd_burster_start(int nicer) {
+static parkd_burster *parkd_burster_start(int nicer, int every, long pause_ns) {
 	parkd_burster *b = calloc(1, sizeof *b);
 	if (b == NULL) {
 		return NULL;
 	}
 	b->nicer = nicer;
+	b->every = every;
+	b->pause_ns = pause_ns;
 	b->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (b->done_fd < 0) {
 		free(b);
@@ -217,6 +227,7 @@ const burstNicer = 10
 // use after the cgo call that handed them over has returned.
 type threadWriter struct {
 	b     *C.parkd_burster
+	pace  pacing   // the thread's, and the Hub goroutine's if the thread is lost
 	done  *os.File // the thread's eventfd, read through the poller
 	arena unsafe.Pointer
 	size  int // arena's size
@@ -227,20 +238,21 @@ type threadWriter struct {
 // newBurstWriter makes a threadWriter, or a pollerWriter if the thread
 // cannot be made.
 func newBurstWriter(log zerolog.Logger) burstWriter {
-	w, err := newThreadWriter()
+	w, err := newThreadWriter(burstPacing)
 	if err != nil {
 		log.Warn().Err(err).Msg("live events: streams written from the hub's goroutine")
-		return pollerWriter{}
+		return pollerWriter{pace: burstPacing}
 	}
 	return w
 }
 
-func newThreadWriter() (*threadWriter, error) {
-	b := C.parkd_burster_start(burstNicer)
+// newThreadWriter starts a writer thread that paces its bursts by pace.
+func newThreadWriter(pace pacing) (*threadWriter, error) {
+	b := C.parkd_burster_start(burstNicer, C.int(pace.every), C.long(pace.pause.Nanoseconds()))
 	if b == nil {
 		return nil, fmt.Errorf("live events: no writer thread: %w", syscall.EAGAIN)
 	}
-	return &threadWriter{b: b, done: os.NewFile(uintptr(b.done_fd), "parkd-burst-done")}, nil
+	return &threadWriter{b: b, pace: pace, done: os.NewFile(uintptr(b.done_fd), "parkd-burst-done")}, nil
 }
 
 func (t *threadWriter) write(arena []byte, ws []directWrite) {
@@ -250,7 +262,7 @@ func (t *threadWriter) write(arena []byte, ws []directWrite) {
 	if t.b == nil {
 		// Closed, or its thread lost (below): the Hub's goroutine
 		// writes.
-		pollerWriter{}.write(arena, ws)
+		pollerWriter{pace: t.pace}.write(arena, ws)
 		return
 	}
 	if len(arena) > t.size {
@@ -265,7 +277,7 @@ func (t *threadWriter) write(arena []byte, ws []directWrite) {
 	}
 	if t.arena == nil || t.ws == nil {
 		t.free()
-		pollerWriter{}.write(arena, ws)
+		pollerWriter{pace: t.pace}.write(arena, ws)
 		return
 	}
 	copy(unsafe.Slice((*byte)(t.arena), len(arena)), arena)

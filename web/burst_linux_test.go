@@ -16,13 +16,13 @@ import (
 	"github.com/parkd/parkd/internal/schedslice"
 )
 
-// burstWriters is every burst writer this system has, each made for a
-// test and closed after it.
-func burstWriters() map[string]func(*testing.T) burstWriter {
+// burstWriters is every burst writer this system has, pacing by pace,
+// each made for a test and closed after it.
+func burstWriters(pace pacing) map[string]func(*testing.T) burstWriter {
 	return map[string]func(*testing.T) burstWriter{
-		"poller": func(*testing.T) burstWriter { return pollerWriter{} },
+		"poller": func(*testing.T) burstWriter { return pollerWriter{pace: pace} },
 		"thread": func(t *testing.T) burstWriter {
-			w, err := newThreadWriter()
+			w, err := newThreadWriter(pace)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -35,7 +35,7 @@ func burstWriters() map[string]func(*testing.T) burstWriter {
 // Ensure the writer's thread runs burstNicer nicer than the process's
 // other threads, and ends when the writer is closed.
 func TestThreadWriter_NicerThreadEndsAtClose(t *testing.T) {
-	w, err := newThreadWriter()
+	w, err := newThreadWriter(pacing{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestThreadWriter_KeepsTheKernelsSlice(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	w, err := newThreadWriter()
+	w, err := newThreadWriter(pacing{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestThreadWriter_KeepsTheKernelsSlice(t *testing.T) {
 // kept for the next; and that a closed writer's bursts still go out, from
 // the caller.
 func TestThreadWriter_GivesBackALargeBurst(t *testing.T) {
-	w, err := newThreadWriter()
+	w, err := newThreadWriter(pacing{})
 	if err != nil {
 		t.Fatal(err)
 	}

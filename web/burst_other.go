@@ -6,4 +6,4 @@ import "github.com/rs/zerolog"
 
 // newBurstWriter: without Linux and cgo the Hub's goroutine writes its
 // bursts itself.
-func newBurstWriter(zerolog.Logger) burstWriter { return pollerWriter{} }
+func newBurstWriter(zerolog.Logger) burstWriter { return pollerWriter{pace: burstPacing} }

@@ -80,7 +80,7 @@ func pattern(n int) []byte {
 // Ensure every burst writer writes each stream its own bytes, several
 // streams sharing the same ones included, all of them taken.
 func TestBurstWriters_WriteEveryStream(t *testing.T) {
-	for name, newW := range burstWriters() {
+	for name, newW := range burstWriters(pacing{}) {
 		t.Run(name, func(t *testing.T) {
 			bw := newW(t)
 			a, b, c := newSockPair(t), newSockPair(t), newSockPair(t)
@@ -101,11 +101,43 @@ func TestBurstWriters_WriteEveryStream(t *testing.T) {
 	}
 }
 
+// Ensure a paced writer pauses between its chunks of streams, and still
+// writes every stream: 5 streams in chunks of 2 make two pauses. (A lower
+// bound on the time taken: sleeping never takes less.)
+func TestBurstWriters_Paced(t *testing.T) {
+	const pause = 40 * time.Millisecond
+	for name, newW := range burstWriters(pacing{every: 2, pause: pause}) {
+		t.Run(name, func(t *testing.T) {
+			bw := newW(t)
+			var ps []*sockPair
+			var ws []directWrite
+			for range 5 {
+				p := newSockPair(t)
+				ps = append(ps, p)
+				ws = append(ws, p.write(0, 5))
+			}
+			start := time.Now()
+			bw.write([]byte("event"), ws)
+			if took := time.Since(start); took < 2*pause {
+				t.Fatalf("a burst of 5 in chunks of 2 took %v, want at least two pauses of %v", took, pause)
+			}
+			for i, p := range ps {
+				if ws[i].took != 5 || ws[i].err != nil {
+					t.Fatalf("write %d: took %d, %v", i, ws[i].took, ws[i].err)
+				}
+				if got := p.readN(t, 5); string(got) != "event" {
+					t.Fatalf("stream %d read %q", i, got)
+				}
+			}
+		})
+	}
+}
+
 // Ensure a full socket takes part of its bytes and reports no error, the
 // other streams of the burst are written all the same, and the rest goes
 // out, in order, once the reader has read.
 func TestBurstWriters_FullSocketTakesPart(t *testing.T) {
-	for name, newW := range burstWriters() {
+	for name, newW := range burstWriters(pacing{}) {
 		t.Run(name, func(t *testing.T) {
 			bw := newW(t)
 			full, other := newSockPair(t), newSockPair(t)
@@ -157,7 +189,7 @@ func TestBurstWriters_FullSocketTakesPart(t *testing.T) {
 // Ensure a write to a socket whose reader has gone (reset) fails with the
 // socket's error, and the burst's other streams are written all the same.
 func TestBurstWriters_ClosedSocketFails(t *testing.T) {
-	for name, newW := range burstWriters() {
+	for name, newW := range burstWriters(pacing{}) {
 		t.Run(name, func(t *testing.T) {
 			bw := newW(t)
 			gone, other := newSockPair(t), newSockPair(t)
@@ -191,7 +223,7 @@ func TestBurstWriters_ClosedSocketFails(t *testing.T) {
 // writer: a reader whose socket filled gets every event in order, none
 // twice, once it reads again.
 func TestEvents_DirectSlowReaderEveryWriter(t *testing.T) {
-	for name := range burstWriters() {
+	for name := range burstWriters(pacing{}) {
 		t.Run(name, func(t *testing.T) {
 			le := newLiveEnv(t, 0)
 			if name == "poller" {

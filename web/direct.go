@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"time"
 )
 
 // errFellBehind: a client got more events than it read.
@@ -258,14 +259,45 @@ type burstWriter interface {
 	close()
 }
 
+// pacing spreads a burst's writes: after every `every` streams written
+// the writer pauses for pause before it writes the next ones. The zero
+// value writes a burst in one go.
+//
+// Each write wakes the stream's reader. When the readers share parkd's
+// cores (a TLS proxy in front of the boards, or, in the bench, the
+// browsers themselves), a thousand of them woken at once keep every core
+// busy for some milliseconds, and a park that arrives meanwhile waits for
+// one. In chunks, the readers of one chunk have read before the next is
+// woken, and a park finds a core. BENCHMARKS.md ("Bursts in chunks")
+// has the figures.
+type pacing struct {
+	every int
+	pause time.Duration
+}
+
+// burstPacing is the fan-out's: a thousand boards are written in ten
+// chunks, some 5 ms of pauses in all, well inside the 100 ms within which
+// an event is to reach a board.
+var burstPacing = pacing{every: 100, pause: 500 * time.Microsecond}
+
+// pauses says whether the writer pauses before the write of index i.
+func (p pacing) pausesBefore(i int) bool {
+	return p.every > 0 && p.pause > 0 && i > 0 && i%p.every == 0
+}
+
 // pollerWriter writes a burst from the calling goroutine, one
 // non-blocking write(2) per stream: the writer where no other is built,
 // and the fallback. (Its name is from when the streams' sockets were the
 // runtime poller's; the writes never waited on it.)
-type pollerWriter struct{}
+type pollerWriter struct {
+	pace pacing
+}
 
-func (pollerWriter) write(arena []byte, ws []directWrite) {
+func (p pollerWriter) write(arena []byte, ws []directWrite) {
 	for i := range ws {
+		if p.pace.pausesBefore(i) {
+			time.Sleep(p.pace.pause)
+		}
 		w := &ws[i]
 		w.took, w.err = writeNonBlocking(w.fd, arena[w.off:w.off+w.n])
 	}

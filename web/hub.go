@@ -233,8 +233,9 @@ func (h *Hub) kick() {
 }
 
 // fanOutLoop hands the queued events to the clients until Close, then
-// waits the fan-out interval, so that under load each client is woken at
-// most once per interval with everything that happened meanwhile. It
+// waits out the fan-out interval (counted from the fan-out's start), so
+// that under load each client is woken at most once per interval with
+// everything that happened meanwhile. It
 // writes the direct streams' keepalives when tick fires.
 func (h *Hub) fanOutLoop(tick Ticker) {
 	var pause *time.Timer
@@ -269,6 +270,7 @@ func (h *Hub) fanOutLoop(tick Ticker) {
 		frames := h.queued
 		h.queued = nil
 		h.qmu.Unlock()
+		began := time.Now()
 		if h.fanOut(frames, false) || stalled {
 			retry.Reset(max(h.every, directRetry))
 		}
@@ -276,7 +278,10 @@ func (h *Hub) fanOutLoop(tick Ticker) {
 		if pause == nil {
 			continue
 		}
-		pause.Reset(h.every)
+		// The interval runs from the fan-out's start: a burst paced over
+		// some milliseconds (burstPacing) does not add them to every
+		// event's way to the boards.
+		pause.Reset(h.every - time.Since(began))
 		select {
 		case <-h.done:
 			return
