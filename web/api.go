@@ -101,17 +101,26 @@ func (s *Server) apiSlots(w http.ResponseWriter, r *http.Request) {
 			s.internal(w, r, err)
 			return
 		}
-		idx := make(map[string]int, len(out))
-		for i, sj := range out {
-			idx[sj.Call] = i
-		}
-		for _, n := range notes {
-			if i, ok := idx[string(n.Call)]; ok {
-				out[i].Notes = append(out[i].Notes, noteJSON{At: n.At.UTC().Format(time.RFC3339), Text: n.Text})
-			}
-		}
+		placeNotes(out, notes)
 	}
 	writeSlots(w, out)
+}
+
+// placeNotes adds each note to the listed call it is about. Most calls
+// have none: the calls are indexed only when there are notes to place.
+func placeNotes(out []slotJSON, notes []store.Note) {
+	if len(notes) == 0 {
+		return
+	}
+	idx := make(map[string]int, len(out))
+	for i, sj := range out {
+		idx[sj.Call] = i
+	}
+	for _, n := range notes {
+		if i, ok := idx[string(n.Call)]; ok {
+			out[i].Notes = append(out[i].Notes, noteJSON{At: n.At.UTC().Format(time.RFC3339), Text: n.Text})
+		}
+	}
 }
 
 // historyEntry is a history row, or a note (event "note").
