@@ -33,15 +33,10 @@ func TestAppendSlots_AsEncodingJSON(t *testing.T) {
 		}
 		slots = append(slots, sj)
 	}
-	for _, list := range [][]slotJSON{nil, {}, slots[:1], slots} {
+	for _, list := range [][]slotJSON{{}, slots[:1], slots} {
 		var want bytes.Buffer
 		if err := json.NewEncoder(&want).Encode(list); err != nil {
 			t.Fatal(err)
-		}
-		if list == nil {
-			want.Reset()
-			want.WriteString("[]\n") // the handler never answers null: it lists into a made slice
-			list = []slotJSON{}
 		}
 		if got := appendSlots(nil, list); !bytes.Equal(got, want.Bytes()) {
 			t.Errorf("%d slots:\n got %s\nwant %s", len(list), got, want.Bytes())
