@@ -280,7 +280,8 @@ type pacing struct {
 // an event is to reach a board.
 var burstPacing = pacing{every: 100, pause: 500 * time.Microsecond}
 
-// pauses says whether the writer pauses before the write of index i.
+// pausesBefore says whether the writer pauses before the write of
+// index i.
 func (p pacing) pausesBefore(i int) bool {
 	return p.every > 0 && p.pause > 0 && i > 0 && i%p.every == 0
 }
