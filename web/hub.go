@@ -112,7 +112,7 @@ type frame struct {
 type subscriber struct {
 	sees   func(domain, lot string) bool
 	ch     chan []*frame // the events of one fan-out each; nil for a direct stream
-	gone   chan struct{} // closed when the Hub dropped it for falling behind
+	gone   chan struct{} // closed when the Hub dropped it for falling behind; nil for a direct stream, which has no handler to tell
 	direct *directStream // nil for a channel stream
 }
 
@@ -369,7 +369,9 @@ func (h *Hub) drop(c *subscriber, why error) {
 	if ok {
 		delete(h.clients, c)
 		h.list = nil
-		close(c.gone)
+		if c.gone != nil {
+			close(c.gone)
+		}
 		h.dropped.Add(1)
 	}
 	h.mu.Unlock()
@@ -443,7 +445,7 @@ func (h *Hub) subscribeDirect(sees func(domain, lot string) bool, who string) *s
 	if h.closed {
 		return nil
 	}
-	c := &subscriber{sees: sees, gone: make(chan struct{}), direct: newDirectStream(who)}
+	c := &subscriber{sees: sees, direct: newDirectStream(who)}
 	h.clients[c] = struct{}{}
 	h.list = nil
 	return c
